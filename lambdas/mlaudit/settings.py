@@ -1,0 +1,170 @@
+"""Deployment settings: one typed source of names and limits.
+
+The CDK app reads them from `cdk.json` context (``-c name=value`` overrides), the
+local stack from the same file, and each function receives the part it needs as
+environment variables built by `function_environment`. An invalid value fails
+with a message that names the setting.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CDK_JSON = REPO_ROOT / "cdk.json"
+
+
+class SettingsError(ValueError):
+    """A deployment setting is missing, unknown or out of range."""
+
+
+class Settings(BaseModel):
+    """Every knob a deployment has. Defaults are the safe, HIPAA-minded ones."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # Naming
+    name_prefix: str = Field("mlaudit", pattern=r"^[a-z][a-z0-9-]{1,20}$")
+
+    # Storage and retention (HIPAA §164.316(b)(2): six years)
+    object_lock_mode: Literal["GOVERNANCE", "COMPLIANCE"] = "GOVERNANCE"
+    object_lock_days: int = Field(2190, ge=1, le=36500)
+    archive_after_days: int = Field(90, ge=1, le=36500)
+    archive_storage_class: Literal["GLACIER_IR", "GLACIER", "DEEP_ARCHIVE", "STANDARD_IA"] = (
+        "GLACIER_IR"
+    )
+    noncurrent_archive_after_days: int = Field(30, ge=1, le=36500)
+    access_log_retention_days: int = Field(2190, ge=1, le=36500)
+    log_retention_days: Literal[
+        1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192,
+        2557, 2922, 3288, 3653,
+    ] = 2192
+
+    # API
+    api_throttle_rate: int = Field(1000, ge=1, le=100_000)
+    api_throttle_burst: int = Field(2000, ge=1, le=100_000)
+    waf_enabled: bool = False
+    waf_rate_limit_per_5min: int = Field(20_000, ge=100, le=2_000_000_000)
+
+    # Ingest
+    max_batch_events: int = Field(500, ge=1, le=500)
+    max_body_bytes: int = Field(1_000_000, ge=1024, le=6_000_000)
+    max_message_bytes: int = Field(240_000, ge=16_384, le=262_144)
+    clock_skew_seconds: int = Field(300, ge=0, le=86_400)
+    idempotency_ttl_seconds: int = Field(86_400, ge=60, le=30 * 86_400)
+    ingest_timeout_seconds: int = Field(15, ge=3, le=29)
+    ingest_memory_mb: int = Field(512, ge=128, le=10_240)
+    ingest_provisioned_min: int = Field(1, ge=1, le=1000)
+    ingest_provisioned_max: int = Field(10, ge=1, le=1000)
+    ingest_provisioned_target: float = Field(0.7, gt=0.0, lt=1.0)
+
+    # Writer
+    writer_batch_size: int = Field(10_000, ge=1, le=10_000)
+    writer_batch_window_seconds: int = Field(60, ge=0, le=300)
+    writer_timeout_seconds: int = Field(300, ge=10, le=900)
+    writer_memory_mb: int = Field(2048, ge=512, le=10_240)
+    writer_reserved_concurrency: int = Field(5, ge=1, le=1000)
+    queue_visibility_timeout_seconds: int = Field(1800, ge=60, le=43_200)
+    queue_retention_days: int = Field(14, ge=1, le=14)
+    max_receive_count: int = Field(5, ge=1, le=1000)
+
+    # Analytics
+    athena_bytes_scanned_cutoff: int = Field(10 * 1024**3, ge=10 * 1024**2)
+    quicksight_principal_arn: str | None = Field(
+        None, pattern=r"^arn:aws[a-z-]*:quicksight:[a-z0-9-]+:\d{12}:(user|group)/.+$"
+    )
+
+    # Monitoring
+    alarm_email: str | None = Field(None, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    api_p99_latency_ms: int = Field(2000, ge=10, le=29_000)
+    writer_max_message_age_seconds: int = Field(900, ge=60, le=1_209_600)
+
+    @model_validator(mode="after")
+    def _coherent(self) -> Settings:
+        if self.ingest_provisioned_max < self.ingest_provisioned_min:
+            raise ValueError("ingest_provisioned_max must be >= ingest_provisioned_min")
+        if self.queue_visibility_timeout_seconds < 6 * self.writer_timeout_seconds:
+            raise ValueError(
+                "queue_visibility_timeout_seconds must be at least 6 x writer_timeout_seconds "
+                f"({6 * self.writer_timeout_seconds}), as AWS advises for SQS event sources"
+            )
+        if self.archive_after_days >= self.object_lock_days:
+            raise ValueError("archive_after_days must be smaller than object_lock_days")
+        if self.api_throttle_burst < self.api_throttle_rate:
+            raise ValueError("api_throttle_burst must be >= api_throttle_rate")
+        return self
+
+    @classmethod
+    def from_mapping(cls, values: dict[str, Any]) -> Settings:
+        """Build from context values (strings from ``-c`` are coerced), naming any bad key."""
+        known = {k: v for k, v in values.items() if k in cls.model_fields}
+        try:
+            return cls.model_validate({k: _coerce(v) for k, v in known.items()})
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}"
+                for err in exc.errors()
+            )
+            raise SettingsError(f"invalid mlaudit setting: {problems}") from None
+
+    @classmethod
+    def from_cdk_json(cls, path: Path = CDK_JSON, overrides: dict[str, Any] | None = None) -> Settings:
+        context = json.loads(path.read_text())["context"] if path.exists() else {}
+        return cls.from_mapping({**context, **(overrides or {})})
+
+
+def _coerce(value: Any) -> Any:
+    """``cdk -c`` passes strings; turn 'true'/'null'/numbers into JSON values."""
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+def setting_docs() -> list[tuple[str, Any, str]]:
+    """(name, default, meaning) for every setting: the README table is built from this."""
+    return [
+        (name, field.default, field.description or "")
+        for name, field in Settings.model_fields.items()
+    ]
+
+
+# Names of the environment variables the functions read. One place, so the CDK
+# app and the local stack cannot drift apart.
+class Env:
+    AUDIT_BUCKET = "MLAUDIT_AUDIT_BUCKET"
+    EVENTS_QUEUE_URL = "MLAUDIT_EVENTS_QUEUE_URL"
+    IDEMPOTENCY_TABLE = "MLAUDIT_IDEMPOTENCY_TABLE"
+    LEDGER_TABLE = "MLAUDIT_LEDGER_TABLE"
+    KMS_KEY_ID = "MLAUDIT_KMS_KEY_ID"
+    MAX_BATCH_EVENTS = "MLAUDIT_MAX_BATCH_EVENTS"
+    MAX_BODY_BYTES = "MLAUDIT_MAX_BODY_BYTES"
+    MAX_MESSAGE_BYTES = "MLAUDIT_MAX_MESSAGE_BYTES"
+    CLOCK_SKEW_SECONDS = "MLAUDIT_CLOCK_SKEW_SECONDS"
+    IDEMPOTENCY_TTL_SECONDS = "MLAUDIT_IDEMPOTENCY_TTL_SECONDS"
+    INGEST_TIMEOUT_SECONDS = "MLAUDIT_INGEST_TIMEOUT_SECONDS"
+    WRITER_TIMEOUT_SECONDS = "MLAUDIT_WRITER_TIMEOUT_SECONDS"
+    JWKS_URL = "MLAUDIT_JWKS_URL"
+    TOKEN_ISSUER = "MLAUDIT_TOKEN_ISSUER"
+    ALLOWED_CLIENT_IDS = "MLAUDIT_ALLOWED_CLIENT_IDS"
+
+
+def ingest_limits_environment(settings: Settings) -> dict[str, str]:
+    return {
+        Env.MAX_BATCH_EVENTS: str(settings.max_batch_events),
+        Env.MAX_BODY_BYTES: str(settings.max_body_bytes),
+        Env.MAX_MESSAGE_BYTES: str(settings.max_message_bytes),
+        Env.CLOCK_SKEW_SECONDS: str(settings.clock_skew_seconds),
+        Env.IDEMPOTENCY_TTL_SECONDS: str(settings.idempotency_ttl_seconds),
+        Env.INGEST_TIMEOUT_SECONDS: str(settings.ingest_timeout_seconds),
+    }
+
+
+def writer_limits_environment(settings: Settings) -> dict[str, str]:
+    return {Env.WRITER_TIMEOUT_SECONDS: str(settings.writer_timeout_seconds)}
