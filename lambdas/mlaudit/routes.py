@@ -1,0 +1,64 @@
+"""The API's routes and who may call them: one table read by the CDK app (to build
+the REST API), the local API emulator (to route requests) and the authorizer (to
+decide). Adding a route here is the only way to add one.
+
+A route names the function that serves it (``mlaudit.handlers.<function>``), the
+OAuth scopes a workload token may carry to call it, and the Cognito groups a
+person may belong to to call it. Workload tokens never reach a route with no
+scopes; people never reach a route with no roles.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+# Cognito resource server identifier; access tokens carry "<identifier>/<scope>".
+RESOURCE_SERVER = "mlaudit"
+
+SCOPES = {
+    "events.write": "Send audit events (ML workloads).",
+    "lineage.write": "Send lineage events (pipelines and orchestrators).",
+    "events.read": "Read receipts (inclusion proofs) for the workload's own events.",
+}
+
+ROLES = {
+    "auditor": "Raw events, proofs and verification.",
+    "analyst": "Aggregate named queries only.",
+    "privacy_officer": "Subject access and erasure.",
+    "admin": "Configuration.",
+}
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str  # API Gateway style, with {params}
+    function: str  # handler module under mlaudit.handlers
+    scopes: frozenset[str] = frozenset()
+    roles: frozenset[str] = frozenset()
+    summary: str = ""
+
+    @property
+    def pattern(self) -> re.Pattern[str]:
+        return re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", self.path) + "$")
+
+
+ROUTES: tuple[Route, ...] = (
+    Route(
+        "POST", "/v1/events", "ingest",
+        scopes=frozenset({"events.write", "lineage.write"}),
+        summary="Send one event or a batch of up to 500.",
+    ),
+)
+
+
+def match(method: str, path: str) -> tuple[Route, dict[str, str]] | None:
+    for route in ROUTES:
+        if route.method == method and (found := route.pattern.match(path)):
+            return route, found.groupdict()
+    return None
+
+
+def path_exists(path: str) -> bool:
+    return any(route.pattern.match(path) for route in ROUTES)
