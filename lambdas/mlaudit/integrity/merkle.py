@@ -1,0 +1,167 @@
+"""RFC 6962 / RFC 9162 Merkle tree hashing, inclusion and consistency proofs.
+
+Inputs are *leaf hashes* (already ``H(0x00 || data)``); interior nodes are
+``H(0x01 || left || right)``. The tree for n leaves splits at the largest power of
+two smaller than n (RFC 9162 §2.1.1). Building it bottom-up, pairing neighbours and
+promoting a lone right-most node unchanged, gives exactly that tree, so one pass
+over a list of levels serves roots, inclusion paths and consistency proofs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+
+HASH_SIZE = 32
+EMPTY_ROOT = hashlib.sha256(b"").digest()
+_sha256 = hashlib.sha256
+
+
+def leaf_hash(data: bytes) -> bytes:
+    return _sha256(b"\x00" + data).digest()
+
+
+def node_hash(left: bytes, right: bytes) -> bytes:
+    return _sha256(b"\x01" + left + right).digest()
+
+
+def _next_level(level: Sequence[bytes]) -> list[bytes]:
+    sha = _sha256
+    n = len(level)
+    up = [sha(b"\x01" + level[i] + level[i + 1]).digest() for i in range(0, n - 1, 2)]
+    if n % 2:
+        up.append(level[-1])  # promoted, not re-hashed (RFC split, not Bitcoin's)
+    return up
+
+
+def root(leaves: Sequence[bytes]) -> bytes:
+    """MTH(D[n]) over leaf hashes; the empty tree's root is SHA-256("")."""
+    if not leaves:
+        return EMPTY_ROOT
+    level = list(leaves)
+    while len(level) > 1:
+        level = _next_level(level)
+    return level[0]
+
+
+class Tree:
+    """All levels of one tree: proofs without rehashing (for files and the log)."""
+
+    def __init__(self, leaves: Sequence[bytes]) -> None:
+        self.levels: list[list[bytes]] = [list(leaves)]
+        while len(self.levels[-1]) > 1:
+            self.levels.append(_next_level(self.levels[-1]))
+
+    @property
+    def size(self) -> int:
+        return len(self.levels[0])
+
+    @property
+    def root(self) -> bytes:
+        return self.levels[-1][0] if self.size else EMPTY_ROOT
+
+    def inclusion_proof(self, index: int) -> list[bytes]:
+        """The audit path of leaf ``index`` (RFC 9162 §2.1.3.1), bottom-up."""
+        if not 0 <= index < self.size:
+            raise ValueError(f"leaf index {index} outside tree of size {self.size}")
+        path = []
+        for level in self.levels[:-1]:
+            sibling = index ^ 1
+            if sibling < len(level):
+                path.append(level[sibling])
+            index >>= 1
+        return path
+
+    def subtree(self, start: int, end: int) -> bytes:
+        """MTH(D[start:end]) for a range that is a node of this tree."""
+        size = end - start
+        height = max(size - 1, 0).bit_length()  # smallest h with 2**h >= size
+        if start % (1 << height) or (size != 1 << height and end != self.size):
+            raise ValueError(f"[{start}, {end}) is not a node of a tree of size {self.size}")
+        return self.levels[height][start >> height]
+
+    def consistency_proof(self, first: int, second: int | None = None) -> list[bytes]:
+        """PROOF(first, D[second]) (RFC 9162 §2.1.4.1); ``second`` defaults to the size."""
+        second = self.size if second is None else second
+        if not 0 < first <= second <= self.size:
+            raise ValueError(f"need 0 < first <= second <= {self.size}, got {first}, {second}")
+        if second != self.size:
+            return Tree(self.levels[0][:second]).consistency_proof(first)
+        return self._subproof(first, 0, second, True)
+
+    def _subproof(self, m: int, start: int, end: int, whole: bool) -> list[bytes]:
+        n = end - start
+        if m == n:
+            return [] if whole else [self.subtree(start, end)]
+        k = 1 << ((n - 1).bit_length() - 1)  # largest power of two < n
+        if m <= k:
+            return self._subproof(m, start, start + k, whole) + [self.subtree(start + k, end)]
+        return self._subproof(m - k, start + k, end, False) + [self.subtree(start, start + k)]
+
+
+def inclusion_proof(leaves: Sequence[bytes], index: int) -> list[bytes]:
+    return Tree(leaves).inclusion_proof(index)
+
+
+def consistency_proof(leaves: Sequence[bytes], first: int) -> list[bytes]:
+    return Tree(leaves).consistency_proof(first)
+
+
+def root_from_inclusion(index: int, size: int, leaf: bytes, path: Sequence[bytes]) -> bytes | None:
+    """The root the path leads to (RFC 9162 §2.1.3.2), or None if the path is malformed."""
+    if not 0 <= index < size:
+        return None
+    fn, sn, r = index, size - 1, leaf
+    for p in path:
+        if sn == 0 or len(p) != HASH_SIZE:
+            return None
+        if fn & 1 or fn == sn:
+            r = node_hash(p, r)
+            while not fn & 1 and fn:
+                fn >>= 1
+                sn >>= 1
+        else:
+            r = node_hash(r, p)
+        fn >>= 1
+        sn >>= 1
+    return r if sn == 0 else None
+
+
+def verify_inclusion(index: int, size: int, leaf: bytes, path: Sequence[bytes], root_hash: bytes) -> bool:
+    return root_from_inclusion(index, size, leaf, path) == root_hash
+
+
+def verify_consistency(
+    first: int, second: int, first_root: bytes, second_root: bytes, path: Sequence[bytes]
+) -> bool:
+    """RFC 9162 §2.1.4.2: is the tree of size ``first`` a prefix of the one of size ``second``?"""
+    if not 0 < first <= second:
+        return False
+    if any(len(p) != HASH_SIZE for p in path):
+        return False
+    if first == second:
+        return not path and first_root == second_root
+    path = list(path)
+    if first & (first - 1) == 0:  # exact power of two: the old root is a node of the new tree
+        path.insert(0, first_root)
+    if not path:
+        return False
+    fn, sn = first - 1, second - 1
+    while fn & 1:
+        fn >>= 1
+        sn >>= 1
+    fr = sr = path[0]
+    for c in path[1:]:
+        if sn == 0:
+            return False
+        if fn & 1 or fn == sn:
+            fr = node_hash(c, fr)
+            sr = node_hash(c, sr)
+            while not fn & 1 and fn:
+                fn >>= 1
+                sn >>= 1
+        else:
+            sr = node_hash(sr, c)
+        fn >>= 1
+        sn >>= 1
+    return sn == 0 and fr == first_root and sr == second_root
