@@ -132,7 +132,7 @@ class EventIn(BaseModel):
     """An audit event as a client sends it (contract v1)."""
 
     model_config = ConfigDict(
-        extra="forbid", strict=False, frozen=True, allow_inf_nan=False, title="AuditEventV1"
+        extra="forbid", strict=True, frozen=True, allow_inf_nan=False, title="AuditEventV1"
     )
 
     event_id: Identifier | None = Field(

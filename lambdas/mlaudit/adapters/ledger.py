@@ -1,0 +1,52 @@
+"""The writer's pack ledger in DynamoDB: pack id -> files holding its events."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from mlaudit.writer import LedgerEntry
+
+_GET_CHUNK = 100  # BatchGetItem limit
+_PUT_CHUNK = 25  # BatchWriteItem limit
+
+
+class DynamoLedger:
+    def __init__(self, client: Any, table: str, keep_for: timedelta = timedelta(days=15)) -> None:
+        self.client = client
+        self.table = table
+        self.keep_for = keep_for  # past SQS's longest retention, a pack cannot come back
+
+    def get(self, pack_ids: list[str]) -> dict[str, LedgerEntry]:
+        found: dict[str, LedgerEntry] = {}
+        for start in range(0, len(pack_ids), _GET_CHUNK):
+            request = {self.table: {
+                "Keys": [{"pk": {"S": f"pack#{p}"}} for p in pack_ids[start:start + _GET_CHUNK]],
+                "ConsistentRead": True,
+            }}
+            while request:
+                answer = self.client.batch_get_item(RequestItems=request)
+                for item in answer["Responses"].get(self.table, []):
+                    found[item["pk"]["S"].removeprefix("pack#")] = LedgerEntry(
+                        files=json.loads(item["files"]["S"]),
+                        claimed_at=datetime.fromtimestamp(int(item["claimed_at"]["N"]) / 1000, tz=timezone.utc),
+                    )
+                request = answer.get("UnprocessedKeys") or {}
+        return found
+
+    def put(self, entries: dict[str, LedgerEntry]) -> None:
+        items = [
+            {"PutRequest": {"Item": {
+                "pk": {"S": f"pack#{pack_id}"},
+                "files": {"S": json.dumps(entry.files, sort_keys=True)},
+                "claimed_at": {"N": str(int(entry.claimed_at.timestamp() * 1000))},
+                "expires_at": {"N": str(int((entry.claimed_at + self.keep_for).timestamp()))},
+            }}}
+            for pack_id, entry in entries.items()
+        ]
+        for start in range(0, len(items), _PUT_CHUNK):
+            request = {self.table: items[start:start + _PUT_CHUNK]}
+            while request:
+                answer = self.client.batch_write_item(RequestItems=request)
+                request = answer.get("UnprocessedItems") or {}

@@ -1,0 +1,28 @@
+"""The audit bucket: SSE-KMS with the customer key and a bucket key on every put."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class S3Objects:
+    def __init__(self, client: Any, bucket: str, kms_key_id: str) -> None:
+        self.client = client
+        self.bucket = bucket
+        self.kms_key_id = kms_key_id
+
+    def exists(self, key: str) -> bool:
+        try:
+            self.client.head_object(Bucket=self.bucket, Key=key)
+            return True
+        except self.client.exceptions.ClientError as error:
+            if error.response["Error"]["Code"] in ("404", "NoSuchKey", "NotFound"):
+                return False
+            raise
+
+    def put(self, key: str, body: bytes) -> None:
+        self.client.put_object(
+            Bucket=self.bucket, Key=key, Body=body,
+            ServerSideEncryption="aws:kms", SSEKMSKeyId=self.kms_key_id, BucketKeyEnabled=True,
+            ChecksumAlgorithm="SHA256",
+        )

@@ -1,0 +1,57 @@
+"""POST /v1/events: the thin Lambda entry point for ingest (logic in mlaudit.ingest)."""
+
+from __future__ import annotations
+
+import base64
+import functools
+import os
+from typing import Any
+
+from aws_lambda_powertools import Logger
+
+from mlaudit.http import ApiError, header, json_response
+from mlaudit.ingest import IngestLimits, IngestService, RequestMeta
+from mlaudit.principal import principal_from_event
+from mlaudit.settings import Env
+
+logger = Logger(service="mlaudit-ingest")
+
+
+@functools.cache
+def service() -> IngestService:
+    """Built on the first request, not at import: no client or env read at import time."""
+    from mlaudit.adapters.aws import client  # noqa: PLC0415
+    from mlaudit.adapters.idempotency import DynamoIdempotencyStore  # noqa: PLC0415
+    from mlaudit.adapters.queue import SqsQueue  # noqa: PLC0415
+
+    return IngestService(
+        store=DynamoIdempotencyStore(client("dynamodb"), os.environ[Env.IDEMPOTENCY_TABLE]),
+        queue=SqsQueue(client("sqs"), os.environ[Env.EVENTS_QUEUE_URL]),
+        limits=IngestLimits.from_env(),
+    )
+
+
+@logger.inject_lambda_context(clear_state=True)
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    try:
+        principal = principal_from_event(event)
+        identity = (event.get("requestContext") or {}).get("identity") or {}
+        meta = RequestMeta(source_ip=identity.get("sourceIp"), user_agent=identity.get("userAgent"))
+        status, body = service().ingest(_body(event), header(event, "content-type"), principal, meta)
+        logger.info("events accepted", extra={"accepted": body["accepted"], "actor_id": principal.actor_id})
+        return json_response(status, body)
+    except ApiError as error:
+        # Codes and counts only: bodies may hold personal data.
+        logger.info("request refused", extra={"status": error.status, "error": error.code,
+                                              "problems": len(error.errors)})
+        return error.response()
+    except Exception:
+        logger.exception("ingest failed")
+        return ApiError(503, "unavailable", "The event could not be stored; retry with the same body.").response()
+
+
+def _body(event: dict[str, Any]) -> bytes:
+    raw = event.get("body") or ""
+    if event.get("isBase64Encoded"):
+        return base64.b64decode(raw)
+    return raw.encode("utf-8", "surrogatepass")

@@ -1,0 +1,394 @@
+"""Ingest: request body -> validated events -> canonical leaf records -> SQS packs.
+
+Pure logic plus two ports (an idempotency store and a queue). All or nothing per
+request: either every event is valid and enqueued (202), or nothing is (4xx).
+Retries are idempotent: the request's key is the sender plus its event ids; a
+completed request answers again with its first answer and enqueues nothing, and
+one that failed half-way is resent with the same `received_at` and the same pack
+ids, so the writer's ledger drops packs it already stored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any, Protocol
+
+from pydantic import TypeAdapter, ValidationError
+
+from mlaudit.events import (
+    JSON_FIELDS,
+    LIST_FIELDS,
+    SCHEMA_VERSION,
+    SERVER_OWNED_FIELDS,
+    EventBatchIn,
+    EventIn,
+    canonical_json,
+    format_timestamp,
+)
+from mlaudit.http import ApiError
+from mlaudit.principal import Principal
+from mlaudit.rules import RuleSet, load_rules
+from mlaudit.settings import Env
+
+PACK_ID_ATTRIBUTE = "pack_id"
+MAX_REPORTED_ERRORS = 100
+# Derived event ids: uuid5 in this namespace over the sender and the event's content.
+_EVENT_ID_NAMESPACE = uuid.UUID("6f1d8a52-3c1e-4c4b-9a57-2f0b1f6f3a10")
+
+_BATCH = TypeAdapter(EventBatchIn)
+_SINGLE = TypeAdapter(EventIn)
+
+
+@dataclass(frozen=True)
+class IngestLimits:
+    max_batch_events: int = 500
+    max_body_bytes: int = 1_000_000
+    max_message_bytes: int = 240_000
+    clock_skew: timedelta = timedelta(seconds=300)
+    idempotency_ttl: timedelta = timedelta(days=1)
+    # A claim younger than this may still be in flight (the function's timeout).
+    in_flight: timedelta = timedelta(seconds=15)
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | os._Environ[str] = os.environ) -> IngestLimits:
+        return cls(
+            max_batch_events=int(env[Env.MAX_BATCH_EVENTS]),
+            max_body_bytes=int(env[Env.MAX_BODY_BYTES]),
+            max_message_bytes=int(env[Env.MAX_MESSAGE_BYTES]),
+            clock_skew=timedelta(seconds=int(env[Env.CLOCK_SKEW_SECONDS])),
+            idempotency_ttl=timedelta(seconds=int(env[Env.IDEMPOTENCY_TTL_SECONDS])),
+            in_flight=timedelta(seconds=int(env[Env.INGEST_TIMEOUT_SECONDS])),
+        )
+
+
+@dataclass(frozen=True)
+class RequestMeta:
+    source_ip: str | None
+    user_agent: str | None
+
+
+@dataclass
+class Claim:
+    """What the idempotency store knows about a request key."""
+
+    state: str  # "new" (go ahead), "replay" (answer `response`)
+    received_at: datetime
+    response: dict[str, Any] | None = None
+
+
+class IdempotencyStore(Protocol):
+    def claim(self, key: str, fingerprint: str, now: datetime, limits: IngestLimits) -> Claim: ...
+    def complete(self, key: str, response: dict[str, Any], now: datetime, limits: IngestLimits) -> None: ...
+    def release(self, key: str) -> None: ...
+
+
+class Queue(Protocol):
+    def send_packs(self, packs: list[Pack]) -> None:
+        """Send every pack or raise; a pack sent twice is harmless (same pack id)."""
+
+
+@dataclass(frozen=True)
+class Pack:
+    pack_id: str
+    body: str  # canonical leaf records, one per line
+    count: int
+
+
+@dataclass
+class IngestResult:
+    event_ids: list[str]
+    dq_counts: dict[str, int] = field(default_factory=lambda: {"pass": 0, "warn": 0, "fail": 0})
+    dq_violations: list[dict[str, Any]] = field(default_factory=list)
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "accepted": len(self.event_ids),
+            "event_ids": self.event_ids,
+            "dq": self.dq_counts,
+            "dq_violations": self.dq_violations,
+        }
+
+
+# ---------------------------------------------------------------- parsing
+
+
+def check_content_type(content_type: str | None) -> None:
+    media_type = (content_type or "").split(";", 1)[0].strip().lower()
+    if media_type != "application/json":
+        raise ApiError(415, "unsupported_media_type", "Content-Type must be application/json.")
+
+
+def parse_events(body: bytes, limits: IngestLimits) -> list[EventIn]:
+    """One event object or {"events": [...]}; a 4xx naming each bad field otherwise."""
+    if len(body) > limits.max_body_bytes:
+        raise ApiError(
+            413, "payload_too_large", f"Request body is larger than {limits.max_body_bytes} bytes."
+        )
+    try:
+        events = list(_BATCH.validate_json(body).events)
+    except ValidationError as batch_error:
+        errors = batch_error.errors(include_url=False, include_input=False)
+        if not _is_single_event(errors):
+            raise _validation_error(errors) from None
+        try:
+            events = [_SINGLE.validate_json(body)]
+        except ValidationError as single_error:
+            errors = single_error.errors(include_url=False, include_input=False)
+            raise _validation_error([{**e, "loc": ("events", 0, *e["loc"])} for e in errors]) from None
+    if len(events) > limits.max_batch_events:
+        raise ApiError(
+            413,
+            "batch_too_large",
+            f"A request carries at most {limits.max_batch_events} events; this one has {len(events)}.",
+            [{"path": "events", "rule": "max_items", "message": f"at most {limits.max_batch_events} events"}],
+        )
+    return events
+
+
+def _is_single_event(errors: list[dict[str, Any]]) -> bool:
+    # A body without "events" is read as one event object (the batch model then
+    # reports "events" missing and the event's own fields as unknown).
+    return any(e["type"] == "missing" and e["loc"] == ("events",) for e in errors) and all(
+        len(e["loc"]) == 1 for e in errors
+    )
+
+
+_RULE_NAMES = {"extra_forbidden": "unknown_field", "enum": "unknown_value", "literal_error": "unknown_value"}
+
+
+def _validation_error(errors: list[dict[str, Any]]) -> ApiError:
+    if any(e["type"] in ("json_invalid", "json_type") and len(e["loc"]) == 0 for e in errors):
+        detail = next(e["msg"] for e in errors)
+        raise ApiError(400, "malformed_json", f"Request body is not valid JSON: {detail}.")
+    problems = []
+    for e in errors[:MAX_REPORTED_ERRORS]:
+        loc = e["loc"]
+        index = loc[1] if len(loc) > 1 and loc[0] == "events" and isinstance(loc[1], int) else None
+        path = _path(loc)
+        field_name = loc[2] if index is not None and len(loc) > 2 else None
+        rule = _RULE_NAMES.get(e["type"], e["type"])
+        message = e["msg"]
+        if e["type"] == "extra_forbidden" and field_name in SERVER_OWNED_FIELDS:
+            rule = "server_owned_field"
+            message = "set by the server from the verified token and request; remove it from the body"
+        elif e["type"] == "extra_forbidden":
+            message = "not a field of the v1 event contract"
+        elif e["type"] == "value_error":
+            message = message.removeprefix("Value error, ")
+            rule = "bounded_json" if field_name in JSON_FIELDS + ("personal_data",) else "invalid_value"
+        elif e["type"] in ("finite_number",):
+            rule = "finite_number"
+        problem: dict[str, Any] = {"path": path, "rule": rule, "message": message}
+        if index is not None:
+            problem = {"index": index, **problem}
+        problems.append(problem)
+    more = f" (first {MAX_REPORTED_ERRORS} shown)" if len(errors) > MAX_REPORTED_ERRORS else ""
+    return ApiError(
+        422, "validation_failed",
+        f"{len(errors)} problem(s) in the request; nothing was stored{more}.", problems,
+    )
+
+
+def _path(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "$"
+
+
+# ---------------------------------------------------------------- records
+
+
+def event_id_of(event: EventIn, principal: Principal) -> str:
+    if event.event_id is not None:
+        return event.event_id
+    content = event.model_dump_json(exclude_none=True)
+    return str(uuid.uuid5(_EVENT_ID_NAMESPACE, f"{principal.actor_id}\n{content}"))
+
+
+def assign_event_ids(events: list[EventIn], principal: Principal) -> list[str]:
+    ids = [event_id_of(e, principal) for e in events]
+    first_seen: dict[str, int] = {}
+    problems = []
+    for index, event_id in enumerate(ids):
+        if event_id in first_seen:
+            problems.append({
+                "index": index, "path": f"events[{index}].event_id", "rule": "duplicate_in_request",
+                "message": f"same event_id as events[{first_seen[event_id]}] (identical events need "
+                "distinct client-supplied event_id values)",
+            })
+        first_seen.setdefault(event_id, index)
+    if problems:
+        raise ApiError(422, "validation_failed", "Duplicate event ids in the request; nothing was stored.",
+                       problems[:MAX_REPORTED_ERRORS])
+    return ids
+
+
+def request_key(principal: Principal, event_ids: list[str]) -> str:
+    """Idempotency key: the sender and the ordered event ids (ids are scoped per sender)."""
+    digest = hashlib.sha256(principal.actor_id.encode())
+    for event_id in event_ids:
+        digest.update(b"\n" + event_id.encode())
+    return digest.hexdigest()
+
+
+def request_fingerprint(events: list[EventIn]) -> str:
+    digest = hashlib.sha256()
+    for event in events:
+        digest.update(event.__pydantic_serializer__.to_json(event, exclude_none=True) + b"\n")
+    return digest.hexdigest()
+
+
+def leaf_record(
+    event: EventIn, event_id: str, principal: Principal, meta: RequestMeta, received_at: str,
+    dq_status: str, dq_violations: tuple[str, ...],
+) -> dict[str, Any]:
+    """The stored fields of one event, in leaf form (see mlaudit.leaf)."""
+    record: dict[str, Any] = {
+        "event_id": event_id,
+        "schema_version": SCHEMA_VERSION,
+        "event_type": event.event_type.value,
+        "occurred_at": format_timestamp(event.occurred_at),
+        "received_at": received_at,
+        "actor_id": principal.actor_id,
+        "actor_type": principal.actor_type,
+        "actor_roles": list(principal.roles),
+        "client_id": principal.client_id,
+        "source_ip": meta.source_ip,
+        "user_agent": meta.user_agent,
+        "workload": event.workload,
+        "environment": event.environment,
+        "model_id": event.model_id,
+        "model_version": event.model_version,
+        "model_artifact_sha256": event.model_artifact_sha256,
+        "dataset_id": event.dataset_id,
+        "dataset_version": event.dataset_version,
+        "run_id": event.run_id,
+        "parent_run_id": event.parent_run_id,
+        "prediction_id": event.prediction_id,
+        "prediction_label": event.prediction_label,
+        "prediction_score": event.prediction_score,
+        "latency_ms": event.latency_ms,
+        "label_for_prediction_id": event.label_for_prediction_id,
+        "true_label": event.true_label,
+        "resource": event.resource,
+        "action": event.action,
+        "subject_pseudonym": None,
+        "personal_data": None,
+        "dq_status": dq_status,
+        "dq_violations": list(dq_violations),
+    }
+    for name in JSON_FIELDS:
+        value = getattr(event, name)
+        record[name] = None if value is None else canonical_json(value)
+    for name in LIST_FIELDS:
+        record[name] = list(getattr(event, name) or ())
+    return record
+
+
+def pack_lines(lines: list[str], key: str, max_message_bytes: int) -> list[Pack]:
+    """Greedy packing of canonical lines into SQS message bodies; ids fixed by position,
+    so a resent request yields the same packs."""
+    packs: list[Pack] = []
+    current: list[str] = []
+    size = 0
+    for line in lines:
+        if len(line) > max_message_bytes:
+            raise ApiError(413, "event_too_large", "An event is larger than one queue message.")
+        if current and size + 1 + len(line) > max_message_bytes:
+            packs.append(_pack(key, len(packs), current))
+            current, size = [], 0
+        current.append(line)
+        size += len(line) + 1
+    if current:
+        packs.append(_pack(key, len(packs), current))
+    return packs
+
+
+def _pack(key: str, index: int, lines: list[str]) -> Pack:
+    pack_id = hashlib.sha256(f"{key}:{index}".encode()).hexdigest()[:40]
+    return Pack(pack_id=pack_id, body="\n".join(lines), count=len(lines))
+
+
+# ---------------------------------------------------------------- service
+
+
+class Protector(Protocol):
+    """Turns subject_ref / personal_data into a pseudonym and ciphertext (privacy module)."""
+
+    def protect(self, subject_ref: str, personal_data: dict[str, Any] | None) -> tuple[str, str | None]: ...
+
+
+class IngestService:
+    def __init__(
+        self, *, store: IdempotencyStore, queue: Queue, limits: IngestLimits,
+        rules: RuleSet | None = None, protector: Protector | None = None,
+        clock: Any = lambda: datetime.now(timezone.utc),
+    ) -> None:
+        self.store = store
+        self.queue = queue
+        self.limits = limits
+        self.rules = rules or load_rules()
+        self.protector = protector
+        self.clock = clock
+
+    def ingest(
+        self, body: bytes, content_type: str | None, principal: Principal, meta: RequestMeta,
+    ) -> tuple[int, dict[str, Any]]:
+        check_content_type(content_type)
+        events = parse_events(body, self.limits)
+        self._check_personal_fields(events)
+        event_ids = assign_event_ids(events, principal)
+        key = request_key(principal, event_ids)
+        claim = self.store.claim(key, request_fingerprint(events), self.clock(), self.limits)
+        if claim.state == "replay":
+            assert claim.response is not None
+            return 202, claim.response
+        try:
+            result = self._enqueue(events, event_ids, key, principal, meta, claim.received_at)
+        except BaseException:
+            self.store.release(key)
+            raise
+        response = result.body()
+        self.store.complete(key, response, self.clock(), self.limits)
+        return 202, response
+
+    def _check_personal_fields(self, events: list[EventIn]) -> None:
+        if self.protector is not None:
+            return
+        problems = [
+            {"index": i, "path": f"events[{i}].{name}", "rule": "privacy_not_configured",
+             "message": "this deployment has no subject key store; personal fields are refused"}
+            for i, e in enumerate(events) for name in ("subject_ref", "personal_data")
+            if getattr(e, name) is not None
+        ]
+        if problems:
+            raise ApiError(422, "validation_failed", "Personal fields cannot be stored here; nothing was stored.",
+                           problems[:MAX_REPORTED_ERRORS])
+
+    def _enqueue(
+        self, events: list[EventIn], event_ids: list[str], key: str, principal: Principal,
+        meta: RequestMeta, received_at: datetime,
+    ) -> IngestResult:
+        received = format_timestamp(received_at)
+        result = IngestResult(event_ids)
+        lines = []
+        for index, (event, event_id) in enumerate(zip(events, event_ids, strict=True)):
+            verdict = self.rules.evaluate(event, received_at, self.limits.clock_skew)
+            result.dq_counts[verdict.status] += 1
+            if verdict.violations:
+                result.dq_violations.append(
+                    {"index": index, "event_id": event_id, "rules": list(verdict.violations)}
+                )
+            record = leaf_record(event, event_id, principal, meta, received, verdict.status, verdict.violations)
+            if self.protector is not None and event.subject_ref is not None:
+                record["subject_pseudonym"], record["personal_data"] = self.protector.protect(
+                    event.subject_ref, event.personal_data
+                )
+            lines.append(canonical_json(record))
+        self.queue.send_packs(pack_lines(lines, key, self.limits.max_message_bytes))
+        return result
