@@ -58,7 +58,7 @@ class Pipeline:
         while len(received) < limit:
             answer = self.sqs.receive_message(
                 QueueUrl=self.queue_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"],
-                VisibilityTimeout=0 if False else 30,
+                VisibilityTimeout=30,
             )
             if not answer.get("Messages"):
                 break

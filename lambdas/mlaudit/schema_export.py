@@ -1,0 +1,49 @@
+"""Write the JSON Schema of the v1 event contract: `python -m mlaudit.schema_export FILE`.
+
+Generated from the pydantic models so clients in any language validate against
+exactly what the ingest function enforces. A test fails when the file is stale.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from mlaudit.events import SERVER_OWNED_FIELDS, EventBatchIn, EventIn
+
+REPO_DOC = Path(__file__).resolve().parents[2] / "docs" / "event-schema.json"
+
+
+def contract_schema() -> dict[str, Any]:
+    single = EventIn.model_json_schema()
+    batch = EventBatchIn.model_json_schema()
+    definitions = {**single.pop("$defs", {}), **batch.pop("$defs", {})}
+    definitions.pop("EventIn", None)  # the batch's copy of the single event
+    definitions["AuditEventV1"] = single
+    definitions["AuditEventBatchV1"] = batch
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "https://github.com/mlaudit/mlaudit/docs/event-schema.json",
+        "title": "mlaudit audit event, contract v1",
+        "description": (
+            "POST /v1/events takes one AuditEventV1 object or an AuditEventBatchV1 "
+            "({\"events\": [...]}, at most 500 events and 1 MB). Numbers must be finite. "
+            "Free-form JSON fields are bounded (16 KiB, depth 5, 256 items per level). "
+            "These fields are set by the server and refused in a body: "
+            + ", ".join(sorted(SERVER_OWNED_FIELDS)) + "."
+        ),
+        "oneOf": [{"$ref": "#/$defs/AuditEventV1"}, {"$ref": "#/$defs/AuditEventBatchV1"}],
+        "$defs": json.loads(json.dumps(definitions).replace("#/$defs/EventIn", "#/$defs/AuditEventV1")),
+    }
+
+
+def render() -> str:
+    return json.dumps(contract_schema(), indent=2, sort_keys=True) + "\n"
+
+
+if __name__ == "__main__":
+    target = Path(sys.argv[1]) if len(sys.argv) > 1 else REPO_DOC
+    target.write_text(render())
+    print(f"wrote {target}")

@@ -1,0 +1,118 @@
+"""Ingest service on moto: all or nothing, idempotent, packed, privacy-safe."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from mlaudit.http import ApiError
+from mlaudit.ingest import Pack, pack_lines
+from mlaudit.leaf import parse_leaf_line
+
+from .pipeline_fakes import NOW, WORKLOAD, Pipeline
+
+EVENT = {"event_type": "prediction", "occurred_at": "2026-11-26T06:59:00.123456+01:00", "model_id": "m",
+         "model_version": "1", "prediction_score": 0.25, "latency_ms": 4}
+
+
+def batch(n, **extra):
+    return json.dumps({"events": [{**EVENT, "event_id": f"ev-{i}", **extra} for i in range(n)]})
+
+
+@pytest.fixture
+def pipeline(aws):
+    return Pipeline()
+
+
+def test_accepted_batch_answers_ids_and_dq_summary(pipeline):
+    status, body = pipeline.post(batch(3))
+    assert status == 202
+    assert body["event_ids"] == ["ev-0", "ev-1", "ev-2"]
+    assert body["dq"] == {"pass": 0, "warn": 3, "fail": 0}  # no prediction_id: a warning
+    lines = [line for m in pipeline.receive() for line in m["Body"].encode().split(b"\n")]
+    records = [parse_leaf_line(line) for line in lines]
+    assert [r["event_id"] for r in records] == ["ev-0", "ev-1", "ev-2"]
+    first = records[0]
+    assert first["actor_id"] == WORKLOAD.actor_id and first["actor_type"] == "service"
+    assert first["occurred_at"] == "2026-11-26T05:59:00.123Z"  # UTC, milliseconds
+    assert first["received_at"] == "2026-11-26T07:00:00.000Z"
+    assert first["latency_ms"] == 4.0
+
+
+def test_server_derives_stable_ids_when_absent(pipeline):
+    _, first = pipeline.post(json.dumps(EVENT))
+    _, again = pipeline.post(json.dumps(EVENT))
+    assert first == again
+    assert len(pipeline.receive()) == 1
+
+
+def test_retry_is_answered_once_and_enqueued_once(pipeline):
+    first = pipeline.post(batch(50))
+    second = pipeline.post(batch(50))
+    assert first == second
+    assert sum(len(m["Body"].split("\n")) for m in pipeline.receive()) == 50
+
+
+def test_reused_ids_with_new_content_conflict(pipeline):
+    pipeline.post(batch(2))
+    with pytest.raises(ApiError) as caught:
+        pipeline.post(batch(2, prediction_score=0.9))
+    assert (caught.value.status, caught.value.code) == (409, "idempotency_conflict")
+
+
+def test_one_bad_event_stores_nothing(pipeline):
+    events = json.loads(batch(5))
+    events["events"][3]["prediction_score"] = "high"
+    with pytest.raises(ApiError) as caught:
+        pipeline.post(json.dumps(events))
+    assert caught.value.errors[0]["index"] == 3
+    assert pipeline.receive() == []
+
+
+def test_duplicate_ids_inside_a_request_are_refused(pipeline):
+    with pytest.raises(ApiError) as caught:
+        pipeline.post(json.dumps({"events": [EVENT, EVENT]}))
+    assert caught.value.errors[0]["rule"] == "duplicate_in_request"
+
+
+def test_wrong_content_type_is_415(pipeline):
+    with pytest.raises(ApiError) as caught:
+        pipeline.post(batch(1), content_type="text/plain")
+    assert caught.value.status == 415
+
+
+def test_personal_fields_refused_without_a_key_store(pipeline):
+    with pytest.raises(ApiError) as caught:
+        pipeline.post(json.dumps({**EVENT, "subject_ref": "patient-1"}))
+    assert caught.value.errors[0]["rule"] == "privacy_not_configured"
+    assert "patient-1" not in json.dumps(caught.value.response())
+    assert pipeline.receive() == []
+
+
+def test_failed_enqueue_is_retried_with_identical_packs(pipeline, monkeypatch):
+    sent: list[list[Pack]] = []
+    real = pipeline.ingest.queue.send_packs
+
+    def flaky(packs):
+        sent.append(packs)
+        if len(sent) == 1:
+            raise ConnectionError("queue down")
+        real(packs)
+
+    monkeypatch.setattr(pipeline.ingest.queue, "send_packs", flaky)
+    with pytest.raises(ConnectionError):
+        pipeline.post(batch(10))
+    pipeline.ingest.clock = lambda: NOW.replace(minute=5)  # the retry comes later
+    status, _ = pipeline.post(batch(10))
+    assert status == 202
+    assert sent[0] == sent[1]  # same ids, same bytes, same received_at
+
+
+def test_packs_respect_the_message_size_and_keep_order():
+    lines = [json.dumps({"n": i, "pad": "x" * 900}) for i in range(100)]
+    packs = pack_lines(lines, "key", 10_000)
+    assert all(len(p.body) <= 10_000 for p in packs)
+    assert [line for p in packs for line in p.body.split("\n")] == lines
+    assert len({p.pack_id for p in packs}) == len(packs)
+    assert pack_lines(lines, "key", 10_000) == packs
