@@ -1,0 +1,202 @@
+"""The AWS resources the functions need, created in moto from the same `Settings` the
+CDK app reads, so names and limits cannot drift between the laptop and AWS.
+
+People's passwords are generated here at every start and only ever written to the
+config file `serve` produces (mode 0600); nothing secret is committed.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+
+from mlaudit.routes import RESOURCE_SERVER, ROLES, SCOPES
+from mlaudit.settings import Settings
+
+
+@dataclass(frozen=True)
+class Overrides:
+    """Local-only knobs for fast tests and demos; `None` keeps the settings' value."""
+
+    visibility_timeout_seconds: int | None = None
+    max_receive_count: int | None = None
+
+
+@dataclass(frozen=True)
+class Resources:
+    region: str
+    account_id: str
+    kms_key_id: str
+    kms_key_arn: str
+    kms_alias: str
+    bucket: str
+    queue_url: str
+    queue_arn: str
+    visibility_timeout_seconds: int
+    dlq_url: str
+    dlq_arn: str
+    idempotency_table: str
+    ledger_table: str
+    user_pool_id: str
+    issuer: str
+    user_client_id: str
+    machine_client_id: str
+    machine_client_secret: str = field(repr=False)
+    machine_scopes: tuple[str, ...] = ()
+    users: dict[str, dict[str, str]] = field(default_factory=dict, repr=False)
+
+    @property
+    def allowed_client_ids(self) -> tuple[str, ...]:
+        return (self.machine_client_id, self.user_client_id)
+
+
+def create_resources(
+    clients: Any, settings: Settings, region: str, overrides: Overrides = Overrides()
+) -> Resources:
+    """`clients(service)` returns a boto3 client pointed at moto."""
+    prefix = settings.name_prefix
+    account_id = clients("sts").get_caller_identity()["Account"]
+    key_id, key_arn, alias = _kms(clients("kms"), prefix)
+    bucket = _bucket(clients("s3"), settings, f"{prefix}-audit-{account_id}-{region}", key_arn)
+    visibility = overrides.visibility_timeout_seconds or settings.queue_visibility_timeout_seconds
+    queue_url, queue_arn, dlq_url, dlq_arn = _queues(
+        clients("sqs"), settings, prefix, key_id, visibility,
+        overrides.max_receive_count or settings.max_receive_count,
+    )
+    dynamodb = clients("dynamodb")
+    idempotency, ledger = (_table(dynamodb, f"{prefix}-{name}") for name in ("idempotency", "ledger"))
+    cognito = _cognito(clients("cognito-idp"), prefix, region)
+    return Resources(
+        region=region, account_id=account_id, kms_key_id=key_id, kms_key_arn=key_arn, kms_alias=alias,
+        bucket=bucket, queue_url=queue_url, queue_arn=queue_arn, visibility_timeout_seconds=visibility,
+        dlq_url=dlq_url, dlq_arn=dlq_arn, idempotency_table=idempotency, ledger_table=ledger,
+        **cognito,
+    )
+
+
+def _kms(kms: Any, prefix: str) -> tuple[str, str, str]:
+    key = kms.create_key(
+        Description=f"{prefix} audit data key (local)",
+        KeyUsage="ENCRYPT_DECRYPT", KeySpec="SYMMETRIC_DEFAULT",
+    )["KeyMetadata"]
+    alias = f"alias/{prefix}-audit"
+    kms.create_alias(AliasName=alias, TargetKeyId=key["KeyId"])
+    return key["KeyId"], key["Arn"], alias
+
+
+def _bucket(s3: Any, settings: Settings, name: str, key_arn: str) -> str:
+    s3.create_bucket(Bucket=name, ObjectLockEnabledForBucket=True)
+    s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+    s3.put_object_lock_configuration(
+        Bucket=name,
+        ObjectLockConfiguration={
+            "ObjectLockEnabled": "Enabled",
+            "Rule": {"DefaultRetention": {"Mode": settings.object_lock_mode, "Days": settings.object_lock_days}},
+        },
+    )
+    s3.put_bucket_encryption(
+        Bucket=name,
+        ServerSideEncryptionConfiguration={
+            "Rules": [{
+                "ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key_arn},
+                "BucketKeyEnabled": True,
+            }]
+        },
+    )
+    s3.put_public_access_block(
+        Bucket=name,
+        PublicAccessBlockConfiguration={
+            "BlockPublicAcls": True, "IgnorePublicAcls": True,
+            "BlockPublicPolicy": True, "RestrictPublicBuckets": True,
+        },
+    )
+    return name
+
+
+def _queues(
+    sqs: Any, settings: Settings, prefix: str, key_id: str, visibility: int, max_receive_count: int
+) -> tuple[str, str, str, str]:
+    retention = str(settings.queue_retention_days * 86_400)
+    dlq_url = sqs.create_queue(
+        QueueName=f"{prefix}-events-dlq",
+        Attributes={"MessageRetentionPeriod": str(14 * 86_400), "KmsMasterKeyId": key_id},
+    )["QueueUrl"]
+    dlq_arn = _queue_arn(sqs, dlq_url)
+    queue_url = sqs.create_queue(
+        QueueName=f"{prefix}-events",
+        Attributes={
+            "VisibilityTimeout": str(visibility),
+            "MessageRetentionPeriod": retention,
+            "KmsMasterKeyId": key_id,
+            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receive_count}),
+        },
+    )["QueueUrl"]
+    return queue_url, _queue_arn(sqs, queue_url), dlq_url, dlq_arn
+
+
+def _queue_arn(sqs: Any, url: str) -> str:
+    return sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+
+
+def _table(dynamodb: Any, name: str) -> str:
+    dynamodb.create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    dynamodb.update_time_to_live(
+        TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"}
+    )
+    return name
+
+
+def _cognito(cognito: Any, prefix: str, region: str) -> dict[str, Any]:
+    pool_id = cognito.create_user_pool(
+        PoolName=f"{prefix}-users",
+        AdminCreateUserConfig={"AllowAdminCreateUserOnly": True},
+    )["UserPool"]["Id"]
+    for role, description in ROLES.items():
+        cognito.create_group(UserPoolId=pool_id, GroupName=role, Description=description)
+    cognito.create_resource_server(
+        UserPoolId=pool_id, Identifier=RESOURCE_SERVER, Name=RESOURCE_SERVER,
+        Scopes=[{"ScopeName": name, "ScopeDescription": text} for name, text in SCOPES.items()],
+    )
+    scopes = tuple(f"{RESOURCE_SERVER}/{name}" for name in SCOPES)
+    machine = cognito.create_user_pool_client(
+        UserPoolId=pool_id, ClientName=f"{prefix}-workloads", GenerateSecret=True,
+        AllowedOAuthFlows=["client_credentials"], AllowedOAuthScopes=list(scopes),
+        AllowedOAuthFlowsUserPoolClient=True,
+    )["UserPoolClient"]
+    people = cognito.create_user_pool_client(
+        UserPoolId=pool_id, ClientName=f"{prefix}-people", GenerateSecret=False,
+        ExplicitAuthFlows=["ALLOW_ADMIN_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
+    )["UserPoolClient"]
+
+    users: dict[str, dict[str, str]] = {}
+    for role in ROLES:
+        username, password = role.replace("_", "-"), _password()
+        cognito.admin_create_user(UserPoolId=pool_id, Username=username, MessageAction="SUPPRESS")
+        cognito.admin_set_user_password(
+            UserPoolId=pool_id, Username=username, Password=password, Permanent=True
+        )
+        cognito.admin_add_user_to_group(UserPoolId=pool_id, Username=username, GroupName=role)
+        users[role] = {"username": username, "password": password}
+
+    return {
+        "user_pool_id": pool_id,
+        # What Cognito (and moto) put in `iss`; the JWKS lives at <issuer>/.well-known/jwks.json.
+        "issuer": f"https://cognito-idp.{region}.amazonaws.com/{pool_id}",
+        "user_client_id": people["ClientId"],
+        "machine_client_id": machine["ClientId"],
+        "machine_client_secret": machine["ClientSecret"],
+        "machine_scopes": scopes,
+        "users": users,
+    }
+
+
+def _password() -> str:
+    # Random part plus one of each class Cognito's default password policy asks for.
+    return secrets.token_urlsafe(18) + "Aa1!"
