@@ -1,0 +1,131 @@
+"""Leaf hashes of a whole Parquet table, column by column (the verifier's hot path).
+
+Builds exactly the bytes `mlaudit.leaf` defines (leaf encoding v1: canonical JSON of
+every `layout.LEAF_FIELDS` field, event_type from the object key) but with Arrow
+compute kernels instead of one json.dumps per row: a million rows in a few seconds.
+Values Arrow cannot escape like json.dumps(ensure_ascii=True) (anything outside
+printable ASCII) fall back to json.dumps for that value only, so the bytes are
+identical; tests compare this against `mlaudit.leaf.leaf_hash` row by row.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from mlaudit.layout import LEAF_FIELDS
+
+# Printable ASCII: json.dumps(ensure_ascii=True) leaves it as-is, except " and \.
+_PLAIN = r"^[\x20-\x7e]*$"
+_SAFE = r"^[\x20\x21\x23-\x5b\x5d-\x7e]*$"  # printable ASCII without " and \
+
+
+def _quoted(strings: pa.Array) -> pa.Array:
+    """JSON string literals for a string array; nulls stay null."""
+    strings = strings.cast(pa.string())
+    if strings.null_count == len(strings):
+        return strings
+    if pc.all(pc.match_substring_regex(strings, _SAFE)).as_py() is not False:
+        return pc.binary_join_element_wise('"', strings, '"', "")  # the common case: nothing to escape
+    escaped = pc.replace_substring(pc.replace_substring(strings, "\\", "\\\\"), '"', '\\"')
+    quoted = pc.binary_join_element_wise('"', escaped, '"', "")
+    plain = pc.match_substring_regex(strings, _PLAIN)
+    if pc.all(pc.or_kleene(plain, pc.is_null(strings))).as_py():
+        return quoted
+    # Rare: control characters or non-ASCII text. Let json.dumps escape those values.
+    fixed = [
+        q if ok or ok is None else json.dumps(s)
+        for q, ok, s in zip(quoted.to_pylist(), plain.to_pylist(), strings.to_pylist(), strict=True)
+    ]
+    return pa.array(fixed, pa.string())
+
+
+def _fragments(column: pa.Array) -> pa.Array:
+    """Each value of a column as its canonical JSON text ("null" for null)."""
+    kind = column.type
+    if pa.types.is_dictionary(kind):
+        column = column.dictionary_decode()
+        kind = column.type
+    if pa.types.is_timestamp(kind):
+        # events.format_timestamp: UTC, milliseconds, 'Z'. Arrow stores UTC and prints a
+        # naive ms timestamp as "YYYY-MM-DD HH:MM:SS.mmm" (much faster than strftime).
+        if kind.unit != "ms":
+            column = pc.floor_temporal(column, unit="millisecond")
+        naive = pc.cast(column.cast(pa.int64()), pa.timestamp("ms")) if kind.unit == "ms" else (
+            pc.cast(pc.cast(column, pa.timestamp(kind.unit)), pa.timestamp("ms"), safe=False))
+        text = pc.binary_join_element_wise(
+            '"', pc.replace_substring(pc.cast(naive, pa.string()), " ", "T", max_replacements=1), 'Z"', ""
+        )
+    elif pa.types.is_integer(kind):
+        text = pc.cast(column, pa.string())
+    elif pa.types.is_floating(kind):
+        # Python's repr is the canonical float form; Arrow prints some values differently.
+        # (json.dumps writes a finite float as float.__repr__.)
+        text = pa.array([None if v is None else repr(v) for v in column.to_pylist()], pa.string())
+    elif pa.types.is_list(kind) or pa.types.is_large_list(kind):
+        items = _quoted(pc.list_flatten(column))
+        offsets = pc.subtract(column.offsets, column.offsets[0])  # a sliced array's offsets
+        rebuilt = pa.ListArray.from_arrays(offsets, items) if column.null_count == 0 else None
+        if rebuilt is None:
+            text = pa.array(
+                [None if v is None else json.dumps(v) for v in column.to_pylist()], pa.string()
+            )
+        else:
+            joined = pc.binary_join(rebuilt, ",")
+            text = pc.binary_join_element_wise("[", joined, "]", "")
+    elif pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        text = _quoted(column)
+    else:
+        raise TypeError(f"no leaf encoding for Arrow type {kind}")
+    return pc.fill_null(text, "null")
+
+
+def _joined(table: pa.Table, event_type: str, lead: str) -> pa.Array:
+    """One string per row: ``lead`` followed by the row's canonical v1 leaf record."""
+    pieces: list[pa.Array | str] = [lead]
+    for i, name in enumerate(sorted(LEAF_FIELDS)):  # canonical_json sorts keys
+        prefix = ("{" if i == 0 else ",") + json.dumps(name) + ":"
+        if name == "event_type" and name not in table.column_names:
+            pieces.append(prefix + json.dumps(event_type))
+            continue
+        if name not in table.column_names:
+            pieces.append(prefix + "null")  # a missing column reads as nulls; the hash will say so
+            continue
+        pieces.append(prefix)
+        pieces.append(_fragments(table.column(name).combine_chunks()))
+    pieces.append("}")
+    # Merge neighbouring literals so the element-wise join sees few scalars.
+    merged: list[pa.Array | str] = []
+    for piece in pieces:
+        if isinstance(piece, str) and merged and isinstance(merged[-1], str):
+            merged[-1] += piece
+        else:
+            merged.append(piece)
+    return pc.binary_join_element_wise(*merged, "")
+
+
+def canonical_records(table: pa.Table, event_type: str) -> list[bytes]:
+    """The canonical v1 leaf bytes of every row, in row order."""
+    if table.num_rows == 0:
+        return []
+    return [s.encode("ascii") for s in _joined(table, event_type, "").to_pylist()]
+
+
+def leaf_hashes(table: pa.Table, event_type: str) -> list[bytes]:
+    """SHA-256(0x00 || record) per row. The 0x00 goes into the joined strings, so each
+    hash reads one slice of Arrow's buffer: no per-row Python strings."""
+    if table.num_rows == 0:
+        return []
+    joined = _joined(table, event_type, "\x00")
+    if pa.types.is_large_string(joined.type):
+        joined = joined.cast(pa.string())
+    _, offset_buffer, data_buffer = joined.buffers()
+    offsets = pa.Array.from_buffers(
+        pa.int32(), len(joined) + 1, [None, offset_buffer], offset=joined.offset
+    ).to_pylist()
+    data = data_buffer.to_pybytes()
+    sha = hashlib.sha256
+    return [sha(data[a:b]).digest() for a, b in zip(offsets, offsets[1:])]
