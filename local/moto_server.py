@@ -30,8 +30,8 @@ class MotoServer:
         host, port = self._server.get_host_and_port()
         self.url = f"http://{host}:{port}"
         # moto's state is process-wide: start from empty, whatever ran before in-process.
-        request = urllib.request.Request(f"{self.url}/moto-api/reset", method="POST")
-        with urllib.request.urlopen(request, timeout=10):  # noqa: S310 - our own local URL
+        reset = urllib.request.Request(f"{self.url}/moto-api/reset", method="POST")  # noqa: S310
+        with urllib.request.urlopen(reset, timeout=10):  # noqa: S310 - our own local http URL
             pass
         return self.url
 

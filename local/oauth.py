@@ -29,7 +29,7 @@ from moto.utilities.utils import load_resource
 
 logger = logging.getLogger(__name__)
 
-TOKEN_PATH = "/oauth2/token"
+TOKEN_PATH = "/oauth2/token"  # noqa: S105 - a path, not a secret
 TOKEN_LIFETIME_SECONDS = 3600  # Cognito's default access token validity
 MAX_FORM_BYTES = 16 * 1024
 

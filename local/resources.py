@@ -53,9 +53,10 @@ class Resources:
 
 
 def create_resources(
-    clients: Any, settings: Settings, region: str, overrides: Overrides = Overrides()
+    clients: Any, settings: Settings, region: str, overrides: Overrides | None = None
 ) -> Resources:
     """`clients(service)` returns a boto3 client pointed at moto."""
+    overrides = overrides or Overrides()
     prefix = settings.name_prefix
     account_id = clients("sts").get_caller_identity()["Account"]
     key_id, key_arn, alias = _kms(clients("kms"), prefix)
@@ -93,7 +94,9 @@ def _bucket(s3: Any, settings: Settings, name: str, key_arn: str) -> str:
         Bucket=name,
         ObjectLockConfiguration={
             "ObjectLockEnabled": "Enabled",
-            "Rule": {"DefaultRetention": {"Mode": settings.object_lock_mode, "Days": settings.object_lock_days}},
+            "Rule": {"DefaultRetention": {
+                "Mode": settings.object_lock_mode, "Days": settings.object_lock_days,
+            }},
         },
     )
     s3.put_bucket_encryption(
@@ -130,7 +133,9 @@ def _queues(
             "VisibilityTimeout": str(visibility),
             "MessageRetentionPeriod": retention,
             "KmsMasterKeyId": key_id,
-            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receive_count}),
+            "RedrivePolicy": json.dumps(
+                {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receive_count}
+            ),
         },
     )["QueueUrl"]
     return queue_url, _queue_arn(sqs, queue_url), dlq_url, dlq_arn

@@ -15,7 +15,6 @@ import os
 from typing import Any
 
 import boto3
-
 from mlaudit.settings import Env, Settings, ingest_limits_environment, writer_limits_environment
 
 from local import api, oauth
@@ -31,13 +30,13 @@ STAGE = "local"
 class LocalStack:
     def __init__(
         self, settings: Settings | None = None, *, writer_window: float | None = None,
-        overrides: Overrides = Overrides(), region: str = DEFAULT_REGION, run_poller: bool = True,
+        overrides: Overrides | None = None, region: str = DEFAULT_REGION, run_poller: bool = True,
     ) -> None:
         self.settings = settings or Settings.from_cdk_json()
         self.writer_window = (
             self.settings.writer_batch_window_seconds if writer_window is None else writer_window
         )
-        self.overrides = overrides
+        self.overrides = overrides or Overrides()
         self.region = region
         self.run_poller = run_poller
         self.config: dict[str, Any] = {}

@@ -1,0 +1,75 @@
+"""``python -m local serve``: run the local stack until SIGINT/SIGTERM.
+
+Writes the stack's config (URLs, names, the machine client's secret, the generated
+users' passwords) as JSON to ``--config-out``, readable by the owner only, written
+atomically so a reader never sees half a file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import threading
+from pathlib import Path
+
+from mlaudit.settings import Settings
+
+from local.resources import Overrides
+from local.stack import LocalStack
+
+logger = logging.getLogger("local.serve")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("serve", help="run the local stack until interrupted")
+    parser.add_argument("--config-out", type=Path, help="write the stack's config JSON here")
+    parser.add_argument("--writer-window", type=float, default=None,
+                        help="writer batch window in seconds (default: the setting)")
+    parser.add_argument("--visibility-timeout", type=int, default=None,
+                        help="events queue visibility timeout in seconds (fast redrive tests)")
+    parser.add_argument("--max-receive-count", type=int, default=None,
+                        help="receives before a message moves to the DLQ (default: the setting)")
+    parser.add_argument("--log-level", default="INFO")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+
+    stack = LocalStack(
+        Settings.from_cdk_json(),
+        writer_window=args.writer_window,
+        overrides=Overrides(
+            visibility_timeout_seconds=args.visibility_timeout, max_receive_count=args.max_receive_count
+        ),
+    )
+    try:
+        config = stack.start()
+        if args.config_out:
+            write_config(args.config_out, config)
+        logger.info("local stack up: api %s, token %s, aws %s",
+                    config["api_url"], config["token_url"], config["aws_endpoint_url"])
+        while not stop.wait(0.5):
+            pass
+        logger.info("stopping")
+    finally:
+        stack.stop()
+    logger.info("stopped")
+    return 0
+
+
+def write_config(path: Path, config: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.tmp")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        json.dump(config, handle, indent=2)
+    os.replace(temporary, path)
