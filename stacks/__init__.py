@@ -1,0 +1,1 @@
+"""Infrastructure of mlaudit: one module per logical unit, wired in app_stack."""

@@ -1,0 +1,179 @@
+"""The mlaudit stack: builds each unit and wires them together. Every permission a
+function has is granted here, next to the resources it touches."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from aws_cdk import CfnOutput, Fn, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from constructs import Construct
+from mlaudit.layout import EVENTS_PREFIX, INTEGRITY_PREFIX
+from mlaudit.routes import ROUTES
+from mlaudit.settings import Env, Settings
+
+from stacks.analytics import Analytics
+from stacks.api import Api
+from stacks.functions import AuditFunction, Layers, log_retention
+from stacks.identity import Identity
+from stacks.ingestion import Ingestion
+from stacks.monitoring import Monitoring
+from stacks.storage import Storage
+
+DEFAULT_CALLBACK_URLS = ("http://localhost:8080/callback",)
+
+
+class MlAuditStack(Stack):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        settings: Settings,
+        callback_urls: Sequence[str] = DEFAULT_CALLBACK_URLS,
+        **kwargs: object,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        self.settings = settings
+        storage = Storage(self, "Storage", settings=settings)
+        key = storage.key
+        identity = Identity(self, "Identity", settings=settings, callback_urls=callback_urls)
+        layers = Layers(self, "Layers")
+        ingestion = Ingestion(self, "Ingestion", settings=settings, key=key, layers=layers)
+        retention = log_retention(settings.log_retention_days)
+
+        authorizer = AuditFunction(
+            self,
+            "Authorizer",
+            name="authorizer",
+            key=key,
+            layers=[layers.powertools],
+            log_retention=retention,
+            timeout_seconds=5,
+            environment={
+                Env.JWKS_URL: identity.jwks_url,
+                Env.TOKEN_ISSUER: identity.issuer,
+                Env.ALLOWED_CLIENT_IDS: Fn.join(" ", identity.client_ids),
+            },
+        )
+        # Routes served by functions other than ingest get a plain function each; they
+        # receive permissions here once their handlers say what they need.
+        handlers: dict[str, lambda_.IFunction] = {"ingest": ingestion.ingest_alias}
+        functions: dict[str, lambda_.IFunction] = {
+            "ingest": ingestion.ingest.function,
+            "writer": ingestion.writer.function,
+            "authorizer": authorizer.function,
+        }
+        for name in sorted({route.function for route in ROUTES} - set(handlers)):
+            route_function = AuditFunction(
+                self,
+                f"Route-{name}",
+                name=name,
+                key=key,
+                layers=[layers.powertools],
+                log_retention=retention,
+                environment={Env.AUDIT_BUCKET: storage.audit_bucket.bucket_name, Env.KMS_KEY_ID: key.key_arn},
+            )
+            handlers[name] = functions[name] = route_function.function
+
+        api = Api(
+            self,
+            "Api",
+            settings=settings,
+            key=key,
+            authorizer_function=authorizer.function,
+            handlers=handlers,
+        )
+        self.analytics = Analytics(
+            self,
+            "Analytics",
+            settings=settings,
+            key=key,
+            audit_bucket=storage.audit_bucket,
+            access_logs=storage.access_logs,
+        )
+        Monitoring(
+            self,
+            "Monitoring",
+            settings=settings,
+            key=key,
+            rest_api=api.rest_api,
+            queue=ingestion.queue,
+            dead_letter_queue=ingestion.dead_letter_queue,
+            functions=functions,
+        )
+
+        # Ingest: remember event ids, encrypt personal fields, enqueue.
+        ingest = ingestion.ingest.function
+        ingest.add_environment(Env.IDEMPOTENCY_TABLE, storage.idempotency_table.table_name)
+        ingest.add_to_role_policy(
+            iam.PolicyStatement(actions=["sqs:SendMessage"], resources=[ingestion.queue.queue_arn])
+        )
+        ingest.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=[
+                    "dynamodb:GetItem",
+                    "dynamodb:BatchGetItem",
+                    "dynamodb:PutItem",
+                    "dynamodb:BatchWriteItem",
+                    "dynamodb:UpdateItem",
+                    "dynamodb:ConditionCheckItem",
+                ],
+                resources=[storage.idempotency_table.table_arn],
+            )
+        )
+        _use_key(ingest, key)
+
+        # Writer: Parquet files and the integrity log into the lake, the sequencer in DynamoDB.
+        writer = ingestion.writer.function
+        writer.add_environment(Env.AUDIT_BUCKET, storage.audit_bucket.bucket_name)
+        writer.add_environment(Env.LEDGER_TABLE, storage.ledger_table.table_name)
+        writer.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["s3:PutObject", "s3:GetObject"],
+                resources=[
+                    storage.audit_bucket.arn_for_objects(f"{EVENTS_PREFIX}*"),
+                    storage.audit_bucket.arn_for_objects(f"{INTEGRITY_PREFIX}*"),
+                ],
+            )
+        )
+        writer.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["s3:ListBucket"],
+                resources=[storage.audit_bucket.bucket_arn],
+                conditions={"StringLike": {"s3:prefix": [f"{EVENTS_PREFIX}*", f"{INTEGRITY_PREFIX}*"]}},
+            )
+        )
+        writer.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=[
+                    "dynamodb:GetItem",
+                    "dynamodb:PutItem",
+                    "dynamodb:UpdateItem",
+                    "dynamodb:Query",
+                    "dynamodb:ConditionCheckItem",
+                ],
+                resources=[storage.ledger_table.table_arn],
+            )
+        )
+        _use_key(writer, key)
+
+        CfnOutput(self, "ApiUrl", value=api.rest_api.url)
+        CfnOutput(self, "UserPoolId", value=identity.user_pool.user_pool_id)
+        CfnOutput(self, "WorkloadClientId", value=identity.workload_client.user_pool_client_id)
+        CfnOutput(self, "PeopleClientId", value=identity.people_client.user_pool_client_id)
+        CfnOutput(self, "TokenUrl", value=f"{identity.domain.base_url()}/oauth2/token")
+        CfnOutput(self, "AuditBucketName", value=storage.audit_bucket.bucket_name)
+        CfnOutput(self, "AthenaWorkGroup", value=self.analytics.workgroup.name)
+
+
+def _use_key(function: lambda_.Function, key: kms.IKey) -> None:
+    """Data keys for SSE (SQS, S3, DynamoDB) and for envelope encryption of personal data."""
+    function.add_to_role_policy(
+        iam.PolicyStatement(
+            actions=["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
+            resources=[key.key_arn],
+        )
+    )

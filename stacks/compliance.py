@@ -1,0 +1,175 @@
+"""Compliance rule packs and every acknowledgment of their findings, in one table.
+
+docs/compliance.md is generated from `ACKNOWLEDGMENTS` (python -m stacks.docs).
+A row names the rule (as cdk-nag reports it; `<Path/To/Construct.Arn>` stands for
+the hashed logical id cdk-nag prints), the construct path under the stack it
+applies to (a glob), and why the finding is accepted. A row that matches no
+construct fails synthesis, so the table cannot keep stale entries.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from dataclasses import dataclass
+
+from aws_cdk import Acknowledgment, App, Stack, Validations
+from cdk_nag import AwsSolutionsChecks, HIPAASecurityChecks, NIST80053R5Checks
+from constructs import IConstruct
+from mlaudit.settings import Settings
+
+
+@dataclass(frozen=True)
+class Ack:
+    rule: str
+    path: str  # construct path below the stack; fnmatch glob
+    reason: str
+    unless: str | None = None  # a boolean setting that, when true, removes the finding
+
+
+FUNCTION_POLICIES = "*/Role/DefaultPolicy/Resource"
+FUNCTIONS = "*/Function/Resource"
+API_FUNCTIONS = (
+    "Ingestion/Ingest/Function/Resource",
+    "Authorizer/Function/Resource",
+    "Route-*/Function/Resource",
+)
+STAGE = "Api/RestApi/DeploymentStage.*/Resource"
+BUCKETS = ("Storage/AuditBucket/Resource", "Storage/AccessLogs/Resource", "Analytics/QueryResults/Resource")
+TABLES = ("Storage/IdempotencyTable/Resource", "Storage/LedgerTable/Resource")
+PACKS = ("AwsSolutions", "HIPAA.Security", "NIST.800.53.R5")
+
+_VPC = (
+    "The functions have no inbound network path and call only AWS service endpoints (SQS, S3, "
+    "DynamoDB, KMS) and the Cognito JWKS URL, over TLS with IAM-signed requests; a VPC would add "
+    "NAT or interface endpoints without changing who can reach the data."
+)
+_DLQ = (
+    "No function is invoked asynchronously: API Gateway invokes ingest, the authorizer and the route "
+    "functions synchronously (the caller sees the error), and the writer's failed messages go to the "
+    "SQS dead-letter queue after max_receive_count attempts, with an alarm on its depth."
+)
+_INLINE = (
+    "Each function has its own role whose one CDK-managed policy lists only that function's grants "
+    "(see stacks/app_stack.py); a customer managed policy per role would hold the same statements."
+)
+_REPLICATION = (
+    "Single-region by design; versioning, Object Lock (audit data) and RETAIN protect against loss. "
+    "Cross-region replication needs a destination bucket and key in another region, which is the "
+    "deploying organization's choice."
+)
+_CACHE = (
+    "Every method answers one authenticated principal about audit data or accepts writes; a stage "
+    "cache would serve one caller's answer to another and keep personal data outside the CMK."
+)
+_SSL = (
+    "Backend client certificates authenticate API Gateway to HTTP integrations; every integration "
+    "here is a Lambda proxy invoked with IAM, so there is no HTTP backend to present one to."
+)
+_WAF = "WAF is opt-in (waf_enabled) because web ACLs bill per request; stage throttling still applies."
+_BACKUP = (
+    "Point-in-time recovery is on (35 days of restore points). The idempotency table is a 24-hour "
+    "cache; the ledger sequences file roots that are themselves stored under Object Lock."
+)
+
+ACKNOWLEDGMENTS: tuple[Ack, ...] = (
+    Ack(
+        "AwsSolutions-COG4",
+        "Api/RestApi/Default/*",
+        "Methods use a Lambda REQUEST authorizer that verifies Cognito ID and access tokens against "
+        "the pool's JWKS (issuer, audience/client id, expiry, token use), because a Cognito authorizer "
+        "cannot accept people's ID tokens and workloads' scoped access tokens on one method.",
+    ),
+    Ack(
+        "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+        "AmazonAPIGatewayPushToCloudWatchLogs]",
+        "Api/RestApi/CloudWatchRole/Resource",
+        "The account-level role API Gateway uses to write access logs; this AWS managed policy is the "
+        "one API Gateway documents and it grants only CloudWatch Logs actions.",
+    ),
+    Ack(
+        "AwsSolutions-IAM5[Resource::*]",
+        FUNCTION_POLICIES,
+        "Only xray:PutTraceSegments and xray:PutTelemetryRecords (active tracing), which support no "
+        "resource-level permissions.",
+    ),
+    Ack(
+        "AwsSolutions-IAM5[Resource::<Storage/AuditBucket.Arn>/events/*]",
+        "Ingestion/Writer/Role/DefaultPolicy/Resource",
+        "The writer creates new Parquet objects whose keys (partition and file name) are only known "
+        "at write time; the grant is limited to the events/ prefix and to PutObject/GetObject.",
+    ),
+    Ack(
+        "AwsSolutions-IAM5[Resource::<Storage/AuditBucket.Arn>/integrity/*]",
+        "Ingestion/Writer/Role/DefaultPolicy/Resource",
+        "The writer appends manifests and file roots under integrity/ with keys made at write time; "
+        "the grant is limited to that prefix and to PutObject/GetObject.",
+    ),
+    Ack("AwsSolutions-APIG3", STAGE, _WAF, unless="waf_enabled"),
+    Ack("NIST.800.53.R5-APIGWAssociatedWithWAF", STAGE, _WAF, unless="waf_enabled"),
+    *(Ack(f"{pack}-APIGWCacheEnabledAndEncrypted", STAGE, _CACHE) for pack in PACKS[1:]),
+    *(Ack(f"{pack}-APIGWSSLEnabled", STAGE, _SSL) for pack in PACKS[1:]),
+    *(Ack(f"{pack}-LambdaInsideVPC", FUNCTIONS, _VPC) for pack in PACKS[1:]),
+    *(Ack(f"{pack}-LambdaDLQ", FUNCTIONS, _DLQ) for pack in PACKS[1:]),
+    *(
+        Ack(
+            f"{pack}-LambdaConcurrency",
+            path,
+            "Stage throttling (api_throttle_rate/burst) bounds this API-invoked function; a reserved "
+            "limit would cap provisioned-concurrency scaling or make the authorizer a choke point.",
+        )
+        for pack in PACKS[1:]
+        for path in API_FUNCTIONS
+    ),
+    *(Ack(f"{pack}-IAMNoInlinePolicy", FUNCTION_POLICIES, _INLINE) for pack in PACKS[1:]),
+    *(Ack(f"{pack}-S3BucketReplicationEnabled", p, _REPLICATION) for pack in PACKS[1:] for p in BUCKETS),
+    *(
+        Ack(
+            f"{pack}-S3DefaultEncryptionKMS",
+            "Storage/AccessLogs/Resource",
+            "S3 server access logs can only be delivered to a bucket encrypted with SSE-S3; this bucket "
+            "holds request metadata only, never audit events.",
+        )
+        for pack in PACKS[1:]
+    ),
+    *(Ack(f"{pack}-DynamoDBInBackupPlan", p, _BACKUP) for pack in PACKS[1:] for p in TABLES),
+)
+
+
+def add_rule_packs(app: App) -> None:
+    Validations.of(app).add_plugins(
+        AwsSolutionsChecks(app), HIPAASecurityChecks(app), NIST80053R5Checks(app)
+    )
+
+
+def _walk(node: IConstruct) -> list[IConstruct]:
+    found = [node]
+    for child in node.node.children:
+        found.extend(_walk(child))
+    return found
+
+
+def _resolve_arns(stack: Stack, rule: str) -> str:
+    """`<Storage/AuditBucket.Arn>` -> `<StorageAuditBucket9A8BEFCB.Arn>`, as cdk-nag prints it."""
+
+    def logical_id(match: re.Match[str]) -> str:
+        resource = stack.node.find_child(match.group(1).split("/")[0])
+        for part in [*match.group(1).split("/")[1:], "Resource"]:
+            resource = resource.node.find_child(part)
+        return f"<{stack.get_logical_id(resource)}.{match.group(2)}>"  # type: ignore[arg-type]
+
+    return re.sub(r"<([\w/-]+)\.(\w+)>", logical_id, rule)
+
+
+def acknowledge(stack: Stack, settings: Settings) -> None:
+    prefix = stack.node.path + "/"
+    nodes = [n for n in _walk(stack) if n is not stack]
+    for ack in ACKNOWLEDGMENTS:
+        if ack.unless and getattr(settings, ack.unless):
+            continue
+        matched = [n for n in nodes if fnmatch.fnmatchcase(n.node.path.removeprefix(prefix), ack.path)]
+        if not matched and not ack.path.startswith("Route-"):
+            raise ValueError(f"acknowledgment {ack.rule} matches no construct: {ack.path}")
+        rule = _resolve_arns(stack, ack.rule)
+        for node in matched:
+            Validations.of(node).acknowledge(Acknowledgment(id=rule, reason=ack.reason))

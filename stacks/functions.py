@@ -1,0 +1,170 @@
+"""One way to build an mlaudit Lambda function: same runtime, architecture, asset,
+layers, tracing and encrypted log group for every handler, so they cannot drift."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from aws_cdk import CfnMapping, Duration, Fn, RemovalPolicy, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+LAMBDAS_DIR = Path(__file__).resolve().parents[1] / "lambdas"
+
+# The newest Python runtime this aws-cdk-lib knows. The layers below must match it.
+RUNTIME = lambda_.Runtime.PYTHON_3_14
+PYTHON_TAG = "python314"
+
+# Powertools for AWS Lambda (Python) v3 public layer: one version number in every
+# commercial region. Bump together with aws-lambda-powertools in requirements.txt.
+POWERTOOLS_LAYER_VERSION = 38
+
+# AWS SDK for pandas layer (carries pyarrow): its version number differs per region
+# (https://aws-sdk-pandas.readthedocs.io/en/stable/layers.html). Checked against
+# published ARNs: af-south-1 (6), ap-southeast-2 and eu-west-2 (11); the other rows
+# assume the same release number: confirm before a first deployment there. Regions
+# absent here fail at the mapping lookup instead of running with a wrong layer.
+PANDAS_LAYER_VERSIONS: dict[str, int] = {
+    "af-south-1": 6,
+    "ap-northeast-1": 11,
+    "ap-south-1": 11,
+    "ap-southeast-1": 11,
+    "ap-southeast-2": 11,
+    "ca-central-1": 11,
+    "eu-central-1": 11,
+    "eu-north-1": 11,
+    "eu-west-1": 11,
+    "eu-west-2": 11,
+    "eu-west-3": 11,
+    "us-east-1": 11,
+    "us-east-2": 11,
+    "us-west-1": 11,
+    "us-west-2": 11,
+}
+
+# CloudWatch Logs retention periods (days) as the enum jsii exposes (by name, not number).
+_RETENTION_NAMES = {
+    1: "ONE_DAY", 3: "THREE_DAYS", 5: "FIVE_DAYS", 7: "ONE_WEEK", 14: "TWO_WEEKS", 30: "ONE_MONTH",
+    60: "TWO_MONTHS", 90: "THREE_MONTHS", 120: "FOUR_MONTHS", 150: "FIVE_MONTHS", 180: "SIX_MONTHS",
+    365: "ONE_YEAR", 400: "THIRTEEN_MONTHS", 545: "EIGHTEEN_MONTHS", 731: "TWO_YEARS",
+    1096: "THREE_YEARS", 1827: "FIVE_YEARS", 2192: "SIX_YEARS", 2557: "SEVEN_YEARS",
+    2922: "EIGHT_YEARS", 3288: "NINE_YEARS", 3653: "TEN_YEARS",
+}
+
+
+def log_retention(days: int) -> logs.RetentionDays:
+    return logs.RetentionDays[_RETENTION_NAMES[days]]
+
+
+ASSET_EXCLUDES = ["**/__pycache__", "**/*.pyc", "**/.pytest_cache"]
+
+
+def _asset() -> lambda_.Code:
+    return lambda_.Code.from_asset(str(LAMBDAS_DIR), exclude=ASSET_EXCLUDES)
+
+
+class Layers(Construct):
+    """The two public layers, resolved for the stack's region at deploy time."""
+
+    def __init__(self, scope: Construct, construct_id: str) -> None:
+        super().__init__(scope, construct_id)
+        region = Stack.of(self).region
+        self.powertools = lambda_.LayerVersion.from_layer_version_arn(
+            self,
+            "Powertools",
+            f"arn:{Stack.of(self).partition}:lambda:{region}:017000801446:layer:"
+            f"AWSLambdaPowertoolsPythonV3-{PYTHON_TAG}-arm64:{POWERTOOLS_LAYER_VERSION}",
+        )
+        versions = CfnMapping(
+            self,
+            "PandasLayerVersion",
+            mapping={r: {"version": str(v)} for r, v in PANDAS_LAYER_VERSIONS.items()},
+        )
+        self.pandas = lambda_.LayerVersion.from_layer_version_arn(
+            self,
+            "SdkForPandas",
+            Fn.join(
+                "",
+                [
+                    f"arn:{Stack.of(self).partition}:lambda:{region}:336392948345:layer:"
+                    f"AWSSDKPandas-{PYTHON_TAG.capitalize()}-Arm64:",
+                    versions.find_in_map(region, "version"),
+                ],
+            ),
+        )
+
+
+class AuditFunction(Construct):
+    """A handler from `mlaudit.handlers.<name>` with its own role and log group.
+
+    The role starts empty (no AWS managed policy): it may write to its own log
+    group and, by tracing, to X-Ray; every other permission is granted where the
+    units are wired.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        name: str,
+        key: kms.IKey,
+        layers: list[lambda_.ILayerVersion],
+        log_retention: logs.RetentionDays,
+        environment: Mapping[str, str] | None = None,
+        timeout_seconds: int = 10,
+        memory_mb: int = 256,
+        reserved_concurrency: int | None = None,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.log_group = logs.LogGroup(
+            self,
+            "Logs",
+            retention=log_retention,
+            encryption_key=key,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        self.role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"mlaudit {name} function",
+        )
+        self.function = lambda_.Function(
+            self,
+            "Function",
+            runtime=RUNTIME,
+            architecture=lambda_.Architecture.ARM_64,
+            code=_asset(),
+            handler=f"mlaudit.handlers.{name}.handler",
+            layers=layers,
+            role=self.role,
+            log_group=self.log_group,
+            logging_format=lambda_.LoggingFormat.JSON,
+            tracing=lambda_.Tracing.ACTIVE,
+            timeout=Duration.seconds(timeout_seconds),
+            memory_size=memory_mb,
+            reserved_concurrent_executions=reserved_concurrency,
+            environment={
+                "POWERTOOLS_SERVICE_NAME": f"mlaudit-{name}",
+                "POWERTOOLS_METRICS_NAMESPACE": "mlaudit",
+                **(environment or {}),
+            },
+            # Environment variables hold names and limits only, but encrypt them with the CMK anyway.
+            environment_encryption=key,
+        )
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+                resources=[self.log_group.log_group_arn],
+            )
+        )
+        # CDK adds DependsOn the role next to the Fn::GetAtt of its ARN (cfn-lint W3005);
+        # the duplicate is harmless, and the DependsOn on the role's policy must stay.
+        cfn_function = self.function.node.default_child
+        assert isinstance(cfn_function, lambda_.CfnFunction)
+        cfn_function.add_metadata("cfn-lint", {"config": {"ignore_checks": ["W3005"]}})

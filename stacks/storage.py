@@ -1,0 +1,159 @@
+"""Keys and storage: the customer managed key, the audit bucket (Object Lock,
+lifecycle, access logs) and the two DynamoDB tables. Everything here holds audit
+data or protects it, so everything is retained when the stack is deleted."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+from mlaudit.settings import Settings
+
+STORAGE_CLASSES: dict[str, s3.StorageClass] = {
+    "GLACIER_IR": s3.StorageClass.GLACIER_INSTANT_RETRIEVAL,
+    "GLACIER": s3.StorageClass.GLACIER,
+    "DEEP_ARCHIVE": s3.StorageClass.DEEP_ARCHIVE,
+    "STANDARD_IA": s3.StorageClass.INFREQUENT_ACCESS,
+}
+
+
+def _lock_retention(settings: Settings) -> s3.ObjectLockRetention:
+    days = Duration.days(settings.object_lock_days)
+    if settings.object_lock_mode == "COMPLIANCE":
+        return s3.ObjectLockRetention.compliance(days)
+    return s3.ObjectLockRetention.governance(days)
+
+
+class Storage(Construct):
+    def __init__(self, scope: Construct, construct_id: str, *, settings: Settings) -> None:
+        super().__init__(scope, construct_id)
+        stack = Stack.of(self)
+
+        self.key = kms.Key(
+            self,
+            "Key",
+            alias=f"alias/{settings.name_prefix}",
+            description="mlaudit: audit events, queues, tables, logs, alarms and query results",
+            enable_key_rotation=True,
+            pending_window=Duration.days(30),
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        # Services that encrypt on their own behalf. IAM principals get the key
+        # through their own policies (the key policy's account statement), one
+        # grant per function, never through this policy.
+        self.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="CloudWatchLogsInThisAccount",
+                principals=[iam.ServicePrincipal(f"logs.{stack.region}.amazonaws.com")],
+                actions=[
+                    "kms:Encrypt",
+                    "kms:Decrypt",
+                    "kms:ReEncryptFrom",
+                    "kms:ReEncryptTo",
+                    "kms:GenerateDataKey",
+                    "kms:GenerateDataKeyWithoutPlaintext",
+                    "kms:DescribeKey",
+                ],
+                resources=["*"],
+                conditions={
+                    "ArnLike": {
+                        "kms:EncryptionContext:aws:logs:arn": (
+                            f"arn:{stack.partition}:logs:{stack.region}:{stack.account}:log-group:*"
+                        )
+                    }
+                },
+            )
+        )
+        self.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="CloudWatchAlarmsPublishToEncryptedTopic",
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                actions=["kms:Decrypt", "kms:GenerateDataKey"],
+                resources=["*"],
+                conditions={"StringEquals": {"aws:SourceAccount": stack.account}},
+            )
+        )
+
+        # S3 server access logs cannot be delivered to an SSE-KMS bucket: this one uses SSE-S3.
+        self.access_logs = s3.Bucket(
+            self,
+            "AccessLogs",
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            enforce_ssl=True,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            versioned=True,
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    id="expire-access-logs",
+                    expiration=Duration.days(settings.access_log_retention_days),
+                    noncurrent_version_expiration=Duration.days(1),
+                    abort_incomplete_multipart_upload_after=Duration.days(7),
+                )
+            ],
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+
+        retention = Duration.days(settings.object_lock_days)
+        archive_class = STORAGE_CLASSES[settings.archive_storage_class]
+        self.audit_bucket = s3.Bucket(
+            self,
+            "AuditBucket",
+            encryption=s3.BucketEncryption.KMS,
+            encryption_key=self.key,
+            bucket_key_enabled=True,
+            enforce_ssl=True,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            versioned=True,
+            object_lock_enabled=True,
+            object_lock_default_retention=_lock_retention(settings),
+            server_access_logs_bucket=self.access_logs,
+            server_access_logs_prefix="audit-bucket/",
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    id="archive-then-expire",
+                    transitions=[
+                        s3.Transition(
+                            storage_class=archive_class,
+                            transition_after=Duration.days(settings.archive_after_days),
+                        )
+                    ],
+                    noncurrent_version_transitions=[
+                        s3.NoncurrentVersionTransition(
+                            storage_class=archive_class,
+                            transition_after=Duration.days(settings.noncurrent_archive_after_days),
+                        )
+                    ],
+                    # Object Lock refuses earlier deletes anyway; these end the bill after retention.
+                    expiration=retention,
+                    noncurrent_version_expiration=retention,
+                    abort_incomplete_multipart_upload_after=Duration.days(7),
+                )
+            ],
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+
+        # Idempotency: event ids already accepted, forgotten after idempotency_ttl_seconds.
+        self.idempotency_table = self._table("IdempotencyTable")
+        # Ledger: the integrity log's sequencer (conditional writes keep one order).
+        self.ledger_table = self._table("LedgerTable")
+
+    def _table(self, construct_id: str) -> dynamodb.Table:
+        return dynamodb.Table(
+            self,
+            construct_id,
+            partition_key=dynamodb.Attribute(name="pk", type=dynamodb.AttributeType.STRING),
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED,
+            encryption_key=self.key,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            time_to_live_attribute="expires_at",
+            deletion_protection=True,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
