@@ -1,0 +1,106 @@
+"""The append-only log of file roots, sequenced by conditional creates.
+
+Entry n lives at ``integrity/log/<n:012d>.json`` and is created with If-None-Match,
+so two writers can never both own index n. A writer only tries n after reading
+entry n-1 (it needs its hash for ``prev``), so entries always form a gap-free
+prefix 0..size-1. Losing a race just means trying n+1: the log stays linear with
+any number of concurrent writers and no lock, table or head pointer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from mlaudit.events import format_timestamp
+from mlaudit.integrity import records
+from mlaudit.integrity.store import Store
+
+
+class LogError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class Appended:
+    index: int
+    entry: bytes
+
+    @property
+    def leaf(self) -> bytes:
+        return records.entry_leaf(self.entry)
+
+
+class FileLog:
+    def __init__(
+        self, store: Store, *, clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+        max_attempts: int = 1000,
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.max_attempts = max_attempts
+        self._known_size = 0  # every entry below this index exists (a warm container's hint)
+
+    def size(self) -> int:
+        """Number of entries: galloping search for the first missing index, O(log n) HEADs."""
+        exists = lambda i: self.store.exists(records.log_key(i))  # noqa: E731
+        low = self._known_size  # entries < low exist
+        if not exists(low):
+            return low
+        step = 1
+        while exists(low + step):
+            low += step
+            step *= 2
+        high = low + step  # low exists, high does not
+        while high - low > 1:
+            middle = (low + high) // 2
+            if exists(middle):
+                low = middle
+            else:
+                high = middle
+        self._known_size = high
+        return high
+
+    def entry(self, index: int) -> bytes | None:
+        return self.store.get(records.log_key(index))
+
+    def append(
+        self, *, object_key: str, object_sha256: str, record_count: int, merkle_root: str,
+        manifest_sha256: str,
+    ) -> Appended:
+        index = self.size()
+        for _ in range(self.max_attempts):
+            prev = records.ZERO_HASH
+            if index > 0:
+                previous = self.entry(index - 1)
+                if previous is None:  # cannot happen with a gap-free prefix; refuse to make a gap
+                    raise LogError(f"log entry {index - 1} is missing")
+                prev = records.entry_leaf(previous).hex()
+            body = records.encode(records.log_entry(
+                index=index, prev=prev, object_key=object_key, object_sha256=object_sha256,
+                record_count=record_count, merkle_root=merkle_root, manifest_sha256=manifest_sha256,
+                appended_at=format_timestamp(self.clock()),
+            ))
+            if self.store.create(records.log_key(index), body):
+                self._known_size = index + 1
+                return Appended(index, body)
+            index += 1  # another writer took it; n+1 follows its entry
+        raise LogError(f"no free log index after {self.max_attempts} attempts")
+
+    def find(self, object_key: str, *, not_before: datetime, size: int | None = None) -> int | None:
+        """Index of the entry for ``object_key``, searching back from the head and stopping
+        at entries appended before ``not_before`` (a retry's first attempt is recent)."""
+        index = (self.size() if size is None else size) - 1
+        cutoff = format_timestamp(not_before)
+        while index >= 0:
+            body = self.entry(index)
+            if body is None:
+                return None
+            entry = records.decode(body, records.log_key(index))
+            if entry["object_key"] == object_key:
+                return index
+            if entry["appended_at"] < cutoff:
+                return None
+            index -= 1
+        return None

@@ -1,0 +1,165 @@
+"""The integrity objects' formats (v1) and where they live. Pure: no I/O.
+
+Every object under ``integrity/`` is canonical JSON (`events.canonical_json`, ASCII),
+written once and never rewritten, so its SHA-256 is a stable name for it:
+
+- ``integrity/manifests/<object key>.json``   one per Parquet file
+- ``integrity/log/<index:012d>.json``          the append-only log of file roots
+- ``integrity/log-by-file/<object key>.json``  file -> log index (a lookup aid, not evidence)
+- ``integrity/log-leaves/<start:012d>-<end:012d>.bin``  the log's leaf hashes, 32 bytes
+  each, for entries [start, end) (a cache for proofs, not evidence: derivable from the log)
+- ``integrity/checkpoints/<seq:012d>.json``    signed tree heads of the log
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from mlaudit.events import canonical_json
+from mlaudit.layout import EVENTS_PREFIX, INTEGRITY_PREFIX
+from mlaudit.integrity import merkle
+
+FORMAT_VERSION = 1
+LEAF_ENCODING_VERSION = 1
+MANIFESTS = f"{INTEGRITY_PREFIX}manifests/"
+LOG = f"{INTEGRITY_PREFIX}log/"
+LOG_BY_FILE = f"{INTEGRITY_PREFIX}log-by-file/"
+LOG_LEAVES = f"{INTEGRITY_PREFIX}log-leaves/"
+CHECKPOINTS = f"{INTEGRITY_PREFIX}checkpoints/"
+ZERO_HASH = "0" * 64  # "prev" of the first log entry and of the first checkpoint
+SIGNATURE_ALGORITHM = "RSASSA_PKCS1_V1_5_SHA_256"
+
+
+class FormatError(ValueError):
+    """An integrity object is not in the v1 form."""
+
+
+def encode(document: dict[str, Any]) -> bytes:
+    return canonical_json(document).encode("ascii")
+
+
+def decode(data: bytes, what: str) -> dict[str, Any]:
+    """Parse an integrity object and insist it is canonical (so its hash is well defined)."""
+    try:
+        document = json.loads(data)
+    except ValueError:
+        raise FormatError(f"{what} is not JSON") from None
+    if not isinstance(document, dict) or encode(document) != data:
+        raise FormatError(f"{what} is not canonical JSON")
+    return document
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+# -- file manifests -------------------------------------------------------------------------
+
+def manifest_key(object_key: str) -> str:
+    return MANIFESTS + object_key + ".json"
+
+
+def manifest(
+    *, object_key: str, object_sha256: str, record_count: int, merkle_root: str,
+    first_event_id: str, last_event_id: str,
+) -> dict[str, Any]:
+    # No timestamps: a retried writer rebuilds the identical manifest, which is how
+    # the sink recognises a retry (same bytes) from a clash (different bytes).
+    return {
+        "v": FORMAT_VERSION,
+        "type": "mlaudit.file_manifest",
+        "leaf_encoding": LEAF_ENCODING_VERSION,
+        "object_key": object_key,
+        "object_sha256": object_sha256,
+        "record_count": record_count,
+        "merkle_root": merkle_root,
+        "first_event_id": first_event_id,
+        "last_event_id": last_event_id,
+    }
+
+
+# -- the log of file roots ------------------------------------------------------------------
+
+def log_key(index: int) -> str:
+    return f"{LOG}{index:012d}.json"
+
+
+def log_index(key: str) -> int | None:
+    name = key[len(LOG):]
+    stem = name[:-5] if name.endswith(".json") else ""
+    return int(stem) if len(stem) == 12 and stem.isdigit() else None
+
+
+def log_by_file_key(object_key: str) -> str:
+    return LOG_BY_FILE + object_key + ".json"
+
+
+def log_entry(
+    *, index: int, prev: str, object_key: str, object_sha256: str, record_count: int,
+    merkle_root: str, manifest_sha256: str, appended_at: str,
+) -> dict[str, Any]:
+    return {
+        "v": FORMAT_VERSION,
+        "type": "mlaudit.log_entry",
+        "index": index,
+        "prev": prev,  # leaf hash of entry index-1: a hash chain alongside the tree
+        "object_key": object_key,
+        "object_sha256": object_sha256,
+        "record_count": record_count,
+        "merkle_root": merkle_root,
+        "manifest_sha256": manifest_sha256,
+        "appended_at": appended_at,
+    }
+
+
+def entry_leaf(entry_bytes: bytes) -> bytes:
+    """The log tree's leaf for one entry: H(0x00 || the entry object's bytes)."""
+    return merkle.leaf_hash(entry_bytes)
+
+
+def log_leaves_key(start: int, end: int) -> str:
+    return f"{LOG_LEAVES}{start:012d}-{end:012d}.bin"
+
+
+def parse_log_leaves_key(key: str) -> tuple[int, int] | None:
+    name = key[len(LOG_LEAVES):]
+    try:
+        start, end = name.removesuffix(".bin").split("-")
+        return int(start), int(end)
+    except ValueError:
+        return None
+
+
+# -- checkpoints ----------------------------------------------------------------------------
+
+def checkpoint_key(seq: int) -> str:
+    return f"{CHECKPOINTS}{seq:012d}.json"
+
+
+def checkpoint_seq(key: str) -> int | None:
+    name = key[len(CHECKPOINTS):]
+    stem = name[:-5] if name.endswith(".json") else ""
+    return int(stem) if len(stem) == 12 and stem.isdigit() else None
+
+
+def checkpoint_body(
+    *, log_id: str, seq: int, tree_size: int, root: str, time: str, prev: str, key_id: str,
+) -> dict[str, Any]:
+    return {
+        "v": FORMAT_VERSION,
+        "type": "mlaudit.checkpoint",
+        "log_id": log_id,
+        "seq": seq,
+        "tree_size": tree_size,
+        "root": root,
+        "time": time,
+        "prev": prev,  # SHA-256 of the previous checkpoint's signed message
+        "key_id": key_id,
+        "signature_algorithm": SIGNATURE_ALGORITHM,
+    }
+
+
+def is_event_object(key: str) -> bool:
+    return key.startswith(EVENTS_PREFIX) and key.endswith(".parquet")

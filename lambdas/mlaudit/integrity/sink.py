@@ -1,0 +1,78 @@
+"""What the writer calls after it stores a Parquet file: manifest, then log entry.
+
+Idempotent per object key. A retried writer invocation rebuilds the same manifest
+bytes (same object, same leaves), finds it already stored, and gets back the log
+index of the first attempt instead of appending twice. The same key with other
+content is a clash, refused loudly: the object no longer matches its manifest and
+the verifier would say so.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta, timezone
+
+from mlaudit.integrity import merkle, records
+from mlaudit.integrity.log import FileLog
+from mlaudit.integrity.store import Store
+
+# How far back a retry looks for its own log entry when the lookup aid is missing
+# (the first attempt stopped between appending and writing the lookup aid).
+RETRY_WINDOW = timedelta(hours=2)
+
+
+class IntegrityConflict(RuntimeError):
+    """A file key was already recorded with different content."""
+
+
+class IntegritySink:
+    def __init__(
+        self, store: Store, *, log: FileLog | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+    ) -> None:
+        self.store = store
+        self.log = log or FileLog(store, clock=clock)
+        self.clock = clock
+
+    def file_written(
+        self, key: str, body: bytes | None = None, leaf_hashes: Sequence[bytes] = (),
+        first_event_id: str = "", last_event_id: str = "", *, object_sha256: str | None = None,
+    ) -> int:
+        """Record a stored Parquet file; returns its index in the log."""
+        if not records.is_event_object(key):
+            raise ValueError(f"{key} is not an events/ Parquet object")
+        if object_sha256 is None:
+            if body is None:
+                raise ValueError("give the object's bytes or its SHA-256")
+            object_sha256 = hashlib.sha256(body).hexdigest()
+        if not leaf_hashes:
+            raise ValueError("a file holds at least one event")
+        root = merkle.root(list(leaf_hashes)).hex()
+        manifest = records.encode(records.manifest(
+            object_key=key, object_sha256=object_sha256, record_count=len(leaf_hashes),
+            merkle_root=root, first_event_id=first_event_id, last_event_id=last_event_id,
+        ))
+        manifest_key = records.manifest_key(key)
+        if not self.store.create(manifest_key, manifest):
+            if self.store.get(manifest_key) != manifest:
+                raise IntegrityConflict(f"{key} is already recorded with different content")
+            known = self._recorded_index(key)
+            if known is not None:
+                return known
+        appended = self.log.append(
+            object_key=key, object_sha256=object_sha256, record_count=len(leaf_hashes),
+            merkle_root=root, manifest_sha256=records.sha256_hex(manifest),
+        )
+        self.store.create(records.log_by_file_key(key), records.encode({"index": appended.index}))
+        return appended.index
+
+    def _recorded_index(self, key: str) -> int | None:
+        pointer = self.store.get(records.log_by_file_key(key))
+        if pointer is not None:
+            return int(records.decode(pointer, "log-by-file")["index"])
+        since = (self.store.modified(records.manifest_key(key)) or self.clock()) - RETRY_WINDOW
+        index = self.log.find(key, not_before=since)
+        if index is not None:
+            self.store.create(records.log_by_file_key(key), records.encode({"index": index}))
+        return index
