@@ -1,0 +1,303 @@
+"""The catalog of named queries: SQL files in the Athena (Trino) dialect with a header.
+
+A file under ``sql/`` is one named query; under ``views/`` one QuickSight view. The
+header is comment lines ``-- key: value`` before the first SQL line::
+
+    -- description: Prediction volume and latency by model version and hour.
+    -- roles: analyst auditor
+    -- param: from_date date required | First event_date (UTC), inclusive.
+    -- param: model_id string optional max_length=128 | Only this model.
+    -- range: from_date to_date max_days=92
+    -- event_types: prediction
+    -- column: model_version string | Model version.
+
+Values appear in the SQL only as ``:name`` placeholders; loading turns each into a
+``?`` and records the bind order, so a value can only ever be bound, never spliced.
+``range`` names the date pair that prunes partitions (the SQL must filter
+``event_date BETWEEN :from AND :to``); ``event_types`` lets the local engine open
+only those partitions (the SQL filters them too, so Athena prunes the same way).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from mlaudit.queries.params import PARAM_TYPES, ParamError, ParameterError, ParamSpec, check_params
+
+SQL_DIR = Path(__file__).parent / "sql"
+VIEWS_DIR = Path(__file__).parent / "views"
+RESULT_TYPES = ("string", "integer", "double", "timestamp", "date", "boolean")
+NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+# How far a time range may reach (six years, the retention default); queries declare less.
+MAX_RANGE_DAYS = 2192
+
+
+class CatalogError(ValueError):
+    """A query file is malformed: a programming error, raised at load time."""
+
+
+class UnknownQueryError(KeyError):
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    name: str
+    type: str
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class RangeSpec:
+    start: str
+    end: str
+    max_days: int = MAX_RANGE_DAYS
+
+
+@dataclass(frozen=True)
+class QuerySpec:
+    name: str
+    description: str
+    sql: str  # as written, with :name placeholders
+    athena_sql: str  # with ? placeholders, in the Athena dialect
+    bind_order: tuple[str, ...]  # parameter name for each ?, in order
+    params: tuple[ParamSpec, ...] = ()
+    ranges: tuple[RangeSpec, ...] = ()
+    columns: tuple[ColumnSpec, ...] = ()
+    roles: frozenset[str] = frozenset()
+    event_types: tuple[str, ...] | None = None  # None: every type
+    kind: str = "query"  # query | view
+    extras: dict[str, str] = field(default_factory=dict)
+
+    def param(self, name: str) -> ParamSpec:
+        return next(p for p in self.params if p.name == name)
+
+    def check(self, raw: Any) -> dict[str, Any]:
+        """Typed, range-checked parameter values, or ParameterError."""
+        values = check_params(self.params, raw)
+        errors: list[ParamError] = []
+        for rng in self.ranges:
+            start, end = values[rng.start], values[rng.end]
+            if start > end:
+                errors.append(ParamError(rng.end, "range", f"must not be before {rng.start}"))
+            elif (end - start).days + 1 > rng.max_days:
+                errors.append(
+                    ParamError(rng.end, "max_days", f"the range may cover at most {rng.max_days} days")
+                )
+        if errors:
+            raise ParameterError(errors)
+        return values
+
+    def partition_dates(self, values: dict[str, Any]) -> list[str]:
+        """Every event_date the query may read (the union of its ranges), sorted."""
+        days: set[date] = set()
+        for rng in self.ranges:
+            start, end = values[rng.start], values[rng.end]
+            days.update(date.fromordinal(d) for d in range(start.toordinal(), end.toordinal() + 1))
+        return sorted(d.isoformat() for d in days)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "description": self.description,
+            "parameters": [p.describe() for p in self.params],
+            "columns": [{"name": c.name, "type": c.type, "description": c.description} for c in self.columns],
+            "roles": sorted(self.roles),
+        }
+
+
+def compile_placeholders(sql: str) -> tuple[str, tuple[str, ...]]:
+    """Replace each ``:name`` outside strings, quoted identifiers and comments by ``?``."""
+    out: list[str] = []
+    order: list[str] = []
+    token = re.compile(
+        r"'(?:[^']|'')*'"  # string literal
+        r"|\"(?:[^\"]|\"\")*\""  # quoted identifier
+        r"|--[^\n]*"  # line comment
+        r"|/\*.*?\*/"  # block comment
+        r"|(?<![:\w]):([a-z][a-z0-9_]*)"  # placeholder
+        r"|\?",  # a raw ? would bind out of order
+        re.S,
+    )
+    pos = 0
+    for found in token.finditer(sql):
+        out.append(sql[pos : found.start()])
+        pos = found.end()
+        if found.group(0) == "?":
+            raise CatalogError("write :name placeholders, not ?")
+        if found.group(1):
+            order.append(found.group(1))
+            out.append("?")
+        else:
+            out.append(found.group(0))
+    out.append(sql[pos:])
+    return "".join(out), tuple(order)
+
+
+def parse_query(name: str, text: str, kind: str = "query") -> QuerySpec:
+    if not NAME.match(name):
+        raise CatalogError(f"{name}: query names are lower_snake_case")
+    header: list[tuple[str, str]] = []
+    lines = text.splitlines()
+    body_start = 0
+    for i, line in enumerate(lines):
+        found = re.match(r"^--\s*([a-z_]+):\s*(.*)$", line)
+        if not found:
+            if line.strip() and not line.startswith("--"):
+                body_start = i
+                break
+            continue
+        header.append((found.group(1), found.group(2).strip()))
+    body = "\n".join(lines[body_start:]).strip().rstrip(";").strip()
+    if ";" in re.sub(r"'(?:[^']|'')*'|--[^\n]*", "", body):
+        raise CatalogError(f"{name}: one statement per file")
+
+    def fail(message: str) -> CatalogError:
+        return CatalogError(f"{name}: {message}")
+
+    description, roles, event_types = "", frozenset(), None
+    params: list[ParamSpec] = []
+    ranges: list[RangeSpec] = []
+    columns: list[ColumnSpec] = []
+    extras: dict[str, str] = {}
+    for key, value in header:
+        spec, _, doc = value.partition(" | ")
+        words = spec.split()
+        if key == "description":
+            description = value
+        elif key == "roles":
+            roles = frozenset(words)
+        elif key == "event_types":
+            event_types = tuple(words)
+        elif key == "param":
+            params.append(_param(words, doc.strip(), fail))
+        elif key == "range":
+            opts = _options(words[2:], fail)
+            ranges.append(RangeSpec(words[0], words[1], int(opts.get("max_days", 31))))
+        elif key == "column":
+            if len(words) != 2 or words[1] not in RESULT_TYPES:
+                raise fail(f"column needs a name and one of {RESULT_TYPES}: {value}")
+            columns.append(ColumnSpec(words[0], words[1], doc.strip()))
+        else:
+            extras[key] = value
+    if not description:
+        raise fail("a description is required")
+    if not columns:
+        raise fail("result columns are required")
+    names = [p.name for p in params]
+    if len(set(names)) != len(names):
+        raise fail("a parameter is declared twice")
+    athena_sql, order = compile_placeholders(body)
+    if undeclared := set(order) - set(names):
+        raise fail(f"undeclared placeholders {sorted(undeclared)}")
+    if unused := set(names) - set(order):
+        raise fail(f"declared but unused parameters {sorted(unused)}")
+    if kind == "query":
+        if not roles:
+            raise fail("roles are required")
+        if not ranges:
+            raise fail("every query needs a date range that prunes partitions")
+    for rng in ranges:
+        for end in (rng.start, rng.end):
+            if end not in names or next(p for p in params if p.name == end).type != "date":
+                raise fail(f"range bound {end} must be a declared date parameter")
+            if not next(p for p in params if p.name == end).required:
+                raise fail(f"range bound {end} must be required")
+        if not 1 <= rng.max_days <= MAX_RANGE_DAYS:
+            raise fail(f"max_days must be within 1..{MAX_RANGE_DAYS}")
+        between = rf"event_date\s+BETWEEN\s+:{rng.start}\s+AND\s+:{rng.end}\b"
+        if not re.search(between, body, re.I):
+            raise fail(f"the SQL must filter event_date BETWEEN :{rng.start} AND :{rng.end}")
+    return QuerySpec(
+        name=name,
+        description=description,
+        sql=body,
+        athena_sql=athena_sql,
+        bind_order=order,
+        params=tuple(params),
+        ranges=tuple(ranges),
+        columns=tuple(columns),
+        roles=roles,
+        event_types=event_types,
+        kind=kind,
+        extras=extras,
+    )
+
+
+def _options(words: list[str], fail: Any) -> dict[str, str]:
+    opts: dict[str, str] = {}
+    for word in words:
+        key, sep, value = word.partition("=")
+        if not sep:
+            raise fail(f"expected key=value, got {word}")
+        opts[key] = value
+    return opts
+
+
+def _param(words: list[str], doc: str, fail: Any) -> ParamSpec:
+    if len(words) < 3 or words[1] not in PARAM_TYPES or words[2] not in ("required", "optional"):
+        raise fail(f"param needs: name type required|optional [key=value...]: {' '.join(words)}")
+    name, ptype, need = words[:3]
+    if not NAME.match(name):
+        raise fail(f"bad parameter name {name}")
+    opts = _options(words[3:], fail)
+    if unknown := set(opts) - {"default", "max_length", "pattern", "min", "max"}:
+        raise fail(f"unknown parameter options {sorted(unknown)}")
+    default: Any = opts.get("default")
+    if default is not None and ptype in ("integer", "double"):
+        default = int(default) if ptype == "integer" else float(default)
+    if ptype == "string" and "max_length" not in opts and "pattern" not in opts:
+        raise fail(f"string parameter {name} needs max_length or pattern")
+    return ParamSpec(
+        name=name,
+        type=ptype,  # type: ignore[arg-type]
+        required=need == "required",
+        description=doc,
+        default=default,
+        max_length=int(opts["max_length"]) if "max_length" in opts else None,
+        pattern=opts.get("pattern"),
+        minimum=float(opts["min"]) if "min" in opts else None,
+        maximum=float(opts["max"]) if "max" in opts else None,
+    )
+
+
+@dataclass(frozen=True)
+class Catalog:
+    queries: dict[str, QuerySpec]
+    views: dict[str, QuerySpec]
+
+    def get(self, name: str) -> QuerySpec:
+        # Only names that exist are ever looked up in files: no path comes from a caller.
+        if not isinstance(name, str) or name not in self.queries:
+            raise UnknownQueryError(name if isinstance(name, str) and NAME.match(name) else "?")
+        return self.queries[name]
+
+    def describe(self) -> list[dict[str, Any]]:
+        return [self.queries[n].describe() for n in sorted(self.queries)]
+
+
+def _load_dir(directory: Path, kind: str) -> dict[str, QuerySpec]:
+    return {
+        path.stem: parse_query(path.stem, path.read_text(encoding="utf-8"), kind)
+        for path in sorted(directory.glob("*.sql"))
+    }
+
+
+@lru_cache(maxsize=1)
+def load_catalog(check_portability: bool = True) -> Catalog:
+    """Load and check every query and view. The portability check (sqlglot) refuses
+    SQL whose result would differ between Athena and DuckDB; see `portability`."""
+    catalog = Catalog(_load_dir(SQL_DIR, "query"), _load_dir(VIEWS_DIR, "view"))
+    if check_portability:
+        from mlaudit.queries.portability import check_spec  # sqlglot: only when checking
+
+        for spec in [*catalog.queries.values(), *catalog.views.values()]:
+            check_spec(spec)
+    return catalog

@@ -1,0 +1,148 @@
+"""The named-query service: who may run what, parameter checks, audit, paging.
+
+Pure logic over three seams: the catalog, a QueryEngine (Athena or DuckDB) and an
+audit sink. Every run is recorded before it starts (fail closed: if the record
+cannot be made, the query does not run); refused attempts are recorded too, without
+their values.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import uuid
+from collections.abc import Callable
+from datetime import date, datetime, timezone
+from typing import Any
+
+from mlaudit.http import ApiError
+from mlaudit.principal import Principal
+from mlaudit.queries.catalog import Catalog, QuerySpec, UnknownQueryError
+from mlaudit.queries.engine import (
+    DEFAULT_PAGE_SIZE,
+    MAX_PAGE_SIZE,
+    ExecutionNotFound,
+    QueryEngine,
+    decode_row,
+)
+from mlaudit.queries.params import ParameterError
+
+# (principal, event) -> None. The event has EventIn's fields (the caller's identity is
+# added from the principal by whoever ingests it); raising means "not recorded".
+AuditSink = Callable[[Principal, dict[str, Any]], None]
+
+_EXECUTION_ID = re.compile(r"^[0-9a-fA-F-]{36}$")
+_PAGE_TOKEN = re.compile(r"^[\x21-\x7e]{1,4096}$")
+
+
+def owner_digest(principal: Principal) -> str:
+    """Opaque, stable id of a caller, safe to put in an Athena query comment."""
+    return hashlib.sha256(f"{principal.kind}:{principal.actor_id}".encode()).hexdigest()[:32]
+
+
+def audit_event(name: str, outcome: str, **details: Any) -> dict[str, Any]:
+    return {
+        "event_type": "audit_access",
+        "occurred_at": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
+        "action": "query",
+        "resource": f"query:{name}",
+        "details": {"query": name, "outcome": outcome, **details},
+    }
+
+
+def _json_value(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, date | datetime) else value
+
+
+class QueryService:
+    def __init__(self, catalog: Catalog, engine: QueryEngine, audit_sink: AuditSink) -> None:
+        self.catalog = catalog
+        self.engine = engine
+        self.audit_sink = audit_sink
+
+    def list_queries(self, principal: Principal) -> dict[str, Any]:
+        allowed = [q for q in self.catalog.describe() if set(q["roles"]) & set(principal.roles)]
+        return {"queries": allowed}
+
+    def start(self, principal: Principal, name: str, body: Any) -> dict[str, Any]:
+        spec = self._spec(principal, name)
+        raw = body.get("parameters") if isinstance(body, dict) else None
+        if not isinstance(body, dict) or set(body) - {"parameters"}:
+            self._record(principal, spec.name, "invalid")
+            raise ApiError(400, "invalid_request", 'The body must be {"parameters": {...}}.')
+        try:
+            values = spec.check(raw)
+        except ParameterError as exc:
+            self._record(principal, spec.name, "invalid")
+            raise ApiError(
+                400, "invalid_parameters", "Some parameters were refused.", [e.as_dict() for e in exc.errors]
+            ) from None
+        request_id = uuid.uuid4().hex
+        shown = {k: _json_value(v) for k, v in values.items() if v is not None}
+        try:
+            self.audit_sink(principal, audit_event(spec.name, "started", parameters=shown, request_id=request_id))
+        except Exception:
+            raise ApiError(503, "unavailable", "The query could not be audited, so it was not run.") from None
+        execution_id = self.engine.start(spec.name, values, owner=owner_digest(principal), request_id=request_id)
+        return {"execution_id": execution_id, "query": spec.name, "request_id": request_id}
+
+    def execution(
+        self, principal: Principal, execution_id: str, page_token: str | None, page_size: Any
+    ) -> dict[str, Any]:
+        size = _page_size(page_size)
+        if page_token is not None and not _PAGE_TOKEN.match(page_token):
+            raise ApiError(400, "invalid_request", "page_token is not a token this API issued.")
+        if not _EXECUTION_ID.match(execution_id or ""):
+            raise ApiError(404, "not_found", "No such query execution.")
+        try:
+            status = self.engine.status(execution_id)
+            # Only the caller who started it sees it, and only while their role allows the query.
+            if status.owner != owner_digest(principal) or status.query_name not in self.catalog.queries:
+                raise ExecutionNotFound(execution_id)
+            spec = self._spec(principal, status.query_name)
+            answer: dict[str, Any] = {
+                "execution_id": execution_id,
+                "query": spec.name,
+                "state": status.state,
+                "bytes_scanned": status.bytes_scanned,
+                "elapsed_ms": status.elapsed_ms,
+            }
+            if status.state in ("FAILED", "CANCELLED"):
+                answer["reason"] = status.reason
+            if status.state != "SUCCEEDED":
+                return answer
+            page = self.engine.results(execution_id, page_token, size)
+        except ExecutionNotFound:
+            raise ApiError(404, "not_found", "No such query execution.") from None
+        answer["columns"] = [{"name": c.name, "type": c.type} for c in spec.columns]
+        answer["rows"] = [decode_row(spec.columns, row) for row in page.rows]
+        answer["next_page_token"] = page.next_token
+        return answer
+
+    def _spec(self, principal: Principal, name: str) -> QuerySpec:
+        try:
+            spec = self.catalog.get(name)
+        except UnknownQueryError as exc:
+            raise ApiError(404, "unknown_query", f"There is no named query '{exc.name}'.") from None
+        if not set(principal.roles) & spec.roles:
+            self._record(principal, spec.name, "denied")
+            raise ApiError(403, "forbidden", f"Your roles do not allow the query '{spec.name}'.")
+        return spec
+
+    def _record(self, principal: Principal, name: str, outcome: str) -> None:
+        try:
+            self.audit_sink(principal, audit_event(name, outcome))
+        except Exception:  # noqa: S110 - the refusal stands whether or not it was recorded
+            pass
+
+
+def _page_size(raw: Any) -> int:
+    if raw is None or raw == "":
+        return DEFAULT_PAGE_SIZE
+    text = str(raw)
+    if not text.isdigit() or not 1 <= int(text) <= MAX_PAGE_SIZE:
+        raise ApiError(
+            400, "invalid_request", f"page_size must be an integer from 1 to {MAX_PAGE_SIZE}.",
+            [{"path": "page_size", "rule": "range", "message": f"must be 1..{MAX_PAGE_SIZE}"}],
+        )
+    return int(text)
