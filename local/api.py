@@ -36,6 +36,7 @@ logger = logging.getLogger(__name__)
 
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024  # API Gateway REST's request payload quota
 AUTHORIZER_TIMEOUT_SECONDS = 10
+AUTHORIZER_CACHE_SECONDS = 300  # the CDK app's authorizer result TTL
 
 Handler = Callable[[dict[str, Any], Any], Any]
 
@@ -66,6 +67,9 @@ class ApiEmulator:
     stage: str
     function_timeouts: dict[str, int]  # handler module -> Lambda timeout (seconds)
     api_id: str = ""
+    # API Gateway caches an authorizer's policy per identity source (the Authorization
+    # header) and reuses it for every method: emulated so a too-narrow policy shows up here.
+    authorizer_cache_seconds: float = AUTHORIZER_CACHE_SECONDS
     routes: tuple[Route, ...] = ROUTES
     load_handler: Callable[[str], Handler] = lambda name: importlib.import_module(  # noqa: E731
         f"mlaudit.handlers.{name}"
@@ -73,6 +77,7 @@ class ApiEmulator:
 
     def __post_init__(self) -> None:
         self.api_id = self.api_id or new_api_id()
+        self._policy_cache: dict[str, tuple[float, dict[str, Any]]] = {}
 
     @property
     def arn_prefix(self) -> str:
@@ -129,16 +134,25 @@ class ApiEmulator:
             "requestContext": {"apiId": self.api_id, "stage": self.stage, "requestId": request_id,
                                "accountId": self.account_id, "httpMethod": method},
         }
-        try:
-            result = self.load_handler("authorizer")(
-                event, LambdaContext("authorizer", AUTHORIZER_TIMEOUT_SECONDS, region=self.region)
-            )
-        except Exception as exc:
-            if str(exc) == "Unauthorized":
-                return _json(401, auth.UNAUTHORIZED_BODY)
-            # Any other failure of the authorizer is a 500 in API Gateway.
-            logger.exception("authorizer failed")
-            return _error(500, "internal_error", "Internal server error.")
+        identity = next((v for k, v in headers.items() if k.lower() == "authorization"), None)
+        if not identity:
+            return _json(401, auth.UNAUTHORIZED_BODY)  # no identity source: API Gateway's own 401
+        cached = self._policy_cache.get(identity)
+        if cached and cached[0] > time.monotonic():
+            result = cached[1]
+        else:
+            try:
+                result = self.load_handler("authorizer")(
+                    event, LambdaContext("authorizer", AUTHORIZER_TIMEOUT_SECONDS, region=self.region)
+                )
+            except Exception as exc:
+                if str(exc) == "Unauthorized":
+                    return _json(401, auth.UNAUTHORIZED_BODY)  # never cached
+                # Any other failure of the authorizer is a 500 in API Gateway.
+                logger.exception("authorizer failed")
+                return _error(500, "internal_error", "Internal server error.")
+            if self.authorizer_cache_seconds > 0:
+                self._policy_cache[identity] = (time.monotonic() + self.authorizer_cache_seconds, result)
         if not _policy_allows(result.get("policyDocument") or {}, method_arn):
             return _json(403, auth.FORBIDDEN_BODY)
         # API Gateway passes the context values as strings, plus the principalId.

@@ -68,7 +68,7 @@ class WriterPoller:
         if self._thread.is_alive():
             self._thread.join()
 
-    def wait_drained(self, timeout: float, settle_seconds: float = 0.0) -> bool:
+    def wait_drained(self, timeout: float) -> bool:
         """True once the queue holds nothing (visible, in flight or delayed) and no batch
         is in hand, i.e. every message was written or moved to the DLQ."""
         deadline = time.monotonic() + timeout

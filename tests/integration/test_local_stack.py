@@ -23,6 +23,7 @@ from local.oauth import moto_signing_key
 from local.poller import WriterPoller
 
 EVENTS = "/v1/events"
+TOKEN = [("Authorization", "Bearer t")]
 
 
 def _post_events(config, token=None, body=b"{}", **headers):
@@ -224,7 +225,29 @@ def test_emulator_maps_authorizer_outcomes_like_api_gateway():
     cases = [(unauthorized, 401), (broken, 500), (other_route, 403), (wildcard, 502)]
     for authorizer, status in cases:
         api = _emulator({"authorizer": authorizer, "ingest": crash})
-        assert api.handle("POST", "/local/v1/events", [], b"{}", "127.0.0.1").status == status
+        assert api.handle("POST", "/local/v1/events", TOKEN, b"{}", "127.0.0.1").status == status
+    # No Authorization header at all: API Gateway answers 401 without calling the authorizer
+    api = _emulator({"authorizer": broken, "ingest": crash})
+    assert api.handle("POST", "/local/v1/events", [], b"{}", "127.0.0.1").status == 401
+
+
+def test_emulator_caches_the_policy_per_token_like_api_gateway():
+    # (Hence the authorizer allows every route the principal may call, not just this one.)
+    calls = []
+    allow = _allow("arn:aws:execute-api:us-east-1:123456789012:abc123/local/POST/v1/events")
+
+    def authorizer(event, context):
+        calls.append(event["methodArn"])
+        return allow(event, context)
+
+    api = _emulator({"authorizer": authorizer, "ingest": lambda e, c: {"statusCode": 202, "body": ""}})
+    for _ in range(3):
+        assert api.handle("POST", "/local/v1/events", TOKEN, b"{}", "127.0.0.1").status == 202
+    assert len(calls) == 1
+    # Another token is another cache entry
+    other = [("Authorization", "Bearer other")]
+    assert api.handle("POST", "/local/v1/events", other, b"{}", "::1").status == 202
+    assert len(calls) == 2
 
 
 # The SQS -> writer poller with a stand-in writer, on moto in-process
