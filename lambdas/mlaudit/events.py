@@ -63,34 +63,44 @@ class JsonBoundsError(ValueError):
 
 
 def _check_json(value: Any, depth: int = 1) -> None:
+    """Depth, width and key bounds (finiteness is checked by the encoder)."""
     if depth > JSON_MAX_DEPTH:
         raise JsonBoundsError(f"nested deeper than {JSON_MAX_DEPTH} levels")
-    if isinstance(value, dict):
-        if len(value) > JSON_MAX_ITEMS:
-            raise JsonBoundsError(f"object has more than {JSON_MAX_ITEMS} keys")
-        for key, item in value.items():
-            if len(key) > 128:
-                raise JsonBoundsError("object key longer than 128 characters")
+    items = value.values() if type(value) is dict else value
+    if len(value) > JSON_MAX_ITEMS:
+        raise JsonBoundsError(f"{'object' if type(value) is dict else 'array'} has more than {JSON_MAX_ITEMS} items")
+    if type(value) is dict and any(len(key) > 128 for key in value):
+        raise JsonBoundsError("object key longer than 128 characters")
+    for item in items:
+        if type(item) is dict or type(item) is list:
             _check_json(item, depth + 1)
-    elif isinstance(value, list):
-        if len(value) > JSON_MAX_ITEMS:
-            raise JsonBoundsError(f"array has more than {JSON_MAX_ITEMS} items")
-        for item in value:
-            _check_json(item, depth + 1)
-    elif isinstance(value, float) and not math.isfinite(value):
-        raise JsonBoundsError("numbers must be finite (no NaN or Infinity)")
+
+
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
 
 
 def canonical_json(value: Any) -> str:
     """The one JSON form used for storage and hashing: sorted keys, no spaces, ASCII."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
+    return _CANONICAL.encode(value)
+
+
+class CanonicalJson(dict):  # type: ignore[type-arg]
+    """A validated JSON object that remembers its canonical text (encoded once)."""
+
+    text: str
 
 
 def _bounded_json(value: dict[str, Any]) -> dict[str, Any]:
     _check_json(value)
-    if len(canonical_json(value)) > JSON_MAX_BYTES:
+    try:
+        text = canonical_json(value)
+    except ValueError:
+        raise JsonBoundsError("numbers must be finite (no NaN or Infinity)") from None
+    if len(text) > JSON_MAX_BYTES:
         raise JsonBoundsError(f"larger than {JSON_MAX_BYTES} bytes as canonical JSON")
-    return value
+    result = CanonicalJson(value)
+    result.text = text
+    return result
 
 
 def _finite(value: float) -> float:

@@ -284,7 +284,7 @@ def leaf_record(
     }
     for name in JSON_FIELDS:
         value = getattr(event, name)
-        record[name] = None if value is None else canonical_json(value)
+        record[name] = None if value is None else value.text  # CanonicalJson, encoded at validation
     for name in LIST_FIELDS:
         record[name] = list(getattr(event, name) or ())
     return record

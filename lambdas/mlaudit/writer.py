@@ -14,20 +14,19 @@ its batch lands.
 from __future__ import annotations
 
 import hashlib
-import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol
 
-from mlaudit.events import EventType
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from mlaudit.layout import partition_prefix
 from mlaudit.leaf import LeafError, leaf_hash_bytes, parse_leaf_line
-from mlaudit.parquet import to_parquet_bytes, to_table
+from mlaudit.parquet import BadLines, event_dates, file_table, parse_lines, to_parquet_bytes
 
 Partition = tuple[str, str]  # (event_date, event_type)
-_EVENT_TYPES = frozenset(t.value for t in EventType)
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 
 
 @dataclass(frozen=True)
@@ -63,11 +62,15 @@ class IntegritySink(Protocol):
 
 @dataclass
 class _Part:
-    """The events of one pack that fall in one partition."""
+    """The events of one pack that fall in one partition, in line order."""
 
     message: Message
-    records: list[dict[str, Any]] = field(default_factory=list)
-    leaves: list[bytes] = field(default_factory=list)
+    table: pa.Table  # parquet.LINE_SCHEMA
+    leaves: list[bytes]
+
+    @property
+    def count(self) -> int:
+        return self.table.num_rows
 
 
 @dataclass
@@ -100,7 +103,7 @@ class WriterService:
             try:
                 for partition, part in _split(message).items():
                     parts[partition].append(part)
-            except LeafError:
+            except (LeafError, BadLines):
                 failed.add(message.message_id)
 
         known = self.ledger.get(sorted({m.pack_id for m in messages if m.pack_id and m.message_id not in failed}))
@@ -141,34 +144,39 @@ class WriterService:
                 self.objects.put(key, body)
                 if self.integrity is not None:
                     leaves = [leaf for part in partition_parts for leaf in part.leaves]
-                    first, last = partition_parts[0].records[0], partition_parts[-1].records[-1]
-                    self.integrity.file_written(key, body, leaves, first["event_id"], last["event_id"])
+                    first = partition_parts[0].table.column("event_id")[0].as_py()
+                    last = partition_parts[-1].table.column("event_id")[-1].as_py()
+                    self.integrity.file_written(key, body, leaves, first, last)
             except Exception:  # noqa: BLE001 - the packs are retried; other partitions still land
                 failed.update(part.message.message_id for part in partition_parts)
                 continue
-            files[key] = sum(len(part.records) for part in partition_parts)
+            files[key] = sum(part.count for part in partition_parts)
         return WriteReport(sorted(failed, key=_order(messages)), files, skipped)
 
     def _encode(
         self, partition: Partition, parts: list[_Part], failed: set[str],
     ) -> tuple[str, bytes, list[_Part]] | None:
-        """Parquet bytes for the parts; a part whose values do not fit the schema fails alone."""
+        """Parquet bytes for the parts; a part that does not fit the schema fails alone."""
         parts = [p for p in parts if p.message.message_id not in failed]
         try:
-            table = to_table([r for p in parts for r in p.records])
-        except (ValueError, TypeError, OverflowError, ArithmeticError):
+            table = _file_table(parts)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
             good = []
             for part in parts:
                 try:
-                    to_table(part.records)
+                    _file_table([part])
                     good.append(part)
-                except (ValueError, TypeError, OverflowError, ArithmeticError):
+                except (pa.ArrowInvalid, pa.ArrowTypeError):
                     failed.add(part.message.message_id)
             if not good:
                 return None
             parts = good
-            table = to_table([r for p in parts for r in p.records])
+            table = _file_table(parts)
         return file_key(partition, parts), to_parquet_bytes(table), parts
+
+
+def _file_table(parts: list[_Part]) -> pa.Table:
+    return file_table([p.table for p in parts], [leaf.hex() for p in parts for leaf in p.leaves])
 
 
 def file_key(partition: Partition, parts: list[_Part]) -> str:
@@ -180,23 +188,26 @@ def file_key(partition: Partition, parts: list[_Part]) -> str:
 
 
 def _split(message: Message) -> dict[Partition, _Part]:
-    if not message.body.isascii():
-        raise LeafError("message body is not ASCII")
-    by_partition: dict[Partition, _Part] = {}
-    for raw in message.body.encode("ascii").split(b"\n"):
-        record = parse_leaf_line(raw)
-        if record["event_type"] not in _EVENT_TYPES or not _DATE.match(str(record["received_at"])):
-            raise LeafError("event_type or received_at outside the contract")
-        partition = (record["received_at"][:10], record["event_type"])
-        part = by_partition.get(partition)
-        if part is None:
-            part = by_partition[partition] = _Part(message)
-        part.records.append(record)
-        part.leaves.append(leaf_hash_bytes(raw))
-    for part in by_partition.values():
-        for record, leaf in zip(part.records, part.leaves, strict=True):
-            record["leaf_hash"] = leaf.hex()
-    return by_partition
+    """Parse one pack (Arrow's JSON reader, against the schema) and cut it by partition."""
+    if not message.body or not message.body.isascii():
+        raise LeafError("message body is empty or not ASCII")
+    body = message.body.encode("ascii")
+    lines = body.split(b"\n")
+    # Spot check: the producer writes every line with one function, so a
+    # non-canonical first line means a foreign or broken producer.
+    parse_leaf_line(lines[0])
+    table = parse_lines(body, len(lines))
+    leaves = [leaf_hash_bytes(line) for line in lines]
+    dates, types = event_dates(table), table.column("event_type")
+    if len(pc.unique(dates)) == 1 and len(pc.unique(types)) == 1:
+        return {(dates[0].as_py(), types[0].as_py()): _Part(message, table, leaves)}
+    keys = pc.binary_join_element_wise(dates, types, "/")
+    parts = {}
+    for key in pc.unique(keys).to_pylist():
+        rows = pc.indices_nonzero(pc.equal(keys, key)).to_pylist()
+        event_date, event_type = key.split("/")
+        parts[(event_date, event_type)] = _Part(message, table.take(rows), [leaves[i] for i in rows])
+    return parts
 
 
 def _order(messages: list[Message]) -> Any:

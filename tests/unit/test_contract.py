@@ -41,7 +41,7 @@ def test_single_event_and_batch_are_both_accepted():
         ({"actor_id": "someone-else"}, "events[0].actor_id", "server_owned_field"),
         ({"received_at": "2026-11-26T06:00:00Z"}, "events[0].received_at", "server_owned_field"),
         ({"leaf_hash": "00"}, "events[0].leaf_hash", "server_owned_field"),
-        ({"features": {"a": {"b": {"c": {"d": {"e": 1}}}}}}, "events[0].features", "bounded_json"),
+        ({"features": {"a": {"b": {"c": {"d": {"e": {"f": 1}}}}}}}, "events[0].features", "bounded_json"),
         ({"features": {f"k{i}": i for i in range(300)}}, "events[0].features", "bounded_json"),
         ({"metrics": {"blob": "x" * 20_000}}, "events[0].metrics", "bounded_json"),
         ({"inputs": ["s3://d"] * 101}, "events[0].inputs", "too_long"),

@@ -1,0 +1,129 @@
+"""Issue 2's numbers: ingest and writer throughput, bytes per event, ingest import time.
+
+Run: `make bench` (or `python -m bench.pipeline`). Single process, so events/s is per core.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import statistics
+import subprocess
+import sys
+import time
+from typing import Any
+
+from bench.fakes import MemoryLedger, MemoryObjects, MemoryQueue, MemoryStore
+from bench.workload import prediction_events
+
+BATCH = 500
+
+
+def api_event(body: str) -> dict[str, Any]:
+    return {
+        "httpMethod": "POST", "path": "/v1/events", "resource": "/v1/events", "isBase64Encoded": False,
+        "headers": {"Content-Type": "application/json"}, "body": body,
+        "requestContext": {
+            "identity": {"sourceIp": "10.1.2.3", "userAgent": "bench"},
+            "authorizer": {"principal_kind": "workload", "actor_id": "bench-client", "client_id": "bench-client",
+                           "roles": "", "scopes": "events.write"},
+        },
+    }
+
+
+class Context:
+    function_name = "ingest"
+    memory_limit_in_mb = 512
+    invoked_function_arn = "arn:aws:lambda:us-east-1:000000000000:function:ingest"
+    aws_request_id = "bench"
+
+
+def bench_ingest(n_events: int) -> tuple[float, list[str]]:
+    """Events/s through mlaudit.handlers.ingest.handler with in-memory adapters."""
+    import logging
+
+    from mlaudit.handlers import ingest as handler_module
+    from mlaudit.ingest import IngestLimits, IngestService
+
+    logging.getLogger("mlaudit-ingest").setLevel(logging.WARNING)
+    queue = MemoryQueue()
+    service = IngestService(store=MemoryStore(), queue=queue, limits=IngestLimits())
+    handler_module.service.cache_clear()
+    handler_module.service = lambda: service  # type: ignore[assignment]
+    events = prediction_events(n_events)
+    bodies = [json.dumps({"events": events[i:i + BATCH]}) for i in range(0, n_events, BATCH)]
+    requests = [api_event(body) for body in bodies]
+    handler_module.handler(requests[0], Context())  # warm-up (not counted)
+    queue.packs.clear()
+    service.store = MemoryStore()
+    start = time.process_time()
+    for request in requests:
+        response = handler_module.handler(request, Context())
+        assert response["statusCode"] == 202, response["body"]
+    elapsed = time.process_time() - start
+    lines = [line for pack in queue.packs for line in pack.body.split("\n")]
+    assert len(lines) == n_events
+    return n_events / elapsed, [pack.body for pack in queue.packs]
+
+
+def bench_writer(pack_bodies: list[str], n_events: int) -> tuple[float, dict[str, bytes]]:
+    from mlaudit.writer import Message, WriterService
+
+    messages = [Message(f"m{i}", f"pack{i}", body) for i, body in enumerate(pack_bodies)]
+    best = 0.0
+    objects = MemoryObjects()
+    for _ in range(3):
+        objects = MemoryObjects()
+        service = WriterService(objects=objects, ledger=MemoryLedger())
+        start = time.process_time()
+        report = service.process(messages)
+        elapsed = time.process_time() - start
+        assert not report.failed_message_ids and sum(report.files.values()) == n_events
+        best = max(best, n_events / elapsed)
+    return best, objects.objects
+
+
+def bytes_per_event(pack_bodies: list[str], objects: dict[str, bytes], n_events: int) -> tuple[float, float]:
+    parquet = sum(len(body) for body in objects.values())
+    # The same stored records as JSON lines, gzip level 6 (CloudTrail's format).
+    from mlaudit.layout import COLUMN_NAMES
+    from mlaudit.parquet import read_parquet_bytes
+
+    lines = []
+    for body in objects.values():
+        for row in read_parquet_bytes(body).to_pylist():
+            lines.append(json.dumps({k: row[k] for k in COLUMN_NAMES}, default=str))
+    gz = len(gzip.compress("\n".join(lines).encode(), compresslevel=6))
+    return parquet / n_events, gz / n_events
+
+
+def import_time(runs: int = 7) -> tuple[float, bool]:
+    code = ("import time,sys; t=time.perf_counter(); import mlaudit.handlers.ingest; "
+            "print(time.perf_counter()-t, 'pyarrow' in sys.modules or 'duckdb' in sys.modules)")
+    samples, heavy = [], False
+    for _ in range(runs):
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+        samples.append(float(out[0]))
+        heavy = heavy or out[1] == "True"
+    return statistics.median(samples) * 1000, heavy
+
+
+def main(n_events: int = 100_000) -> dict[str, Any]:
+    ingest_rate, packs = bench_ingest(n_events)
+    writer_rate, objects = bench_writer(packs, n_events)
+    parquet_bpe, gzip_bpe = bytes_per_event(packs, objects, n_events)
+    import_ms, heavy = import_time()
+    return {
+        "events": n_events,
+        "ingest_events_per_s": ingest_rate,
+        "writer_events_per_s": writer_rate,
+        "parquet_bytes_per_event": parquet_bpe,
+        "gzip_json_bytes_per_event": gzip_bpe,
+        "parquet_to_gzip": parquet_bpe / gzip_bpe,
+        "ingest_import_ms": import_ms,
+        "ingest_imports_pyarrow_or_duckdb": heavy,
+    }
+
+
+if __name__ == "__main__":
+    print(json.dumps(main(int(sys.argv[1]) if len(sys.argv) > 1 else 100_000), indent=2))
