@@ -2,7 +2,8 @@
 subprocess, driven over real HTTP. One stack per test session (per xdist worker).
 
 Fixtures: `local_stack` (the config dict `serve` writes), `machine_token(scopes=None)`
-and `user_tokens(role)` factories. `running_local_stack(workdir, *args)` starts one
+and `user_tokens(role)` factories, and `principal_tokens`: one bearer token (or
+None) per kind of caller, for walking the permission matrix. `running_local_stack(workdir, *args)` starts one
 with other options, e.g. a shorter visibility timeout for a redrive test.
 """
 
@@ -19,9 +20,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import jwt
 import pytest
+from mlaudit.routes import ROLES, SCOPES
 
 from local import client
+from local.oauth import moto_signing_key
 
 REPO = Path(__file__).resolve().parents[2]
 STARTUP_TIMEOUT_SECONDS = 90
@@ -93,3 +97,25 @@ def user_tokens(local_stack):
         return client.user_tokens(local_stack, role)
 
     return get
+
+
+@pytest.fixture(scope="session")
+def principal_tokens(local_stack, machine_token, user_tokens) -> dict[str, str | None]:
+    """{"none", "expired", "role:<role>" (ID token), "role:<role>:access", "scope:<scope>"}
+    -> bearer token. "none" and "expired" must get 401; the others 2xx or 403 by the matrix."""
+    key, kid = moto_signing_key()
+    past = int(time.time()) - 7200
+    client_id = local_stack["machine_client"]["client_id"]
+    expired = jwt.encode(
+        {"sub": client_id, "client_id": client_id, "token_use": "access", "iss": local_stack["issuer"],
+         "scope": " ".join(local_stack["machine_client"]["scopes"]), "iat": past, "exp": past + 3600},
+        key, algorithm="RS256", headers={"kid": kid},
+    )
+    tokens: dict[str, str | None] = {"none": None, "expired": expired}
+    for role in ROLES:
+        person = user_tokens(role)
+        tokens[f"role:{role}"] = person["id_token"]
+        tokens[f"role:{role}:access"] = person["access_token"]
+    for scope in SCOPES:
+        tokens[f"scope:{scope}"] = machine_token([scope])
+    return tokens

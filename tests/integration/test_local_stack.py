@@ -6,6 +6,7 @@ handler's behaviour beyond auth)."""
 from __future__ import annotations
 
 import json
+import re
 import socket
 import threading
 import time
@@ -16,6 +17,7 @@ import jwt
 import pytest
 import requests
 from cryptography.hazmat.primitives.asymmetric import rsa
+from mlaudit.routes import ROUTES
 
 from local import client
 from local.api import ApiEmulator
@@ -142,6 +144,24 @@ def test_write_scope_reaches_the_ingest_handler(local_stack, machine_token, scop
     response = _post_events(local_stack, machine_token([scope]), body=b'{"events": []}')
     assert response.status_code not in (401, 403, 404, 405)
     assert response.status_code < 500
+
+
+@pytest.mark.parametrize("route", ROUTES, ids=lambda r: f"{r.method} {r.path}")
+def test_every_route_answers_every_principal_by_the_matrix(local_stack, principal_tokens, route):
+    path = re.sub(r"\{[^}]+\}", "ref-1", route.path)
+    for name, token in principal_tokens.items():
+        headers = {"Content-Type": "application/json", **(client.bearer(token) if token else {})}
+        response = requests.request(route.method, local_stack["api_url"] + path, data=b"{}",
+                                    headers=headers, timeout=30)
+        if name in ("none", "expired"):
+            assert response.status_code == 401, name
+            continue
+        # The matrix straight from the routes table: workloads by scope, people by role
+        kind, value = name.split(":")[:2]
+        if value in (route.scopes if kind == "scope" else route.roles):
+            assert response.status_code not in (401, 403), name  # reached the handler
+        else:
+            assert response.status_code == 403, name
 
 
 def test_unknown_path_is_404_and_wrong_method_405(local_stack, machine_token):
