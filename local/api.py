@@ -106,7 +106,7 @@ class ApiEmulator:
             multi.setdefault(name, []).append(value)
         request_id = str(uuid.uuid4())
 
-        decision = self._authorize(method, path, single, multi, url.query, path_params, request_id)
+        decision = self._authorize(route, method, path, single, multi, url.query, path_params, request_id)
         if isinstance(decision, Response):
             return decision
         event = self._proxy_event(
@@ -115,20 +115,21 @@ class ApiEmulator:
         return self._invoke(route, event)
 
     def _authorize(
-        self, method: str, path: str, headers: dict[str, str], multi: dict[str, list[str]],
+        self, route: Route, method: str, path: str, headers: dict[str, str], multi: dict[str, list[str]],
         query: str, path_params: dict[str, str], request_id: str,
     ) -> dict[str, Any] | Response:
         method_arn = f"{self.arn_prefix}/{method}{path}"
+        single_query, multi_query = _query(query)
         event = {
             "type": "REQUEST",
             "methodArn": method_arn,
-            "resource": "",
+            "resource": route.path,
             "path": path,
             "httpMethod": method,
             "headers": headers,
             "multiValueHeaders": multi,
-            "queryStringParameters": _query(query)[0],
-            "multiValueQueryStringParameters": _query(query)[1],
+            "queryStringParameters": single_query,
+            "multiValueQueryStringParameters": multi_query,
             "pathParameters": path_params or None,
             "stageVariables": None,
             "requestContext": {"apiId": self.api_id, "stage": self.stage, "requestId": request_id,
