@@ -199,6 +199,8 @@ def parse_query(name: str, text: str, kind: str = "query") -> QuerySpec:
         raise fail(f"undeclared placeholders {sorted(undeclared)}")
     if unused := set(names) - set(order):
         raise fail(f"declared but unused parameters {sorted(unused)}")
+    if kind == "view" and (params or ranges):
+        raise fail("views take no parameters (QuickSight filters on event_date instead)")
     if kind == "query":
         if not roles:
             raise fail("roles are required")
@@ -266,6 +268,17 @@ def _param(words: list[str], doc: str, fail: Any) -> ParamSpec:
         minimum=float(opts["min"]) if "min" in opts else None,
         maximum=float(opts["max"]) if "max" in opts else None,
     )
+
+
+_DATABASE = re.compile(r"^[a-z0-9_]{1,255}$")
+
+
+def view_ddl(spec: QuerySpec, database: str) -> str:
+    """CREATE OR REPLACE VIEW for Athena, run once per deployment (identifiers are ours:
+    the view name is a catalog file name and the database a deployment setting)."""
+    if spec.kind != "view" or not _DATABASE.match(database):
+        raise CatalogError("view_ddl takes a view and a Glue database name")
+    return f'CREATE OR REPLACE VIEW "{database}"."{spec.name}" AS\n{spec.athena_sql}'
 
 
 @dataclass(frozen=True)
