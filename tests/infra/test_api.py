@@ -1,0 +1,103 @@
+"""The REST API: one method per route, all behind the Lambda authorizer, with
+throttling, validation, tracing, JSON access logs and (by context) WAF."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from tests.infra.conftest import Synth
+
+from mlaudit.routes import RESOURCE_SERVER, ROUTES
+from stacks.api import ACCESS_LOG_FORMAT
+
+
+def _path_of(synth: Synth, resource_id: dict) -> str:
+    parts = []
+    while "Ref" in resource_id and synth.resources[resource_id["Ref"]]["Type"] == "AWS::ApiGateway::Resource":
+        props = synth.resources[resource_id["Ref"]]["Properties"]
+        parts.append(props["PathPart"])
+        resource_id = props["ParentId"]
+    return "/" + "/".join(reversed(parts))
+
+
+def test_methods_are_exactly_the_routes(synth: Synth) -> None:
+    methods = {(m["HttpMethod"], _path_of(synth, m["ResourceId"])) for m in synth.props("AWS::ApiGateway::Method")}
+    assert methods == {(r.method, r.path) for r in ROUTES}
+
+
+def test_every_method_uses_the_lambda_authorizer_and_the_validator(synth: Synth) -> None:
+    (authorizer_id,) = synth.of_type("AWS::ApiGateway::Authorizer")
+    (validator_id,) = synth.of_type("AWS::ApiGateway::RequestValidator")
+    for method in synth.props("AWS::ApiGateway::Method"):
+        assert method["AuthorizationType"] == "CUSTOM"
+        assert method["AuthorizerId"] == {"Ref": authorizer_id}
+        assert method["RequestValidatorId"] == {"Ref": validator_id}
+        assert method["Integration"]["Type"] == "AWS_PROXY"
+
+
+def test_authorizer_reads_the_authorization_header_and_caches(synth: Synth) -> None:
+    (authorizer,) = synth.props("AWS::ApiGateway::Authorizer")
+    assert authorizer["Type"] == "REQUEST"
+    assert authorizer["IdentitySource"] == "method.request.header.Authorization"
+    assert authorizer["AuthorizerResultTtlInSeconds"] == 300
+
+
+def test_authorizer_knows_the_pool_and_both_clients(synth: Synth) -> None:
+    env = synth.resources[synth.logical_id("Authorizer/Function")]["Properties"]["Environment"]["Variables"]
+    pool = synth.logical_id("Identity/UserPool")
+    assert pool in json.dumps(env["MLAUDIT_JWKS_URL"]) and "/.well-known/jwks.json" in json.dumps(env["MLAUDIT_JWKS_URL"])
+    assert pool in json.dumps(env["MLAUDIT_TOKEN_ISSUER"])
+    clients = json.dumps(env["MLAUDIT_ALLOWED_CLIENT_IDS"])
+    for client in ("WorkloadClient", "PeopleClient"):
+        assert synth.logical_id(f"Identity/UserPool/{client}") in clients
+
+
+def test_every_route_scope_is_offered_by_the_resource_server(synth: Synth) -> None:
+    (server,) = synth.props("AWS::Cognito::UserPoolResourceServer")
+    offered = {s["ScopeName"] for s in server["Scopes"]}
+    assert server["Identifier"] == RESOURCE_SERVER
+    for route in ROUTES:
+        assert route.scopes or route.roles, f"{route.method} {route.path} admits nobody"
+        assert route.scopes <= offered, route.path
+
+
+def test_stage_throttling_tracing_and_logging(synth: Synth) -> None:
+    (stage,) = synth.props("AWS::ApiGateway::Stage")
+    assert stage["TracingEnabled"] is True
+    (settings,) = stage["MethodSettings"]
+    assert settings["ThrottlingRateLimit"] == synth.settings.api_throttle_rate
+    assert settings["ThrottlingBurstLimit"] == synth.settings.api_throttle_burst
+    assert settings["LoggingLevel"] == "ERROR" and settings["DataTraceEnabled"] is False
+    assert json.loads(stage["AccessLogSetting"]["Format"]) == ACCESS_LOG_FORMAT
+
+
+def test_post_bodies_must_be_json(synth: Synth) -> None:
+    (validator,) = synth.props("AWS::ApiGateway::RequestValidator")
+    assert validator["ValidateRequestBody"] is True
+    for method in synth.props("AWS::ApiGateway::Method"):
+        if method["HttpMethod"] == "POST":
+            assert set(method["RequestModels"]) == {"application/json"}
+
+
+def test_waf_is_off_by_default(default: Synth) -> None:
+    assert not default.of_type("AWS::WAFv2::WebACL")
+
+
+def test_waf_by_context_rate_limits_and_logs(custom: Synth) -> None:
+    (acl,) = custom.props("AWS::WAFv2::WebACL")
+    assert acl["Scope"] == "REGIONAL"
+    rules = {r["Name"]: r for r in acl["Rules"]}
+    assert rules["rate-limit-per-ip"]["Statement"]["RateBasedStatement"]["Limit"] == 3000
+    assert {"AWSManagedRulesCommonRuleSet", "AWSManagedRulesKnownBadInputsRuleSet",
+            "AWSManagedRulesAmazonIpReputationList"} <= set(rules)
+    (association,) = custom.props("AWS::WAFv2::WebACLAssociation")
+    assert custom.logical_id("Api/RestApi/DeploymentStage.prod") in json.dumps(association["ResourceArn"])
+    (logging,) = custom.props("AWS::WAFv2::LoggingConfiguration")
+    assert "aws-waf-logs-" in json.dumps(logging["LogDestinationConfigs"])
+
+
+@pytest.mark.parametrize("response_type", ["DEFAULT_4XX", "DEFAULT_5XX"])
+def test_gateway_errors_use_the_api_error_shape(default: Synth, response_type: str) -> None:
+    (response,) = [r for r in default.props("AWS::ApiGateway::GatewayResponse") if r["ResponseType"] == response_type]
+    assert '"error":' in response["ResponseTemplates"]["application/json"]
