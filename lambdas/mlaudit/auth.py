@@ -108,6 +108,8 @@ class JwksCache:
         except Exception as exc:  # network, JSON: keep the old keys, fail closed if none
             if not self._keys:
                 raise Unauthenticated("signing keys unavailable") from exc
+            # Retry after `min_refetch`, not on every request while the endpoint is down.
+            self._fetched_at = now - self._ttl + self._min_refetch
             return
         keys: dict[str, Any] = {}
         for entry in document.get("keys", []) if isinstance(document, dict) else []:

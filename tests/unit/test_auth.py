@@ -199,6 +199,29 @@ def test_jwks_unreachable_fails_closed():
         verifier.verify(_token(machine_claims()))
 
 
+def test_jwks_outage_keeps_known_keys_and_backs_off():
+    fetcher = FakeJwks((KEY, "k1"))
+    clock = [0.0]
+    verifier = auth.TokenVerifier(
+        issuer=ISSUER, allowed_client_ids=frozenset({MACHINE}),
+        jwks=auth.JwksCache(fetcher, ttl=100, min_refetch=10, clock=lambda: clock[0]),
+    )
+    verifier.verify(_token(machine_claims()))
+
+    def down():
+        fetcher.calls += 1
+        raise OSError("unreachable")
+
+    verifier.jwks._fetch = down
+    clock[0] = 150  # past the TTL: refetch fails, the known key still verifies
+    for _ in range(3):
+        verifier.verify(_token(machine_claims()))
+    assert fetcher.calls == 2  # one failed refetch, then a pause
+    clock[0] = 161
+    verifier.verify(_token(machine_claims()))
+    assert fetcher.calls == 3
+
+
 def test_workload_needs_one_of_the_route_scopes():
     writer = Principal(kind="workload", actor_id=MACHINE, client_id=MACHINE, scopes=("lineage.write",))
     reader = Principal(kind="workload", actor_id=MACHINE, client_id=MACHINE, scopes=("events.read",))
