@@ -22,7 +22,6 @@ from pydantic import TypeAdapter, ValidationError
 from mlaudit.events import (
     JSON_FIELDS,
     LIST_FIELDS,
-    SCHEMA_VERSION,
     SERVER_OWNED_FIELDS,
     EventBatchIn,
     EventIn,
@@ -30,6 +29,7 @@ from mlaudit.events import (
     format_timestamp,
 )
 from mlaudit.http import ApiError
+from mlaudit.leaf import LEAF_ORDER, encode_leaf
 from mlaudit.principal import Principal
 from mlaudit.rules import RuleSet, load_rules
 from mlaudit.settings import Env
@@ -243,50 +243,42 @@ def request_fingerprint(events: list[EventIn]) -> str:
     return digest.hexdigest()
 
 
+# Fields copied as they are from the client's event into the leaf record.
+_COPIED = tuple(
+    name for name in LEAF_ORDER
+    if name in EventIn.model_fields and name not in (*JSON_FIELDS, *LIST_FIELDS, "event_id", "event_type",
+                                                     "occurred_at", "subject_ref", "personal_data")
+)
+
+
 def leaf_record(
     event: EventIn, event_id: str, principal: Principal, meta: RequestMeta, received_at: str,
     dq_status: str, dq_violations: tuple[str, ...],
 ) -> dict[str, Any]:
-    """The stored fields of one event, in leaf form (see mlaudit.leaf)."""
-    record: dict[str, Any] = {
-        "event_id": event_id,
-        "schema_version": SCHEMA_VERSION,
-        "event_type": event.event_type.value,
-        "occurred_at": format_timestamp(event.occurred_at),
-        "received_at": received_at,
-        "actor_id": principal.actor_id,
-        "actor_type": principal.actor_type,
-        "actor_roles": list(principal.roles),
-        "client_id": principal.client_id,
-        "source_ip": meta.source_ip,
-        "user_agent": meta.user_agent,
-        "workload": event.workload,
-        "environment": event.environment,
-        "model_id": event.model_id,
-        "model_version": event.model_version,
-        "model_artifact_sha256": event.model_artifact_sha256,
-        "dataset_id": event.dataset_id,
-        "dataset_version": event.dataset_version,
-        "run_id": event.run_id,
-        "parent_run_id": event.parent_run_id,
-        "prediction_id": event.prediction_id,
-        "prediction_label": event.prediction_label,
-        "prediction_score": event.prediction_score,
-        "latency_ms": event.latency_ms,
-        "label_for_prediction_id": event.label_for_prediction_id,
-        "true_label": event.true_label,
-        "resource": event.resource,
-        "action": event.action,
-        "subject_pseudonym": None,
-        "personal_data": None,
-        "dq_status": dq_status,
-        "dq_violations": list(dq_violations),
-    }
+    """The stored fields of one event, in leaf form and canonical key order (see mlaudit.leaf)."""
+    values = event.__dict__
+    record = dict.fromkeys(LEAF_ORDER)
+    for name in _COPIED:
+        record[name] = values[name]
     for name in JSON_FIELDS:
-        value = getattr(event, name)
+        value = values[name]
         record[name] = None if value is None else value.text  # CanonicalJson, encoded at validation
     for name in LIST_FIELDS:
-        record[name] = list(getattr(event, name) or ())
+        record[name] = list(values[name] or ())
+    record.update(
+        event_id=event_id,
+        event_type=event.event_type.value,
+        occurred_at=format_timestamp(event.occurred_at),
+        received_at=received_at,
+        actor_id=principal.actor_id,
+        actor_type=principal.actor_type,
+        actor_roles=list(principal.roles),
+        client_id=principal.client_id,
+        source_ip=meta.source_ip,
+        user_agent=meta.user_agent,
+        dq_status=dq_status,
+        dq_violations=list(dq_violations),
+    )
     return record
 
 
@@ -389,6 +381,6 @@ class IngestService:
                 record["subject_pseudonym"], record["personal_data"] = self.protector.protect(
                     event.subject_ref, event.personal_data
                 )
-            lines.append(canonical_json(record))
+            lines.append(encode_leaf(record))
         self.queue.send_packs(pack_lines(lines, key, self.limits.max_message_bytes))
         return result

@@ -23,6 +23,14 @@ from mlaudit.layout import LEAF_FIELDS, TIMESTAMP_COLUMNS
 
 LEAF_ENCODING_VERSION = 1
 _LEAF_FIELD_SET = frozenset(LEAF_FIELDS)
+# Canonical key order. A record built in this order encodes without sorting.
+LEAF_ORDER: tuple[str, ...] = tuple(sorted(LEAF_FIELDS))
+_IN_ORDER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True, allow_nan=False)
+
+
+def encode_leaf(record: dict[str, Any]) -> str:
+    """canonical_json(record) for a record whose keys are already in LEAF_ORDER."""
+    return _IN_ORDER.encode(record)
 
 
 class LeafError(ValueError):
