@@ -1,0 +1,143 @@
+"""Signed checkpoints of the log of file roots, and the log's leaves for proofs.
+
+A checkpoint commits to (tree size, root) of the log at one time and to the one
+before it (``prev`` = SHA-256 of its signed message), so checkpoints form a chain
+too: dropping, reordering or replaying one breaks it. Sequence numbers are claimed
+with conditional creates, like log entries, so two signer runs cannot fork it.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from mlaudit.events import format_timestamp
+from mlaudit.integrity import merkle, records
+from mlaudit.integrity.log import FileLog
+from mlaudit.integrity.signing import Signer
+from mlaudit.integrity.store import Store
+
+
+@dataclass(frozen=True)
+class SignedCheckpoint:
+    body: dict[str, Any]
+    signature: bytes
+
+    @property
+    def message(self) -> bytes:
+        """The exact bytes that were signed."""
+        return records.encode(self.body)
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.message).hexdigest()
+
+    def to_json(self) -> dict[str, Any]:
+        return {"checkpoint": self.body, "signature": base64.b64encode(self.signature).decode("ascii")}
+
+    def encode(self) -> bytes:
+        return records.encode(self.to_json())
+
+    @classmethod
+    def decode(cls, data: bytes, what: str = "checkpoint") -> SignedCheckpoint:
+        document = records.decode(data, what)
+        try:
+            return cls(document["checkpoint"], base64.b64decode(document["signature"], validate=True))
+        except (KeyError, TypeError, ValueError):
+            raise records.FormatError(f"{what} lacks a checkpoint body or a base64 signature") from None
+
+
+def latest_seq(store: Store) -> int | None:
+    """Highest checkpoint sequence number (galloping search: checkpoints are gap-free)."""
+    exists = lambda s: store.exists(records.checkpoint_key(s))  # noqa: E731
+    if not exists(0):
+        return None
+    low, step = 0, 1
+    while exists(low + step):
+        low += step
+        step *= 2
+    high = low + step
+    while high - low > 1:
+        middle = (low + high) // 2
+        low, high = (middle, high) if exists(middle) else (low, middle)
+    return low
+
+
+def load_checkpoint(store: Store, seq: int) -> SignedCheckpoint | None:
+    data = store.get(records.checkpoint_key(seq))
+    return None if data is None else SignedCheckpoint.decode(data, records.checkpoint_key(seq))
+
+
+def latest_checkpoint(store: Store) -> SignedCheckpoint | None:
+    seq = latest_seq(store)
+    return None if seq is None else load_checkpoint(store, seq)
+
+
+class LogLeaves:
+    """The log tree's leaves, from immutable 32-byte-per-leaf segments written at each
+    checkpoint plus the entries after them. Cached: segments never change."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._leaves: list[bytes] = []
+
+    def upto(self, size: int) -> list[bytes]:
+        if len(self._leaves) < size:
+            self._load_segments()
+        for index in range(len(self._leaves), size):
+            body = self.store.get(records.log_key(index))
+            if body is None:
+                raise LookupError(f"log entry {index} is missing")
+            self._leaves.append(records.entry_leaf(body))
+        return self._leaves[:size]
+
+    def _load_segments(self) -> None:
+        start_after = records.log_leaves_key(len(self._leaves), 0)[:-len("000000000000.bin")]
+        for key in self.store.list(records.LOG_LEAVES, start_after=start_after):
+            span = records.parse_log_leaves_key(key)
+            if span is None or span[0] != len(self._leaves):
+                continue  # not contiguous (a run stopped before writing one): entries fill in
+            data = self.store.get(key) or b""
+            if len(data) != (span[1] - span[0]) * merkle.HASH_SIZE:
+                continue
+            self._leaves.extend(data[i:i + 32] for i in range(0, len(data), 32))
+
+    def write_segment(self, start: int, end: int) -> None:
+        if end > start:
+            self.store.create(records.log_leaves_key(start, end), b"".join(self.upto(end)[start:end]))
+
+
+class Checkpointer:
+    def __init__(
+        self, store: Store, signer: Signer, *, log_id: str,
+        clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+        leaves: LogLeaves | None = None,
+    ) -> None:
+        self.store = store
+        self.signer = signer
+        self.log_id = log_id
+        self.clock = clock
+        self.log = FileLog(store, clock=clock)
+        self.leaves = leaves or LogLeaves(store)
+
+    def run(self) -> SignedCheckpoint:
+        """Sign the log's current head (also when nothing changed: a fresh time shows liveness)."""
+        seq = latest_seq(self.store)
+        previous = None if seq is None else load_checkpoint(self.store, seq)
+        size = self.log.size()
+        root = merkle.root(self.leaves.upto(size))
+        body = records.checkpoint_body(
+            log_id=self.log_id, seq=0 if seq is None else seq + 1, tree_size=size, root=root.hex(),
+            time=format_timestamp(self.clock()), prev=previous.sha256 if previous else records.ZERO_HASH,
+            key_id=self.signer.key_id,
+        )
+        signed = SignedCheckpoint(body, self.signer.sign(records.encode(body)))
+        if not self.store.create(records.checkpoint_key(body["seq"]), signed.encode()):
+            raise RuntimeError(f"checkpoint {body['seq']} was written by a concurrent run")
+        previous_size = previous.body["tree_size"] if previous else 0
+        self.leaves.write_segment(previous_size, size)
+        return signed

@@ -1,0 +1,166 @@
+"""Receipts and consistency proofs, as JSON documents a client can check offline.
+
+A receipt chains: event row -> leaf hash -> file root (inclusion in the file's tree)
+-> log entry (its bytes hash to a log leaf) -> checkpoint root (inclusion in the
+log's tree) -> signature. `check_receipt` is that check, for clients and the CLI.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from typing import Any
+
+from mlaudit.integrity import merkle, records
+from mlaudit.integrity.checkpoint import LogLeaves, SignedCheckpoint, latest_checkpoint
+from mlaudit.integrity.signing import load_public_key, verify_signature
+from mlaudit.integrity.store import Store
+from mlaudit.layout import EVENTS_PREFIX, parse_partition
+
+
+class NotFound(LookupError):
+    pass
+
+
+class ProofError(ValueError):
+    pass
+
+
+
+
+def _read_table(data: bytes):
+    import pyarrow as pa  # only the proofs function and the verifier need pyarrow
+    import pyarrow.parquet as pq
+
+    return pq.read_table(pa.BufferReader(data))
+
+
+class ProofService:
+    def __init__(self, store: Store, *, leaves: LogLeaves | None = None) -> None:
+        self.store = store
+        self.leaves = leaves or LogLeaves(store)
+
+    # -- checkpoints ------------------------------------------------------------------------
+
+    def latest(self) -> dict[str, Any]:
+        checkpoint = latest_checkpoint(self.store)
+        if checkpoint is None:
+            raise NotFound("no checkpoint has been signed yet")
+        return checkpoint.to_json()
+
+    def consistency(self, first: int, second: int) -> dict[str, Any]:
+        checkpoint = latest_checkpoint(self.store)
+        limit = checkpoint.body["tree_size"] if checkpoint else 0
+        if not 0 < first <= second <= limit:
+            raise ProofError(f"need 0 < first <= second <= {limit} (the latest checkpoint's size)")
+        leaves = self.leaves.upto(second)
+        tree = merkle.Tree(leaves)
+        return {
+            "first": first, "second": second,
+            "first_root": merkle.root(leaves[:first]).hex(), "second_root": tree.root.hex(),
+            "path": [p.hex() for p in tree.consistency_proof(first)],
+        }
+
+    # -- receipts ---------------------------------------------------------------------------
+
+    def locate(self, event_id: str, *, event_date: str | None = None,
+               event_type: str | None = None) -> tuple[str, Any, int]:
+        """Find the file and row of an event by reading the event_id column of the
+        files in the partitions the hints allow (all partitions without hints)."""
+        prefix = EVENTS_PREFIX
+        if event_date:
+            prefix += f"event_date={event_date}/"
+            if event_type:
+                prefix += f"event_type={event_type}/"
+        for key in self.store.list(prefix):
+            if not records.is_event_object(key):
+                continue
+            if event_type and parse_partition(key)[1] != event_type:
+                continue
+            data = self.store.get(key)
+            if data is None:
+                continue
+            table = _read_table(data)
+            ids = table.column("event_id").to_pylist()
+            if event_id in ids:
+                return key, table, ids.index(event_id)
+        raise NotFound(f"event {event_id} not found")
+
+    def receipt(self, event_id: str, *, event_date: str | None = None,
+                event_type: str | None = None) -> dict[str, Any]:
+        key, table, row = self.locate(event_id, event_date=event_date, event_type=event_type)
+        file_leaves = [bytes.fromhex(h) for h in table.column("leaf_hash").to_pylist()]
+        file_tree = merkle.Tree(file_leaves)
+        manifest = self.store.get(records.manifest_key(key))
+        index = self._log_index(key)
+        entry = self.store.get(records.log_key(index)) if index is not None else None
+        receipt: dict[str, Any] = {
+            "event_id": event_id,
+            "object_key": key,
+            "leaf_encoding": records.LEAF_ENCODING_VERSION,
+            "leaf_index": row,
+            "leaf_hash": file_leaves[row].hex(),
+            "file_size": len(file_leaves),
+            "file_root": file_tree.root.hex(),
+            "file_path": [p.hex() for p in file_tree.inclusion_proof(row)],
+            "manifest": manifest.decode("ascii") if manifest else None,
+            "log_index": index,
+            "log_entry": entry.decode("ascii") if entry else None,
+            "checkpoint": None,
+            "log_path": None,
+        }
+        checkpoint = latest_checkpoint(self.store)
+        if checkpoint and index is not None and index < checkpoint.body["tree_size"]:
+            log_tree = merkle.Tree(self.leaves.upto(checkpoint.body["tree_size"]))
+            receipt["checkpoint"] = checkpoint.to_json()
+            receipt["log_path"] = [p.hex() for p in log_tree.inclusion_proof(index)]
+        return receipt
+
+    def _log_index(self, key: str) -> int | None:
+        pointer = self.store.get(records.log_by_file_key(key))
+        return int(records.decode(pointer, "log-by-file")["index"]) if pointer else None
+
+
+def check_receipt(receipt: dict[str, Any], public_key_pem: bytes,
+                  row_leaf_hash: bytes | None = None) -> list[str]:
+    """Problems with a receipt (empty when it proves the event is in the signed log).
+    ``row_leaf_hash``: the leaf recomputed from the event's values, if the caller has them."""
+    problems: list[str] = []
+    leaf = bytes.fromhex(receipt["leaf_hash"])
+    if row_leaf_hash is not None and row_leaf_hash != leaf:
+        problems.append("the event's values do not hash to the receipt's leaf")
+    file_root = bytes.fromhex(receipt["file_root"])
+    path = [bytes.fromhex(p) for p in receipt["file_path"]]
+    if not merkle.verify_inclusion(receipt["leaf_index"], receipt["file_size"], leaf, path, file_root):
+        problems.append("the leaf is not in the file's Merkle tree")
+    if receipt.get("log_entry") is None or receipt.get("checkpoint") is None:
+        problems.append("not yet covered by a signed checkpoint")
+        return problems
+    entry_bytes = receipt["log_entry"].encode("ascii")
+    entry = records.decode(entry_bytes, "log entry")
+    if entry["merkle_root"] != receipt["file_root"] or entry["object_key"] != receipt["object_key"]:
+        problems.append("the log entry is for another file or root")
+    if entry["index"] != receipt["log_index"]:
+        problems.append("the log entry's index differs from the receipt's")
+    if receipt.get("manifest") is not None:
+        if hashlib.sha256(receipt["manifest"].encode("ascii")).hexdigest() != entry["manifest_sha256"]:
+            problems.append("the manifest does not match the log entry")
+    signed = SignedCheckpoint(receipt["checkpoint"]["checkpoint"],
+                              base64.b64decode(receipt["checkpoint"]["signature"]))
+    if not verify_signature(load_public_key(public_key_pem), signed.message, signed.signature):
+        problems.append("the checkpoint signature is not valid for this public key")
+    log_path = [bytes.fromhex(p) for p in receipt["log_path"] or []]
+    if not merkle.verify_inclusion(entry["index"], signed.body["tree_size"], records.entry_leaf(entry_bytes),
+                                   log_path, bytes.fromhex(signed.body["root"])):
+        problems.append("the log entry is not in the signed checkpoint's tree")
+    return problems
+
+
+def check_consistency(proof: dict[str, Any], older: dict[str, Any], newer: dict[str, Any]) -> bool:
+    """Does ``proof`` show checkpoint ``older`` (body) is a prefix of ``newer`` (body)?"""
+    return merkle.verify_consistency(
+        older["tree_size"], newer["tree_size"], bytes.fromhex(older["root"]), bytes.fromhex(newer["root"]),
+        [bytes.fromhex(p) for p in proof["path"]],
+    )
+
+

@@ -1,0 +1,174 @@
+"""The verifier passes an untouched lake and names every kind of tampering."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from mlaudit.integrity import records
+from mlaudit.integrity.checkpoint import SignedCheckpoint, load_checkpoint
+from mlaudit.integrity.signing import LocalSigner, load_public_key
+from mlaudit.integrity.store import MemoryStore
+from mlaudit.integrity.verify import Verifier, main
+from tests.unit.test_integrity_support import SIGNER, Lake, parquet_file
+
+KEY = load_public_key(SIGNER.public_key_pem())
+
+
+def verify(store, **kwargs):
+    return Verifier(store, KEY, jobs=1, **kwargs).run()
+
+
+@pytest.fixture
+def lake():
+    return Lake(MemoryStore())
+
+
+def test_untouched_lake_passes(lake):
+    report = verify(lake.store)
+    assert report.ok, report.text()
+    assert report.files_checked == 4 and report.events_checked == 16
+    assert report.log_size == 4 and report.checkpoint["tree_size"] == 4
+
+
+def test_entries_after_the_latest_checkpoint_are_a_note_not_a_problem(lake):
+    lake.add_file("2026-11-26", "prediction", 2, name="late")
+    report = verify(lake.store)
+    assert report.ok and any("not signed yet" in n for n in report.notes)
+
+
+def test_modified_parquet_file_names_the_file_and_the_event(lake):
+    # Given an attacker rewrites one value of one event in a stored file
+    key = lake.keys[2]
+    events = [dict(e) for e in lake.events[key]]
+    events[3]["prediction_label"] = "fraud"
+    lake.store.put(key, parquet_file(events))
+    report = verify(lake.store)
+    assert {"modified_file", "event_modified"} <= report.kinds()
+    assert any(events[3]["event_id"] in p.where for p in report.problems)
+    assert all(key in p.where for p in report.problems)
+
+
+def test_changed_value_with_recomputed_leaf_hash_still_breaks_the_file_root(lake):
+    from mlaudit import leaf
+
+    key = lake.keys[0]
+    events = [dict(e) for e in lake.events[key]]
+    events[1]["model_version"] = "4"
+    events[1]["leaf_hash"] = leaf.leaf_hash({k: v for k, v in events[1].items() if k != "leaf_hash"})
+    lake.store.put(key, parquet_file(events))
+    report = verify(lake.store)
+    assert {"modified_file", "file_root_mismatch"} <= report.kinds()
+    assert "event_modified" not in report.kinds()
+
+
+def test_deleted_file(lake):
+    del lake.store.objects[lake.keys[1]]
+    report = verify(lake.store)
+    assert report.kinds() == {"deleted_file"}
+    assert report.problems[0].where == lake.keys[1]
+
+
+def test_foreign_file(lake):
+    stray = "events/event_date=2026-11-26/event_type=prediction/stray.parquet"
+    lake.store.put(stray, lake.store.get(lake.keys[2]))
+    report = verify(lake.store)
+    assert report.kinds() == {"foreign_file"} and report.problems[0].where == stray
+
+
+def test_edited_manifest(lake):
+    key = records.manifest_key(lake.keys[0])
+    manifest = json.loads(lake.store.get(key))
+    manifest["record_count"] = 4
+    lake.store.put(key, records.encode(manifest))
+    report = verify(lake.store)
+    assert "manifest_modified" in report.kinds() and "manifest_mismatch" in report.kinds()
+    assert all(p.where == key for p in report.problems)
+
+
+def test_reordered_log(lake):
+    first, second = records.log_key(1), records.log_key(2)
+    a, b = lake.store.get(first), lake.store.get(second)
+    lake.store.put(first, b)
+    lake.store.put(second, a)
+    report = verify(lake.store)
+    assert {"log_reordered", "log_chain_broken", "checkpoint_root_mismatch"} <= report.kinds()
+    assert any("log index 1" in p.where for p in report.problems)
+
+
+def test_truncated_log(lake):
+    del lake.store.objects[records.log_key(3)]
+    report = verify(lake.store)
+    assert {"log_truncated", "foreign_file"} <= report.kinds()
+    assert any(p.kind == "foreign_file" and p.where == lake.keys[3] for p in report.problems)
+
+
+def test_log_gap(lake):
+    del lake.store.objects[records.log_key(1)]
+    report = verify(lake.store)
+    assert "log_gap" in report.kinds() and any(p.where == "log index 1" for p in report.problems)
+
+
+def test_forged_checkpoint_signature(lake):
+    # Given someone re-signs the latest checkpoint with their own key over a different root
+    key = records.checkpoint_key(1)
+    forged = SignedCheckpoint.decode(lake.store.get(key))
+    body = dict(forged.body, root="ab" * 32)
+    lake.store.put(key, SignedCheckpoint(body, LocalSigner.generate().sign(records.encode(body))).encode())
+    report = verify(lake.store)
+    assert report.kinds() == {"checkpoint_bad_signature"}
+    assert "checkpoint 1" in report.problems[0].where
+
+
+def test_rolled_back_checkpoint_signed_with_the_real_key(lake):
+    # Given a signer run that signs an older, smaller log head after a bigger one
+    latest = load_checkpoint(lake.store, 1)
+    body = records.checkpoint_body(log_id="mlaudit/test", seq=2, tree_size=2, root=load_checkpoint(
+        lake.store, 0).body["root"], time="2026-11-26T11:00:00.000Z", prev=latest.sha256, key_id="test-key")
+    lake.store.put(records.checkpoint_key(2), SignedCheckpoint(body, SIGNER.sign(records.encode(body))).encode())
+    report = verify(lake.store)
+    assert report.kinds() == {"checkpoint_rollback"}
+
+
+def test_replayed_checkpoint(lake):
+    # Given the latest checkpoint object replaced by an older, validly signed one
+    lake.store.put(records.checkpoint_key(1), lake.store.get(records.checkpoint_key(0)))
+    report = verify(lake.store)
+    assert {"checkpoint_replayed", "checkpoint_chain_broken"} <= report.kinds()
+
+
+def test_deleted_latest_checkpoint_is_caught_with_a_trusted_copy(lake):
+    trusted = load_checkpoint(lake.store, 1)
+    del lake.store.objects[records.checkpoint_key(1)]
+    assert verify(lake.store).ok  # alone, an older head is indistinguishable from a slow signer
+    report = verify(lake.store, trusted_checkpoint=trusted)
+    assert report.kinds() == {"checkpoint_rollback"}
+
+
+def test_date_range_limits_the_files_checked(lake):
+    del lake.store.objects[lake.keys[0]]  # a 2026-11-25 file
+    report = verify(lake.store, from_date="2026-11-26", to_date="2026-11-26")
+    assert report.ok and report.files_checked == 2
+
+
+def test_worker_processes_give_the_same_report(lake):
+    lake.store.put(lake.keys[2], parquet_file([dict(e, true_label="x") for e in lake.events[lake.keys[2]]]))
+    serial = verify(lake.store)
+    parallel = Verifier(lake.store, KEY, jobs=2).run()
+    assert serial.problems == parallel.problems and serial.events_checked == parallel.events_checked
+
+
+def test_cli_exit_status_and_report(lake, tmp_path, capsys):
+    pem = tmp_path / "key.pem"
+    pem.write_bytes(SIGNER.public_key_pem())
+    assert main(["--bucket", "audit", "--public-key", str(pem)], store=lake.store) == 0
+    assert "OK" in capsys.readouterr().out
+    del lake.store.objects[lake.keys[1]]
+    assert main(["--bucket", "audit", "--public-key", str(pem)], store=lake.store) == 1
+    out = capsys.readouterr().out
+    assert "[deleted_file]" in out and lake.keys[1] in out
+    event_id = lake.events[lake.keys[2]][4]["event_id"]
+    assert main(["--bucket", "audit", "--public-key", str(pem), "--event-id", event_id], store=lake.store) == 0
+    assert main(["--bucket", "audit", "--public-key", str(pem), "--consistency", "0", "1"], store=lake.store) == 0
+    assert main(["--bucket", "audit", "--public-key", str(pem), "--event-id", "nope"], store=lake.store) == 1
