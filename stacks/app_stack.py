@@ -139,12 +139,10 @@ class MlAuditStack(Stack):
                 ],
             )
         )
+        # HeadObject answers 404 for a missing key (not 403) only with ListBucket, and that
+        # request carries no s3:prefix, so the grant cannot be narrowed by prefix.
         writer.add_to_role_policy(
-            iam.PolicyStatement(
-                actions=["s3:ListBucket"],
-                resources=[storage.audit_bucket.bucket_arn],
-                conditions={"StringLike": {"s3:prefix": [f"{EVENTS_PREFIX}*", f"{INTEGRITY_PREFIX}*"]}},
-            )
+            iam.PolicyStatement(actions=["s3:ListBucket"], resources=[storage.audit_bucket.bucket_arn])
         )
         writer.add_to_role_policy(
             iam.PolicyStatement(

@@ -1,0 +1,98 @@
+"""Functions: runtime, architecture, layers, limits and the scaling knobs from settings."""
+
+from __future__ import annotations
+
+import json
+
+from tests.infra.conftest import Synth
+
+from stacks.functions import POWERTOOLS_LAYER_VERSION, RUNTIME
+
+
+def _function(synth: Synth, path: str) -> dict:
+    return synth.resources[synth.logical_id(f"{path}/Function")]["Properties"]
+
+
+def test_every_function_runs_the_latest_python_on_arm64_with_tracing(synth: Synth) -> None:
+    functions = synth.props("AWS::Lambda::Function")
+    assert len(functions) >= 3
+    for function in functions:
+        assert function["Runtime"] == RUNTIME.name
+        assert function["Architectures"] == ["arm64"]
+        assert function["TracingConfig"] == {"Mode": "Active"}
+        assert function["Handler"].startswith("mlaudit.handlers.")
+        assert function["LoggingConfig"]["LogFormat"] == "JSON"
+
+
+def test_only_the_writer_carries_pyarrow(synth: Synth) -> None:
+    for path in ("Ingestion/Ingest", "Ingestion/Writer", "Authorizer"):
+        layers = json.dumps(_function(synth, path)["Layers"])
+        assert f"AWSLambdaPowertoolsPythonV3-python314-arm64:{POWERTOOLS_LAYER_VERSION}" in layers
+        assert ("AWSSDKPandas" in layers) == (path == "Ingestion/Writer"), path
+
+
+def test_layers_follow_the_deployment_region(synth: Synth) -> None:
+    layers = json.dumps(_function(synth, "Ingestion/Writer")["Layers"])
+    assert '{"Ref": "AWS::Region"}' in layers
+    assert "Fn::FindInMap" in layers
+
+
+def test_ingest_alias_has_provisioned_concurrency_and_target_tracking(synth: Synth) -> None:
+    s = synth.settings
+    (alias,) = synth.props("AWS::Lambda::Alias")
+    assert alias["ProvisionedConcurrencyConfig"] == {"ProvisionedConcurrentExecutions": s.ingest_provisioned_min}
+    (target,) = synth.props("AWS::ApplicationAutoScaling::ScalableTarget")
+    assert (target["MinCapacity"], target["MaxCapacity"]) == (s.ingest_provisioned_min, s.ingest_provisioned_max)
+    assert target["ScalableDimension"] == "lambda:function:ProvisionedConcurrency"
+    (policy,) = synth.props("AWS::ApplicationAutoScaling::ScalingPolicy")
+    tracking = policy["TargetTrackingScalingPolicyConfiguration"]
+    assert tracking["TargetValue"] == s.ingest_provisioned_target
+    assert tracking["PredefinedMetricSpecification"]["PredefinedMetricType"] == "LambdaProvisionedConcurrencyUtilization"
+
+
+def test_api_invokes_the_ingest_alias(synth: Synth) -> None:
+    alias = synth.logical_id("Ingestion/IngestLive")
+    (method,) = [m for m in synth.props("AWS::ApiGateway::Method") if m["HttpMethod"] == "POST"]
+    assert {"Ref": alias} in method["Integration"]["Uri"]["Fn::Join"][1]
+
+
+def test_ingest_limits_and_environment(synth: Synth) -> None:
+    s = synth.settings
+    ingest = _function(synth, "Ingestion/Ingest")
+    assert (ingest["Timeout"], ingest["MemorySize"]) == (s.ingest_timeout_seconds, s.ingest_memory_mb)
+    env = ingest["Environment"]["Variables"]
+    assert {"MLAUDIT_EVENTS_QUEUE_URL", "MLAUDIT_IDEMPOTENCY_TABLE", "MLAUDIT_KMS_KEY_ID"} <= set(env)
+    assert env["MLAUDIT_MAX_BATCH_EVENTS"] == str(s.max_batch_events)
+
+
+def test_writer_limits_event_source_and_environment(synth: Synth) -> None:
+    s = synth.settings
+    writer = _function(synth, "Ingestion/Writer")
+    assert (writer["Timeout"], writer["MemorySize"]) == (s.writer_timeout_seconds, s.writer_memory_mb)
+    assert writer["ReservedConcurrentExecutions"] == s.writer_reserved_concurrency
+    assert {"MLAUDIT_AUDIT_BUCKET", "MLAUDIT_LEDGER_TABLE", "MLAUDIT_KMS_KEY_ID"} <= set(
+        writer["Environment"]["Variables"]
+    )
+    (mapping,) = synth.props("AWS::Lambda::EventSourceMapping")
+    assert mapping["BatchSize"] == s.writer_batch_size
+    assert mapping["MaximumBatchingWindowInSeconds"] == s.writer_batch_window_seconds
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert mapping["ScalingConfig"] == {"MaximumConcurrency": s.writer_reserved_concurrency}
+
+
+def test_queue_visibility_is_at_least_six_writer_timeouts_with_a_dlq(synth: Synth) -> None:
+    s = synth.settings
+    queue = synth.resources[synth.logical_id("Ingestion/EventsQueue")]["Properties"]
+    assert queue["VisibilityTimeout"] == s.queue_visibility_timeout_seconds >= 6 * s.writer_timeout_seconds
+    assert queue["MessageRetentionPeriod"] == s.queue_retention_days * 86_400
+    assert queue["RedrivePolicy"] == {
+        "deadLetterTargetArn": {"Fn::GetAtt": [synth.logical_id("Ingestion/DeadLetterQueue"), "Arn"]},
+        "maxReceiveCount": s.max_receive_count,
+    }
+
+
+def test_functions_log_to_their_own_retained_log_group(synth: Synth) -> None:
+    for path in ("Ingestion/Ingest", "Ingestion/Writer", "Authorizer"):
+        group = synth.logical_id(f"{path}/Logs")
+        assert _function(synth, path)["LoggingConfig"]["LogGroup"] == {"Ref": group}
+        assert synth.resources[group]["DeletionPolicy"] == "Retain"

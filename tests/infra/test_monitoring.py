@@ -1,0 +1,59 @@
+"""Monitoring: each alarm with its threshold, wired to the encrypted topic."""
+
+from __future__ import annotations
+
+import pytest
+from tests.infra.conftest import Synth
+
+
+def _alarm(synth: Synth, name: str) -> dict:
+    return synth.resources[synth.logical_id(f"Monitoring/{name}")]["Properties"]
+
+
+@pytest.mark.parametrize(
+    ("name", "metric", "threshold"),
+    [
+        ("DeadLetterQueueNotEmpty", "ApproximateNumberOfMessagesVisible", lambda s: 0),
+        ("WriterFallingBehind", "ApproximateAgeOfOldestMessage", lambda s: s.writer_max_message_age_seconds),
+        ("Api5xx", "5XXError", lambda s: 0),
+        ("ApiLatencyP99", "Latency", lambda s: s.api_p99_latency_ms),
+        ("IngestErrors", "Errors", lambda s: 0),
+        ("IngestThrottles", "Throttles", lambda s: 0),
+        ("WriterErrors", "Errors", lambda s: 0),
+        ("WriterThrottles", "Throttles", lambda s: 0),
+        ("AuthorizerErrors", "Errors", lambda s: 0),
+        ("AuthorizerThrottles", "Throttles", lambda s: 0),
+    ],
+)
+def test_alarm_threshold(synth: Synth, name: str, metric: str, threshold) -> None:
+    alarm = _alarm(synth, name)
+    assert alarm["MetricName"] == metric
+    assert alarm["Threshold"] == threshold(synth.settings)
+    assert alarm["ComparisonOperator"] == "GreaterThanThreshold"
+    topic = {"Ref": synth.logical_id("Monitoring/AlarmTopic")}
+    assert alarm["AlarmActions"] == [topic] and alarm["OKActions"] == [topic]
+
+
+def test_p99_latency_alarm_uses_the_p99_statistic(synth: Synth) -> None:
+    assert _alarm(synth, "ApiLatencyP99")["ExtendedStatistic"] == "p99"
+
+
+def test_every_function_has_error_and_throttle_alarms(synth: Synth) -> None:
+    functions = {lid for lid in synth.of_type("AWS::Lambda::Function")}
+    watched = {
+        dim["Value"]["Ref"]
+        for alarm in synth.props("AWS::CloudWatch::Alarm")
+        if alarm["MetricName"] in {"Errors", "Throttles"}
+        for dim in alarm["Dimensions"]
+    }
+    assert watched == functions
+
+
+def test_email_subscription_only_when_set(default: Synth, custom: Synth) -> None:
+    assert not default.of_type("AWS::SNS::Subscription")
+    (subscription,) = custom.props("AWS::SNS::Subscription")
+    assert subscription["Protocol"] == "email" and subscription["Endpoint"] == "ops@example.com"
+
+
+def test_dashboard_exists(synth: Synth) -> None:
+    assert len(synth.of_type("AWS::CloudWatch::Dashboard")) == 1
