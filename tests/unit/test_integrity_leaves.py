@@ -3,27 +3,34 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from mlaudit import leaf, parquet
 from mlaudit.events import canonical_json, format_timestamp
 from mlaudit.integrity import leaves
 from mlaudit.layout import LEAF_FIELDS
 
-T0 = datetime(2026, 11, 26, 7, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 26, 7, 0, tzinfo=UTC)
 
 
 def record(i: int, **overrides) -> dict:
     r = {name: None for name in LEAF_FIELDS}
     r.update(
-        event_id=f"ev-{i:06d}", schema_version=1, event_type="prediction",
+        event_id=f"ev-{i:06d}",
+        schema_version=1,
+        event_type="prediction",
         occurred_at=format_timestamp(T0 + timedelta(milliseconds=1234 * i)),
         received_at=format_timestamp(T0 + timedelta(seconds=i)),
-        actor_id="client-abc", actor_type="service", actor_roles=[], client_id="client-abc",
-        inputs=[], outputs=[], dq_status="pass", dq_violations=[],
+        actor_id="client-abc",
+        actor_type="service",
+        actor_roles=[],
+        client_id="client-abc",
+        inputs=[],
+        outputs=[],
+        dq_status="pass",
+        dq_violations=[],
     )
     r.update(overrides)
     r["leaf_hash"] = leaf.leaf_hash({k: v for k, v in r.items() if k != "leaf_hash"})
@@ -36,8 +43,7 @@ def roundtrip(records):
 
 def row_wise(table, event_type):
     return [
-        bytes.fromhex(leaf.leaf_hash(leaf.leaf_record_from_row(row, event_type)))
-        for row in table.to_pylist()
+        bytes.fromhex(leaf.leaf_hash(leaf.leaf_record_from_row(row, event_type))) for row in table.to_pylist()
     ]
 
 
@@ -46,12 +52,20 @@ floats = st.one_of(st.none(), st.floats(allow_nan=False, allow_infinity=False))
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.tuples(text, floats, st.lists(st.text(max_size=8), max_size=3), text), min_size=1, max_size=8))
+@given(
+    st.lists(st.tuples(text, floats, st.lists(st.text(max_size=8), max_size=3), text), min_size=1, max_size=8)
+)
 def test_column_wise_hashes_equal_row_wise_for_awkward_values(values):
     # Given values with quotes, backslashes, control characters, non-ASCII, odd floats
     records = [
-        record(i, model_id=a, prediction_score=f, inputs=lst, personal_data=b,
-               features=canonical_json({"k": a or "", "n": f}))
+        record(
+            i,
+            model_id=a,
+            prediction_score=f,
+            inputs=lst,
+            personal_data=b,
+            features=canonical_json({"k": a or "", "n": f}),
+        )
         for i, (a, f, lst, b) in enumerate(values)
     ]
     table = roundtrip(records)
@@ -68,7 +82,8 @@ def test_event_type_comes_from_the_key_and_slices_hash_like_wholes():
     assert leaves.leaf_hashes(table, "lineage") != leaves.leaf_hashes(table, "prediction")
     part = table.slice(7, 20)
     assert leaves.leaf_hashes(part, "prediction") == row_wise(part, "prediction")
-    assert leaves.canonical_records(table, "prediction")[0] == canonical_json(
-        leaf.leaf_record_from_row(table.to_pylist()[0], "prediction")
-    ).encode()
+    assert (
+        leaves.canonical_records(table, "prediction")[0]
+        == canonical_json(leaf.leaf_record_from_row(table.to_pylist()[0], "prediction")).encode()
+    )
     assert json.loads(leaves.canonical_records(table, "prediction")[3])["event_id"] == "ev-000003"

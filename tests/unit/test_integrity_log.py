@@ -5,11 +5,10 @@ from __future__ import annotations
 import hashlib
 import socket
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import boto3
 import pytest
-
 from mlaudit.integrity import records
 from mlaudit.integrity.log import FileLog
 from mlaudit.integrity.sink import IntegrityConflict, IntegritySink
@@ -38,8 +37,13 @@ def assert_linear(store) -> list[dict]:
 
 
 def append(log: FileLog, name: str):
-    return log.append(object_key=KEY.format(name), object_sha256="0" * 64, record_count=1,
-                      merkle_root="1" * 64, manifest_sha256="2" * 64)
+    return log.append(
+        object_key=KEY.format(name),
+        object_sha256="0" * 64,
+        record_count=1,
+        merkle_root="1" * 64,
+        manifest_sha256="2" * 64,
+    )
 
 
 def test_appends_form_a_hash_chain_and_size_is_found_by_search():
@@ -139,7 +143,9 @@ def test_sink_is_idempotent_per_file_key():
     manifest = records.decode(store.get(records.manifest_key(KEY.format("a"))), "manifest")
     assert manifest["object_sha256"] == hashlib.sha256(b"parquet-a").hexdigest()
     assert manifest["record_count"] == 3 and manifest["first_event_id"] == "e1"
-    assert entries[0]["manifest_sha256"] == records.sha256_hex(store.get(records.manifest_key(KEY.format("a"))))
+    assert entries[0]["manifest_sha256"] == records.sha256_hex(
+        store.get(records.manifest_key(KEY.format("a")))
+    )
 
 
 def test_same_key_with_other_content_is_refused():
@@ -150,8 +156,16 @@ def test_same_key_with_other_content_is_refused():
 
 
 def test_sink_accepts_a_precomputed_sha256_and_rejects_non_event_keys():
-    sink = IntegritySink(MemoryStore(), clock=lambda: datetime(2026, 11, 26, tzinfo=timezone.utc))
-    assert sink.file_written(KEY.format("c"), leaf_hashes=LEAVES, first_event_id="a", last_event_id="b",
-                             object_sha256="ab" * 32) == 0
+    sink = IntegritySink(MemoryStore(), clock=lambda: datetime(2026, 11, 26, tzinfo=UTC))
+    assert (
+        sink.file_written(
+            KEY.format("c"),
+            leaf_hashes=LEAVES,
+            first_event_id="a",
+            last_event_id="b",
+            object_sha256="ab" * 32,
+        )
+        == 0
+    )
     with pytest.raises(ValueError):
         sink.file_written("integrity/x.parquet", b"x", LEAVES, "a", "b")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from mlaudit import leaf, parquet
 from mlaudit.events import canonical_json, format_timestamp
@@ -16,25 +16,40 @@ from mlaudit.integrity.signing import LocalSigner
 from mlaudit.integrity.sink import IntegritySink
 from mlaudit.layout import LEAF_FIELDS, partition_prefix
 
-T0 = datetime(2026, 11, 26, 7, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 26, 7, 0, tzinfo=UTC)
 SIGNER = LocalSigner.generate("test-key")  # one key per test run: RSA generation is slow
 
 
 def event(i: int, event_type: str, day: str) -> dict:
     r = {name: None for name in LEAF_FIELDS}
     r.update(
-        event_id=f"{event_type[:4]}-{day}-{i:05d}", schema_version=1, event_type=event_type,
+        event_id=f"{event_type[:4]}-{day}-{i:05d}",
+        schema_version=1,
+        event_type=event_type,
         occurred_at=format_timestamp(T0 + timedelta(milliseconds=1234 * i)),
         received_at=f"{day}T07:00:00.{i % 1000:03d}Z",
-        actor_id="client-abc", actor_type="service", actor_roles=["ml"], client_id="client-abc",
-        source_ip="10.0.0.1", user_agent="pytest", workload="fraud", environment="prod",
-        model_id="fraud-model", model_version="3", prediction_id=f"p{i}", prediction_label="ok",
-        prediction_score=i / 7, latency_ms=12.5, inputs=["s3://data/x"], outputs=[],
+        actor_id="client-abc",
+        actor_type="service",
+        actor_roles=["ml"],
+        client_id="client-abc",
+        source_ip="10.0.0.1",
+        user_agent="pytest",
+        workload="fraud",
+        environment="prod",
+        model_id="fraud-model",
+        model_version="3",
+        prediction_id=f"p{i}",
+        prediction_label="ok",
+        prediction_score=i / 7,
+        latency_ms=12.5,
+        inputs=["s3://data/x"],
+        outputs=[],
         features=canonical_json({"amount": i, "country": "DE"}),
         # personal data only as ciphertext, the subject only as a pseudonym
         subject_pseudonym=hashlib.sha256(f"subject-{i}".encode()).hexdigest(),
         personal_data=base64.b64encode(hashlib.sha512(f"secret-{i}".encode()).digest()).decode(),
-        dq_status="pass", dq_violations=[],
+        dq_status="pass",
+        dq_violations=[],
     )
     r["leaf_hash"] = leaf.leaf_hash({k: v for k, v in r.items() if k != "leaf_hash"})
     return r
@@ -55,8 +70,12 @@ class Lake:
         self.checkpointer = Checkpointer(store, signer, log_id="mlaudit/test", clock=self.clock)
         self.keys: list[str] = []
         self.events: dict[str, list[dict]] = {}
-        files = files or [("2026-11-25", "prediction", 5), ("2026-11-25", "training_started", 1),
-                          ("2026-11-26", "prediction", 7), ("2026-11-26", "lineage", 3)]
+        files = files or [
+            ("2026-11-25", "prediction", 5),
+            ("2026-11-25", "training_started", 1),
+            ("2026-11-26", "prediction", 7),
+            ("2026-11-26", "lineage", 3),
+        ]
         for n, (day, event_type, count) in enumerate(files, start=1):
             self.add_file(day, event_type, count, name=f"f{n}")
             if n in checkpoint_after:
@@ -70,8 +89,13 @@ class Lake:
         key = f"{partition_prefix(day, event_type)}{name}.parquet"
         body = parquet_file(events)
         self.store.put(key, body)
-        self.sink.file_written(key, body, [bytes.fromhex(e["leaf_hash"]) for e in events],
-                               events[0]["event_id"], events[-1]["event_id"])
+        self.sink.file_written(
+            key,
+            body,
+            [bytes.fromhex(e["leaf_hash"]) for e in events],
+            events[0]["event_id"],
+            events[-1]["event_id"],
+        )
         self.keys.append(key)
         self.events[key] = events
         return key

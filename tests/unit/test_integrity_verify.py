@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from mlaudit.integrity import records
 from mlaudit.integrity.checkpoint import SignedCheckpoint, load_checkpoint
 from mlaudit.integrity.signing import LocalSigner, load_public_key
 from mlaudit.integrity.store import MemoryStore
 from mlaudit.integrity.verify import Verifier, main
+
 from tests.unit.test_integrity_support import SIGNER, Lake, parquet_file
 
 KEY = load_public_key(SIGNER.public_key_pem())
@@ -124,9 +124,18 @@ def test_forged_checkpoint_signature(lake):
 def test_rolled_back_checkpoint_signed_with_the_real_key(lake):
     # Given a signer run that signs an older, smaller log head after a bigger one
     latest = load_checkpoint(lake.store, 1)
-    body = records.checkpoint_body(log_id="mlaudit/test", seq=2, tree_size=2, root=load_checkpoint(
-        lake.store, 0).body["root"], time="2026-11-26T11:00:00.000Z", prev=latest.sha256, key_id="test-key")
-    lake.store.put(records.checkpoint_key(2), SignedCheckpoint(body, SIGNER.sign(records.encode(body))).encode())
+    body = records.checkpoint_body(
+        log_id="mlaudit/test",
+        seq=2,
+        tree_size=2,
+        root=load_checkpoint(lake.store, 0).body["root"],
+        time="2026-11-26T11:00:00.000Z",
+        prev=latest.sha256,
+        key_id="test-key",
+    )
+    lake.store.put(
+        records.checkpoint_key(2), SignedCheckpoint(body, SIGNER.sign(records.encode(body))).encode()
+    )
     report = verify(lake.store)
     assert report.kinds() == {"checkpoint_rollback"}
 
@@ -169,6 +178,11 @@ def test_cli_exit_status_and_report(lake, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "[deleted_file]" in out and lake.keys[1] in out
     event_id = lake.events[lake.keys[2]][4]["event_id"]
-    assert main(["--bucket", "audit", "--public-key", str(pem), "--event-id", event_id], store=lake.store) == 0
-    assert main(["--bucket", "audit", "--public-key", str(pem), "--consistency", "0", "1"], store=lake.store) == 0
+    assert (
+        main(["--bucket", "audit", "--public-key", str(pem), "--event-id", event_id], store=lake.store) == 0
+    )
+    assert (
+        main(["--bucket", "audit", "--public-key", str(pem), "--consistency", "0", "1"], store=lake.store)
+        == 0
+    )
     assert main(["--bucket", "audit", "--public-key", str(pem), "--event-id", "nope"], store=lake.store) == 1

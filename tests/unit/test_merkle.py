@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from mlaudit.integrity import merkle
 
 VECTORS = json.loads((Path(__file__).parents[1] / "vectors" / "merkle.json").read_text())

@@ -6,7 +6,6 @@ import hashlib
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from mlaudit.integrity import merkle
 
 

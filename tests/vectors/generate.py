@@ -16,8 +16,16 @@ from pathlib import Path
 from mlaudit.integrity import merkle
 
 HERE = Path(__file__).parent
-CT_ENTRIES = ["", "00", "10", "2021", "3031", "40414243", "5051525354555657",
-              "606162636465666768696a6b6c6d6e6f"]
+CT_ENTRIES = [
+    "",
+    "00",
+    "10",
+    "2021",
+    "3031",
+    "40414243",
+    "5051525354555657",
+    "606162636465666768696a6b6c6d6e6f",
+]
 SIZE = 33
 
 
@@ -33,14 +41,34 @@ def merkle_vectors() -> dict:
     for size in (1, 2, 3, 5, 7, 8, 13, 16, 17, 32, 33):
         tree = merkle.Tree(leaves[:size])
         for index in sorted({0, size // 2, size - 1}):
-            inclusion.append({"index": index, "size": size,
-                              "path": [p.hex() for p in tree.inclusion_proof(index)]})
+            inclusion.append(
+                {"index": index, "size": size, "path": [p.hex() for p in tree.inclusion_proof(index)]}
+            )
     consistency = []
     tree = merkle.Tree(leaves)
-    for first, second in [(1, 1), (1, 2), (1, 8), (2, 5), (3, 7), (4, 8), (6, 8), (5, 13),
-                          (7, 16), (8, 17), (16, 32), (17, 33), (31, 33), (32, 33)]:
-        consistency.append({"first": first, "second": second,
-                            "path": [p.hex() for p in tree.consistency_proof(first, second)]})
+    for first, second in [
+        (1, 1),
+        (1, 2),
+        (1, 8),
+        (2, 5),
+        (3, 7),
+        (4, 8),
+        (6, 8),
+        (5, 13),
+        (7, 16),
+        (8, 17),
+        (16, 32),
+        (17, 33),
+        (31, 33),
+        (32, 33),
+    ]:
+        consistency.append(
+            {
+                "first": first,
+                "second": second,
+                "path": [p.hex() for p in tree.consistency_proof(first, second)],
+            }
+        )
     return {
         "description": "RFC 6962/9162 Merkle tree vectors for mlaudit (docs/integrity.md). "
         "leaf_hash = SHA-256(0x00 || data); node = SHA-256(0x01 || left || right); "

@@ -12,7 +12,7 @@ import base64
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from mlaudit.events import format_timestamp
@@ -96,7 +96,7 @@ class LogLeaves:
         return self._leaves[:size]
 
     def _load_segments(self) -> None:
-        start_after = records.log_leaves_key(len(self._leaves), 0)[:-len("000000000000.bin")]
+        start_after = records.log_leaves_key(len(self._leaves), 0)[: -len("000000000000.bin")]
         for key in self.store.list(records.LOG_LEAVES, start_after=start_after):
             span = records.parse_log_leaves_key(key)
             if span is None or span[0] != len(self._leaves):
@@ -104,7 +104,7 @@ class LogLeaves:
             data = self.store.get(key) or b""
             if len(data) != (span[1] - span[0]) * merkle.HASH_SIZE:
                 continue
-            self._leaves.extend(data[i:i + 32] for i in range(0, len(data), 32))
+            self._leaves.extend(data[i : i + 32] for i in range(0, len(data), 32))
 
     def write_segment(self, start: int, end: int) -> None:
         if end > start:
@@ -113,8 +113,12 @@ class LogLeaves:
 
 class Checkpointer:
     def __init__(
-        self, store: Store, signer: Signer, *, log_id: str,
-        clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+        self,
+        store: Store,
+        signer: Signer,
+        *,
+        log_id: str,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         leaves: LogLeaves | None = None,
     ) -> None:
         self.store = store
@@ -131,8 +135,12 @@ class Checkpointer:
         size = self.log.size()
         root = merkle.root(self.leaves.upto(size))
         body = records.checkpoint_body(
-            log_id=self.log_id, seq=0 if seq is None else seq + 1, tree_size=size, root=root.hex(),
-            time=format_timestamp(self.clock()), prev=previous.sha256 if previous else records.ZERO_HASH,
+            log_id=self.log_id,
+            seq=0 if seq is None else seq + 1,
+            tree_size=size,
+            root=root.hex(),
+            time=format_timestamp(self.clock()),
+            prev=previous.sha256 if previous else records.ZERO_HASH,
             key_id=self.signer.key_id,
         )
         signed = SignedCheckpoint(body, self.signer.sign(records.encode(body)))

@@ -54,8 +54,11 @@ def _fragments(column: pa.Array) -> pa.Array:
         # naive ms timestamp as "YYYY-MM-DD HH:MM:SS.mmm" (much faster than strftime).
         if kind.unit != "ms":
             column = pc.floor_temporal(column, unit="millisecond")
-        naive = pc.cast(column.cast(pa.int64()), pa.timestamp("ms")) if kind.unit == "ms" else (
-            pc.cast(pc.cast(column, pa.timestamp(kind.unit)), pa.timestamp("ms"), safe=False))
+        naive = (
+            pc.cast(column.cast(pa.int64()), pa.timestamp("ms"))
+            if kind.unit == "ms"
+            else (pc.cast(pc.cast(column, pa.timestamp(kind.unit)), pa.timestamp("ms"), safe=False))
+        )
         text = pc.binary_join_element_wise(
             '"', pc.replace_substring(pc.cast(naive, pa.string()), " ", "T", max_replacements=1), 'Z"', ""
         )
@@ -70,9 +73,7 @@ def _fragments(column: pa.Array) -> pa.Array:
         offsets = pc.subtract(column.offsets, column.offsets[0])  # a sliced array's offsets
         rebuilt = pa.ListArray.from_arrays(offsets, items) if column.null_count == 0 else None
         if rebuilt is None:
-            text = pa.array(
-                [None if v is None else json.dumps(v) for v in column.to_pylist()], pa.string()
-            )
+            text = pa.array([None if v is None else json.dumps(v) for v in column.to_pylist()], pa.string())
         else:
             joined = pc.binary_join(rebuilt, ",")
             text = pc.binary_join_element_wise("[", joined, "]", "")
@@ -128,4 +129,4 @@ def leaf_hashes(table: pa.Table, event_type: str) -> list[bytes]:
     ).to_pylist()
     data = data_buffer.to_pybytes()
     sha = hashlib.sha256
-    return [sha(data[a:b]).digest() for a, b in zip(offsets, offsets[1:])]
+    return [sha(data[a:b]).digest() for a, b in zip(offsets, offsets[1:], strict=False)]

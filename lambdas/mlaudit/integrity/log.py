@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from mlaudit.events import format_timestamp
 from mlaudit.integrity import records
@@ -34,7 +34,10 @@ class Appended:
 
 class FileLog:
     def __init__(
-        self, store: Store, *, clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+        self,
+        store: Store,
+        *,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         max_attempts: int = 1000,
     ) -> None:
         self.store = store
@@ -66,7 +69,12 @@ class FileLog:
         return self.store.get(records.log_key(index))
 
     def append(
-        self, *, object_key: str, object_sha256: str, record_count: int, merkle_root: str,
+        self,
+        *,
+        object_key: str,
+        object_sha256: str,
+        record_count: int,
+        merkle_root: str,
         manifest_sha256: str,
     ) -> Appended:
         index = self.size()
@@ -77,11 +85,18 @@ class FileLog:
                 if previous is None:  # cannot happen with a gap-free prefix; refuse to make a gap
                     raise LogError(f"log entry {index - 1} is missing")
                 prev = records.entry_leaf(previous).hex()
-            body = records.encode(records.log_entry(
-                index=index, prev=prev, object_key=object_key, object_sha256=object_sha256,
-                record_count=record_count, merkle_root=merkle_root, manifest_sha256=manifest_sha256,
-                appended_at=format_timestamp(self.clock()),
-            ))
+            body = records.encode(
+                records.log_entry(
+                    index=index,
+                    prev=prev,
+                    object_key=object_key,
+                    object_sha256=object_sha256,
+                    record_count=record_count,
+                    merkle_root=merkle_root,
+                    manifest_sha256=manifest_sha256,
+                    appended_at=format_timestamp(self.clock()),
+                )
+            )
             if self.store.create(records.log_key(index), body):
                 self._known_size = index + 1
                 return Appended(index, body)

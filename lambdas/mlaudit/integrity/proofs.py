@@ -26,8 +26,6 @@ class ProofError(ValueError):
     pass
 
 
-
-
 def _read_table(data: bytes):
     import pyarrow as pa  # only the proofs function and the verifier need pyarrow
     import pyarrow.parquet as pq
@@ -56,15 +54,18 @@ class ProofService:
         leaves = self.leaves.upto(second)
         tree = merkle.Tree(leaves)
         return {
-            "first": first, "second": second,
-            "first_root": merkle.root(leaves[:first]).hex(), "second_root": tree.root.hex(),
+            "first": first,
+            "second": second,
+            "first_root": merkle.root(leaves[:first]).hex(),
+            "second_root": tree.root.hex(),
             "path": [p.hex() for p in tree.consistency_proof(first)],
         }
 
     # -- receipts ---------------------------------------------------------------------------
 
-    def locate(self, event_id: str, *, event_date: str | None = None,
-               event_type: str | None = None) -> tuple[str, Any, int]:
+    def locate(
+        self, event_id: str, *, event_date: str | None = None, event_type: str | None = None
+    ) -> tuple[str, Any, int]:
         """Find the file and row of an event by reading the event_id column of the
         files in the partitions the hints allow (all partitions without hints)."""
         prefix = EVENTS_PREFIX
@@ -86,9 +87,18 @@ class ProofService:
                 return key, table, ids.index(event_id)
         raise NotFound(f"event {event_id} not found")
 
-    def receipt(self, event_id: str, *, event_date: str | None = None,
-                event_type: str | None = None) -> dict[str, Any]:
+    def receipt(
+        self,
+        event_id: str,
+        *,
+        event_date: str | None = None,
+        event_type: str | None = None,
+        client_id: str | None = None,
+    ) -> dict[str, Any]:
+        """``client_id``: only an event sent by this client (a workload reading its own)."""
         key, table, row = self.locate(event_id, event_date=event_date, event_type=event_type)
+        if client_id is not None and table.column("client_id")[row].as_py() != client_id:
+            raise NotFound(f"event {event_id} not found")  # same answer: existence is not revealed
         file_leaves = [bytes.fromhex(h) for h in table.column("leaf_hash").to_pylist()]
         file_tree = merkle.Tree(file_leaves)
         manifest = self.store.get(records.manifest_key(key))
@@ -121,8 +131,9 @@ class ProofService:
         return int(records.decode(pointer, "log-by-file")["index"]) if pointer else None
 
 
-def check_receipt(receipt: dict[str, Any], public_key_pem: bytes,
-                  row_leaf_hash: bytes | None = None) -> list[str]:
+def check_receipt(
+    receipt: dict[str, Any], public_key_pem: bytes, row_leaf_hash: bytes | None = None
+) -> list[str]:
     """Problems with a receipt (empty when it proves the event is in the signed log).
     ``row_leaf_hash``: the leaf recomputed from the event's values, if the caller has them."""
     problems: list[str] = []
@@ -142,16 +153,25 @@ def check_receipt(receipt: dict[str, Any], public_key_pem: bytes,
         problems.append("the log entry is for another file or root")
     if entry["index"] != receipt["log_index"]:
         problems.append("the log entry's index differs from the receipt's")
-    if receipt.get("manifest") is not None:
-        if hashlib.sha256(receipt["manifest"].encode("ascii")).hexdigest() != entry["manifest_sha256"]:
-            problems.append("the manifest does not match the log entry")
-    signed = SignedCheckpoint(receipt["checkpoint"]["checkpoint"],
-                              base64.b64decode(receipt["checkpoint"]["signature"]))
+    manifest = receipt.get("manifest")
+    if (
+        manifest is not None
+        and hashlib.sha256(manifest.encode("ascii")).hexdigest() != entry["manifest_sha256"]
+    ):
+        problems.append("the manifest does not match the log entry")
+    signed = SignedCheckpoint(
+        receipt["checkpoint"]["checkpoint"], base64.b64decode(receipt["checkpoint"]["signature"])
+    )
     if not verify_signature(load_public_key(public_key_pem), signed.message, signed.signature):
         problems.append("the checkpoint signature is not valid for this public key")
     log_path = [bytes.fromhex(p) for p in receipt["log_path"] or []]
-    if not merkle.verify_inclusion(entry["index"], signed.body["tree_size"], records.entry_leaf(entry_bytes),
-                                   log_path, bytes.fromhex(signed.body["root"])):
+    if not merkle.verify_inclusion(
+        entry["index"],
+        signed.body["tree_size"],
+        records.entry_leaf(entry_bytes),
+        log_path,
+        bytes.fromhex(signed.body["root"]),
+    ):
         problems.append("the log entry is not in the signed checkpoint's tree")
     return problems
 
@@ -159,8 +179,9 @@ def check_receipt(receipt: dict[str, Any], public_key_pem: bytes,
 def check_consistency(proof: dict[str, Any], older: dict[str, Any], newer: dict[str, Any]) -> bool:
     """Does ``proof`` show checkpoint ``older`` (body) is a prefix of ``newer`` (body)?"""
     return merkle.verify_consistency(
-        older["tree_size"], newer["tree_size"], bytes.fromhex(older["root"]), bytes.fromhex(newer["root"]),
+        older["tree_size"],
+        newer["tree_size"],
+        bytes.fromhex(older["root"]),
+        bytes.fromhex(newer["root"]),
         [bytes.fromhex(p) for p in proof["path"]],
     )
-
-

@@ -18,8 +18,8 @@ import json
 from typing import Any
 
 from mlaudit.events import canonical_json
-from mlaudit.layout import EVENTS_PREFIX, INTEGRITY_PREFIX
 from mlaudit.integrity import merkle
+from mlaudit.layout import EVENTS_PREFIX, INTEGRITY_PREFIX
 
 FORMAT_VERSION = 1
 LEAF_ENCODING_VERSION = 1
@@ -57,13 +57,19 @@ def sha256_hex(data: bytes) -> str:
 
 # -- file manifests -------------------------------------------------------------------------
 
+
 def manifest_key(object_key: str) -> str:
     return MANIFESTS + object_key + ".json"
 
 
 def manifest(
-    *, object_key: str, object_sha256: str, record_count: int, merkle_root: str,
-    first_event_id: str, last_event_id: str,
+    *,
+    object_key: str,
+    object_sha256: str,
+    record_count: int,
+    merkle_root: str,
+    first_event_id: str,
+    last_event_id: str,
 ) -> dict[str, Any]:
     # No timestamps: a retried writer rebuilds the identical manifest, which is how
     # the sink recognises a retry (same bytes) from a clash (different bytes).
@@ -82,12 +88,13 @@ def manifest(
 
 # -- the log of file roots ------------------------------------------------------------------
 
+
 def log_key(index: int) -> str:
     return f"{LOG}{index:012d}.json"
 
 
 def log_index(key: str) -> int | None:
-    name = key[len(LOG):]
+    name = key[len(LOG) :]
     stem = name[:-5] if name.endswith(".json") else ""
     return int(stem) if len(stem) == 12 and stem.isdigit() else None
 
@@ -97,8 +104,15 @@ def log_by_file_key(object_key: str) -> str:
 
 
 def log_entry(
-    *, index: int, prev: str, object_key: str, object_sha256: str, record_count: int,
-    merkle_root: str, manifest_sha256: str, appended_at: str,
+    *,
+    index: int,
+    prev: str,
+    object_key: str,
+    object_sha256: str,
+    record_count: int,
+    merkle_root: str,
+    manifest_sha256: str,
+    appended_at: str,
 ) -> dict[str, Any]:
     return {
         "v": FORMAT_VERSION,
@@ -124,7 +138,7 @@ def log_leaves_key(start: int, end: int) -> str:
 
 
 def parse_log_leaves_key(key: str) -> tuple[int, int] | None:
-    name = key[len(LOG_LEAVES):]
+    name = key[len(LOG_LEAVES) :]
     try:
         start, end = name.removesuffix(".bin").split("-")
         return int(start), int(end)
@@ -134,18 +148,26 @@ def parse_log_leaves_key(key: str) -> tuple[int, int] | None:
 
 # -- checkpoints ----------------------------------------------------------------------------
 
+
 def checkpoint_key(seq: int) -> str:
     return f"{CHECKPOINTS}{seq:012d}.json"
 
 
 def checkpoint_seq(key: str) -> int | None:
-    name = key[len(CHECKPOINTS):]
+    name = key[len(CHECKPOINTS) :]
     stem = name[:-5] if name.endswith(".json") else ""
     return int(stem) if len(stem) == 12 and stem.isdigit() else None
 
 
 def checkpoint_body(
-    *, log_id: str, seq: int, tree_size: int, root: str, time: str, prev: str, key_id: str,
+    *,
+    log_id: str,
+    seq: int,
+    tree_size: int,
+    root: str,
+    time: str,
+    prev: str,
+    key_id: str,
 ) -> dict[str, Any]:
     return {
         "v": FORMAT_VERSION,

@@ -36,7 +36,10 @@ class KmsSigner:
         if len(message) >= MAX_MESSAGE_BYTES:
             raise ValueError("checkpoint message too long for a RAW KMS signature")
         answer = self.client.sign(
-            KeyId=self.key_id, Message=message, MessageType="RAW", SigningAlgorithm=SIGNATURE_ALGORITHM,
+            KeyId=self.key_id,
+            Message=message,
+            MessageType="RAW",
+            SigningAlgorithm=SIGNATURE_ALGORITHM,
         )
         return answer["Signature"]
 
@@ -70,7 +73,8 @@ def kms_public_key_pem(client: Any, key_id: str) -> bytes:
 
 def load_public_key(data: bytes) -> rsa.RSAPublicKey:
     key = (
-        serialization.load_pem_public_key(data) if data.lstrip().startswith(b"-----")
+        serialization.load_pem_public_key(data)
+        if data.lstrip().startswith(b"-----")
         else serialization.load_der_public_key(data)
     )
     if not isinstance(key, rsa.RSAPublicKey):

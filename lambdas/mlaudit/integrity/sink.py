@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from mlaudit.integrity import merkle, records
 from mlaudit.integrity.log import FileLog
@@ -28,16 +28,25 @@ class IntegrityConflict(RuntimeError):
 
 class IntegritySink:
     def __init__(
-        self, store: Store, *, log: FileLog | None = None,
-        clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+        self,
+        store: Store,
+        *,
+        log: FileLog | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.store = store
         self.log = log or FileLog(store, clock=clock)
         self.clock = clock
 
     def file_written(
-        self, key: str, body: bytes | None = None, leaf_hashes: Sequence[bytes] = (),
-        first_event_id: str = "", last_event_id: str = "", *, object_sha256: str | None = None,
+        self,
+        key: str,
+        body: bytes | None = None,
+        leaf_hashes: Sequence[bytes] = (),
+        first_event_id: str = "",
+        last_event_id: str = "",
+        *,
+        object_sha256: str | None = None,
     ) -> int:
         """Record a stored Parquet file; returns its index in the log."""
         if not records.is_event_object(key):
@@ -49,10 +58,16 @@ class IntegritySink:
         if not leaf_hashes:
             raise ValueError("a file holds at least one event")
         root = merkle.root(list(leaf_hashes)).hex()
-        manifest = records.encode(records.manifest(
-            object_key=key, object_sha256=object_sha256, record_count=len(leaf_hashes),
-            merkle_root=root, first_event_id=first_event_id, last_event_id=last_event_id,
-        ))
+        manifest = records.encode(
+            records.manifest(
+                object_key=key,
+                object_sha256=object_sha256,
+                record_count=len(leaf_hashes),
+                merkle_root=root,
+                first_event_id=first_event_id,
+                last_event_id=last_event_id,
+            )
+        )
         manifest_key = records.manifest_key(key)
         if not self.store.create(manifest_key, manifest):
             if self.store.get(manifest_key) != manifest:
@@ -61,8 +76,11 @@ class IntegritySink:
             if known is not None:
                 return known
         appended = self.log.append(
-            object_key=key, object_sha256=object_sha256, record_count=len(leaf_hashes),
-            merkle_root=root, manifest_sha256=records.sha256_hex(manifest),
+            object_key=key,
+            object_sha256=object_sha256,
+            record_count=len(leaf_hashes),
+            merkle_root=root,
+            manifest_sha256=records.sha256_hex(manifest),
         )
         self.store.create(records.log_by_file_key(key), records.encode({"index": appended.index}))
         return appended.index

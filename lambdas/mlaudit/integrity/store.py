@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 
@@ -15,6 +15,7 @@ class Store(Protocol):
     def create(self, key: str, body: bytes) -> bool:
         """Write only if no object has the key; False if one does (atomic in S3)."""
         ...
+
     def list(self, prefix: str, start_after: str = "") -> Iterator[str]: ...
     def modified(self, key: str) -> datetime | None: ...
 
@@ -58,12 +59,20 @@ class S3Store:
     def create(self, key: str, body: bytes) -> bool:
         extra: dict[str, Any] = {}
         if self.kms_key_id:
-            extra = {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": self.kms_key_id,
-                     "BucketKeyEnabled": True}
+            extra = {
+                "ServerSideEncryption": "aws:kms",
+                "SSEKMSKeyId": self.kms_key_id,
+                "BucketKeyEnabled": True,
+            }
         try:
             self.client.put_object(
-                Bucket=self.bucket, Key=key, Body=body, IfNoneMatch="*",
-                ChecksumAlgorithm="SHA256", ContentType=_content_type(key), **extra,
+                Bucket=self.bucket,
+                Key=key,
+                Body=body,
+                IfNoneMatch="*",
+                ChecksumAlgorithm="SHA256",
+                ContentType=_content_type(key),
+                **extra,
             )
             return True
         except self.client.exceptions.ClientError as error:
@@ -108,14 +117,14 @@ class MemoryStore:
             if key in self.objects:
                 return False
             self.objects[key] = bytes(body)
-            self.times[key] = datetime.now(timezone.utc)
+            self.times[key] = datetime.now(UTC)
             return True
 
     def put(self, key: str, body: bytes) -> None:
         """Unconditional write (tests use it to tamper)."""
         with self._lock:
             self.objects[key] = bytes(body)
-            self.times[key] = datetime.now(timezone.utc)
+            self.times[key] = datetime.now(UTC)
 
     def list(self, prefix: str, start_after: str = "") -> Iterator[str]:
         return iter(sorted(k for k in list(self.objects) if k.startswith(prefix) and k > start_after))

@@ -68,9 +68,13 @@ class Report:
         lines = [
             f"log entries: {self.log_size}; files checked: {self.files_checked}; "
             f"events checked: {self.events_checked}",
-            "latest checkpoint: " + (
+            "latest checkpoint: "
+            + (
                 f"seq {self.checkpoint['seq']}, tree size {self.checkpoint['tree_size']}, "
-                f"time {self.checkpoint['time']}" if self.checkpoint else "none"),
+                f"time {self.checkpoint['time']}"
+                if self.checkpoint
+                else "none"
+            ),
             *(f"note: {n}" for n in self.notes),
             *(str(p) for p in self.problems),
             "OK: no problem found" if self.ok else f"FAILED: {len(self.problems)} problem(s)",
@@ -117,8 +121,13 @@ def digest_file(data: bytes, event_type: str) -> FileDigest:
         if value != leaf:
             mismatched.append(str(event_id))
     return FileDigest(
-        sha, len(ids), merkle.root(stored_bytes).hex(), merkle.root(computed).hex(),
-        str(ids[0]) if ids else "", str(ids[-1]) if ids else "", tuple(mismatched),
+        sha,
+        len(ids),
+        merkle.root(stored_bytes).hex(),
+        merkle.root(computed).hex(),
+        str(ids[0]) if ids else "",
+        str(ids[-1]) if ids else "",
+        tuple(mismatched),
     )
 
 
@@ -131,8 +140,13 @@ class _Serial(Executor):
 
 class Verifier:
     def __init__(
-        self, store: Store, public_key: Any, *, from_date: str | None = None,
-        to_date: str | None = None, trusted_checkpoint: SignedCheckpoint | None = None,
+        self,
+        store: Store,
+        public_key: Any,
+        *,
+        from_date: str | None = None,
+        to_date: str | None = None,
+        trusted_checkpoint: SignedCheckpoint | None = None,
         jobs: int | None = None,
     ) -> None:
         self.store = store
@@ -167,8 +181,11 @@ class Verifier:
         previous_leaf: bytes | None = merkle.EMPTY_ROOT  # sentinel: index 0 expects ZERO_HASH
         for expected, index in enumerate(indices):
             if index != expected and leaves is not None:
-                report.add("log_gap", f"log index {expected}",
-                           f"entries {expected}..{index - 1} are missing (deleted or never written)")
+                report.add(
+                    "log_gap",
+                    f"log index {expected}",
+                    f"entries {expected}..{index - 1} are missing (deleted or never written)",
+                )
                 leaves, previous_leaf = None, None
             where = f"log index {index} ({records.log_key(index)})"
             body = self.store.get(records.log_key(index)) or b""
@@ -183,13 +200,21 @@ class Verifier:
             if entry is not None:
                 if entry["index"] != index:
                     report.add("log_reordered", where, f"the entry says it is index {entry['index']}")
-                want_prev = records.ZERO_HASH if index == 0 else (previous_leaf.hex() if previous_leaf else None)
+                want_prev = (
+                    records.ZERO_HASH if index == 0 else (previous_leaf.hex() if previous_leaf else None)
+                )
                 if want_prev is not None and entry["prev"] != want_prev:
-                    report.add("log_chain_broken", where,
-                               "prev is not the hash of the entry before it (reordered, replaced or forked)")
+                    report.add(
+                        "log_chain_broken",
+                        where,
+                        "prev is not the hash of the entry before it (reordered, replaced or forked)",
+                    )
                 if entry["object_key"] in seen:
-                    report.add("log_duplicate_file", where,
-                               f"{entry['object_key']} is already at log index {seen[entry['object_key']]}")
+                    report.add(
+                        "log_duplicate_file",
+                        where,
+                        f"{entry['object_key']} is already at log index {seen[entry['object_key']]}",
+                    )
                 seen.setdefault(entry["object_key"], index)
                 entries[index] = entry
             previous_leaf = leaf
@@ -214,7 +239,11 @@ class Verifier:
         for expected, seq in enumerate(seqs):
             where = f"checkpoint {seq} ({records.checkpoint_key(seq)})"
             if seq != expected:
-                report.add("checkpoint_gap", f"checkpoint {expected}", f"checkpoints {expected}..{seq - 1} are missing")
+                report.add(
+                    "checkpoint_gap",
+                    f"checkpoint {expected}",
+                    f"checkpoints {expected}..{seq - 1} are missing",
+                )
                 previous = None
             try:
                 signed = SignedCheckpoint.decode(self.store.get(records.checkpoint_key(seq)) or b"", where)
@@ -226,7 +255,9 @@ class Verifier:
                 previous = None
                 continue
             if not verify_signature(self.public_key, signed.message, signed.signature):
-                report.add("checkpoint_bad_signature", where, "the signature does not verify with the public key")
+                report.add(
+                    "checkpoint_bad_signature", where, "the signature does not verify with the public key"
+                )
                 previous = None
                 continue
             if body["seq"] != seq:
@@ -234,24 +265,39 @@ class Verifier:
             if previous is not None:
                 prior = previous.body
                 if body["prev"] != previous.sha256:
-                    report.add("checkpoint_chain_broken", where, "prev is not the hash of the checkpoint before it")
+                    report.add(
+                        "checkpoint_chain_broken", where, "prev is not the hash of the checkpoint before it"
+                    )
                 if body["tree_size"] < prior["tree_size"]:
-                    report.add("checkpoint_rollback", where,
-                               f"tree size went back from {prior['tree_size']} to {body['tree_size']}")
+                    report.add(
+                        "checkpoint_rollback",
+                        where,
+                        f"tree size went back from {prior['tree_size']} to {body['tree_size']}",
+                    )
                 if body["time"] < prior["time"]:
-                    report.add("checkpoint_rollback", where, f"time went back from {prior['time']} to {body['time']}")
+                    report.add(
+                        "checkpoint_rollback", where, f"time went back from {prior['time']} to {body['time']}"
+                    )
                 if body["log_id"] != prior["log_id"]:
-                    report.add("checkpoint_other_log", where, f"log id {body['log_id']} after {prior['log_id']}")
+                    report.add(
+                        "checkpoint_other_log", where, f"log id {body['log_id']} after {prior['log_id']}"
+                    )
             elif seq == 0 and body["prev"] != records.ZERO_HASH:
                 report.add("checkpoint_chain_broken", where, "the first checkpoint must have prev = 0…0")
             size = body["tree_size"]
             if leaves is not None:
                 if size > len(leaves):
-                    report.add("log_truncated", where,
-                               f"the checkpoint signs {size} log entries; the log has {len(leaves)}")
+                    report.add(
+                        "log_truncated",
+                        where,
+                        f"the checkpoint signs {size} log entries; the log has {len(leaves)}",
+                    )
                 elif merkle.root(leaves[:size]).hex() != body["root"]:
-                    report.add("checkpoint_root_mismatch", where,
-                               f"the log's first {size} entries do not hash to the signed root")
+                    report.add(
+                        "checkpoint_root_mismatch",
+                        where,
+                        f"the log's first {size} entries do not hash to the signed root",
+                    )
             previous = latest = signed
         if latest is None:
             if report.log_size:
@@ -269,7 +315,9 @@ class Verifier:
         seq = trusted.body.get("seq")
         where = f"checkpoint {seq} (trusted copy)"
         if not verify_signature(self.public_key, trusted.message, trusted.signature):
-            report.add("checkpoint_bad_signature", where, "the trusted checkpoint's signature does not verify")
+            report.add(
+                "checkpoint_bad_signature", where, "the trusted checkpoint's signature does not verify"
+            )
             return
         held = self.store.get(records.checkpoint_key(seq))
         if held is None or SignedCheckpoint.decode(held).body != trusted.body:
@@ -295,8 +343,11 @@ class Verifier:
         for key in self.store.list(EVENTS_PREFIX):
             if key not in logged and self._in_range(key):
                 report.add("foreign_file", key, "object under events/ that is not in the log")
-        todo = [(key, i, e) for key, (i, e) in sorted(logged.items(), key=lambda kv: kv[1][0])
-                if self._in_range(key)]
+        todo = [
+            (key, i, e)
+            for key, (i, e) in sorted(logged.items(), key=lambda kv: kv[1][0])
+            if self._in_range(key)
+        ]
         with self._executor(len(todo)) as pool:
             pending: list[tuple[str, int, dict[str, Any], Future]] = []
             for key, index, entry, data in self._fetch(todo, report):
@@ -323,7 +374,9 @@ class Verifier:
             report.add("manifest_missing", manifest_key, f"the manifest of {key} (log index {index}) is gone")
             return
         if records.sha256_hex(data) != entry["manifest_sha256"]:
-            report.add("manifest_modified", manifest_key, f"differs from the manifest logged at index {index}")
+            report.add(
+                "manifest_modified", manifest_key, f"differs from the manifest logged at index {index}"
+            )
         try:
             manifest = records.decode(data, manifest_key)
         except records.FormatError as exc:
@@ -344,14 +397,21 @@ class Verifier:
             report.add("unreadable_file", where, digest.error)
             return
         for event_id in digest.mismatched_events[:100]:
-            report.add("event_modified", f"{key} event {event_id}", "the row's values do not hash to its leaf_hash")
+            report.add(
+                "event_modified", f"{key} event {event_id}", "the row's values do not hash to its leaf_hash"
+            )
         if len(digest.mismatched_events) > 100:
             report.add("event_modified", key, f"{len(digest.mismatched_events) - 100} more events differ")
         if digest.record_count != entry["record_count"]:
-            report.add("record_count_mismatch", where,
-                       f"{digest.record_count} rows, the log says {entry['record_count']}")
+            report.add(
+                "record_count_mismatch",
+                where,
+                f"{digest.record_count} rows, the log says {entry['record_count']}",
+            )
         if digest.stored_root != entry["merkle_root"]:
-            report.add("file_root_mismatch", where, "the leaf_hash column does not give the logged Merkle root")
+            report.add(
+                "file_root_mismatch", where, "the leaf_hash column does not give the logged Merkle root"
+            )
         elif digest.computed_root != entry["merkle_root"] and not digest.mismatched_events:
             report.add("file_root_mismatch", where, "recomputed leaves do not give the logged Merkle root")
 
@@ -365,8 +425,11 @@ def _event_type(key: str) -> str:
 
 # -- command line -----------------------------------------------------------------------------
 
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m mlaudit.integrity.verify", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m mlaudit.integrity.verify", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("--bucket", required=True)
     parser.add_argument("--endpoint-url", help="S3/KMS endpoint (the local stack's moto server)")
     parser.add_argument("--region")
@@ -378,10 +441,17 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--event-id", help="check one event's receipt instead of the lake")
     parser.add_argument("--event-date", help="with --event-id: its event_date partition (faster)")
     parser.add_argument("--event-type", help="with --event-id: its event_type partition (faster)")
-    parser.add_argument("--consistency", nargs=2, type=int, metavar=("A", "B"),
-                        help="prove checkpoint A's log is a prefix of checkpoint B's (sequence numbers)")
-    parser.add_argument("--trusted-checkpoint", help="a signed checkpoint seen earlier (JSON file): "
-                        "fail if the lake no longer holds it")
+    parser.add_argument(
+        "--consistency",
+        nargs=2,
+        type=int,
+        metavar=("A", "B"),
+        help="prove checkpoint A's log is a prefix of checkpoint B's (sequence numbers)",
+    )
+    parser.add_argument(
+        "--trusted-checkpoint",
+        help="a signed checkpoint seen earlier (JSON file): fail if the lake no longer holds it",
+    )
     parser.add_argument("--jobs", type=int, help="worker processes for hashing (default: CPUs)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     return parser
@@ -412,8 +482,14 @@ def main(argv: list[str] | None = None, store: Store | None = None) -> int:
     if args.trusted_checkpoint:
         with open(args.trusted_checkpoint, "rb") as handle:
             trusted = SignedCheckpoint(**_signed_fields(json.loads(handle.read())))
-    report = Verifier(store, public_key, from_date=args.from_date, to_date=args.to_date,
-                      trusted_checkpoint=trusted, jobs=args.jobs).run()
+    report = Verifier(
+        store,
+        public_key,
+        from_date=args.from_date,
+        to_date=args.to_date,
+        trusted_checkpoint=trusted,
+        jobs=args.jobs,
+    ).run()
     if args.json:
         print(json.dumps({**asdict(report), "ok": report.ok}, indent=1))
     else:
@@ -433,9 +509,12 @@ def _event(store: Store, pem: bytes, args: argparse.Namespace) -> tuple[list[str
 
     service = ProofService(store)
     try:
-        key, table, row = service.locate(args.event_id, event_date=args.event_date, event_type=args.event_type)
-        receipt = service.receipt(args.event_id, event_date=parse_partition(key)[0],
-                                  event_type=parse_partition(key)[1])
+        key, table, row = service.locate(
+            args.event_id, event_date=args.event_date, event_type=args.event_type
+        )
+        receipt = service.receipt(
+            args.event_id, event_date=parse_partition(key)[0], event_type=parse_partition(key)[1]
+        )
     except NotFound as exc:
         return [str(exc)], {}
     recomputed = leaf_hashes(table.slice(row, 1), parse_partition(key)[1])[0]
@@ -445,24 +524,35 @@ def _event(store: Store, pem: bytes, args: argparse.Namespace) -> tuple[list[str
 
 def _consistency(store: Store, public_key: Any, first: int, second: int) -> tuple[list[str], dict[str, Any]]:
     from mlaudit.integrity.checkpoint import load_checkpoint
-    from mlaudit.integrity.proofs import ProofService, ProofError, check_consistency
+    from mlaudit.integrity.proofs import ProofError, ProofService, check_consistency
 
     checkpoints = [load_checkpoint(store, seq) for seq in (first, second)]
-    problems = [f"checkpoint {s} is missing" for s, c in zip((first, second), checkpoints) if c is None]
-    problems += [f"checkpoint {s}: the signature does not verify" for s, c in zip((first, second), checkpoints)
-                 if c is not None and not verify_signature(public_key, c.message, c.signature)]
+    problems = [
+        f"checkpoint {s} is missing" for s, c in zip((first, second), checkpoints, strict=True) if c is None
+    ]
+    problems += [
+        f"checkpoint {s}: the signature does not verify"
+        for s, c in zip((first, second), checkpoints, strict=True)
+        if c is not None and not verify_signature(public_key, c.message, c.signature)
+    ]
     if problems:
         return problems, {}
     older, newer = checkpoints[0].body, checkpoints[1].body
     if older["tree_size"] == 0:
-        return [], {"first": 0, "second": newer["tree_size"], "path": []}  # the empty log is everyone's prefix
+        return [], {
+            "first": 0,
+            "second": newer["tree_size"],
+            "path": [],
+        }  # the empty log is everyone's prefix
     try:
         proof = ProofService(store).consistency(older["tree_size"], newer["tree_size"])
     except (ProofError, LookupError) as exc:
         return [f"no consistency proof: {exc}"], {}
     if not check_consistency(proof, older, newer):
-        problems.append(f"checkpoint {first} (size {older['tree_size']}) is not a prefix of "
-                        f"checkpoint {second} (size {newer['tree_size']}): the log was rewritten")
+        problems.append(
+            f"checkpoint {first} (size {older['tree_size']}) is not a prefix of "
+            f"checkpoint {second} (size {newer['tree_size']}): the log was rewritten"
+        )
     return problems, proof
 
 

@@ -1,0 +1,82 @@
+"""Receipts and checkpoints over HTTP (logic in mlaudit.integrity.proofs).
+
+GET /v1/events/{event_id}/proof[?event_date=YYYY-MM-DD&event_type=...]  auditor; events.read (own events)
+GET /v1/checkpoints/latest                                            auditor; events.read
+GET /v1/checkpoints/consistency?first=<size>&second=<size>            auditor; events.read
+
+Environment: MLAUDIT_AUDIT_BUCKET. Reads only (s3:GetObject, s3:ListBucket on the bucket,
+kms:Decrypt for SSE). Needs pyarrow (receipts read the event's Parquet file).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+from typing import Any
+
+from aws_lambda_powertools import Logger
+
+from mlaudit.http import ApiError, json_response
+from mlaudit.integrity.proofs import NotFound, ProofError, ProofService
+from mlaudit.principal import principal_from_event
+from mlaudit.settings import Env
+
+logger = Logger(service="mlaudit-proofs")
+
+_EVENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,127}$")
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_TYPE = re.compile(r"^[a-z_]{1,64}$")
+
+
+@functools.cache
+def service() -> ProofService:
+    from mlaudit.adapters.aws import client  # noqa: PLC0415
+    from mlaudit.integrity.store import S3Store  # noqa: PLC0415
+
+    return ProofService(S3Store(client("s3"), os.environ[Env.AUDIT_BUCKET]))
+
+
+@logger.inject_lambda_context(clear_state=True)
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    try:
+        return route(event, service())
+    except ApiError as error:
+        logger.info("request refused", extra={"status": error.status, "error": error.code})
+        return error.response()
+    except Exception:
+        logger.exception("proof failed")
+        return ApiError(503, "unavailable", "The proof could not be built; retry later.").response()
+
+
+def route(event: dict[str, Any], proofs: ProofService) -> dict[str, Any]:
+    principal = principal_from_event(event)
+    path = event.get("resource") or event.get("path") or ""
+    query = event.get("queryStringParameters") or {}
+    params = event.get("pathParameters") or {}
+    try:
+        if path.endswith("/proof"):
+            event_id = params.get("event_id") or ""
+            if not _EVENT_ID.match(event_id):
+                raise ApiError(400, "invalid_request", "event_id is not a valid event id.")
+            hints = {"event_date": query.get("event_date"), "event_type": query.get("event_type")}
+            if hints["event_date"] and not _DATE.match(hints["event_date"]):
+                raise ApiError(400, "invalid_request", "event_date must be YYYY-MM-DD.")
+            if hints["event_type"] and not _TYPE.match(hints["event_type"]):
+                raise ApiError(400, "invalid_request", "event_type is not an event type.")
+            # A workload sees receipts for its own events only; auditors for every event.
+            own = None if "auditor" in principal.roles else principal.client_id
+            return json_response(200, proofs.receipt(event_id, client_id=own, **hints))
+        if path.endswith("/checkpoints/latest"):
+            return json_response(200, proofs.latest())
+        if path.endswith("/checkpoints/consistency"):
+            try:
+                first, second = int(query.get("first", "")), int(query.get("second", ""))
+            except ValueError:
+                raise ApiError(400, "invalid_request", "first and second must be tree sizes.") from None
+            return json_response(200, proofs.consistency(first, second))
+    except NotFound as error:
+        raise ApiError(404, "not_found", str(error)) from None
+    except ProofError as error:
+        raise ApiError(400, "invalid_request", str(error)) from None
+    raise ApiError(404, "not_found", "No such route.")
