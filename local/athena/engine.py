@@ -13,17 +13,17 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import Any
 
 import duckdb
-
-from local.athena.lake import Lake, LakeFile
-from local.athena.transpile import to_duckdb
 from mlaudit.layout import COLUMNS, PARTITION_KEYS
 from mlaudit.queries.catalog import Catalog, QuerySpec, load_catalog
 from mlaudit.queries.engine import MAX_PAGE_SIZE, ExecutionNotFound, ExecutionStatus, ResultPage
 from mlaudit.queries.params import to_engine_value
+
+from local.athena.lake import Lake, LakeFile
+from local.athena.transpile import to_duckdb
 
 _DUCK_TYPES = {
     "string": "VARCHAR",
@@ -42,7 +42,7 @@ def render(value: Any) -> str | None:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, datetime):
-        value = value.astimezone(timezone.utc) if value.tzinfo else value
+        value = value.astimezone(UTC) if value.tzinfo else value
         return value.strftime("%Y-%m-%d %H:%M:%S.") + f"{value.microsecond // 1000:03d}"
     if isinstance(value, date):
         return value.isoformat()
@@ -58,10 +58,9 @@ def events_relation(files: list[LakeFile]) -> str:
         columns += [f"CAST(NULL AS VARCHAR) AS {name}" for name, _ in PARTITION_KEYS]
         return f"SELECT {', '.join(columns)} WHERE false"
     paths = ", ".join("'" + f.path.replace("'", "''") + "'" for f in files)
-    return (
-        f"SELECT * FROM read_parquet([{paths}], hive_partitioning = true, "
-        f"hive_types = {_HIVE_TYPES}, union_by_name = true)"
-    )
+    # The paths are the lake's own files, quoted; no caller value reaches this text.
+    options = f"hive_partitioning = true, hive_types = {_HIVE_TYPES}, union_by_name = true"
+    return f"SELECT * FROM read_parquet([{paths}], {options})"  # noqa: S608
 
 
 class _Execution:
@@ -144,13 +143,20 @@ class DuckDbEngine:
 
         def status(state: str, reason: str | None = None) -> ExecutionStatus:
             return ExecutionStatus(
-                execution_id, state, spec.name, owner, reason, scanned,  # type: ignore[arg-type]
+                execution_id,
+                state,
+                spec.name,
+                owner,
+                reason,
+                scanned,  # type: ignore[arg-type]
                 int((time.monotonic() - began) * 1000),
             )
 
         if self.cutoff is not None and scanned > self.cutoff:
             # Athena's workgroup cutoff cancels the query; say so the same way.
-            return _Execution(status("CANCELLED", "Query exhausted the bytes-scanned limit of the workgroup."))
+            return _Execution(
+                status("CANCELLED", "Query exhausted the bytes-scanned limit of the workgroup.")
+            )
         # Named ($name) rather than positional: sqlglot may repeat an expression when it
         # rewrites a function (greatest, least), which would shift positional ?s.
         values = {name: to_engine_value(spec.param(name), params[name]) for name in set(spec.bind_order)}

@@ -39,7 +39,9 @@ class LocalLake:
     def files(self, dates: Iterable[str] | None, event_types: Iterable[str] | None) -> list[LakeFile]:
         base = self.root / EVENTS_PREFIX
         date_dirs = (
-            [base / f"event_date={d}" for d in dates] if dates is not None else sorted(base.glob("event_date=*"))
+            [base / f"event_date={d}" for d in dates]
+            if dates is not None
+            else sorted(base.glob("event_date=*"))
         )
         wanted = set(event_types) if event_types is not None else None
         found: list[LakeFile] = []
@@ -68,7 +70,9 @@ class S3Lake:
             yield from page.get("Contents", [])
 
     def files(self, dates: Iterable[str] | None, event_types: Iterable[str] | None) -> list[LakeFile]:
-        prefixes = [f"{EVENTS_PREFIX}event_date={d}/" for d in dates] if dates is not None else [EVENTS_PREFIX]
+        prefixes = (
+            [f"{EVENTS_PREFIX}event_date={d}/" for d in dates] if dates is not None else [EVENTS_PREFIX]
+        )
         wanted = set(event_types) if event_types is not None else None
         found: list[LakeFile] = []
         for prefix in prefixes:
@@ -85,7 +89,9 @@ class S3Lake:
     def _cached(self, key: str, event_date: str, event_type: str, obj: dict[str, Any]) -> LakeFile:
         etag = _SAFE_NAME.sub("", obj["ETag"])
         name = _SAFE_NAME.sub("_", key.rsplit("/", 1)[-1])
-        path = self.cache / "events" / f"event_date={event_date}" / f"event_type={event_type}" / f"{etag}-{name}"
+        path = (
+            self.cache / "events" / f"event_date={event_date}" / f"event_type={event_type}" / f"{etag}-{name}"
+        )
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
             partial = path.with_suffix(".part")

@@ -14,14 +14,14 @@ import json
 import random
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-
 from mlaudit.layout import COLUMNS, partition_prefix
 from mlaudit.parquet import SCHEMA, to_parquet_bytes
+
 MODELS = (("fraud", "v1"), ("fraud", "v2"), ("churn", "v1"))
 RULES = ("dq.missing_value", "dq.out_of_range", "dq.schema_drift")
 DATASETS = ("ds-transactions", "ds-customers")
@@ -31,10 +31,18 @@ ACTORS = ("alice", "bob", "svc-etl")
 def blank(event_type: str, occurred_at: datetime, received_at: datetime, event_id: str) -> dict[str, Any]:
     row: dict[str, Any] = {c.name: ([] if c.kind == "array<string>" else None) for c in COLUMNS}
     row.update(
-        event_id=event_id, schema_version=1, event_type=event_type, occurred_at=occurred_at,
-        received_at=received_at, actor_id="svc-model", actor_type="service", actor_roles=[],
-        client_id="client-1", dq_status="pass", leaf_hash=hashlib.sha256(event_id.encode()).hexdigest(),
-        event_date=received_at.astimezone(timezone.utc).date().isoformat(),
+        event_id=event_id,
+        schema_version=1,
+        event_type=event_type,
+        occurred_at=occurred_at,
+        received_at=received_at,
+        actor_id="svc-model",
+        actor_type="service",
+        actor_roles=[],
+        client_id="client-1",
+        dq_status="pass",
+        leaf_hash=hashlib.sha256(event_id.encode()).hexdigest(),
+        event_date=received_at.astimezone(UTC).date().isoformat(),
     )
     return row
 
@@ -49,33 +57,75 @@ def _lineage(start: datetime) -> list[dict[str, Any]]:
 
     add(0, "dataset_registered", dataset_id="ds-train", inputs=["s3://raw/tx", "s3://raw/cust"])
     add(1, "data_ingested", dataset_id="ds-raw-eval", inputs=["s3://raw/eval"])
-    add(2, "training_started", run_id="run-1", parent_run_id="pipeline-7", dataset_id="ds-train",
-        model_id="fraud", model_version="v1", inputs=["ds-train", "ds-raw-eval"])
-    add(3, "training_completed", run_id="run-1", parent_run_id="pipeline-7", model_id="fraud",
-        model_version="v1", metrics=json.dumps({"auc": 0.91}))
+    add(
+        2,
+        "training_started",
+        run_id="run-1",
+        parent_run_id="pipeline-7",
+        dataset_id="ds-train",
+        model_id="fraud",
+        model_version="v1",
+        inputs=["ds-train", "ds-raw-eval"],
+    )
+    add(
+        3,
+        "training_completed",
+        run_id="run-1",
+        parent_run_id="pipeline-7",
+        model_id="fraud",
+        model_version="v1",
+        metrics=json.dumps({"auc": 0.91}),
+    )
     add(4, "model_evaluated", run_id="run-1", model_id="fraud", model_version="v1", dataset_id="ds-raw-eval")
-    add(5, "model_registered", run_id="run-1", model_id="fraud", model_version="v1",
-        model_artifact_sha256="a" * 64)
-    add(6, "model_deployed", model_id="fraud", model_version="v1", resource="endpoint/fraud-prod",
-        environment="prod", actor_id="alice", actor_type="user")
+    add(
+        5,
+        "model_registered",
+        run_id="run-1",
+        model_id="fraud",
+        model_version="v1",
+        model_artifact_sha256="a" * 64,
+    )
+    add(
+        6,
+        "model_deployed",
+        model_id="fraud",
+        model_version="v1",
+        resource="endpoint/fraud-prod",
+        environment="prod",
+        actor_id="alice",
+        actor_type="user",
+    )
     add(7, "training_started", run_id="run-2", model_id="fraud", model_version="v2", dataset_id="ds-other")
     add(8, "model_registered", run_id="run-2", model_id="fraud", model_version="v2")
-    add(9, "config_changed", model_id="fraud", model_version="v1", action="update", resource="config/threshold",
-        actor_id="bob", actor_type="user", details=json.dumps({"threshold": [0.5, 0.6]}))
+    add(
+        9,
+        "config_changed",
+        model_id="fraud",
+        model_version="v1",
+        action="update",
+        resource="config/threshold",
+        actor_id="bob",
+        actor_type="user",
+        details=json.dumps({"threshold": [0.5, 0.6]}),
+    )
     add(10, "model_retired", model_id="fraud", model_version="v1", environment="staging")
     return out
 
 
-def generate(n: int, *, days: int = 30, start: date = date(2026, 10, 1), seed: int = 7) -> Iterator[dict[str, Any]]:
+def generate(
+    n: int, *, days: int = 30, start: date = date(2026, 10, 1), seed: int = 7
+) -> Iterator[dict[str, Any]]:
     """About `n` events spread evenly over `days` days (plus duplicates and lineage)."""
-    rng = random.Random(seed)
-    t0 = datetime(start.year, start.month, start.day, tzinfo=timezone.utc)
+    rng = random.Random(seed)  # noqa: S311 - reproducible test data, not secrets
+    t0 = datetime(start.year, start.month, start.day, tzinfo=UTC)
     span = days * 86_400_000
     yield from _lineage(t0)
     predictions: list[tuple[str, str]] = []  # (prediction_id, label) to attach labels to
     for i in range(n):
         occurred = t0 + timedelta(milliseconds=int(span * (i + rng.random()) / n))
-        received = min(occurred + timedelta(milliseconds=rng.randint(5, 3000)), t0 + timedelta(milliseconds=span - 1))
+        received = min(
+            occurred + timedelta(milliseconds=rng.randint(5, 3000)), t0 + timedelta(milliseconds=span - 1)
+        )
         event_id = f"ev-{seed}-{i}"
         kind = rng.random()
         if kind < 0.70:
@@ -83,12 +133,18 @@ def generate(n: int, *, days: int = 30, start: date = date(2026, 10, 1), seed: i
             score = rng.betavariate(2, 5) if version != "v2" else rng.betavariate(5, 2)
             row = blank("prediction", occurred, received, event_id)
             row.update(
-                model_id=model_id, model_version=version, prediction_id=f"p-{seed}-{i}",
-                prediction_score=score, prediction_label="pos" if score >= 0.5 else "neg",
-                latency_ms=round(rng.lognormvariate(3, 0.5), 3), workload=f"{model_id}-api",
+                model_id=model_id,
+                model_version=version,
+                prediction_id=f"p-{seed}-{i}",
+                prediction_score=score,
+                prediction_label="pos" if score >= 0.5 else "neg",
+                latency_ms=round(rng.lognormvariate(3, 0.5), 3),
+                workload=f"{model_id}-api",
                 environment="prod",
-                features=json.dumps({"age": rng.randint(18, 90), "income": round(rng.gauss(50, 15), 2),
-                                     "nested": {"x": 1}}, sort_keys=True),
+                features=json.dumps(
+                    {"age": rng.randint(18, 90), "income": round(rng.gauss(50, 15), 2), "nested": {"x": 1}},
+                    sort_keys=True,
+                ),
             )
             predictions.append((row["prediction_id"], row["prediction_label"]))
         elif kind < 0.82 and predictions:
@@ -100,14 +156,18 @@ def generate(n: int, *, days: int = 30, start: date = date(2026, 10, 1), seed: i
             row = blank("data_ingested", occurred, received, event_id)
             violations = [r for r in RULES if rng.random() < 0.15]
             row.update(
-                dataset_id=DATASETS[rng.randrange(2)], model_id=rng.choice(["fraud", None]),
-                dq_violations=violations, dq_status="fail" if violations else "pass",
+                dataset_id=DATASETS[rng.randrange(2)],
+                model_id=rng.choice(["fraud", None]),
+                dq_violations=violations,
+                dq_status="fail" if violations else "pass",
             )
         elif kind < 0.97:
             etype = rng.choice(["audit_access", "data_accessed", "config_changed"])
             row = blank(etype, occurred, received, event_id)
             row.update(
-                actor_id=rng.choice(ACTORS), actor_type="user", action=rng.choice(["read", "query", "update"]),
+                actor_id=rng.choice(ACTORS),
+                actor_type="user",
+                action=rng.choice(["read", "query", "update"]),
                 resource=rng.choice(["query:accuracy", "dataset/ds-customers", "config/threshold"]),
                 model_id=rng.choice(["fraud", None]),
             )
@@ -115,12 +175,17 @@ def generate(n: int, *, days: int = 30, start: date = date(2026, 10, 1), seed: i
             etype = rng.choice(["subject_access", "prediction", "data_accessed"])
             row = blank(etype, occurred, received, event_id)
             row.update(
-                subject_pseudonym=f"subj-{rng.randrange(20):04d}", actor_id=rng.choice(ACTORS), actor_type="user",
-                personal_data=rng.choice([None, "ciphertext-base64"]), action="read",
+                subject_pseudonym=f"subj-{rng.randrange(20):04d}",
+                actor_id=rng.choice(ACTORS),
+                actor_type="user",
+                personal_data=rng.choice([None, "ciphertext-base64"]),
+                action="read",
             )
         yield row
         if rng.random() < 0.01:  # at-least-once delivery: the same event again, later
-            again = dict(row, received_at=min(received + timedelta(seconds=1), t0 + timedelta(milliseconds=span - 1)))
+            again = dict(
+                row, received_at=min(received + timedelta(seconds=1), t0 + timedelta(milliseconds=span - 1))
+            )
             again["leaf_hash"] = "f" * 64
             yield again
 

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import UTC
 from pathlib import Path
 
 import boto3
 import duckdb
 import pytest
+from mlaudit.queries.engine import ExecutionNotFound
 
 from local.athena import DuckDbEngine, LocalLake, S3Lake
 from local.athena.engine import events_relation, render
 from local.athena.synthetic import generate, write_lake
-from mlaudit.queries.engine import ExecutionNotFound
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +61,9 @@ def test_declared_event_types_prune_partitions_too(lake: Path) -> None:
     engine = DuckDbEngine(LocalLake(lake), threads=1)
     predictions, _ = engine.run("prediction_volume_latency", ALL_DAYS)
     everything, _ = engine.run("lineage", {**ALL_DAYS, "model_id": "fraud", "model_version": "v1"})
-    prediction_bytes = sum(p.stat().st_size for p in (lake / "events").rglob("event_type=prediction/*.parquet"))
+    prediction_bytes = sum(
+        p.stat().st_size for p in (lake / "events").rglob("event_type=prediction/*.parquet")
+    )
     assert predictions.bytes_scanned == prediction_bytes < everything.bytes_scanned
 
 
@@ -75,7 +78,9 @@ def test_pruned_results_equal_filtered_full_results(lake: Path) -> None:
 
 def test_partition_columns_have_glue_types(lake: Path) -> None:
     files = LocalLake(lake).files(["2026-10-02"], None)
-    described = dict((r[0], r[1]) for r in duckdb.connect().execute(f"DESCRIBE {events_relation(files)}").fetchall())
+    described = dict(
+        (r[0], r[1]) for r in duckdb.connect().execute(f"DESCRIBE {events_relation(files)}").fetchall()
+    )
     assert described["event_date"] == "VARCHAR" and described["event_type"] == "VARCHAR"
     empty = dict((r[0], r[1]) for r in duckdb.connect().execute(f"DESCRIBE {events_relation([])}").fetchall())
     assert {k: v for k, v in empty.items()} == described  # same table shape with no files
@@ -83,7 +88,9 @@ def test_partition_columns_have_glue_types(lake: Path) -> None:
 
 def test_a_range_with_no_data_answers_no_rows(lake: Path) -> None:
     engine = DuckDbEngine(LocalLake(lake), threads=1)
-    status, rows = engine.run("accuracy", {"from_date": "2030-01-01", "to_date": "2030-01-02", "positive_label": "pos"})
+    status, rows = engine.run(
+        "accuracy", {"from_date": "2030-01-01", "to_date": "2030-01-02", "positive_label": "pos"}
+    )
     assert (status.state, status.bytes_scanned, rows) == ("SUCCEEDED", 0, [])
 
 
@@ -120,9 +127,9 @@ def test_unknown_executions(lake: Path) -> None:
 
 
 def test_render_matches_athena_text() -> None:
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    assert render(datetime(2026, 10, 1, 5, 6, 7, 891000, tzinfo=timezone.utc)) == "2026-10-01 05:06:07.891"
+    assert render(datetime(2026, 10, 1, 5, 6, 7, 891000, tzinfo=UTC)) == "2026-10-01 05:06:07.891"
     assert (render(True), render(None), render(2), render(0.5)) == ("true", None, "2", "0.5")
 
 

@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import duckdb
 import pytest
-
-from local.athena.transpile import to_duckdb
 from mlaudit.queries.catalog import CatalogError, compile_placeholders, load_catalog, parse_query, view_ddl
 from mlaudit.queries.portability import PortabilityError, check_spec, problems_in
 
+from local.athena.transpile import to_duckdb
+
 EXPECTED = {
-    "model_timeline", "prediction_volume_latency", "dq_violation_rate", "drift_psi", "accuracy", "lineage",
-    "access_report", "subject_events", "events_deduplicated",
+    "model_timeline",
+    "prediction_volume_latency",
+    "dq_violation_rate",
+    "drift_psi",
+    "accuracy",
+    "lineage",
+    "access_report",
+    "subject_events",
+    "events_deduplicated",
 }
 
 
@@ -77,16 +84,23 @@ GOOD_BODY = "SELECT count(*) AS n FROM events WHERE event_date BETWEEN :from_dat
     ("text", "message"),
     [
         (HEADER.replace("-- range: from_date to_date\n", "") + GOOD_BODY, "date range"),
-        (HEADER + GOOD_BODY.replace("BETWEEN :from_date AND :to_date", ">= :from_date AND event_date <= :to_date"),
-         "must filter event_date BETWEEN"),
+        (
+            HEADER
+            + GOOD_BODY.replace(
+                "BETWEEN :from_date AND :to_date", ">= :from_date AND event_date <= :to_date"
+            ),
+            "must filter event_date BETWEEN",
+        ),
         (HEADER + GOOD_BODY + " LIMIT :n", "undeclared"),
         (HEADER + "-- param: x integer optional\n" + GOOD_BODY, "unused"),
         (HEADER + "-- param: s string optional\n" + GOOD_BODY, "max_length or pattern"),
         (HEADER.replace("-- roles: analyst\n", "") + GOOD_BODY, "roles"),
         (HEADER.replace("-- column: n integer\n", "") + GOOD_BODY, "result columns"),
         (HEADER + GOOD_BODY + "; DELETE FROM events", "one statement"),
-        (HEADER.replace("from_date date required", "from_date string optional max_length=10") + GOOD_BODY,
-         "must be a declared date"),
+        (
+            HEADER.replace("from_date date required", "from_date string optional max_length=10") + GOOD_BODY,
+            "must be a declared date",
+        ),
     ],
 )
 def test_malformed_query_files_fail_at_load(text: str, message: str) -> None:
@@ -106,7 +120,10 @@ def test_views_take_no_parameters() -> None:
         ("SELECT count(*) / 2 AS x FROM events ORDER BY x", "division"),
         ("SELECT date_diff('day', occurred_at, received_at) AS x FROM events ORDER BY x", "date_diff"),
         ("SELECT json_extract_scalar(features, '$.a') AS x FROM events ORDER BY x", "json_extract_scalar"),
-        ("SELECT CAST(json_extract_scalar(features, '$.a') AS DOUBLE) AS x FROM events ORDER BY x", "json_extract_scalar"),
+        (
+            "SELECT CAST(json_extract_scalar(features, '$.a') AS DOUBLE) AS x FROM events ORDER BY x",
+            "json_extract_scalar",
+        ),
         ("SELECT json_extract(features, '$.a') AS x FROM events ORDER BY x", "json_extract"),
         ("SELECT format_datetime(occurred_at, 'yyyy') AS x FROM events ORDER BY x", "format_datetime"),
         ("SELECT parse_datetime(event_id, 'yyyy') AS x FROM events ORDER BY x", "parse_datetime"),
@@ -116,7 +133,10 @@ def test_views_take_no_parameters() -> None:
         ("SELECT every(latency_ms > 1) AS x FROM events ORDER BY x", "every"),
         ("SELECT approx_distinct(actor_id) AS x FROM events ORDER BY x", "approx_distinct"),
         ("SELECT CAST(latency_ms AS VARCHAR) AS x FROM events ORDER BY x", "text"),
-        ("SELECT count(*) AS x FROM events WHERE event_date = CAST(current_date AS VARCHAR) ORDER BY x", "current date"),
+        (
+            "SELECT count(*) AS x FROM events WHERE event_date = CAST(current_date AS VARCHAR) ORDER BY x",
+            "current date",
+        ),
         ("SELECT rand() AS x FROM events ORDER BY x", "random"),
         ("SELECT my_udf(x) AS x FROM events ORDER BY x", "unknown to sqlglot"),
         ("SELECT count(*) AS x FROM other_table ORDER BY x", "only the events table"),
@@ -154,7 +174,10 @@ def test_the_refused_differences_are_real_on_duckdb() -> None:
     # Why the rules exist: DuckDB answers these differently from Trino (2, NULL).
     con = duckdb.connect()
     assert con.execute(to_duckdb("SELECT 5 / 2")).fetchone()[0] == 2.5
-    assert con.execute(to_duckdb("""SELECT json_extract_scalar('{"a": {"b": 1}}', '$.a')""")).fetchone()[0] == '{"b":1}'
+    assert (
+        con.execute(to_duckdb("""SELECT json_extract_scalar('{"a": {"b": 1}}', '$.a')""")).fetchone()[0]
+        == '{"b":1}'
+    )
     # ... and the allowed form agrees with Trino (NULL for an object).
     sql = """SELECT TRY_CAST(json_extract_scalar('{"a": {"b": 1}}', '$.a') AS DOUBLE)"""
     assert con.execute(to_duckdb(sql)).fetchone()[0] is None
@@ -164,7 +187,12 @@ def test_approx_percentile_is_rewritten_to_exact_nearest_rank() -> None:
     sql = to_duckdb("SELECT approx_percentile(x, 0.95) FROM t")
     assert "QUANTILE_DISC(x, 0.95)" in sql
     con = duckdb.connect()
-    assert con.execute(to_duckdb("SELECT approx_percentile(x, 0.95) FROM (SELECT range AS x FROM range(1, 21))")).fetchone()[0] == 19
+    assert (
+        con.execute(
+            to_duckdb("SELECT approx_percentile(x, 0.95) FROM (SELECT range AS x FROM range(1, 21))")
+        ).fetchone()[0]
+        == 19
+    )
 
 
 def test_named_placeholders_survive_rewrites_that_repeat_expressions() -> None:

@@ -11,15 +11,15 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
+from mlaudit.queries.catalog import load_catalog
+from mlaudit.queries.engine import decode_row
 
 from local.athena import DuckDbEngine, LocalLake
 from local.athena.synthetic import blank, generate, write_lake
-from mlaudit.queries.catalog import load_catalog
-from mlaudit.queries.engine import decode_row
 
 Row = dict[str, Any]
 FROM, TO = "2026-10-01", "2026-10-30"
@@ -60,7 +60,7 @@ def assert_rows_equal(actual: list[Row], expected: list[Row]) -> None:
 def iso(value: datetime | None) -> str | None:
     if value is None:
         return None
-    value = value.astimezone(timezone.utc)
+    value = value.astimezone(UTC)
     return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
 
 
@@ -73,7 +73,10 @@ def first_copies(rows: Iterable[Row]) -> list[Row]:
     best: dict[str, Row] = {}
     for row in rows:
         key = (row["received_at"], row["leaf_hash"])
-        if row["event_id"] not in best or key < (best[row["event_id"]]["received_at"], best[row["event_id"]]["leaf_hash"]):
+        if row["event_id"] not in best or key < (
+            best[row["event_id"]]["received_at"],
+            best[row["event_id"]]["leaf_hash"],
+        ):
             best[row["event_id"]] = row
     return list(best.values())
 
@@ -104,43 +107,95 @@ def sql_ne(a: Any, b: Any) -> bool:
 
 # --- oracles -------------------------------------------------------------------------
 LIFECYCLE = {
-    "training_started", "training_completed", "training_failed", "model_evaluated", "model_registered",
-    "model_deployed", "model_retired", "config_changed", "data_accessed", "audit_access", "lineage",
+    "training_started",
+    "training_completed",
+    "training_failed",
+    "model_evaluated",
+    "model_registered",
+    "model_deployed",
+    "model_retired",
+    "config_changed",
+    "data_accessed",
+    "audit_access",
+    "lineage",
 }
 
 
 def oracle_model_timeline(rows, from_date, to_date, model_id, model_version=None):
-    found = select(rows, from_date, to_date, lambda r: r["event_type"] in LIFECYCLE and r["model_id"] == model_id
-                   and (model_version is None or r["model_version"] == model_version))
+    found = select(
+        rows,
+        from_date,
+        to_date,
+        lambda r: (
+            r["event_type"] in LIFECYCLE
+            and r["model_id"] == model_id
+            and (model_version is None or r["model_version"] == model_version)
+        ),
+    )
     found.sort(key=lambda r: (r["occurred_at"], r["received_at"], r["event_id"]))
-    keys = ("event_type", "event_id", "model_version", "actor_id", "actor_type", "run_id", "dataset_id",
-            "action", "resource", "dq_status")
-    return [{"occurred_at": iso(r["occurred_at"]), "received_at": iso(r["received_at"]), **{k: r[k] for k in keys}}
-            for r in found]
+    keys = (
+        "event_type",
+        "event_id",
+        "model_version",
+        "actor_id",
+        "actor_type",
+        "run_id",
+        "dataset_id",
+        "action",
+        "resource",
+        "dq_status",
+    )
+    return [
+        {
+            "occurred_at": iso(r["occurred_at"]),
+            "received_at": iso(r["received_at"]),
+            **{k: r[k] for k in keys},
+        }
+        for r in found
+    ]
 
 
 def oracle_prediction_volume_latency(rows, from_date, to_date, model_id=None):
-    found = select(rows, from_date, to_date, lambda r: r["event_type"] == "prediction"
-                   and (model_id is None or r["model_id"] == model_id))
+    found = select(
+        rows,
+        from_date,
+        to_date,
+        lambda r: r["event_type"] == "prediction" and (model_id is None or r["model_id"] == model_id),
+    )
     groups: dict[tuple, list[Row]] = defaultdict(list)
     for r in found:
-        hour = r["occurred_at"].astimezone(timezone.utc).replace(minute=0, second=0, microsecond=0)
+        hour = r["occurred_at"].astimezone(UTC).replace(minute=0, second=0, microsecond=0)
         groups[(r["model_id"], r["model_version"], hour)].append(r)
     out = []
-    for (mid, mv, hour), members in sorted(groups.items(), key=lambda kv: (nulls_last(kv[0][0]), nulls_last(kv[0][1]), kv[0][2])):
+    for (mid, mv, hour), members in sorted(
+        groups.items(), key=lambda kv: (nulls_last(kv[0][0]), nulls_last(kv[0][1]), kv[0][2])
+    ):
         lat = [m["latency_ms"] for m in members if m["latency_ms"] is not None]
-        out.append({
-            "model_id": mid, "model_version": mv, "hour": iso(hour), "predictions": len(members),
-            "avg_latency_ms": sum(lat) / len(lat) if lat else None,
-            "p50_latency_ms": nearest_rank(lat, 0.5), "p95_latency_ms": nearest_rank(lat, 0.95),
-            "p99_latency_ms": nearest_rank(lat, 0.99),
-        })
+        out.append(
+            {
+                "model_id": mid,
+                "model_version": mv,
+                "hour": iso(hour),
+                "predictions": len(members),
+                "avg_latency_ms": sum(lat) / len(lat) if lat else None,
+                "p50_latency_ms": nearest_rank(lat, 0.5),
+                "p95_latency_ms": nearest_rank(lat, 0.95),
+                "p99_latency_ms": nearest_rank(lat, 0.99),
+            }
+        )
     return out
 
 
 def oracle_dq_violation_rate(rows, from_date, to_date, dataset_id=None, model_id=None):
-    found = select(rows, from_date, to_date, lambda r: (dataset_id is None or r["dataset_id"] == dataset_id)
-                   and (model_id is None or r["model_id"] == model_id))
+    found = select(
+        rows,
+        from_date,
+        to_date,
+        lambda r: (
+            (dataset_id is None or r["dataset_id"] == dataset_id)
+            and (model_id is None or r["model_id"] == model_id)
+        ),
+    )
     totals: dict[tuple, int] = defaultdict(int)
     violating: dict[tuple, set[str]] = defaultdict(set)
     for r in found:
@@ -148,11 +203,24 @@ def oracle_dq_violation_rate(rows, from_date, to_date, dataset_id=None, model_id
         for rule in r["dq_violations"]:
             violating[(rule, r["dataset_id"], r["model_id"])].add(r["event_id"])
     out = [
-        {"rule_id": rule, "dataset_id": ds, "model_id": mid, "events": totals[(ds, mid)],
-         "violating_events": len(ids), "violation_rate": len(ids) / totals[(ds, mid)]}
+        {
+            "rule_id": rule,
+            "dataset_id": ds,
+            "model_id": mid,
+            "events": totals[(ds, mid)],
+            "violating_events": len(ids),
+            "violation_rate": len(ids) / totals[(ds, mid)],
+        }
         for (rule, ds, mid), ids in violating.items()
     ]
-    out.sort(key=lambda r: (-r["violation_rate"], r["rule_id"], nulls_last(r["dataset_id"]), nulls_last(r["model_id"])))
+    out.sort(
+        key=lambda r: (
+            -r["violation_rate"],
+            r["rule_id"],
+            nulls_last(r["dataset_id"]),
+            nulls_last(r["model_id"]),
+        )
+    )
     return out
 
 
@@ -178,21 +246,43 @@ def psi(baseline: list[float], current: list[float], bins: int) -> tuple[int, in
     return len(baseline), len(current), total
 
 
-def oracle_drift_psi(rows, baseline_from_date, baseline_to_date, current_from_date, current_to_date,
-                     model_id, model_version=None, feature=None, bins=10):
+def oracle_drift_psi(
+    rows,
+    baseline_from_date,
+    baseline_to_date,
+    current_from_date,
+    current_to_date,
+    model_id,
+    model_version=None,
+    feature=None,
+    bins=10,
+):
     def wanted(r):
-        return (r["event_type"] == "prediction" and r["model_id"] == model_id
-                and (model_version is None or r["model_version"] == model_version))
+        return (
+            r["event_type"] == "prediction"
+            and r["model_id"] == model_id
+            and (model_version is None or r["model_version"] == model_version)
+        )
 
-    found = first_copies(r for r in rows if wanted(r) and (
-        in_range(r, baseline_from_date, baseline_to_date) or in_range(r, current_from_date, current_to_date)))
+    found = first_copies(
+        r
+        for r in rows
+        if wanted(r)
+        and (
+            in_range(r, baseline_from_date, baseline_to_date)
+            or in_range(r, current_from_date, current_to_date)
+        )
+    )
 
     def values(r: Row) -> dict[str, float | None]:
         out = {"prediction_score": r["prediction_score"]}
         if feature and r["features"] is not None:
             import json
+
             value = json.loads(r["features"]).get(feature[2:])
-            out["feature"] = float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+            out["feature"] = (
+                float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+            )
         return out
 
     result = []
@@ -204,7 +294,9 @@ def oracle_drift_psi(rows, baseline_from_date, baseline_to_date, current_from_da
         if not base:
             continue
         bn, cn, value = psi(base, cur, bins)
-        result.append({"metric": metric, "bins": bins, "baseline_count": bn, "current_count": cn, "psi": value})
+        result.append(
+            {"metric": metric, "bins": bins, "baseline_count": bn, "current_count": cn, "psi": value}
+        )
     return result  # already ordered by metric DESC
 
 
@@ -214,90 +306,210 @@ def oracle_accuracy(rows, from_date, to_date, positive_label, model_id=None):
     for r in found:
         if r["event_type"] == "ground_truth" and r["label_for_prediction_id"] is not None:
             key = r["label_for_prediction_id"]
-            if key not in labels or (r["received_at"], r["true_label"]) > (labels[key]["received_at"], labels[key]["true_label"]):
+            if key not in labels or (r["received_at"], r["true_label"]) > (
+                labels[key]["received_at"],
+                labels[key]["true_label"],
+            ):
                 labels[key] = r
     groups: dict[tuple, list[tuple[str, str]]] = defaultdict(list)
     for r in found:
-        if (r["event_type"] == "prediction" and r["prediction_id"] is not None and r["prediction_id"] in labels
-                and (model_id is None or r["model_id"] == model_id)):
-            groups[(r["model_id"], r["model_version"])].append((r["prediction_label"], labels[r["prediction_id"]]["true_label"]))
+        if (
+            r["event_type"] == "prediction"
+            and r["prediction_id"] is not None
+            and r["prediction_id"] in labels
+            and (model_id is None or r["model_id"] == model_id)
+        ):
+            groups[(r["model_id"], r["model_version"])].append(
+                (r["prediction_label"], labels[r["prediction_id"]]["true_label"])
+            )
     out = []
-    for (mid, mv), pairs in sorted(groups.items(), key=lambda kv: (nulls_last(kv[0][0]), nulls_last(kv[0][1]))):
+    for (mid, mv), pairs in sorted(
+        groups.items(), key=lambda kv: (nulls_last(kv[0][0]), nulls_last(kv[0][1]))
+    ):
         tp = sum(sql_eq(p, positive_label) and sql_eq(t, positive_label) for p, t in pairs)
         fp = sum(sql_eq(p, positive_label) and sql_ne(t, positive_label) for p, t in pairs)
         fn = sum(sql_ne(p, positive_label) and sql_eq(t, positive_label) for p, t in pairs)
-        out.append({
-            "model_id": mid, "model_version": mv, "labeled": len(pairs), "true_positives": tp,
-            "false_positives": fp, "false_negatives": fn,
-            "accuracy": sum(sql_eq(p, t) for p, t in pairs) / len(pairs),
-            "precision": tp / (tp + fp) if tp + fp else None,
-            "recall": tp / (tp + fn) if tp + fn else None,
-        })
+        out.append(
+            {
+                "model_id": mid,
+                "model_version": mv,
+                "labeled": len(pairs),
+                "true_positives": tp,
+                "false_positives": fp,
+                "false_negatives": fn,
+                "accuracy": sum(sql_eq(p, t) for p, t in pairs) / len(pairs),
+                "precision": tp / (tp + fp) if tp + fp else None,
+                "recall": tp / (tp + fn) if tp + fn else None,
+            }
+        )
     return out
 
 
 def oracle_lineage(rows, from_date, to_date, model_id, model_version):
     e = select(rows, from_date, to_date)
     mine = [r for r in e if r["model_id"] == model_id and r["model_version"] == model_version]
-    runs = {r["run_id"] for r in mine if r["run_id"] is not None and r["event_type"] in (
-        "model_registered", "training_started", "training_completed", "training_failed", "model_evaluated")}
+    runs = {
+        r["run_id"]
+        for r in mine
+        if r["run_id"] is not None
+        and r["event_type"]
+        in (
+            "model_registered",
+            "training_started",
+            "training_completed",
+            "training_failed",
+            "model_evaluated",
+        )
+    }
     run_events = [r for r in e if r["run_id"] in runs]
     datasets = [(r["dataset_id"], r["occurred_at"]) for r in run_events if r["dataset_id"] is not None]
     datasets += [(ref, r["occurred_at"]) for r in run_events for ref in r["inputs"]]
     dataset_ids = {d for d, _ in datasets}
-    links = [("upstream", "produced_by", "run", r["run_id"], r["occurred_at"]) for r in mine if r["run_id"] in runs]
-    links += [("upstream", "parent_run", "run", r["parent_run_id"], r["occurred_at"]) for r in run_events if r["parent_run_id"]]
+    links = [
+        ("upstream", "produced_by", "run", r["run_id"], r["occurred_at"]) for r in mine if r["run_id"] in runs
+    ]
+    links += [
+        ("upstream", "parent_run", "run", r["parent_run_id"], r["occurred_at"])
+        for r in run_events
+        if r["parent_run_id"]
+    ]
     links += [("upstream", "trained_on", "dataset", d, at) for d, at in datasets]
-    links += [("upstream", "derived_from", "dataset", ref, r["occurred_at"]) for r in e
-              if r["event_type"] in ("dataset_registered", "data_ingested") and r["dataset_id"] in dataset_ids
-              for ref in r["inputs"]]
-    links += [("downstream", "deployed_to", "deployment", r["resource"] or r["environment"], r["occurred_at"]) for r in mine
-              if r["event_type"] in ("model_deployed", "model_retired") and (r["resource"] or r["environment"])]
-    links += [("downstream", "served", "workload", r["workload"], r["occurred_at"]) for r in mine
-              if r["event_type"] == "prediction" and r["workload"] is not None]
+    links += [
+        ("upstream", "derived_from", "dataset", ref, r["occurred_at"])
+        for r in e
+        if r["event_type"] in ("dataset_registered", "data_ingested") and r["dataset_id"] in dataset_ids
+        for ref in r["inputs"]
+    ]
+    links += [
+        ("downstream", "deployed_to", "deployment", r["resource"] or r["environment"], r["occurred_at"])
+        for r in mine
+        if r["event_type"] in ("model_deployed", "model_retired") and (r["resource"] or r["environment"])
+    ]
+    links += [
+        ("downstream", "served", "workload", r["workload"], r["occurred_at"])
+        for r in mine
+        if r["event_type"] == "prediction" and r["workload"] is not None
+    ]
     groups: dict[tuple, list[datetime]] = defaultdict(list)
     for *key, at in links:
         groups[tuple(key)].append(at)
     ordered = sorted(groups.items(), key=lambda kv: (-ord(kv[0][0][0]), kv[0][1], kv[0][2], kv[0][3]))
-    return [{"direction": k[0], "relation": k[1], "node_type": k[2], "node_id": k[3], "events": len(ats),
-             "first_seen": iso(min(ats)), "last_seen": iso(max(ats))} for k, ats in ordered]
+    return [
+        {
+            "direction": k[0],
+            "relation": k[1],
+            "node_type": k[2],
+            "node_id": k[3],
+            "events": len(ats),
+            "first_seen": iso(min(ats)),
+            "last_seen": iso(max(ats)),
+        }
+        for k, ats in ordered
+    ]
 
 
 ACCESS = {"audit_access", "data_accessed", "config_changed", "subject_access", "subject_erasure"}
 
 
 def oracle_access_report(rows, from_date, to_date, actor_id=None, resource=None):
-    found = select(rows, from_date, to_date, lambda r: r["event_type"] in ACCESS
-                   and (actor_id is None or r["actor_id"] == actor_id) and (resource is None or r["resource"] == resource))
+    found = select(
+        rows,
+        from_date,
+        to_date,
+        lambda r: (
+            r["event_type"] in ACCESS
+            and (actor_id is None or r["actor_id"] == actor_id)
+            and (resource is None or r["resource"] == resource)
+        ),
+    )
     groups: dict[tuple, list[datetime]] = defaultdict(list)
     for r in found:
-        groups[(r["actor_id"], r["actor_type"], r["event_type"], r["action"], r["resource"])].append(r["occurred_at"])
-    ordered = sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2], nulls_last(kv[0][3]), nulls_last(kv[0][4])))
-    return [{"actor_id": k[0], "actor_type": k[1], "event_type": k[2], "action": k[3], "resource": k[4],
-             "events": len(ats), "first_at": iso(min(ats)), "last_at": iso(max(ats))} for k, ats in ordered]
+        groups[(r["actor_id"], r["actor_type"], r["event_type"], r["action"], r["resource"])].append(
+            r["occurred_at"]
+        )
+    ordered = sorted(
+        groups.items(),
+        key=lambda kv: (kv[0][0], kv[0][1], kv[0][2], nulls_last(kv[0][3]), nulls_last(kv[0][4])),
+    )
+    return [
+        {
+            "actor_id": k[0],
+            "actor_type": k[1],
+            "event_type": k[2],
+            "action": k[3],
+            "resource": k[4],
+            "events": len(ats),
+            "first_at": iso(min(ats)),
+            "last_at": iso(max(ats)),
+        }
+        for k, ats in ordered
+    ]
 
 
 def oracle_subject_events(rows, from_date, to_date, subject_pseudonym):
     found = select(rows, from_date, to_date, lambda r: r["subject_pseudonym"] == subject_pseudonym)
     found.sort(key=lambda r: (r["occurred_at"], r["received_at"], r["event_id"]))
-    keys = ("event_type", "event_id", "actor_id", "action", "resource", "model_id", "model_version", "dataset_id",
-            "prediction_id")
-    return [{"occurred_at": iso(r["occurred_at"]), "received_at": iso(r["received_at"]), **{k: r[k] for k in keys},
-             "has_personal_data": r["personal_data"] is not None} for r in found]
+    keys = (
+        "event_type",
+        "event_id",
+        "actor_id",
+        "action",
+        "resource",
+        "model_id",
+        "model_version",
+        "dataset_id",
+        "prediction_id",
+    )
+    return [
+        {
+            "occurred_at": iso(r["occurred_at"]),
+            "received_at": iso(r["received_at"]),
+            **{k: r[k] for k in keys},
+            "has_personal_data": r["personal_data"] is not None,
+        }
+        for r in found
+    ]
 
 
 def oracle_events_deduplicated(rows, from_date, to_date, event_type=None):
-    matching = [r for r in rows if in_range(r, from_date, to_date) and (event_type is None or r["event_type"] == event_type)]
+    matching = [
+        r
+        for r in rows
+        if in_range(r, from_date, to_date) and (event_type is None or r["event_type"] == event_type)
+    ]
     copies: dict[str, int] = defaultdict(int)
     for r in matching:
         copies[r["event_id"]] += 1
     found = first_copies(matching)
     found.sort(key=lambda r: (r["received_at"], r["event_id"]))
-    keys = ("event_id", "event_type", "event_date", "occurred_at", "received_at", "actor_id", "actor_type", "client_id",
-            "workload", "environment", "model_id", "model_version", "dataset_id", "run_id", "prediction_id", "action",
-            "resource", "dq_status", "leaf_hash")
-    return [{**{k: iso(r[k]) if isinstance(r[k], datetime) else r[k] for k in keys}, "copies": copies[r["event_id"]]}
-            for r in found]
+    keys = (
+        "event_id",
+        "event_type",
+        "event_date",
+        "occurred_at",
+        "received_at",
+        "actor_id",
+        "actor_type",
+        "client_id",
+        "workload",
+        "environment",
+        "model_id",
+        "model_version",
+        "dataset_id",
+        "run_id",
+        "prediction_id",
+        "action",
+        "resource",
+        "dq_status",
+        "leaf_hash",
+    )
+    return [
+        {
+            **{k: iso(r[k]) if isinstance(r[k], datetime) else r[k] for k in keys},
+            "copies": copies[r["event_id"]],
+        }
+        for r in found
+    ]
 
 
 ORACLES: dict[str, Callable[..., list[Row]]] = {
@@ -311,21 +523,53 @@ CASES: list[tuple[str, dict[str, Any]]] = [
     ("prediction_volume_latency", {"from_date": FROM, "to_date": TO, "model_id": "churn"}),
     ("dq_violation_rate", {"from_date": FROM, "to_date": TO}),
     ("dq_violation_rate", {"from_date": "2026-10-10", "to_date": "2026-10-12", "dataset_id": "ds-customers"}),
-    ("drift_psi", {"baseline_from_date": "2026-10-01", "baseline_to_date": "2026-10-10",
-                   "current_from_date": "2026-10-11", "current_to_date": "2026-10-30", "model_id": "fraud",
-                   "feature": "$.age"}),
-    ("drift_psi", {"baseline_from_date": "2026-10-01", "baseline_to_date": "2026-10-15",
-                   "current_from_date": "2026-10-10", "current_to_date": "2026-10-30", "model_id": "fraud",
-                   "model_version": "v2", "feature": "$.income", "bins": 7}),
-    ("drift_psi", {"baseline_from_date": "2026-10-01", "baseline_to_date": "2026-10-05",
-                   "current_from_date": "2026-10-06", "current_to_date": "2026-10-09", "model_id": "churn",
-                   "feature": "$.nested"}),  # an object: NULL in both engines, so no feature row
+    (
+        "drift_psi",
+        {
+            "baseline_from_date": "2026-10-01",
+            "baseline_to_date": "2026-10-10",
+            "current_from_date": "2026-10-11",
+            "current_to_date": "2026-10-30",
+            "model_id": "fraud",
+            "feature": "$.age",
+        },
+    ),
+    (
+        "drift_psi",
+        {
+            "baseline_from_date": "2026-10-01",
+            "baseline_to_date": "2026-10-15",
+            "current_from_date": "2026-10-10",
+            "current_to_date": "2026-10-30",
+            "model_id": "fraud",
+            "model_version": "v2",
+            "feature": "$.income",
+            "bins": 7,
+        },
+    ),
+    (
+        "drift_psi",
+        {
+            "baseline_from_date": "2026-10-01",
+            "baseline_to_date": "2026-10-05",
+            "current_from_date": "2026-10-06",
+            "current_to_date": "2026-10-09",
+            "model_id": "churn",
+            "feature": "$.nested",
+        },
+    ),  # an object: NULL in both engines, so no feature row
     ("accuracy", {"from_date": FROM, "to_date": TO, "positive_label": "pos"}),
-    ("accuracy", {"from_date": "2026-10-05", "to_date": "2026-10-20", "positive_label": "neg", "model_id": "fraud"}),
+    (
+        "accuracy",
+        {"from_date": "2026-10-05", "to_date": "2026-10-20", "positive_label": "neg", "model_id": "fraud"},
+    ),
     ("lineage", {"from_date": FROM, "to_date": TO, "model_id": "fraud", "model_version": "v1"}),
     ("lineage", {"from_date": FROM, "to_date": TO, "model_id": "fraud", "model_version": "v2"}),
     ("access_report", {"from_date": FROM, "to_date": TO}),
-    ("access_report", {"from_date": FROM, "to_date": TO, "actor_id": "alice", "resource": "config/threshold"}),
+    (
+        "access_report",
+        {"from_date": FROM, "to_date": TO, "actor_id": "alice", "resource": "config/threshold"},
+    ),
     ("subject_events", {"from_date": FROM, "to_date": TO, "subject_pseudonym": "subj-0003"}),
     ("events_deduplicated", {"from_date": "2026-10-07", "to_date": "2026-10-08"}),
     ("events_deduplicated", {"from_date": FROM, "to_date": TO, "event_type": "ground_truth"}),
@@ -337,7 +581,9 @@ def test_every_named_query_has_an_oracle_case() -> None:
 
 
 @pytest.mark.parametrize(("name", "params"), CASES, ids=[f"{n}-{i}" for i, (n, _) in enumerate(CASES)])
-def test_query_equals_oracle(engine: DuckDbEngine, events: list[Row], name: str, params: dict[str, Any]) -> None:
+def test_query_equals_oracle(
+    engine: DuckDbEngine, events: list[Row], name: str, params: dict[str, Any]
+) -> None:
     # Given generated events in a local lake, When the named query runs on DuckDB,
     expected = ORACLES[name](events, **params)
     actual = run(engine, name, params)
@@ -355,14 +601,22 @@ def test_duplicates_are_counted_once(engine: DuckDbEngine, events: list[Row]) ->
 
 
 # --- known answers ---------------------------------------------------------------------
-def _predictions(scores: list[float], day: date, model: str = "m", labels: list[tuple[str, str]] | None = None) -> list[Row]:
+def _predictions(
+    scores: list[float], day: date, model: str = "m", labels: list[tuple[str, str]] | None = None
+) -> list[Row]:
     out = []
-    t0 = datetime(day.year, day.month, day.day, 1, tzinfo=timezone.utc)
+    t0 = datetime(day.year, day.month, day.day, 1, tzinfo=UTC)
     for i, score in enumerate(scores):
         at = t0 + timedelta(seconds=i)
         row = blank("prediction", at, at + timedelta(milliseconds=50), f"{model}-{day}-{i}")
-        row.update(model_id=model, model_version="1", prediction_score=score, prediction_id=f"{model}-{day}-p{i}",
-                   latency_ms=float(i % 100), features=f'{{"age": {score * 100}}}')
+        row.update(
+            model_id=model,
+            model_version="1",
+            prediction_score=score,
+            prediction_id=f"{model}-{day}-p{i}",
+            latency_ms=float(i % 100),
+            features=f'{{"age": {score * 100}}}',
+        )
         if labels:
             row["prediction_label"] = labels[i][0]
         out.append(row)
@@ -379,9 +633,18 @@ def test_drift_scenario_has_the_known_psi(tmp_path) -> None:
     write_lake(rows, tmp_path)
     engine = DuckDbEngine(LocalLake(tmp_path), threads=1)
     # When drift_psi compares the two days,
-    result = run(engine, "drift_psi", {
-        "baseline_from_date": "2026-03-01", "baseline_to_date": "2026-03-01",
-        "current_from_date": "2026-03-02", "current_to_date": "2026-03-02", "model_id": "m", "feature": "$.age"})
+    result = run(
+        engine,
+        "drift_psi",
+        {
+            "baseline_from_date": "2026-03-01",
+            "baseline_to_date": "2026-03-01",
+            "current_from_date": "2026-03-02",
+            "current_to_date": "2026-03-02",
+            "model_id": "m",
+            "feature": "$.age",
+        },
+    )
     # Then PSI = 5 * 0.05 * ln(1.5) + 5 * (-0.05) * ln(0.5) = 0.25 * ln 3, for the score and the feature.
     assert [r["metric"] for r in result] == ["prediction_score", "feature"]
     for r in result:
@@ -401,15 +664,27 @@ def test_labels_scenario_has_the_known_accuracy(tmp_path) -> None:
         gt.update(label_for_prediction_id=row["prediction_id"], true_label=label)
         rows.append(gt)
     # and one label corrected later (the latest label wins): prediction 0 is really neg.
-    late = blank("ground_truth", rows[0]["occurred_at"] + timedelta(hours=9), rows[0]["occurred_at"] + timedelta(hours=9), "gt-fix")
+    late = blank(
+        "ground_truth",
+        rows[0]["occurred_at"] + timedelta(hours=9),
+        rows[0]["occurred_at"] + timedelta(hours=9),
+        "gt-fix",
+    )
     late.update(label_for_prediction_id=rows[0]["prediction_id"], true_label="neg")
     rows.append(late)
     write_lake(rows, tmp_path)
     engine = DuckDbEngine(LocalLake(tmp_path), threads=1)
     # When accuracy runs with pos as the positive class,
-    (result,) = run(engine, "accuracy", {"from_date": "2026-03-01", "to_date": "2026-03-01", "positive_label": "pos"})
+    (result,) = run(
+        engine, "accuracy", {"from_date": "2026-03-01", "to_date": "2026-03-01", "positive_label": "pos"}
+    )
     # Then TP=29, FP=11, FN=10, accuracy 79/100, precision 29/40, recall 29/39.
-    assert (result["labeled"], result["true_positives"], result["false_positives"], result["false_negatives"]) == (100, 29, 11, 10)
+    assert (
+        result["labeled"],
+        result["true_positives"],
+        result["false_positives"],
+        result["false_negatives"],
+    ) == (100, 29, 11, 10)
     assert result["accuracy"] == pytest.approx(0.79)
     assert result["precision"] == pytest.approx(29 / 40)
     assert result["recall"] == pytest.approx(29 / 39)

@@ -8,12 +8,12 @@ import pytest
 import sqlglot
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from mlaudit.queries.catalog import UnknownQueryError, load_catalog
+from mlaudit.queries.params import ParameterError, ParamSpec, check_value, to_athena_literal
 from sqlglot import exp
 
 from local.athena import DuckDbEngine, LocalLake
 from local.athena.synthetic import generate, write_lake
-from mlaudit.queries.catalog import UnknownQueryError, load_catalog
-from mlaudit.queries.params import ParameterError, ParamSpec, check_value, to_athena_literal
 
 INJECTIONS = [
     "' OR 1=1 --",
@@ -58,7 +58,9 @@ BASE = {**WINDOW, "positive_label": "pos"}
     ],
 )
 def test_wrong_values_are_refused_naming_the_parameter_and_rule(params: dict, path: str, rule: str) -> None:
-    assert {"path": path, "rule": rule} in [{k: e[k] for k in ("path", "rule")} for e in errors_of("accuracy", params)]
+    assert {"path": path, "rule": rule} in [
+        {k: e[k] for k in ("path", "rule")} for e in errors_of("accuracy", params)
+    ]
 
 
 def test_errors_never_echo_the_value() -> None:
@@ -92,21 +94,36 @@ def test_type_and_range_rules(spec: ParamSpec, value: object, rule: str) -> None
 
 def test_valid_values_become_typed() -> None:
     spec = load_catalog().get("drift_psi")
-    values = spec.check({
-        "baseline_from_date": "2026-10-01", "baseline_to_date": "2026-10-02", "current_from_date": "2026-10-03",
-        "current_to_date": "2026-10-04", "model_id": "m", "feature": "$.age",
-    })
+    values = spec.check(
+        {
+            "baseline_from_date": "2026-10-01",
+            "baseline_to_date": "2026-10-02",
+            "current_from_date": "2026-10-03",
+            "current_to_date": "2026-10-04",
+            "model_id": "m",
+            "feature": "$.age",
+        }
+    )
     assert values["baseline_from_date"] == date(2026, 10, 1)
     assert values["bins"] == 10  # the declared default
     assert values["model_version"] is None
 
 
-@pytest.mark.parametrize("feature", ["age", "$.age'", "$['age']", "$.a b", "$..age", "$.age) OR (1=1", "$." + "a" * 65])
+@pytest.mark.parametrize(
+    "feature", ["age", "$.age'", "$['age']", "$.a b", "$..age", "$.age) OR (1=1", "$." + "a" * 65]
+)
 def test_feature_path_must_be_a_simple_json_path(feature: str) -> None:
-    errors = errors_of("drift_psi", {
-        "baseline_from_date": "2026-10-01", "baseline_to_date": "2026-10-02", "current_from_date": "2026-10-03",
-        "current_to_date": "2026-10-04", "model_id": "m", "feature": feature,
-    })
+    errors = errors_of(
+        "drift_psi",
+        {
+            "baseline_from_date": "2026-10-01",
+            "baseline_to_date": "2026-10-02",
+            "current_from_date": "2026-10-03",
+            "current_to_date": "2026-10-04",
+            "model_id": "m",
+            "feature": feature,
+        },
+    )
     assert [(e["path"], e["rule"]) for e in errors] == [("parameters.feature", "pattern")]
 
 
@@ -116,7 +133,10 @@ def test_pseudonym_injections_are_refused(value: str) -> None:
     assert [(e["path"], e["rule"]) for e in errors] == [("parameters.subject_pseudonym", "pattern")]
 
 
-@pytest.mark.parametrize("name", ["", "../sql/accuracy", "accuracy; DROP TABLE events", "ACCURACY", "accuracy ", "x" * 500, None, 5])
+@pytest.mark.parametrize(
+    "name",
+    ["", "../sql/accuracy", "accuracy; DROP TABLE events", "ACCURACY", "accuracy ", "x" * 500, None, 5],
+)
 def test_unknown_query_names_are_refused(name: object) -> None:
     with pytest.raises(UnknownQueryError):
         load_catalog().get(name)  # type: ignore[arg-type]

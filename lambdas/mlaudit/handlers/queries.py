@@ -63,8 +63,10 @@ def service() -> QueryService:
             from mlaudit.queries.athena import AthenaEngine  # noqa: PLC0415
 
             engine = AthenaEngine(
-                boto3.client("athena"), catalog,
-                workgroup=os.environ[ATHENA_WORKGROUP], database=os.environ[GLUE_DATABASE],
+                boto3.client("athena"),
+                catalog,
+                workgroup=os.environ[ATHENA_WORKGROUP],
+                database=os.environ[GLUE_DATABASE],
             )
         _service = QueryService(catalog, engine, _audit_sink or _log_sink)
     return _service

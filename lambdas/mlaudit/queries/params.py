@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import Any, Literal
 
 ParamType = Literal["string", "date", "timestamp", "double", "integer"]
@@ -95,7 +95,7 @@ def check_value(spec: ParamSpec, raw: Any) -> tuple[Any, ParamError | None]:
             value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
         except ValueError:
             return fail("type", "must be a valid UTC timestamp")
-        return value.replace(tzinfo=timezone.utc), None
+        return value.replace(tzinfo=UTC), None
     if spec.type == "integer":
         # bool is an int in Python; JSON true is not a number.
         if isinstance(raw, bool) or not isinstance(raw, int):
@@ -181,5 +181,5 @@ def to_athena_literal(spec: ParamSpec, value: Any) -> str:
 
 
 def _timestamp_text(value: datetime) -> str:
-    value = value.astimezone(timezone.utc)
+    value = value.astimezone(UTC)
     return value.strftime("%Y-%m-%d %H:%M:%S.") + f"{value.microsecond // 1000:03d}"

@@ -26,9 +26,8 @@ Queries must also end with ORDER BY (pages must be stable), read only ``events``
 from __future__ import annotations
 
 import sqlglot
-from sqlglot import exp
-
 from mlaudit.queries.catalog import CatalogError, QuerySpec
+from sqlglot import exp
 
 DIALECT = "athena"
 

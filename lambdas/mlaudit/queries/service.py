@@ -8,11 +8,12 @@ their values.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 import uuid
 from collections.abc import Callable
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import Any
 
 from mlaudit.http import ApiError
@@ -43,7 +44,7 @@ def owner_digest(principal: Principal) -> str:
 def audit_event(name: str, outcome: str, **details: Any) -> dict[str, Any]:
     return {
         "event_type": "audit_access",
-        "occurred_at": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
+        "occurred_at": datetime.now(UTC).isoformat(timespec="milliseconds"),
         "action": "query",
         "resource": f"query:{name}",
         "details": {"query": name, "outcome": outcome, **details},
@@ -80,10 +81,14 @@ class QueryService:
         request_id = uuid.uuid4().hex
         shown = {k: _json_value(v) for k, v in values.items() if v is not None}
         try:
-            self.audit_sink(principal, audit_event(spec.name, "started", parameters=shown, request_id=request_id))
+            self.audit_sink(
+                principal, audit_event(spec.name, "started", parameters=shown, request_id=request_id)
+            )
         except Exception:
             raise ApiError(503, "unavailable", "The query could not be audited, so it was not run.") from None
-        execution_id = self.engine.start(spec.name, values, owner=owner_digest(principal), request_id=request_id)
+        execution_id = self.engine.start(
+            spec.name, values, owner=owner_digest(principal), request_id=request_id
+        )
         return {"execution_id": execution_id, "query": spec.name, "request_id": request_id}
 
     def execution(
@@ -130,10 +135,9 @@ class QueryService:
         return spec
 
     def _record(self, principal: Principal, name: str, outcome: str) -> None:
-        try:
+        # The refusal stands whether or not it could be recorded.
+        with contextlib.suppress(Exception):
             self.audit_sink(principal, audit_event(name, outcome))
-        except Exception:  # noqa: S110 - the refusal stands whether or not it was recorded
-            pass
 
 
 def _page_size(raw: Any) -> int:
@@ -142,7 +146,9 @@ def _page_size(raw: Any) -> int:
     text = str(raw)
     if not text.isdigit() or not 1 <= int(text) <= MAX_PAGE_SIZE:
         raise ApiError(
-            400, "invalid_request", f"page_size must be an integer from 1 to {MAX_PAGE_SIZE}.",
+            400,
+            "invalid_request",
+            f"page_size must be an integer from 1 to {MAX_PAGE_SIZE}.",
             [{"path": "page_size", "rule": "range", "message": f"must be 1..{MAX_PAGE_SIZE}"}],
         )
     return int(text)
