@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 
 def prediction_events(n: int, seed: int = 7) -> list[dict]:
     rng = random.Random(seed)
-    start = datetime(2026, 11, 26, 6, 0, tzinfo=timezone.utc)
+    start = datetime(2026, 11, 26, 6, 0, tzinfo=UTC)
     events = []
     for i in range(n):
         features = {"age": rng.randint(18, 90), "bmi": round(rng.uniform(16, 40), 1),

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import json
 import math
-from datetime import datetime, timezone
-from enum import Enum
+from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -30,7 +30,7 @@ from pydantic import (
 SCHEMA_VERSION = 1
 
 
-class EventType(str, Enum):
+class EventType(StrEnum):
     """What happened. One partition per type in the lake."""
 
     DATA_INGESTED = "data_ingested"
@@ -269,5 +269,5 @@ class StoredEvent(BaseModel):
 
 def format_timestamp(value: datetime) -> str:
     """UTC, millisecond precision, 'Z': the one timestamp form in canonical records."""
-    value = value.astimezone(timezone.utc)
+    value = value.astimezone(UTC)
     return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"

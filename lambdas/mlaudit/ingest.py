@@ -14,7 +14,7 @@ import hashlib
 import os
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from pydantic import TypeAdapter, ValidationError
@@ -25,7 +25,6 @@ from mlaudit.events import (
     SERVER_OWNED_FIELDS,
     EventBatchIn,
     EventIn,
-    canonical_json,
     format_timestamp,
 )
 from mlaudit.http import ApiError
@@ -319,7 +318,7 @@ class IngestService:
     def __init__(
         self, *, store: IdempotencyStore, queue: Queue, limits: IngestLimits,
         rules: RuleSet | None = None, protector: Protector | None = None,
-        clock: Any = lambda: datetime.now(timezone.utc),
+        clock: Any = lambda: datetime.now(UTC),
     ) -> None:
         self.store = store
         self.queue = queue

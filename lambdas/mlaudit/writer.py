@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 import pyarrow as pa
@@ -88,7 +88,7 @@ class WriterService:
     def __init__(
         self, *, objects: ObjectStore, ledger: Ledger, integrity: IntegritySink | None = None,
         in_flight: timedelta = timedelta(minutes=15),
-        clock: Any = lambda: datetime.now(timezone.utc),
+        clock: Any = lambda: datetime.now(UTC),
     ) -> None:
         self.objects = objects
         self.ledger = ledger
@@ -97,49 +97,54 @@ class WriterService:
         self.clock = clock
 
     def process(self, messages: list[Message]) -> WriteReport:
-        failed: set[str] = set()
-        parts: dict[Partition, list[_Part]] = defaultdict(list)
-        for message in messages:
-            try:
-                for partition, part in _split(message).items():
-                    parts[partition].append(part)
-            except (LeafError, BadLines):
-                failed.add(message.message_id)
-
+        failed: set[str] = set()  # message ids SQS must deliver again
+        parts = _parse(messages, failed)
         known = self.ledger.get(sorted({m.pack_id for m in messages if m.pack_id and m.message_id not in failed}))
-        now = self.clock()
-        skipped = 0
+        todo, skipped = self._not_yet_stored(parts, known, failed)
+        encoded = {p: e for p, ps in todo.items() if (e := self._encode(p, ps, failed)) is not None}
+        self.ledger.put(self._claims(encoded, known))
+        files = self._store(encoded, failed)
+        return WriteReport(sorted(failed, key=_order(messages)), files, skipped)
+
+    def _not_yet_stored(
+        self, parts: dict[Partition, list[_Part]], known: dict[str, LedgerEntry], failed: set[str],
+    ) -> tuple[dict[Partition, list[_Part]], int]:
+        """Drop parts an earlier delivery stored; fail parts another delivery may be writing."""
+        now, skipped = self.clock(), 0
         todo: dict[Partition, list[_Part]] = {}
         for partition, partition_parts in parts.items():
-            remaining = []
             for part in partition_parts:
                 entry = known.get(part.message.pack_id or "")
                 stored_in = entry.files.get(partition_name(partition)) if entry else None
                 if stored_in and self.objects.exists(stored_in):
                     skipped += 1
-                elif stored_in and now - entry.claimed_at < self.in_flight:
-                    failed.add(part.message.message_id)  # another delivery may be writing it now
+                elif stored_in and entry and now - entry.claimed_at < self.in_flight:
+                    failed.add(part.message.message_id)
                 else:
-                    remaining.append(part)
-            if remaining:
-                todo[partition] = remaining
+                    todo.setdefault(partition, []).append(part)
+        return todo, skipped
 
-        encoded = {p: self._encode(p, ps, failed) for p, ps in todo.items()}
-        encoded = {p: e for p, e in encoded.items() if e is not None}
-
+    def _claims(
+        self, encoded: dict[Partition, tuple[str, bytes, list[_Part]]], known: dict[str, LedgerEntry],
+    ) -> dict[str, LedgerEntry]:
+        """Before any upload: each pack records the file that will hold it, per partition."""
+        now = self.clock()
         claims: dict[str, LedgerEntry] = {}
         for partition, (key, _, partition_parts) in encoded.items():
             for part in partition_parts:
                 pack_id = part.message.pack_id
                 if pack_id is None:
                     continue
-                entry = claims.get(pack_id) or LedgerEntry(dict(known[pack_id].files) if pack_id in known else {}, now)
-                entry.files[partition_name(partition)] = key
-                claims[pack_id] = entry
-        self.ledger.put(claims)
+                if pack_id not in claims:
+                    claims[pack_id] = LedgerEntry(dict(known[pack_id].files) if pack_id in known else {}, now)
+                claims[pack_id].files[partition_name(partition)] = key
+        return claims
 
+    def _store(
+        self, encoded: dict[Partition, tuple[str, bytes, list[_Part]]], failed: set[str],
+    ) -> dict[str, int]:
         files = {}
-        for partition, (key, body, partition_parts) in encoded.items():
+        for key, body, partition_parts in encoded.values():
             try:
                 self.objects.put(key, body)
                 if self.integrity is not None:
@@ -147,11 +152,11 @@ class WriterService:
                     first = partition_parts[0].table.column("event_id")[0].as_py()
                     last = partition_parts[-1].table.column("event_id")[-1].as_py()
                     self.integrity.file_written(key, body, leaves, first, last)
-            except Exception:  # noqa: BLE001 - the packs are retried; other partitions still land
+            except Exception:  # noqa: BLE001 - these packs are retried; other partitions still land
                 failed.update(part.message.message_id for part in partition_parts)
                 continue
             files[key] = sum(part.count for part in partition_parts)
-        return WriteReport(sorted(failed, key=_order(messages)), files, skipped)
+        return files
 
     def _encode(
         self, partition: Partition, parts: list[_Part], failed: set[str],
@@ -185,6 +190,17 @@ def file_key(partition: Partition, parts: list[_Part]) -> str:
     for pack_id in sorted(p.message.pack_id or p.message.message_id for p in parts):
         digest.update(pack_id.encode() + b"\n")
     return f"{partition_prefix(*partition)}{digest.hexdigest()[:32]}.parquet"
+
+
+def _parse(messages: list[Message], failed: set[str]) -> dict[Partition, list[_Part]]:
+    parts: dict[Partition, list[_Part]] = defaultdict(list)
+    for message in messages:
+        try:
+            for partition, part in _split(message).items():
+                parts[partition].append(part)
+        except (LeafError, BadLines):
+            failed.add(message.message_id)  # can never be written: on to the DLQ in time
+    return parts
 
 
 def _split(message: Message) -> dict[Partition, _Part]:

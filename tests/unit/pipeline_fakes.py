@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
-
 from mlaudit.adapters.idempotency import DynamoIdempotencyStore
 from mlaudit.adapters.ledger import DynamoLedger
 from mlaudit.adapters.objects import S3Objects
@@ -17,7 +16,7 @@ from mlaudit.writer import Message, WriterService
 
 WORKLOAD = Principal(kind="workload", actor_id="client-abc", client_id="client-abc", scopes=("events.write",))
 META = RequestMeta(source_ip="10.0.0.1", user_agent="pytest")
-NOW = datetime(2026, 11, 26, 7, 0, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 26, 7, 0, 0, tzinfo=UTC)
 
 
 class Pipeline:

@@ -6,7 +6,6 @@ import json
 
 import jsonschema
 import pytest
-
 from mlaudit import schema_export
 from mlaudit.http import ApiError
 from mlaudit.ingest import IngestLimits, parse_events

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from mlaudit.http import ApiError
 from mlaudit.ingest import Pack, pack_lines
 from mlaudit.leaf import parse_leaf_line

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
-
 from mlaudit.events import EventIn
 from mlaudit.rules import load_rules
 
-NOW = datetime(2026, 11, 26, 7, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 26, 7, 0, tzinfo=UTC)
 SKEW = timedelta(minutes=5)
 RULES = load_rules()
 

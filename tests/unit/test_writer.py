@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from mlaudit.leaf import leaf_hash, leaf_record_from_row
 from mlaudit.writer import Message, _split, file_key
 

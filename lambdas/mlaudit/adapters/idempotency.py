@@ -8,7 +8,7 @@ received_at so it resends identical packs).
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from mlaudit.http import ApiError
@@ -98,4 +98,4 @@ def _ms(moment: datetime) -> int:
 
 
 def _from_ms(value: int) -> datetime:
-    return datetime.fromtimestamp(value / 1000, tz=timezone.utc)
+    return datetime.fromtimestamp(value / 1000, tz=UTC)

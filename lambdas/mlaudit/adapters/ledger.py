@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from mlaudit.writer import LedgerEntry
@@ -30,7 +30,7 @@ class DynamoLedger:
                 for item in answer["Responses"].get(self.table, []):
                     found[item["pk"]["S"].removeprefix("pack#")] = LedgerEntry(
                         files=json.loads(item["files"]["S"]),
-                        claimed_at=datetime.fromtimestamp(int(item["claimed_at"]["N"]) / 1000, tz=timezone.utc),
+                        claimed_at=datetime.fromtimestamp(int(item["claimed_at"]["N"]) / 1000, tz=UTC),
                     )
                 request = answer.get("UnprocessedKeys") or {}
         return found
