@@ -197,21 +197,29 @@ def to_table(rows: list[dict[str, Any]]) -> pa.Table:
 
 def write_lake(rows: Iterable[dict[str, Any]], root: str | Path, *, rows_per_file: int = 250_000) -> int:
     """Write rows as events/event_date=/event_type=/part-N.parquet under `root`, encoded
-    as the writer encodes them; return the number of files."""
+    as the writer encodes them; return the number of files. Rows should come roughly in
+    time order (as `generate` yields them): a day's partitions are written once a later
+    day starts, so memory holds about one day."""
     parts: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     counters: dict[tuple[str, str], int] = defaultdict(int)
     written = 0
+    current_day = ""
 
     def flush(key: tuple[str, str]) -> None:
         nonlocal written
         folder = Path(root) / partition_prefix(*key)
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / f"part-{counters[key]:05d}.parquet").write_bytes(to_parquet_bytes(to_table(parts.pop(key))))
+        data = to_parquet_bytes(to_table(parts.pop(key)))
+        (folder / f"part-{counters[key]:05d}.parquet").write_bytes(data)
         counters[key] += 1
         written += 1
 
     for row in rows:
         key = (row["event_date"], row["event_type"])
+        if key[0] > current_day:
+            for old in [k for k in parts if k[0] < current_day]:
+                flush(old)
+            current_day = key[0]
         parts[key].append(row)
         if len(parts[key]) >= rows_per_file:
             flush(key)
