@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from mlaudit.settings import setting_docs
+
 from stacks.compliance import ACKNOWLEDGMENTS
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 from aws_cdk.assertions import Template
+from mlaudit.settings import Settings
 
 from app import build_app
-from mlaudit.settings import Settings
 from stacks.app_stack import MlAuditStack
 
 CUSTOM_CONTEXT: dict[str, str] = {

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import json
 
-from tests.infra.conftest import Synth
-
 from mlaudit.events import EventType
 from mlaudit.layout import EVENTS_PREFIX, PARTITION_KEYS, glue_columns
+
+from tests.infra.conftest import Synth
 
 
 def _table(synth: Synth) -> dict:
@@ -29,7 +29,6 @@ def test_glue_columns_types_order_and_partitions_equal_the_parquet_layout(synth:
 def test_glue_columns_match_the_parquet_schema_the_writer_writes(synth: Synth) -> None:
     # Given the Arrow schema the writer builds, when read back as Glue types, then it equals the table.
     import pyarrow as pa
-
     from mlaudit import parquet
 
     arrow_to_glue = {pa.string(): "string", pa.int64(): "bigint", pa.int32(): "int", pa.float64(): "double",

@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from tests.infra.conftest import Synth
-
 from mlaudit.routes import RESOURCE_SERVER, ROUTES
+
 from stacks.api import ACCESS_LOG_FORMAT
+from tests.infra.conftest import Synth
 
 
 def _path_of(synth: Synth, resource_id: dict) -> str:
@@ -46,7 +46,8 @@ def test_authorizer_reads_the_authorization_header_and_caches(synth: Synth) -> N
 def test_authorizer_knows_the_pool_and_both_clients(synth: Synth) -> None:
     env = synth.resources[synth.logical_id("Authorizer/Function")]["Properties"]["Environment"]["Variables"]
     pool = synth.logical_id("Identity/UserPool")
-    assert pool in json.dumps(env["MLAUDIT_JWKS_URL"]) and "/.well-known/jwks.json" in json.dumps(env["MLAUDIT_JWKS_URL"])
+    jwks = json.dumps(env["MLAUDIT_JWKS_URL"])
+    assert pool in jwks and "/.well-known/jwks.json" in jwks
     assert pool in json.dumps(env["MLAUDIT_TOKEN_ISSUER"])
     clients = json.dumps(env["MLAUDIT_ALLOWED_CLIENT_IDS"])
     for client in ("WorkloadClient", "PeopleClient"):

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import json
 
-from tests.infra.conftest import Synth
-
 from stacks.functions import POWERTOOLS_LAYER_VERSION, RUNTIME
+from tests.infra.conftest import Synth
 
 
 def _function(synth: Synth, path: str) -> dict:
@@ -47,7 +46,8 @@ def test_ingest_alias_has_provisioned_concurrency_and_target_tracking(synth: Syn
     (policy,) = synth.props("AWS::ApplicationAutoScaling::ScalingPolicy")
     tracking = policy["TargetTrackingScalingPolicyConfiguration"]
     assert tracking["TargetValue"] == s.ingest_provisioned_target
-    assert tracking["PredefinedMetricSpecification"]["PredefinedMetricType"] == "LambdaProvisionedConcurrencyUtilization"
+    metric = tracking["PredefinedMetricSpecification"]["PredefinedMetricType"]
+    assert metric == "LambdaProvisionedConcurrencyUtilization"
 
 
 def test_api_invokes_the_ingest_alias(synth: Synth) -> None:

@@ -3,9 +3,9 @@ a confidential client for workloads and a public code-grant client for people.""
 
 from __future__ import annotations
 
-from tests.infra.conftest import Synth
-
 from mlaudit.routes import RESOURCE_SERVER, ROLES, SCOPES
+
+from tests.infra.conftest import Synth
 
 
 def _clients(synth: Synth) -> dict[str, dict]:

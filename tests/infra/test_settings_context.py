@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from mlaudit.settings import SettingsError
 
 from app import build_app
-from mlaudit.settings import SettingsError
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,76 @@
+"""Least privilege: no wildcard action anywhere, and a wildcard resource only where
+stacks/compliance.py acknowledges it with a reason."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from stacks.compliance import ACKNOWLEDGMENTS, _resolve_arns
+from tests.infra.conftest import Synth
+
+XRAY = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+
+
+def _render(value: Any) -> str:
+    """A resource as cdk-nag prints it: GetAtt -> <Id.Attr>, Ref -> <Id>, Join -> concatenation."""
+    if isinstance(value, str):
+        return value
+    if "Fn::GetAtt" in value:
+        return "<{}.{}>".format(*value["Fn::GetAtt"])
+    if "Ref" in value:
+        return f"<{value['Ref']}>"
+    if "Fn::Join" in value:
+        separator, parts = value["Fn::Join"]
+        return separator.join(_render(p) for p in parts)
+    return json.dumps(value)
+
+
+def _statements(synth: Synth) -> list[tuple[str, dict]]:
+    found = []
+    for logical_id, resource in synth.resources.items():
+        props = resource.get("Properties", {})
+        if resource["Type"] in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
+            documents = [props["PolicyDocument"]]
+        elif resource["Type"] == "AWS::IAM::Role":
+            documents = [p["PolicyDocument"] for p in props.get("Policies", [])]
+        else:
+            continue
+        found += [(logical_id, s) for doc in documents for s in doc["Statement"]]
+    return found
+
+
+def _as_list(value: Any) -> list:
+    return value if isinstance(value, list) else [value]
+
+
+def test_no_policy_statement_has_a_wildcard_action(synth: Synth) -> None:
+    for logical_id, statement in _statements(synth):
+        for action in _as_list(statement["Action"]):
+            assert "*" not in action, (logical_id, action)
+
+
+def test_every_wildcard_resource_is_acknowledged_with_a_reason(synth: Synth) -> None:
+    acknowledged = {
+        _resolve_arns(synth.stack, ack.rule): ack.reason
+        for ack in ACKNOWLEDGMENTS
+        if ack.rule.startswith("AwsSolutions-IAM5")
+    }
+    for logical_id, statement in _statements(synth):
+        for resource in map(_render, _as_list(statement["Resource"])):
+            if "*" not in resource:
+                continue
+            rule = f"AwsSolutions-IAM5[Resource::{resource}]"
+            assert rule in acknowledged, (logical_id, resource)
+            if resource == "*":  # the acknowledged reason: X-Ray has no resource-level permissions
+                assert set(_as_list(statement["Action"])) <= XRAY, (logical_id, statement["Action"])
+
+
+def test_audit_objects_are_only_written_under_their_prefixes(synth: Synth) -> None:
+    bucket = synth.logical_id("Storage/AuditBucket")
+    for logical_id, statement in _statements(synth):
+        for resource in map(_render, _as_list(statement["Resource"])):
+            if resource.startswith(f"<{bucket}.Arn>/"):
+                assert re.fullmatch(rf"<{bucket}\.Arn>/(events|integrity)/\*", resource), resource
+                assert set(_as_list(statement["Action"])) <= {"s3:PutObject", "s3:GetObject"}
