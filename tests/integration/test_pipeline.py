@@ -13,6 +13,7 @@ import uuid
 from datetime import UTC, datetime
 
 import jwt
+import pytest
 import requests
 from cryptography.hazmat.primitives.asymmetric import rsa
 from mlaudit.ingest import PACK_ID_ATTRIBUTE, pack_lines, request_key
@@ -20,8 +21,10 @@ from mlaudit.layout import parse_partition
 from mlaudit.leaf import encode_leaf, leaf_hash, leaf_record_from_row
 from mlaudit.parquet import read_parquet_bytes
 from mlaudit.principal import Principal
+from mlaudit_client import AuditClient, AuditRejected
 
 from local import client
+from local.oauth import moto_signing_key
 
 EVENTS = "/v1/events"
 
@@ -207,8 +210,6 @@ def test_bad_input_matrix_answers_and_stores_nothing(local_stack, machine_token)
 
 
 def _expired_token(config) -> str:
-    from local.oauth import moto_signing_key
-
     key, kid = moto_signing_key()
     machine = config["machine_client"]["client_id"]
     past = int(time.time()) - 7200
@@ -227,3 +228,20 @@ def test_dq_violations_are_stored_not_rejected(local_stack, machine_token):
     (row,) = lake_rows(local_stack, prefix)
     assert row["dq_status"] == "fail"
     assert set(row["dq_violations"]) == {"prediction.score_in_unit_interval", "prediction.latency_non_negative"}
+
+
+def test_workload_client_batches_retries_and_explains_rejections(local_stack):
+    machine = local_stack["machine_client"]
+    audit = AuditClient(local_stack["api_url"], local_stack["token_url"], machine["client_id"],
+                        machine["client_secret"])
+    prefix = f"client-{uuid.uuid4().hex[:8]}"
+    events = make_events(prefix, 1200)
+    answers = audit.send(events)
+    assert [a["accepted"] for a in answers] == [500, 500, 200]
+    assert audit.send(events[:500])[0] == answers[0]  # the same ids again: the first answer, nothing new
+    with pytest.raises(AuditRejected) as caught:
+        audit.send([{**events[0], "event_id": f"{prefix}-x", "colour": "red"}])
+    assert caught.value.status == 422
+    assert caught.value.body["errors"][0]["path"] == "events[0].colour"
+    drained(local_stack)
+    assert len(lake_rows(local_stack, prefix)) == 1200

@@ -58,10 +58,11 @@ def test_contract_violations_name_the_field_and_rule(change, path, rule):
 
 @pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity"])
 def test_non_finite_numbers_are_refused(literal):
-    error = refused('{"event_type":"prediction","occurred_at":"2026-11-26T06:00:00Z","prediction_score":%s}' % literal)
+    head = '{"event_type":"prediction","occurred_at":"2026-11-26T06:00:00Z"'
+    error = refused(head + f',"prediction_score":{literal}}}')
     assert (error.status, error.errors[0]["path"], error.errors[0]["rule"]) == (
         422, "events[0].prediction_score", "finite_number")
-    nested = refused('{"event_type":"prediction","occurred_at":"2026-11-26T06:00:00Z","features":{"x":%s}}' % literal)
+    nested = refused(head + f',"features":{{"x":{literal}}}}}')
     assert nested.errors[0]["path"] == "events[0].features"
     assert "finite" in nested.errors[0]["message"]
 

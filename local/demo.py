@@ -1,0 +1,206 @@
+"""``python -m local demo`` (``make demo``): a sample ML workload through the local stack.
+
+A small logistic-regression model is trained on synthetic patient data, registered
+and deployed; it then serves a few thousand predictions with features and linear
+explanations, and ground-truth labels arrive for most of them. Every step is an
+audit event sent through the workload client. The demo waits for the writer,
+reads the Parquet back from the bucket and prints what an auditor would check.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import os
+import random
+import sys
+import time
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from mlaudit.layout import parse_partition
+from mlaudit.leaf import leaf_hash, leaf_record_from_row
+from mlaudit.parquet import read_parquet_bytes
+from mlaudit.settings import Settings
+
+from local import client as local_client
+from local.stack import LocalStack
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "client"))
+from mlaudit_client import AuditClient  # noqa: E402 - after the path set-up just above
+
+FEATURES = ("age", "bmi", "glucose", "prior_admissions")
+MODEL_ID = "readmission-risk"
+MODEL_VERSION = "1.0.0"
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("demo", help="run a sample ML workload through the local stack")
+    parser.add_argument("--predictions", type=int, default=3000)
+    parser.add_argument("--seed", type=int, default=11)
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")  # the report, not the functions' logs
+    print("Starting the local stack (moto, Cognito, API emulator, writer poller)...")
+    with LocalStack(Settings.from_cdk_json(), writer_window=1) as stack:
+        config = stack.config
+        machine = config["machine_client"]
+        audit = AuditClient(config["api_url"], config["token_url"], machine["client_id"], machine["client_secret"])
+        started = time.perf_counter()
+        sent = run_workload(audit, args.predictions, random.Random(args.seed))
+        print(f"Sent {len(sent)} audit events in {time.perf_counter() - started:.1f} s; waiting for the writer...")
+        if not local_client.wait_drained(config, timeout=120):
+            print("The writer did not drain the queue in 120 s.", file=sys.stderr)
+            return 1
+        return report(config, sent)
+
+
+# ---------------------------------------------------------------- the workload
+
+
+def synthetic_patients(n: int, rng: random.Random) -> list[tuple[dict[str, float], int]]:
+    rows = []
+    for _ in range(n):
+        x = {"age": rng.uniform(20, 90), "bmi": rng.gauss(27, 5), "glucose": rng.gauss(105, 25),
+             "prior_admissions": float(rng.choice([0, 0, 0, 1, 1, 2, 3, 5]))}
+        risk = -9 + 0.05 * x["age"] + 0.08 * x["bmi"] + 0.02 * x["glucose"] + 0.6 * x["prior_admissions"]
+        rows.append((x, int(rng.random() < 1 / (1 + math.exp(-risk)))))
+    return rows
+
+
+def standardise(rows: list[tuple[dict[str, float], int]]) -> dict[str, tuple[float, float]]:
+    stats = {}
+    for name in FEATURES:
+        values = [x[name] for x, _ in rows]
+        mean = sum(values) / len(values)
+        stats[name] = (mean, math.sqrt(sum((v - mean) ** 2 for v in values) / len(values)) or 1.0)
+    return stats
+
+
+def train(rows: list[tuple[dict[str, float], int]], stats: dict[str, tuple[float, float]],
+          epochs: int = 30, rate: float = 0.1) -> dict[str, float]:
+    """Logistic regression by stochastic gradient descent, on standardised features."""
+    weights = dict.fromkeys(("bias", *FEATURES), 0.0)
+    for _ in range(epochs):
+        for x, y in rows:
+            z = {n: (x[n] - stats[n][0]) / stats[n][1] for n in FEATURES}
+            error = _sigmoid(weights["bias"] + sum(weights[n] * z[n] for n in FEATURES)) - y
+            weights["bias"] -= rate * error
+            for n in FEATURES:
+                weights[n] -= rate * error * z[n]
+    return weights
+
+
+def predict(weights: dict[str, float], stats: dict[str, tuple[float, float]],
+            x: dict[str, float]) -> tuple[float, dict[str, float]]:
+    contributions = {n: weights[n] * (x[n] - stats[n][0]) / stats[n][1] for n in FEATURES}
+    return _sigmoid(weights["bias"] + sum(contributions.values())), contributions
+
+
+def _sigmoid(z: float) -> float:
+    return 1 / (1 + math.exp(-max(-30.0, min(30.0, z))))
+
+
+def run_workload(audit: AuditClient, n_predictions: int, rng: random.Random) -> list[dict[str, Any]]:
+    now = lambda: datetime.now(UTC).isoformat()  # noqa: E731
+    common = {"workload": "readmission-scoring", "environment": "prod"}
+    events: list[dict[str, Any]] = []
+    training = synthetic_patients(2000, rng)
+    dataset = {"dataset_id": "s3://hospital-data/readmissions", "dataset_version": "2026-11-01"}
+    events.append({"event_type": "dataset_registered", "occurred_at": now(), **common, **dataset,
+                   "details": {"rows": len(training), "columns": [*FEATURES, "readmitted"]}})
+    run = {"run_id": "train-2026-11-26-001", **dataset}
+    events.append({"event_type": "training_started", "occurred_at": now(), **common, **run,
+                   "inputs": [f"{dataset['dataset_id']}@{dataset['dataset_version']}"]})
+    stats = standardise(training)
+    weights = train(training, stats)
+    holdout = synthetic_patients(500, rng)
+    accuracy = sum((predict(weights, stats, x)[0] >= 0.5) == bool(y) for x, y in holdout) / len(holdout)
+    artifact = hashlib.sha256(json.dumps(weights, sort_keys=True).encode()).hexdigest()
+    model = {"model_id": MODEL_ID, "model_version": MODEL_VERSION, "model_artifact_sha256": artifact}
+    events.append({"event_type": "training_completed", "occurred_at": now(), **common, **run, **model,
+                   "metrics": {"epochs": 30, "train_rows": len(training)},
+                   "outputs": [f"s3://models/{MODEL_ID}/{MODEL_VERSION}"]})
+    events.append({"event_type": "model_evaluated", "occurred_at": now(), **common, **model,
+                   "metrics": {"holdout_accuracy": round(accuracy, 4), "holdout_rows": len(holdout)}})
+    events.append({"event_type": "model_registered", "occurred_at": now(), **common, **model, "run_id": run["run_id"]})
+    events.append({"event_type": "model_deployed", "occurred_at": now(), **common, **model,
+                   "resource": "endpoint/readmission-risk-prod", "action": "deploy"})
+    audit.send(events)
+
+    predictions, labels = [], []
+    for i, (x, y) in enumerate(synthetic_patients(n_predictions, rng)):
+        started = time.perf_counter()
+        score, contributions = predict(weights, stats, x)
+        prediction_id = f"pred-{i:06d}"
+        top = dict(sorted(contributions.items(), key=lambda kv: -abs(kv[1]))[:3])
+        predictions.append({
+            "event_type": "prediction", "occurred_at": now(), **common, **model,
+            "prediction_id": prediction_id, "prediction_label": "readmit" if score >= 0.5 else "no_readmit",
+            "prediction_score": round(score, 6), "latency_ms": round((time.perf_counter() - started) * 1000, 3),
+            "features": {n: round(v, 3) for n, v in x.items()},
+            "explanation": {n: round(v, 5) for n, v in top.items()},
+        })
+        if rng.random() < 0.8:  # most outcomes become known later
+            labels.append({"event_type": "ground_truth", "occurred_at": now(), **common, **model,
+                           "label_for_prediction_id": prediction_id,
+                           "true_label": "readmit" if y else "no_readmit"})
+    audit.send(predictions)
+    audit.send(labels)
+    return events + predictions + labels
+
+
+# ---------------------------------------------------------------- the report
+
+
+def report(config: dict[str, Any], sent: list[dict[str, Any]]) -> int:
+    s3 = local_client.aws_client(config, "s3")
+    rows, files, total_bytes, encrypted, locked = [], 0, 0, 0, 0
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=config["bucket"], Prefix="events/"):
+        for item in page.get("Contents", []):
+            obj = s3.get_object(Bucket=config["bucket"], Key=item["Key"])
+            body = obj["Body"].read()
+            files += 1
+            total_bytes += len(body)
+            encrypted += obj.get("ServerSideEncryption") == "aws:kms"
+            locked += obj.get("ObjectLockMode") in ("GOVERNANCE", "COMPLIANCE")
+            event_date, event_type = parse_partition(item["Key"])
+            rows += [{**row, "event_type": event_type} for row in read_parquet_bytes(body).to_pylist()]
+
+    sent_ids = {e["event_id"] for e in sent}
+    stored_ids = [r["event_id"] for r in rows]
+    hashes_ok = sum(leaf_hash(leaf_record_from_row(r, r["event_type"])) == r["leaf_hash"] for r in rows)
+    predictions = {r["prediction_id"]: r for r in rows if r["event_type"] == "prediction"}
+    labelled = [(predictions[r["label_for_prediction_id"]]["prediction_label"], r["true_label"])
+                for r in rows if r["event_type"] == "ground_truth" and r["label_for_prediction_id"] in predictions]
+    accuracy = sum(p == t for p, t in labelled) / len(labelled) if labelled else float("nan")
+    latencies = sorted(r["latency_ms"] for r in predictions.values())
+    dq = Counter(r["dq_status"] for r in rows)
+
+    print()
+    print("mlaudit demo report")
+    print("-------------------")
+    print(f"events sent / stored         {len(sent_ids)} / {len(stored_ids)}"
+          f" (duplicates: {len(stored_ids) - len(set(stored_ids))}, missing: {len(sent_ids - set(stored_ids))})")
+    for event_type, count in sorted(Counter(r["event_type"] for r in rows).items()):
+        print(f"  {event_type:<26} {count}")
+    print(f"Parquet files                {files} ({total_bytes / 1024:.0f} KiB, {total_bytes / max(len(rows), 1):.0f} "
+          "bytes/event)")
+    print(f"SSE-KMS / Object Lock        {encrypted}/{files} files / {locked}/{files} files")
+    print(f"leaf hashes recomputed       {hashes_ok}/{len(rows)} match")
+    print(f"data quality                 {dict(dq)}")
+    print(f"prediction latency p50/p99  {_pct(latencies, 0.5):.3f} / {_pct(latencies, 0.99):.3f} ms")
+    print(f"accuracy from labels         {accuracy:.3f} over {len(labelled)} labelled predictions")
+    ok = set(stored_ids) == sent_ids and len(stored_ids) == len(sent_ids) and hashes_ok == len(rows)
+    print("result                       " + ("OK: every event stored once, every hash verifies" if ok else "PROBLEM"))
+    return 0 if ok else 1
+
+
+def _pct(values: list[float], q: float) -> float:
+    return values[min(len(values) - 1, int(q * len(values)))] if values else float("nan")
