@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
         machine = config["machine_client"]
         audit = AuditClient(config["api_url"], config["token_url"], machine["client_id"], machine["client_secret"])
         started = time.perf_counter()
-        sent = run_workload(audit, args.predictions, random.Random(args.seed))
+        sent = run_workload(audit, args.predictions, random.Random(args.seed))  # noqa: S311 - synthetic data
         print(f"Sent {len(sent)} audit events in {time.perf_counter() - started:.1f} s; waiting for the writer...")
         if not local_client.wait_drained(config, timeout=120):
             print("The writer did not drain the queue in 120 s.", file=sys.stderr)

@@ -39,8 +39,8 @@ class AuditClient:
         self, api_url: str, token_url: str, client_id: str, client_secret: str, *,
         scopes: Iterable[str] = ("mlaudit/events.write",), attempts: int = 5, timeout: float = 30,
     ) -> None:
-        self.api_url = api_url.rstrip("/")
-        self.token_url = token_url
+        self.api_url = _checked_url(api_url).rstrip("/")
+        self.token_url = _checked_url(token_url)
         self._basic = base64.b64encode(f"{client_id}:{client_secret}".encode()).decode()
         self.scopes = " ".join(scopes)
         self.attempts = attempts
@@ -57,12 +57,12 @@ class AuditClient:
     def _post(self, events: list[dict[str, Any]]) -> dict[str, Any]:
         body = json.dumps({"events": events}, separators=(",", ":"), allow_nan=False).encode()
         for attempt in range(self.attempts):
-            request = urllib.request.Request(
+            request = urllib.request.Request(  # noqa: S310 - scheme checked in __init__
                 f"{self.api_url}/v1/events", data=body, method="POST",
                 headers={"Content-Type": "application/json", "Authorization": f"Bearer {self.token()}"},
             )
             try:
-                with urllib.request.urlopen(request, timeout=self.timeout) as answer:  # noqa: S310 - https in use
+                with urllib.request.urlopen(request, timeout=self.timeout) as answer:  # noqa: S310 - scheme checked in __init__
                     return json.loads(answer.read())
             except urllib.error.HTTPError as error:
                 if error.code == 401 and attempt == 0:
@@ -78,7 +78,7 @@ class AuditClient:
     def token(self) -> str:
         if self._token is None or time.time() > self._token_expires - 60:
             form = urllib.parse.urlencode({"grant_type": "client_credentials", "scope": self.scopes}).encode()
-            request = urllib.request.Request(
+            request = urllib.request.Request(  # noqa: S310 - scheme checked in __init__
                 self.token_url, data=form, method="POST",
                 headers={"Authorization": f"Basic {self._basic}",
                          "Content-Type": "application/x-www-form-urlencoded"},
@@ -103,6 +103,14 @@ def batches(events: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
         size += event_size
     if batch:
         yield batch
+
+
+def _checked_url(url: str) -> str:
+    """HTTPS only, except plain HTTP to this machine (the local stack)."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme == "https" or (parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost", "::1")):
+        return url
+    raise ValueError(f"refusing {parts.scheme or 'scheme-less'} URL: audit events travel over HTTPS only")
 
 
 def _json(raw: bytes) -> dict[str, Any]:
