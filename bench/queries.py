@@ -79,13 +79,14 @@ def main() -> None:
     ]
     for name, label, params in cases(start, args.days):
         t0 = time.perf_counter()
-        status, rows = engine.run(name, params)
+        execution_id = engine.start(name, engine.catalog.get(name).check(params))
+        status, rows = engine.status(execution_id), engine.row_count(execution_id)
         seconds = time.perf_counter() - t0
         if status.state != "SUCCEEDED":
             raise SystemExit(f"{name} ({label}): {status.state} {status.reason}")
         scanned = status.bytes_scanned or 0
         lines.append(
-            f"| {name} | {label} | {len(rows):,} | {scanned:,} | {scanned / lake_bytes:.1%} | {seconds:.2f} |"
+            f"| {name} | {label} | {rows:,} | {scanned:,} | {scanned / lake_bytes:.1%} | {seconds:.2f} |"
         )
         print(lines[-1], flush=True)
     table = "\n".join(lines) + "\n"

@@ -17,6 +17,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 from mlaudit.layout import COLUMNS, PARTITION_KEYS
 from mlaudit.queries.catalog import Catalog, QuerySpec, load_catalog
 from mlaudit.queries.engine import MAX_PAGE_SIZE, ExecutionNotFound, ExecutionStatus, ResultPage
@@ -64,10 +65,20 @@ def events_relation(files: list[LakeFile]) -> str:
 
 
 class _Execution:
-    def __init__(self, status: ExecutionStatus, columns: tuple[str, ...] = (), rows: list | None = None):
+    """A finished run. Results stay columnar (Arrow) and are rendered a page at a time,
+    so a month of events in memory costs bytes per value, not Python objects."""
+
+    def __init__(self, status: ExecutionStatus, table: pa.Table | None = None):
         self.status = status
-        self.columns = columns
-        self.rows = rows or []
+        self.table = table if table is not None else pa.table({})
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return tuple(self.table.column_names)
+
+    def rows(self, start: int = 0, size: int | None = None) -> list[list[str | None]]:
+        part = self.table.slice(start, size)
+        return [[render(v) for v in row.values()] for row in part.to_pylist()]
 
 
 class DuckDbEngine:
@@ -80,7 +91,7 @@ class DuckDbEngine:
         *,
         bytes_scanned_cutoff: int | None = None,
         threads: int = 2,
-        keep: int = 200,
+        keep: int = 50,
     ) -> None:
         self.lake = lake
         # The portability check runs here, at load: the local engine refuses SQL that
@@ -109,8 +120,8 @@ class DuckDbEngine:
         size = max(1, min(page_size, MAX_PAGE_SIZE))
         start = int(page_token) if page_token and page_token.isdigit() else 0
         end = start + size
-        next_token = str(end) if end < len(execution.rows) else None
-        return ResultPage(execution.columns, execution.rows[start:end], next_token)
+        next_token = str(end) if end < execution.table.num_rows else None
+        return ResultPage(execution.columns, execution.rows(start, size), next_token)
 
     # --- for tests and the benchmark ----------------------------------------------
     def run(self, query_name: str, params: dict[str, Any]) -> tuple[ExecutionStatus, list[list[str | None]]]:
@@ -118,7 +129,10 @@ class DuckDbEngine:
         spec = self.catalog.get(query_name)
         execution_id = self.start(query_name, spec.check(params))
         execution = self._get(execution_id)
-        return execution.status, execution.rows
+        return execution.status, execution.rows()
+
+    def row_count(self, execution_id: str) -> int:
+        return self._get(execution_id).table.num_rows
 
     def run_view(self, view_name: str) -> tuple[tuple[str, ...], list[list[str | None]]]:
         """A QuickSight view over the whole lake (views have no parameters)."""
@@ -162,14 +176,12 @@ class DuckDbEngine:
         values = {name: to_engine_value(spec.param(name), params[name]) for name in set(spec.bind_order)}
         con = self._connect(files)
         try:
-            cursor = con.execute(to_duckdb(spec.sql), values)
-            columns = tuple(d[0] for d in cursor.description)
-            rows = [[render(v) for v in row] for row in cursor.fetchall()]
+            table = con.sql(to_duckdb(spec.sql), params=values).to_arrow_table()
         except duckdb.Error as exc:
             return _Execution(status("FAILED", f"query failed: {type(exc).__name__}"))
         finally:
             con.close()
-        return _Execution(status("SUCCEEDED"), columns, rows)
+        return _Execution(status("SUCCEEDED"), table)
 
     def _store(self, execution_id: str, execution: _Execution) -> None:
         with self._lock:
