@@ -7,12 +7,14 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT / "lambdas"))  # the domain package (mlaudit) lives in the Lambda asset
 
 import aws_cdk as cdk  # noqa: E402
+from mlaudit.routes import ROUTES, Route  # noqa: E402
 from mlaudit.settings import Settings, SettingsError  # noqa: E402
 
 from stacks.app_stack import MlAuditStack  # noqa: E402
@@ -30,7 +32,7 @@ def settings_from_context(app: cdk.App) -> Settings:
 
 
 def build_app(
-    context: dict[str, object] | None = None, outdir: str | None = None
+    context: dict[str, object] | None = None, outdir: str | None = None, routes: Sequence[Route] = ROUTES
 ) -> tuple[cdk.App, MlAuditStack]:
     """The app with cdk.json's context (feature flags, settings) plus `context` on top.
 
@@ -42,8 +44,13 @@ def build_app(
     outdir = outdir or os.environ.get("CDK_OUTDIR") or str(ROOT / "cdk.out")
     app = cdk.App(context={**defaults, **(context or {})}, outdir=outdir)
     settings = settings_from_context(app)
-    stack = MlAuditStack(app, f"{settings.name_prefix}-stack", settings=settings,
-                         description="mlaudit: audit trail for ML workloads")
+    stack = MlAuditStack(
+        app,
+        f"{settings.name_prefix}-stack",
+        settings=settings,
+        routes=routes,
+        description="mlaudit: audit trail for ML workloads",
+    )
     add_rule_packs(app)
     acknowledge(stack, settings)
     return app, stack

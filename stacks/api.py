@@ -1,10 +1,10 @@
-"""The REST API: one method per row of `routes.ROUTES`, all behind one Lambda
+"""The REST API: one method per route (`routes.ROUTES`), all behind one Lambda
 authorizer that accepts people's ID/access tokens and workloads' access tokens."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_apigateway as apigw
@@ -13,7 +13,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
-from mlaudit.routes import ROUTES
+from mlaudit.routes import Route
 from mlaudit.settings import Settings
 
 from stacks.functions import log_retention
@@ -52,10 +52,11 @@ class Api(Construct):
         settings: Settings,
         key: kms.IKey,
         authorizer_function: lambda_.IFunction,
+        routes: Sequence[Route],
         handlers: Mapping[str, lambda_.IFunction],
     ) -> None:
         super().__init__(scope, construct_id)
-        missing = {r.function for r in ROUTES} - set(handlers)
+        missing = {r.function for r in routes} - set(handlers)
         if missing:
             raise ValueError(f"routes name functions that were not built: {sorted(missing)}")
 
@@ -114,7 +115,7 @@ class Api(Construct):
                 type=[apigw.JsonSchemaType.OBJECT, apigw.JsonSchemaType.ARRAY],
             ),
         )
-        for route in ROUTES:
+        for route in routes:
             resource = self.rest_api.root.resource_for_path(route.path)
             resource.add_method(
                 route.method,

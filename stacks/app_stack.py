@@ -10,11 +10,12 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
+from mlaudit.handlers.queries import ATHENA_WORKGROUP, GLUE_DATABASE
 from mlaudit.layout import EVENTS_PREFIX, INTEGRITY_PREFIX
-from mlaudit.routes import ROUTES
+from mlaudit.routes import ROUTES, Route
 from mlaudit.settings import Env, Settings
 
-from stacks.analytics import Analytics
+from stacks.analytics import EVENTS_TABLE, Analytics
 from stacks.api import Api
 from stacks.functions import AuditFunction, Layers, log_retention
 from stacks.identity import Identity
@@ -33,10 +34,12 @@ class MlAuditStack(Stack):
         *,
         settings: Settings,
         callback_urls: Sequence[str] = DEFAULT_CALLBACK_URLS,
+        routes: Sequence[Route] = ROUTES,
         **kwargs: object,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         self.settings = settings
+        self.routes = tuple(routes)
         storage = Storage(self, "Storage", settings=settings)
         key = storage.key
         identity = Identity(self, "Identity", settings=settings, callback_urls=callback_urls)
@@ -66,7 +69,7 @@ class MlAuditStack(Stack):
             "writer": ingestion.writer.function,
             "authorizer": authorizer.function,
         }
-        for name in sorted({route.function for route in ROUTES} - set(handlers)):
+        for name in sorted({route.function for route in routes} - set(handlers)):
             route_function = AuditFunction(
                 self,
                 f"Route-{name}",
@@ -84,6 +87,7 @@ class MlAuditStack(Stack):
             settings=settings,
             key=key,
             authorizer_function=authorizer.function,
+            routes=routes,
             handlers=handlers,
         )
         self.analytics = Analytics(
@@ -158,6 +162,9 @@ class MlAuditStack(Stack):
         )
         _use_key(writer, key)
 
+        if "queries" in functions:
+            self._wire_queries(functions["queries"], storage=storage)
+
         CfnOutput(self, "ApiUrl", value=api.rest_api.url)
         CfnOutput(self, "UserPoolId", value=identity.user_pool.user_pool_id)
         CfnOutput(self, "WorkloadClientId", value=identity.workload_client.user_pool_client_id)
@@ -165,6 +172,58 @@ class MlAuditStack(Stack):
         CfnOutput(self, "TokenUrl", value=f"{identity.domain.base_url()}/oauth2/token")
         CfnOutput(self, "AuditBucketName", value=storage.audit_bucket.bucket_name)
         CfnOutput(self, "AthenaWorkGroup", value=self.analytics.workgroup.name)
+
+
+    def _wire_queries(self, function: lambda_.IFunction, *, storage: Storage) -> None:
+        """Named queries: run in the workgroup over the Glue table, read results back."""
+        assert isinstance(function, lambda_.Function)
+        analytics = self.analytics
+        function.add_environment(GLUE_DATABASE, analytics.database_name)
+        function.add_environment(ATHENA_WORKGROUP, analytics.workgroup.name)
+        function.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=[
+                    "athena:StartQueryExecution",
+                    "athena:GetQueryExecution",
+                    "athena:GetQueryResults",
+                    "athena:StopQueryExecution",
+                ],
+                resources=[
+                    self.format_arn(service="athena", resource="workgroup", resource_name=analytics.workgroup.name)
+                ],
+            )
+        )
+        function.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["glue:GetDatabase", "glue:GetTable"],
+                resources=[
+                    self.format_arn(service="glue", resource="catalog"),
+                    self.format_arn(service="glue", resource="database", resource_name=analytics.database_name),
+                    self.format_arn(
+                        service="glue", resource="table", resource_name=f"{analytics.database_name}/{EVENTS_TABLE}"
+                    ),
+                ],
+            )
+        )
+        # Athena reads the lake and writes results with the caller's permissions.
+        function.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["s3:GetObject"], resources=[storage.audit_bucket.arn_for_objects(f"{EVENTS_PREFIX}*")]
+            )
+        )
+        function.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload"],
+                resources=[analytics.results_bucket.arn_for_objects("*")],
+            )
+        )
+        function.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["s3:ListBucket", "s3:GetBucketLocation"],
+                resources=[storage.audit_bucket.bucket_arn, analytics.results_bucket.bucket_arn],
+            )
+        )
+        _use_key(function, storage.key)
 
 
 def _use_key(function: lambda_.Function, key: kms.IKey) -> None:

@@ -100,6 +100,18 @@ ACKNOWLEDGMENTS: tuple[Ack, ...] = (
         "at write time; the grant is limited to the events/ prefix and to PutObject/GetObject.",
     ),
     Ack(
+        "AwsSolutions-IAM5[Resource::<Storage/AuditBucket.Arn>/events/*]",
+        "Route-queries/Role/DefaultPolicy/Resource",
+        "Athena reads the Parquet files of the partitions a named query selects with the caller's "
+        "permissions; read-only and limited to the events/ prefix.",
+    ),
+    Ack(
+        "AwsSolutions-IAM5[Resource::<Analytics/QueryResults.Arn>/*]",
+        "Route-queries/Role/DefaultPolicy/Resource",
+        "Athena writes each query's result files under keys named by execution id, and the function "
+        "pages them back; the bucket holds nothing else and expires results after 30 days.",
+    ),
+    Ack(
         "AwsSolutions-IAM5[Resource::<Storage/AuditBucket.Arn>/integrity/*]",
         "Ingestion/Writer/Role/DefaultPolicy/Resource",
         "The writer appends manifests and file roots under integrity/ with keys made at write time; "

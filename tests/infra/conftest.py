@@ -1,6 +1,7 @@
-"""Synthesize the app once per test session (about 20 s with the rule packs, 1 GB):
-once with cdk.json's defaults and once with every optional part switched on and
-non-default values, to prove context values flow through."""
+"""Synthesize the app once per test session and variant (about 8 s each with the
+rule packs): cdk.json's defaults; every optional part on with non-default values,
+to prove context values flow through; and more routes than ROUTES has today, to
+prove the API and its functions follow the routes table."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 
 import pytest
 from aws_cdk.assertions import Template
+from mlaudit.routes import ROUTES, Route
 from mlaudit.settings import Settings
 
 from app import build_app
@@ -66,8 +68,8 @@ class Synth:
         return self.stack.get_logical_id(node)  # type: ignore[arg-type]
 
 
-def _synth(tmp: Path, context: dict[str, str] | None) -> Synth:
-    app, stack = build_app(context, outdir=str(tmp))
+def _synth(tmp: Path, context: dict[str, str] | None, routes: tuple[Route, ...] = ROUTES) -> Synth:
+    app, stack = build_app(context, outdir=str(tmp), routes=routes)
     assembly = app.synth()  # raises if any rule pack finding is not acknowledged
     template = assembly.get_stack_by_name(stack.stack_name).template
     return Synth(stack, stack.settings, Template.from_json(template), template["Resources"], tmp)
@@ -81,6 +83,20 @@ def default(tmp_path_factory: pytest.TempPathFactory) -> Synth:
 @pytest.fixture(scope="session")
 def custom(tmp_path_factory: pytest.TempPathFactory) -> Synth:
     return _synth(tmp_path_factory.mktemp("custom"), CUSTOM_CONTEXT)
+
+
+# Routes other teams are adding: more functions, path parameters, people-only routes.
+MORE_ROUTES: tuple[Route, ...] = (
+    Route("GET", "/v1/queries", "queries", roles=frozenset({"auditor", "analyst"})),
+    Route("POST", "/v1/queries/{name}", "queries", roles=frozenset({"auditor", "analyst"})),
+    Route("GET", "/v1/query-executions/{id}", "queries", roles=frozenset({"auditor", "analyst"})),
+    Route("GET", "/v1/proofs/{event_id}", "proofs", scopes=frozenset({"events.read"}), roles=frozenset({"auditor"})),
+)
+
+
+@pytest.fixture(scope="session")
+def routed(tmp_path_factory: pytest.TempPathFactory) -> Synth:
+    return _synth(tmp_path_factory.mktemp("routed"), None, ROUTES + MORE_ROUTES)
 
 
 @pytest.fixture(scope="session", params=["default", "custom"])

@@ -1,0 +1,61 @@
+"""The API follows the routes table: with more routes (as other teams add them),
+every route gets a method behind the authorizer and every function name one Lambda."""
+
+from __future__ import annotations
+
+import json
+
+from mlaudit.handlers.queries import ATHENA_WORKGROUP, GLUE_DATABASE
+from mlaudit.routes import ROUTES
+
+from tests.infra.conftest import MORE_ROUTES, Synth
+from tests.infra.test_api import _path_of
+
+
+def _actions(policy: dict) -> set[str]:
+    statements = policy["PolicyDocument"]["Statement"]
+    return {a for s in statements for a in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])}
+
+
+def test_every_route_has_a_method_behind_the_authorizer(routed: Synth) -> None:
+    (authorizer_id,) = routed.of_type("AWS::ApiGateway::Authorizer")
+    methods = {}
+    for method in routed.props("AWS::ApiGateway::Method"):
+        assert method["AuthorizationType"] == "CUSTOM" and method["AuthorizerId"] == {"Ref": authorizer_id}
+        methods[(method["HttpMethod"], _path_of(routed, method["ResourceId"]))] = method
+    assert set(methods) == {(r.method, r.path) for r in ROUTES + MORE_ROUTES}
+    assert "RequestModels" not in methods[("GET", "/v1/queries")]
+
+
+def test_one_function_per_route_function_name(routed: Synth) -> None:
+    handlers = sorted(f["Handler"] for f in routed.props("AWS::Lambda::Function"))
+    names = {r.function for r in ROUTES + MORE_ROUTES} | {"writer", "authorizer"}
+    assert handlers == sorted(f"mlaudit.handlers.{name}.handler" for name in names)
+
+
+def test_each_route_function_is_invoked_by_its_methods(routed: Synth) -> None:
+    for route in MORE_ROUTES:
+        function = routed.logical_id(f"Route-{route.function}/Function")
+        uris = [
+            json.dumps(m["Integration"]["Uri"])
+            for m in routed.props("AWS::ApiGateway::Method")
+            if (m["HttpMethod"], _path_of(routed, m["ResourceId"])) == (route.method, route.path)
+        ]
+        assert len(uris) == 1 and function in uris[0], route.path
+
+
+def test_queries_function_runs_athena_in_the_workgroup(routed: Synth) -> None:
+    queries = routed.resources[routed.logical_id("Route-queries/Function")]["Properties"]
+    env = queries["Environment"]["Variables"]
+    assert env[ATHENA_WORKGROUP] == routed.settings.name_prefix
+    assert env[GLUE_DATABASE] == routed.settings.name_prefix.replace("-", "_")
+    policy = routed.resources[routed.logical_id("Route-queries/Role/DefaultPolicy")]["Properties"]
+    actions = _actions(policy)
+    assert {"athena:StartQueryExecution", "athena:GetQueryResults", "glue:GetTable"} <= actions
+    assert not {a for a in actions if a.startswith(("s3:Delete", "s3:PutObjectRetention", "s3:PutBucket"))}
+
+
+def test_proofs_function_has_no_permissions_until_wired(routed: Synth) -> None:
+    policy = routed.resources[routed.logical_id("Route-proofs/Role/DefaultPolicy")]["Properties"]
+    actions = _actions(policy)
+    assert actions == {"logs:CreateLogStream", "logs:PutLogEvents", "xray:PutTraceSegments", "xray:PutTelemetryRecords"}
