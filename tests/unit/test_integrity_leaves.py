@@ -42,9 +42,7 @@ def roundtrip(records):
 
 
 def row_wise(table, event_type):
-    return [
-        bytes.fromhex(leaf.leaf_hash(leaf.leaf_record_from_row(row, event_type))) for row in table.to_pylist()
-    ]
+    return [bytes.fromhex(leaf.leaf_hash(leaf.leaf_record_from_row(row, event_type))) for row in table.to_pylist()]
 
 
 text = st.one_of(st.none(), st.text(max_size=20).filter(lambda s: s.encode("utf-8", "ignore").decode() == s))
@@ -52,9 +50,7 @@ floats = st.one_of(st.none(), st.floats(allow_nan=False, allow_infinity=False))
 
 
 @settings(max_examples=60, deadline=None)
-@given(
-    st.lists(st.tuples(text, floats, st.lists(st.text(max_size=8), max_size=3), text), min_size=1, max_size=8)
-)
+@given(st.lists(st.tuples(text, floats, st.lists(st.text(max_size=8), max_size=3), text), min_size=1, max_size=8))
 def test_column_wise_hashes_equal_row_wise_for_awkward_values(values):
     # Given values with quotes, backslashes, control characters, non-ASCII, odd floats
     records = [

@@ -143,9 +143,7 @@ def test_sink_is_idempotent_per_file_key():
     manifest = records.decode(store.get(records.manifest_key(KEY.format("a"))), "manifest")
     assert manifest["object_sha256"] == hashlib.sha256(b"parquet-a").hexdigest()
     assert manifest["record_count"] == 3 and manifest["first_event_id"] == "e1"
-    assert entries[0]["manifest_sha256"] == records.sha256_hex(
-        store.get(records.manifest_key(KEY.format("a")))
-    )
+    assert entries[0]["manifest_sha256"] == records.sha256_hex(store.get(records.manifest_key(KEY.format("a"))))
 
 
 def test_same_key_with_other_content_is_refused():

@@ -143,9 +143,7 @@ def test_checkpoint_handler_signs_with_kms(aws, monkeypatch):
     signed = latest_checkpoint(S3Store(s3, "audit"))
     from mlaudit.integrity.signing import verify_signature
 
-    assert verify_signature(
-        load_public_key(kms_public_key_pem(kms, signing)), signed.message, signed.signature
-    )
+    assert verify_signature(load_public_key(kms_public_key_pem(kms, signing)), signed.message, signed.signature)
     assert signed.body["log_id"] == "mlaudit/audit"
     handler_module.service.cache_clear()
     client.cache_clear()
@@ -183,9 +181,7 @@ def test_proof_routes(lake):
     service = ProofService(lake.store)
     event_id = lake.events[lake.keys[1]][0]["event_id"]
     ok = route(
-        api_event(
-            f"/v1/events/{event_id}/proof", "/v1/events/{event_id}/proof", params={"event_id": event_id}
-        ),
+        api_event(f"/v1/events/{event_id}/proof", "/v1/events/{event_id}/proof", params={"event_id": event_id}),
         service,
     )
     assert ok["statusCode"] == 200 and json.loads(ok["body"])["log_index"] == 1
@@ -204,9 +200,7 @@ def test_proof_routes(lake):
     latest = route(api_event("/v1/checkpoints/latest", "/v1/checkpoints/latest"), service)
     assert json.loads(latest["body"])["checkpoint"]["seq"] == 1
     proof = route(
-        api_event(
-            "/v1/checkpoints/consistency", "/v1/checkpoints/consistency", query={"first": "2", "second": "4"}
-        ),
+        api_event("/v1/checkpoints/consistency", "/v1/checkpoints/consistency", query={"first": "2", "second": "4"}),
         service,
     )
     assert proof["statusCode"] == 200 and json.loads(proof["body"])["first_root"]
@@ -215,9 +209,7 @@ def test_proof_routes(lake):
     for bad in (
         api_event("/v1/events/%20/proof", "/v1/events/{event_id}/proof", params={"event_id": " "}),
         api_event("/v1/checkpoints/consistency", "/v1/checkpoints/consistency", query={"first": "x"}),
-        api_event(
-            "/v1/checkpoints/consistency", "/v1/checkpoints/consistency", query={"first": "3", "second": "9"}
-        ),
+        api_event("/v1/checkpoints/consistency", "/v1/checkpoints/consistency", query={"first": "3", "second": "9"}),
     ):
         with pytest.raises(ApiError) as error:
             route(bad, service)

@@ -133,9 +133,7 @@ def test_rolled_back_checkpoint_signed_with_the_real_key(lake):
         prev=latest.sha256,
         key_id="test-key",
     )
-    lake.store.put(
-        records.checkpoint_key(2), SignedCheckpoint(body, SIGNER.sign(records.encode(body))).encode()
-    )
+    lake.store.put(records.checkpoint_key(2), SignedCheckpoint(body, SIGNER.sign(records.encode(body))).encode())
     report = verify(lake.store)
     assert report.kinds() == {"checkpoint_rollback"}
 
@@ -178,11 +176,6 @@ def test_cli_exit_status_and_report(lake, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "[deleted_file]" in out and lake.keys[1] in out
     event_id = lake.events[lake.keys[2]][4]["event_id"]
-    assert (
-        main(["--bucket", "audit", "--public-key", str(pem), "--event-id", event_id], store=lake.store) == 0
-    )
-    assert (
-        main(["--bucket", "audit", "--public-key", str(pem), "--consistency", "0", "1"], store=lake.store)
-        == 0
-    )
+    assert main(["--bucket", "audit", "--public-key", str(pem), "--event-id", event_id], store=lake.store) == 0
+    assert main(["--bucket", "audit", "--public-key", str(pem), "--consistency", "0", "1"], store=lake.store) == 0
     assert main(["--bucket", "audit", "--public-key", str(pem), "--event-id", "nope"], store=lake.store) == 1

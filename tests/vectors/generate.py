@@ -41,9 +41,7 @@ def merkle_vectors() -> dict:
     for size in (1, 2, 3, 5, 7, 8, 13, 16, 17, 32, 33):
         tree = merkle.Tree(leaves[:size])
         for index in sorted({0, size // 2, size - 1}):
-            inclusion.append(
-                {"index": index, "size": size, "path": [p.hex() for p in tree.inclusion_proof(index)]}
-            )
+            inclusion.append({"index": index, "size": size, "path": [p.hex() for p in tree.inclusion_proof(index)]})
     consistency = []
     tree = merkle.Tree(leaves)
     for first, second in [

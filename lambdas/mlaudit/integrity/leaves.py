@@ -43,12 +43,33 @@ def _quoted(strings: pa.Array) -> pa.Array:
     return pa.array(fixed, pa.string())
 
 
+def _floats(column: pa.Array) -> pa.Array:
+    """json.dumps form of doubles (float.__repr__). Arrow prints the same shortest digits,
+    but switches to exponents at other thresholds and drops ".0": use its text only where
+    both agree (fixed notation, 1e-4 <= |x| < 1e16), let Python format the rest."""
+    column = column.cast(pa.float64())
+    text = pc.cast(column, pa.string())
+    magnitude = pc.abs(column)
+    in_range = pc.and_(pc.greater_equal(magnitude, 1e-4), pc.less(magnitude, 1e16))
+    fixed = pc.and_(pc.match_substring_regex(text, r"^-?[0-9]+\.[0-9]+$"), in_range)
+    integral = pc.and_(pc.match_substring_regex(text, r"^-?[0-9]+$"), pc.less(magnitude, 1e16))
+    missing = pa.nulls(len(column), pa.string())
+    result = pc.if_else(fixed, text, pc.if_else(integral, pc.binary_join_element_wise(text, ".0", ""), missing))
+    if result.null_count == column.null_count:
+        return result
+    values = column.to_pylist()
+    return pa.array(
+        [r if r is not None or v is None else repr(v) for r, v in zip(result.to_pylist(), values, strict=True)],
+        pa.string(),
+    )
+
+
 def _fragments(column: pa.Array) -> pa.Array:
     """Each value of a column as its canonical JSON text ("null" for null)."""
     kind = column.type
     if pa.types.is_dictionary(kind):
-        column = column.dictionary_decode()
-        kind = column.type
+        # Encode each distinct value once, then pick per row (low-cardinality columns).
+        return pc.fill_null(pc.take(_fragments(column.dictionary), column.indices), "null")
     if pa.types.is_timestamp(kind):
         # events.format_timestamp: UTC, milliseconds, 'Z'. Arrow stores UTC and prints a
         # naive ms timestamp as "YYYY-MM-DD HH:MM:SS.mmm" (much faster than strftime).
@@ -65,9 +86,7 @@ def _fragments(column: pa.Array) -> pa.Array:
     elif pa.types.is_integer(kind):
         text = pc.cast(column, pa.string())
     elif pa.types.is_floating(kind):
-        # Python's repr is the canonical float form; Arrow prints some values differently.
-        # (json.dumps writes a finite float as float.__repr__.)
-        text = pa.array([None if v is None else repr(v) for v in column.to_pylist()], pa.string())
+        text = _floats(column)
     elif pa.types.is_list(kind) or pa.types.is_large_list(kind):
         items = _quoted(pc.list_flatten(column))
         offsets = pc.subtract(column.offsets, column.offsets[0])  # a sliced array's offsets
@@ -113,6 +132,25 @@ def canonical_records(table: pa.Table, event_type: str) -> list[bytes]:
     if table.num_rows == 0:
         return []
     return [s.encode("ascii") for s in _joined(table, event_type, "").to_pylist()]
+
+
+def read_parquet(data: bytes) -> pa.Table:
+    """Read a Parquet object for hashing: dictionary-encoded columns stay dictionaries
+    (each distinct value is encoded once), and no thread pool (callers run processes)."""
+    import pyarrow.parquet as pq
+
+    metadata = pq.ParquetFile(pa.BufferReader(data)).metadata
+    dictionary_columns = None
+    for group in range(metadata.num_row_groups):
+        row_group = metadata.row_group(group)
+        names = {
+            row_group.column(i).path_in_schema
+            for i in range(row_group.num_columns)
+            if "RLE_DICTIONARY" in row_group.column(i).encodings or "PLAIN_DICTIONARY" in row_group.column(i).encodings
+        }
+        dictionary_columns = names if dictionary_columns is None else dictionary_columns & names
+    flat = sorted(name for name in dictionary_columns or () if "." not in name)
+    return pq.ParquetFile(pa.BufferReader(data), read_dictionary=flat).read(use_threads=False)
 
 
 def leaf_hashes(table: pa.Table, event_type: str) -> list[bytes]:

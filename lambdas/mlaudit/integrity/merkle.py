@@ -131,9 +131,7 @@ def verify_inclusion(index: int, size: int, leaf: bytes, path: Sequence[bytes], 
     return root_from_inclusion(index, size, leaf, path) == root_hash
 
 
-def verify_consistency(
-    first: int, second: int, first_root: bytes, second_root: bytes, path: Sequence[bytes]
-) -> bool:
+def verify_consistency(first: int, second: int, first_root: bytes, second_root: bytes, path: Sequence[bytes]) -> bool:
     """RFC 9162 §2.1.4.2: is the tree of size ``first`` a prefix of the one of size ``second``?"""
     if not 0 < first <= second:
         return False

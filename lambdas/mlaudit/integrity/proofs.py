@@ -131,9 +131,7 @@ class ProofService:
         return int(records.decode(pointer, "log-by-file")["index"]) if pointer else None
 
 
-def check_receipt(
-    receipt: dict[str, Any], public_key_pem: bytes, row_leaf_hash: bytes | None = None
-) -> list[str]:
+def check_receipt(receipt: dict[str, Any], public_key_pem: bytes, row_leaf_hash: bytes | None = None) -> list[str]:
     """Problems with a receipt (empty when it proves the event is in the signed log).
     ``row_leaf_hash``: the leaf recomputed from the event's values, if the caller has them."""
     problems: list[str] = []
@@ -154,14 +152,9 @@ def check_receipt(
     if entry["index"] != receipt["log_index"]:
         problems.append("the log entry's index differs from the receipt's")
     manifest = receipt.get("manifest")
-    if (
-        manifest is not None
-        and hashlib.sha256(manifest.encode("ascii")).hexdigest() != entry["manifest_sha256"]
-    ):
+    if manifest is not None and hashlib.sha256(manifest.encode("ascii")).hexdigest() != entry["manifest_sha256"]:
         problems.append("the manifest does not match the log entry")
-    signed = SignedCheckpoint(
-        receipt["checkpoint"]["checkpoint"], base64.b64decode(receipt["checkpoint"]["signature"])
-    )
+    signed = SignedCheckpoint(receipt["checkpoint"]["checkpoint"], base64.b64decode(receipt["checkpoint"]["signature"]))
     if not verify_signature(load_public_key(public_key_pem), signed.message, signed.signature):
         problems.append("the checkpoint signature is not valid for this public key")
     log_path = [bytes.fromhex(p) for p in receipt["log_path"] or []]

@@ -66,8 +66,7 @@ class Report:
 
     def text(self) -> str:
         lines = [
-            f"log entries: {self.log_size}; files checked: {self.files_checked}; "
-            f"events checked: {self.events_checked}",
+            f"log entries: {self.log_size}; files checked: {self.files_checked}; events checked: {self.events_checked}",
             "latest checkpoint: "
             + (
                 f"seq {self.checkpoint['seq']}, tree size {self.checkpoint['tree_size']}, "
@@ -99,17 +98,19 @@ class FileDigest:
 def digest_file(data: bytes, event_type: str) -> FileDigest:
     sha = hashlib.sha256(data).hexdigest()
     try:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
+        from mlaudit.integrity.leaves import leaf_hashes, read_parquet
 
-        from mlaudit.integrity.leaves import leaf_hashes
-
-        table = pq.read_table(pa.BufferReader(data))
+        table = read_parquet(data)
         ids = table.column("event_id").to_pylist()
         stored = table.column("leaf_hash").to_pylist()
         computed = leaf_hashes(table, event_type)
     except Exception as exc:  # noqa: BLE001 - a damaged object is a finding, not a crash
         return FileDigest(sha, error=f"unreadable as an mlaudit Parquet file: {type(exc).__name__}: {exc}")
+    # Fast path: the leaf_hash column equals the recomputed leaves (one comparison).
+    computed_hex = [leaf.hex() for leaf in computed]
+    if computed_hex == stored:
+        root = merkle.root(computed).hex()
+        return FileDigest(sha, len(ids), root, root, _first(ids), _last(ids))
     stored_bytes = []
     mismatched = []
     for event_id, text, leaf in zip(ids, stored, computed, strict=True):
@@ -125,10 +126,18 @@ def digest_file(data: bytes, event_type: str) -> FileDigest:
         len(ids),
         merkle.root(stored_bytes).hex(),
         merkle.root(computed).hex(),
-        str(ids[0]) if ids else "",
-        str(ids[-1]) if ids else "",
+        _first(ids),
+        _last(ids),
         tuple(mismatched),
     )
+
+
+def _first(ids: list[Any]) -> str:
+    return str(ids[0]) if ids else ""
+
+
+def _last(ids: list[Any]) -> str:
+    return str(ids[-1]) if ids else ""
 
 
 class _Serial(Executor):
@@ -200,9 +209,7 @@ class Verifier:
             if entry is not None:
                 if entry["index"] != index:
                     report.add("log_reordered", where, f"the entry says it is index {entry['index']}")
-                want_prev = (
-                    records.ZERO_HASH if index == 0 else (previous_leaf.hex() if previous_leaf else None)
-                )
+                want_prev = records.ZERO_HASH if index == 0 else (previous_leaf.hex() if previous_leaf else None)
                 if want_prev is not None and entry["prev"] != want_prev:
                     report.add(
                         "log_chain_broken",
@@ -255,9 +262,7 @@ class Verifier:
                 previous = None
                 continue
             if not verify_signature(self.public_key, signed.message, signed.signature):
-                report.add(
-                    "checkpoint_bad_signature", where, "the signature does not verify with the public key"
-                )
+                report.add("checkpoint_bad_signature", where, "the signature does not verify with the public key")
                 previous = None
                 continue
             if body["seq"] != seq:
@@ -265,9 +270,7 @@ class Verifier:
             if previous is not None:
                 prior = previous.body
                 if body["prev"] != previous.sha256:
-                    report.add(
-                        "checkpoint_chain_broken", where, "prev is not the hash of the checkpoint before it"
-                    )
+                    report.add("checkpoint_chain_broken", where, "prev is not the hash of the checkpoint before it")
                 if body["tree_size"] < prior["tree_size"]:
                     report.add(
                         "checkpoint_rollback",
@@ -275,13 +278,9 @@ class Verifier:
                         f"tree size went back from {prior['tree_size']} to {body['tree_size']}",
                     )
                 if body["time"] < prior["time"]:
-                    report.add(
-                        "checkpoint_rollback", where, f"time went back from {prior['time']} to {body['time']}"
-                    )
+                    report.add("checkpoint_rollback", where, f"time went back from {prior['time']} to {body['time']}")
                 if body["log_id"] != prior["log_id"]:
-                    report.add(
-                        "checkpoint_other_log", where, f"log id {body['log_id']} after {prior['log_id']}"
-                    )
+                    report.add("checkpoint_other_log", where, f"log id {body['log_id']} after {prior['log_id']}")
             elif seq == 0 and body["prev"] != records.ZERO_HASH:
                 report.add("checkpoint_chain_broken", where, "the first checkpoint must have prev = 0…0")
             size = body["tree_size"]
@@ -315,9 +314,7 @@ class Verifier:
         seq = trusted.body.get("seq")
         where = f"checkpoint {seq} (trusted copy)"
         if not verify_signature(self.public_key, trusted.message, trusted.signature):
-            report.add(
-                "checkpoint_bad_signature", where, "the trusted checkpoint's signature does not verify"
-            )
+            report.add("checkpoint_bad_signature", where, "the trusted checkpoint's signature does not verify")
             return
         held = self.store.get(records.checkpoint_key(seq))
         if held is None or SignedCheckpoint.decode(held).body != trusted.body:
@@ -330,9 +327,7 @@ class Verifier:
             event_date, _ = parse_partition(key)
         except (KeyError, ValueError):
             return True
-        return (not self.from_date or event_date >= self.from_date) and (
-            not self.to_date or event_date <= self.to_date
-        )
+        return (not self.from_date or event_date >= self.from_date) and (not self.to_date or event_date <= self.to_date)
 
     def _executor(self, count: int) -> Executor:
         jobs = self.jobs if self.jobs is not None else (os.cpu_count() or 1) if count >= 8 else 1
@@ -343,11 +338,7 @@ class Verifier:
         for key in self.store.list(EVENTS_PREFIX):
             if key not in logged and self._in_range(key):
                 report.add("foreign_file", key, "object under events/ that is not in the log")
-        todo = [
-            (key, i, e)
-            for key, (i, e) in sorted(logged.items(), key=lambda kv: kv[1][0])
-            if self._in_range(key)
-        ]
+        todo = [(key, i, e) for key, (i, e) in sorted(logged.items(), key=lambda kv: kv[1][0]) if self._in_range(key)]
         with self._executor(len(todo)) as pool:
             pending: list[tuple[str, int, dict[str, Any], Future]] = []
             for key, index, entry, data in self._fetch(todo, report):
@@ -374,9 +365,7 @@ class Verifier:
             report.add("manifest_missing", manifest_key, f"the manifest of {key} (log index {index}) is gone")
             return
         if records.sha256_hex(data) != entry["manifest_sha256"]:
-            report.add(
-                "manifest_modified", manifest_key, f"differs from the manifest logged at index {index}"
-            )
+            report.add("manifest_modified", manifest_key, f"differs from the manifest logged at index {index}")
         try:
             manifest = records.decode(data, manifest_key)
         except records.FormatError as exc:
@@ -397,9 +386,7 @@ class Verifier:
             report.add("unreadable_file", where, digest.error)
             return
         for event_id in digest.mismatched_events[:100]:
-            report.add(
-                "event_modified", f"{key} event {event_id}", "the row's values do not hash to its leaf_hash"
-            )
+            report.add("event_modified", f"{key} event {event_id}", "the row's values do not hash to its leaf_hash")
         if len(digest.mismatched_events) > 100:
             report.add("event_modified", key, f"{len(digest.mismatched_events) - 100} more events differ")
         if digest.record_count != entry["record_count"]:
@@ -409,9 +396,7 @@ class Verifier:
                 f"{digest.record_count} rows, the log says {entry['record_count']}",
             )
         if digest.stored_root != entry["merkle_root"]:
-            report.add(
-                "file_root_mismatch", where, "the leaf_hash column does not give the logged Merkle root"
-            )
+            report.add("file_root_mismatch", where, "the leaf_hash column does not give the logged Merkle root")
         elif digest.computed_root != entry["merkle_root"] and not digest.mismatched_events:
             report.add("file_root_mismatch", where, "recomputed leaves do not give the logged Merkle root")
 
@@ -427,9 +412,7 @@ def _event_type(key: str) -> str:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m mlaudit.integrity.verify", description=__doc__.split("\n")[0]
-    )
+    parser = argparse.ArgumentParser(prog="python -m mlaudit.integrity.verify", description=__doc__.split("\n")[0])
     parser.add_argument("--bucket", required=True)
     parser.add_argument("--endpoint-url", help="S3/KMS endpoint (the local stack's moto server)")
     parser.add_argument("--region")
@@ -509,12 +492,8 @@ def _event(store: Store, pem: bytes, args: argparse.Namespace) -> tuple[list[str
 
     service = ProofService(store)
     try:
-        key, table, row = service.locate(
-            args.event_id, event_date=args.event_date, event_type=args.event_type
-        )
-        receipt = service.receipt(
-            args.event_id, event_date=parse_partition(key)[0], event_type=parse_partition(key)[1]
-        )
+        key, table, row = service.locate(args.event_id, event_date=args.event_date, event_type=args.event_type)
+        receipt = service.receipt(args.event_id, event_date=parse_partition(key)[0], event_type=parse_partition(key)[1])
     except NotFound as exc:
         return [str(exc)], {}
     recomputed = leaf_hashes(table.slice(row, 1), parse_partition(key)[1])[0]
@@ -527,9 +506,7 @@ def _consistency(store: Store, public_key: Any, first: int, second: int) -> tupl
     from mlaudit.integrity.proofs import ProofError, ProofService, check_consistency
 
     checkpoints = [load_checkpoint(store, seq) for seq in (first, second)]
-    problems = [
-        f"checkpoint {s} is missing" for s, c in zip((first, second), checkpoints, strict=True) if c is None
-    ]
+    problems = [f"checkpoint {s} is missing" for s, c in zip((first, second), checkpoints, strict=True) if c is None]
     problems += [
         f"checkpoint {s}: the signature does not verify"
         for s, c in zip((first, second), checkpoints, strict=True)
