@@ -105,9 +105,7 @@ def test_a_run_is_audited_then_paged(audit: list) -> None:
     assert event["details"]["outcome"] == "started" and event["details"]["request_id"] == body["request_id"]
     # and its results come back typed, one bounded page at a time.
     execution = body["execution_id"]
-    status, page = call(
-        "GET", "/v1/query-executions/{id}", analyst, path={"id": execution}, query={"page_size": "2"}
-    )
+    status, page = call("GET", "/v1/query-executions/{id}", analyst, path={"id": execution}, query={"page_size": "2"})
     assert status == 200 and page["state"] == "SUCCEEDED" and len(page["rows"]) == 2
     assert page["columns"][0] == {"name": "model_id", "type": "string"}
     assert isinstance(page["rows"][0]["labeled"], int) and isinstance(page["rows"][0]["accuracy"], float)
@@ -146,14 +144,10 @@ def test_only_the_caller_who_started_a_run_sees_it(audit: list) -> None:
 
 
 def test_roles_per_query_are_enforced_and_refusals_audited(audit: list) -> None:
-    status, error = start(
-        "subject_events", principal("analyst"), {**WINDOW, "subject_pseudonym": "subj-0001"}
-    )
+    status, error = start("subject_events", principal("analyst"), {**WINDOW, "subject_pseudonym": "subj-0001"})
     assert status == 403 and error["error"] == "forbidden"
     assert audit[-1][1]["details"] == {"query": "subject_events", "outcome": "denied"}
-    status, _ = start(
-        "subject_events", principal("privacy_officer"), {**WINDOW, "subject_pseudonym": "subj-0001"}
-    )
+    status, _ = start("subject_events", principal("privacy_officer"), {**WINDOW, "subject_pseudonym": "subj-0001"})
     assert status == 202
 
 
@@ -180,14 +174,10 @@ def test_unknown_query_is_a_clear_404(audit: list) -> None:
     ],
 )
 def test_bad_requests_are_refused_with_reasons(audit: list, body: Any, code: str) -> None:
-    status, error = call(
-        "POST", "/v1/queries/{name}", principal("analyst"), path={"name": "accuracy"}, body=body
-    )
+    status, error = call("POST", "/v1/queries/{name}", principal("analyst"), path={"name": "accuracy"}, body=body)
     assert status == 400 and error["error"] == code
     if code == "invalid_parameters":
-        assert error["errors"] and all(
-            e["path"].startswith("parameters.") and e["rule"] for e in error["errors"]
-        )
+        assert error["errors"] and all(e["path"].startswith("parameters.") and e["rule"] for e in error["errors"])
 
 
 def test_no_audit_no_query(lake: Path) -> None:
@@ -324,3 +314,26 @@ def test_handler_builds_athena_from_env(monkeypatch: pytest.MonkeyPatch) -> None
     assert isinstance(service.engine, AthenaEngine)
     assert (service.engine.workgroup, service.engine.database) == ("mlaudit", "mlaudit_audit")
     handler_module.set_engine(None)
+
+
+def test_the_lambda_path_imports_no_heavy_engine() -> None:
+    # The analytics function must not pay for pyarrow, duckdb or sqlglot at cold start.
+    import subprocess
+    import sys
+
+    code = (
+        "import os, sys\n"
+        "os.environ.update(MLAUDIT_GLUE_DATABASE='db', MLAUDIT_ATHENA_WORKGROUP='wg', AWS_DEFAULT_REGION='us-east-1')\n"
+        "from mlaudit.handlers import queries\n"
+        "queries.service()\n"
+        "print(sorted(m for m in ('pyarrow', 'duckdb', 'sqlglot') if m in sys.modules))\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PYTHONPATH": f"{root / 'lambdas'}", "PATH": "/usr/bin:/bin"},
+    )
+    assert out.stdout.strip() == "[]"
