@@ -20,10 +20,13 @@ from stacks.api import Api
 from stacks.functions import AuditFunction, Layers, log_retention
 from stacks.identity import Identity
 from stacks.ingestion import Ingestion
+from stacks.integrity import Integrity
 from stacks.monitoring import Monitoring
 from stacks.storage import Storage
 
 DEFAULT_CALLBACK_URLS = ("http://localhost:8080/callback",)
+# Route functions that read Parquet (receipts) and so need the pyarrow layer.
+PYARROW_FUNCTIONS = frozenset({"proofs"})
 
 
 class MlAuditStack(Stack):
@@ -45,6 +48,7 @@ class MlAuditStack(Stack):
         identity = Identity(self, "Identity", settings=settings, callback_urls=callback_urls)
         layers = Layers(self, "Layers")
         ingestion = Ingestion(self, "Ingestion", settings=settings, key=key, layers=layers)
+        integrity = Integrity(self, "Integrity", settings=settings, key=key, layers=layers)
         retention = log_retention(settings.log_retention_days)
 
         authorizer = AuditFunction(
@@ -68,6 +72,7 @@ class MlAuditStack(Stack):
             "ingest": ingestion.ingest.function,
             "writer": ingestion.writer.function,
             "authorizer": authorizer.function,
+            "checkpoint": integrity.checkpoint.function,
         }
         for name in sorted({route.function for route in routes} - set(handlers)):
             route_function = AuditFunction(
@@ -75,7 +80,7 @@ class MlAuditStack(Stack):
                 f"Route-{name}",
                 name=name,
                 key=key,
-                layers=[layers.powertools],
+                layers=[layers.powertools, layers.pandas] if name in PYARROW_FUNCTIONS else [layers.powertools],
                 log_retention=retention,
                 environment={Env.AUDIT_BUCKET: storage.audit_bucket.bucket_name, Env.KMS_KEY_ID: key.key_arn},
             )
@@ -162,8 +167,24 @@ class MlAuditStack(Stack):
         )
         _use_key(writer, key)
 
+        # Checkpoint signer: reads the log, writes signed checkpoints under integrity/.
+        checkpoint = integrity.checkpoint.function
+        checkpoint.add_environment(Env.AUDIT_BUCKET, storage.audit_bucket.bucket_name)
+        checkpoint.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["s3:PutObject", "s3:GetObject"],
+                resources=[storage.audit_bucket.arn_for_objects(f"{INTEGRITY_PREFIX}*")],
+            )
+        )
+        checkpoint.add_to_role_policy(
+            iam.PolicyStatement(actions=["s3:ListBucket"], resources=[storage.audit_bucket.bucket_arn])
+        )
+        _use_key(checkpoint, key)
+
         if "queries" in functions:
             self._wire_queries(functions["queries"], storage=storage)
+        if "proofs" in functions:
+            self._wire_proofs(functions["proofs"], storage=storage)
 
         CfnOutput(self, "ApiUrl", value=api.rest_api.url)
         CfnOutput(self, "UserPoolId", value=identity.user_pool.user_pool_id)
@@ -172,7 +193,25 @@ class MlAuditStack(Stack):
         CfnOutput(self, "TokenUrl", value=f"{identity.domain.base_url()}/oauth2/token")
         CfnOutput(self, "AuditBucketName", value=storage.audit_bucket.bucket_name)
         CfnOutput(self, "AthenaWorkGroup", value=self.analytics.workgroup.name)
+        # Verifiers fetch the public key once: aws kms get-public-key --key-id <this>
+        CfnOutput(self, "CheckpointSigningKeyArn", value=integrity.signing_key.key_arn)
 
+
+    def _wire_proofs(self, function: lambda_.IFunction, *, storage: Storage) -> None:
+        """Receipts and checkpoints: read-only on the lake."""
+        function.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["s3:GetObject"],
+                resources=[
+                    storage.audit_bucket.arn_for_objects(f"{EVENTS_PREFIX}*"),
+                    storage.audit_bucket.arn_for_objects(f"{INTEGRITY_PREFIX}*"),
+                ],
+            )
+        )
+        function.add_to_role_policy(
+            iam.PolicyStatement(actions=["s3:ListBucket"], resources=[storage.audit_bucket.bucket_arn])
+        )
+        function.add_to_role_policy(iam.PolicyStatement(actions=["kms:Decrypt"], resources=[storage.key.key_arn]))
 
     def _wire_queries(self, function: lambda_.IFunction, *, storage: Storage) -> None:
         """Named queries: run in the workgroup over the Glue table, read results back."""

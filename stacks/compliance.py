@@ -34,20 +34,22 @@ API_FUNCTIONS = (
     "Authorizer/Function/Resource",
     "Route-*/Function/Resource",
 )
+WRITER = "Ingestion/Writer/Function/Resource"
 STAGE = "Api/RestApi/DeploymentStage.*/Resource"
 BUCKETS = ("Storage/AuditBucket/Resource", "Storage/AccessLogs/Resource", "Analytics/QueryResults/Resource")
 TABLES = ("Storage/IdempotencyTable/Resource", "Storage/LedgerTable/Resource")
 PACKS = ("AwsSolutions", "HIPAA.Security", "NIST.800.53.R5")
 
 _VPC = (
-    "The functions have no inbound network path and call only AWS service endpoints (SQS, S3, "
-    "DynamoDB, KMS) and the Cognito JWKS URL, over TLS with IAM-signed requests; a VPC would add "
+    "The functions have no inbound network path and call only AWS service APIs (SQS, S3, DynamoDB, "
+    "KMS, Athena, Glue) and the Cognito JWKS URL, over TLS with IAM-signed requests; a VPC would add "
     "NAT or interface endpoints without changing who can reach the data."
 )
 _DLQ = (
-    "No function is invoked asynchronously: API Gateway invokes ingest, the authorizer and the route "
-    "functions synchronously (the caller sees the error), and the writer's failed messages go to the "
-    "SQS dead-letter queue after max_receive_count attempts, with an alarm on its depth."
+    "Not invoked asynchronously, so a function DLQ would never receive anything: API Gateway invokes "
+    "ingest, the authorizer and the route functions synchronously (the caller sees the error), and "
+    "the writer's failed messages go to the SQS dead-letter queue after max_receive_count attempts, "
+    "with an alarm on its depth."
 )
 _INLINE = (
     "Each function has its own role whose one CDK-managed policy lists only that function's grants "
@@ -117,12 +119,36 @@ ACKNOWLEDGMENTS: tuple[Ack, ...] = (
         "The writer appends manifests and file roots under integrity/ with keys made at write time; "
         "the grant is limited to that prefix and to PutObject/GetObject.",
     ),
+    Ack(
+        "AwsSolutions-IAM5[Resource::<Storage/AuditBucket.Arn>/integrity/*]",
+        "Integrity/Checkpoint/Role/DefaultPolicy/Resource",
+        "The checkpoint signer reads the integrity log and writes numbered checkpoints under "
+        "integrity/ (keys made at run time); limited to that prefix and to PutObject/GetObject.",
+    ),
+    *(
+        Ack(
+            f"AwsSolutions-IAM5[Resource::<Storage/AuditBucket.Arn>/{prefix}*]",
+            "Route-proofs/Role/DefaultPolicy/Resource",
+            "Receipts read the event's Parquet file and the log entries and checkpoints that prove it; "
+            "read-only (GetObject) and limited to the events/ and integrity/ prefixes.",
+        )
+        for prefix in ("events/", "integrity/")
+    ),
     Ack("AwsSolutions-APIG3", STAGE, _WAF, unless="waf_enabled"),
     Ack("NIST.800.53.R5-APIGWAssociatedWithWAF", STAGE, _WAF, unless="waf_enabled"),
     *(Ack(f"{pack}-APIGWCacheEnabledAndEncrypted", STAGE, _CACHE) for pack in PACKS[1:]),
     *(Ack(f"{pack}-APIGWSSLEnabled", STAGE, _SSL) for pack in PACKS[1:]),
     *(Ack(f"{pack}-LambdaInsideVPC", FUNCTIONS, _VPC) for pack in PACKS[1:]),
-    *(Ack(f"{pack}-LambdaDLQ", FUNCTIONS, _DLQ) for pack in PACKS[1:]),
+    *(Ack(f"{pack}-LambdaDLQ", p, _DLQ) for pack in PACKS[1:] for p in (*API_FUNCTIONS, WRITER)),
+    *(
+        Ack(
+            f"{pack}-LambdaDLQ",
+            "Integrity/Checkpoint/Function/Resource",
+            "EventBridge retries a failed scheduled run twice within 30 minutes; a lost run leaves nothing "
+            "to replay (the next run signs the then-current log head) and the Errors alarm reports it.",
+        )
+        for pack in PACKS[1:]
+    ),
     *(
         Ack(
             f"{pack}-LambdaConcurrency",

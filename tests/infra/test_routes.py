@@ -29,7 +29,7 @@ def test_every_route_has_a_method_behind_the_authorizer(routed: Synth) -> None:
 
 def test_one_function_per_route_function_name(routed: Synth) -> None:
     handlers = sorted(f["Handler"] for f in routed.props("AWS::Lambda::Function"))
-    names = {r.function for r in ROUTES + MORE_ROUTES} | {"writer", "authorizer"}
+    names = {r.function for r in ROUTES + MORE_ROUTES} | {"writer", "authorizer", "checkpoint"}
     assert handlers == sorted(f"mlaudit.handlers.{name}.handler" for name in names)
 
 
@@ -55,7 +55,11 @@ def test_queries_function_runs_athena_in_the_workgroup(routed: Synth) -> None:
     assert not {a for a in actions if a.startswith(("s3:Delete", "s3:PutObjectRetention", "s3:PutBucket"))}
 
 
-def test_proofs_function_has_no_permissions_until_wired(routed: Synth) -> None:
+def test_proofs_function_reads_the_lake_with_pyarrow(routed: Synth) -> None:
+    proofs = routed.resources[routed.logical_id("Route-proofs/Function")]["Properties"]
+    assert "AWSSDKPandas" in json.dumps(proofs["Layers"])
     policy = routed.resources[routed.logical_id("Route-proofs/Role/DefaultPolicy")]["Properties"]
-    actions = _actions(policy)
-    assert actions == {"logs:CreateLogStream", "logs:PutLogEvents", "xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+    assert _actions(policy) == {
+        "logs:CreateLogStream", "logs:PutLogEvents", "xray:PutTraceSegments", "xray:PutTelemetryRecords",
+        "s3:GetObject", "s3:ListBucket", "kms:Decrypt",
+    }

@@ -15,14 +15,13 @@ def key_arn(synth: Synth) -> dict:
 
 
 def test_customer_key_rotates_and_is_retained(synth: Synth) -> None:
-    (key,) = synth.of_type("AWS::KMS::Key").values()
+    key = synth.resources[synth.logical_id(KEY)]
     assert key["Properties"]["EnableKeyRotation"] is True
     assert key["DeletionPolicy"] == "Retain"
 
 
 def test_key_policy_lets_services_use_the_key_only_for_this_account(synth: Synth) -> None:
-    (key,) = synth.props("AWS::KMS::Key")
-    statements = key["KeyPolicy"]["Statement"]
+    statements = synth.resources[synth.logical_id(KEY)]["Properties"]["KeyPolicy"]["Statement"]
     services = [s for s in statements if "Service" in s["Principal"]]
     assert {s["Sid"] for s in services} == {"CloudWatchLogsInThisAccount", "CloudWatchAlarmsPublishToEncryptedTopic"}
     for statement in services:

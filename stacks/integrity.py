@@ -1,0 +1,69 @@
+"""Integrity: the asymmetric key that signs checkpoints of the integrity log and
+the scheduled function that signs them. Verifiers need only the public key."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from constructs import Construct
+from mlaudit.handlers.checkpoint import SIGNING_KEY_ID
+from mlaudit.settings import Env, Settings
+
+from stacks.functions import AuditFunction, Layers, log_retention
+
+# How often the log head is signed: CloudTrail signs its digests hourly.
+CHECKPOINT_INTERVAL = Duration.hours(1)
+
+
+class Integrity(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        settings: Settings,
+        key: kms.IKey,
+        layers: Layers,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        # RSASSA_PKCS1_V1_5_SHA_256 over a raw message verifies offline (ARCHITECTURE.md, Integrity).
+        # Asymmetric KMS keys cannot rotate: a new key starts a new chain of checkpoints.
+        self.signing_key = kms.Key(
+            self,
+            "SigningKey",
+            description="mlaudit: signs integrity-log checkpoints",
+            key_spec=kms.KeySpec.RSA_3072,
+            key_usage=kms.KeyUsage.SIGN_VERIFY,
+            pending_window=Duration.days(30),
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        self.checkpoint = AuditFunction(
+            self,
+            "Checkpoint",
+            name="checkpoint",
+            key=key,
+            layers=[layers.powertools],
+            log_retention=log_retention(settings.log_retention_days),
+            timeout_seconds=60,
+            # One signer at a time: checkpoints form a chain.
+            reserved_concurrency=1,
+            environment={Env.KMS_KEY_ID: key.key_arn, SIGNING_KEY_ID: self.signing_key.key_arn},
+        )
+        # Only this function may sign.
+        self.checkpoint.function.add_to_role_policy(
+            iam.PolicyStatement(actions=["kms:Sign"], resources=[self.signing_key.key_arn])
+        )
+        events.Rule(
+            self,
+            "Schedule",
+            description="Sign the integrity log's head",
+            schedule=events.Schedule.rate(CHECKPOINT_INTERVAL),
+            targets=[
+                targets.LambdaFunction(
+                    self.checkpoint.function, retry_attempts=2, max_event_age=Duration.minutes(30)
+                )
+            ],
+        )

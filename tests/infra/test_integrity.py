@@ -1,0 +1,44 @@
+"""Integrity: an asymmetric signing key only the scheduled checkpoint function may use."""
+
+from __future__ import annotations
+
+import json
+
+from mlaudit.handlers.checkpoint import SIGNING_KEY_ID
+
+from tests.infra.conftest import Synth
+
+
+def test_signing_key_is_rsa_sign_verify_and_retained(synth: Synth) -> None:
+    key = synth.resources[synth.logical_id("Integrity/SigningKey")]
+    assert key["Properties"]["KeySpec"] == "RSA_3072"
+    assert key["Properties"]["KeyUsage"] == "SIGN_VERIFY"
+    assert key["DeletionPolicy"] == "Retain"
+
+
+def test_only_the_checkpoint_function_may_sign(synth: Synth) -> None:
+    signing_key = synth.logical_id("Integrity/SigningKey")
+    signers = {
+        logical_id
+        for logical_id, policy in synth.of_type("AWS::IAM::Policy").items()
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+        if signing_key in json.dumps(statement["Resource"])
+    }
+    assert signers == {synth.logical_id("Integrity/Checkpoint/Role/DefaultPolicy")}
+    statements = synth.resources[synth.logical_id("Integrity/Checkpoint/Role/DefaultPolicy")]["Properties"]
+    (sign,) = [s for s in statements["PolicyDocument"]["Statement"] if signing_key in json.dumps(s["Resource"])]
+    assert sign["Action"] == "kms:Sign"
+
+
+def test_checkpoint_runs_alone_on_a_schedule_with_retries(synth: Synth) -> None:
+    function_id = synth.logical_id("Integrity/Checkpoint/Function")
+    function = synth.resources[function_id]["Properties"]
+    assert function["ReservedConcurrentExecutions"] == 1
+    env = function["Environment"]["Variables"]
+    assert env[SIGNING_KEY_ID] == {"Fn::GetAtt": [synth.logical_id("Integrity/SigningKey"), "Arn"]}
+    assert {"MLAUDIT_AUDIT_BUCKET", "MLAUDIT_KMS_KEY_ID"} <= set(env)
+    (rule,) = synth.props("AWS::Events::Rule")
+    assert rule["ScheduleExpression"] == "rate(1 hour)"
+    (target,) = rule["Targets"]
+    assert target["Arn"] == {"Fn::GetAtt": [function_id, "Arn"]}
+    assert target["RetryPolicy"]["MaximumRetryAttempts"] == 2
