@@ -192,8 +192,7 @@ def oracle_dq_violation_rate(rows, from_date, to_date, dataset_id=None, model_id
         from_date,
         to_date,
         lambda r: (
-            (dataset_id is None or r["dataset_id"] == dataset_id)
-            and (model_id is None or r["model_id"] == model_id)
+            (dataset_id is None or r["dataset_id"] == dataset_id) and (model_id is None or r["model_id"] == model_id)
         ),
     )
     totals: dict[tuple, int] = defaultdict(int)
@@ -268,10 +267,7 @@ def oracle_drift_psi(
         r
         for r in rows
         if wanted(r)
-        and (
-            in_range(r, baseline_from_date, baseline_to_date)
-            or in_range(r, current_from_date, current_to_date)
-        )
+        and (in_range(r, baseline_from_date, baseline_to_date) or in_range(r, current_from_date, current_to_date))
     )
 
     def values(r: Row) -> dict[str, float | None]:
@@ -280,9 +276,7 @@ def oracle_drift_psi(
             import json
 
             value = json.loads(r["features"]).get(feature[2:])
-            out["feature"] = (
-                float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
-            )
+            out["feature"] = float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
         return out
 
     result = []
@@ -294,9 +288,7 @@ def oracle_drift_psi(
         if not base:
             continue
         bn, cn, value = psi(base, cur, bins)
-        result.append(
-            {"metric": metric, "bins": bins, "baseline_count": bn, "current_count": cn, "psi": value}
-        )
+        result.append({"metric": metric, "bins": bins, "baseline_count": bn, "current_count": cn, "psi": value})
     return result  # already ordered by metric DESC
 
 
@@ -323,9 +315,7 @@ def oracle_accuracy(rows, from_date, to_date, positive_label, model_id=None):
                 (r["prediction_label"], labels[r["prediction_id"]]["true_label"])
             )
     out = []
-    for (mid, mv), pairs in sorted(
-        groups.items(), key=lambda kv: (nulls_last(kv[0][0]), nulls_last(kv[0][1]))
-    ):
+    for (mid, mv), pairs in sorted(groups.items(), key=lambda kv: (nulls_last(kv[0][0]), nulls_last(kv[0][1]))):
         tp = sum(sql_eq(p, positive_label) and sql_eq(t, positive_label) for p, t in pairs)
         fp = sum(sql_eq(p, positive_label) and sql_ne(t, positive_label) for p, t in pairs)
         fn = sum(sql_ne(p, positive_label) and sql_eq(t, positive_label) for p, t in pairs)
@@ -365,9 +355,7 @@ def oracle_lineage(rows, from_date, to_date, model_id, model_version):
     datasets = [(r["dataset_id"], r["occurred_at"]) for r in run_events if r["dataset_id"] is not None]
     datasets += [(ref, r["occurred_at"]) for r in run_events for ref in r["inputs"]]
     dataset_ids = {d for d, _ in datasets}
-    links = [
-        ("upstream", "produced_by", "run", r["run_id"], r["occurred_at"]) for r in mine if r["run_id"] in runs
-    ]
+    links = [("upstream", "produced_by", "run", r["run_id"], r["occurred_at"]) for r in mine if r["run_id"] in runs]
     links += [
         ("upstream", "parent_run", "run", r["parent_run_id"], r["occurred_at"])
         for r in run_events
@@ -424,9 +412,7 @@ def oracle_access_report(rows, from_date, to_date, actor_id=None, resource=None)
     )
     groups: dict[tuple, list[datetime]] = defaultdict(list)
     for r in found:
-        groups[(r["actor_id"], r["actor_type"], r["event_type"], r["action"], r["resource"])].append(
-            r["occurred_at"]
-        )
+        groups[(r["actor_id"], r["actor_type"], r["event_type"], r["action"], r["resource"])].append(r["occurred_at"])
     ordered = sorted(
         groups.items(),
         key=lambda kv: (kv[0][0], kv[0][1], kv[0][2], nulls_last(kv[0][3]), nulls_last(kv[0][4])),
@@ -473,9 +459,7 @@ def oracle_subject_events(rows, from_date, to_date, subject_pseudonym):
 
 def oracle_events_deduplicated(rows, from_date, to_date, event_type=None):
     matching = [
-        r
-        for r in rows
-        if in_range(r, from_date, to_date) and (event_type is None or r["event_type"] == event_type)
+        r for r in rows if in_range(r, from_date, to_date) and (event_type is None or r["event_type"] == event_type)
     ]
     copies: dict[str, int] = defaultdict(int)
     for r in matching:
@@ -581,9 +565,7 @@ def test_every_named_query_has_an_oracle_case() -> None:
 
 
 @pytest.mark.parametrize(("name", "params"), CASES, ids=[f"{n}-{i}" for i, (n, _) in enumerate(CASES)])
-def test_query_equals_oracle(
-    engine: DuckDbEngine, events: list[Row], name: str, params: dict[str, Any]
-) -> None:
+def test_query_equals_oracle(engine: DuckDbEngine, events: list[Row], name: str, params: dict[str, Any]) -> None:
     # Given generated events in a local lake, When the named query runs on DuckDB,
     expected = ORACLES[name](events, **params)
     actual = run(engine, name, params)
@@ -675,9 +657,7 @@ def test_labels_scenario_has_the_known_accuracy(tmp_path) -> None:
     write_lake(rows, tmp_path)
     engine = DuckDbEngine(LocalLake(tmp_path), threads=1)
     # When accuracy runs with pos as the positive class,
-    (result,) = run(
-        engine, "accuracy", {"from_date": "2026-03-01", "to_date": "2026-03-01", "positive_label": "pos"}
-    )
+    (result,) = run(engine, "accuracy", {"from_date": "2026-03-01", "to_date": "2026-03-01", "positive_label": "pos"})
     # Then TP=29, FP=11, FN=10, accuracy 79/100, precision 29/40, recall 29/39.
     assert (
         result["labeled"],
@@ -688,3 +668,49 @@ def test_labels_scenario_has_the_known_accuracy(tmp_path) -> None:
     assert result["accuracy"] == pytest.approx(0.79)
     assert result["precision"] == pytest.approx(29 / 40)
     assert result["recall"] == pytest.approx(29 / 39)
+
+
+# --- QuickSight views ----------------------------------------------------------------------
+def test_views_agree_with_the_events(engine: DuckDbEngine, events: list[Row]) -> None:
+    # Per-day de-duplication, as the views do it (so an event_date filter prunes through them).
+    per_day: dict[tuple[str, str], Row] = {}
+    for r in sorted(events, key=lambda r: (r["received_at"], r["leaf_hash"])):
+        per_day.setdefault((r["event_date"], r["event_id"]), r)
+    kept = list(per_day.values())
+
+    columns, rows = engine.run_view("prediction_hourly")
+    hourly = [dict(zip(columns, row, strict=True)) for row in rows]
+    volume: dict[tuple, int] = defaultdict(int)
+    for r in kept:
+        if r["event_type"] == "prediction":
+            volume[(r["event_date"], r["model_id"], r["model_version"])] += 1
+    got: dict[tuple, int] = defaultdict(int)
+    for row in hourly:
+        got[(row["event_date"], row["model_id"], row["model_version"])] += int(row["predictions"])
+    assert got == volume
+
+    columns, rows = engine.run_view("dq_daily")
+    daily = [dict(zip(columns, row, strict=True)) for row in rows]
+    totals: dict[tuple, int] = defaultdict(int)
+    breaking: dict[tuple, int] = defaultdict(int)
+    for r in kept:
+        totals[(r["event_date"], r["dataset_id"], r["model_id"])] += 1
+        for rule in set(r["dq_violations"]):
+            breaking[(r["event_date"], r["dataset_id"], r["model_id"], rule)] += 1
+    assert {
+        (d["event_date"], d["dataset_id"], d["model_id"]): int(d["events"]) for d in daily if d["rule_id"] is None
+    } == totals
+    assert {
+        (d["event_date"], d["dataset_id"], d["model_id"], d["rule_id"]): int(d["events"]) for d in daily if d["rule_id"]
+    } == breaking
+
+    columns, rows = engine.run_view("score_histogram_daily")
+    buckets = [dict(zip(columns, row, strict=True)) for row in rows]
+    expected: dict[tuple, int] = defaultdict(int)
+    for r in kept:
+        if r["event_type"] == "prediction" and r["prediction_score"] is not None:
+            bucket = float(min(max(math.floor(r["prediction_score"] * 10), 0), 9))
+            expected[(r["event_date"], r["model_id"], r["model_version"], bucket)] += 1
+    assert {
+        (b["event_date"], b["model_id"], b["model_version"], float(b["bucket"])): int(b["predictions"]) for b in buckets
+    } == expected
