@@ -1,5 +1,6 @@
 """The mlaudit stack: builds each unit and wires them together. Every permission a
-function has is granted here, next to the resources it touches."""
+function has is granted here, next to the resources it touches, as explicit
+actions on explicit resources (no CDK grant helpers: they add wildcard actions)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ from collections.abc import Sequence
 
 from aws_cdk import CfnOutput, Fn, Stack
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 from mlaudit.handlers.queries import ATHENA_WORKGROUP, GLUE_DATABASE
@@ -27,6 +27,11 @@ from stacks.storage import Storage
 DEFAULT_CALLBACK_URLS = ("http://localhost:8080/callback",)
 # Route functions that read Parquet (receipts) and so need the pyarrow layer.
 PYARROW_FUNCTIONS = frozenset({"proofs"})
+KEY_USE = ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"]
+
+
+def _allow(function: lambda_.Function, actions: list[str], resources: list[str]) -> None:
+    function.add_to_role_policy(iam.PolicyStatement(actions=actions, resources=resources))
 
 
 class MlAuditStack(Stack):
@@ -43,14 +48,21 @@ class MlAuditStack(Stack):
         super().__init__(scope, construct_id, **kwargs)
         self.settings = settings
         self.routes = tuple(routes)
-        storage = Storage(self, "Storage", settings=settings)
+        self.storage = storage = Storage(self, "Storage", settings=settings)
         key = storage.key
         identity = Identity(self, "Identity", settings=settings, callback_urls=callback_urls)
         layers = Layers(self, "Layers")
         ingestion = Ingestion(self, "Ingestion", settings=settings, key=key, layers=layers)
         integrity = Integrity(self, "Integrity", settings=settings, key=key, layers=layers)
+        self.analytics = Analytics(
+            self,
+            "Analytics",
+            settings=settings,
+            key=key,
+            audit_bucket=storage.audit_bucket,
+            access_logs=storage.access_logs,
+        )
         retention = log_retention(settings.log_retention_days)
-
         authorizer = AuditFunction(
             self,
             "Authorizer",
@@ -65,26 +77,25 @@ class MlAuditStack(Stack):
                 Env.ALLOWED_CLIENT_IDS: Fn.join(" ", identity.client_ids),
             },
         )
-        # Routes served by functions other than ingest get a plain function each; they
-        # receive permissions here once their handlers say what they need.
-        handlers: dict[str, lambda_.IFunction] = {"ingest": ingestion.ingest_alias}
-        functions: dict[str, lambda_.IFunction] = {
+
+        # One function per function name in the routes table; the API calls ingest's alias.
+        functions: dict[str, lambda_.Function] = {
             "ingest": ingestion.ingest.function,
             "writer": ingestion.writer.function,
             "authorizer": authorizer.function,
             "checkpoint": integrity.checkpoint.function,
         }
+        handlers: dict[str, lambda_.IFunction] = {"ingest": ingestion.ingest_alias}
         for name in sorted({route.function for route in routes} - set(handlers)):
-            route_function = AuditFunction(
+            handlers[name] = functions[name] = AuditFunction(
                 self,
                 f"Route-{name}",
                 name=name,
                 key=key,
-                layers=[layers.powertools, layers.pandas] if name in PYARROW_FUNCTIONS else [layers.powertools],
+                layers=[layers.powertools, *([layers.pandas] if name in PYARROW_FUNCTIONS else [])],
                 log_retention=retention,
                 environment={Env.AUDIT_BUCKET: storage.audit_bucket.bucket_name, Env.KMS_KEY_ID: key.key_arn},
-            )
-            handlers[name] = functions[name] = route_function.function
+            ).function
 
         api = Api(
             self,
@@ -94,14 +105,6 @@ class MlAuditStack(Stack):
             authorizer_function=authorizer.function,
             routes=routes,
             handlers=handlers,
-        )
-        self.analytics = Analytics(
-            self,
-            "Analytics",
-            settings=settings,
-            key=key,
-            audit_bucket=storage.audit_bucket,
-            access_logs=storage.access_logs,
         )
         Monitoring(
             self,
@@ -114,77 +117,13 @@ class MlAuditStack(Stack):
             functions=functions,
         )
 
-        # Ingest: remember event ids, encrypt personal fields, enqueue.
-        ingest = ingestion.ingest.function
-        ingest.add_environment(Env.IDEMPOTENCY_TABLE, storage.idempotency_table.table_name)
-        ingest.add_to_role_policy(
-            iam.PolicyStatement(actions=["sqs:SendMessage"], resources=[ingestion.queue.queue_arn])
-        )
-        ingest.add_to_role_policy(
-            iam.PolicyStatement(
-                actions=[
-                    "dynamodb:GetItem",
-                    "dynamodb:BatchGetItem",
-                    "dynamodb:PutItem",
-                    "dynamodb:BatchWriteItem",
-                    "dynamodb:UpdateItem",
-                    "dynamodb:ConditionCheckItem",
-                ],
-                resources=[storage.idempotency_table.table_arn],
-            )
-        )
-        _use_key(ingest, key)
-
-        # Writer: Parquet files and the integrity log into the lake, the sequencer in DynamoDB.
-        writer = ingestion.writer.function
-        writer.add_environment(Env.AUDIT_BUCKET, storage.audit_bucket.bucket_name)
-        writer.add_environment(Env.LEDGER_TABLE, storage.ledger_table.table_name)
-        writer.add_to_role_policy(
-            iam.PolicyStatement(
-                actions=["s3:PutObject", "s3:GetObject"],
-                resources=[
-                    storage.audit_bucket.arn_for_objects(f"{EVENTS_PREFIX}*"),
-                    storage.audit_bucket.arn_for_objects(f"{INTEGRITY_PREFIX}*"),
-                ],
-            )
-        )
-        # HeadObject answers 404 for a missing key (not 403) only with ListBucket, and that
-        # request carries no s3:prefix, so the grant cannot be narrowed by prefix.
-        writer.add_to_role_policy(
-            iam.PolicyStatement(actions=["s3:ListBucket"], resources=[storage.audit_bucket.bucket_arn])
-        )
-        writer.add_to_role_policy(
-            iam.PolicyStatement(
-                actions=[
-                    "dynamodb:GetItem",
-                    "dynamodb:PutItem",
-                    "dynamodb:UpdateItem",
-                    "dynamodb:Query",
-                    "dynamodb:ConditionCheckItem",
-                ],
-                resources=[storage.ledger_table.table_arn],
-            )
-        )
-        _use_key(writer, key)
-
-        # Checkpoint signer: reads the log, writes signed checkpoints under integrity/.
-        checkpoint = integrity.checkpoint.function
-        checkpoint.add_environment(Env.AUDIT_BUCKET, storage.audit_bucket.bucket_name)
-        checkpoint.add_to_role_policy(
-            iam.PolicyStatement(
-                actions=["s3:PutObject", "s3:GetObject"],
-                resources=[storage.audit_bucket.arn_for_objects(f"{INTEGRITY_PREFIX}*")],
-            )
-        )
-        checkpoint.add_to_role_policy(
-            iam.PolicyStatement(actions=["s3:ListBucket"], resources=[storage.audit_bucket.bucket_arn])
-        )
-        _use_key(checkpoint, key)
-
+        self._wire_ingest(functions["ingest"], queue_arn=ingestion.queue.queue_arn)
+        self._wire_writer(functions["writer"])
+        self._wire_checkpoint(functions["checkpoint"])
         if "queries" in functions:
-            self._wire_queries(functions["queries"], storage=storage)
+            self._wire_queries(functions["queries"])
         if "proofs" in functions:
-            self._wire_proofs(functions["proofs"], storage=storage)
+            self._wire_proofs(functions["proofs"])
 
         CfnOutput(self, "ApiUrl", value=api.rest_api.url)
         CfnOutput(self, "UserPoolId", value=identity.user_pool.user_pool_id)
@@ -196,80 +135,98 @@ class MlAuditStack(Stack):
         # Verifiers fetch the public key once: aws kms get-public-key --key-id <this>
         CfnOutput(self, "CheckpointSigningKeyArn", value=integrity.signing_key.key_arn)
 
+    def _wire_ingest(self, function: lambda_.Function, *, queue_arn: str) -> None:
+        """Remember event ids, encrypt personal fields, enqueue."""
+        table = self.storage.idempotency_table
+        function.add_environment(Env.IDEMPOTENCY_TABLE, table.table_name)
+        _allow(function, ["sqs:SendMessage"], [queue_arn])
+        _allow(
+            function,
+            [
+                "dynamodb:GetItem",
+                "dynamodb:BatchGetItem",
+                "dynamodb:PutItem",
+                "dynamodb:BatchWriteItem",
+                "dynamodb:UpdateItem",
+                "dynamodb:ConditionCheckItem",
+            ],
+            [table.table_arn],
+        )
+        _allow(function, KEY_USE, [self.storage.key.key_arn])
 
-    def _wire_proofs(self, function: lambda_.IFunction, *, storage: Storage) -> None:
+    def _wire_writer(self, function: lambda_.Function) -> None:
+        """Parquet files and the integrity log into the lake, the sequencer in DynamoDB."""
+        bucket, ledger = self.storage.audit_bucket, self.storage.ledger_table
+        function.add_environment(Env.AUDIT_BUCKET, bucket.bucket_name)
+        function.add_environment(Env.LEDGER_TABLE, ledger.table_name)
+        _allow(
+            function,
+            ["s3:PutObject", "s3:GetObject"],
+            [bucket.arn_for_objects(f"{EVENTS_PREFIX}*"), bucket.arn_for_objects(f"{INTEGRITY_PREFIX}*")],
+        )
+        # HeadObject answers 404 for a missing key (not 403) only with ListBucket, and that
+        # request carries no s3:prefix, so the grant cannot be narrowed by prefix.
+        _allow(function, ["s3:ListBucket"], [bucket.bucket_arn])
+        _allow(
+            function,
+            ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query",
+             "dynamodb:ConditionCheckItem"],
+            [ledger.table_arn],
+        )
+        _allow(function, KEY_USE, [self.storage.key.key_arn])
+
+    def _wire_checkpoint(self, function: lambda_.Function) -> None:
+        """Read the integrity log, write signed checkpoints under integrity/ (kms:Sign is in Integrity)."""
+        bucket = self.storage.audit_bucket
+        function.add_environment(Env.AUDIT_BUCKET, bucket.bucket_name)
+        _allow(function, ["s3:PutObject", "s3:GetObject"], [bucket.arn_for_objects(f"{INTEGRITY_PREFIX}*")])
+        _allow(function, ["s3:ListBucket"], [bucket.bucket_arn])
+        _allow(function, KEY_USE, [self.storage.key.key_arn])
+
+    def _wire_proofs(self, function: lambda_.Function) -> None:
         """Receipts and checkpoints: read-only on the lake."""
-        function.add_to_role_policy(
-            iam.PolicyStatement(
-                actions=["s3:GetObject"],
-                resources=[
-                    storage.audit_bucket.arn_for_objects(f"{EVENTS_PREFIX}*"),
-                    storage.audit_bucket.arn_for_objects(f"{INTEGRITY_PREFIX}*"),
-                ],
-            )
+        bucket = self.storage.audit_bucket
+        _allow(
+            function,
+            ["s3:GetObject"],
+            [bucket.arn_for_objects(f"{EVENTS_PREFIX}*"), bucket.arn_for_objects(f"{INTEGRITY_PREFIX}*")],
         )
-        function.add_to_role_policy(
-            iam.PolicyStatement(actions=["s3:ListBucket"], resources=[storage.audit_bucket.bucket_arn])
-        )
-        function.add_to_role_policy(iam.PolicyStatement(actions=["kms:Decrypt"], resources=[storage.key.key_arn]))
+        _allow(function, ["s3:ListBucket"], [bucket.bucket_arn])
+        _allow(function, ["kms:Decrypt"], [self.storage.key.key_arn])
 
-    def _wire_queries(self, function: lambda_.IFunction, *, storage: Storage) -> None:
-        """Named queries: run in the workgroup over the Glue table, read results back."""
-        assert isinstance(function, lambda_.Function)
-        analytics = self.analytics
+    def _wire_queries(self, function: lambda_.Function) -> None:
+        """Named queries run in the workgroup over the Glue table; Athena reads the lake and
+        writes results with the caller's permissions, so those are granted here too."""
+        analytics, bucket = self.analytics, self.storage.audit_bucket
         function.add_environment(GLUE_DATABASE, analytics.database_name)
         function.add_environment(ATHENA_WORKGROUP, analytics.workgroup.name)
-        function.add_to_role_policy(
-            iam.PolicyStatement(
-                actions=[
-                    "athena:StartQueryExecution",
-                    "athena:GetQueryExecution",
-                    "athena:GetQueryResults",
-                    "athena:StopQueryExecution",
-                ],
-                resources=[
-                    self.format_arn(service="athena", resource="workgroup", resource_name=analytics.workgroup.name)
-                ],
-            )
+        workgroup = self.format_arn(service="athena", resource="workgroup", resource_name=analytics.workgroup.name)
+        _allow(
+            function,
+            ["athena:StartQueryExecution", "athena:GetQueryExecution", "athena:GetQueryResults",
+             "athena:StopQueryExecution"],
+            [workgroup],
         )
-        function.add_to_role_policy(
-            iam.PolicyStatement(
-                actions=["glue:GetDatabase", "glue:GetTable"],
-                resources=[
-                    self.format_arn(service="glue", resource="catalog"),
-                    self.format_arn(service="glue", resource="database", resource_name=analytics.database_name),
-                    self.format_arn(
-                        service="glue", resource="table", resource_name=f"{analytics.database_name}/{EVENTS_TABLE}"
-                    ),
-                ],
-            )
+        _allow(
+            function,
+            ["glue:GetDatabase", "glue:GetTable"],
+            [
+                self.format_arn(service="glue", resource="catalog"),
+                self.format_arn(service="glue", resource="database", resource_name=analytics.database_name),
+                self.format_arn(
+                    service="glue", resource="table", resource_name=f"{analytics.database_name}/{EVENTS_TABLE}"
+                ),
+            ],
         )
-        # Athena reads the lake and writes results with the caller's permissions.
-        function.add_to_role_policy(
-            iam.PolicyStatement(
-                actions=["s3:GetObject"], resources=[storage.audit_bucket.arn_for_objects(f"{EVENTS_PREFIX}*")]
-            )
+        _allow(function, ["s3:GetObject"], [bucket.arn_for_objects(f"{EVENTS_PREFIX}*")])
+        _allow(
+            function,
+            ["s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload"],
+            [analytics.results_bucket.arn_for_objects("*")],
         )
-        function.add_to_role_policy(
-            iam.PolicyStatement(
-                actions=["s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload"],
-                resources=[analytics.results_bucket.arn_for_objects("*")],
-            )
+        _allow(
+            function,
+            ["s3:ListBucket", "s3:GetBucketLocation"],
+            [bucket.bucket_arn, analytics.results_bucket.bucket_arn],
         )
-        function.add_to_role_policy(
-            iam.PolicyStatement(
-                actions=["s3:ListBucket", "s3:GetBucketLocation"],
-                resources=[storage.audit_bucket.bucket_arn, analytics.results_bucket.bucket_arn],
-            )
-        )
-        _use_key(function, storage.key)
-
-
-def _use_key(function: lambda_.Function, key: kms.IKey) -> None:
-    """Data keys for SSE (SQS, S3, DynamoDB) and for envelope encryption of personal data."""
-    function.add_to_role_policy(
-        iam.PolicyStatement(
-            actions=["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
-            resources=[key.key_arn],
-        )
-    )
+        _allow(function, KEY_USE, [self.storage.key.key_arn])
