@@ -167,3 +167,19 @@ def test_sink_accepts_a_precomputed_sha256_and_rejects_non_event_keys():
     )
     with pytest.raises(ValueError):
         sink.file_written("integrity/x.parquet", b"x", LEAVES, "a", "b")
+
+
+def test_a_file_stored_but_not_recorded_is_recorded_from_its_bytes():
+    from tests.unit.test_integrity_support import event, parquet_file
+
+    events = [event(i, "prediction", "2026-11-26") for i in range(4)]
+    body = parquet_file(events)
+    store = MemoryStore()
+    sink = IntegritySink(store)
+    # Given the first delivery stored the object and stopped before recording it
+    assert sink.file_stored(KEY.format("x"), body) == 0
+    # Then a redelivery's call is a no-op
+    assert sink.file_stored(KEY.format("x"), body) == 0
+    manifest = records.decode(store.get(records.manifest_key(KEY.format("x"))), "m")
+    assert manifest["record_count"] == 4 and manifest["last_event_id"] == events[-1]["event_id"]
+    assert len(assert_linear(store)) == 1

@@ -165,6 +165,6 @@ def leaf_hashes(table: pa.Table, event_type: str) -> list[bytes]:
     offsets = pa.Array.from_buffers(
         pa.int32(), len(joined) + 1, [None, offset_buffer], offset=joined.offset
     ).to_pylist()
-    data = data_buffer.to_pybytes()
+    data = memoryview(data_buffer)  # zero-copy slices of Arrow's buffer
     sha = hashlib.sha256
     return [sha(data[a:b]).digest() for a, b in zip(offsets, offsets[1:], strict=False)]

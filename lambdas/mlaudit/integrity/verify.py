@@ -107,8 +107,7 @@ def digest_file(data: bytes, event_type: str) -> FileDigest:
     except Exception as exc:  # noqa: BLE001 - a damaged object is a finding, not a crash
         return FileDigest(sha, error=f"unreadable as an mlaudit Parquet file: {type(exc).__name__}: {exc}")
     # Fast path: the leaf_hash column equals the recomputed leaves (one comparison).
-    computed_hex = [leaf.hex() for leaf in computed]
-    if computed_hex == stored:
+    if _same_leaves(stored, computed):
         root = merkle.root(computed).hex()
         return FileDigest(sha, len(ids), root, root, _first(ids), _last(ids))
     stored_bytes = []
@@ -130,6 +129,15 @@ def digest_file(data: bytes, event_type: str) -> FileDigest:
         _last(ids),
         tuple(mismatched),
     )
+
+
+def _same_leaves(stored: list[Any], computed: list[bytes]) -> bool:
+    if len(stored) != len(computed) or not all(isinstance(text, str) and len(text) == 64 for text in stored):
+        return False
+    try:
+        return bytes.fromhex("".join(stored)) == b"".join(computed)
+    except ValueError:
+        return False
 
 
 def _first(ids: list[Any]) -> str:
