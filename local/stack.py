@@ -12,6 +12,8 @@ stopping restores what was there before.
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from typing import Any
 
 import boto3
@@ -45,6 +47,7 @@ class LocalStack:
         self._moto = MotoServer()
         self._servers: list[BackgroundServer] = []
         self._saved_env: dict[str, str | None] = {}
+        self._query_cache: str | None = None
 
     def __enter__(self) -> LocalStack:
         self.start()
@@ -70,6 +73,7 @@ class LocalStack:
         resources = self.resources = create_resources(self.client, self.settings, self.region, self.overrides)
         jwks_url = f"{moto_url}/{resources.user_pool_id}/.well-known/jwks.json"
         self._set_env(self.function_environment(moto_url, jwks_url))
+        self._use_duckdb_for_queries(resources)
 
         issuer = oauth.TokenIssuer(self.client("cognito-idp"), resources.user_pool_id, resources.issuer)
         token_server = self._serve(oauth.handler_class(issuer), "oauth")
@@ -143,6 +147,17 @@ class LocalStack:
             "POWERTOOLS_METRICS_NAMESPACE": "mlaudit",
         }
 
+    def _use_duckdb_for_queries(self, resources: Resources) -> None:
+        """moto's Athena answers nothing: the queries function runs its SQL on DuckDB
+        over the bucket's Parquet instead (files copied into a cache as read)."""
+        from mlaudit.handlers import queries  # noqa: PLC0415
+
+        from local.athena import DuckDbEngine, S3Lake  # noqa: PLC0415 - duckdb only when the stack starts
+
+        self._query_cache = tempfile.mkdtemp(prefix="mlaudit-athena-")
+        lake = S3Lake(self.client("s3"), resources.bucket, self._query_cache)
+        queries.set_engine(DuckDbEngine(lake, bytes_scanned_cutoff=self.settings.athena_bytes_scanned_cutoff))
+
     def client(self, service: str) -> Any:
         """A boto3 client for moto (fake credentials, local endpoint)."""
         return boto3.session.Session(region_name=self.region).client(
@@ -167,6 +182,12 @@ class LocalStack:
             self.poller.stop()
             self.poller = None
         self._moto.stop()
+        if self._query_cache is not None:
+            from mlaudit.handlers import queries  # noqa: PLC0415
+
+            queries.set_engine(None)
+            shutil.rmtree(self._query_cache, ignore_errors=True)
+            self._query_cache = None
         for name, value in self._saved_env.items():
             if value is None:
                 os.environ.pop(name, None)

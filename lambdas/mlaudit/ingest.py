@@ -25,6 +25,7 @@ from mlaudit.events import (
     SERVER_OWNED_FIELDS,
     EventBatchIn,
     EventIn,
+    canonical_json,
     format_timestamp,
 )
 from mlaudit.http import ApiError
@@ -314,54 +315,33 @@ class Protector(Protocol):
     def protect(self, subject_ref: str, personal_data: dict[str, Any] | None) -> tuple[str, str | None]: ...
 
 
-class IngestService:
+class EventRecorder:
+    """Validated events -> leaf records (with their data-quality verdict) -> packs on the queue.
+
+    Used by ingest for clients' events, and directly by the functions that audit
+    themselves (query runs, subject access, erasure) through `record`.
+    """
+
     def __init__(
-        self, *, store: IdempotencyStore, queue: Queue, limits: IngestLimits,
-        rules: RuleSet | None = None, protector: Protector | None = None,
-        clock: Any = lambda: datetime.now(UTC),
+        self, *, queue: Queue, limits: IngestLimits, rules: RuleSet | None = None,
+        protector: Protector | None = None, clock: Any = lambda: datetime.now(UTC),
     ) -> None:
-        self.store = store
         self.queue = queue
         self.limits = limits
         self.rules = rules or load_rules()
         self.protector = protector
         self.clock = clock
 
-    def ingest(
-        self, body: bytes, content_type: str | None, principal: Principal, meta: RequestMeta,
-    ) -> tuple[int, dict[str, Any]]:
-        check_content_type(content_type)
-        events = parse_events(body, self.limits)
-        self._check_personal_fields(events)
-        event_ids = assign_event_ids(events, principal)
-        key = request_key(principal, event_ids)
-        claim = self.store.claim(key, request_fingerprint(events), self.clock(), self.limits)
-        if claim.state == "replay":
-            assert claim.response is not None
-            return 202, claim.response
-        try:
-            result = self._enqueue(events, event_ids, key, principal, meta, claim.received_at)
-        except BaseException:
-            self.store.release(key)
-            raise
-        response = result.body()
-        self.store.complete(key, response, self.clock(), self.limits)
-        return 202, response
+    def record(
+        self, principal: Principal, events: list[dict[str, Any]], meta: RequestMeta | None = None,
+    ) -> list[str]:
+        """Server-side events: the same contract and rules as clients' events; each call is new."""
+        parsed = parse_events(canonical_json({"events": events}).encode(), self.limits)
+        event_ids = [e.event_id or str(uuid.uuid4()) for e in parsed]
+        self.enqueue(parsed, event_ids, uuid.uuid4().hex, principal, meta or RequestMeta(None, None), self.clock())
+        return event_ids
 
-    def _check_personal_fields(self, events: list[EventIn]) -> None:
-        if self.protector is not None:
-            return
-        problems = [
-            {"index": i, "path": f"events[{i}].{name}", "rule": "privacy_not_configured",
-             "message": "this deployment has no subject key store; personal fields are refused"}
-            for i, e in enumerate(events) for name in ("subject_ref", "personal_data")
-            if getattr(e, name) is not None
-        ]
-        if problems:
-            raise ApiError(422, "validation_failed", "Personal fields cannot be stored here; nothing was stored.",
-                           problems[:MAX_REPORTED_ERRORS])
-
-    def _enqueue(
+    def enqueue(
         self, events: list[EventIn], event_ids: list[str], key: str, principal: Principal,
         meta: RequestMeta, received_at: datetime,
     ) -> IngestResult:
@@ -383,3 +363,53 @@ class IngestService:
             lines.append(encode_leaf(record))
         self.queue.send_packs(pack_lines(lines, key, self.limits.max_message_bytes))
         return result
+
+
+class IngestService:
+    """POST /v1/events: parse, check, claim the request key, record, answer."""
+
+    def __init__(
+        self, *, store: IdempotencyStore, queue: Queue, limits: IngestLimits,
+        rules: RuleSet | None = None, protector: Protector | None = None,
+        clock: Any = lambda: datetime.now(UTC),
+    ) -> None:
+        self.store = store
+        self.queue = queue
+        self.limits = limits
+        self.protector = protector
+        self.clock = clock
+        self.recorder = EventRecorder(queue=queue, limits=limits, rules=rules, protector=protector, clock=clock)
+
+    def ingest(
+        self, body: bytes, content_type: str | None, principal: Principal, meta: RequestMeta,
+    ) -> tuple[int, dict[str, Any]]:
+        check_content_type(content_type)
+        events = parse_events(body, self.limits)
+        self._check_personal_fields(events)
+        event_ids = assign_event_ids(events, principal)
+        key = request_key(principal, event_ids)
+        claim = self.store.claim(key, request_fingerprint(events), self.clock(), self.limits)
+        if claim.state == "replay":
+            assert claim.response is not None
+            return 202, claim.response
+        try:
+            result = self.recorder.enqueue(events, event_ids, key, principal, meta, claim.received_at)
+        except BaseException:
+            self.store.release(key)
+            raise
+        response = result.body()
+        self.store.complete(key, response, self.clock(), self.limits)
+        return 202, response
+
+    def _check_personal_fields(self, events: list[EventIn]) -> None:
+        if self.protector is not None:
+            return
+        problems = [
+            {"index": i, "path": f"events[{i}].{name}", "rule": "privacy_not_configured",
+             "message": "this deployment has no subject key store; personal fields are refused"}
+            for i, e in enumerate(events) for name in ("subject_ref", "personal_data")
+            if getattr(e, name) is not None
+        ]
+        if problems:
+            raise ApiError(422, "validation_failed", "Personal fields cannot be stored here; nothing was stored.",
+                           problems[:MAX_REPORTED_ERRORS])

@@ -50,6 +50,20 @@ ROUTES: tuple[Route, ...] = (
         scopes=frozenset({"events.write", "lineage.write"}),
         summary="Send one event or a batch of up to 500.",
     ),
+    # Named queries: each query's own header narrows these roles further.
+    Route(
+        "GET", "/v1/queries", "queries", roles=frozenset({"analyst", "auditor", "privacy_officer"}),
+        summary="The catalog of named queries the caller may run.",
+    ),
+    Route(
+        "POST", "/v1/queries/{name}", "queries", roles=frozenset({"analyst", "auditor", "privacy_officer"}),
+        summary="Start a named query with typed parameters.",
+    ),
+    Route(
+        "GET", "/v1/query-executions/{id}", "queries",
+        roles=frozenset({"analyst", "auditor", "privacy_officer"}),
+        summary="A query run's state and a page of its results.",
+    ),
 )
 
 

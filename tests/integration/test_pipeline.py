@@ -10,68 +10,19 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 
 import jwt
 import pytest
-import requests
 from cryptography.hazmat.primitives.asymmetric import rsa
 from mlaudit.ingest import PACK_ID_ATTRIBUTE, pack_lines, request_key
-from mlaudit.layout import parse_partition
 from mlaudit.leaf import encode_leaf, leaf_hash, leaf_record_from_row
-from mlaudit.parquet import read_parquet_bytes
 from mlaudit.principal import Principal
 from mlaudit_client import AuditClient, AuditRejected
 
 from local import client
 from local.oauth import moto_signing_key
-
-EVENTS = "/v1/events"
-
-
-def make_events(prefix: str, n: int = 40) -> list[dict]:
-    now = datetime.now(UTC).replace(microsecond=123000).isoformat()
-    events = []
-    for i in range(n):
-        kind = ("prediction", "ground_truth", "model_deployed", "training_completed")[i % 4]
-        event = {"event_id": f"{prefix}-{i:04d}", "event_type": kind, "occurred_at": now,
-                 "workload": "pytest", "environment": "test", "model_id": "churn", "model_version": "7"}
-        if kind == "prediction":
-            event.update(prediction_id=f"{prefix}-p{i}", prediction_label="churn", prediction_score=i / 100,
-                         latency_ms=1.5 * i, features={"tenure": i, "plan": "gold", "spend": [1.25, None]},
-                         explanation={"tenure": -0.25, "plan": 0.125})
-        elif kind == "ground_truth":
-            event.update(label_for_prediction_id=f"{prefix}-p{i - 1}", true_label="stay")
-        elif kind == "training_completed":
-            event.update(run_id=f"{prefix}-run", dataset_id="s3://data/churn", dataset_version="v3",
-                         metrics={"auc": 0.91}, inputs=["s3://data/churn/v3"], outputs=["s3://models/churn/7"])
-        events.append(event)
-    return events
-
-
-def post(config, body, token, content_type="application/json"):
-    headers = {"Content-Type": content_type}
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    data = body if isinstance(body, (bytes, str)) else json.dumps(body)
-    return requests.post(config["api_url"] + EVENTS, data=data, headers=headers, timeout=60)
-
-
-def lake_rows(config, prefix: str) -> list[dict]:
-    s3 = client.aws_client(config, "s3")
-    rows = []
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=config["bucket"], Prefix="events/"):
-        for item in page.get("Contents", []):
-            body = s3.get_object(Bucket=config["bucket"], Key=item["Key"])["Body"].read()
-            event_date, event_type = parse_partition(item["Key"])
-            for row in read_parquet_bytes(body).to_pylist():
-                if row["event_id"].startswith(prefix):
-                    rows.append({**row, "event_type": event_type, "event_date": event_date, "key": item["Key"]})
-    return rows
-
-
-def drained(config):
-    assert client.wait_drained(config, timeout=90), "the writer did not drain the queue"
+from tests.integration.helpers import drained, lake_rows, make_events, post
 
 
 def test_events_in_equal_parquet_out_field_by_field(local_stack, machine_token):

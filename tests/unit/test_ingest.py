@@ -115,3 +115,17 @@ def test_packs_respect_the_message_size_and_keep_order():
     assert [line for p in packs for line in p.body.split("\n")] == lines
     assert len({p.pack_id for p in packs}) == len(packs)
     assert pack_lines(lines, "key", 10_000) == packs
+
+
+def test_server_side_events_are_recorded_through_the_same_contract(pipeline):
+    auditor = WORKLOAD.__class__(kind="person", actor_id="user-sub-1", client_id="people-client", roles=("auditor",))
+    ids = pipeline.ingest.recorder.record(auditor, [{
+        "event_type": "audit_access", "occurred_at": "2026-11-26T06:59:00Z", "action": "query",
+        "resource": "query:model_timeline", "details": {"outcome": "started"},
+    }])
+    (line,) = [line for m in pipeline.receive() for line in m["Body"].encode().split(b"\n")]
+    record = parse_leaf_line(line)
+    assert record["event_id"] == ids[0]
+    assert (record["actor_id"], record["actor_type"], record["actor_roles"]) == ("user-sub-1", "user", ["auditor"])
+    with pytest.raises(ApiError):
+        pipeline.ingest.recorder.record(auditor, [{"event_type": "audit_access", "occurred_at": "x"}])

@@ -6,7 +6,7 @@ GET  /v1/query-executions/{id}    ?page_token=&page_size= (1..1000) -> state and
 
 On AWS the engine is Athena (env: MLAUDIT_GLUE_DATABASE, MLAUDIT_ATHENA_WORKGROUP);
 the local stack calls `set_engine` with a DuckDbEngine. Every run goes to the audit
-sink, which the ingest wiring provides through `set_audit_sink`.
+sink: by default an EventRecorder on the events queue (tests may `set_audit_sink`).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from mlaudit.principal import Principal, principal_from_event
 from mlaudit.queries.catalog import load_catalog
 from mlaudit.queries.engine import QueryEngine
 from mlaudit.queries.service import AuditSink, QueryService
+from mlaudit.settings import Env
 
 logger = Logger(service="mlaudit-queries")
 
@@ -44,9 +45,18 @@ def set_audit_sink(sink: AuditSink | None) -> None:
     _audit_sink, _service = sink, None
 
 
-def _log_sink(principal: Principal, event: dict[str, Any]) -> None:
-    # Until the ingest wiring is in place, the record still lands in CloudWatch Logs.
-    logger.info("audit_access", extra={"audit_event": event, "actor_id": principal.actor_id})
+def _queue_sink() -> AuditSink:
+    """Query runs become audit events on the events queue, like any client's events."""
+    from mlaudit.adapters.aws import client  # noqa: PLC0415
+    from mlaudit.adapters.queue import SqsQueue  # noqa: PLC0415
+    from mlaudit.ingest import EventRecorder, IngestLimits  # noqa: PLC0415
+
+    recorder = EventRecorder(queue=SqsQueue(client("sqs"), os.environ[Env.EVENTS_QUEUE_URL]), limits=IngestLimits())
+
+    def sink(principal: Principal, event: dict[str, Any]) -> None:
+        recorder.record(principal, [event])
+
+    return sink
 
 
 def service() -> QueryService:
@@ -68,7 +78,7 @@ def service() -> QueryService:
                 workgroup=os.environ[ATHENA_WORKGROUP],
                 database=os.environ[GLUE_DATABASE],
             )
-        _service = QueryService(catalog, engine, _audit_sink or _log_sink)
+        _service = QueryService(catalog, engine, _audit_sink or _queue_sink())
     return _service
 
 
