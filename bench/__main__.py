@@ -1,0 +1,36 @@
+"""`make bench`: the pipeline benchmark, printed as the Markdown table docs/benchmarks.md keeps.
+
+`python -m bench [events]` (default 100,000). The query and integrity benchmarks have
+their own entry points (`python -m bench.queries`, see docs/benchmarks.md).
+"""
+
+from __future__ import annotations
+
+import platform
+import sys
+
+from bench import pipeline
+
+TARGETS = {
+    "ingest_events_per_s": (">=", 20_000),
+    "writer_events_per_s": (">=", 100_000),
+    "parquet_to_gzip": ("<=", 0.6),
+    "ingest_import_ms": ("<=", 300),
+}
+
+
+def main() -> None:
+    n_events = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
+    results = pipeline.main(n_events)
+    print(f"`python -m bench {n_events}` on {platform.machine()}, Python {platform.python_version()}\n")
+    print("| measure | result | target |")
+    print("|---|---|---|")
+    for name, value in results.items():
+        target = TARGETS.get(name)
+        shown = f"{value:,.3f}" if isinstance(value, float) and value < 10 else (
+            f"{value:,.0f}" if isinstance(value, float) else str(value))
+        print(f"| {name} | {shown} | {' '.join(map(str, target)) if target else ''} |")
+
+
+if __name__ == "__main__":
+    main()
