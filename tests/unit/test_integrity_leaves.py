@@ -69,6 +69,23 @@ def test_column_wise_hashes_equal_row_wise_for_awkward_values(values):
     expected = [bytes.fromhex(r["leaf_hash"]) for r in records]
     assert leaves.leaf_hashes(table, "prediction") == expected
     assert row_wise(table, "prediction") == expected
+    # and so does the verifier's reader, which keeps dictionary columns as dictionaries
+    stored = parquet.to_parquet_bytes(parquet.to_table(records))
+    assert leaves.leaf_hashes(leaves.read_parquet(stored), "prediction") == expected
+
+
+def test_constant_and_null_columns_become_literals_with_the_same_bytes():
+    records = [record(i, model_id="same", action=None, dq_violations=["a"]) for i in range(20)]
+    stored = parquet.to_parquet_bytes(parquet.to_table(records))
+    table = leaves.read_parquet(stored)
+    assert pa_is_dictionary(table, "model_id")
+    assert leaves.leaf_hashes(table, "prediction") == [bytes.fromhex(r["leaf_hash"]) for r in records]
+
+
+def pa_is_dictionary(table, name):
+    import pyarrow as pa
+
+    return pa.types.is_dictionary(table.schema.field(name).type)
 
 
 def test_event_type_comes_from_the_key_and_slices_hash_like_wholes():

@@ -51,8 +51,11 @@ def _floats(column: pa.Array) -> pa.Array:
     text = pc.cast(column, pa.string())
     magnitude = pc.abs(column)
     in_range = pc.and_(pc.greater_equal(magnitude, 1e-4), pc.less(magnitude, 1e16))
-    fixed = pc.and_(pc.match_substring_regex(text, r"^-?[0-9]+\.[0-9]+$"), in_range)
-    integral = pc.and_(pc.match_substring_regex(text, r"^-?[0-9]+$"), pc.less(magnitude, 1e16))
+    # Finite doubles print as digits, "-", "." and "e" only: no regex needed.
+    has_point = pc.match_substring(text, ".")
+    has_exponent = pc.match_substring(text, "e")
+    fixed = pc.and_(pc.and_(has_point, pc.invert(has_exponent)), in_range)
+    integral = pc.and_(pc.invert(pc.or_(has_point, has_exponent)), pc.less(magnitude, 1e16))
     missing = pa.nulls(len(column), pa.string())
     result = pc.if_else(fixed, text, pc.if_else(integral, pc.binary_join_element_wise(text, ".0", ""), missing))
     if result.null_count == column.null_count:
@@ -103,6 +106,16 @@ def _fragments(column: pa.Array) -> pa.Array:
     return pc.fill_null(text, "null")
 
 
+def _constant(column: pa.Array) -> str | None:
+    """The fragment shared by every row, when that is cheap to see (all null, or a
+    dictionary with one value and no null), else None."""
+    if len(column) and column.null_count == len(column):
+        return "null"
+    if pa.types.is_dictionary(column.type) and len(column.dictionary) == 1 and column.null_count == 0:
+        return _fragments(column.dictionary)[0].as_py()
+    return None
+
+
 def _joined(table: pa.Table, event_type: str, lead: str) -> pa.Array:
     """One string per row: ``lead`` followed by the row's canonical v1 leaf record."""
     pieces: list[pa.Array | str] = [lead]
@@ -114,8 +127,13 @@ def _joined(table: pa.Table, event_type: str, lead: str) -> pa.Array:
         if name not in table.column_names:
             pieces.append(prefix + "null")  # a missing column reads as nulls; the hash will say so
             continue
+        column = table.column(name).combine_chunks()
+        constant = _constant(column)
+        if constant is not None:  # one text for every row: a literal, not a column to join
+            pieces.append(prefix + constant)
+            continue
         pieces.append(prefix)
-        pieces.append(_fragments(table.column(name).combine_chunks()))
+        pieces.append(_fragments(column))
     pieces.append("}")
     # Merge neighbouring literals so the element-wise join sees few scalars.
     merged: list[pa.Array | str] = []
