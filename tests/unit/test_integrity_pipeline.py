@@ -44,6 +44,8 @@ class Protector:
 def lake(aws):
     pipeline = pipeline_fakes.Pipeline()
     pipeline.ingest.protector = Protector()
+    if hasattr(pipeline.ingest, "recorder"):  # the ingest service hands events to a recorder
+        pipeline.ingest.recorder.protector = pipeline.ingest.protector
     store = S3Store(pipeline.s3, pipeline.bucket, pipeline.key_id)
     pipeline.writer.integrity = IntegritySink(store)
     events = [{**EVENT, "event_id": f"ev-{i}"} for i in range(20)]
