@@ -15,7 +15,7 @@ from mlaudit.integrity.checkpoint import Checkpointer
 from mlaudit.integrity.signing import load_public_key
 from mlaudit.integrity.sink import IntegritySink
 from mlaudit.integrity.store import MemoryStore
-from mlaudit.integrity.verify import Verifier
+from mlaudit.integrity.verifier import Verifier
 from mlaudit.layout import partition_prefix
 
 from tests.unit.test_integrity_support import SIGNER, event, parquet_file

@@ -12,7 +12,7 @@ from mlaudit.integrity.leaves import leaf_hashes
 from mlaudit.integrity.proofs import NotFound, ProofError, ProofService, check_consistency, check_receipt
 from mlaudit.integrity.signing import KmsSigner, kms_public_key_pem, load_public_key
 from mlaudit.integrity.store import MemoryStore, S3Store
-from mlaudit.integrity.verify import Verifier
+from mlaudit.integrity.verifier import Verifier
 
 from tests.unit.test_integrity_support import SIGNER, Lake, parquet_file
 

@@ -9,7 +9,8 @@ from mlaudit.integrity import records
 from mlaudit.integrity.checkpoint import SignedCheckpoint, load_checkpoint
 from mlaudit.integrity.signing import LocalSigner, load_public_key
 from mlaudit.integrity.store import MemoryStore
-from mlaudit.integrity.verify import Verifier, main
+from mlaudit.integrity.verifier import Verifier
+from mlaudit.integrity.verify import main
 
 from tests.unit.test_integrity_support import SIGNER, Lake, parquet_file
 

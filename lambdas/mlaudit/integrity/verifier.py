@@ -1,0 +1,413 @@
+"""The offline verifier's checks (the command line is `mlaudit.integrity.verify`).
+
+Read-only. Needs the objects and the checkpoint public key, nothing else: it trusts
+no lookup aid, cache or index the stack writes, only the log entries, manifests,
+Parquet objects and signed checkpoints. Every problem names what and where; the
+exit status is 1 when there is any (2 for a usage error).
+
+Checks, in order (docs/integrity.md, "Verifying"):
+1. the log: entries 0..n-1 with no gap, each canonical, its index in its name, each
+   ``prev`` the leaf hash of the entry before (no fork, no reorder), each file once;
+2. checkpoints: 0..k with no gap, signature valid, ``prev`` chained, tree size and
+   time never going back, root equal to the log's root at that size, the latest
+   covering the log (and a caller's trusted checkpoint still present: no rollback);
+3. files: every logged object exists with the logged SHA-256; its manifest is the
+   logged one and agrees; every row's values hash to its leaf_hash; the leaves give
+   the logged root; every events/ object is in the log (no foreign file).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterator
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from mlaudit.integrity import merkle, records
+from mlaudit.integrity.checkpoint import SignedCheckpoint
+from mlaudit.integrity.signing import verify_signature
+from mlaudit.integrity.store import Store
+from mlaudit.layout import EVENTS_PREFIX, parse_partition
+
+
+@dataclass(frozen=True)
+class Problem:
+    kind: str
+    where: str
+    detail: str
+
+    def __str__(self) -> str:
+        return f"[{self.kind}] {self.where}: {self.detail}"
+
+
+@dataclass
+class Report:
+    problems: list[Problem] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    log_size: int = 0
+    checkpoint: dict[str, Any] | None = None
+    files_checked: int = 0
+    events_checked: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def add(self, kind: str, where: str, detail: str) -> None:
+        self.problems.append(Problem(kind, where, detail))
+
+    def kinds(self) -> set[str]:
+        return {p.kind for p in self.problems}
+
+    def text(self) -> str:
+        lines = [
+            f"log entries: {self.log_size}; files checked: {self.files_checked}; events checked: {self.events_checked}",
+            "latest checkpoint: "
+            + (
+                f"seq {self.checkpoint['seq']}, tree size {self.checkpoint['tree_size']}, "
+                f"time {self.checkpoint['time']}"
+                if self.checkpoint
+                else "none"
+            ),
+            *(f"note: {n}" for n in self.notes),
+            *(str(p) for p in self.problems),
+            "OK: no problem found" if self.ok else f"FAILED: {len(self.problems)} problem(s)",
+        ]
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class FileDigest:
+    """What one Parquet object says about itself (computed in a worker process)."""
+
+    object_sha256: str
+    record_count: int = 0
+    stored_root: str = ""  # over the leaf_hash column
+    computed_root: str = ""  # over leaves recomputed from the values
+    first_event_id: str = ""
+    last_event_id: str = ""
+    mismatched_events: tuple[str, ...] = ()
+    error: str = ""
+
+
+def digest_file(data: bytes, event_type: str) -> FileDigest:
+    sha = hashlib.sha256(data).hexdigest()
+    try:
+        from mlaudit.integrity.leaves import leaf_hashes, read_parquet
+
+        table = read_parquet(data)
+        ids = table.column("event_id").to_pylist()
+        stored = table.column("leaf_hash").to_pylist()
+        computed = leaf_hashes(table, event_type)
+    except Exception as exc:  # noqa: BLE001 - a damaged object is a finding, not a crash
+        return FileDigest(sha, error=f"unreadable as an mlaudit Parquet file: {type(exc).__name__}: {exc}")
+    # Fast path: the leaf_hash column equals the recomputed leaves (one comparison).
+    if _same_leaves(stored, computed):
+        root = merkle.root(computed).hex()
+        return FileDigest(sha, len(ids), root, root, _first(ids), _last(ids))
+    stored_bytes = []
+    mismatched = []
+    for event_id, text, leaf in zip(ids, stored, computed, strict=True):
+        try:
+            value = bytes.fromhex(text or "")
+        except ValueError:
+            value = b""
+        stored_bytes.append(value if len(value) == 32 else b"\0" * 32)
+        if value != leaf:
+            mismatched.append(str(event_id))
+    return FileDigest(
+        sha,
+        len(ids),
+        merkle.root(stored_bytes).hex(),
+        merkle.root(computed).hex(),
+        _first(ids),
+        _last(ids),
+        tuple(mismatched),
+    )
+
+
+def _same_leaves(stored: list[Any], computed: list[bytes]) -> bool:
+    if len(stored) != len(computed) or not all(isinstance(text, str) and len(text) == 64 for text in stored):
+        return False
+    try:
+        return bytes.fromhex("".join(stored)) == b"".join(computed)
+    except ValueError:
+        return False
+
+
+def _first(ids: list[Any]) -> str:
+    return str(ids[0]) if ids else ""
+
+
+def _last(ids: list[Any]) -> str:
+    return str(ids[-1]) if ids else ""
+
+
+class _Serial(Executor):
+    def submit(self, fn, /, *args, **kwargs):  # type: ignore[override]
+        future: Future = Future()
+        future.set_result(fn(*args, **kwargs))
+        return future
+
+
+class Verifier:
+    def __init__(
+        self,
+        store: Store,
+        public_key: Any,
+        *,
+        from_date: str | None = None,
+        to_date: str | None = None,
+        trusted_checkpoint: SignedCheckpoint | None = None,
+        jobs: int | None = None,
+    ) -> None:
+        self.store = store
+        self.public_key = public_key
+        self.from_date = from_date
+        self.to_date = to_date
+        self.trusted = trusted_checkpoint
+        self.jobs = jobs
+
+    def run(self) -> Report:
+        report = Report()
+        entries, leaves = self._check_log(report)
+        self._check_checkpoints(report, leaves)
+        self._check_files(report, entries)
+        return report
+
+    # -- 1. the log ---------------------------------------------------------------------------
+
+    def _check_log(self, report: Report) -> tuple[dict[int, dict[str, Any]], list[bytes] | None]:
+        """Entries by index, and the tree leaves if the log has no gap."""
+        indices: list[int] = []
+        for key in self.store.list(records.LOG):
+            index = records.log_index(key)
+            if index is None:
+                report.add("log_foreign_object", key, "an object in the log area that is no log entry")
+            else:
+                indices.append(index)
+        indices.sort()
+        entries: dict[int, dict[str, Any]] = {}
+        leaves: list[bytes] | None = []
+        seen: dict[str, int] = {}
+        previous_leaf: bytes | None = merkle.EMPTY_ROOT  # sentinel: index 0 expects ZERO_HASH
+        for expected, index in enumerate(indices):
+            if index != expected and leaves is not None:
+                report.add(
+                    "log_gap",
+                    f"log index {expected}",
+                    f"entries {expected}..{index - 1} are missing (deleted or never written)",
+                )
+                leaves, previous_leaf = None, None
+            where = f"log index {index} ({records.log_key(index)})"
+            body = self.store.get(records.log_key(index)) or b""
+            leaf = records.entry_leaf(body)
+            try:
+                entry = records.decode(body, where)
+                if entry.get("type") != "mlaudit.log_entry" or entry.get("v") != records.FORMAT_VERSION:
+                    raise records.FormatError("not a v1 log entry")
+            except records.FormatError as exc:
+                report.add("log_entry_invalid", where, str(exc))
+                entry = None
+            if entry is not None:
+                if entry["index"] != index:
+                    report.add("log_reordered", where, f"the entry says it is index {entry['index']}")
+                want_prev = records.ZERO_HASH if index == 0 else (previous_leaf.hex() if previous_leaf else None)
+                if want_prev is not None and entry["prev"] != want_prev:
+                    report.add(
+                        "log_chain_broken",
+                        where,
+                        "prev is not the hash of the entry before it (reordered, replaced or forked)",
+                    )
+                if entry["object_key"] in seen:
+                    report.add(
+                        "log_duplicate_file",
+                        where,
+                        f"{entry['object_key']} is already at log index {seen[entry['object_key']]}",
+                    )
+                seen.setdefault(entry["object_key"], index)
+                entries[index] = entry
+            previous_leaf = leaf
+            if leaves is not None:
+                leaves.append(leaf)
+        report.log_size = len(indices)
+        return entries, leaves
+
+    # -- 2. checkpoints -------------------------------------------------------------------------
+
+    def _check_checkpoints(self, report: Report, leaves: list[bytes] | None) -> None:
+        seqs = []
+        for key in self.store.list(records.CHECKPOINTS):
+            seq = records.checkpoint_seq(key)
+            if seq is None:
+                report.add("checkpoint_foreign_object", key, "not a checkpoint")
+            else:
+                seqs.append(seq)
+        seqs.sort()
+        previous: SignedCheckpoint | None = None
+        latest: SignedCheckpoint | None = None
+        for expected, seq in enumerate(seqs):
+            where = f"checkpoint {seq} ({records.checkpoint_key(seq)})"
+            if seq != expected:
+                report.add(
+                    "checkpoint_gap",
+                    f"checkpoint {expected}",
+                    f"checkpoints {expected}..{seq - 1} are missing",
+                )
+                previous = None
+            try:
+                signed = SignedCheckpoint.decode(self.store.get(records.checkpoint_key(seq)) or b"", where)
+                body = signed.body
+                if body.get("type") != "mlaudit.checkpoint" or body.get("v") != records.FORMAT_VERSION:
+                    raise records.FormatError("not a v1 checkpoint")
+            except records.FormatError as exc:
+                report.add("checkpoint_invalid", where, str(exc))
+                previous = None
+                continue
+            if not verify_signature(self.public_key, signed.message, signed.signature):
+                report.add("checkpoint_bad_signature", where, "the signature does not verify with the public key")
+                previous = None
+                continue
+            if body["seq"] != seq:
+                report.add("checkpoint_replayed", where, f"the signed body is checkpoint {body['seq']}")
+            if previous is not None:
+                prior = previous.body
+                if body["prev"] != previous.sha256:
+                    report.add("checkpoint_chain_broken", where, "prev is not the hash of the checkpoint before it")
+                if body["tree_size"] < prior["tree_size"]:
+                    report.add(
+                        "checkpoint_rollback",
+                        where,
+                        f"tree size went back from {prior['tree_size']} to {body['tree_size']}",
+                    )
+                if body["time"] < prior["time"]:
+                    report.add("checkpoint_rollback", where, f"time went back from {prior['time']} to {body['time']}")
+                if body["log_id"] != prior["log_id"]:
+                    report.add("checkpoint_other_log", where, f"log id {body['log_id']} after {prior['log_id']}")
+            elif seq == 0 and body["prev"] != records.ZERO_HASH:
+                report.add("checkpoint_chain_broken", where, "the first checkpoint must have prev = 0…0")
+            size = body["tree_size"]
+            if leaves is not None:
+                if size > len(leaves):
+                    report.add(
+                        "log_truncated",
+                        where,
+                        f"the checkpoint signs {size} log entries; the log has {len(leaves)}",
+                    )
+                elif merkle.root(leaves[:size]).hex() != body["root"]:
+                    report.add(
+                        "checkpoint_root_mismatch",
+                        where,
+                        f"the log's first {size} entries do not hash to the signed root",
+                    )
+            previous = latest = signed
+        if latest is None:
+            if report.log_size:
+                report.add("log_unsigned", records.CHECKPOINTS, "no valid signed checkpoint covers the log")
+        else:
+            report.checkpoint = latest.body
+            pending = report.log_size - latest.body["tree_size"]
+            if pending > 0:
+                report.notes.append(f"{pending} log entries after the latest checkpoint are not signed yet")
+        if self.trusted is not None:
+            self._check_trusted(report)
+
+    def _check_trusted(self, report: Report) -> None:
+        trusted = self.trusted
+        seq = trusted.body.get("seq")
+        where = f"checkpoint {seq} (trusted copy)"
+        if not verify_signature(self.public_key, trusted.message, trusted.signature):
+            report.add("checkpoint_bad_signature", where, "the trusted checkpoint's signature does not verify")
+            return
+        held = self.store.get(records.checkpoint_key(seq))
+        if held is None or SignedCheckpoint.decode(held).body != trusted.body:
+            report.add("checkpoint_rollback", where, "the lake no longer holds this signed checkpoint")
+
+    # -- 3. files ----------------------------------------------------------------------------------
+
+    def _in_range(self, key: str) -> bool:
+        try:
+            event_date, _ = parse_partition(key)
+        except (KeyError, ValueError):
+            return True
+        return (not self.from_date or event_date >= self.from_date) and (not self.to_date or event_date <= self.to_date)
+
+    def _executor(self, count: int) -> Executor:
+        jobs = self.jobs if self.jobs is not None else (os.cpu_count() or 1) if count >= 8 else 1
+        return ProcessPoolExecutor(jobs) if jobs > 1 else _Serial()
+
+    def _check_files(self, report: Report, entries: dict[int, dict[str, Any]]) -> None:
+        logged = {e["object_key"]: (i, e) for i, e in sorted(entries.items(), reverse=True)}
+        for key in self.store.list(EVENTS_PREFIX):
+            if key not in logged and self._in_range(key):
+                report.add("foreign_file", key, "object under events/ that is not in the log")
+        todo = [(key, i, e) for key, (i, e) in sorted(logged.items(), key=lambda kv: kv[1][0]) if self._in_range(key)]
+        with self._executor(len(todo)) as pool:
+            pending: list[tuple[str, int, dict[str, Any], Future]] = []
+            for key, index, entry, data in self._fetch(todo, report):
+                event_type = _event_type(key)
+                pending.append((key, index, entry, pool.submit(digest_file, data, event_type)))
+                if len(pending) >= 16:
+                    self._judge(report, *pending.pop(0))
+            for item in pending:
+                self._judge(report, *item)
+
+    def _fetch(self, todo, report: Report) -> Iterator[tuple[str, int, dict[str, Any], bytes]]:
+        for key, index, entry in todo:
+            data = self.store.get(key)
+            if data is None:
+                report.add("deleted_file", key, f"logged at index {index} but the object is gone")
+                continue
+            self._check_manifest(report, key, index, entry)
+            yield key, index, entry, data
+
+    def _check_manifest(self, report: Report, key: str, index: int, entry: dict[str, Any]) -> None:
+        manifest_key = records.manifest_key(key)
+        data = self.store.get(manifest_key)
+        if data is None:
+            report.add("manifest_missing", manifest_key, f"the manifest of {key} (log index {index}) is gone")
+            return
+        if records.sha256_hex(data) != entry["manifest_sha256"]:
+            report.add("manifest_modified", manifest_key, f"differs from the manifest logged at index {index}")
+        try:
+            manifest = records.decode(data, manifest_key)
+        except records.FormatError as exc:
+            report.add("manifest_modified", manifest_key, str(exc))
+            return
+        for name in ("object_key", "object_sha256", "record_count", "merkle_root"):
+            if manifest.get(name) != entry.get(name):
+                report.add("manifest_mismatch", manifest_key, f"{name} disagrees with log index {index}")
+
+    def _judge(self, report: Report, key: str, index: int, entry: dict[str, Any], future: Future) -> None:
+        digest: FileDigest = future.result()
+        report.files_checked += 1
+        report.events_checked += digest.record_count
+        where = f"{key} (log index {index})"
+        if digest.object_sha256 != entry["object_sha256"]:
+            report.add("modified_file", where, "the object's SHA-256 differs from the logged one")
+        if digest.error:
+            report.add("unreadable_file", where, digest.error)
+            return
+        for event_id in digest.mismatched_events[:100]:
+            report.add("event_modified", f"{key} event {event_id}", "the row's values do not hash to its leaf_hash")
+        if len(digest.mismatched_events) > 100:
+            report.add("event_modified", key, f"{len(digest.mismatched_events) - 100} more events differ")
+        if digest.record_count != entry["record_count"]:
+            report.add(
+                "record_count_mismatch",
+                where,
+                f"{digest.record_count} rows, the log says {entry['record_count']}",
+            )
+        if digest.stored_root != entry["merkle_root"]:
+            report.add("file_root_mismatch", where, "the leaf_hash column does not give the logged Merkle root")
+        elif digest.computed_root != entry["merkle_root"] and not digest.mismatched_events:
+            report.add("file_root_mismatch", where, "recomputed leaves do not give the logged Merkle root")
+
+
+def _event_type(key: str) -> str:
+    try:
+        return parse_partition(key)[1]
+    except (KeyError, ValueError):
+        return ""
