@@ -68,7 +68,7 @@ class MlAuditStack(Stack):
             "Authorizer",
             name="authorizer",
             key=key,
-            layers=[layers.powertools],
+            layers=layers,
             log_retention=retention,
             timeout_seconds=5,
             environment={
@@ -92,7 +92,8 @@ class MlAuditStack(Stack):
                 f"Route-{name}",
                 name=name,
                 key=key,
-                layers=[layers.powertools, *([layers.pandas] if name in PYARROW_FUNCTIONS else [])],
+                layers=layers,
+                pyarrow=name in PYARROW_FUNCTIONS,
                 log_retention=retention,
                 environment={Env.AUDIT_BUCKET: storage.audit_bucket.bucket_name, Env.KMS_KEY_ID: key.key_arn},
             ).function
@@ -121,7 +122,8 @@ class MlAuditStack(Stack):
         self._wire_writer(functions["writer"])
         self._wire_checkpoint(functions["checkpoint"])
         if "queries" in functions:
-            self._wire_queries(functions["queries"])
+            self._wire_queries(functions["queries"], queue_arn=ingestion.queue.queue_arn,
+                               queue_url=ingestion.queue.queue_url)
         if "proofs" in functions:
             self._wire_proofs(functions["proofs"])
 
@@ -194,12 +196,15 @@ class MlAuditStack(Stack):
         _allow(function, ["s3:ListBucket"], [bucket.bucket_arn])
         _allow(function, ["kms:Decrypt"], [self.storage.key.key_arn])
 
-    def _wire_queries(self, function: lambda_.Function) -> None:
+    def _wire_queries(self, function: lambda_.Function, *, queue_arn: str, queue_url: str) -> None:
         """Named queries run in the workgroup over the Glue table; Athena reads the lake and
-        writes results with the caller's permissions, so those are granted here too."""
+        writes results with the caller's permissions, so those are granted here too. Every
+        run is itself an audit event, sent to the events queue like a client's."""
         analytics, bucket = self.analytics, self.storage.audit_bucket
         function.add_environment(GLUE_DATABASE, analytics.database_name)
         function.add_environment(ATHENA_WORKGROUP, analytics.workgroup.name)
+        function.add_environment(Env.EVENTS_QUEUE_URL, queue_url)
+        _allow(function, ["sqs:SendMessage"], [queue_arn])
         workgroup = self.format_arn(service="athena", resource="workgroup", resource_name=analytics.workgroup.name)
         _allow(
             function,

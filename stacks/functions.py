@@ -3,17 +3,36 @@ layers, tracing and encrypted log group for every handler, so they cannot drift.
 
 from __future__ import annotations
 
+import hashlib
+import subprocess
+import sys
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
-from aws_cdk import CfnMapping, Duration, Fn, RemovalPolicy, Stack
+import jsii
+from aws_cdk import (
+    AssetHashType,
+    BundlingOptions,
+    CfnMapping,
+    DockerImage,
+    Duration,
+    Fn,
+    ILocalBundling,
+    RemovalPolicy,
+    Stack,
+)
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-LAMBDAS_DIR = Path(__file__).resolve().parents[1] / "lambdas"
+REPO_ROOT = Path(__file__).resolve().parents[1]
+LAMBDAS_DIR = REPO_ROOT / "lambdas"
+# Runtime packages neither the Lambda runtime (boto3) nor the public layers (Powertools,
+# pyarrow) provide; pinned in requirements.txt and installed into one layer.
+LAYER_PACKAGES = ("pydantic", "pydantic_core", "PyJWT", "cryptography")
 
 # The newest Python runtime this aws-cdk-lib knows. The layers below must match it.
 RUNTIME = lambda_.Runtime.PYTHON_3_14
@@ -67,16 +86,72 @@ def _asset() -> lambda_.Code:
     return lambda_.Code.from_asset(str(LAMBDAS_DIR), exclude=ASSET_EXCLUDES)
 
 
+def layer_requirements() -> list[str]:
+    """The pins of LAYER_PACKAGES, read from requirements.txt so there is one place to bump them."""
+    pins = {}
+    for line in (REPO_ROOT / "requirements.txt").read_text().splitlines():
+        name = line.split("#")[0].split("==")[0].strip()
+        if name in LAYER_PACKAGES:
+            pins[name] = line.split("#")[0].strip()
+    missing = set(LAYER_PACKAGES) - set(pins)
+    if missing:
+        raise ValueError(f"requirements.txt pins none of {sorted(missing)}")
+    return [pins[name] for name in LAYER_PACKAGES]
+
+
+@jsii.implements(ILocalBundling)
+class PipInstall:
+    """Bundle wheels for Lambda's arm64 Python with pip on this machine: no Docker.
+
+    Needs the package index at synth time (once per requirements change and output dir).
+    """
+
+    def __init__(self, requirements: list[str]) -> None:
+        self.requirements = requirements
+
+    def try_bundle(self, output_dir: str, *, image: DockerImage, **_: Any) -> bool:
+        python_version = RUNTIME.name.removeprefix("python")
+        subprocess.run(  # noqa: S603 - fixed argv, pins from requirements.txt
+            [
+                sys.executable, "-m", "pip", "install", "--quiet", "--quiet", "--no-compile",
+                "--platform", "manylinux2014_aarch64", "--implementation", "cp",
+                "--python-version", python_version, "--only-binary=:all:",
+                "--target", str(Path(output_dir) / "python"), *self.requirements,
+            ],
+            check=True,
+        )
+        return True
+
+
 class Layers(Construct):
-    """The two public layers, resolved for the stack's region at deploy time."""
+    """The two public layers, resolved for the stack's region at deploy time, and
+    the project's own layer of pinned runtime packages (`dependencies`)."""
 
     def __init__(self, scope: Construct, construct_id: str) -> None:
         super().__init__(scope, construct_id)
+        requirements = layer_requirements()
+        self.dependencies = lambda_.LayerVersion(
+            self,
+            "Dependencies",
+            description="mlaudit runtime packages: " + " ".join(requirements),
+            compatible_runtimes=[RUNTIME],
+            compatible_architectures=[lambda_.Architecture.ARM_64],
+            code=lambda_.Code.from_asset(
+                str(REPO_ROOT / "stacks"),  # not read: the layer is built from the pins alone
+                asset_hash_type=AssetHashType.CUSTOM,
+                asset_hash=hashlib.sha256(f"{RUNTIME.name} arm64 {requirements}".encode()).hexdigest(),
+                bundling=BundlingOptions(
+                    image=DockerImage.from_registry("public.ecr.aws/sam/build-python3.14"),
+                    local=PipInstall(requirements),
+                ),
+            ),
+        )
         region = Stack.of(self).region
+        # Both public layers are published in the aws partition only.
         self.powertools = lambda_.LayerVersion.from_layer_version_arn(
             self,
             "Powertools",
-            f"arn:{Stack.of(self).partition}:lambda:{region}:017000801446:layer:"
+            f"arn:aws:lambda:{region}:017000801446:layer:"
             f"AWSLambdaPowertoolsPythonV3-{PYTHON_TAG}-arm64:{POWERTOOLS_LAYER_VERSION}",
         )
         versions = CfnMapping(
@@ -90,7 +165,7 @@ class Layers(Construct):
             Fn.join(
                 "",
                 [
-                    f"arn:{Stack.of(self).partition}:lambda:{region}:336392948345:layer:"
+                    f"arn:aws:lambda:{region}:336392948345:layer:"
                     f"AWSSDKPandas-{PYTHON_TAG.capitalize()}-Arm64:",
                     versions.find_in_map(region, "version"),
                 ],
@@ -113,8 +188,9 @@ class AuditFunction(Construct):
         *,
         name: str,
         key: kms.IKey,
-        layers: list[lambda_.ILayerVersion],
+        layers: Layers,
         log_retention: logs.RetentionDays,
+        pyarrow: bool = False,
         environment: Mapping[str, str] | None = None,
         timeout_seconds: int = 10,
         memory_mb: int = 256,
@@ -134,6 +210,8 @@ class AuditFunction(Construct):
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
             description=f"mlaudit {name} function",
         )
+        # pyarrow only where Parquet is read or written: it adds seconds to a cold start.
+        function_layers = [layers.powertools, *([layers.pandas] if pyarrow else []), layers.dependencies]
         self.function = lambda_.Function(
             self,
             "Function",
@@ -141,7 +219,7 @@ class AuditFunction(Construct):
             architecture=lambda_.Architecture.ARM_64,
             code=_asset(),
             handler=f"mlaudit.handlers.{name}.handler",
-            layers=layers,
+            layers=function_layers,
             role=self.role,
             log_group=self.log_group,
             logging_format=lambda_.LoggingFormat.JSON,
@@ -168,3 +246,6 @@ class AuditFunction(Construct):
         cfn_function = self.function.node.default_child
         assert isinstance(cfn_function, lambda_.CfnFunction)
         cfn_function.add_metadata("cfn-lint", {"config": {"ignore_checks": ["W3005"]}})
+        # Lambda extracts layers in order and a later one wins where two ship the same package:
+        # keep our pinned packages last (CDK renders layers sorted, not in the order given).
+        cfn_function.add_property_override("Layers", [layer.layer_version_arn for layer in function_layers])

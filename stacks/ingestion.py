@@ -57,7 +57,7 @@ class Ingestion(Construct):
             "Ingest",
             name="ingest",
             key=key,
-            layers=[layers.powertools],  # no pyarrow: it would add seconds to every cold start
+            layers=layers,
             log_retention=retention,
             timeout_seconds=settings.ingest_timeout_seconds,
             memory_mb=settings.ingest_memory_mb,
@@ -85,7 +85,8 @@ class Ingestion(Construct):
             "Writer",
             name="writer",
             key=key,
-            layers=[layers.powertools, layers.pandas],
+            layers=layers,
+            pyarrow=True,
             log_retention=retention,
             timeout_seconds=settings.writer_timeout_seconds,
             memory_mb=settings.writer_memory_mb,

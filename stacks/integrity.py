@@ -45,7 +45,7 @@ class Integrity(Construct):
             "Checkpoint",
             name="checkpoint",
             key=key,
-            layers=[layers.powertools],
+            layers=layers,
             log_retention=log_retention(settings.log_retention_days),
             timeout_seconds=60,
             # One signer at a time: checkpoints form a chain.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from stacks.functions import POWERTOOLS_LAYER_VERSION, RUNTIME
+from stacks.functions import POWERTOOLS_LAYER_VERSION, RUNTIME, layer_requirements
 from tests.infra.conftest import Synth
 
 
@@ -30,6 +30,15 @@ def test_only_the_writer_carries_pyarrow(synth: Synth) -> None:
         assert ("AWSSDKPandas" in layers) == (path == "Ingestion/Writer"), path
 
 
+def test_every_function_gets_the_pinned_packages_layer_last(synth: Synth) -> None:
+    layer = {"Ref": synth.logical_id("Layers/Dependencies")}
+    for function in synth.props("AWS::Lambda::Function"):
+        assert function["Layers"][-1] == layer
+    (props,) = synth.props("AWS::Lambda::LayerVersion")
+    assert props["CompatibleArchitectures"] == ["arm64"]
+    assert all(pin in props["Description"] for pin in layer_requirements())
+
+
 def test_layers_follow_the_deployment_region(synth: Synth) -> None:
     layers = json.dumps(_function(synth, "Ingestion/Writer")["Layers"])
     assert '{"Ref": "AWS::Region"}' in layers
@@ -52,7 +61,7 @@ def test_ingest_alias_has_provisioned_concurrency_and_target_tracking(synth: Syn
 
 def test_api_invokes_the_ingest_alias(synth: Synth) -> None:
     alias = synth.logical_id("Ingestion/IngestLive")
-    (method,) = [m for m in synth.props("AWS::ApiGateway::Method") if m["HttpMethod"] == "POST"]
+    method = synth.resources[synth.logical_id("Api/RestApi/Default/v1/events/POST")]["Properties"]
     assert {"Ref": alias} in method["Integration"]["Uri"]["Fn::Join"][1]
 
 

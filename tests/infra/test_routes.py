@@ -51,7 +51,8 @@ def test_queries_function_runs_athena_in_the_workgroup(routed: Synth) -> None:
     assert env[GLUE_DATABASE] == routed.settings.name_prefix.replace("-", "_")
     policy = routed.resources[routed.logical_id("Route-queries/Role/DefaultPolicy")]["Properties"]
     actions = _actions(policy)
-    assert {"athena:StartQueryExecution", "athena:GetQueryResults", "glue:GetTable"} <= actions
+    assert {"athena:StartQueryExecution", "athena:GetQueryResults", "glue:GetTable", "sqs:SendMessage"} <= actions
+    assert "MLAUDIT_EVENTS_QUEUE_URL" in env
     assert not {a for a in actions if a.startswith(("s3:Delete", "s3:PutObjectRetention", "s3:PutBucket"))}
 
 
