@@ -39,6 +39,7 @@ class Resources:
     dlq_arn: str
     idempotency_table: str
     ledger_table: str
+    subject_keys_table: str
     user_pool_id: str
     issuer: str
     user_client_id: str
@@ -68,11 +69,13 @@ def create_resources(
     )
     dynamodb = clients("dynamodb")
     idempotency, ledger = (_table(dynamodb, f"{prefix}-{name}") for name in ("idempotency", "ledger"))
+    subject_keys = _subject_keys_table(dynamodb, f"{prefix}-subject-keys")
     cognito = _cognito(clients("cognito-idp"), prefix, region)
     return Resources(
         region=region, account_id=account_id, kms_key_id=key_id, kms_key_arn=key_arn, kms_alias=alias,
         bucket=bucket, queue_url=queue_url, queue_arn=queue_arn, visibility_timeout_seconds=visibility,
         dlq_url=dlq_url, dlq_arn=dlq_arn, idempotency_table=idempotency, ledger_table=ledger,
+        subject_keys_table=subject_keys,
         **cognito,
     )
 
@@ -154,6 +157,21 @@ def _table(dynamodb: Any, name: str) -> str:
     )
     dynamodb.update_time_to_live(
         TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"}
+    )
+    return name
+
+
+def _subject_keys_table(dynamodb: Any, name: str) -> str:
+    """Crypto-shredding keys: no TTL (a key lives until its subject is erased); PITR on,
+    as on AWS (docs/regulations.md explains what that means for erasure)."""
+    dynamodb.create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    dynamodb.update_continuous_backups(
+        TableName=name, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True},
     )
     return name
 

@@ -82,6 +82,7 @@ class LocalStack:
             function_timeouts={
                 "ingest": self.settings.ingest_timeout_seconds,
                 "writer": self.settings.writer_timeout_seconds,
+                "privacy": 29,
             },
         )
         api_server = self._serve(api.handler_class(emulator), "api")
@@ -106,7 +107,8 @@ class LocalStack:
             "kms_alias": resources.kms_alias,
             "queue_url": resources.queue_url,
             "dlq_url": resources.dlq_url,
-            "tables": {"idempotency": resources.idempotency_table, "ledger": resources.ledger_table},
+            "tables": {"idempotency": resources.idempotency_table, "ledger": resources.ledger_table,
+                       "subject_keys": resources.subject_keys_table},
             "user_pool_id": resources.user_pool_id,
             "issuer": resources.issuer,
             "jwks_url": jwks_url,
@@ -135,6 +137,7 @@ class LocalStack:
             Env.EVENTS_QUEUE_URL: resources.queue_url,
             Env.IDEMPOTENCY_TABLE: resources.idempotency_table,
             Env.LEDGER_TABLE: resources.ledger_table,
+            Env.SUBJECT_KEYS_TABLE: resources.subject_keys_table,
             Env.KMS_KEY_ID: resources.kms_key_arn,
             Env.JWKS_URL: jwks_url,
             Env.TOKEN_ISSUER: resources.issuer,

@@ -64,6 +64,15 @@ ROUTES: tuple[Route, ...] = (
         roles=frozenset({"analyst", "auditor", "privacy_officer"}),
         summary="A query run's state and a page of its results.",
     ),
+    # Data subjects (GDPR Art. 15 and 17): {subject_ref} is percent-encoded personal data.
+    Route(
+        "GET", "/v1/subjects/{subject_ref}", "privacy", roles=frozenset({"privacy_officer"}),
+        summary="Every event about one data subject, personal data decrypted (audited).",
+    ),
+    Route(
+        "DELETE", "/v1/subjects/{subject_ref}", "privacy", roles=frozenset({"privacy_officer"}),
+        summary="Erase a data subject: destroy their key, record the erasure.",
+    ),
 )
 
 

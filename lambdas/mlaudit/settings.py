@@ -153,6 +153,8 @@ class Env:
     JWKS_URL = "MLAUDIT_JWKS_URL"
     TOKEN_ISSUER = "MLAUDIT_TOKEN_ISSUER"  # noqa: S105 - a variable name, not a secret
     ALLOWED_CLIENT_IDS = "MLAUDIT_ALLOWED_CLIENT_IDS"
+    # Subject keys (crypto-shredding): set on ingest and privacy; unset = personal fields refused.
+    SUBJECT_KEYS_TABLE = "MLAUDIT_SUBJECT_KEYS_TABLE"
 
 
 def ingest_limits_environment(settings: Settings) -> dict[str, str]:

@@ -24,10 +24,20 @@ def service() -> IngestService:
     from mlaudit.adapters.idempotency import DynamoIdempotencyStore  # noqa: PLC0415
     from mlaudit.adapters.queue import SqsQueue  # noqa: PLC0415
 
+    protector = None
+    if os.environ.get(Env.SUBJECT_KEYS_TABLE):
+        # Crypto-shredding on: pseudonymize subject_ref, encrypt personal_data.
+        from mlaudit.adapters.subject_keys import DynamoKmsKeyStore  # noqa: PLC0415
+        from mlaudit.privacy import SubjectProtector  # noqa: PLC0415
+
+        protector = SubjectProtector(DynamoKmsKeyStore(
+            client("dynamodb"), client("kms"), os.environ[Env.SUBJECT_KEYS_TABLE], os.environ[Env.KMS_KEY_ID],
+        ))
     return IngestService(
         store=DynamoIdempotencyStore(client("dynamodb"), os.environ[Env.IDEMPOTENCY_TABLE]),
         queue=SqsQueue(client("sqs"), os.environ[Env.EVENTS_QUEUE_URL]),
         limits=IngestLimits.from_env(),
+        protector=protector,
     )
 
 

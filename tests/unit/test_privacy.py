@@ -1,0 +1,247 @@
+"""Crypto-shredding: pseudonyms, ciphertext, the key store on moto, access and erasure."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import boto3
+import pytest
+from mlaudit.adapters.subject_keys import INDEX_PK, DynamoKmsKeyStore
+from mlaudit.events import EventIn
+from mlaudit.handlers import privacy as privacy_handler
+from mlaudit.http import ApiError
+from mlaudit.principal import Principal
+from mlaudit.privacy import (
+    PrivacyService,
+    SealedDataError,
+    SubjectProtector,
+    index_ref,
+    new_subject_key,
+    open_sealed,
+    pseudonym,
+    seal,
+)
+
+OFFICER = Principal(kind="person", actor_id="user-po", client_id="people", roles=("privacy_officer",))
+SECRET = "Ann Example, born 1970-01-02"
+
+
+def key(seed: int = 1):
+    return new_subject_key(bytes([seed]) * 32)
+
+
+class MemoryKeys:
+    """The KeyStore port in memory, with the same semantics as the DynamoDB adapter."""
+
+    def __init__(self):
+        self.keys = {}
+        self.lookups = 0
+
+    def find(self, subject_ref):
+        self.lookups += 1
+        return self.keys.get(subject_ref)
+
+    def find_or_create(self, subject_ref):
+        self.lookups += 1
+        return self.keys.setdefault(subject_ref, new_subject_key(os.urandom(32)))
+
+    def destroy(self, subject_ref, key_):
+        if self.keys.get(subject_ref) is not key_:
+            return False
+        del self.keys[subject_ref]
+        return True
+
+
+# Pure crypto
+
+
+def test_pseudonym_is_stable_per_subject_and_differs_across_subjects():
+    k = key()
+    assert pseudonym(k, "patient-1") == pseudonym(k, "patient-1")
+    assert pseudonym(k, "patient-1") != pseudonym(k, "patient-2")
+    assert pseudonym(k, "patient-1").startswith("sp1.") and "patient" not in pseudonym(k, "patient-1")
+
+
+def test_pseudonym_cannot_be_recomputed_without_the_key():
+    # After erasure a new key (if the subject ever comes back) gives an unrelated pseudonym
+    assert pseudonym(key(1), "patient-1") != pseudonym(key(2), "patient-1")
+
+
+def test_ciphertext_opens_only_with_its_key_and_subject():
+    k, alias = key(), pseudonym(key(), "patient-1")
+    sealed = seal(k, SECRET, alias)
+    assert SECRET not in sealed and sealed.startswith(f"pd1.{k.key_id}.")
+    assert seal(k, SECRET, alias) != sealed  # random nonce
+    assert open_sealed(k, sealed, alias) == SECRET
+    with pytest.raises(SealedDataError):
+        open_sealed(new_subject_key(bytes([2]) * 32, k.key_id), sealed, alias)  # same id, other key
+    with pytest.raises(SealedDataError):
+        open_sealed(k, sealed, pseudonym(k, "patient-2"))  # moved to another subject's row
+
+
+@pytest.mark.parametrize("position", [5, 20, -1])
+def test_tampered_ciphertext_does_not_open(position):
+    k = key()
+    sealed = seal(k, SECRET, "sp1.x")
+    body = list(sealed)
+    index = len(f"pd1.{k.key_id}.") + position if position >= 0 else position
+    body[index] = "A" if body[index] != "A" else "B"
+    with pytest.raises(SealedDataError):
+        open_sealed(k, "".join(body), "sp1.x")
+    with pytest.raises(SealedDataError):
+        open_sealed(k, "pd1." + k.key_id + ".", "sp1.x")
+
+
+def test_index_ref_is_keyed_and_hides_the_reference():
+    assert index_ref(b"a" * 32, "patient-1") != index_ref(b"b" * 32, "patient-1")
+    assert "patient" not in index_ref(b"a" * 32, "patient-1")
+
+
+def test_protector_calls_the_store_once_per_subject_within_the_cache_window():
+    keys, now = MemoryKeys(), [0.0]
+    protector = SubjectProtector(keys, cache_seconds=30, clock=lambda: now[0])
+    event = EventIn.model_validate_json(json.dumps({
+        "event_type": "prediction", "occurred_at": "2026-11-26T07:00:00Z",
+        "subject_ref": "patient-1", "personal_data": {"name": "Ann"}}))
+    results = [protector.protect("patient-1", event.personal_data) for _ in range(500)]
+    protector.protect("patient-2", None)
+    assert keys.lookups == 2
+    assert len({alias for alias, _ in results}) == 1 and len({c for _, c in results}) == 500
+    alias, sealed = results[0]
+    assert json.loads(open_sealed(keys.keys["patient-1"], sealed, alias)) == {"name": "Ann"}
+    now[0] = 31.0  # expired: the store is asked again (so erasure takes effect)
+    protector.protect("patient-1", None)
+    assert keys.lookups == 3
+
+
+# The key store on moto
+
+
+@pytest.fixture
+def store(aws):
+    dynamodb, kms = boto3.client("dynamodb"), boto3.client("kms")
+    dynamodb.create_table(TableName="keys", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                          AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                          BillingMode="PAY_PER_REQUEST")
+    key_id = kms.create_key()["KeyMetadata"]["KeyId"]
+    return DynamoKmsKeyStore(dynamodb, kms, "keys", key_id)
+
+
+def test_key_store_keeps_one_key_per_subject_under_a_keyed_hash(store):
+    created = store.find_or_create("patient-1")
+    # A second function (cold, its own index-key cache) finds the same key
+    other = DynamoKmsKeyStore(store.dynamodb, store.kms, "keys", store.kms_key_id)
+    assert other.find("patient-1") == created
+    assert store.find_or_create("patient-2") != created
+    items = store.dynamodb.scan(TableName="keys")["Items"]
+    assert INDEX_PK in {i["pk"]["S"] for i in items} and len(items) == 3
+    assert not any("patient" in json.dumps(i, default=str) for i in items)
+    # Only ciphertext of keys is stored
+    assert not any(created.material in i["encrypted_key"]["B"] for i in items)
+
+
+def test_key_store_destroys_only_the_key_the_caller_saw(store):
+    first = store.find_or_create("patient-1")
+    assert store.destroy("patient-1", first) is True
+    assert store.find("patient-1") is None
+    assert store.destroy("patient-1", first) is False
+    again = store.find_or_create("patient-1")  # the subject comes back: a new, unrelated key
+    assert again.key_id != first.key_id and again.material != first.material
+    assert store.destroy("patient-1", first) is False and store.find("patient-1") == again
+
+
+# Subject access and erasure over fakes
+
+
+class Lake:
+    def __init__(self):
+        self.rows = []
+
+    def events(self, subject_pseudonym, limit):
+        return [r for r in self.rows if r["subject_pseudonym"] == subject_pseudonym][: limit + 1]
+
+
+class Audit:
+    def __init__(self):
+        self.events = []
+
+    def record(self, principal, events, subject_pseudonym):
+        self.events.extend((principal, e, subject_pseudonym) for e in events)
+        return [f"audit-{len(self.events)}"]
+
+
+@pytest.fixture
+def world():
+    keys, lake, audit = MemoryKeys(), Lake(), Audit()
+    protector = SubjectProtector(keys, cache_seconds=0)
+    for subject in ("patient-1", "patient-2"):
+        alias, sealed = protector.protect(subject, {"name": f"name of {subject}"})
+        lake.rows.append({"event_id": f"ev-{subject}", "subject_pseudonym": alias, "personal_data": sealed,
+                          "features": '{"a":1}', "occurred_at": datetime(2026, 11, 26, tzinfo=UTC)})
+    return PrivacyService(keys, lake, audit), keys, audit
+
+
+def test_access_decrypts_and_is_audited_under_the_pseudonym(world):
+    service, keys, audit = world
+    answer = service.access(OFFICER, "patient-1")
+    (event,) = answer["events"]
+    assert event["personal_data"] == {"name": "name of patient-1"} and event["features"] == {"a": 1}
+    assert event["occurred_at"] == "2026-11-26T00:00:00.000Z"
+    (principal, recorded, alias) = audit.events[0]
+    assert principal == OFFICER and recorded["event_type"] == "subject_access"
+    assert alias == answer["subject_pseudonym"] and "patient" not in json.dumps(recorded)
+
+
+def test_erasure_destroys_the_key_and_leaves_other_subjects(world):
+    service, keys, audit = world
+    before = service.access(OFFICER, "patient-1")["subject_pseudonym"]
+    summary = service.erase(OFFICER, "patient-1")
+    assert summary["erased"] is True and summary["subject_pseudonym"] == before
+    _, erasure, alias = audit.events[-1]
+    assert erasure["event_type"] == "subject_erasure" and alias == before
+    assert "patient" not in json.dumps(erasure)
+    with pytest.raises(ApiError) as gone:
+        service.access(OFFICER, "patient-1")
+    assert gone.value.status == 404 and "patient" not in gone.value.message
+    with pytest.raises(ApiError):
+        service.erase(OFFICER, "patient-1")
+    assert service.access(OFFICER, "patient-2")["events"][0]["personal_data"] == {"name": "name of patient-2"}
+
+
+# The handler: decoding, errors, logs
+
+
+@dataclass
+class Context:
+    function_name: str = "privacy"
+    memory_limit_in_mb: int = 1024
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:privacy"
+    aws_request_id: str = "req-1"
+
+
+def _request(method, raw_ref, roles="privacy_officer"):
+    return {
+        "httpMethod": method, "resource": "/v1/subjects/{subject_ref}",
+        "pathParameters": {"subject_ref": raw_ref},
+        "requestContext": {"authorizer": {"principal_kind": "person", "actor_id": "user-po",
+                                          "client_id": "people", "roles": roles, "scopes": ""}},
+    }
+
+
+def test_handler_decodes_the_path_once_and_never_logs_the_subject(world, capsys):
+    service, keys, _ = world
+    keys.keys["a/b c%"] = new_subject_key(os.urandom(32))
+    privacy_handler.set_service(service)
+    try:
+        ok = privacy_handler.route(_request("GET", "a%2Fb%20c%25"))
+        assert ok[0] == 200 and ok[1]["count"] == 0
+        missing = privacy_handler.handler(_request("GET", "Jane%20Doe"), Context())
+        bad = privacy_handler.handler(_request("GET", "%FF"), Context())
+        too_long = privacy_handler.handler(_request("DELETE", "x" * 257), Context())
+    finally:
+        privacy_handler.set_service(None)
+    assert missing["statusCode"] == 404 and bad["statusCode"] == 400 and too_long["statusCode"] == 400
+    assert "Jane" not in missing["body"] + capsys.readouterr().out
