@@ -234,3 +234,22 @@ def test_a_checkpointer_run_without_new_entries_still_signs_a_fresh_head(lake):
     before = latest_checkpoint(lake.store)
     after = lake.checkpoint()
     assert after.body["tree_size"] == before.body["tree_size"] and after.body["prev"] == before.sha256
+
+
+def test_log_leaves_segments_stay_few_over_many_checkpoints():
+    # Given 40 checkpoints, each after one more file
+    lake = Lake(MemoryStore(), files=[("2026-11-26", "prediction", 1)], checkpoint_after=())
+    for n in range(40):
+        lake.add_file("2026-11-26", "prediction", 1, name=f"more{n}")
+        lake.checkpoint()
+    reads = []
+    store = lake.store
+    original = store.get
+    store.get = lambda key: reads.append(key) or original(key)
+    # When a cold proof service loads the whole log
+    leaves = LogLeaves(store).upto(41)
+    # Then it reads a few segments (Fenwick layout), not one per checkpoint
+    assert leaves == [records.entry_leaf(original(records.log_key(i))) for i in range(41)]
+    segment_reads = [k for k in reads if k.startswith(records.LOG_LEAVES)]
+    assert len(segment_reads) <= 6, segment_reads
+    assert not [k for k in reads if k.startswith(records.LOG)]

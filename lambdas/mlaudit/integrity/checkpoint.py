@@ -78,8 +78,13 @@ def latest_checkpoint(store: Store) -> SignedCheckpoint | None:
 
 
 class LogLeaves:
-    """The log tree's leaves, from immutable 32-byte-per-leaf segments written at each
-    checkpoint plus the entries after them. Cached: segments never change."""
+    """The log tree's leaves, from immutable segments (32 bytes per leaf) plus the entries
+    after them. Cached: segments never change.
+
+    Checkpoint ``s`` writes one segment covering the checkpoints ``s+1-lowbit(s+1) .. s``
+    (a Fenwick layout): any prefix of the log is then O(log s) segments, and each leaf is
+    stored O(log s) times, so a cold start reads a handful of objects, not one per checkpoint.
+    """
 
     def __init__(self, store: Store) -> None:
         self.store = store
@@ -87,7 +92,7 @@ class LogLeaves:
 
     def upto(self, size: int) -> list[bytes]:
         if len(self._leaves) < size:
-            self._load_segments()
+            self._load_segments(size)
         for index in range(len(self._leaves), size):
             body = self.store.get(records.log_key(index))
             if body is None:
@@ -95,15 +100,17 @@ class LogLeaves:
             self._leaves.append(records.entry_leaf(body))
         return self._leaves[:size]
 
-    def _load_segments(self) -> None:
-        start_after = records.log_leaves_key(len(self._leaves), 0)[: -len("000000000000.bin")]
-        for key in self.store.list(records.LOG_LEAVES, start_after=start_after):
+    def _load_segments(self, size: int) -> None:
+        ends: dict[int, int] = {}  # segment start -> furthest end
+        for key in self.store.list(records.LOG_LEAVES):
             span = records.parse_log_leaves_key(key)
-            if span is None or span[0] != len(self._leaves):
-                continue  # not contiguous (a run stopped before writing one): entries fill in
-            data = self.store.get(key) or b""
-            if len(data) != (span[1] - span[0]) * merkle.HASH_SIZE:
-                continue
+            if span is not None and span[1] > ends.get(span[0], -1):
+                ends[span[0]] = span[1]
+        while len(self._leaves) < size and ends.get(len(self._leaves), 0) > len(self._leaves):
+            start, end = len(self._leaves), ends[len(self._leaves)]
+            data = self.store.get(records.log_leaves_key(start, end)) or b""
+            if len(data) != (end - start) * merkle.HASH_SIZE:
+                return  # damaged or missing: the entries fill in
             self._leaves.extend(data[i : i + 32] for i in range(0, len(data), 32))
 
     def write_segment(self, start: int, end: int) -> None:
@@ -146,6 +153,13 @@ class Checkpointer:
         signed = SignedCheckpoint(body, self.signer.sign(records.encode(body)))
         if not self.store.create(records.checkpoint_key(body["seq"]), signed.encode()):
             raise RuntimeError(f"checkpoint {body['seq']} was written by a concurrent run")
-        previous_size = previous.body["tree_size"] if previous else 0
-        self.leaves.write_segment(previous_size, size)
+        self.leaves.write_segment(self._segment_start(body["seq"]), size)
         return signed
+
+    def _segment_start(self, seq: int) -> int:
+        """Tree size at checkpoint ``seq - lowbit(seq+1)`` (0 before the first)."""
+        first = seq + 1 - ((seq + 1) & -(seq + 1))
+        if first == 0:
+            return 0
+        before = load_checkpoint(self.store, first - 1)
+        return before.body["tree_size"] if before else 0

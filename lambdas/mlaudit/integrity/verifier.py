@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterator
-from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +30,8 @@ from mlaudit.integrity.checkpoint import SignedCheckpoint
 from mlaudit.integrity.signing import verify_signature
 from mlaudit.integrity.store import Store
 from mlaudit.layout import EVENTS_PREFIX, parse_partition
+
+FETCH_THREADS = 16
 
 
 @dataclass(frozen=True)
@@ -193,7 +195,9 @@ class Verifier:
         leaves: list[bytes] | None = []
         seen: dict[str, int] = {}
         previous_leaf: bytes | None = merkle.EMPTY_ROOT  # sentinel: index 0 expects ZERO_HASH
-        for expected, index in enumerate(indices):
+        for (expected, index), body in zip(
+            enumerate(indices), self._get_all(map(records.log_key, indices)), strict=True
+        ):
             if index != expected and leaves is not None:
                 report.add(
                     "log_gap",
@@ -202,7 +206,7 @@ class Verifier:
                 )
                 leaves, previous_leaf = None, None
             where = f"log index {index} ({records.log_key(index)})"
-            body = self.store.get(records.log_key(index)) or b""
+            body = body or b""
             leaf = records.entry_leaf(body)
             try:
                 entry = records.decode(body, where)
@@ -234,6 +238,11 @@ class Verifier:
                 leaves.append(leaf)
         report.log_size = len(indices)
         return entries, leaves
+
+    def _get_all(self, keys: Iterable[str]) -> Iterator[bytes | None]:
+        """GETs in parallel threads (I/O bound), answers in order."""
+        with ThreadPoolExecutor(FETCH_THREADS) as pool:
+            yield from pool.map(self.store.get, keys)
 
     # -- 2. checkpoints -------------------------------------------------------------------------
 
@@ -355,8 +364,12 @@ class Verifier:
                 self._judge(report, *item)
 
     def _fetch(self, todo, report: Report) -> Iterator[tuple[str, int, dict[str, Any], bytes]]:
-        for key, index, entry in todo:
-            data = self.store.get(key)
+        for start in range(0, len(todo), FETCH_THREADS):  # bounded: objects can be large
+            chunk = todo[start : start + FETCH_THREADS]
+            yield from self._fetched(chunk, list(self._get_all(key for key, _, _ in chunk)), report)
+
+    def _fetched(self, chunk, bodies, report: Report) -> Iterator[tuple[str, int, dict[str, Any], bytes]]:
+        for (key, index, entry), data in zip(chunk, bodies, strict=True):
             if data is None:
                 report.add("deleted_file", key, f"logged at index {index} but the object is gone")
                 continue
