@@ -88,7 +88,10 @@ DEPLOY = """\
 mlaudit is one CDK stack (`mlaudit-stack`, or `<name_prefix>-stack`). Synthesis needs
 neither Docker nor AWS credentials: `make synth` writes `cdk.out/`, and the
 AwsSolutions, HIPAA Security and NIST 800-53 R5 rule packs run on every synth
-(accepted findings and their reasons: [compliance.md](compliance.md)).
+(accepted findings and their reasons: [compliance.md](compliance.md)). It does need
+the Python package index: the functions' pinned runtime packages (pydantic, PyJWT,
+cryptography, from `requirements.txt`) are installed as arm64 wheels with pip into a
+layer, no Docker involved.
 
 ## Steps
 
