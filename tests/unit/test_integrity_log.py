@@ -183,3 +183,23 @@ def test_a_file_stored_but_not_recorded_is_recorded_from_its_bytes():
     manifest = records.decode(store.get(records.manifest_key(KEY.format("x"))), "m")
     assert manifest["record_count"] == 4 and manifest["last_event_id"] == events[-1]["event_id"]
     assert len(assert_linear(store)) == 1
+
+
+def test_a_concurrent_call_for_the_same_file_waits_instead_of_appending_twice():
+    from datetime import timedelta
+
+    from mlaudit.integrity.sink import IntegrityPending
+
+    store = MemoryStore()
+    now = datetime.now(UTC)
+    sink = IntegritySink(store, clock=lambda: now)
+    # Given another call created the manifest a moment ago and has not appended yet
+    first = IntegritySink(store, clock=lambda: now)
+    first.file_written(KEY.format("a"), b"a", LEAVES, "e1", "e3")
+    del store.objects[records.log_key(0)], store.objects[records.log_by_file_key(KEY.format("a"))]
+    with pytest.raises(IntegrityPending):
+        sink.file_written(KEY.format("a"), b"a", LEAVES, "e1", "e3")
+    # When that call evidently died (its manifest is older than the claim timeout)
+    late = IntegritySink(store, clock=lambda: now + timedelta(minutes=5))
+    assert late.file_written(KEY.format("a"), b"a", LEAVES, "e1", "e3") == 0
+    assert len(assert_linear(store)) == 1

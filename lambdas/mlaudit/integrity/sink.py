@@ -20,10 +20,18 @@ from mlaudit.integrity.store import Store
 # How far back a retry looks for its own log entry when the lookup aid is missing
 # (the first attempt stopped between appending and writing the lookup aid).
 RETRY_WINDOW = timedelta(hours=2)
+# A manifest younger than this whose file is not in the log yet may belong to a call
+# still running: wait for it rather than append the file twice.
+CLAIM_TIMEOUT = timedelta(minutes=2)
 
 
 class IntegrityConflict(RuntimeError):
     """A file key was already recorded with different content."""
+
+
+class IntegrityPending(RuntimeError):
+    """Another call is recording this file right now; retry later (the writer fails the
+    message, SQS redelivers it after the visibility timeout)."""
 
 
 class IntegritySink:
@@ -102,8 +110,10 @@ class IntegritySink:
         pointer = self.store.get(records.log_by_file_key(key))
         if pointer is not None:
             return int(records.decode(pointer, "log-by-file")["index"])
-        since = (self.store.modified(records.manifest_key(key)) or self.clock()) - RETRY_WINDOW
-        index = self.log.find(key, not_before=since)
+        created = self.store.modified(records.manifest_key(key)) or self.clock()
+        index = self.log.find(key, not_before=created - RETRY_WINDOW)
         if index is not None:
             self.store.create(records.log_by_file_key(key), records.encode({"index": index}))
+        elif self.clock() - created < CLAIM_TIMEOUT:
+            raise IntegrityPending(f"{key} is being recorded by another call")
         return index
