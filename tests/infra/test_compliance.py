@@ -12,7 +12,7 @@ import pytest
 from aws_cdk import Validations
 
 from stacks import docs
-from stacks.compliance import ACKNOWLEDGMENTS, PACKS, _resolve_arns
+from stacks.compliance import ACKNOWLEDGMENTS, PACKS, resolve_rule
 from tests.infra.conftest import Synth
 
 
@@ -34,7 +34,7 @@ def test_each_acknowledgment_is_recorded_where_its_path_points(synth: Synth) -> 
     for ack in ACKNOWLEDGMENTS:
         if (ack.unless and getattr(synth.settings, ack.unless)) or ack.path.startswith("Route-"):
             continue
-        paths = recorded.get(_resolve_arns(synth.stack, ack.rule), set())
+        paths = recorded.get(resolve_rule(synth.stack, ack.rule), set())
         assert any(fnmatch.fnmatchcase(p, ack.path) for p in paths), (ack.rule, ack.path)
 
 

@@ -7,7 +7,7 @@ import json
 import re
 from typing import Any
 
-from stacks.compliance import ACKNOWLEDGMENTS, _resolve_arns
+from stacks.compliance import ACKNOWLEDGMENTS, resolve_rule
 from tests.infra.conftest import Synth
 
 XRAY = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
@@ -53,7 +53,7 @@ def test_no_policy_statement_has_a_wildcard_action(synth: Synth) -> None:
 
 def test_every_wildcard_resource_is_acknowledged_with_a_reason(synth: Synth) -> None:
     acknowledged = {
-        _resolve_arns(synth.stack, ack.rule): ack.reason
+        resolve_rule(synth.stack, ack.rule): ack.reason
         for ack in ACKNOWLEDGMENTS
         if ack.rule.startswith("AwsSolutions-IAM5")
     }
