@@ -180,3 +180,26 @@ def test_cli_exit_status_and_report(lake, tmp_path, capsys):
     assert main(["--bucket", "audit", "--public-key", str(pem), "--event-id", event_id], store=lake.store) == 0
     assert main(["--bucket", "audit", "--public-key", str(pem), "--consistency", "0", "1"], store=lake.store) == 0
     assert main(["--bucket", "audit", "--public-key", str(pem), "--event-id", "nope"], store=lake.store) == 1
+
+
+def test_a_stale_latest_checkpoint_is_flagged_when_asked(lake):
+    from datetime import timedelta
+
+    from tests.unit.test_integrity_support import T0
+
+    # The lake's last checkpoint was signed at T0 + 2 h
+    fresh = verify(lake.store, max_checkpoint_age=timedelta(hours=2), now=T0 + timedelta(hours=3))
+    assert fresh.ok
+    stale = verify(lake.store, max_checkpoint_age=timedelta(hours=2), now=T0 + timedelta(hours=9))
+    assert stale.kinds() == {"checkpoint_stale"}
+
+
+def test_manifest_event_ids_must_match_the_file(lake):
+    # Given a manifest edited consistently everywhere but its first event id
+    key = records.manifest_key(lake.keys[0])
+    manifest = json.loads(lake.store.get(key))
+    manifest["first_event_id"] = "forged"
+    lake.store.put(key, records.encode(manifest))
+    report = verify(lake.store)
+    assert {"manifest_modified", "manifest_mismatch"} <= report.kinds()
+    assert any("first_event_id" in p.detail for p in report.problems)

@@ -23,8 +23,10 @@ import os
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from mlaudit.events import format_timestamp
 from mlaudit.integrity import merkle, records
 from mlaudit.integrity.checkpoint import SignedCheckpoint
 from mlaudit.integrity.signing import verify_signature
@@ -163,9 +165,14 @@ class Verifier:
         from_date: str | None = None,
         to_date: str | None = None,
         trusted_checkpoint: SignedCheckpoint | None = None,
+        max_checkpoint_age: timedelta | None = None,
+        now: datetime | None = None,
         jobs: int | None = None,
     ) -> None:
         self.store = store
+        self.max_age = max_checkpoint_age
+        self.now = now or datetime.now(UTC)
+        self._manifests: dict[str, dict[str, Any]] = {}
         self.public_key = public_key
         self.from_date = from_date
         self.to_date = to_date
@@ -317,6 +324,13 @@ class Verifier:
                 report.add("log_unsigned", records.CHECKPOINTS, "no valid signed checkpoint covers the log")
         else:
             report.checkpoint = latest.body
+            if self.max_age is not None and latest.body["time"] < format_timestamp(self.now - self.max_age):
+                report.add(
+                    "checkpoint_stale",
+                    f"checkpoint {latest.body['seq']}",
+                    f"the latest checkpoint ({latest.body['time']}) is older than {self.max_age}: "
+                    "the signer stopped, or newer checkpoints were removed",
+                )
             pending = report.log_size - latest.body["tree_size"]
             if pending > 0:
                 report.notes.append(f"{pending} log entries after the latest checkpoint are not signed yet")
@@ -392,6 +406,7 @@ class Verifier:
         for name in ("object_key", "object_sha256", "record_count", "merkle_root"):
             if manifest.get(name) != entry.get(name):
                 report.add("manifest_mismatch", manifest_key, f"{name} disagrees with log index {index}")
+        self._manifests[key] = manifest
 
     def _judge(self, report: Report, key: str, index: int, entry: dict[str, Any], future: Future) -> None:
         digest: FileDigest = future.result()
@@ -403,6 +418,10 @@ class Verifier:
         if digest.error:
             report.add("unreadable_file", where, digest.error)
             return
+        manifest = self._manifests.pop(key, {})
+        for name, value in (("first_event_id", digest.first_event_id), ("last_event_id", digest.last_event_id)):
+            if name in manifest and manifest[name] != value:
+                report.add("manifest_mismatch", records.manifest_key(key), f"{name} is not the file's ({value})")
         for event_id in digest.mismatched_events[:100]:
             report.add("event_modified", f"{key} event {event_id}", "the row's values do not hash to its leaf_hash")
         if len(digest.mismatched_events) > 100:

@@ -13,6 +13,7 @@ import argparse
 import json
 import sys
 from dataclasses import asdict
+from datetime import timedelta
 from typing import Any
 
 from mlaudit.integrity.checkpoint import SignedCheckpoint
@@ -53,6 +54,11 @@ def _parser() -> argparse.ArgumentParser:
         "--trusted-checkpoint",
         help="a signed checkpoint seen earlier (JSON file): fail if the lake no longer holds it",
     )
+    parser.add_argument(
+        "--max-age-hours",
+        type=float,
+        help="fail if the latest checkpoint is older than this (the signer runs hourly: 2 is a good value)",
+    )
     parser.add_argument("--jobs", type=int, help="worker processes for hashing (default: CPUs)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     return parser
@@ -89,6 +95,7 @@ def main(argv: list[str] | None = None, store: Store | None = None) -> int:
         from_date=args.from_date,
         to_date=args.to_date,
         trusted_checkpoint=trusted,
+        max_checkpoint_age=timedelta(hours=args.max_age_hours) if args.max_age_hours else None,
         jobs=args.jobs,
     ).run()
     if args.json:
