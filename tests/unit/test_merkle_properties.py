@@ -94,3 +94,11 @@ def test_tree_root_equals_recursive_definition(size):
         return merkle.node_hash(mth(d[:k]), mth(d[k:]))
 
     assert merkle.root(leaves(size)) == mth(leaves(size))
+
+
+@settings(max_examples=100, deadline=None)
+@given(consistency_cases())
+def test_prefix_roots_from_the_full_tree_equal_roots_of_the_prefix(case):
+    size, total = case
+    all_leaves = leaves(total)
+    assert merkle.Tree(all_leaves).root_at(size) == merkle.root(all_leaves[:size])

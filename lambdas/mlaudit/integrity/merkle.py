@@ -60,6 +60,23 @@ class Tree:
     def root(self) -> bytes:
         return self.levels[-1][0] if self.size else EMPTY_ROOT
 
+    def root_at(self, size: int) -> bytes:
+        """MTH of the first ``size`` leaves in O(log n): fold the perfect subtrees of
+        size's binary decomposition right to left (the RFC split, unrolled)."""
+        if not 0 <= size <= self.size:
+            raise ValueError(f"size {size} outside tree of size {self.size}")
+        if size == 0:
+            return EMPTY_ROOT
+        nodes, start = [], 0
+        for height in range(size.bit_length() - 1, -1, -1):
+            if size >> height & 1:
+                nodes.append(self.levels[height][start >> height])
+                start += 1 << height
+        result = nodes.pop()
+        while nodes:
+            result = node_hash(nodes.pop(), result)
+        return result
+
     def inclusion_proof(self, index: int) -> list[bytes]:
         """The audit path of leaf ``index`` (RFC 9162 §2.1.3.1), bottom-up."""
         if not 0 <= index < self.size:

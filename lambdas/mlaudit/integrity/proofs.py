@@ -37,6 +37,12 @@ class ProofService:
     def __init__(self, store: Store, *, leaves: LogLeaves | None = None) -> None:
         self.store = store
         self.leaves = leaves or LogLeaves(store)
+        self._tree: merkle.Tree | None = None  # the log tree at the last size asked (warm containers)
+
+    def log_tree(self, size: int) -> merkle.Tree:
+        if self._tree is None or self._tree.size != size:
+            self._tree = merkle.Tree(self.leaves.upto(size))
+        return self._tree
 
     # -- checkpoints ------------------------------------------------------------------------
 
@@ -51,12 +57,11 @@ class ProofService:
         limit = checkpoint.body["tree_size"] if checkpoint else 0
         if not 0 < first <= second <= limit:
             raise ProofError(f"need 0 < first <= second <= {limit} (the latest checkpoint's size)")
-        leaves = self.leaves.upto(second)
-        tree = merkle.Tree(leaves)
+        tree = self.log_tree(second)
         return {
             "first": first,
             "second": second,
-            "first_root": merkle.root(leaves[:first]).hex(),
+            "first_root": tree.root_at(first).hex(),
             "second_root": tree.root.hex(),
             "path": [p.hex() for p in tree.consistency_proof(first)],
         }
@@ -121,7 +126,7 @@ class ProofService:
         }
         checkpoint = latest_checkpoint(self.store)
         if checkpoint and index is not None and index < checkpoint.body["tree_size"]:
-            log_tree = merkle.Tree(self.leaves.upto(checkpoint.body["tree_size"]))
+            log_tree = self.log_tree(checkpoint.body["tree_size"])
             receipt["checkpoint"] = checkpoint.to_json()
             receipt["log_path"] = [p.hex() for p in log_tree.inclusion_proof(index)]
         return receipt
