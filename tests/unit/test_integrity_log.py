@@ -203,3 +203,22 @@ def test_a_concurrent_call_for_the_same_file_waits_instead_of_appending_twice():
     late = IntegritySink(store, clock=lambda: now + timedelta(minutes=5))
     assert late.file_written(KEY.format("a"), b"a", LEAVES, "e1", "e3") == 0
     assert len(assert_linear(store)) == 1
+
+
+def test_a_conflicting_write_in_flight_is_retried_at_the_same_index():
+    class Conflicting(MemoryStore):
+        """The first create of entry 1 meets a concurrent write that then fails (S3 409)."""
+
+        conflicts = 1
+
+        def create(self, key, body):
+            if key == records.log_key(1) and self.conflicts:
+                self.conflicts -= 1
+                return False
+            return super().create(key, body)
+
+    store = Conflicting()
+    log = FileLog(store, sleep=lambda _: None)
+    append(log, "a")
+    assert append(log, "b").index == 1
+    assert len(assert_linear(store)) == 2

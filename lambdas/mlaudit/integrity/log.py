@@ -9,6 +9,8 @@ any number of concurrent writers and no lock, table or head pointer.
 
 from __future__ import annotations
 
+import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -39,10 +41,12 @@ class FileLog:
         *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         max_attempts: int = 1000,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.store = store
         self.clock = clock
         self.max_attempts = max_attempts
+        self.sleep = sleep
         self._known_size = 0  # every entry below this index exists (a warm container's hint)
 
     def size(self) -> int:
@@ -100,7 +104,12 @@ class FileLog:
             if self.store.create(records.log_key(index), body):
                 self._known_size = index + 1
                 return Appended(index, body)
-            index += 1  # another writer took it; n+1 follows its entry
+            if self.store.exists(records.log_key(index)):
+                index += 1  # another writer took it; n+1 follows its entry
+            else:
+                # S3 answers 409 while a competing write to the key is in flight; that write
+                # may still fail, so retry the same index rather than leave a gap.
+                self.sleep(random.uniform(0.05, 0.2))  # noqa: S311 - jitter, not security
         raise LogError(f"no free log index after {self.max_attempts} attempts")
 
     def find(self, object_key: str, *, not_before: datetime, size: int | None = None) -> int | None:
