@@ -19,6 +19,7 @@ from mlaudit.settings import Settings
 from stacks.functions import log_retention
 
 STAGE = "prod"
+TLS_POLICY = "SecurityPolicy_TLS13_1_3_2025_09"
 BODY_METHODS = {"POST", "PUT", "PATCH"}
 
 # One JSON object per request; never the body or headers (they may carry personal data).
@@ -87,6 +88,12 @@ class Api(Construct):
                 throttling_burst_limit=settings.api_throttle_burst,
             ),
         )
+        # TLS 1.3 only (the L2 construct has no property for it yet). STRICT access mode makes
+        # API Gateway check that SNI and Host name this API, as enhanced policies require.
+        cfn_api = self.rest_api.node.default_child
+        assert isinstance(cfn_api, apigw.CfnRestApi)
+        cfn_api.security_policy = TLS_POLICY
+        cfn_api.endpoint_access_mode = "STRICT"
         for response_type in (apigw.ResponseType.DEFAULT_4_XX, apigw.ResponseType.DEFAULT_5_XX):
             self.rest_api.add_gateway_response(
                 f"Gateway{response_type.response_type}",

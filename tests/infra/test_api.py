@@ -102,3 +102,9 @@ def test_waf_by_context_rate_limits_and_logs(custom: Synth) -> None:
 def test_gateway_errors_use_the_api_error_shape(default: Synth, response_type: str) -> None:
     (response,) = [r for r in default.props("AWS::ApiGateway::GatewayResponse") if r["ResponseType"] == response_type]
     assert '"error":' in response["ResponseTemplates"]["application/json"]
+
+
+def test_api_accepts_tls_1_3_only(synth: Synth) -> None:
+    (api,) = synth.props("AWS::ApiGateway::RestApi")
+    assert api["SecurityPolicy"] == "SecurityPolicy_TLS13_1_3_2025_09"
+    assert api["EndpointAccessMode"] == "STRICT"
