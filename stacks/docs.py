@@ -114,6 +114,11 @@ layer, no Docker involved.
 6. ML workloads use the `WorkloadClientId` output and its secret (Cognito console or
    `aws cognito-idp describe-user-pool-client`) with the client-credentials grant at
    the `TokenUrl` output, then call `ApiUrl` with `Authorization: Bearer <token>`.
+7. Offline verifiers need the checkpoint public key once:
+   `aws kms get-public-key --key-id <CheckpointSigningKeyArn output>`.
+
+Stack outputs: `ApiUrl`, `UserPoolId`, `WorkloadClientId`, `PeopleClientId`, `TokenUrl`,
+`AuditBucketName`, `AthenaWorkGroup`, `CheckpointSigningKeyArn`.
 
 Notes:
 - **Object Lock is irreversible.** In COMPLIANCE mode nobody, root included, can delete
@@ -121,10 +126,12 @@ Notes:
   Try GOVERNANCE first. The audit bucket, key, tables, queues and log groups are kept
   when the stack is deleted.
 - **People's sign-in uses the authorization code grant with PKCE.** The people app
-  client has no secret; Cognito checks a PKCE `code_challenge` (S256) whenever the
-  authorization request carries one but does not refuse requests without it, so every
-  client must send one (the project's sign-in helpers do). Its callback URL defaults to
+  client has no secret; Cognito verifies a PKCE `code_challenge` (S256) whenever the
+  authorization request carries one, but does not require one of a public client, so
+  every sign-in client must send it. Its callback URL defaults to
   `http://localhost:8080/callback`.
+- **TLS 1.3 only.** The API uses API Gateway's `SecurityPolicy_TLS13_1_3_2025_09` with
+  strict endpoint access: clients need TLS 1.3 (Python 3.7+ with OpenSSL 1.1.1+, Java 11+).
 - **Layers.** Powertools comes from its public layer and pyarrow (writer only) from the
   AWS SDK for pandas layer; their per-region versions are pinned in `stacks/functions.py`.
   A region missing from that table fails the deployment early; add it from
