@@ -253,3 +253,17 @@ def test_log_leaves_segments_stay_few_over_many_checkpoints():
     segment_reads = [k for k in reads if k.startswith(records.LOG_LEAVES)]
     assert len(segment_reads) <= 6, segment_reads
     assert not [k for k in reads if k.startswith(records.LOG)]
+
+
+def test_a_plugged_in_locator_is_asked_instead_of_scanning(lake):
+    wanted = lake.events[lake.keys[3]][2]
+    asked = []
+
+    def locator(event_id, event_date, event_type):
+        asked.append(event_id)
+        return [lake.keys[3]]
+
+    receipt = ProofService(lake.store, locator=locator).receipt(wanted["event_id"])
+    assert asked == [wanted["event_id"]] and receipt["object_key"] == lake.keys[3]
+    with pytest.raises(NotFound):
+        ProofService(lake.store, locator=lambda *_: []).receipt(wanted["event_id"])

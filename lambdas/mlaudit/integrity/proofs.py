@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from mlaudit.integrity import merkle, records
@@ -33,9 +34,16 @@ def _read_table(data: bytes):
     return pq.read_table(pa.BufferReader(data))
 
 
+# Where an event is: (event_id, event_date, event_type) -> candidate object keys. The
+# default scans the partitions the hints allow; a deployment can plug in an index
+# (for example an Athena query for "$path" WHERE event_id = ?).
+Locator = Callable[[str, str | None, str | None], Iterable[str]]
+
+
 class ProofService:
-    def __init__(self, store: Store, *, leaves: LogLeaves | None = None) -> None:
+    def __init__(self, store: Store, *, leaves: LogLeaves | None = None, locator: Locator | None = None) -> None:
         self.store = store
+        self.locator = locator or self._scan
         self.leaves = leaves or LogLeaves(store)
         self._tree: merkle.Tree | None = None  # the log tree at the last size asked (warm containers)
 
@@ -71,19 +79,10 @@ class ProofService:
     def locate(
         self, event_id: str, *, event_date: str | None = None, event_type: str | None = None
     ) -> tuple[str, Any, int]:
-        """Find the file and row of an event by reading the event_id column of the
-        files in the partitions the hints allow (all partitions without hints)."""
-        prefix = EVENTS_PREFIX
-        if event_date:
-            prefix += f"event_date={event_date}/"
-            if event_type:
-                prefix += f"event_type={event_type}/"
-        for key in self.store.list(prefix):
-            if not records.is_event_object(key):
-                continue
-            if event_type and parse_partition(key)[1] != event_type:
-                continue
-            data = self.store.get(key)
+        """Find the file and row of an event: read the event_id column of the files the
+        locator names (by default, those in the partitions the hints allow)."""
+        for key in self.locator(event_id, event_date, event_type):
+            data = self.store.get(key) if records.is_event_object(key) else None
             if data is None:
                 continue
             table = _read_table(data)
@@ -91,6 +90,16 @@ class ProofService:
             if event_id in ids:
                 return key, table, ids.index(event_id)
         raise NotFound(f"event {event_id} not found")
+
+    def _scan(self, event_id: str, event_date: str | None, event_type: str | None) -> Iterator[str]:
+        prefix = EVENTS_PREFIX
+        if event_date:
+            prefix += f"event_date={event_date}/"
+            if event_type:
+                prefix += f"event_type={event_type}/"
+        for key in self.store.list(prefix):
+            if records.is_event_object(key) and (not event_type or parse_partition(key)[1] == event_type):
+                yield key
 
     def receipt(
         self,
