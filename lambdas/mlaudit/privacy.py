@@ -248,11 +248,10 @@ class PrivacyService:
         """GDPR Art. 17: destroy the subject's key, then record the erasure under the
         pseudonym it had (which no one can recompute from the subject_ref any more)."""
         key = self.keys.find(subject_ref)
-        if key is None:
+        if key is None or not self.keys.destroy(subject_ref, key):  # unknown, or a concurrent erasure won
+            self.audit.record(principal, [self._event("subject_erasure", "erase", {"outcome": "not_found"})], None)
             raise _NOT_FOUND
         alias = pseudonym(key, subject_ref)
-        if not self.keys.destroy(subject_ref, key):
-            raise _NOT_FOUND  # a concurrent erasure won
         erased_at = self.clock()
         details = {"outcome": "key_destroyed", "key_id": key.key_id}
         (event_id,) = self.audit.record(principal, [self._event("subject_erasure", "erase", details)], alias)

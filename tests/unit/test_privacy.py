@@ -208,6 +208,8 @@ def test_erasure_destroys_the_key_and_leaves_other_subjects(world):
     assert gone.value.status == 404 and "patient" not in gone.value.message
     with pytest.raises(ApiError):
         service.erase(OFFICER, "patient-1")
+    _, refused, none = audit.events[-1]  # refusals are audited too, with no pseudonym
+    assert refused["details"] == {"outcome": "not_found"} and none is None
     assert service.access(OFFICER, "patient-2")["events"][0]["personal_data"] == {"name": "name of patient-2"}
 
 
