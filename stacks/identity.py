@@ -92,9 +92,9 @@ class Identity(Construct):
             enable_token_revocation=True,
             prevent_user_existence_errors=True,
         )
-        # People: public client (no secret), authorization code grant. Cognito verifies
-        # a PKCE code_challenge (S256) whenever the authorization request carries one;
-        # the sign-in tools of this project always send it.
+        # People: public client (no secret), authorization code grant with PKCE. Cognito
+        # verifies a code_challenge (S256) whenever the request carries one but does not
+        # require it, so sign-in clients must send it (docs/deploy.md).
         self.people_client = self.user_pool.add_client(
             "PeopleClient",
             generate_secret=False,

@@ -35,7 +35,12 @@ def test_context_values_flow_into_settings(custom) -> None:
 
 def test_cli_context_wins_over_cdk_json(tmp_path) -> None:
     # Given `cdk synth -c object_lock_days=0`: the CLI runs `python app.py` with CDK_CONTEXT_JSON
-    env = {**os.environ, "CDK_CONTEXT_JSON": '{"object_lock_days": "0"}', "CDK_OUTDIR": str(tmp_path)}
+    env = {
+        **os.environ,
+        "PATH": f"{os.path.dirname(sys.executable)}{os.pathsep}{os.environ['PATH']}",  # the venv's Node
+        "CDK_CONTEXT_JSON": '{"object_lock_days": "0"}',
+        "CDK_OUTDIR": str(tmp_path),
+    }
     result = subprocess.run([sys.executable, str(ROOT / "app.py")], env=env, capture_output=True, text=True)
     # Then synthesis stops with a message naming the setting, although cdk.json holds a valid value.
     assert result.returncode != 0
