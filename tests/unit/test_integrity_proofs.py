@@ -267,3 +267,20 @@ def test_a_plugged_in_locator_is_asked_instead_of_scanning(lake):
     assert asked == [wanted["event_id"]] and receipt["object_key"] == lake.keys[3]
     with pytest.raises(NotFound):
         ProofService(lake.store, locator=lambda *_: []).receipt(wanted["event_id"])
+
+
+def test_the_signer_refuses_to_sign_a_shrunk_or_rewritten_log(lake):
+    from mlaudit.integrity.checkpoint import LogRewritten
+
+    # Given someone replaced the last signed log entry
+    entry = json.loads(lake.store.get(records.log_key(3)))
+    entry["record_count"] = 99
+    lake.store.put(records.log_key(3), records.encode(entry))
+    with pytest.raises(LogRewritten):
+        lake.checkpoint()
+    # Or removed the newest entry
+    fresh = Lake(MemoryStore())
+    del fresh.store.objects[records.log_key(3)]
+    with pytest.raises(LogRewritten):
+        fresh.checkpoint()
+    assert latest_checkpoint(fresh.store).body["seq"] == 1  # nothing new was signed

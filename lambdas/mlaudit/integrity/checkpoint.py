@@ -22,6 +22,10 @@ from mlaudit.integrity.signing import Signer
 from mlaudit.integrity.store import Store
 
 
+class LogRewritten(RuntimeError):
+    """The log no longer extends the last signed checkpoint: tampering, never signed over."""
+
+
 @dataclass(frozen=True)
 class SignedCheckpoint:
     body: dict[str, Any]
@@ -140,7 +144,10 @@ class Checkpointer:
         seq = latest_seq(self.store)
         previous = None if seq is None else load_checkpoint(self.store, seq)
         size = self.log.size()
-        root = merkle.root(self.leaves.upto(size))
+        tree = merkle.Tree(self.leaves.upto(size))
+        if previous is not None:
+            self._check_extends(previous.body, tree)
+        root = tree.root
         body = records.checkpoint_body(
             log_id=self.log_id,
             seq=0 if seq is None else seq + 1,
@@ -155,6 +162,23 @@ class Checkpointer:
             raise RuntimeError(f"checkpoint {body['seq']} was written by a concurrent run")
         self.leaves.write_segment(self._segment_start(body["seq"]), size)
         return signed
+
+    def _check_extends(self, previous: dict[str, Any], tree: merkle.Tree) -> None:
+        """Never sign a log that does not extend the last signed one: a shrunk or rewritten
+        log is an incident to raise, not a head to certify. Old leaves come from the
+        segment cache, so the signer re-reads the last signed entry itself (truncating
+        and re-appending shows there); the verifier checks every entry."""
+        signed_size = previous["tree_size"]
+        if tree.size < signed_size:
+            raise LogRewritten(f"the log has {tree.size} entries; checkpoint {previous['seq']} signed {signed_size}")
+        if tree.root_at(signed_size).hex() != previous["root"]:
+            raise LogRewritten(
+                f"the log's first {signed_size} entries no longer give checkpoint {previous['seq']}'s root"
+            )
+        if signed_size:
+            last = self.store.get(records.log_key(signed_size - 1)) or b""
+            if records.entry_leaf(last) != tree.levels[0][signed_size - 1]:
+                raise LogRewritten(f"log entry {signed_size - 1}, signed in checkpoint {previous['seq']}, changed")
 
     def _segment_start(self, seq: int) -> int:
         """Tree size at checkpoint ``seq - lowbit(seq+1)`` (0 before the first)."""
