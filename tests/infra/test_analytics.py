@@ -8,7 +8,7 @@ import json
 from mlaudit.events import EventType
 from mlaudit.layout import EVENTS_PREFIX, PARTITION_KEYS, glue_columns
 
-from tests.infra.conftest import Synth
+from tests.infra.synth import Synth
 
 
 def _table(synth: Synth) -> dict:

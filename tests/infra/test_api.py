@@ -9,20 +9,11 @@ import pytest
 from mlaudit.routes import RESOURCE_SERVER, ROUTES
 
 from stacks.api import ACCESS_LOG_FORMAT
-from tests.infra.conftest import Synth
-
-
-def _path_of(synth: Synth, resource_id: dict) -> str:
-    parts = []
-    while "Ref" in resource_id and synth.resources[resource_id["Ref"]]["Type"] == "AWS::ApiGateway::Resource":
-        props = synth.resources[resource_id["Ref"]]["Properties"]
-        parts.append(props["PathPart"])
-        resource_id = props["ParentId"]
-    return "/" + "/".join(reversed(parts))
+from tests.infra.synth import Synth, path_of
 
 
 def test_methods_are_exactly_the_routes(synth: Synth) -> None:
-    methods = {(m["HttpMethod"], _path_of(synth, m["ResourceId"])) for m in synth.props("AWS::ApiGateway::Method")}
+    methods = {(m["HttpMethod"], path_of(synth, m["ResourceId"])) for m in synth.props("AWS::ApiGateway::Method")}
     assert methods == {(r.method, r.path) for r in ROUTES}
 
 

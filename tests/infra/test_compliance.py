@@ -13,7 +13,7 @@ from aws_cdk import Validations
 
 from stacks import docs
 from stacks.compliance import ACKNOWLEDGMENTS, PACKS, resolve_rule
-from tests.infra.conftest import Synth
+from tests.infra.synth import Synth
 
 
 def test_rule_packs_report_no_unacknowledged_finding(synth: Synth) -> None:

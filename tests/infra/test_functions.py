@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from stacks.functions import POWERTOOLS_LAYER_VERSION, RUNTIME, layer_requirements
-from tests.infra.conftest import Synth
+from tests.infra.synth import Synth
 
 
 def _function(synth: Synth, path: str) -> dict:

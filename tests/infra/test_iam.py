@@ -8,7 +8,7 @@ import re
 from typing import Any
 
 from stacks.compliance import ACKNOWLEDGMENTS, resolve_rule
-from tests.infra.conftest import Synth
+from tests.infra.synth import Synth
 
 XRAY = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
 

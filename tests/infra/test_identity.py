@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from mlaudit.routes import RESOURCE_SERVER, ROLES, SCOPES
 
-from tests.infra.conftest import Synth
+from tests.infra.synth import Synth
 
 
 def _clients(synth: Synth) -> dict[str, dict]:

@@ -6,7 +6,7 @@ import json
 
 from mlaudit.handlers.checkpoint import SIGNING_KEY_ID
 
-from tests.infra.conftest import Synth
+from tests.infra.synth import Synth
 
 
 def test_signing_key_is_rsa_sign_verify_and_retained(synth: Synth) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.infra.conftest import Synth
+from tests.infra.synth import Synth
 
 
 def _alarm(synth: Synth, name: str) -> dict:

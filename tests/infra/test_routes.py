@@ -8,8 +8,7 @@ import json
 from mlaudit.handlers.queries import ATHENA_WORKGROUP, GLUE_DATABASE
 from mlaudit.routes import ROUTES
 
-from tests.infra.conftest import MORE_ROUTES, Synth
-from tests.infra.test_api import _path_of
+from tests.infra.synth import MORE_ROUTES, Synth, path_of
 
 
 def _actions(policy: dict) -> set[str]:
@@ -22,7 +21,7 @@ def test_every_route_has_a_method_behind_the_authorizer(routed: Synth) -> None:
     methods = {}
     for method in routed.props("AWS::ApiGateway::Method"):
         assert method["AuthorizationType"] == "CUSTOM" and method["AuthorizerId"] == {"Ref": authorizer_id}
-        methods[(method["HttpMethod"], _path_of(routed, method["ResourceId"]))] = method
+        methods[(method["HttpMethod"], path_of(routed, method["ResourceId"]))] = method
     assert set(methods) == {(r.method, r.path) for r in ROUTES + MORE_ROUTES}
     assert "RequestModels" not in methods[("GET", "/v1/queries")]
 
@@ -39,7 +38,7 @@ def test_each_route_function_is_invoked_by_its_methods(routed: Synth) -> None:
         uris = [
             json.dumps(m["Integration"]["Uri"])
             for m in routed.props("AWS::ApiGateway::Method")
-            if (m["HttpMethod"], _path_of(routed, m["ResourceId"])) == (route.method, route.path)
+            if (m["HttpMethod"], path_of(routed, m["ResourceId"])) == (route.method, route.path)
         ]
         assert len(uris) == 1 and function in uris[0], route.path
 

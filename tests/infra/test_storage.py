@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from aws_cdk.assertions import Match
 
-from tests.infra.conftest import Synth
+from tests.infra.synth import Synth
 
 KEY = "Storage/Key"
 
@@ -41,8 +41,7 @@ def test_audit_bucket_object_lock_equals_settings(synth: Synth) -> None:
 
 def test_audit_bucket_lifecycle_equals_settings(synth: Synth) -> None:
     s = synth.settings
-    storage_class = {"GLACIER_IR": "GLACIER_IR", "GLACIER": "GLACIER", "DEEP_ARCHIVE": "DEEP_ARCHIVE",
-                     "STANDARD_IA": "STANDARD_IA"}[s.archive_storage_class]
+    storage_class = s.archive_storage_class  # the settings use CloudFormation's names
     synth.template.has_resource_properties(
         "AWS::S3::Bucket",
         {
