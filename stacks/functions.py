@@ -232,8 +232,7 @@ class AuditFunction(Construct):
                 "POWERTOOLS_METRICS_NAMESPACE": "mlaudit",
                 **(environment or {}),
             },
-            # Environment variables hold names and limits only, but encrypt them with the CMK anyway.
-            environment_encryption=key,
+            # Environment variables hold names, ARNs and limits only: Lambda's own key suffices.
         )
         self.role.add_to_policy(
             iam.PolicyStatement(
