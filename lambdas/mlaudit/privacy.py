@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 import json
@@ -68,6 +69,15 @@ class SubjectKey:
     def _derive(self, label: bytes) -> bytes:
         return hmac.new(self.material, label, hashlib.sha256).digest()
 
+    # Derived once per key (not per event): a 500-event batch about one subject is cheap.
+    @functools.cached_property
+    def _pseudonym_key(self) -> bytes:
+        return self._derive(_PSEUDONYM_LABEL)
+
+    @functools.cached_property
+    def _aead(self) -> AESGCM:
+        return AESGCM(self._derive(_ENCRYPTION_LABEL))
+
 
 def new_subject_key(material: bytes, key_id: str | None = None) -> SubjectKey:
     if len(material) != KEY_BYTES:
@@ -83,7 +93,7 @@ def index_ref(index_key: bytes, subject_ref: str) -> str:
 
 
 def pseudonym(key: SubjectKey, subject_ref: str) -> str:
-    mac = hmac.new(key._derive(_PSEUDONYM_LABEL), subject_ref.encode("utf-8"), hashlib.sha256)
+    mac = hmac.new(key._pseudonym_key, subject_ref.encode("utf-8"), hashlib.sha256)
     return PSEUDONYM_PREFIX + mac.hexdigest()[:32]  # 128 bits: no collisions in practice
 
 
@@ -92,7 +102,7 @@ def seal(key: SubjectKey, plaintext: str, pseudonym_: str) -> str:
     so ciphertext moved onto another subject's row does not open."""
     nonce = os.urandom(NONCE_BYTES)
     aad = _aad(key.key_id, pseudonym_)
-    sealed = AESGCM(key._derive(_ENCRYPTION_LABEL)).encrypt(nonce, plaintext.encode("utf-8"), aad)
+    sealed = key._aead.encrypt(nonce, plaintext.encode("utf-8"), aad)
     body = base64.urlsafe_b64encode(nonce + sealed).decode("ascii").rstrip("=")
     return f"{CIPHERTEXT_PREFIX}.{key.key_id}.{body}"
 
@@ -114,7 +124,7 @@ def open_sealed(key: SubjectKey, token: str, pseudonym_: str) -> str:
     if len(raw) < NONCE_BYTES + 16 or base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=") != parts[2]:
         raise SealedDataError("malformed ciphertext")
     try:
-        plain = AESGCM(key._derive(_ENCRYPTION_LABEL)).decrypt(
+        plain = key._aead.decrypt(
             raw[:NONCE_BYTES], raw[NONCE_BYTES:], _aad(key.key_id, pseudonym_)
         )
     except InvalidTag:
