@@ -39,6 +39,9 @@ class MemoryObjects:
     def exists(self, key: str) -> bool:
         return key in self.objects
 
+    def get(self, key: str) -> bytes:
+        return self.objects[key]
+
     def put(self, key: str, body: bytes) -> None:
         self.objects[key] = body
 

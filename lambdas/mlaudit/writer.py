@@ -49,6 +49,7 @@ class Ledger(Protocol):
 
 class ObjectStore(Protocol):
     def exists(self, key: str) -> bool: ...
+    def get(self, key: str) -> bytes: ...
     def put(self, key: str, body: bytes) -> None: ...
 
 
@@ -57,7 +58,10 @@ class IntegritySink(Protocol):
 
     def file_written(
         self, key: str, body: bytes, leaf_hashes: list[bytes], first_event_id: str, last_event_id: str,
-    ) -> None: ...
+    ) -> Any: ...
+
+    def file_stored(self, key: str, body: bytes) -> Any:
+        """Record a file an earlier delivery stored, unless that delivery recorded it."""
 
 
 @dataclass
@@ -100,29 +104,44 @@ class WriterService:
         failed: set[str] = set()  # message ids SQS must deliver again
         parts = _parse(messages, failed)
         known = self.ledger.get(sorted({m.pack_id for m in messages if m.pack_id and m.message_id not in failed}))
-        todo, skipped = self._not_yet_stored(parts, known, failed)
+        todo, stored = self._not_yet_stored(parts, known, failed)
+        self._ensure_recorded(stored, failed)
         encoded = {p: e for p, ps in todo.items() if (e := self._encode(p, ps, failed)) is not None}
         self.ledger.put(self._claims(encoded, known))
         files = self._store(encoded, failed)
+        skipped = sum(len(ids) for ids in stored.values())
         return WriteReport(sorted(failed, key=_order(messages)), files, skipped)
 
     def _not_yet_stored(
         self, parts: dict[Partition, list[_Part]], known: dict[str, LedgerEntry], failed: set[str],
-    ) -> tuple[dict[Partition, list[_Part]], int]:
-        """Drop parts an earlier delivery stored; fail parts another delivery may be writing."""
-        now, skipped = self.clock(), 0
+    ) -> tuple[dict[Partition, list[_Part]], dict[str, list[str]]]:
+        """Drop parts an earlier delivery stored (returned: file key -> message ids);
+        fail parts another delivery may be writing."""
+        now = self.clock()
+        stored: dict[str, list[str]] = {}
         todo: dict[Partition, list[_Part]] = {}
         for partition, partition_parts in parts.items():
             for part in partition_parts:
                 entry = known.get(part.message.pack_id or "")
                 stored_in = entry.files.get(partition_name(partition)) if entry else None
                 if stored_in and self.objects.exists(stored_in):
-                    skipped += 1
+                    stored.setdefault(stored_in, []).append(part.message.message_id)
                 elif stored_in and entry and now - entry.claimed_at < self.in_flight:
                     failed.add(part.message.message_id)
                 else:
                     todo.setdefault(partition, []).append(part)
-        return todo, skipped
+        return todo, stored
+
+    def _ensure_recorded(self, stored: dict[str, list[str]], failed: set[str]) -> None:
+        """An earlier delivery may have stored a file and stopped before the integrity log
+        recorded it: record it now, or the verifier would call it foreign forever."""
+        if self.integrity is None:
+            return
+        for key, message_ids in stored.items():
+            try:
+                self.integrity.file_stored(key, self.objects.get(key))
+            except Exception:  # noqa: BLE001 - retried with the messages; others go on
+                failed.update(message_ids)
 
     def _claims(
         self, encoded: dict[Partition, tuple[str, bytes, list[_Part]]], known: dict[str, LedgerEntry],

@@ -14,7 +14,8 @@ from mlaudit.integrity.sink import IntegritySink
 from mlaudit.integrity.store import S3Store
 from mlaudit.integrity.verify import main
 
-pipeline_fakes = pytest.importorskip("tests.unit.pipeline_fakes")
+from tests.unit import pipeline_fakes
+
 
 EVENT = {
     "event_type": "prediction",
@@ -43,9 +44,7 @@ class Protector:
 @pytest.fixture
 def lake(aws):
     pipeline = pipeline_fakes.Pipeline()
-    pipeline.ingest.protector = Protector()
-    if hasattr(pipeline.ingest, "recorder"):  # the ingest service hands events to a recorder
-        pipeline.ingest.recorder.protector = pipeline.ingest.protector
+    pipeline.ingest.protector = pipeline.ingest.recorder.protector = Protector()
     store = S3Store(pipeline.s3, pipeline.bucket, pipeline.key_id)
     pipeline.writer.integrity = IntegritySink(store)
     events = [{**EVENT, "event_id": f"ev-{i}"} for i in range(20)]

@@ -110,3 +110,36 @@ def test_file_names_are_deterministic_per_batch(pipeline):
     messages = pipeline.to_messages(pipeline.receive())
     parts = [part for m in messages for part in _split(m).values()]
     assert file_key(("2026-11-26", "prediction"), parts) == file_key(("2026-11-26", "prediction"), parts[::-1])
+
+
+def test_a_file_stored_but_not_logged_is_logged_on_redelivery(pipeline, monkeypatch):
+    from mlaudit.integrity.sink import IntegritySink
+    from mlaudit.integrity.store import S3Store
+
+    sink = IntegritySink(S3Store(pipeline.s3, pipeline.bucket, pipeline.key_id))
+    pipeline.writer.integrity = sink
+    send(pipeline, 6)
+    messages = pipeline.to_messages(pipeline.receive())
+    real = sink.file_written
+
+    def crash(*args, **kwargs):
+        raise TimeoutError("the function stopped between the upload and the log")
+
+    monkeypatch.setattr(sink, "file_written", crash)
+    first = pipeline.writer.process(messages)
+    assert first.failed_message_ids == [m.message_id for m in messages]
+    (key,) = pipeline.objects()
+    assert log_entries_naming(pipeline, key) == 0
+
+    monkeypatch.setattr(sink, "file_written", real)
+    pipeline.writer.clock = lambda: NOW + pipeline.writer.in_flight
+    again = pipeline.writer.process(messages)
+    assert again.failed_message_ids == [] and again.skipped_parts == len(messages)
+    assert pipeline.objects() == [key]  # not written twice
+    assert log_entries_naming(pipeline, key) == 1  # but now in the log, once
+
+
+def log_entries_naming(pipeline, key):
+    listed = pipeline.s3.list_objects_v2(Bucket=pipeline.bucket, Prefix="integrity/log/").get("Contents", [])
+    bodies = [pipeline.s3.get_object(Bucket=pipeline.bucket, Key=o["Key"])["Body"].read() for o in listed]
+    return sum(key.encode() in body for body in bodies)

@@ -20,6 +20,9 @@ class S3Objects:
                 return False
             raise
 
+    def get(self, key: str) -> bytes:
+        return self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+
     def put(self, key: str, body: bytes) -> None:
         self.client.put_object(
             Bucket=self.bucket, Key=key, Body=body,

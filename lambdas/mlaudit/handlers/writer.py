@@ -21,10 +21,14 @@ def service() -> WriterService:
     from mlaudit.adapters.aws import client  # noqa: PLC0415
     from mlaudit.adapters.ledger import DynamoLedger  # noqa: PLC0415
     from mlaudit.adapters.objects import S3Objects  # noqa: PLC0415
+    from mlaudit.integrity.sink import IntegritySink  # noqa: PLC0415
+    from mlaudit.integrity.store import S3Store  # noqa: PLC0415
 
+    bucket, key_id = os.environ[Env.AUDIT_BUCKET], os.environ[Env.KMS_KEY_ID]
     return WriterService(
-        objects=S3Objects(client("s3"), os.environ[Env.AUDIT_BUCKET], os.environ[Env.KMS_KEY_ID]),
+        objects=S3Objects(client("s3"), bucket, key_id),
         ledger=DynamoLedger(client("dynamodb"), os.environ[Env.LEDGER_TABLE]),
+        integrity=IntegritySink(S3Store(client("s3"), bucket, key_id)),
         in_flight=timedelta(seconds=int(os.environ[Env.WRITER_TIMEOUT_SECONDS])),
     )
 
