@@ -190,9 +190,18 @@ class SubjectProtector:
         return alias, seal(key, text, alias)
 
     def prepare(self, subject_refs: Iterable[str]) -> None:
-        """Warm the cache for a batch (an adapter may fetch keys concurrently)."""
-        for subject_ref in dict.fromkeys(subject_refs):
-            self._key(subject_ref)
+        """Warm the cache for a whole batch before `protect` is called per event: one
+        batched lookup and concurrent KMS calls when the store offers them."""
+        now = self.clock()
+        with self._lock:
+            missing = [r for r in dict.fromkeys(subject_refs) if (hit := self._cache.get(r)) is None or hit[0] <= now]
+        many = getattr(self.store, "find_or_create_many", None)
+        if many is None or len(missing) < 2:
+            for subject_ref in missing:
+                self._key(subject_ref)
+            return
+        for subject_ref, key in many(missing).items():
+            self._remember(subject_ref, key, now)
 
     def _key(self, subject_ref: str) -> tuple[SubjectKey, str]:
         now = self.clock()
@@ -200,7 +209,9 @@ class SubjectProtector:
             hit = self._cache.get(subject_ref)
             if hit is not None and hit[0] > now:
                 return hit[1], hit[2]
-        key = self.store.find_or_create(subject_ref)
+        return self._remember(subject_ref, self.store.find_or_create(subject_ref), now)
+
+    def _remember(self, subject_ref: str, key: SubjectKey, now: float) -> tuple[SubjectKey, str]:
         alias = pseudonym(key, subject_ref)
         with self._lock:
             self._cache[subject_ref] = (now + self.cache_seconds, key, alias)

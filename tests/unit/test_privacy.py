@@ -247,3 +247,18 @@ def test_handler_decodes_the_path_once_and_never_logs_the_subject(world, capsys)
         privacy_handler.set_service(None)
     assert missing["statusCode"] == 404 and bad["statusCode"] == 400 and too_long["statusCode"] == 400
     assert "Jane" not in missing["body"] + capsys.readouterr().out
+
+
+def test_a_batch_about_many_subjects_is_loaded_in_one_go(store):
+    # Given some subjects already known and others new, as in a batch of predictions
+    known = {ref: store.find_or_create(ref) for ref in ("s-0", "s-1")}
+    refs = [f"s-{i}" for i in range(150)]  # more than one BatchGetItem call
+    loaded = store.find_or_create_many(refs + ["s-3"])
+    assert list(loaded) == refs
+    assert all(loaded[ref] == key for ref, key in known.items())
+    assert all(store.find(ref) == loaded[ref] for ref in ("s-3", "s-149"))
+    # The protector warms its cache with it, then protects without the store
+    protector = SubjectProtector(store)
+    protector.prepare(refs)
+    protector.store = None  # any further store call would fail
+    assert protector.protect("s-7", None)[0] == pseudonym(loaded["s-7"], "s-7")
