@@ -231,8 +231,8 @@ def check_subject_ref(raw: str | None) -> str:
     return raw
 
 
-_NOT_FOUND = ApiError(404, "subject_not_found",
-                      "No key is held for this subject: never seen, or already erased.")
+def _not_found() -> ApiError:
+    return ApiError(404, "subject_not_found", "No key is held for this subject: never seen, or already erased.")
 
 
 @dataclass
@@ -244,11 +244,11 @@ class PrivacyService:
 
     def access(self, principal: Principal, subject_ref: str) -> dict[str, Any]:
         """GDPR Art. 15: every stored event about the subject, personal data decrypted.
-        The access itself is recorded first (an access that cannot be audited does not happen)."""
+        The access is recorded before anything is disclosed: if it cannot be audited, it fails."""
         key = self.keys.find(subject_ref)
         if key is None:
             self.audit.record(principal, [self._event("subject_access", "access", {"outcome": "not_found"})], None)
-            raise _NOT_FOUND
+            raise _not_found()
         alias = pseudonym(key, subject_ref)
         rows = self.lake.events(alias, MAX_ACCESS_EVENTS)
         truncated = len(rows) > MAX_ACCESS_EVENTS
@@ -271,11 +271,22 @@ class PrivacyService:
         key = self.keys.find(subject_ref)
         if key is None or not self.keys.destroy(subject_ref, key):  # unknown, or a concurrent erasure won
             self.audit.record(principal, [self._event("subject_erasure", "erase", {"outcome": "not_found"})], None)
-            raise _NOT_FOUND
+            raise _not_found()
         alias = pseudonym(key, subject_ref)
         erased_at = self.clock()
         details = {"outcome": "key_destroyed", "key_id": key.key_id}
-        (event_id,) = self.audit.record(principal, [self._event("subject_erasure", "erase", details)], alias)
+        try:
+            (event_id,) = self.audit.record(principal, [self._event("subject_erasure", "erase", details)], alias)
+        except Exception:
+            # The key is gone (the erasure happened); say so, with what an operator needs
+            # to record the event by hand. Neither value identifies the subject any more.
+            raise ApiError(
+                500, "erasure_not_recorded",
+                "The subject's key was destroyed, but the erasure event could not be recorded; "
+                "give the pseudonym and key id below to the operator.",
+                [{"path": "subject_pseudonym", "rule": "audit_pending", "message": alias},
+                 {"path": "key_id", "rule": "audit_pending", "message": key.key_id}],
+            ) from None
         return {
             "erased": True, "subject_pseudonym": alias, "key_id": key.key_id,
             "erased_at": erased_at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),

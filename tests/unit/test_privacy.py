@@ -262,3 +262,17 @@ def test_a_batch_about_many_subjects_is_loaded_in_one_go(store):
     protector.prepare(refs)
     protector.store = None  # any further store call would fail
     assert protector.protect("s-7", None)[0] == pseudonym(loaded["s-7"], "s-7")
+
+
+def test_erasure_that_cannot_be_audited_still_says_the_key_is_gone(world):
+    service, keys, audit = world
+
+    def broken(principal, events, subject_pseudonym):
+        raise RuntimeError("queue down")
+
+    audit.record = broken
+    with pytest.raises(ApiError) as caught:
+        service.erase(OFFICER, "patient-1")
+    assert (caught.value.status, caught.value.code) == (500, "erasure_not_recorded")
+    assert [e["rule"] for e in caught.value.errors] == ["audit_pending"] * 2
+    assert "patient-1" not in keys.keys and "patient" not in json.dumps(caught.value.errors)
