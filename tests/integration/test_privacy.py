@@ -8,6 +8,7 @@ import json
 import time
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 from urllib.parse import quote
 
 import requests
@@ -137,7 +138,7 @@ def test_no_plaintext_personal_value_anywhere_a_run_leaves_it(tmp_path, machine_
         parquet = json.dumps(rows, default=str, ensure_ascii=False)
         state = _moto_state(config)
         time.sleep(0.5)  # the last log lines
-        log = open(config["log_path"], encoding="utf-8", errors="replace").read()
+        log = Path(config["log_path"]).read_text(encoding="utf-8", errors="replace")
 
         assert _found(queued, secrets) == []  # SQS bodies (and all else moto held then)
         assert _found(errors, secrets) == []
