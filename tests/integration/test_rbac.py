@@ -83,8 +83,28 @@ def _receipt(config, caller, token, machine_token):
                              headers=client.bearer(machine_token(["events.write"])), timeout=60)
         assert sent.status_code == 202, sent.text
         assert client.wait_drained(config, timeout=90)
+        _wait_for_checkpoint(config, machine_token(["events.read"]))
         _stored.append(event_id)
     return f"/v1/events/{_stored[0]}/proof", None
+
+
+def _wait_for_checkpoint(config, token, timeout=60):
+    """The log's head is signed on a schedule: wait until a checkpoint exists."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        latest = requests.get(config["api_url"] + "/v1/checkpoints/latest", headers=client.bearer(token), timeout=30)
+        if latest.status_code == 200 and latest.json()["checkpoint"]["tree_size"] >= 1:
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"no signed checkpoint within {timeout} s")
+
+
+def _checkpoint(path):
+    def build(config, caller, token, machine_token):
+        _receipt(config, caller, token, machine_token)  # an event in the log, and a checkpoint over it
+        return path, None
+
+    return build
 
 
 VALID_REQUESTS: dict[tuple[str, str], Request] = {
@@ -96,8 +116,8 @@ VALID_REQUESTS: dict[tuple[str, str], Request] = {
     ("DELETE", "/v1/subjects/{subject_ref}"): _subject,
     # Routes other teams are adding (used once they are in routes.ROUTES).
     ("GET", "/v1/events/{event_id}/proof"): _receipt,
-    ("GET", "/v1/checkpoints/latest"): lambda *_: ("/v1/checkpoints/latest", None),
-    ("GET", "/v1/checkpoints/consistency"): lambda *_: ("/v1/checkpoints/consistency?first=1&second=1", None),
+    ("GET", "/v1/checkpoints/latest"): _checkpoint("/v1/checkpoints/latest"),
+    ("GET", "/v1/checkpoints/consistency"): _checkpoint("/v1/checkpoints/consistency?first=1&second=1"),
 }
 
 

@@ -7,8 +7,9 @@ from mlaudit.routes import ROLES, ROUTES, SCOPES
 
 
 def test_permissions_doc_is_current():
-    # When this fails: python -m mlaudit.permissions_doc (then commit docs/permissions.md)
-    assert permissions_doc.DOC.read_text(encoding="utf-8") == permissions_doc.render()
+    assert permissions_doc.DOC.read_text(encoding="utf-8") == permissions_doc.render(), (
+        "docs/permissions.md is stale: run `PYTHONPATH=lambdas python -m mlaudit.permissions_doc` and commit it"
+    )
 
 
 def test_every_route_has_one_matrix_row_with_its_grants():
