@@ -31,6 +31,7 @@ class Resources:
     kms_key_id: str
     kms_key_arn: str
     kms_alias: str
+    signing_key_id: str
     bucket: str
     queue_url: str
     queue_arn: str
@@ -61,6 +62,7 @@ def create_resources(
     prefix = settings.name_prefix
     account_id = clients("sts").get_caller_identity()["Account"]
     key_id, key_arn, alias = _kms(clients("kms"), prefix)
+    signing_key_id = _signing_key(clients("kms"), prefix)
     bucket = _bucket(clients("s3"), settings, f"{prefix}-audit-{account_id}-{region}", key_arn)
     visibility = overrides.visibility_timeout_seconds or settings.queue_visibility_timeout_seconds
     queue_url, queue_arn, dlq_url, dlq_arn = _queues(
@@ -73,6 +75,7 @@ def create_resources(
     cognito = _cognito(clients("cognito-idp"), prefix, region)
     return Resources(
         region=region, account_id=account_id, kms_key_id=key_id, kms_key_arn=key_arn, kms_alias=alias,
+        signing_key_id=signing_key_id,
         bucket=bucket, queue_url=queue_url, queue_arn=queue_arn, visibility_timeout_seconds=visibility,
         dlq_url=dlq_url, dlq_arn=dlq_arn, idempotency_table=idempotency, ledger_table=ledger,
         subject_keys_table=subject_keys,
@@ -88,6 +91,16 @@ def _kms(kms: Any, prefix: str) -> tuple[str, str, str]:
     alias = f"alias/{prefix}-audit"
     kms.create_alias(AliasName=alias, TargetKeyId=key["KeyId"])
     return key["KeyId"], key["Arn"], alias
+
+
+def _signing_key(kms: Any, prefix: str) -> str:
+    """The integrity log's checkpoint key: RSA, sign/verify (PKCS#1 v1.5 over RAW messages)."""
+    key = kms.create_key(
+        Description=f"{prefix} integrity checkpoint signing key (local)",
+        KeyUsage="SIGN_VERIFY", KeySpec="RSA_3072",
+    )["KeyMetadata"]
+    kms.create_alias(AliasName=f"alias/{prefix}-checkpoints", TargetKeyId=key["KeyId"])
+    return key["KeyId"]
 
 
 def _bucket(s3: Any, settings: Settings, name: str, key_arn: str) -> str:

@@ -32,6 +32,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="events queue visibility timeout in seconds (fast redrive tests)")
     parser.add_argument("--max-receive-count", type=int, default=None,
                         help="receives before a message moves to the DLQ (default: the setting)")
+    parser.add_argument("--checkpoint-interval", type=float, default=60.0,
+                        help="seconds between signed checkpoints of the integrity log (hourly on AWS)")
     parser.add_argument("--log-level", default="INFO")
     parser.set_defaults(func=run)
 
@@ -47,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
     stack = LocalStack(
         Settings.from_cdk_json(),
         writer_window=args.writer_window,
+        checkpoint_interval=args.checkpoint_interval,
         overrides=Overrides(
             visibility_timeout_seconds=args.visibility_timeout, max_receive_count=args.max_receive_count
         ),

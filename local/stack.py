@@ -24,6 +24,7 @@ from local.httpd import BackgroundServer
 from local.moto_server import FAKE_CREDENTIALS, MotoServer
 from local.poller import WriterPoller
 from local.resources import Overrides, Resources, create_resources
+from local.schedule import Schedule
 
 DEFAULT_REGION = "us-east-1"
 STAGE = "local"
@@ -33,6 +34,7 @@ class LocalStack:
     def __init__(
         self, settings: Settings | None = None, *, writer_window: float | None = None,
         overrides: Overrides | None = None, region: str = DEFAULT_REGION, run_poller: bool = True,
+        checkpoint_interval: float = 60.0,
     ) -> None:
         self.settings = settings or Settings.from_cdk_json()
         self.writer_window = (
@@ -41,6 +43,8 @@ class LocalStack:
         self.overrides = overrides or Overrides()
         self.region = region
         self.run_poller = run_poller
+        self.checkpoint_interval = checkpoint_interval
+        self.checkpoints: Schedule | None = None
         self.config: dict[str, Any] = {}
         self.resources: Resources | None = None
         self.poller: WriterPoller | None = None
@@ -93,6 +97,11 @@ class LocalStack:
                 window_seconds=self.writer_window, timeout_seconds=self.settings.writer_timeout_seconds,
             ).start()
 
+        # The integrity log's head is signed on a schedule (hourly on AWS).
+        self.checkpoints = Schedule(
+            "checkpoint", self.checkpoint_interval, timeout_seconds=60, region=self.region,
+        ).start()
+
         self.config = {
             "api_url": f"{api_server.url}/{STAGE}",
             "token_url": f"{token_server.url}{oauth.TOKEN_PATH}",
@@ -105,6 +114,8 @@ class LocalStack:
             "kms_key_id": resources.kms_key_id,
             "kms_key_arn": resources.kms_key_arn,
             "kms_alias": resources.kms_alias,
+            "signing_key_id": resources.signing_key_id,
+            "checkpoint_interval_seconds": self.checkpoint_interval,
             "queue_url": resources.queue_url,
             "dlq_url": resources.dlq_url,
             "tables": {"idempotency": resources.idempotency_table, "ledger": resources.ledger_table,
@@ -139,6 +150,7 @@ class LocalStack:
             Env.LEDGER_TABLE: resources.ledger_table,
             Env.SUBJECT_KEYS_TABLE: resources.subject_keys_table,
             Env.KMS_KEY_ID: resources.kms_key_arn,
+            Env.SIGNING_KEY_ID: resources.signing_key_id,
             Env.JWKS_URL: jwks_url,
             Env.TOKEN_ISSUER: resources.issuer,
             Env.ALLOWED_CLIENT_IDS: " ".join(resources.allowed_client_ids),
@@ -181,6 +193,9 @@ class LocalStack:
         for server in reversed(self._servers):
             server.stop()
         self._servers.clear()
+        if self.checkpoints is not None:
+            self.checkpoints.stop()
+            self.checkpoints = None
         if self.poller is not None:
             self.poller.stop()
             self.poller = None

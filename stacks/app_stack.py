@@ -10,7 +10,6 @@ from aws_cdk import CfnOutput, Fn, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
-from mlaudit.handlers.queries import ATHENA_WORKGROUP, GLUE_DATABASE
 from mlaudit.layout import EVENTS_PREFIX, INTEGRITY_PREFIX
 from mlaudit.routes import ROUTES, Route
 from mlaudit.settings import Env, Settings
@@ -25,8 +24,11 @@ from stacks.monitoring import Monitoring
 from stacks.storage import Storage
 
 DEFAULT_CALLBACK_URLS = ("http://localhost:8080/callback",)
-# Route functions that read Parquet (receipts) and so need the pyarrow layer.
-PYARROW_FUNCTIONS = frozenset({"proofs"})
+# Route functions that read Parquet (receipts, a subject's events): the pyarrow layer, and
+# memory and time for it (API Gateway waits 29 s at most).
+PYARROW_FUNCTIONS = frozenset({"proofs", "privacy"})
+PYARROW_MEMORY_MB = 1024
+ROUTE_TIMEOUT_SECONDS = 29
 KEY_USE = ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"]
 
 
@@ -94,6 +96,8 @@ class MlAuditStack(Stack):
                 key=key,
                 layers=layers,
                 pyarrow=name in PYARROW_FUNCTIONS,
+                memory_mb=PYARROW_MEMORY_MB if name in PYARROW_FUNCTIONS else 256,
+                timeout_seconds=ROUTE_TIMEOUT_SECONDS,
                 log_retention=retention,
                 environment={Env.AUDIT_BUCKET: storage.audit_bucket.bucket_name, Env.KMS_KEY_ID: key.key_arn},
             ).function
@@ -126,6 +130,9 @@ class MlAuditStack(Stack):
                                queue_url=ingestion.queue.queue_url)
         if "proofs" in functions:
             self._wire_proofs(functions["proofs"])
+        if "privacy" in functions:
+            self._wire_privacy(functions["privacy"], queue_arn=ingestion.queue.queue_arn,
+                               queue_url=ingestion.queue.queue_url)
 
         CfnOutput(self, "ApiUrl", value=api.rest_api.url)
         CfnOutput(self, "UserPoolId", value=identity.user_pool.user_pool_id)
@@ -138,10 +145,17 @@ class MlAuditStack(Stack):
         CfnOutput(self, "CheckpointSigningKeyArn", value=integrity.signing_key.key_arn)
 
     def _wire_ingest(self, function: lambda_.Function, *, queue_arn: str) -> None:
-        """Remember event ids, encrypt personal fields, enqueue."""
-        table = self.storage.idempotency_table
+        """Remember event ids, pseudonymize subjects and encrypt personal fields, enqueue."""
+        table, subject_keys = self.storage.idempotency_table, self.storage.subject_keys_table
         function.add_environment(Env.IDEMPOTENCY_TABLE, table.table_name)
+        function.add_environment(Env.SUBJECT_KEYS_TABLE, subject_keys.table_name)
         _allow(function, ["sqs:SendMessage"], [queue_arn])
+        # Subject keys are created on first sight, never deleted here.
+        _allow(
+            function,
+            ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem"],
+            [subject_keys.table_arn],
+        )
         _allow(
             function,
             [
@@ -185,6 +199,22 @@ class MlAuditStack(Stack):
         _allow(function, ["s3:ListBucket"], [bucket.bucket_arn])
         _allow(function, KEY_USE, [self.storage.key.key_arn])
 
+    def _wire_privacy(self, function: lambda_.Function, *, queue_arn: str, queue_url: str) -> None:
+        """Subject access reads the subject's events from the lake and decrypts with the
+        subject's key; erasure deletes that key. Both actions are audit events themselves."""
+        bucket, subject_keys = self.storage.audit_bucket, self.storage.subject_keys_table
+        function.add_environment(Env.SUBJECT_KEYS_TABLE, subject_keys.table_name)
+        function.add_environment(Env.EVENTS_QUEUE_URL, queue_url)
+        _allow(
+            function,
+            ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"],
+            [subject_keys.table_arn],
+        )
+        _allow(function, ["s3:GetObject"], [bucket.arn_for_objects(f"{EVENTS_PREFIX}*")])
+        _allow(function, ["s3:ListBucket"], [bucket.bucket_arn])
+        _allow(function, ["sqs:SendMessage"], [queue_arn])
+        _allow(function, KEY_USE, [self.storage.key.key_arn])
+
     def _wire_proofs(self, function: lambda_.Function) -> None:
         """Receipts and checkpoints: read-only on the lake."""
         bucket = self.storage.audit_bucket
@@ -201,8 +231,8 @@ class MlAuditStack(Stack):
         writes results with the caller's permissions, so those are granted here too. Every
         run is itself an audit event, sent to the events queue like a client's."""
         analytics, bucket = self.analytics, self.storage.audit_bucket
-        function.add_environment(GLUE_DATABASE, analytics.database_name)
-        function.add_environment(ATHENA_WORKGROUP, analytics.workgroup.name)
+        function.add_environment(Env.GLUE_DATABASE, analytics.database_name)
+        function.add_environment(Env.ATHENA_WORKGROUP, analytics.workgroup.name)
         function.add_environment(Env.EVENTS_QUEUE_URL, queue_url)
         _allow(function, ["sqs:SendMessage"], [queue_arn])
         workgroup = self.format_arn(service="athena", resource="workgroup", resource_name=analytics.workgroup.name)

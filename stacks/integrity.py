@@ -9,7 +9,6 @@ from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from constructs import Construct
-from mlaudit.handlers.checkpoint import SIGNING_KEY_ID
 from mlaudit.settings import Env, Settings
 
 from stacks.functions import AuditFunction, Layers, log_retention
@@ -50,7 +49,7 @@ class Integrity(Construct):
             timeout_seconds=60,
             # One signer at a time: checkpoints form a chain.
             reserved_concurrency=1,
-            environment={Env.KMS_KEY_ID: key.key_arn, SIGNING_KEY_ID: self.signing_key.key_arn},
+            environment={Env.KMS_KEY_ID: key.key_arn, Env.SIGNING_KEY_ID: self.signing_key.key_arn},
         )
         # Only this function may sign.
         self.checkpoint.function.add_to_role_policy(

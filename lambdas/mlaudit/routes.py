@@ -50,6 +50,23 @@ ROUTES: tuple[Route, ...] = (
         scopes=frozenset({"events.write", "lineage.write"}),
         summary="Send one event or a batch of up to 500.",
     ),
+    # Receipts and checkpoints (workloads: receipts for their own events only).
+    Route(
+        "GET", "/v1/events/{event_id}/proof", "proofs",
+        scopes=frozenset({"events.read"}), roles=frozenset({"auditor"}),
+        summary="Receipt: the event's inclusion up to the latest signed checkpoint "
+        "(?event_date=&event_type= narrow the search).",
+    ),
+    Route(
+        "GET", "/v1/checkpoints/latest", "proofs",
+        scopes=frozenset({"events.read"}), roles=frozenset({"auditor"}),
+        summary="The latest signed checkpoint of the integrity log.",
+    ),
+    Route(
+        "GET", "/v1/checkpoints/consistency", "proofs",
+        scopes=frozenset({"events.read"}), roles=frozenset({"auditor"}),
+        summary="Consistency proof between two log sizes (?first=&second=).",
+    ),
     # Named queries: each query's own header narrows these roles further.
     Route(
         "GET", "/v1/queries", "queries", roles=frozenset({"analyst", "auditor", "privacy_officer"}),

@@ -155,6 +155,10 @@ class Env:
     ALLOWED_CLIENT_IDS = "MLAUDIT_ALLOWED_CLIENT_IDS"
     # Subject keys (crypto-shredding): set on ingest and privacy; unset = personal fields refused.
     SUBJECT_KEYS_TABLE = "MLAUDIT_SUBJECT_KEYS_TABLE"
+    SIGNING_KEY_ID = "MLAUDIT_SIGNING_KEY_ID"
+    LOG_ID = "MLAUDIT_LOG_ID"
+    GLUE_DATABASE = "MLAUDIT_GLUE_DATABASE"
+    ATHENA_WORKGROUP = "MLAUDIT_ATHENA_WORKGROUP"
 
 
 def ingest_limits_environment(settings: Settings) -> dict[str, str]:

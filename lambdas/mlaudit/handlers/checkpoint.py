@@ -18,10 +18,6 @@ from mlaudit.settings import Env
 
 logger = Logger(service="mlaudit-checkpoint")
 
-# Names to move into mlaudit.settings.Env when the CDK app wires this function.
-SIGNING_KEY_ID = "MLAUDIT_SIGNING_KEY_ID"
-LOG_ID = "MLAUDIT_LOG_ID"
-
 
 @functools.cache
 def service() -> Checkpointer:
@@ -32,8 +28,8 @@ def service() -> Checkpointer:
     bucket = os.environ[Env.AUDIT_BUCKET]
     return Checkpointer(
         S3Store(client("s3"), bucket, os.environ.get(Env.KMS_KEY_ID)),
-        KmsSigner(client("kms"), os.environ[SIGNING_KEY_ID]),
-        log_id=os.environ.get(LOG_ID) or f"mlaudit/{bucket}",
+        KmsSigner(client("kms"), os.environ[Env.SIGNING_KEY_ID]),
+        log_id=os.environ.get(Env.LOG_ID) or f"mlaudit/{bucket}",
     )
 
 

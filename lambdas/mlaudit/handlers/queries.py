@@ -26,9 +26,6 @@ from mlaudit.settings import Env
 
 logger = Logger(service="mlaudit-queries")
 
-GLUE_DATABASE = "MLAUDIT_GLUE_DATABASE"
-ATHENA_WORKGROUP = "MLAUDIT_ATHENA_WORKGROUP"
-
 _engine: QueryEngine | None = None
 _audit_sink: AuditSink | None = None
 _service: QueryService | None = None
@@ -75,8 +72,8 @@ def service() -> QueryService:
             engine = AthenaEngine(
                 boto3.client("athena"),
                 catalog,
-                workgroup=os.environ[ATHENA_WORKGROUP],
-                database=os.environ[GLUE_DATABASE],
+                workgroup=os.environ[Env.ATHENA_WORKGROUP],
+                database=os.environ[Env.GLUE_DATABASE],
             )
         _service = QueryService(catalog, engine, _audit_sink or _queue_sink())
     return _service
