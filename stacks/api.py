@@ -20,7 +20,9 @@ from stacks.functions import log_retention
 
 STAGE = "prod"
 TLS_POLICY = "SecurityPolicy_TLS13_1_3_2025_09"
-BODY_METHODS = {"POST", "PUT", "PATCH"}
+# Functions whose requests must carry a JSON object body (an event or {"events": [...]});
+# others (a query's optional parameters) may send none, which a body model would refuse.
+JSON_BODY_FUNCTIONS = frozenset({"ingest"})
 
 # One JSON object per request; never the body or headers (they may carry personal data).
 ACCESS_LOG_FORMAT = {
@@ -113,14 +115,11 @@ class Api(Construct):
         validator = self.rest_api.add_request_validator(
             "Validator", validate_request_body=True, validate_request_parameters=True
         )
-        # A first gate only: the handler validates every field against the event contract.
+        # A first gate only: the handlers validate every field against their contracts.
         json_body = self.rest_api.add_model(
             "JsonBody",
             content_type="application/json",
-            schema=apigw.JsonSchema(
-                schema=apigw.JsonSchemaVersion.DRAFT4,
-                type=[apigw.JsonSchemaType.OBJECT, apigw.JsonSchemaType.ARRAY],
-            ),
+            schema=apigw.JsonSchema(schema=apigw.JsonSchemaVersion.DRAFT4, type=apigw.JsonSchemaType.OBJECT),
         )
         for route in routes:
             resource = self.rest_api.root.resource_for_path(route.path)
@@ -130,8 +129,7 @@ class Api(Construct):
                 authorizer=self.authorizer,
                 authorization_type=apigw.AuthorizationType.CUSTOM,
                 request_validator=validator,
-                request_models={"application/json": json_body} if route.method in BODY_METHODS else None,
-                operation_name=f"{route.function}-{route.method.lower()}",
+                request_models={"application/json": json_body} if route.function in JSON_BODY_FUNCTIONS else None,
             )
 
         self.stage = self.rest_api.deployment_stage

@@ -36,7 +36,7 @@ API_FUNCTIONS = (
 WRITER = "Ingestion/Writer/Function/Resource"
 STAGE = "Api/RestApi/DeploymentStage.*/Resource"
 BUCKETS = ("Storage/AuditBucket/Resource", "Storage/AccessLogs/Resource", "Analytics/QueryResults/Resource")
-TABLES = ("Storage/IdempotencyTable/Resource", "Storage/LedgerTable/Resource")
+TABLES = ("Storage/IdempotencyTable/Resource", "Storage/LedgerTable/Resource", "Storage/SubjectKeysTable/Resource")
 PACKS = ("AwsSolutions", "HIPAA.Security", "NIST.800.53.R5")
 
 _VPC = (
@@ -76,7 +76,8 @@ _UNRESERVED = (
 _WAF = "WAF is opt-in (waf_enabled) because web ACLs bill per request; stage throttling still applies."
 _BACKUP = (
     "Point-in-time recovery is on (35 days of restore points). The idempotency table is a 24-hour "
-    "cache; the ledger sequences file roots that are themselves stored under Object Lock."
+    "cache; the ledger sequences file roots that are themselves stored under Object Lock; subject "
+    "keys must not outlive an erasure in long-term backups (crypto-shredding)."
 )
 
 ACKNOWLEDGMENTS: tuple[Ack, ...] = (
@@ -111,6 +112,12 @@ ACKNOWLEDGMENTS: tuple[Ack, ...] = (
         "Route-queries/Role/DefaultPolicy/Resource",
         "Athena reads the Parquet files of the partitions a named query selects with the caller's "
         "permissions; read-only and limited to the events/ prefix.",
+    ),
+    Ack(
+        "AwsSolutions-IAM5[Resource::<Storage/AuditBucket.Arn>/events/*]",
+        "Route-privacy/Role/DefaultPolicy/Resource",
+        "Subject access reads the Parquet files under events/ to find one subject's rows (keys are "
+        "partitioned by date and type, not by subject); read-only and limited to that prefix.",
     ),
     Ack(
         "AwsSolutions-IAM5[Resource::<Analytics/QueryResults.Arn>/*]",

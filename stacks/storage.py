@@ -141,8 +141,10 @@ class Storage(Construct):
         self.idempotency_table = self._table("IdempotencyTable")
         # Ledger: the integrity log's sequencer (conditional writes keep one order).
         self.ledger_table = self._table("LedgerTable")
+        # Subject keys (crypto-shredding): erasure deletes a subject's item, its only live copy.
+        self.subject_keys_table = self._table("SubjectKeysTable", ttl=False)
 
-    def _table(self, construct_id: str) -> dynamodb.Table:
+    def _table(self, construct_id: str, *, ttl: bool = True) -> dynamodb.Table:
         return dynamodb.Table(
             self,
             construct_id,
@@ -153,7 +155,7 @@ class Storage(Construct):
             point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
                 point_in_time_recovery_enabled=True
             ),
-            time_to_live_attribute="expires_at",
+            time_to_live_attribute="expires_at" if ttl else None,
             deletion_protection=True,
             removal_policy=RemovalPolicy.RETAIN,
         )

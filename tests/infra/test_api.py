@@ -64,12 +64,14 @@ def test_stage_throttling_tracing_and_logging(synth: Synth) -> None:
     assert json.loads(stage["AccessLogSetting"]["Format"]) == ACCESS_LOG_FORMAT
 
 
-def test_post_bodies_must_be_json(synth: Synth) -> None:
+def test_event_bodies_must_be_json_objects(synth: Synth) -> None:
     (validator,) = synth.props("AWS::ApiGateway::RequestValidator")
     assert validator["ValidateRequestBody"] is True
-    for method in synth.props("AWS::ApiGateway::Method"):
-        if method["HttpMethod"] == "POST":
-            assert set(method["RequestModels"]) == {"application/json"}
+    (model,) = synth.of_type("AWS::ApiGateway::Model")
+    events = synth.resources[synth.logical_id("Api/RestApi/Default/v1/events/POST")]["Properties"]
+    assert events["RequestModels"] == {"application/json": {"Ref": model}}
+    others = [m for m in synth.props("AWS::ApiGateway::Method") if m is not events]
+    assert all("RequestModels" not in m for m in others)  # a query's parameters are optional
 
 
 def test_waf_is_off_by_default(default: Synth) -> None:
@@ -99,3 +101,9 @@ def test_api_accepts_tls_1_3_only(synth: Synth) -> None:
     (api,) = synth.props("AWS::ApiGateway::RestApi")
     assert api["SecurityPolicy"] == "SecurityPolicy_TLS13_1_3_2025_09"
     assert api["EndpointAccessMode"] == "STRICT"
+
+
+def test_json_body_model_admits_objects_only(default: Synth) -> None:
+    (model,) = default.props("AWS::ApiGateway::Model")
+    assert model["ContentType"] == "application/json"
+    assert model["Schema"]["type"] == "object"

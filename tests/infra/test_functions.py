@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+from mlaudit.settings import Env
+
 from stacks.functions import POWERTOOLS_LAYER_VERSION, RUNTIME, layer_requirements
 from tests.infra.synth import Synth
 
@@ -70,7 +72,7 @@ def test_ingest_limits_and_environment(synth: Synth) -> None:
     ingest = _function(synth, "Ingestion/Ingest")
     assert (ingest["Timeout"], ingest["MemorySize"]) == (s.ingest_timeout_seconds, s.ingest_memory_mb)
     env = ingest["Environment"]["Variables"]
-    assert {"MLAUDIT_EVENTS_QUEUE_URL", "MLAUDIT_IDEMPOTENCY_TABLE", "MLAUDIT_KMS_KEY_ID"} <= set(env)
+    assert {Env.EVENTS_QUEUE_URL, Env.IDEMPOTENCY_TABLE, Env.KMS_KEY_ID, Env.SUBJECT_KEYS_TABLE} <= set(env)
     assert env["MLAUDIT_MAX_BATCH_EVENTS"] == str(s.max_batch_events)
 
 

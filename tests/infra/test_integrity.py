@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from mlaudit.handlers.checkpoint import SIGNING_KEY_ID
+from mlaudit.settings import Env
 
 from tests.infra.synth import Synth
 
@@ -35,7 +35,7 @@ def test_checkpoint_runs_alone_on_a_schedule_with_retries(synth: Synth) -> None:
     function = synth.resources[function_id]["Properties"]
     assert function["ReservedConcurrentExecutions"] == 1
     env = function["Environment"]["Variables"]
-    assert env[SIGNING_KEY_ID] == {"Fn::GetAtt": [synth.logical_id("Integrity/SigningKey"), "Arn"]}
+    assert env[Env.SIGNING_KEY_ID] == {"Fn::GetAtt": [synth.logical_id("Integrity/SigningKey"), "Arn"]}
     assert {"MLAUDIT_AUDIT_BUCKET", "MLAUDIT_KMS_KEY_ID"} <= set(env)
     (rule,) = synth.props("AWS::Events::Rule")
     assert rule["ScheduleExpression"] == "rate(1 hour)"

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import json
 
-from mlaudit.handlers.queries import ATHENA_WORKGROUP, GLUE_DATABASE
 from mlaudit.routes import ROUTES
+from mlaudit.settings import Env
 
 from tests.infra.synth import MORE_ROUTES, Synth, path_of
 
@@ -29,6 +29,7 @@ def test_every_route_has_a_method_behind_the_authorizer(routed: Synth) -> None:
 def test_one_function_per_route_function_name(routed: Synth) -> None:
     handlers = sorted(f["Handler"] for f in routed.props("AWS::Lambda::Function"))
     names = {r.function for r in ROUTES + MORE_ROUTES} | {"writer", "authorizer", "checkpoint"}
+    assert "lineage" in names  # a function nobody has wired yet still gets built
     assert handlers == sorted(f"mlaudit.handlers.{name}.handler" for name in names)
 
 
@@ -46,8 +47,8 @@ def test_each_route_function_is_invoked_by_its_methods(routed: Synth) -> None:
 def test_queries_function_runs_athena_in_the_workgroup(routed: Synth) -> None:
     queries = routed.resources[routed.logical_id("Route-queries/Function")]["Properties"]
     env = queries["Environment"]["Variables"]
-    assert env[ATHENA_WORKGROUP] == routed.settings.name_prefix
-    assert env[GLUE_DATABASE] == routed.settings.name_prefix.replace("-", "_")
+    assert env[Env.ATHENA_WORKGROUP] == routed.settings.name_prefix
+    assert env[Env.GLUE_DATABASE] == routed.settings.name_prefix.replace("-", "_")
     policy = routed.resources[routed.logical_id("Route-queries/Role/DefaultPolicy")]["Properties"]
     actions = _actions(policy)
     assert {"athena:StartQueryExecution", "athena:GetQueryResults", "glue:GetTable", "sqs:SendMessage"} <= actions
@@ -63,3 +64,25 @@ def test_proofs_function_reads_the_lake_with_pyarrow(routed: Synth) -> None:
         "logs:CreateLogStream", "logs:PutLogEvents", "xray:PutTraceSegments", "xray:PutTelemetryRecords",
         "s3:GetObject", "s3:ListBucket", "kms:Decrypt",
     }
+
+
+def test_privacy_function_reads_the_lake_and_manages_subject_keys(routed: Synth) -> None:
+    privacy = routed.resources[routed.logical_id("Route-privacy/Function")]["Properties"]
+    assert "AWSSDKPandas" in json.dumps(privacy["Layers"])
+    env = privacy["Environment"]["Variables"]
+    assert env[Env.SUBJECT_KEYS_TABLE] == {"Ref": routed.logical_id("Storage/SubjectKeysTable")}
+    assert Env.EVENTS_QUEUE_URL in env
+    actions = _actions(routed.resources[routed.logical_id("Route-privacy/Role/DefaultPolicy")]["Properties"])
+    assert {"dynamodb:DeleteItem", "s3:GetObject", "sqs:SendMessage", "kms:Decrypt"} <= actions
+    assert not {a for a in actions if a.startswith(("s3:Put", "s3:Delete"))}
+
+
+def test_only_privacy_may_delete_subject_keys(routed: Synth) -> None:
+    table = routed.logical_id("Storage/SubjectKeysTable")
+    deleters = {
+        logical_id
+        for logical_id, policy in routed.of_type("AWS::IAM::Policy").items()
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+        if table in json.dumps(statement["Resource"]) and "dynamodb:DeleteItem" in statement["Action"]
+    }
+    assert deleters == {routed.logical_id("Route-privacy/Role/DefaultPolicy")}

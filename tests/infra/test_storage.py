@@ -114,14 +114,18 @@ def test_every_bucket_policy_denies_requests_without_tls(synth: Synth) -> None:
 
 def test_tables_use_the_customer_key_pitr_and_ttl(synth: Synth) -> None:
     tables = synth.of_type("AWS::DynamoDB::Table")
-    assert len(tables) == 2
-    for table in tables.values():
+    assert len(tables) == 3
+    for logical_id, table in tables.items():
         props = table["Properties"]
         assert props["SSESpecification"] == {"SSEEnabled": True, "SSEType": "KMS", "KMSMasterKeyId": key_arn(synth)}
         assert props["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
-        assert props["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
         assert props["KeySchema"] == [{"AttributeName": "pk", "KeyType": "HASH"}]
         assert table["DeletionPolicy"] == "Retain"
+        # Subject keys never expire on their own: only an erasure removes one.
+        ttl = {"AttributeName": "expires_at", "Enabled": True}
+        assert props.get("TimeToLiveSpecification") == (
+            None if logical_id == synth.logical_id("Storage/SubjectKeysTable") else ttl
+        )
 
 
 def test_queues_topic_and_log_groups_use_the_customer_key(synth: Synth) -> None:
