@@ -39,14 +39,17 @@ RUNTIME = lambda_.Runtime.PYTHON_3_14
 PYTHON_TAG = "python314"
 
 # Powertools for AWS Lambda (Python) v3 public layer: one version number in every
-# commercial region. Bump together with aws-lambda-powertools in requirements.txt.
+# commercial region. 38 is the newest number seen published for python314-arm64 while
+# this was written (3.31.1 was 36); before a release, check that it carries the
+# aws-lambda-powertools of requirements.txt:
+#   aws lambda get-layer-version-by-arn --arn <arn> --query Description
 POWERTOOLS_LAYER_VERSION = 38
 
 # AWS SDK for pandas layer (carries pyarrow): its version number differs per region
-# (https://aws-sdk-pandas.readthedocs.io/en/stable/layers.html). Checked against
-# published ARNs: af-south-1 (6), ap-southeast-2 and eu-west-2 (11); the other rows
-# assume the same release number: confirm before a first deployment there. Regions
-# absent here fail at the mapping lookup instead of running with a wrong layer.
+# (https://aws-sdk-pandas.readthedocs.io/en/stable/layers.html). Seen published:
+# af-south-1 (6), ap-southeast-2 and eu-west-2 (11); the other rows assume the same
+# number as their peers: confirm against that page before a first deployment there.
+# Regions absent here fail at the mapping lookup instead of running with a wrong layer.
 PANDAS_LAYER_VERSIONS: dict[str, int] = {
     "af-south-1": 6,
     "ap-northeast-1": 11,
