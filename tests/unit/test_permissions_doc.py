@@ -21,10 +21,17 @@ def test_every_route_has_one_matrix_row_with_its_grants():
         assert [c == permissions_doc.ALLOWED for c in cells] == expected
 
 
-def test_people_and_workloads_never_share_a_route():
-    # Workload tokens never reach people-only routes, and the reverse
-    for route in ROUTES:
-        assert bool(route.roles) != bool(route.scopes), f"{route.method} {route.path}"
+def test_subject_routes_are_for_privacy_officers_only():
+    # Personal data in clear: no workload scope, no other role
+    subject_routes = [r for r in ROUTES if r.path.startswith("/v1/subjects/")]
+    assert {r.method for r in subject_routes} == {"GET", "DELETE"}
+    for route in subject_routes:
+        assert (route.scopes, route.roles) == (frozenset(), frozenset({"privacy_officer"}))
+
+
+def test_only_workloads_send_events():
+    (ingest,) = [r for r in ROUTES if (r.method, r.path) == ("POST", "/v1/events")]
+    assert ingest.roles == frozenset() and ingest.scopes
 
 
 def test_check_mode_reports_a_stale_file(tmp_path):
