@@ -74,3 +74,23 @@ def test_audit_objects_are_only_written_under_their_prefixes(synth: Synth) -> No
             if resource.startswith(f"<{bucket}.Arn>/"):
                 assert re.fullmatch(rf"<{bucket}\.Arn>/(events|integrity)/\*", resource), resource
                 assert set(_as_list(statement["Action"])) <= {"s3:PutObject", "s3:GetObject"}
+
+
+def test_only_the_writer_and_the_checkpoint_signer_write_to_the_lake(routed: Synth) -> None:
+    bucket = routed.logical_id("Storage/AuditBucket")
+    writers = {
+        logical_id
+        for logical_id, statement in _statements(routed)
+        if "s3:PutObject" in _as_list(statement["Action"])
+        and any(_render(r).startswith(f"<{bucket}.Arn>") for r in _as_list(statement["Resource"]))
+    }
+    assert writers == {
+        routed.logical_id("Ingestion/Writer/Role/DefaultPolicy"),
+        routed.logical_id("Integrity/Checkpoint/Role/DefaultPolicy"),
+    }
+
+
+def test_the_authorizer_may_only_log_and_trace(synth: Synth) -> None:
+    policy = synth.resources[synth.logical_id("Authorizer/Role/DefaultPolicy")]["Properties"]["PolicyDocument"]
+    actions = {a for s in policy["Statement"] for a in _as_list(s["Action"])}
+    assert actions == {"logs:CreateLogStream", "logs:PutLogEvents"} | XRAY
