@@ -26,10 +26,8 @@ class S3SubjectEvents:
         rows: list[dict[str, Any]] = []
         for key in self._keys():
             data = self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
-            table = pq.read_table(pa.BufferReader(data))
-            if "subject_pseudonym" not in table.column_names:
-                continue
-            matched = table.filter(pc.equal(table["subject_pseudonym"], subject_pseudonym))
+            # The filter skips row groups by their statistics before decoding them.
+            matched = pq.read_table(pa.BufferReader(data), filters=pc.field("subject_pseudonym") == subject_pseudonym)
             if matched.num_rows:
                 _, event_type = parse_partition(key)
                 rows.extend({**row, "event_type": event_type} for row in matched.to_pylist())
