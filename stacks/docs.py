@@ -130,6 +130,10 @@ Notes:
   authorization request carries one, but does not require one of a public client, so
   every sign-in client must send it. Its callback URL defaults to
   `http://localhost:8080/callback`.
+- **Account-level settings.** API Gateway writes access logs through one CloudWatch role
+  per account and region (`AWS::ApiGateway::Account`); this stack sets it (and keeps the
+  role on deletion). Cognito sends invitation emails with its default sender, limited
+  to a few dozen a day: configure SES on the user pool for more.
 - **TLS 1.3 only.** The API uses API Gateway's `SecurityPolicy_TLS13_1_3_2025_09` with
   strict endpoint access: clients need TLS 1.3 (Python 3.7+ with OpenSSL 1.1.1+, Java 11+).
 - **Layers.** Powertools comes from its public layer and pyarrow (writer only) from the
