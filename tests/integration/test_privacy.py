@@ -12,6 +12,9 @@ from pathlib import Path
 from urllib.parse import quote
 
 import requests
+from mlaudit.integrity.signing import kms_public_key_pem, load_public_key
+from mlaudit.integrity.store import S3Store
+from mlaudit.integrity.verifier import Verifier
 
 from local import client
 from tests.integration.conftest import running_local_stack
@@ -76,6 +79,13 @@ def test_subject_access_then_erasure_end_to_end(local_stack, machine_token, user
     assert erasure["actor_type"] == "user" and erasure["actor_roles"] == ["privacy_officer"]
     assert json.loads(erasure["details"])["key_id"] == erased.json()["key_id"]
     assert "Ålice" not in json.dumps(actions, default=str)
+
+    # And the lake still verifies offline, with only the checkpoint public key
+    kms = client.aws_client(local_stack, "kms")
+    public_key = load_public_key(kms_public_key_pem(kms, local_stack["signing_key_id"]))
+    report = Verifier(S3Store(client.aws_client(local_stack, "s3"), local_stack["bucket"]), public_key, jobs=1).run()
+    assert report.ok, report.text()
+    assert report.events_checked >= len(after) + len(actions)
 
 
 def _plaintexts(people):
