@@ -68,7 +68,8 @@ def _cell(value: object) -> str:
 def settings_table() -> str:
     rows = ["| Setting | Default | Meaning |", "| --- | --- | --- |"]
     for name, default, description in setting_docs():
-        shown = "(none)" if default is None else f"`{default}`"
+        # As written after -c: booleans are true/false there.
+        shown = "(none)" if default is None else f"`{str(default).lower() if isinstance(default, bool) else default}`"
         rows.append(f"| `{name}` | {shown} | {_cell(description or MEANINGS.get(name, ''))} |")
     return "\n".join(rows)
 
