@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from mlaudit.routes import RESOURCE_SERVER, ROUTES
+from mlaudit.routes import RESOURCE_SERVER
 
 from stacks.api import ACCESS_LOG_FORMAT
 from tests.infra.synth import Synth, path_of
@@ -14,7 +14,7 @@ from tests.infra.synth import Synth, path_of
 
 def test_methods_are_exactly_the_routes(synth: Synth) -> None:
     methods = {(m["HttpMethod"], path_of(synth, m["ResourceId"])) for m in synth.props("AWS::ApiGateway::Method")}
-    assert methods == {(r.method, r.path) for r in ROUTES}
+    assert methods == {(r.method, r.path) for r in synth.stack.routes}
 
 
 def test_every_method_uses_the_lambda_authorizer_and_the_validator(synth: Synth) -> None:
@@ -49,7 +49,7 @@ def test_every_route_scope_is_offered_by_the_resource_server(synth: Synth) -> No
     (server,) = synth.props("AWS::Cognito::UserPoolResourceServer")
     offered = {s["ScopeName"] for s in server["Scopes"]}
     assert server["Identifier"] == RESOURCE_SERVER
-    for route in ROUTES:
+    for route in synth.stack.routes:
         assert route.scopes or route.roles, f"{route.method} {route.path} admits nobody"
         assert route.scopes <= offered, route.path
 

@@ -76,17 +76,17 @@ def test_audit_objects_are_only_written_under_their_prefixes(synth: Synth) -> No
                 assert set(_as_list(statement["Action"])) <= {"s3:PutObject", "s3:GetObject"}
 
 
-def test_only_the_writer_and_the_checkpoint_signer_write_to_the_lake(routed: Synth) -> None:
-    bucket = routed.logical_id("Storage/AuditBucket")
+def test_only_the_writer_and_the_checkpoint_signer_write_to_the_lake(custom: Synth) -> None:
+    bucket = custom.logical_id("Storage/AuditBucket")
     writers = {
         logical_id
-        for logical_id, statement in _statements(routed)
+        for logical_id, statement in _statements(custom)
         if "s3:PutObject" in _as_list(statement["Action"])
         and any(_render(r).startswith(f"<{bucket}.Arn>") for r in _as_list(statement["Resource"]))
     }
     assert writers == {
-        routed.logical_id("Ingestion/Writer/Role/DefaultPolicy"),
-        routed.logical_id("Integrity/Checkpoint/Role/DefaultPolicy"),
+        custom.logical_id("Ingestion/Writer/Role/DefaultPolicy"),
+        custom.logical_id("Integrity/Checkpoint/Role/DefaultPolicy"),
     }
 
 

@@ -16,73 +16,73 @@ def _actions(policy: dict) -> set[str]:
     return {a for s in statements for a in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])}
 
 
-def test_every_route_has_a_method_behind_the_authorizer(routed: Synth) -> None:
-    (authorizer_id,) = routed.of_type("AWS::ApiGateway::Authorizer")
+def test_every_route_has_a_method_behind_the_authorizer(custom: Synth) -> None:
+    (authorizer_id,) = custom.of_type("AWS::ApiGateway::Authorizer")
     methods = {}
-    for method in routed.props("AWS::ApiGateway::Method"):
+    for method in custom.props("AWS::ApiGateway::Method"):
         assert method["AuthorizationType"] == "CUSTOM" and method["AuthorizerId"] == {"Ref": authorizer_id}
-        methods[(method["HttpMethod"], path_of(routed, method["ResourceId"]))] = method
+        methods[(method["HttpMethod"], path_of(custom, method["ResourceId"]))] = method
     assert set(methods) == {(r.method, r.path) for r in ROUTES + MORE_ROUTES}
     assert "RequestModels" not in methods[("GET", "/v1/queries")]
 
 
-def test_one_function_per_route_function_name(routed: Synth) -> None:
-    handlers = sorted(f["Handler"] for f in routed.props("AWS::Lambda::Function"))
+def test_one_function_per_route_function_name(custom: Synth) -> None:
+    handlers = sorted(f["Handler"] for f in custom.props("AWS::Lambda::Function"))
     names = {r.function for r in ROUTES + MORE_ROUTES} | {"writer", "authorizer", "checkpoint"}
     assert "lineage" in names  # a function nobody has wired yet still gets built
     assert handlers == sorted(f"mlaudit.handlers.{name}.handler" for name in names)
 
 
-def test_each_route_function_is_invoked_by_its_methods(routed: Synth) -> None:
+def test_each_route_function_is_invoked_by_its_methods(custom: Synth) -> None:
     for route in MORE_ROUTES:
-        function = routed.logical_id(f"Route-{route.function}/Function")
+        function = custom.logical_id(f"Route-{route.function}/Function")
         uris = [
             json.dumps(m["Integration"]["Uri"])
-            for m in routed.props("AWS::ApiGateway::Method")
-            if (m["HttpMethod"], path_of(routed, m["ResourceId"])) == (route.method, route.path)
+            for m in custom.props("AWS::ApiGateway::Method")
+            if (m["HttpMethod"], path_of(custom, m["ResourceId"])) == (route.method, route.path)
         ]
         assert len(uris) == 1 and function in uris[0], route.path
 
 
-def test_queries_function_runs_athena_in_the_workgroup(routed: Synth) -> None:
-    queries = routed.resources[routed.logical_id("Route-queries/Function")]["Properties"]
+def test_queries_function_runs_athena_in_the_workgroup(custom: Synth) -> None:
+    queries = custom.resources[custom.logical_id("Route-queries/Function")]["Properties"]
     env = queries["Environment"]["Variables"]
-    assert env[Env.ATHENA_WORKGROUP] == routed.settings.name_prefix
-    assert env[Env.GLUE_DATABASE] == routed.settings.name_prefix.replace("-", "_")
-    policy = routed.resources[routed.logical_id("Route-queries/Role/DefaultPolicy")]["Properties"]
+    assert env[Env.ATHENA_WORKGROUP] == custom.settings.name_prefix
+    assert env[Env.GLUE_DATABASE] == custom.settings.name_prefix.replace("-", "_")
+    policy = custom.resources[custom.logical_id("Route-queries/Role/DefaultPolicy")]["Properties"]
     actions = _actions(policy)
     assert {"athena:StartQueryExecution", "athena:GetQueryResults", "glue:GetTable", "sqs:SendMessage"} <= actions
     assert "MLAUDIT_EVENTS_QUEUE_URL" in env
     assert not {a for a in actions if a.startswith(("s3:Delete", "s3:PutObjectRetention", "s3:PutBucket"))}
 
 
-def test_proofs_function_reads_the_lake_with_pyarrow(routed: Synth) -> None:
-    proofs = routed.resources[routed.logical_id("Route-proofs/Function")]["Properties"]
+def test_proofs_function_reads_the_lake_with_pyarrow(custom: Synth) -> None:
+    proofs = custom.resources[custom.logical_id("Route-proofs/Function")]["Properties"]
     assert "AWSSDKPandas" in json.dumps(proofs["Layers"])
-    policy = routed.resources[routed.logical_id("Route-proofs/Role/DefaultPolicy")]["Properties"]
+    policy = custom.resources[custom.logical_id("Route-proofs/Role/DefaultPolicy")]["Properties"]
     assert _actions(policy) == {
         "logs:CreateLogStream", "logs:PutLogEvents", "xray:PutTraceSegments", "xray:PutTelemetryRecords",
         "s3:GetObject", "s3:ListBucket", "kms:Decrypt",
     }
 
 
-def test_privacy_function_reads_the_lake_and_manages_subject_keys(routed: Synth) -> None:
-    privacy = routed.resources[routed.logical_id("Route-privacy/Function")]["Properties"]
+def test_privacy_function_reads_the_lake_and_manages_subject_keys(custom: Synth) -> None:
+    privacy = custom.resources[custom.logical_id("Route-privacy/Function")]["Properties"]
     assert "AWSSDKPandas" in json.dumps(privacy["Layers"])
     env = privacy["Environment"]["Variables"]
-    assert env[Env.SUBJECT_KEYS_TABLE] == {"Ref": routed.logical_id("Storage/SubjectKeysTable")}
+    assert env[Env.SUBJECT_KEYS_TABLE] == {"Ref": custom.logical_id("Storage/SubjectKeysTable")}
     assert Env.EVENTS_QUEUE_URL in env
-    actions = _actions(routed.resources[routed.logical_id("Route-privacy/Role/DefaultPolicy")]["Properties"])
+    actions = _actions(custom.resources[custom.logical_id("Route-privacy/Role/DefaultPolicy")]["Properties"])
     assert {"dynamodb:DeleteItem", "s3:GetObject", "sqs:SendMessage", "kms:Decrypt"} <= actions
     assert not {a for a in actions if a.startswith(("s3:Put", "s3:Delete"))}
 
 
-def test_only_privacy_may_delete_subject_keys(routed: Synth) -> None:
-    table = routed.logical_id("Storage/SubjectKeysTable")
+def test_only_privacy_may_delete_subject_keys(custom: Synth) -> None:
+    table = custom.logical_id("Storage/SubjectKeysTable")
     deleters = {
         logical_id
-        for logical_id, policy in routed.of_type("AWS::IAM::Policy").items()
+        for logical_id, policy in custom.of_type("AWS::IAM::Policy").items()
         for statement in policy["Properties"]["PolicyDocument"]["Statement"]
         if table in json.dumps(statement["Resource"]) and "dynamodb:DeleteItem" in statement["Action"]
     }
-    assert deleters == {routed.logical_id("Route-privacy/Role/DefaultPolicy")}
+    assert deleters == {custom.logical_id("Route-privacy/Role/DefaultPolicy")}
