@@ -128,7 +128,9 @@ class Storage(Construct):
                             transition_after=Duration.days(settings.noncurrent_archive_after_days),
                         )
                     ],
-                    # Object Lock refuses earlier deletes anyway; these end the bill after retention.
+                    # Object Lock refuses earlier deletes anyway. An object gets a delete marker after
+                    # retention and its data goes once it has been noncurrent as long again (S3 wants
+                    # noncurrent expiry after the noncurrent transition): archived, so cheap meanwhile.
                     expiration=retention,
                     noncurrent_version_expiration=retention,
                     abort_incomplete_multipart_upload_after=Duration.days(7),
