@@ -96,7 +96,9 @@ layer, no Docker involved.
 
 ## Steps
 
-1. Credentials for the target account and region in your shell (`AWS_PROFILE`, `AWS_REGION`).
+1. `make venv && . .venv/bin/activate`: the CLI runs `python app.py` (cdk.json), which needs
+   aws-cdk-lib, cdk-nag and Node from the venv. Credentials for the target account and
+   region in your shell (`AWS_PROFILE`, `AWS_REGION`).
 2. Once per account and region: `npx aws-cdk@2 bootstrap`
 3. Check what will change: `npx aws-cdk@2 diff -c object_lock_mode=GOVERNANCE`
 4. Deploy, with any setting from the table below as `-c name=value`:
