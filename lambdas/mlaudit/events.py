@@ -130,7 +130,9 @@ class EventIn(BaseModel):
     """An audit event as a client sends it (contract v1)."""
 
     model_config = ConfigDict(
-        extra="forbid", strict=True, frozen=True, allow_inf_nan=False, title="AuditEventV1"
+        extra="forbid", strict=True, frozen=True, allow_inf_nan=False, title="AuditEventV1",
+        # Personal data is encrypted under its subject's key: no subject, no personal data.
+        json_schema_extra={"dependentRequired": {"personal_data": ["subject_ref"]}},
     )
 
     event_id: Identifier | None = Field(

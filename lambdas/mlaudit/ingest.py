@@ -15,6 +15,7 @@ import os
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from collections.abc import Iterable
 from typing import Any, Protocol
 
 from pydantic import TypeAdapter, ValidationError
@@ -312,6 +313,9 @@ def _pack(key: str, index: int, lines: list[str]) -> Pack:
 class Protector(Protocol):
     """Turns subject_ref / personal_data into a pseudonym and ciphertext (privacy module)."""
 
+    def prepare(self, subject_refs: Iterable[str]) -> None:
+        """Load or create every subject's key of a batch at once (before `protect`)."""
+
     def protect(self, subject_ref: str, personal_data: dict[str, Any] | None) -> tuple[str, str | None]: ...
 
 
@@ -347,6 +351,8 @@ class EventRecorder:
     ) -> IngestResult:
         received = format_timestamp(received_at)
         result = IngestResult(event_ids)
+        if self.protector is not None:
+            self.protector.prepare(e.subject_ref for e in events if e.subject_ref is not None)
         lines = []
         for index, (event, event_id) in enumerate(zip(events, event_ids, strict=True)):
             verdict = self.rules.evaluate(event, received_at, self.limits.clock_skew)
@@ -402,6 +408,15 @@ class IngestService:
         return 202, response
 
     def _check_personal_fields(self, events: list[EventIn]) -> None:
+        # Personal data is encrypted under its subject's key: without a subject it has none.
+        orphans = [
+            {"index": i, "path": f"events[{i}].personal_data", "rule": "requires_subject_ref",
+             "message": "personal_data needs the subject_ref it is about"}
+            for i, e in enumerate(events) if e.personal_data is not None and e.subject_ref is None
+        ]
+        if orphans:
+            raise ApiError(422, "validation_failed", "Personal data without a subject; nothing was stored.",
+                           orphans[:MAX_REPORTED_ERRORS])
         if self.protector is not None:
             return
         problems = [

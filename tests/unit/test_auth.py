@@ -274,15 +274,19 @@ def test_authorizer_allows_every_permitted_route_with_principal_context(authoriz
     result = authorizer.handler(_request(_token(machine_claims())), None)
     statement = result["policyDocument"]["Statement"][0]
     assert statement["Effect"] == "Allow"
-    assert statement["Resource"] == [
-        "arn:aws:execute-api:us-east-1:123456789012:abc123/local/POST/v1/events"
-    ]
+    # Every route one of the token's scopes opens, and only those (the cached policy is per token).
+    scopes = {"events.write", "events.read"}
+    prefix = "arn:aws:execute-api:us-east-1:123456789012:abc123/local"
+    expected = sorted(authorizer.route_arn(prefix, r) for r in ROUTES if r.scopes & scopes)
+    assert sorted(statement["Resource"]) == expected
+    assert f"{prefix}/POST/v1/events" in expected
     assert Principal.from_context(result["context"]).kind == "workload"
     assert result["principalId"] == MACHINE
 
 
 def test_authorizer_denies_principal_who_may_call_nothing(authorizer_env):
-    result = authorizer.handler(_request(_token(person_claims("id"))), None)
+    nobody = person_claims("id", **{"cognito:groups": ["not-a-role"]})
+    result = authorizer.handler(_request(_token(nobody)), None)
     statement = result["policyDocument"]["Statement"][0]
     assert statement["Effect"] == "Deny"
     assert statement["Resource"] == ["arn:aws:execute-api:us-east-1:123456789012:abc123/local/*/*"]

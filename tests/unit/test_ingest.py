@@ -129,3 +129,11 @@ def test_server_side_events_are_recorded_through_the_same_contract(pipeline):
     assert (record["actor_id"], record["actor_type"], record["actor_roles"]) == ("user-sub-1", "user", ["auditor"])
     with pytest.raises(ApiError):
         pipeline.ingest.recorder.record(auditor, [{"event_type": "audit_access", "occurred_at": "x"}])
+
+
+def test_personal_data_without_a_subject_is_refused(pipeline):
+    with pytest.raises(ApiError) as caught:
+        pipeline.post(json.dumps({**EVENT, "personal_data": {"name": "Ann"}}))
+    assert (caught.value.status, caught.value.errors[0]["rule"]) == (422, "requires_subject_ref")
+    assert "Ann" not in json.dumps(caught.value.response())
+    assert pipeline.receive() == []

@@ -32,6 +32,9 @@ EVENT = {
 class Protector:
     """Stands in for the privacy module: a pseudonym and opaque ciphertext, as stored."""
 
+    def prepare(self, subject_refs):
+        pass
+
     def protect(self, subject_ref, personal_data):
         import base64
         import hashlib

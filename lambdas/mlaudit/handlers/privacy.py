@@ -39,6 +39,9 @@ class _FixedPseudonym:
     def __init__(self, alias: str) -> None:
         self.alias = alias
 
+    def prepare(self, subject_refs: Any) -> None:
+        pass  # no keys to load: the pseudonym is already known
+
     def protect(self, subject_ref: str, personal_data: dict[str, Any] | None) -> tuple[str, str | None]:
         return self.alias, None
 
