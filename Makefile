@@ -9,7 +9,7 @@ export PYTHONPATH := $(CURDIR)/lambdas:$(CURDIR)/client:$(CURDIR)
 export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 export JSII_DEPRECATED := quiet
 
-.PHONY: help venv demo test unit infra integration lint synth bench schema clean
+.PHONY: help venv demo test unit infra integration lint synth bench schema docs clean
 
 help:
 	@echo "make demo   - start the local stack and run a sample ML workload through it"
@@ -18,6 +18,7 @@ help:
 	@echo "make synth  - synthesize the CDK app into cdk.out/ (no Docker, no credentials)"
 	@echo "make bench  - benchmarks; results in docs/benchmarks.md"
 	@echo "make schema - regenerate docs/event-schema.json from the event models"
+	@echo "make docs   - regenerate every generated doc (schema, settings, compliance, permissions)"
 
 venv: $(STAMP)
 
@@ -56,6 +57,10 @@ bench: venv
 
 schema: venv
 	$(BIN)/python -m mlaudit.schema_export docs/event-schema.json
+
+docs: venv schema
+	$(BIN)/python -m stacks.docs
+	$(BIN)/python -m mlaudit.permissions_doc
 
 clean:
 	rm -rf $(VENV) cdk.out .pytest_cache .local

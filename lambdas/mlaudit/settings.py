@@ -25,63 +25,101 @@ class SettingsError(ValueError):
 class Settings(BaseModel):
     """Every knob a deployment has. Defaults are the safe, HIPAA-minded ones."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
     # Naming
     name_prefix: str = Field("mlaudit", pattern=r"^[a-z][a-z0-9-]{1,20}$")
+    """Prefix of named resources (KMS alias, Glue database, Athena workgroup, Cognito domain)."""
 
     # Storage and retention (HIPAA §164.316(b)(2): six years)
     object_lock_mode: Literal["GOVERNANCE", "COMPLIANCE"] = "GOVERNANCE"
+    """Object Lock default retention mode of the audit bucket: GOVERNANCE or COMPLIANCE (COMPLIANCE cannot
+    be shortened or removed by anyone, root included)."""
     object_lock_days: int = Field(2190, ge=1, le=36500)
+    """Default Object Lock retention and lifecycle expiry of audit objects, in days (2190 = HIPAA's six
+    years)."""
     archive_after_days: int = Field(90, ge=1, le=36500)
+    """Age in days at which audit objects move to archive_storage_class."""
     archive_storage_class: Literal["GLACIER_IR", "GLACIER", "DEEP_ARCHIVE", "STANDARD_IA"] = (
         "GLACIER_IR"
     )
+    """Archive storage class: GLACIER_IR, GLACIER, DEEP_ARCHIVE or STANDARD_IA."""
     noncurrent_archive_after_days: int = Field(30, ge=1, le=36500)
+    """Days after an object version becomes noncurrent before it is archived."""
     access_log_retention_days: int = Field(2190, ge=1, le=36500)
+    """Days S3 server access logs are kept in the log bucket."""
     log_retention_days: Literal[
         1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192,
         2557, 2922, 3288, 3653,
     ] = 2192
+    """CloudWatch Logs retention of function, API access and WAF logs (a value CloudWatch accepts)."""
 
     # API
     api_throttle_rate: int = Field(1000, ge=1, le=100_000)
+    """API stage steady-state request rate limit (requests per second)."""
     api_throttle_burst: int = Field(2000, ge=1, le=100_000)
+    """API stage burst limit (requests); at least api_throttle_rate."""
     waf_enabled: bool = False
+    """Attach a WAF web ACL (AWS managed rules and a per-IP rate limit) to the API stage."""
     waf_rate_limit_per_5min: int = Field(20_000, ge=100, le=2_000_000_000)
+    """WAF rate limit: requests per client IP per 5 minutes."""
 
     # Ingest
     max_batch_events: int = Field(500, ge=1, le=500)
+    """Most events one POST /v1/events request may carry."""
     max_body_bytes: int = Field(1_000_000, ge=1024, le=6_000_000)
+    """Largest request body the ingest function accepts, in bytes."""
     max_message_bytes: int = Field(240_000, ge=16_384, le=262_144)
+    """Largest SQS message the ingest function writes (events are packed up to this)."""
     clock_skew_seconds: int = Field(300, ge=0, le=86_400)
+    """How far in the future an event's occurred_at may be."""
     idempotency_ttl_seconds: int = Field(86_400, ge=60, le=30 * 86_400)
+    """How long an accepted event_id is remembered to drop retries."""
     ingest_timeout_seconds: int = Field(15, ge=3, le=29)
+    """Ingest function timeout (below API Gateway's 29 s)."""
     ingest_memory_mb: int = Field(512, ge=128, le=10_240)
+    """Ingest function memory (MB)."""
     ingest_provisioned_min: int = Field(1, ge=1, le=1000)
+    """Provisioned concurrency of the ingest alias: minimum."""
     ingest_provisioned_max: int = Field(10, ge=1, le=1000)
+    """Provisioned concurrency of the ingest alias: maximum."""
     ingest_provisioned_target: float = Field(0.7, gt=0.0, lt=1.0)
+    """Target utilization (0-1) of provisioned concurrency for auto scaling."""
 
     # Writer
     writer_batch_size: int = Field(10_000, ge=1, le=10_000)
+    """Most SQS messages per writer invocation."""
     writer_batch_window_seconds: int = Field(60, ge=0, le=300)
+    """Longest the event source waits to fill a writer batch."""
     writer_timeout_seconds: int = Field(300, ge=10, le=900)
+    """Writer function timeout."""
     writer_memory_mb: int = Field(2048, ge=512, le=10_240)
+    """Writer function memory (MB)."""
     writer_reserved_concurrency: int = Field(5, ge=1, le=1000)
+    """Reserved concurrency of the writer (also its SQS maximum concurrency)."""
     queue_visibility_timeout_seconds: int = Field(1800, ge=60, le=43_200)
+    """Events queue visibility timeout; at least 6 x writer_timeout_seconds."""
     queue_retention_days: int = Field(14, ge=1, le=14)
+    """How long the events queue keeps a message (days, up to 14)."""
     max_receive_count: int = Field(5, ge=1, le=1000)
+    """Receives before a message moves to the dead-letter queue."""
 
     # Analytics
     athena_bytes_scanned_cutoff: int = Field(10 * 1024**3, ge=10 * 1024**2)
+    """Per-query scan limit of the Athena workgroup (bytes)."""
     quicksight_principal_arn: str | None = Field(
         None, pattern=r"^arn:aws[a-z-]*:quicksight:[a-z0-9-]+:\d{12}:(user|group)/.+$"
     )
+    """QuickSight user or group ARN; when set, a data source on the workgroup and a dataset on the events
+    table are created and shared with it."""
 
     # Monitoring
     alarm_email: str | None = Field(None, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    """Email address subscribed to the alarm topic (confirm the subscription email)."""
     api_p99_latency_ms: int = Field(2000, ge=10, le=29_000)
+    """Alarm when API p99 latency exceeds this (ms)."""
     writer_max_message_age_seconds: int = Field(900, ge=60, le=1_209_600)
+    """Alarm when the oldest queued event is older than this (s)."""
 
     @model_validator(mode="after")
     def _coherent(self) -> Settings:
@@ -130,7 +168,7 @@ def _coerce(value: Any) -> Any:
 def setting_docs() -> list[tuple[str, Any, str]]:
     """(name, default, meaning) for every setting: the README table is built from this."""
     return [
-        (name, field.default, field.description or "")
+        (name, field.default, " ".join((field.description or "").split()))
         for name, field in Settings.model_fields.items()
     ]
 
