@@ -133,12 +133,13 @@ for the logical id cdk-nag prints for that construct.
 
 
 README = DOCS.parent / "README.md"
+REGULATIONS = DOCS / "regulations.md"
 README_START, README_END = "<!-- settings:start -->", "<!-- settings:end -->"
 
 
 def regulations() -> str:
     """docs/regulations.md (hand-written, its citations tested) one heading level down."""
-    lines = (DOCS / "regulations.md").read_text().strip().splitlines()[1:]  # its own title
+    lines = REGULATIONS.read_text().strip().splitlines()[1:]  # its own title
     return "\n".join(f"#{line}" if line.startswith("#") else line for line in lines).strip()
 
 

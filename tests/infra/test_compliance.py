@@ -69,6 +69,9 @@ def test_cfn_lint_reports_nothing(synth: Synth) -> None:
 
 def test_docs_check_fails_when_stale(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(docs, "DOCS", tmp_path)
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# x\n{docs.README_START}\nold table\n{docs.README_END}\n")
+    monkeypatch.setattr(docs, "README", readme)
     assert docs.main(["--check"]) == 1
     assert docs.main([]) == 0
     assert docs.main(["--check"]) == 0
