@@ -128,11 +128,11 @@ class Storage(Construct):
                             transition_after=Duration.days(settings.noncurrent_archive_after_days),
                         )
                     ],
-                    # Object Lock refuses earlier deletes anyway. An object gets a delete marker after
-                    # retention and its data goes once it has been noncurrent as long again (S3 wants
-                    # noncurrent expiry after the noncurrent transition): archived, so cheap meanwhile.
+                    # After retention an object gets a delete marker, and its data goes a day after
+                    # the noncurrent transition (S3 wants that order). Lifecycle never deletes a
+                    # version Object Lock still protects, so nothing goes before its retention ends.
                     expiration=retention,
-                    noncurrent_version_expiration=retention,
+                    noncurrent_version_expiration=Duration.days(settings.noncurrent_archive_after_days + 1),
                     abort_incomplete_multipart_upload_after=Duration.days(7),
                 )
             ],
@@ -141,7 +141,7 @@ class Storage(Construct):
 
         # Idempotency: event ids already accepted, forgotten after idempotency_ttl_seconds.
         self.idempotency_table = self._table("IdempotencyTable")
-        # Ledger: the integrity log's sequencer (conditional writes keep one order).
+        # Ledger: which file holds each SQS pack, so a redelivered pack is not written twice.
         self.ledger_table = self._table("LedgerTable")
         # Subject keys (crypto-shredding): erasure deletes a subject's item, its only live copy.
         self.subject_keys_table = self._table("SubjectKeysTable", ttl=False)

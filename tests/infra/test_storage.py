@@ -56,7 +56,7 @@ def test_audit_bucket_lifecycle_equals_settings(synth: Synth) -> None:
                                 {"StorageClass": storage_class, "TransitionInDays": s.noncurrent_archive_after_days}
                             ],
                             "ExpirationInDays": s.object_lock_days,
-                            "NoncurrentVersionExpiration": {"NoncurrentDays": s.object_lock_days},
+                            "NoncurrentVersionExpiration": {"NoncurrentDays": s.noncurrent_archive_after_days + 1},
                         }
                     )
                 ]
