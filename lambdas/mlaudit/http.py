@@ -7,8 +7,13 @@ Messages never echo submitted values (they may hold personal data).
 
 from __future__ import annotations
 
+import functools
 import json
+import traceback
+from collections.abc import Callable
 from typing import Any
+
+Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 
 class ApiError(Exception):
@@ -36,6 +41,31 @@ def json_response(status: int, body: Any, headers: dict[str, str] | None = None)
         "headers": {"Content-Type": "application/json", **(headers or {})},
         "body": json.dumps(body, separators=(",", ":")),
     }
+
+
+def answers_errors(logger: Any, unavailable: str) -> Callable[[Handler], Handler]:
+    """Map failures to HTTP once, for every API handler: an ApiError becomes its own
+    answer; anything else a 503 saying `unavailable`. Logs carry the error's code, or
+    the exception's type and where it was raised, never its text (it may quote a value)."""
+
+    def decorate(handle: Handler) -> Handler:
+        @functools.wraps(handle)
+        def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+            try:
+                return handle(event, context)
+            except ApiError as error:
+                logger.info("request refused", extra={"status": error.status, "error": error.code,
+                                                      "problems": len(error.errors)})
+                return error.response()
+            except Exception as exc:  # noqa: BLE001 - the caller gets a 503 and may retry
+                frame = traceback.extract_tb(exc.__traceback__)[-1]
+                logger.error("request failed", extra={"error_type": type(exc).__name__,
+                                                      "raised_at": f"{frame.filename}:{frame.lineno}"})
+                return ApiError(503, "unavailable", unavailable).response()
+
+        return handler
+
+    return decorate
 
 
 def header(event: dict[str, Any], name: str) -> str | None:

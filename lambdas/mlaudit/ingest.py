@@ -13,9 +13,9 @@ from __future__ import annotations
 import hashlib
 import os
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from collections.abc import Iterable
 from typing import Any, Protocol
 
 from pydantic import TypeAdapter, ValidationError

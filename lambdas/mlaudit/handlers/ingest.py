@@ -9,7 +9,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from mlaudit.http import ApiError, header, json_response
+from mlaudit.http import answers_errors, header, json_response
 from mlaudit.ingest import IngestLimits, IngestService, RequestMeta
 from mlaudit.principal import principal_from_event
 from mlaudit.settings import Env
@@ -42,22 +42,14 @@ def service() -> IngestService:
 
 
 @logger.inject_lambda_context(clear_state=True)
+@answers_errors(logger, "The events could not be stored; retry with the same body.")
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    try:
-        principal = principal_from_event(event)
-        identity = (event.get("requestContext") or {}).get("identity") or {}
-        meta = RequestMeta(source_ip=identity.get("sourceIp"), user_agent=identity.get("userAgent"))
-        status, body = service().ingest(_body(event), header(event, "content-type"), principal, meta)
-        logger.info("events accepted", extra={"accepted": body["accepted"], "actor_id": principal.actor_id})
-        return json_response(status, body)
-    except ApiError as error:
-        # Codes and counts only: bodies may hold personal data.
-        logger.info("request refused", extra={"status": error.status, "error": error.code,
-                                              "problems": len(error.errors)})
-        return error.response()
-    except Exception:
-        logger.exception("ingest failed")
-        return ApiError(503, "unavailable", "The event could not be stored; retry with the same body.").response()
+    principal = principal_from_event(event)
+    identity = (event.get("requestContext") or {}).get("identity") or {}
+    meta = RequestMeta(source_ip=identity.get("sourceIp"), user_agent=identity.get("userAgent"))
+    status, body = service().ingest(_body(event), header(event, "content-type"), principal, meta)
+    logger.info("events accepted", extra={"accepted": body["accepted"], "actor_id": principal.actor_id})
+    return json_response(status, body)
 
 
 def _body(event: dict[str, Any]) -> bytes:

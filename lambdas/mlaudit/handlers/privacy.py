@@ -14,7 +14,7 @@ from urllib.parse import unquote
 
 from aws_lambda_powertools import Logger
 
-from mlaudit.http import ApiError, json_response
+from mlaudit.http import ApiError, answers_errors, json_response
 from mlaudit.principal import Principal, principal_from_event
 from mlaudit.privacy import PrivacyService, check_subject_ref
 from mlaudit.settings import Env
@@ -98,21 +98,14 @@ def route(event: dict[str, Any]) -> tuple[int, dict[str, Any]]:
 
 
 @logger.inject_lambda_context(clear_state=True)
+@answers_errors(logger, "The privacy service is unavailable; retry later.")
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     try:
         status, body = route(event)
-        # The pseudonym and counts only: never the subject_ref from the path.
-        logger.info("privacy action", extra={"method": event.get("httpMethod"),
-                                             "subject_pseudonym": body.get("subject_pseudonym"),
-                                             "events": body.get("count")})
-        return json_response(status, body)
     except UnicodeDecodeError:
-        return ApiError(400, "invalid_subject_ref", "subject_ref is not valid percent-encoded UTF-8.").response()
-    except ApiError as error:
-        logger.info("request refused", extra={"status": error.status, "error": error.code})
-        return error.response()
-    except Exception as exc:
-        # The exception's type only: its text could quote a value.
-        logger.error("privacy request failed", extra={"method": event.get("httpMethod"),
-                                                      "error_type": type(exc).__name__})
-        return ApiError(503, "unavailable", "The privacy service is unavailable; retry later.").response()
+        raise ApiError(400, "invalid_subject_ref", "subject_ref is not valid percent-encoded UTF-8.") from None
+    # The pseudonym and counts only: never the subject_ref from the path.
+    logger.info("privacy action", extra={"method": event.get("httpMethod"),
+                                         "subject_pseudonym": body.get("subject_pseudonym"),
+                                         "events": body.get("count")})
+    return json_response(status, body)

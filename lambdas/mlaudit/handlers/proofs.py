@@ -17,7 +17,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from mlaudit.http import ApiError, json_response
+from mlaudit.http import ApiError, answers_errors, json_response
 from mlaudit.integrity.proofs import NotFound, ProofError, ProofService
 from mlaudit.principal import principal_from_event
 from mlaudit.settings import Env
@@ -38,15 +38,9 @@ def service() -> ProofService:
 
 
 @logger.inject_lambda_context(clear_state=True)
+@answers_errors(logger, "The proof could not be built; retry later.")
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    try:
-        return route(event, service())
-    except ApiError as error:
-        logger.info("request refused", extra={"status": error.status, "error": error.code})
-        return error.response()
-    except Exception:
-        logger.exception("proof failed")
-        return ApiError(503, "unavailable", "The proof could not be built; retry later.").response()
+    return route(event, service())
 
 
 def route(event: dict[str, Any], proofs: ProofService) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from mlaudit.http import ApiError, json_response
+from mlaudit.http import ApiError, answers_errors, json_response
 from mlaudit.principal import Principal, principal_from_event
 from mlaudit.queries.catalog import load_catalog
 from mlaudit.queries.engine import QueryEngine
@@ -97,16 +97,10 @@ def route(event: dict[str, Any]) -> tuple[int, Any]:
 
 
 @logger.inject_lambda_context(clear_state=True)
+@answers_errors(logger, "The query service is unavailable; retry later.")
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    try:
-        status, body = route(event)
-        return json_response(status, body)
-    except ApiError as error:
-        logger.info("request refused", extra={"status": error.status, "error": error.code})
-        return error.response()
-    except Exception:
-        logger.exception("query request failed")
-        return ApiError(503, "unavailable", "The query service is unavailable; retry later.").response()
+    status, body = route(event)
+    return json_response(status, body)
 
 
 def _json_body(event: dict[str, Any]) -> Any:
