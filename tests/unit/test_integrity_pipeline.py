@@ -16,7 +16,6 @@ from mlaudit.integrity.verify import main
 
 from tests.unit import pipeline_fakes
 
-
 EVENT = {
     "event_type": "prediction",
     "occurred_at": "2026-11-26T06:59:00Z",
