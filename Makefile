@@ -34,6 +34,7 @@ demo: venv
 	$(BIN)/python -m local demo
 
 test: venv
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q -n 2 tests
 
 unit: venv
