@@ -26,6 +26,7 @@ from mlaudit.events import (
     SERVER_OWNED_FIELDS,
     EventBatchIn,
     EventIn,
+    EventType,
     canonical_json,
     format_timestamp,
 )
@@ -202,6 +203,25 @@ def _path(loc: tuple[Any, ...]) -> str:
 
 
 # ---------------------------------------------------------------- records
+
+
+# What a workload holding only `lineage.write` may send (pipelines and orchestrators).
+LINEAGE_EVENT_TYPES = frozenset({
+    EventType.LINEAGE, EventType.DATASET_REGISTERED, EventType.DATA_INGESTED,
+})
+
+
+def check_scope_allows(principal: Principal, events: list[EventIn]) -> None:
+    if principal.kind != "workload" or "events.write" in principal.scopes:
+        return
+    problems = [
+        {"index": i, "path": f"events[{i}].event_type", "rule": "scope",
+         "message": "the lineage.write scope sends lineage, dataset_registered and data_ingested events only"}
+        for i, e in enumerate(events) if e.event_type not in LINEAGE_EVENT_TYPES
+    ]
+    if problems:
+        raise ApiError(403, "forbidden", "The token's scopes do not cover these event types; nothing was stored.",
+                       problems[:MAX_REPORTED_ERRORS])
 
 
 def event_id_of(event: EventIn, principal: Principal) -> str:
@@ -391,6 +411,7 @@ class IngestService:
     ) -> tuple[int, dict[str, Any]]:
         check_content_type(content_type)
         events = parse_events(body, self.limits)
+        check_scope_allows(principal, events)
         self._check_personal_fields(events)
         event_ids = assign_event_ids(events, principal)
         key = request_key(principal, event_ids)

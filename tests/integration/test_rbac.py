@@ -41,8 +41,10 @@ def _query(caller: str) -> tuple[str, dict[str, Any]]:
 
 
 def _events(config, caller, token, machine_token):
-    return "/v1/events", {"event_id": f"rbac-{uuid.uuid4().hex}", "event_type": "model_deployed",
-                          "occurred_at": datetime.now(UTC).isoformat(), "model_id": "rbac", "model_version": "1"}
+    # A lineage event: what every scope that may call POST /v1/events may send.
+    return "/v1/events", {"event_id": f"rbac-{uuid.uuid4().hex}", "event_type": "lineage",
+                          "occurred_at": datetime.now(UTC).isoformat(), "run_id": "rbac",
+                          "inputs": ["s3://rbac/in"], "outputs": ["s3://rbac/out"]}
 
 
 def _start_query(config, caller, token, machine_token):

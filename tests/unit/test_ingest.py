@@ -137,3 +137,14 @@ def test_personal_data_without_a_subject_is_refused(pipeline):
     assert (caught.value.status, caught.value.errors[0]["rule"]) == (422, "requires_subject_ref")
     assert "Ann" not in json.dumps(caught.value.response())
     assert pipeline.receive() == []
+
+
+def test_lineage_scope_sends_lineage_events_only(pipeline):
+    lineage_only = WORKLOAD.__class__(kind="workload", actor_id="etl", client_id="etl", scopes=("lineage.write",))
+    lineage = {"event_type": "lineage", "occurred_at": "2026-11-26T06:59:00Z", "run_id": "r1",
+               "inputs": ["s3://raw"], "outputs": ["s3://clean"]}
+    assert pipeline.post(json.dumps(lineage), principal=lineage_only)[0] == 202
+    with pytest.raises(ApiError) as caught:
+        pipeline.post(json.dumps({"events": [lineage, EVENT]}), principal=lineage_only)
+    assert (caught.value.status, caught.value.errors[0]["path"]) == (403, "events[1].event_type")
+    assert len(pipeline.receive()) == 1
