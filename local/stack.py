@@ -17,7 +17,13 @@ import tempfile
 from typing import Any
 
 import boto3
-from mlaudit.settings import Env, Settings, ingest_limits_environment, writer_limits_environment
+from mlaudit.settings import (
+    FUNCTION_RUNTIME_ENVIRONMENT,
+    Env,
+    Settings,
+    ingest_limits_environment,
+    writer_limits_environment,
+)
 
 from local import api, oauth
 from local.httpd import BackgroundServer
@@ -157,6 +163,7 @@ class LocalStack:
             **ingest_limits_environment(self.settings),
             **writer_limits_environment(self.settings),
             "AWS_ENDPOINT_URL": moto_url,
+            **FUNCTION_RUNTIME_ENVIRONMENT,
             "POWERTOOLS_SERVICE_NAME": "mlaudit",
             "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon on a laptop
             "POWERTOOLS_METRICS_NAMESPACE": "mlaudit",

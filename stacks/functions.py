@@ -27,6 +27,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
+from mlaudit.settings import FUNCTION_RUNTIME_ENVIRONMENT
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 LAMBDAS_DIR = REPO_ROOT / "lambdas"
@@ -233,6 +234,7 @@ class AuditFunction(Construct):
             environment={
                 "POWERTOOLS_SERVICE_NAME": f"mlaudit-{name}",
                 "POWERTOOLS_METRICS_NAMESPACE": "mlaudit",
+                **FUNCTION_RUNTIME_ENVIRONMENT,
                 **(environment or {}),
             },
             # Environment variables hold names, ARNs and limits only: Lambda's own key suffices.
