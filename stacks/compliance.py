@@ -76,8 +76,8 @@ _UNRESERVED = (
 _WAF = "WAF is opt-in (waf_enabled) because web ACLs bill per request; stage throttling still applies."
 _BACKUP = (
     "Point-in-time recovery is on (35 days of restore points). The idempotency table is a 24-hour "
-    "cache; the ledger sequences file roots that are themselves stored under Object Lock; subject "
-    "keys must not outlive an erasure in long-term backups (crypto-shredding)."
+    "cache; the ledger only drops SQS redeliveries (15 days); subject keys must not outlive an "
+    "erasure in long-term backups (crypto-shredding)."
 )
 
 ACKNOWLEDGMENTS: tuple[Ack, ...] = (
