@@ -22,6 +22,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import requests
+from mlaudit.integrity.signing import kms_public_key_pem, load_public_key
+from mlaudit.integrity.store import S3Store
+from mlaudit.integrity.verifier import Verifier
 from mlaudit.layout import parse_partition
 from mlaudit.leaf import leaf_hash, leaf_record_from_row
 from mlaudit.parquet import read_parquet_bytes
@@ -48,7 +52,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")  # the report, not the functions' logs
     print("Starting the local stack (moto, Cognito, API emulator, writer poller)...")
-    with LocalStack(Settings.from_cdk_json(), writer_window=1) as stack:
+    with LocalStack(Settings.from_cdk_json(), writer_window=1, checkpoint_interval=1) as stack:
         config = stack.config
         machine = config["machine_client"]
         audit = AuditClient(config["api_url"], config["token_url"], machine["client_id"], machine["client_secret"])
@@ -58,7 +62,10 @@ def run(args: argparse.Namespace) -> int:
         if not local_client.wait_drained(config, timeout=120):
             print("The writer did not drain the queue in 120 s.", file=sys.stderr)
             return 1
-        return report(config, sent)
+        stored_ok = report(config, sent)
+        proven_ok = prove(config)
+        asked_ok = ask(config)
+        return 0 if stored_ok and proven_ok and asked_ok else 1
 
 
 # ---------------------------------------------------------------- the workload
@@ -199,7 +206,49 @@ def report(config: dict[str, Any], sent: list[dict[str, Any]]) -> int:
     print(f"accuracy from labels         {accuracy:.3f} over {len(labelled)} labelled predictions")
     ok = set(stored_ids) == sent_ids and len(stored_ids) == len(sent_ids) and hashes_ok == len(rows)
     print("result                       " + ("OK: every event stored once, every hash verifies" if ok else "PROBLEM"))
-    return 0 if ok else 1
+    return ok
+
+
+def prove(config: dict[str, Any]) -> bool:
+    """What a third party would run: the offline verifier, with only the public key."""
+    s3, kms = local_client.aws_client(config, "s3"), local_client.aws_client(config, "kms")
+    store = S3Store(s3, config["bucket"])
+    public_key = load_public_key(kms_public_key_pem(kms, config["signing_key_id"]))
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:  # the signer runs every second here (hourly on AWS)
+        result = Verifier(store, public_key).run()
+        if result.checkpoint and result.checkpoint["tree_size"] == result.log_size:
+            break
+        time.sleep(0.5)
+    print()
+    print("tamper evidence (python -m mlaudit.integrity.verify, public key only)")
+    covered = (result.checkpoint or {}).get("tree_size")
+    print(f"  files in the signed log     {result.log_size}, the latest checkpoint covers {covered}")
+    print(f"  events re-hashed            {result.events_checked}")
+    print("  result                      " + ("OK: nothing altered, removed or added" if result.ok else
+                                               f"PROBLEM: {[str(p) for p in result.problems]}"))
+    return result.ok
+
+
+def ask(config: dict[str, Any]) -> bool:
+    """An analyst's question through the API: volume and latency per model version today."""
+    token = local_client.user_tokens(config, "analyst")["id_token"]
+    today = datetime.now(UTC).strftime("%Y-%m-%d")
+    headers = {**local_client.bearer(token), "Content-Type": "application/json"}
+    started = requests.post(f"{config['api_url']}/v1/queries/prediction_volume_latency", headers=headers,
+                            json={"parameters": {"from_date": today, "to_date": today, "model_id": MODEL_ID}},
+                            timeout=60)
+    if started.status_code != 202:
+        print(f"query refused: {started.status_code} {started.text}", file=sys.stderr)
+        return False
+    result = requests.get(f"{config['api_url']}/v1/query-executions/{started.json()['execution_id']}",
+                          headers=headers, timeout=60).json()
+    print()
+    print("an analyst asks: POST /v1/queries/prediction_volume_latency (DuckDB standing in for Athena)")
+    for row in result.get("rows", []):
+        print(f"  {row['model_id']} {row['model_version']} {row['hour']}: {row['predictions']} predictions, "
+              f"p50 {row['p50_latency_ms']:.3f} ms, p99 {row['p99_latency_ms']:.3f} ms")
+    return result.get("state") == "SUCCEEDED" and bool(result.get("rows"))
 
 
 def _pct(values: list[float], q: float) -> float:
