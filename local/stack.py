@@ -22,6 +22,7 @@ from mlaudit.settings import (
     Env,
     Settings,
     ingest_limits_environment,
+    settings_environment,
     writer_limits_environment,
 )
 
@@ -161,6 +162,7 @@ class LocalStack:
             Env.TOKEN_ISSUER: resources.issuer,
             Env.ALLOWED_CLIENT_IDS: " ".join(resources.allowed_client_ids),
             **ingest_limits_environment(self.settings),
+            **settings_environment(self.settings),
             **writer_limits_environment(self.settings),
             "AWS_ENDPOINT_URL": moto_url,
             **FUNCTION_RUNTIME_ENVIRONMENT,

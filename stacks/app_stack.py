@@ -12,7 +12,7 @@ from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 from mlaudit.layout import EVENTS_PREFIX, INTEGRITY_PREFIX
 from mlaudit.routes import ROUTES, Route
-from mlaudit.settings import Env, Settings
+from mlaudit.settings import Env, Settings, settings_environment
 
 from stacks.analytics import EVENTS_TABLE, Analytics
 from stacks.api import Api
@@ -133,6 +133,9 @@ class MlAuditStack(Stack):
         if "privacy" in functions:
             self._wire_privacy(functions["privacy"], queue_arn=ingestion.queue.queue_arn,
                                queue_url=ingestion.queue.queue_url)
+        if "config" in functions:
+            self._wire_config(functions["config"], queue_arn=ingestion.queue.queue_arn,
+                              queue_url=ingestion.queue.queue_url)
 
         CfnOutput(self, "ApiUrl", value=api.rest_api.url)
         CfnOutput(self, "UserPoolId", value=identity.user_pool.user_pool_id)
@@ -214,6 +217,15 @@ class MlAuditStack(Stack):
         _allow(function, ["s3:ListBucket"], [bucket.bucket_arn])
         _allow(function, ["sqs:SendMessage"], [queue_arn])
         _allow(function, KEY_USE, [self.storage.key.key_arn])
+
+    def _wire_config(self, function: lambda_.Function, *, queue_arn: str, queue_url: str) -> None:
+        """The settings in force travel as one environment variable (no secrets in them);
+        each read is an audit event on the events queue."""
+        for name, value in settings_environment(self.settings).items():
+            function.add_environment(name, value)
+        function.add_environment(Env.EVENTS_QUEUE_URL, queue_url)
+        _allow(function, ["sqs:SendMessage"], [queue_arn])
+        _allow(function, ["kms:Encrypt", "kms:GenerateDataKey"], [self.storage.key.key_arn])
 
     def _wire_proofs(self, function: lambda_.Function) -> None:
         """Receipts and checkpoints: read-only on the lake."""

@@ -90,6 +90,10 @@ ROUTES: tuple[Route, ...] = (
         "DELETE", "/v1/subjects/{subject_ref}", "privacy", roles=frozenset({"privacy_officer"}),
         summary="Erase a data subject: destroy their key, record the erasure.",
     ),
+    Route(
+        "GET", "/v1/config", "config", roles=frozenset({"admin", "auditor"}),
+        summary="The deployment's settings in force: retention, Object Lock, limits, throttles.",
+    ),
 )
 
 

@@ -197,12 +197,18 @@ class Env:
     LOG_ID = "MLAUDIT_LOG_ID"
     GLUE_DATABASE = "MLAUDIT_GLUE_DATABASE"
     ATHENA_WORKGROUP = "MLAUDIT_ATHENA_WORKGROUP"
+    SETTINGS = "MLAUDIT_SETTINGS"
 
 
 # Set on every function (and by the local stack): pydantic otherwise scans installed
 # packages' metadata for plugins on first use, about 30 ms of every cold start; mlaudit
 # uses none.
 FUNCTION_RUNTIME_ENVIRONMENT = {"PYDANTIC_DISABLE_PLUGINS": "__all__"}
+
+
+def settings_environment(settings: Settings) -> dict[str, str]:
+    """The whole deployment's settings, for the function that shows them (GET /v1/config)."""
+    return {Env.SETTINGS: settings.model_dump_json()}
 
 
 def ingest_limits_environment(settings: Settings) -> dict[str, str]:

@@ -71,3 +71,15 @@ def test_workloads_and_wrong_roles_cannot_query(local_stack, machine_token, user
                   {"parameters": {"from_date": today, "to_date": today, "subject_pseudonym": "x" * 64}})
     assert denied.status_code == 403
     assert client.wait_drained(local_stack, timeout=60)
+
+
+def test_admins_and_auditors_read_the_settings_in_force(local_stack, user_tokens):
+    from mlaudit.settings import Settings
+
+    answer = call(local_stack, "GET", "/v1/config", user_tokens("admin")["id_token"])
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["settings"] == json.loads(Settings.from_cdk_json().model_dump_json())
+    assert call(local_stack, "GET", "/v1/config", user_tokens("analyst")["id_token"]).status_code == 403
+    drained(local_stack)
+    reads = [r for r in lake_rows(local_stack, "") if r["event_type"] == "audit_access" and r["resource"] == "config"]
+    assert reads and reads[-1]["actor_roles"] == ["admin"]

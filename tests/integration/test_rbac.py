@@ -116,6 +116,7 @@ VALID_REQUESTS: dict[tuple[str, str], Request] = {
     ("GET", "/v1/query-executions/{id}"): _execution,
     ("GET", "/v1/subjects/{subject_ref}"): _subject,
     ("DELETE", "/v1/subjects/{subject_ref}"): _subject,
+    ("GET", "/v1/config"): lambda *_: ("/v1/config", None),
     # Routes other teams are adding (used once they are in routes.ROUTES).
     ("GET", "/v1/events/{event_id}/proof"): _receipt,
     ("GET", "/v1/checkpoints/latest"): _checkpoint("/v1/checkpoints/latest"),
