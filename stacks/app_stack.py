@@ -55,7 +55,9 @@ class MlAuditStack(Stack):
         identity = Identity(self, "Identity", settings=settings, callback_urls=callback_urls)
         layers = Layers(self, "Layers")
         ingestion = Ingestion(self, "Ingestion", settings=settings, key=key, layers=layers)
-        integrity = Integrity(self, "Integrity", settings=settings, key=key, layers=layers)
+        integrity = Integrity(
+            self, "Integrity", settings=settings, key=key, audit_bucket=storage.audit_bucket, layers=layers,
+        )
         self.analytics = Analytics(
             self,
             "Analytics",
@@ -146,6 +148,8 @@ class MlAuditStack(Stack):
         CfnOutput(self, "AthenaWorkGroup", value=self.analytics.workgroup.name)
         # Verifiers fetch the public key once: aws kms get-public-key --key-id <this>
         CfnOutput(self, "CheckpointSigningKeyArn", value=integrity.signing_key.key_arn)
+        # Attach to whoever verifies the lake: read-only, plus kms:GetPublicKey on the signing key.
+        CfnOutput(self, "VerifierPolicyArn", value=integrity.verifier_policy.managed_policy_arn)
 
     def _wire_ingest(self, function: lambda_.Function, *, queue_arn: str) -> None:
         """Remember event ids, pseudonymize subjects and encrypt personal fields, enqueue."""

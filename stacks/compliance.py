@@ -131,6 +131,15 @@ ACKNOWLEDGMENTS: tuple[Ack, ...] = (
         "The writer appends manifests and file roots under integrity/ with keys made at write time; "
         "the grant is limited to that prefix and to PutObject/GetObject.",
     ),
+    *(
+        Ack(
+            f"AwsSolutions-IAM5[Resource::<Storage/AuditBucket.Arn>/{prefix}/*]",
+            "Integrity/VerifierPolicy/Resource",
+            "An offline verifier reads every Parquet file, manifest, log entry and checkpoint to check "
+            "the whole lake; read-only (GetObject) and limited to the events/ and integrity/ prefixes.",
+        )
+        for prefix in ("events", "integrity")
+    ),
     Ack(
         "AwsSolutions-IAM5[Resource::<Storage/AuditBucket.Arn>/integrity/*]",
         "Integrity/Checkpoint/Role/DefaultPolicy/Resource",

@@ -77,10 +77,12 @@ layer, no Docker involved.
    `aws cognito-idp describe-user-pool-client`) with the client-credentials grant at
    the `TokenUrl` output, then call `ApiUrl` with `Authorization: Bearer <token>`.
 7. Offline verifiers need the checkpoint public key once:
-   `aws kms get-public-key --key-id <CheckpointSigningKeyArn output>`.
+   `aws kms get-public-key --key-id <CheckpointSigningKeyArn output>`; the managed policy
+   `VerifierPolicyArn` gives a role exactly what `python -m mlaudit.integrity.verify` needs
+   (read the lake, open SSE-KMS objects, fetch the public key).
 
 Stack outputs: `ApiUrl`, `UserPoolId`, `WorkloadClientId`, `PeopleClientId`, `TokenUrl`,
-`AuditBucketName`, `AthenaWorkGroup`, `CheckpointSigningKeyArn`.
+`AuditBucketName`, `AthenaWorkGroup`, `CheckpointSigningKeyArn`, `VerifierPolicyArn`.
 
 Notes:
 - **Object Lock is irreversible.** In COMPLIANCE mode nobody, root included, can delete

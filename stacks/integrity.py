@@ -8,7 +8,9 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
 from constructs import Construct
+from mlaudit.layout import EVENTS_PREFIX, INTEGRITY_PREFIX
 from mlaudit.settings import Env, Settings
 
 from stacks.functions import AuditFunction, Layers, log_retention
@@ -25,6 +27,7 @@ class Integrity(Construct):
         *,
         settings: Settings,
         key: kms.IKey,
+        audit_bucket: s3.IBucket,
         layers: Layers,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -54,6 +57,23 @@ class Integrity(Construct):
         # Only this function may sign.
         self.checkpoint.function.add_to_role_policy(
             iam.PolicyStatement(actions=["kms:Sign"], resources=[self.signing_key.key_arn])
+        )
+        # What an offline verifier needs and nothing more (read the lake, open SSE-KMS
+        # objects, fetch the public key): attach it to an auditor's or a third party's role.
+        self.verifier_policy = iam.ManagedPolicy(
+            self,
+            "VerifierPolicy",
+            description="mlaudit: read-only access to verify the audit lake (python -m mlaudit.integrity.verify)",
+            statements=[
+                iam.PolicyStatement(
+                    actions=["s3:GetObject"],
+                    resources=[audit_bucket.arn_for_objects(f"{EVENTS_PREFIX}*"),
+                               audit_bucket.arn_for_objects(f"{INTEGRITY_PREFIX}*")],
+                ),
+                iam.PolicyStatement(actions=["s3:ListBucket"], resources=[audit_bucket.bucket_arn]),
+                iam.PolicyStatement(actions=["kms:Decrypt"], resources=[key.key_arn]),
+                iam.PolicyStatement(actions=["kms:GetPublicKey"], resources=[self.signing_key.key_arn]),
+            ],
         )
         events.Rule(
             self,

@@ -42,3 +42,15 @@ def test_checkpoint_runs_alone_on_a_schedule_with_retries(synth: Synth) -> None:
     (target,) = rule["Targets"]
     assert target["Arn"] == {"Fn::GetAtt": [function_id, "Arn"]}
     assert target["RetryPolicy"]["MaximumRetryAttempts"] == 2
+
+
+def test_verifiers_get_a_read_only_policy_with_the_public_key(synth: Synth) -> None:
+    signing_key = synth.logical_id("Integrity/SigningKey")
+    policy = synth.resources[synth.logical_id("Integrity/VerifierPolicy")]
+    assert policy["Type"] == "AWS::IAM::ManagedPolicy"
+    statements = policy["Properties"]["PolicyDocument"]["Statement"]
+    actions = {a for s in statements for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
+    assert actions == {"s3:GetObject", "s3:ListBucket", "kms:Decrypt", "kms:GetPublicKey"}
+    (public_key,) = [s for s in statements if s["Action"] == "kms:GetPublicKey"]
+    assert public_key["Resource"] == {"Fn::GetAtt": [signing_key, "Arn"]}
+    assert "VerifierPolicyArn" in synth.template.to_json()["Outputs"]
