@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime
 
 import requests
@@ -59,3 +60,16 @@ def drained(config):
     assert client.wait_drained(config, timeout=90), "the writer did not drain the queue"
 
 
+def get(config, path, token, **params):
+    return requests.get(config["api_url"] + path, headers={"Authorization": f"Bearer {token}"},
+                        params=params, timeout=60)
+
+
+def signed_checkpoint_covering(config, token, size, timeout=60):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        answer = get(config, "/v1/checkpoints/latest", token)
+        if answer.status_code == 200 and answer.json()["checkpoint"]["tree_size"] >= size:
+            return answer.json()
+        time.sleep(0.5)
+    raise AssertionError(f"no checkpoint covering {size} files within {timeout} s")

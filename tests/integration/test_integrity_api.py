@@ -7,31 +7,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 import uuid
 
-import requests
 from mlaudit.integrity.proofs import check_receipt
 from mlaudit.integrity.signing import kms_public_key_pem
 from mlaudit.leaf import leaf_hash, leaf_record_from_row
 
 from local import client
-from tests.integration.helpers import drained, lake_rows, make_events, post
-
-
-def get(config, path, token, **params):
-    return requests.get(config["api_url"] + path, headers={"Authorization": f"Bearer {token}"},
-                        params=params, timeout=60)
-
-
-def signed_checkpoint_covering(config, token, size, timeout=60):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        answer = get(config, "/v1/checkpoints/latest", token)
-        if answer.status_code == 200 and answer.json()["checkpoint"]["tree_size"] >= size:
-            return answer.json()
-        time.sleep(0.5)
-    raise AssertionError(f"no checkpoint covering {size} files within {timeout} s")
+from tests.integration.helpers import drained, get, lake_rows, make_events, post, signed_checkpoint_covering
 
 
 def log_size(config):

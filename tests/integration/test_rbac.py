@@ -23,6 +23,7 @@ from mlaudit.routes import ROUTES, Route
 
 from local import client
 from local.oauth import moto_signing_key
+from tests.integration.helpers import signed_checkpoint_covering
 
 # (config, caller name, token, machine_token factory) -> (path, JSON body or None)
 Request = Callable[[dict[str, Any], str, str | None, Callable[..., str]], tuple[str, Any]]
@@ -85,20 +86,9 @@ def _receipt(config, caller, token, machine_token):
                              headers=client.bearer(machine_token(["events.write"])), timeout=60)
         assert sent.status_code == 202, sent.text
         assert client.wait_drained(config, timeout=90)
-        _wait_for_checkpoint(config, machine_token(["events.read"]))
+        signed_checkpoint_covering(config, machine_token(["events.read"]), 1)
         _stored.append(event_id)
     return f"/v1/events/{_stored[0]}/proof", None
-
-
-def _wait_for_checkpoint(config, token, timeout=60):
-    """The log's head is signed on a schedule: wait until a checkpoint exists."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        latest = requests.get(config["api_url"] + "/v1/checkpoints/latest", headers=client.bearer(token), timeout=30)
-        if latest.status_code == 200 and latest.json()["checkpoint"]["tree_size"] >= 1:
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"no signed checkpoint within {timeout} s")
 
 
 def _checkpoint(path):

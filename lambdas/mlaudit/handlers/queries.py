@@ -44,11 +44,9 @@ def set_audit_sink(sink: AuditSink | None) -> None:
 
 def _queue_sink() -> AuditSink:
     """Query runs become audit events on the events queue, like any client's events."""
-    from mlaudit.adapters.aws import client  # noqa: PLC0415
-    from mlaudit.adapters.queue import SqsQueue  # noqa: PLC0415
-    from mlaudit.ingest import EventRecorder, IngestLimits  # noqa: PLC0415
+    from mlaudit.adapters.recorder import queue_recorder  # noqa: PLC0415 - keeps pydantic out of the import
 
-    recorder = EventRecorder(queue=SqsQueue(client("sqs"), os.environ[Env.EVENTS_QUEUE_URL]), limits=IngestLimits())
+    recorder = queue_recorder()
 
     def sink(principal: Principal, event: dict[str, Any]) -> None:
         recorder.record(principal, [event])
