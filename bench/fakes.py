@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from mlaudit.ingest import Claim, IngestLimits, Pack
+from mlaudit.ingest import Claim, IngestLimits
+from mlaudit.pack import Pack
 from mlaudit.writer import LedgerEntry
 
 

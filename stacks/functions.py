@@ -33,7 +33,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 LAMBDAS_DIR = REPO_ROOT / "lambdas"
 # Runtime packages neither the Lambda runtime (boto3) nor the public layers (Powertools,
 # pyarrow) provide; pinned in requirements.txt and installed into one layer.
-LAYER_PACKAGES = ("pydantic", "pydantic_core", "PyJWT", "cryptography")
+LAYER_PACKAGES = ("pydantic", "pydantic_core", "PyJWT", "cryptography", "msgspec")
 
 # The newest Python runtime this aws-cdk-lib knows. The layers below must match it.
 RUNTIME = lambda_.Runtime.PYTHON_3_14

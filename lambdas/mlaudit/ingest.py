@@ -1,4 +1,4 @@
-"""Ingest: request body -> validated events -> canonical leaf records -> SQS packs.
+"""Ingest: request body -> validated events -> leaf records and hashes -> SQS packs.
 
 Pure logic plus two ports (an idempotency store and a queue). All or nothing per
 request: either every event is valid and enqueued (202), or nothing is (4xx).
@@ -31,12 +31,12 @@ from mlaudit.events import (
     format_timestamp,
 )
 from mlaudit.http import ApiError
-from mlaudit.leaf import LEAF_ORDER, encode_leaf
+from mlaudit.leaf import LEAF_ORDER
+from mlaudit.pack import Pack, PackTooLarge, pack_records
 from mlaudit.principal import Principal
 from mlaudit.rules import RuleSet, load_rules
 from mlaudit.settings import Env
 
-PACK_ID_ATTRIBUTE = "pack_id"
 MAX_REPORTED_ERRORS = 100
 # Derived event ids: uuid5 in this namespace over the sender and the event's content.
 _EVENT_ID_NAMESPACE = uuid.UUID("6f1d8a52-3c1e-4c4b-9a57-2f0b1f6f3a10")
@@ -91,13 +91,6 @@ class IdempotencyStore(Protocol):
 class Queue(Protocol):
     def send_packs(self, packs: list[Pack]) -> None:
         """Send every pack or raise; a pack sent twice is harmless (same pack id)."""
-
-
-@dataclass(frozen=True)
-class Pack:
-    pack_id: str
-    body: str  # canonical leaf records, one per line
-    count: int
 
 
 @dataclass
@@ -303,30 +296,6 @@ def leaf_record(
     return record
 
 
-def pack_lines(lines: list[str], key: str, max_message_bytes: int) -> list[Pack]:
-    """Greedy packing of canonical lines into SQS message bodies; ids fixed by position,
-    so a resent request yields the same packs."""
-    packs: list[Pack] = []
-    current: list[str] = []
-    size = 0
-    for line in lines:
-        if len(line) > max_message_bytes:
-            raise ApiError(413, "event_too_large", "An event is larger than one queue message.")
-        if current and size + 1 + len(line) > max_message_bytes:
-            packs.append(_pack(key, len(packs), current))
-            current, size = [], 0
-        current.append(line)
-        size += len(line) + 1
-    if current:
-        packs.append(_pack(key, len(packs), current))
-    return packs
-
-
-def _pack(key: str, index: int, lines: list[str]) -> Pack:
-    pack_id = hashlib.sha256(f"{key}:{index}".encode()).hexdigest()[:40]
-    return Pack(pack_id=pack_id, body="\n".join(lines), count=len(lines))
-
-
 # ---------------------------------------------------------------- service
 
 
@@ -373,7 +342,7 @@ class EventRecorder:
         result = IngestResult(event_ids)
         if self.protector is not None:
             self.protector.prepare(e.subject_ref for e in events if e.subject_ref is not None)
-        lines = []
+        records = []
         for index, (event, event_id) in enumerate(zip(events, event_ids, strict=True)):
             verdict = self.rules.evaluate(event, received_at, self.limits.clock_skew)
             result.dq_counts[verdict.status] += 1
@@ -386,8 +355,12 @@ class EventRecorder:
                 record["subject_pseudonym"], record["personal_data"] = self.protector.protect(
                     event.subject_ref, event.personal_data
                 )
-            lines.append(encode_leaf(record))
-        self.queue.send_packs(pack_lines(lines, key, self.limits.max_message_bytes))
+            records.append(record)
+        try:
+            packs = pack_records(records, key, self.limits.max_message_bytes)
+        except PackTooLarge:
+            raise ApiError(413, "event_too_large", "An event is larger than one queue message.") from None
+        self.queue.send_packs(packs)
         return result
 
 

@@ -1,6 +1,6 @@
 """Writer: a batch of SQS messages -> one Parquet file per partition, exactly once.
 
-Each message is a pack of canonical leaf records (see mlaudit.leaf) with a pack id.
+Each message is a pack of leaf records with their leaf hashes (see mlaudit.pack).
 Exactly-once rests on a ledger keyed by pack id: before a file is written, every
 pack records which file holds its events for each partition; a redelivered pack
 whose file exists is acknowledged without writing again. File names derive from
@@ -23,8 +23,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from mlaudit.layout import partition_prefix
-from mlaudit.leaf import LeafError, leaf_hash_bytes, parse_leaf_line
-from mlaudit.parquet import BadLines, event_dates, file_table, parse_lines, to_parquet_bytes
+from mlaudit.leaf import LeafError
+from mlaudit.parquet import BadLines, event_dates, file_table, leaf_hash_bytes, parse_pack, to_parquet_bytes
 
 Partition = tuple[str, str]  # (event_date, event_type)
 
@@ -70,7 +70,7 @@ class _Part:
 
     message: Message
     table: pa.Table  # parquet.LINE_SCHEMA
-    leaves: list[bytes]
+    leaves: list[bytes]  # the table's leaf_hash column, as digests
 
     @property
     def count(self) -> int:
@@ -200,7 +200,8 @@ class WriterService:
 
 
 def _file_table(parts: list[_Part]) -> pa.Table:
-    return file_table([p.table for p in parts], [leaf.hex() for p in parts for leaf in p.leaves])
+    return file_table([p.table for p in parts])
+
 
 
 def file_key(partition: Partition, parts: list[_Part]) -> str:
@@ -226,22 +227,17 @@ def _split(message: Message) -> dict[Partition, _Part]:
     """Parse one pack (Arrow's JSON reader, against the schema) and cut it by partition."""
     if not message.body or not message.body.isascii():
         raise LeafError("message body is empty or not ASCII")
-    body = message.body.encode("ascii")
-    lines = body.split(b"\n")
-    # Spot check: the producer writes every line with one function, so a
-    # non-canonical first line means a foreign or broken producer.
-    parse_leaf_line(lines[0])
-    table = parse_lines(body, len(lines))
-    leaves = [leaf_hash_bytes(line) for line in lines]
+    table = parse_pack(message.body.encode("ascii"))
+    leaves = leaf_hash_bytes(table)
     dates, types = event_dates(table), table.column("event_type")
     if len(pc.unique(dates)) == 1 and len(pc.unique(types)) == 1:
         return {(dates[0].as_py(), types[0].as_py()): _Part(message, table, leaves)}
     keys = pc.binary_join_element_wise(dates, types, "/")
     parts = {}
     for key in pc.unique(keys).to_pylist():
-        rows = pc.indices_nonzero(pc.equal(keys, key)).to_pylist()
+        rows = pc.indices_nonzero(pc.equal(keys, key))
         event_date, event_type = key.split("/")
-        parts[(event_date, event_type)] = _Part(message, table.take(rows), [leaves[i] for i in rows])
+        parts[(event_date, event_type)] = _Part(message, table.take(rows), [leaves[i] for i in rows.to_pylist()])
     return parts
 
 

@@ -15,8 +15,9 @@ from datetime import datetime
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
-from mlaudit.ingest import PACK_ID_ATTRIBUTE, pack_lines, request_key
-from mlaudit.leaf import encode_leaf, leaf_hash, leaf_record_from_row
+from mlaudit.ingest import request_key
+from mlaudit.leaf import leaf_hash, leaf_record_from_row
+from mlaudit.pack import PACK_ID_ATTRIBUTE, pack_records
 from mlaudit.principal import Principal
 from mlaudit_client import AuditClient, AuditRejected
 
@@ -69,9 +70,8 @@ def test_client_retry_and_redelivered_message_store_nothing_twice(local_stack, m
     machine = local_stack["machine_client"]["client_id"]
     principal = Principal(kind="workload", actor_id=machine, client_id=machine)
     order = {e["event_id"]: i for i, e in enumerate(sent)}
-    lines = [encode_leaf(leaf_record_from_row(r, r["event_type"]))
-             for r in sorted(rows, key=lambda r: order[r["event_id"]])]
-    (pack,) = pack_lines(lines, request_key(principal, [e["event_id"] for e in sent]), 240_000)
+    records = [leaf_record_from_row(r, r["event_type"]) for r in sorted(rows, key=lambda r: order[r["event_id"]])]
+    (pack,) = pack_records(records, request_key(principal, [e["event_id"] for e in sent]), 240_000)
     sqs = client.aws_client(local_stack, "sqs")
     sqs.send_message(QueueUrl=local_stack["queue_url"], MessageBody=pack.body, MessageAttributes={
         PACK_ID_ATTRIBUTE: {"DataType": "String", "StringValue": pack.pack_id}})

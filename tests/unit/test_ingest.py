@@ -6,8 +6,8 @@ import json
 
 import pytest
 from mlaudit.http import ApiError
-from mlaudit.ingest import Pack, pack_lines
-from mlaudit.leaf import parse_leaf_line
+from mlaudit.leaf import LEAF_ORDER, leaf_hash
+from mlaudit.pack import Pack, pack_records, unpack
 
 from .pipeline_fakes import NOW, WORKLOAD, Pipeline
 
@@ -29,9 +29,10 @@ def test_accepted_batch_answers_ids_and_dq_summary(pipeline):
     assert status == 202
     assert body["event_ids"] == ["ev-0", "ev-1", "ev-2"]
     assert body["dq"] == {"pass": 0, "warn": 3, "fail": 0}  # no prediction_id: a warning
-    lines = [line for m in pipeline.receive() for line in m["Body"].encode().split(b"\n")]
-    records = [parse_leaf_line(line) for line in lines]
+    records = [record for m in pipeline.receive() for record in unpack(m["Body"])]
     assert [r["event_id"] for r in records] == ["ev-0", "ev-1", "ev-2"]
+    for record in records:  # each event carries the hash of its whole leaf record
+        assert record.pop("leaf_hash") == leaf_hash(record)
     first = records[0]
     assert first["actor_id"] == WORKLOAD.actor_id and first["actor_type"] == "service"
     assert first["occurred_at"] == "2026-11-26T05:59:00.123Z"  # UTC, milliseconds
@@ -50,7 +51,7 @@ def test_retry_is_answered_once_and_enqueued_once(pipeline):
     first = pipeline.post(batch(50))
     second = pipeline.post(batch(50))
     assert first == second
-    assert sum(len(m["Body"].split("\n")) for m in pipeline.receive()) == 50
+    assert sum(len(unpack(m["Body"])) for m in pipeline.receive()) == 50
 
 
 def test_reused_ids_with_new_content_conflict(pipeline):
@@ -108,13 +109,36 @@ def test_failed_enqueue_is_retried_with_identical_packs(pipeline, monkeypatch):
     assert sent[0] == sent[1]  # same ids, same bytes, same received_at
 
 
+def leaf_records(n):
+    base = dict.fromkeys(LEAF_ORDER)
+    required = {"actor_roles": [], "dq_violations": [], "inputs": [], "outputs": [], "schema_version": 1,
+                "actor_id": "svc", "actor_type": "service", "client_id": "svc", "dq_status": "pass",
+                "event_type": "access", "occurred_at": "2026-11-26T06:00:00.000Z",
+                "received_at": "2026-11-26T06:00:01.000Z"}
+    return [{**base, **required, "event_id": f"e{i}", "resource": "x" * 900, "latency_ms": 1.5} for i in range(n)]
+
+
 def test_packs_respect_the_message_size_and_keep_order():
-    lines = [json.dumps({"n": i, "pad": "x" * 900}) for i in range(100)]
-    packs = pack_lines(lines, "key", 10_000)
-    assert all(len(p.body) <= 10_000 for p in packs)
-    assert [line for p in packs for line in p.body.split("\n")] == lines
+    records = leaf_records(100)
+    packs = pack_records(records, "key", 10_000)
+    assert len(packs) > 1 and all(len(p.body) <= 10_000 for p in packs)
+    unpacked = [r for p in packs for r in unpack(p.body)]
+    assert [r.pop("leaf_hash") for r in unpacked] == [leaf_hash(r) for r in records]
+    assert unpacked == records
     assert len({p.pack_id for p in packs}) == len(packs)
-    assert pack_lines(lines, "key", 10_000) == packs
+    assert pack_records(records, "key", 10_000) == packs
+    header = json.loads(packs[0].body.split("\n", 1)[0])
+    # What every event shares travels once a pack; doubles never do (0.0 == -0.0).
+    assert {"actor_id", "resource", "actor_roles"} <= header["common"].keys()
+    assert not {"event_id", "latency_ms"} & header["common"].keys()
+
+
+def test_equal_doubles_with_other_text_are_not_shared():
+    records = leaf_records(2)
+    records[0]["latency_ms"], records[1]["latency_ms"] = 0.0, -0.0
+    (pack,) = pack_records(records, "key", 100_000)
+    assert [r["latency_ms"] for r in unpack(pack.body)] == [0.0, -0.0]
+    assert '"latency_ms":-0.0' in pack.body
 
 
 def test_server_side_events_are_recorded_through_the_same_contract(pipeline):
@@ -123,8 +147,7 @@ def test_server_side_events_are_recorded_through_the_same_contract(pipeline):
         "event_type": "audit_access", "occurred_at": "2026-11-26T06:59:00Z", "action": "query",
         "resource": "query:model_timeline", "details": {"outcome": "started"},
     }])
-    (line,) = [line for m in pipeline.receive() for line in m["Body"].encode().split(b"\n")]
-    record = parse_leaf_line(line)
+    (record,) = [record for m in pipeline.receive() for record in unpack(m["Body"])]
     assert record["event_id"] == ids[0]
     assert (record["actor_id"], record["actor_type"], record["actor_roles"]) == ("user-sub-1", "user", ["auditor"])
     with pytest.raises(ApiError):

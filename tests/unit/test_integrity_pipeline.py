@@ -118,3 +118,28 @@ def test_public_key_from_kms_is_enough(lake):
     pipeline, signing = lake
     pem = kms_public_key_pem(boto3.client("kms"), signing)
     assert pem.startswith(b"-----BEGIN PUBLIC KEY-----")
+
+
+def test_a_value_changed_on_the_way_to_the_writer_is_named_by_the_verifier(aws):
+    from mlaudit.integrity.signing import LocalSigner, load_public_key
+    from mlaudit.integrity.verifier import Verifier
+    from mlaudit.writer import Message
+
+    pipeline = pipeline_fakes.Pipeline()
+    store = S3Store(pipeline.s3, pipeline.bucket, pipeline.key_id)
+    pipeline.writer.integrity = IntegritySink(store)
+    pipeline.post(json.dumps({"events": [{**EVENT, "event_id": f"ev-{i}"} for i in range(3)]}))
+    (message,) = pipeline.to_messages(pipeline.receive())
+    # The writer re-derives only the first leaf of a pack; a later value altered in the
+    # queue is stored with the hash ingest computed, and verification names the event.
+    header, first, second, third = message.body.split("\n")
+    altered = second.replace('"prediction_score":0.25', '"prediction_score":0.5')
+    assert altered != second
+    report = pipeline.writer.process([Message(message.message_id, message.pack_id,
+                                              "\n".join([header, first, altered, third]))])
+    assert report.failed_message_ids == []
+    signer = LocalSigner.generate()
+    Checkpointer(store, signer, log_id="mlaudit/audit").run()
+    result = Verifier(store, load_public_key(signer.public_key_pem()), jobs=1).run()
+    assert [p.kind for p in result.problems] == ["event_modified"]
+    assert "event ev-1" in result.problems[0].where

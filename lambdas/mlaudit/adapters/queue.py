@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mlaudit.ingest import PACK_ID_ATTRIBUTE, Pack
+from mlaudit.pack import PACK_ID_ATTRIBUTE, Pack
 
 _MAX_ENTRIES = 10
 _MAX_CALL_BYTES = 262_144

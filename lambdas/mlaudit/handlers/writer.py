@@ -9,7 +9,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from mlaudit.ingest import PACK_ID_ATTRIBUTE
+from mlaudit.pack import PACK_ID_ATTRIBUTE
 from mlaudit.settings import Env
 from mlaudit.writer import Message, WriterService
 
