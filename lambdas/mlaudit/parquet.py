@@ -61,6 +61,9 @@ _ENCODINGS = {
 # zstd level per column: the encodings above leave little for zstd to find in most
 # columns, so level 1 (fast); JSON text is where a higher level still shrinks files.
 COMPRESSION_LEVELS = {c.name: 9 if c.name in _JSON_TEXT else 1 for c in COLUMNS}
+# Min/max statistics where queries filter (time, model, actor, subject...); on JSON
+# text, ciphertext and hashes they would prune nothing and cost time and footer bytes.
+_STATISTICS_COLUMNS = [c.name for c in COLUMNS if c.name not in (*_JSON_TEXT, "leaf_hash")]
 
 
 class BadLines(ValueError):
@@ -96,8 +99,22 @@ def parse_pack(body: bytes) -> pa.Table:
     return table
 
 
+_CONSTANTS: dict[tuple[object, ...], pa.Array] = {}
+
+
 def _constant(value: object, kind: pa.DataType, rows: int) -> pa.Array:
-    """A column with one value (each way below is the fast one for its kind)."""
+    """A column with one value. Packs repeat the same shared values (and mostly the same
+    size), so built arrays are kept: Arrow arrays are immutable."""
+    key = (str(kind), tuple(value) if isinstance(value, list) else value, rows)
+    column = _CONSTANTS.get(key)
+    if column is None:
+        if len(_CONSTANTS) >= 4096:
+            _CONSTANTS.clear()
+        column = _CONSTANTS[key] = _new_constant(value, kind, rows)
+    return column
+
+
+def _new_constant(value: object, kind: pa.DataType, rows: int) -> pa.Array:
     if value is None:
         return pa.nulls(rows, kind)
     if pa.types.is_list(kind):
@@ -151,7 +168,7 @@ def to_parquet_bytes(table: pa.Table) -> bytes:
     sink = pa.BufferOutputStream()
     pq.write_table(
         table, sink, compression="zstd", compression_level=COMPRESSION_LEVELS,
-        use_dictionary=_DICTIONARY_COLUMNS, column_encoding=_ENCODINGS, write_statistics=True,
+        use_dictionary=_DICTIONARY_COLUMNS, column_encoding=_ENCODINGS, write_statistics=_STATISTICS_COLUMNS,
     )
     return sink.getvalue().to_pybytes()
 
