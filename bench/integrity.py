@@ -59,7 +59,7 @@ def writer_overhead(n_events: int) -> dict[str, float]:
     for body in packs:
         for record in unpack(body):
             record.pop("leaf_hash")
-            lines.append(encode_leaf(record).encode("ascii"))
+            lines.append(encode_leaf(record))
     best = None
     for _ in range(3):
         sink = TimedSink()

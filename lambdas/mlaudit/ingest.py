@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
+import msgspec
 from pydantic import TypeAdapter, ValidationError
 
 from mlaudit.events import (
@@ -250,11 +251,13 @@ def request_key(principal: Principal, event_ids: list[str]) -> str:
     return digest.hexdigest()
 
 
+_FINGERPRINT = msgspec.json.Encoder(order="sorted")
+
+
 def request_fingerprint(events: list[EventIn]) -> str:
-    digest = hashlib.sha256()
-    for event in events:
-        digest.update(event.__pydantic_serializer__.to_json(event, exclude_none=True) + b"\n")
-    return digest.hexdigest()
+    """What the request asks to store, as parsed: a resend with other whitespace or key
+    order is the same request; one with any other value is not (409)."""
+    return hashlib.sha256(_FINGERPRINT.encode([event.__dict__ for event in events])).hexdigest()
 
 
 # Fields copied as they are from the client's event into the leaf record.

@@ -18,24 +18,30 @@ import hashlib
 from datetime import datetime
 from typing import Any
 
-from mlaudit.events import canonical_json, canonical_json_fast, format_timestamp, plain_float
+from mlaudit.events import canonical_bytes_fast, canonical_json, format_timestamp
 from mlaudit.layout import COLUMNS, LEAF_FIELDS, TIMESTAMP_COLUMNS
 
 LEAF_ENCODING_VERSION = 1
 # Canonical key order: the sorted field names.
 LEAF_ORDER: tuple[str, ...] = tuple(sorted(LEAF_FIELDS))
+_LEAF_ORDER_LIST = list(LEAF_ORDER)
 _DOUBLES = tuple(c.name for c in COLUMNS if c.kind == "double")
 
 
 def floats_plain(record: dict[str, Any]) -> bool:
     """Whether the fast encoder may write this leaf record (or any part of it): its
-    only floats are its doubles (JSON columns hold text)."""
-    return all(record[name] is None or plain_float(record[name]) for name in _DOUBLES)
+    only floats are its doubles (JSON columns hold text). events.plain_float, inlined."""
+    for name in _DOUBLES:
+        value = record[name]
+        if value is not None and not (value == 0.0 or 1e-4 <= abs(value) < 1e16):
+            return False
+    return True
 
 
-def encode_leaf(record: dict[str, Any]) -> str:
-    """canonical_json(record), the fast way when it can."""
-    return canonical_json_fast(record, floats_plain(record))
+def encode_leaf(record: dict[str, Any]) -> bytes:
+    """canonical_json(record) as ASCII bytes, the fast way when it can. The record's keys
+    must be in LEAF_ORDER (as `ingest.leaf_record` builds it)."""
+    return canonical_bytes_fast(record, floats_plain(record), keys_sorted=list(record) == _LEAF_ORDER_LIST)
 
 
 class LeafError(ValueError):

@@ -25,9 +25,9 @@ from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any
 
-from mlaudit.events import canonical_json, canonical_json_fast
+from mlaudit.events import canonical_bytes_fast, canonical_json
 from mlaudit.layout import COLUMNS
-from mlaudit.leaf import LEAF_ORDER, LeafError, floats_plain, leaf_hash_bytes
+from mlaudit.leaf import LEAF_ORDER, LeafError, encode_leaf, floats_plain, leaf_hash_bytes
 
 PACK_FORMAT = 2
 PACK_ID_ATTRIBUTE = "pack_id"  # SQS message attribute: the writer's ledger key
@@ -92,10 +92,10 @@ class PackTooLarge(ValueError):
 
 
 def _event_line(record: dict[str, Any], own: list[str]) -> str:
-    plain = floats_plain(record)
     line = {name: record[name] for name in own}
-    line[LEAF_HASH] = leaf_hash_bytes(canonical_json_fast(record, plain).encode("ascii")).hex()
-    return canonical_json_fast(line, plain)
+    line[LEAF_HASH] = leaf_hash_bytes(encode_leaf(record)).hex()
+    # Any key order does here (the line is parsed, not hashed); ASCII it must be.
+    return canonical_bytes_fast(line, floats_plain(record), keys_sorted=True).decode("ascii")
 
 
 def _pack(key: str, index: int, lines: list[str]) -> Pack:

@@ -70,4 +70,25 @@ def test_non_finite_numbers_are_refused_not_written_as_null():
 @pytest.mark.parametrize("score", [0.25, 1e-07, 1e16, 0.0, -0.0])
 def test_leaf_records_encode_as_the_definition(score):
     record = {"prediction_score": score, "latency_ms": None, "resource": "s\u00e9rie", "event_id": "e"}
-    assert encode_leaf(record) == canonical_json(record)
+    assert encode_leaf(record) == canonical_json(record).encode()
+
+
+def test_ingest_builds_leaf_records_in_canonical_key_order():
+    # encode_leaf skips sorting for records in LEAF_ORDER: ingest must build them so
+    import json
+
+    from mlaudit.ingest import IngestLimits, RequestMeta, leaf_record, parse_events
+    from mlaudit.leaf import LEAF_ORDER
+    from mlaudit.principal import Principal
+
+    (event,) = parse_events(json.dumps({
+        "event_type": "prediction", "occurred_at": "2026-11-26T06:00:00Z", "model_id": "m\u00e9",
+        "model_version": "1", "prediction_score": 2.5e-07, "features": {"z": 1, "a": [1e-05, "\x7f"]},
+    }).encode(), IngestLimits())
+    principal = Principal(kind="workload", actor_id="svc", client_id="svc")
+    record = leaf_record(event, "e1", principal, RequestMeta("10.0.0.1", None), "2026-11-26T06:00:01.000Z",
+                         "pass", ())
+    assert list(record) == list(LEAF_ORDER)
+    assert encode_leaf(record) == canonical_json(record).encode()
+    record["prediction_score"] = 0.5
+    assert encode_leaf(record) == canonical_json(record).encode()  # the fast path, same bytes

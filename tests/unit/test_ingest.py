@@ -54,6 +54,15 @@ def test_retry_is_answered_once_and_enqueued_once(pipeline):
     assert sum(len(unpack(m["Body"])) for m in pipeline.receive()) == 50
 
 
+def test_a_resend_with_other_key_order_and_spacing_is_the_same_request(pipeline):
+    event = {**EVENT, "event_id": "x", "features": {"a": 1, "b": [1.5, "c"]}}
+    first = pipeline.post(json.dumps({"events": [event]}))
+    reordered = {key: event[key] for key in reversed(event)}
+    reordered["features"] = {"b": [1.5, "c"], "a": 1}
+    assert pipeline.post(json.dumps({"events": [reordered]}, indent=2)) == first
+    assert sum(len(unpack(m["Body"])) for m in pipeline.receive()) == 1
+
+
 def test_reused_ids_with_new_content_conflict(pipeline):
     pipeline.post(batch(2))
     with pytest.raises(ApiError) as caught:
