@@ -180,3 +180,20 @@ def test_lineage_scope_sends_lineage_events_only(pipeline):
         pipeline.post(json.dumps({"events": [lineage, EVENT]}), principal=lineage_only)
     assert (caught.value.status, caught.value.errors[0]["path"]) == (403, "events[1].event_type")
     assert len(pipeline.receive()) == 1
+
+
+def test_an_event_larger_than_a_queue_message_is_413_and_nothing_is_sent(pipeline):
+    import dataclasses
+
+    small = dataclasses.replace(pipeline.limits, max_message_bytes=2_000)
+    pipeline.ingest.limits = pipeline.ingest.recorder.limits = small
+    events = [{**EVENT, "event_id": "small"}, {**EVENT, "event_id": "big", "features": {"notes": "x" * 3_000}}]
+    with pytest.raises(ApiError) as caught:
+        pipeline.post(json.dumps({"events": events}))
+    assert (caught.value.status, caught.value.code) == (413, "event_too_large")
+    assert pipeline.receive() == []
+    with pytest.raises(ApiError) as again:  # the same request, resent, fails the same way
+        pipeline.post(json.dumps({"events": events}))
+    assert again.value.status == 413
+    events[1].update(event_id="big-2", features={"notes": "short"})  # fixed: new content, new id
+    assert pipeline.post(json.dumps({"events": events}))[0] == 202
