@@ -268,13 +268,26 @@ _COPIED = tuple(
 )
 
 
+def server_fields(principal: Principal, meta: RequestMeta, received_at: str) -> dict[str, Any]:
+    """The stored fields a request's events take from its token and connection."""
+    return {
+        "received_at": received_at,
+        "actor_id": principal.actor_id,
+        "actor_type": principal.actor_type,
+        "actor_roles": list(principal.roles),
+        "client_id": principal.client_id,
+        "source_ip": meta.source_ip,
+        "user_agent": meta.user_agent,
+    }
+
+
 def leaf_record(
-    event: EventIn, event_id: str, principal: Principal, meta: RequestMeta, received_at: str,
-    dq_status: str, dq_violations: tuple[str, ...],
+    event: EventIn, event_id: str, server: dict[str, Any], dq_status: str, dq_violations: tuple[str, ...],
 ) -> dict[str, Any]:
-    """The stored fields of one event, in leaf form and canonical key order (see mlaudit.leaf)."""
+    """The stored fields of one event, in leaf form and canonical key order (see mlaudit.leaf).
+    `server` comes from `server_fields`; its values are shared, never modified."""
     values = event.__dict__
-    record = dict.fromkeys(LEAF_ORDER)
+    record = dict.fromkeys(LEAF_ORDER)  # the key order; the assignments below keep it
     for name in _COPIED:
         record[name] = values[name]
     for name in JSON_FIELDS:
@@ -282,20 +295,12 @@ def leaf_record(
         record[name] = None if value is None else value.text  # CanonicalJson, encoded at validation
     for name in LIST_FIELDS:
         record[name] = list(values[name] or ())
-    record.update(
-        event_id=event_id,
-        event_type=event.event_type.value,
-        occurred_at=format_timestamp(event.occurred_at),
-        received_at=received_at,
-        actor_id=principal.actor_id,
-        actor_type=principal.actor_type,
-        actor_roles=list(principal.roles),
-        client_id=principal.client_id,
-        source_ip=meta.source_ip,
-        user_agent=meta.user_agent,
-        dq_status=dq_status,
-        dq_violations=list(dq_violations),
-    )
+    record.update(server)
+    record["event_id"] = event_id
+    record["event_type"] = event.event_type.value
+    record["occurred_at"] = format_timestamp(event.occurred_at)
+    record["dq_status"] = dq_status
+    record["dq_violations"] = list(dq_violations)
     return record
 
 
@@ -341,7 +346,7 @@ class EventRecorder:
         self, events: list[EventIn], event_ids: list[str], key: str, principal: Principal,
         meta: RequestMeta, received_at: datetime,
     ) -> IngestResult:
-        received = format_timestamp(received_at)
+        server = server_fields(principal, meta, format_timestamp(received_at))
         result = IngestResult(event_ids)
         if self.protector is not None:
             self.protector.prepare(e.subject_ref for e in events if e.subject_ref is not None)
@@ -353,7 +358,7 @@ class EventRecorder:
                 result.dq_violations.append(
                     {"index": index, "event_id": event_id, "rules": list(verdict.violations)}
                 )
-            record = leaf_record(event, event_id, principal, meta, received, verdict.status, verdict.violations)
+            record = leaf_record(event, event_id, server, verdict.status, verdict.violations)
             if self.protector is not None and event.subject_ref is not None:
                 record["subject_pseudonym"], record["personal_data"] = self.protector.protect(
                     event.subject_ref, event.personal_data

@@ -77,7 +77,7 @@ def test_ingest_builds_leaf_records_in_canonical_key_order():
     # encode_leaf skips sorting for records in LEAF_ORDER: ingest must build them so
     import json
 
-    from mlaudit.ingest import IngestLimits, RequestMeta, leaf_record, parse_events
+    from mlaudit.ingest import IngestLimits, RequestMeta, leaf_record, parse_events, server_fields
     from mlaudit.leaf import LEAF_ORDER
     from mlaudit.principal import Principal
 
@@ -86,8 +86,8 @@ def test_ingest_builds_leaf_records_in_canonical_key_order():
         "model_version": "1", "prediction_score": 2.5e-07, "features": {"z": 1, "a": [1e-05, "\x7f"]},
     }).encode(), IngestLimits())
     principal = Principal(kind="workload", actor_id="svc", client_id="svc")
-    record = leaf_record(event, "e1", principal, RequestMeta("10.0.0.1", None), "2026-11-26T06:00:01.000Z",
-                         "pass", ())
+    server = server_fields(principal, RequestMeta("10.0.0.1", None), "2026-11-26T06:00:01.000Z")
+    record = leaf_record(event, "e1", server, "pass", ())
     assert list(record) == list(LEAF_ORDER)
     assert encode_leaf(record) == canonical_json(record).encode()
     record["prediction_score"] = 0.5
