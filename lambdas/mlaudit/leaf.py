@@ -41,7 +41,7 @@ def floats_plain(record: dict[str, Any]) -> bool:
 def encode_leaf(record: dict[str, Any]) -> bytes:
     """canonical_json(record) as ASCII bytes, the fast way when it can. The record's keys
     must be in LEAF_ORDER (as `ingest.leaf_record` builds it)."""
-    return canonical_bytes_fast(record, floats_plain(record), keys_sorted=list(record) == _LEAF_ORDER_LIST)
+    return canonical_bytes_fast(record, floats_plain(record), sort_keys=list(record) != _LEAF_ORDER_LIST)
 
 
 class LeafError(ValueError):

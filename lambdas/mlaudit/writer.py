@@ -203,7 +203,6 @@ def _file_table(parts: list[_Part]) -> pa.Table:
     return file_table([p.table for p in parts])
 
 
-
 def file_key(partition: Partition, parts: list[_Part]) -> str:
     """Named after the packs it holds: a different batch never reuses a name."""
     digest = hashlib.sha256()
