@@ -1,6 +1,6 @@
 """Queue packs: how the ingest function hands events to the writer (pack format 2).
 
-One SQS message body carries events of one request, as canonical JSON lines:
+One SQS message body carries events of one request, as lines of ASCII JSON:
 
     {"common":{<leaf fields with the same value in every event>},"format":2}
     {<each event's other leaf fields>,"leaf_hash":"<64 hex>"}
@@ -9,7 +9,8 @@ One SQS message body carries events of one request, as canonical JSON lines:
 Ingest hashes each event's whole canonical leaf record (`mlaudit.leaf`): the bytes
 it validated. The writer stores those hashes and parses only what differs between
 events; the rest (sender, time of arrival, model, most nulls) comes once per pack.
-That keeps the writer's parse to a third of the full records.
+That keeps the writer's parse to a third of the full records. Values are written
+as in the leaf record (timestamps as text, JSON columns as their canonical text).
 
 Trust: the writer re-derives the first event's leaf from the pack (`check_first_leaf`),
 so a producer that does not speak this leaf encoding fails whole; the verifier
