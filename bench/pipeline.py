@@ -47,8 +47,11 @@ class Context:
 ROUNDS = 5  # this machine is a VM whose speed wanders: medians of several rounds
 
 
-def bench_ingest(n_events: int, rounds: int = 1) -> tuple[list[float], list[str]]:
-    """Events/s through mlaudit.handlers.ingest.handler with in-memory adapters, per round."""
+def bench_ingest(
+    n_events: int, rounds: int = 1, events: list[dict[str, Any]] | None = None,
+) -> tuple[list[float], list[str]]:
+    """Events/s through mlaudit.handlers.ingest.handler with in-memory adapters, per round
+    (the prediction workload unless `events` are given)."""
     import logging
 
     from mlaudit.handlers import ingest as handler_module
@@ -58,7 +61,7 @@ def bench_ingest(n_events: int, rounds: int = 1) -> tuple[list[float], list[str]
     queue = MemoryQueue()
     service = IngestService(store=MemoryStore(), queue=queue, limits=IngestLimits())
     handler_module.service = lambda: service  # type: ignore[assignment]  # the in-memory adapters
-    events = prediction_events(n_events)
+    events = prediction_events(n_events) if events is None else events
     requests = [api_event(json.dumps({"events": events[i:i + BATCH]})) for i in range(0, n_events, BATCH)]
     del events
     handler_module.handler(requests[0], Context())  # warm-up (not counted)

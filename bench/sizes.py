@@ -1,0 +1,52 @@
+"""Bytes per event on two workloads: `make bench`'s predictions, and `make demo`'s mix
+(a model's training and deployment, predictions with features and explanations, and
+ground-truth labels for most of them). `python -m bench.sizes [predictions]`.
+
+Both go through the real ingest handler and writer (in-memory adapters), and are
+compared with the same rows as gzip-6 JSON lines (`bench.pipeline.bytes_per_event`).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import sys
+from typing import Any
+
+from bench.pipeline import bench_ingest, bench_writer, bytes_per_event
+from bench.workload import prediction_events
+
+
+class _Capture:
+    """Stands in for the workload client: keeps what the demo would send."""
+
+    def __init__(self) -> None:
+        self.events: list[dict[str, Any]] = []
+
+    def send(self, events: list[dict[str, Any]]) -> None:
+        self.events.extend(events)
+
+
+def demo_events(n_predictions: int, seed: int = 7) -> list[dict[str, Any]]:
+    from local.demo import run_workload
+
+    capture = _Capture()
+    run_workload(capture, n_predictions, random.Random(seed))  # type: ignore[arg-type]
+    return [{**event, "event_id": f"demo-{i:07d}"} for i, event in enumerate(capture.events)]
+
+
+def sizes(events: list[dict[str, Any]]) -> dict[str, float]:
+    _, packs = bench_ingest(len(events), 1, events=events)
+    _, objects = bench_writer(packs, len(events), 1)
+    return {"events": len(events), **bytes_per_event(objects, len(events))}
+
+
+def main(n_predictions: int = 100_000) -> dict[str, dict[str, float]]:
+    return {
+        "bench_predictions": sizes(prediction_events(n_predictions)),
+        "demo_mix": sizes(demo_events(n_predictions)),
+    }
+
+
+if __name__ == "__main__":
+    print(json.dumps(main(int(sys.argv[1]) if len(sys.argv) > 1 else 100_000), indent=2))
