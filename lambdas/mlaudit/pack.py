@@ -9,7 +9,7 @@ One SQS message body carries events of one request, as lines of ASCII JSON:
 Ingest hashes each event's whole canonical leaf record (`mlaudit.leaf`): the bytes
 it validated. The writer stores those hashes and parses only what differs between
 events; the rest (sender, time of arrival, model, most nulls) comes once per pack.
-That keeps the writer's parse to a third of the full records. Values are written
+That keeps the writer's parse to under half of the full records. Values are written
 as in the leaf record (timestamps as text, JSON columns as their canonical text).
 
 Trust: the writer re-derives the first event's leaf from the pack (`check_first_leaf`),
