@@ -74,7 +74,7 @@ def _check_json(value: Any, depth: int = 1) -> bool:
         raise JsonBoundsError("object key longer than 128 characters")
     kinds = set(map(type, items))  # one pass in C; most values are flat
     plain = float not in kinds or all(
-        x == 0.0 or 1e-4 <= abs(x) < 1e16 for x in items if type(x) is float  # plain_float, inlined
+        x == 0.0 or PLAIN_FLOAT_LOW <= abs(x) < PLAIN_FLOAT_HIGH for x in items if type(x) is float
     )
     if dict in kinds or list in kinds:
         for item in items:
@@ -94,19 +94,17 @@ def canonical_json(value: Any) -> str:
 
 _FAST_SORTED = msgspec.json.Encoder(order="sorted")
 _FAST_AS_BUILT = msgspec.json.Encoder()
-
-
-def plain_float(value: float) -> bool:
-    """0, or 1e-4 <= |value| < 1e16: floats Python's repr writes without an exponent.
-    msgspec writes those the same; others it writes as 1e16 / 2.5e-7 (repr: 1e+16,
-    2.5e-07), and NaN as null. False for NaN and infinities too."""
-    return value == 0.0 or 1e-4 <= abs(value) < 1e16
+# "Plain" floats, which msgspec writes exactly as Python's repr does: 0, and
+# PLAIN_FLOAT_LOW <= |x| < PLAIN_FLOAT_HIGH. Outside, repr uses exponents that msgspec
+# spells differently (1e+16 and 2.5e-07 against 1e16 and 2.5e-7), and msgspec writes
+# NaN as null; NaN and infinities fail the test too. Hot loops spell the test inline.
+PLAIN_FLOAT_LOW, PLAIN_FLOAT_HIGH = 1e-4, 1e16
 
 
 def canonical_bytes_fast(value: Any, floats_plain: bool, *, sort_keys: bool = True) -> bytes:
     """`canonical_json(value)` as ASCII bytes, for JSON values (dict, list, str, int,
     float, bool, None); about 3x faster when the caller has seen that every float in it
-    is a `plain_float`. Text outside printable ASCII (msgspec writes it raw, not
+    is plain (see PLAIN_FLOAT_LOW). Text outside printable ASCII (msgspec writes it raw, not
     \\u-escaped) and lone surrogates go the slow way. Tests compare both ways with
     hypothesis. `sort_keys=False` skips sorting on the fast way: canonical only for dicts
     built in sorted key order (a leaf record), or where key order does not matter."""

@@ -18,7 +18,7 @@ import hashlib
 from datetime import datetime
 from typing import Any
 
-from mlaudit.events import canonical_bytes_fast, canonical_json, format_timestamp
+from mlaudit.events import PLAIN_FLOAT_HIGH, PLAIN_FLOAT_LOW, canonical_bytes_fast, canonical_json, format_timestamp
 from mlaudit.layout import COLUMNS, LEAF_FIELDS, TIMESTAMP_COLUMNS
 
 LEAF_ENCODING_VERSION = 1
@@ -30,10 +30,10 @@ _DOUBLES = tuple(c.name for c in COLUMNS if c.kind == "double")
 
 def floats_plain(record: dict[str, Any]) -> bool:
     """Whether the fast encoder may write this leaf record (or any part of it): its
-    only floats are its doubles (JSON columns hold text). events.plain_float, inlined."""
+    only floats are its doubles (JSON columns hold text); see events.PLAIN_FLOAT_LOW."""
     for name in _DOUBLES:
         value = record[name]
-        if value is not None and not (value == 0.0 or 1e-4 <= abs(value) < 1e16):
+        if value is not None and not (value == 0.0 or PLAIN_FLOAT_LOW <= abs(value) < PLAIN_FLOAT_HIGH):
             return False
     return True
 

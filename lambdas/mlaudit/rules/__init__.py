@@ -48,9 +48,6 @@ class Rule:
     def __post_init__(self) -> None:
         object.__setattr__(self, "test", _compile(self))
 
-    def violated(self, event: EventIn, not_after: datetime) -> bool:
-        return self.test(event.__dict__, not_after)
-
 
 def _compile(rule: Rule) -> Callable[[dict[str, Any], datetime], bool]:
     """A rule as one small function of (event values, not_after). Absence is only the
