@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -186,18 +186,26 @@ class Verifier:
         self._check_files(report, entries)
         return report
 
+    def _numbered(
+        self, report: Report, prefix: str, number: Callable[[str], int | None], foreign: str, detail: str,
+    ) -> list[int]:
+        """The numbers of the objects under a prefix (log entries, checkpoints), sorted;
+        anything else there is a finding."""
+        numbers = []
+        for key in self.store.list(prefix):
+            value = number(key)
+            if value is None:
+                report.add(foreign, key, detail)
+            else:
+                numbers.append(value)
+        return sorted(numbers)
+
     # -- 1. the log ---------------------------------------------------------------------------
 
     def _check_log(self, report: Report) -> tuple[dict[int, dict[str, Any]], list[bytes] | None]:
         """Entries by index, and the tree leaves if the log has no gap."""
-        indices: list[int] = []
-        for key in self.store.list(records.LOG):
-            index = records.log_index(key)
-            if index is None:
-                report.add("log_foreign_object", key, "an object in the log area that is no log entry")
-            else:
-                indices.append(index)
-        indices.sort()
+        indices = self._numbered(report, records.LOG, records.log_index, "log_foreign_object",
+                                 "an object in the log area that is no log entry")
         entries: dict[int, dict[str, Any]] = {}
         leaves: list[bytes] | None = []
         seen: dict[str, int] = {}
@@ -254,14 +262,8 @@ class Verifier:
     # -- 2. checkpoints -------------------------------------------------------------------------
 
     def _check_checkpoints(self, report: Report, leaves: list[bytes] | None) -> None:
-        seqs = []
-        for key in self.store.list(records.CHECKPOINTS):
-            seq = records.checkpoint_seq(key)
-            if seq is None:
-                report.add("checkpoint_foreign_object", key, "not a checkpoint")
-            else:
-                seqs.append(seq)
-        seqs.sort()
+        seqs = self._numbered(report, records.CHECKPOINTS, records.checkpoint_seq, "checkpoint_foreign_object",
+                              "not a checkpoint")
         previous: SignedCheckpoint | None = None
         latest: SignedCheckpoint | None = None
         tree = merkle.Tree(leaves) if leaves is not None else None  # prefix roots in O(log n) each
