@@ -31,7 +31,7 @@ $(STAMP): requirements.txt requirements-dev.txt
 	touch $(STAMP)
 
 demo: venv
-	$(BIN)/python -m local demo
+	$(BIN)/python -m examples.demo
 
 test: venv
 	$(BIN)/ruff check .

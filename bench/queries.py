@@ -3,7 +3,7 @@
     python -m bench.queries --events 10000000 --days 30      # the target size
     python -m bench.queries --events 200000                  # a quick run
 
-Generates N synthetic events (local/athena/synthetic.py) into a Parquet lake laid out
+Generates N synthetic events (bench/synthetic.py) into a Parquet lake laid out
 as the writer lays it out, then times each named query over the whole range and over
 one day, with the bytes of the files opened (what Athena would bill as scanned, an
 upper bound here: DuckDB reads only the columns it needs). Writes a markdown table.
@@ -20,8 +20,8 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+from bench.synthetic import generate, write_lake
 from local.athena import DuckDbEngine, LocalLake
-from local.athena.synthetic import generate, write_lake
 
 
 def cases(start: date, days: int) -> list[tuple[str, str, dict[str, Any]]]:

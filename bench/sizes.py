@@ -28,7 +28,7 @@ class _Capture:
 
 
 def demo_events(n_predictions: int, seed: int = 7) -> list[dict[str, Any]]:
-    from local.demo import run_workload
+    from examples.demo import run_workload
 
     capture = _Capture()
     run_workload(capture, n_predictions, random.Random(seed))  # type: ignore[arg-type]

@@ -15,7 +15,7 @@ LAMBDAS = str(Path(__file__).resolve().parents[1] / "lambdas")
 if LAMBDAS not in sys.path:
     sys.path.insert(0, LAMBDAS)
 
-COMMANDS = ("serve", "demo")
+COMMANDS = ("serve",)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,7 +13,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 def test_demo_runs_the_workload_and_every_check_passes():
     result = subprocess.run(
-        [sys.executable, "-m", "local", "demo", "--predictions", "300"],
+        [sys.executable, "-m", "examples.demo", "--predictions", "300"],
         cwd=REPO, capture_output=True, text=True, timeout=300,
         env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
     )

@@ -10,9 +10,9 @@ import duckdb
 import pytest
 from mlaudit.queries.engine import ExecutionNotFound
 
+from bench.synthetic import generate, write_lake
 from local.athena import DuckDbEngine, LocalLake, S3Lake
 from local.athena.engine import events_relation, render
-from local.athena.synthetic import generate, write_lake
 
 
 @pytest.fixture(scope="module")

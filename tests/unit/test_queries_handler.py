@@ -17,8 +17,8 @@ from mlaudit.queries.catalog import load_catalog
 from mlaudit.queries.engine import ExecutionNotFound
 from mlaudit.queries.service import owner_digest
 
+from bench.synthetic import generate, write_lake
 from local.athena import DuckDbEngine, LocalLake
-from local.athena.synthetic import generate, write_lake
 
 
 @dataclass

@@ -18,8 +18,8 @@ import pytest
 from mlaudit.queries.catalog import load_catalog
 from mlaudit.queries.engine import decode_row
 
+from bench.synthetic import blank, generate, write_lake
 from local.athena import DuckDbEngine, LocalLake
-from local.athena.synthetic import blank, generate, write_lake
 
 Row = dict[str, Any]
 FROM, TO = "2026-10-01", "2026-10-30"

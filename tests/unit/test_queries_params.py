@@ -12,8 +12,8 @@ from mlaudit.queries.catalog import UnknownQueryError, load_catalog
 from mlaudit.queries.params import ParameterError, ParamSpec, check_value, to_athena_literal
 from sqlglot import exp
 
+from bench.synthetic import generate, write_lake
 from local.athena import DuckDbEngine, LocalLake
-from local.athena.synthetic import generate, write_lake
 
 INJECTIONS = [
     "' OR 1=1 --",

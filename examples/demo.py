@@ -1,4 +1,4 @@
-"""``python -m local demo`` (``make demo``): a sample ML workload through the local stack.
+"""``python -m examples.demo`` (``make demo``): a sample ML workload through the local stack.
 
 A small logistic-regression model is trained on synthetic patient data, registered
 and deployed; it then serves a few thousand predictions with features and linear
@@ -42,11 +42,11 @@ MODEL_ID = "readmission-risk"
 MODEL_VERSION = "1.0.0"
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("demo", help="run a sample ML workload through the local stack")
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m examples.demo", description=__doc__.splitlines()[0])
     parser.add_argument("--predictions", type=int, default=3000)
     parser.add_argument("--seed", type=int, default=11)
-    parser.set_defaults(func=run)
+    return run(parser.parse_args(argv))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -253,3 +253,7 @@ def ask(config: dict[str, Any]) -> bool:
 
 def _pct(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, int(q * len(values)))] if values else float("nan")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
