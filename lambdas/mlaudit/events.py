@@ -13,6 +13,8 @@ stored in clear (the privacy module turns them into a pseudonym and ciphertext).
 from __future__ import annotations
 
 import json
+import math
+import re
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
@@ -53,34 +55,92 @@ class EventType(StrEnum):
 
 
 # Bounds for free-form JSON (features, explanation, metrics, details, personal_data).
-JSON_MAX_BYTES = 16_384
-JSON_MAX_DEPTH = 5
-JSON_MAX_ITEMS = 256  # keys per object, items per array
+# Sized for real OpenLineage facets kept in `details`: a 200-column schema facet with
+# column lineage (event > outputs > [i] > facets > columnLineage > fields > column >
+# inputFields > [j] > transformations > [k] is 11 levels; nested struct columns add two
+# per level) is about 90 KB; the whole event must still fit one queue message (ingest's
+# max_message_bytes, 240,000), so the size bound stays well below it.
+JSON_MAX_BYTES = 131_072  # canonical JSON text
+JSON_MAX_DEPTH = 16  # objects and arrays, the value itself being level 1
+JSON_MAX_ITEMS = 1_024  # keys per object, items per array
+JSON_MAX_KEY_LENGTH = 256  # characters per object key
+# The bounds, by the name a violation reports.
+JSON_BOUNDS = {"depth": JSON_MAX_DEPTH, "width": JSON_MAX_ITEMS, "key_length": JSON_MAX_KEY_LENGTH,
+               "size": JSON_MAX_BYTES}
+_PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def json_path(parts: list[str | int]) -> str:
+    """`$`, `.key` for identifier-like keys, `["other key"]` (ASCII, cut to 64
+    characters) for the rest, `[i]` for array items."""
+    out = "$"
+    for part in parts:
+        if type(part) is int:
+            out += f"[{part}]"
+        elif _PLAIN_KEY.match(part) and len(part) <= 64:
+            out += f".{part}"
+        else:
+            cut = part if len(part) <= 64 else part[:61] + "..."
+            out += "[" + json.dumps(cut, ensure_ascii=True) + "]"
+    return out
 
 
 class JsonBoundsError(ValueError):
-    pass
+    """A free-form JSON value breaks a bound: `bound` is one of depth, width,
+    key_length, size, finite; `path` (a list of keys and indexes) is where."""
+
+    def __init__(self, bound: str, detail: str, path: list[str | int] | None = None) -> None:
+        super().__init__(bound, detail)
+        self.bound = bound
+        self.detail = detail
+        self.path: list[str | int] = path if path is not None else []
+
+    def __str__(self) -> str:
+        return f"{self.bound} bound broken at {json_path(self.path)}: {self.detail}"
 
 
 def _check_json(value: Any, depth: int = 1) -> bool:
-    """Depth, width and key bounds. True when every number in it is one the fast
-    canonical encoder writes as repr does (see `canonical_json_fast`)."""
+    """Depth, width and key bounds (else JsonBoundsError with the path). True when every
+    number in it is one the fast canonical encoder writes as repr does (see
+    `canonical_json_fast`)."""
+    is_dict = type(value) is dict
     if depth > JSON_MAX_DEPTH:
-        raise JsonBoundsError(f"nested deeper than {JSON_MAX_DEPTH} levels")
-    items = value.values() if type(value) is dict else value
+        raise JsonBoundsError("depth", f"nested deeper than {JSON_MAX_DEPTH} levels of objects and arrays")
     if len(value) > JSON_MAX_ITEMS:
-        raise JsonBoundsError(f"{'object' if type(value) is dict else 'array'} has more than {JSON_MAX_ITEMS} items")
-    if type(value) is dict and max(map(len, value), default=0) > 128:
-        raise JsonBoundsError("object key longer than 128 characters")
+        raise JsonBoundsError(
+            "width", f"{'object' if is_dict else 'array'} has {len(value)} items, at most {JSON_MAX_ITEMS}"
+        )
+    items = value.values() if is_dict else value
+    if is_dict and max(map(len, value), default=0) > JSON_MAX_KEY_LENGTH:
+        key = next(k for k in value if len(k) > JSON_MAX_KEY_LENGTH)
+        raise JsonBoundsError(
+            "key_length", f"key of {len(key)} characters, at most {JSON_MAX_KEY_LENGTH}", [key]
+        )
     kinds = set(map(type, items))  # one pass in C; most values are flat
     plain = float not in kinds or all(
         x == 0.0 or PLAIN_FLOAT_LOW <= abs(x) < PLAIN_FLOAT_HIGH for x in items if type(x) is float
     )
     if dict in kinds or list in kinds:
-        for item in items:
+        for key, item in value.items() if is_dict else enumerate(value):
             if type(item) is dict or type(item) is list:
-                plain = _check_json(item, depth + 1) and plain
+                try:
+                    plain = _check_json(item, depth + 1) and plain
+                except JsonBoundsError as error:
+                    error.path.insert(0, key)  # only on the way out of a failure
+                    raise
     return plain
+
+
+def _non_finite_path(value: Any) -> list[str | int] | None:
+    """Where the first NaN or infinity is, or None."""
+    pairs = value.items() if type(value) is dict else enumerate(value) if type(value) is list else ()
+    for key, item in pairs:
+        if type(item) is float and not math.isfinite(item):
+            return [key]
+        found = _non_finite_path(item)
+        if found is not None:
+            return [key, *found]
+    return None
 
 
 _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
@@ -130,12 +190,22 @@ class CanonicalJson(dict):  # type: ignore[type-arg]
 
 
 def _bounded_json(value: dict[str, Any]) -> dict[str, Any]:
+    """The contract's check of a free-form JSON field: bounds (JsonBoundsError naming the
+    bound and the path), then its canonical text, kept with the value."""
+    floats_plain = _check_json(value)
     try:
-        text = canonical_json_fast(value, _check_json(value))
-    except ValueError:
-        raise JsonBoundsError("numbers must be finite (no NaN or Infinity)") from None
+        text = canonical_json_fast(value, floats_plain)
+    except ValueError:  # the definition's encoder refuses NaN and infinities
+        raise JsonBoundsError(
+            "finite", "numbers must be finite (no NaN or Infinity)", _non_finite_path(value) or []
+        ) from None
     if len(text) > JSON_MAX_BYTES:
-        raise JsonBoundsError(f"larger than {JSON_MAX_BYTES} bytes as canonical JSON")
+        largest = max(value, key=lambda k: len(canonical_json(value[k])))
+        raise JsonBoundsError(
+            "size",
+            f"{len(text)} bytes as canonical JSON, at most {JSON_MAX_BYTES} "
+            f"(largest member {json_path([largest])}: {len(canonical_json(value[largest]))} bytes)",
+        )
     result = CanonicalJson(value)
     result.text = text
     return result

@@ -11,7 +11,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from mlaudit.events import SERVER_OWNED_FIELDS, EventBatchIn, EventIn
+from mlaudit.events import (
+    JSON_MAX_BYTES,
+    JSON_MAX_DEPTH,
+    JSON_MAX_ITEMS,
+    JSON_MAX_KEY_LENGTH,
+    SERVER_OWNED_FIELDS,
+    EventBatchIn,
+    EventIn,
+)
 
 REPO_DOC = Path(__file__).resolve().parents[2] / "docs" / "event-schema.json"
 
@@ -30,7 +38,9 @@ def contract_schema() -> dict[str, Any]:
         "description": (
             "POST /v1/events takes one AuditEventV1 object or an AuditEventBatchV1 "
             "({\"events\": [...]}, at most 500 events and 1 MB). Numbers must be finite. "
-            "Free-form JSON fields are bounded (16 KiB, depth 5, 256 items per level). "
+            f"Free-form JSON fields are bounded ({JSON_MAX_BYTES // 1024} KiB as canonical JSON, "
+            f"depth {JSON_MAX_DEPTH}, {JSON_MAX_ITEMS} items per object or array, keys of at most "
+            f"{JSON_MAX_KEY_LENGTH} characters). "
             "These fields are set by the server and refused in a body: "
             + ", ".join(sorted(SERVER_OWNED_FIELDS)) + "."
         ),

@@ -7,6 +7,7 @@ import json
 import jsonschema
 import pytest
 from mlaudit import schema_export
+from mlaudit.events import JSON_MAX_BYTES, JSON_MAX_DEPTH, JSON_MAX_ITEMS
 from mlaudit.http import ApiError
 from mlaudit.ingest import IngestLimits, parse_events
 from mlaudit.layout import COLUMN_NAMES, LEAF_FIELDS, PARTITION_KEYS
@@ -14,6 +15,13 @@ from mlaudit.schema_export import REPO_DOC
 
 GOOD = {"event_type": "prediction", "occurred_at": "2026-11-26T06:00:00Z", "model_id": "m", "model_version": "1",
         "prediction_score": 0.5}
+
+
+def _nested(levels: int) -> dict:
+    value: dict = {"leaf": 1}
+    for _ in range(levels - 1):
+        value = {"k": value}
+    return value
 
 
 def refused(body: str | bytes, limits: IngestLimits = IngestLimits()) -> ApiError:
@@ -40,9 +48,9 @@ def test_single_event_and_batch_are_both_accepted():
         ({"actor_id": "someone-else"}, "events[0].actor_id", "server_owned_field"),
         ({"received_at": "2026-11-26T06:00:00Z"}, "events[0].received_at", "server_owned_field"),
         ({"leaf_hash": "00"}, "events[0].leaf_hash", "server_owned_field"),
-        ({"features": {"a": {"b": {"c": {"d": {"e": {"f": 1}}}}}}}, "events[0].features", "bounded_json"),
-        ({"features": {f"k{i}": i for i in range(300)}}, "events[0].features", "bounded_json"),
-        ({"metrics": {"blob": "x" * 20_000}}, "events[0].metrics", "bounded_json"),
+        ({"features": _nested(JSON_MAX_DEPTH + 1)}, "events[0].features", "bounded_json"),
+        ({"features": {f"k{i}": i for i in range(JSON_MAX_ITEMS + 1)}}, "events[0].features", "bounded_json"),
+        ({"metrics": {"blob": "x" * JSON_MAX_BYTES}}, "events[0].metrics", "bounded_json"),
         ({"inputs": ["s3://d"] * 101}, "events[0].inputs", "too_long"),
         ({"schema_version": 2}, "events[0].schema_version", "unknown_value"),
     ],
