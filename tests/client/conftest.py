@@ -1,0 +1,170 @@
+"""Fixtures for the client's tests: the integration tests' local stack (one per session),
+a TCP proxy to take the API or the token endpoint away and give it back, a token
+endpoint minting short-lived tokens, and the lake read back by workload name."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import time
+import urllib.parse
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import jwt
+import pytest
+from mlaudit.parquet import read_parquet_bytes
+
+from local import client
+from local.oauth import moto_signing_key
+from tests.integration.conftest import local_stack  # noqa: F401 - the session's stack
+from tests.integration.helpers import drained
+
+
+class TcpProxy:
+    """127.0.0.1:<port> -> target. `down()` refuses new connections and cuts open ones
+    (the API is unreachable); `up()` listens on the same port again."""
+
+    def __init__(self, target_url: str) -> None:
+        parts = urllib.parse.urlsplit(target_url)
+        self.target = (parts.hostname, parts.port)
+        probe = socket.socket()
+        probe.bind(("127.0.0.1", 0))
+        self.port = probe.getsockname()[1]
+        probe.close()
+        self.url = urllib.parse.urlunsplit(parts._replace(netloc=f"127.0.0.1:{self.port}"))
+        self._listener: socket.socket | None = None
+        self._open: set[socket.socket] = set()
+        self._lock = threading.Lock()
+        self.up()
+
+    def up(self) -> None:
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen(64)
+        self._listener = listener
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+
+    def down(self) -> None:
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            listener.close()
+        with self._lock:
+            for sock in self._open:
+                _close(sock)
+            self._open.clear()
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                downstream, _ = listener.accept()
+            except OSError:
+                return
+            try:
+                upstream = socket.create_connection(self.target)
+            except OSError:
+                _close(downstream)
+                continue
+            with self._lock:
+                self._open.update((downstream, upstream))
+            for a, b in ((downstream, upstream), (upstream, downstream)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        for sock in (source, sink):
+            _close(sock)
+            with self._lock:
+                self._open.discard(sock)
+
+
+def _close(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+    sock.close()
+
+
+class ShortTokens:
+    """A client-credentials endpoint whose tokens expire after `lifetime` seconds, signed
+    like the local stack's (so the API's authorizer checks them for real)."""
+
+    def __init__(self, config: dict[str, Any], lifetime: int) -> None:
+        key, kid = moto_signing_key()
+        issuer, client_id = config["issuer"], config["machine_client"]["client_id"]
+        self.issued = 0
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                now = int(time.time())
+                token = jwt.encode({"sub": client_id, "client_id": client_id, "token_use": "access", "iss": issuer,
+                                    "scope": "mlaudit/events.write", "iat": now, "exp": now + lifetime,
+                                    "jti": str(uuid.uuid4())}, key, algorithm="RS256", headers={"kid": kid})
+                body = (f'{{"access_token":"{token}","expires_in":{lifetime},"token_type":"Bearer"}}').encode()
+                outer.issued += 1
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/oauth2/token"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def api_proxy(local_stack) -> Iterator[TcpProxy]:  # noqa: F811
+    proxy = TcpProxy(local_stack["api_url"])
+    yield proxy
+    proxy.down()
+
+
+@pytest.fixture
+def workload() -> str:
+    """A workload name of this test's own: its events are told apart in the shared lake."""
+    return f"sdk-{uuid.uuid4().hex[:10]}"
+
+
+def settings(config: dict[str, Any], tmp_path, **overrides: Any) -> dict[str, Any]:
+    machine = config["machine_client"]
+    return {"api_url": config["api_url"], "token_url": config["token_url"], "client_id": machine["client_id"],
+            "client_secret": machine["client_secret"], "spool_dir": str(tmp_path / "spool"),
+            "flush_interval": 0.2, "backoff_cap": 1.0, **overrides}
+
+
+def prediction(workload: str, i: int) -> dict[str, Any]:
+    return {"event_type": "prediction", "occurred_at": "2026-11-29T10:00:00+00:00", "workload": workload,
+            "model_id": "churn", "model_version": "7", "prediction_id": f"p-{i}", "prediction_score": 0.5,
+            "latency_ms": 1.25, "features": {"tenure": i, "plan": "gold"}}
+
+
+def stored_ids(config: dict[str, Any], workload: str) -> Counter[str]:
+    """How many times each event id of `workload` is in the lake, once the writer drained."""
+    drained(config)
+    s3 = client.aws_client(config, "s3")
+    counts: Counter[str] = Counter()
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=config["bucket"], Prefix="events/"):
+        for item in page.get("Contents", []):
+            table = read_parquet_bytes(s3.get_object(Bucket=config["bucket"], Key=item["Key"])["Body"].read())
+            for row in table.select(["event_id", "workload"]).to_pylist():
+                if row["workload"] == workload:
+                    counts[row["event_id"]] += 1
+    return counts
