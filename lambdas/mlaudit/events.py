@@ -15,11 +15,10 @@ from __future__ import annotations
 import json
 import math
 import re
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-import msgspec
 from pydantic import (
     AfterValidator,
     AwareDatetime,
@@ -29,7 +28,7 @@ from pydantic import (
     StringConstraints,
 )
 
-SCHEMA_VERSION = 1
+from mlaudit.codec import PLAIN_FLOAT_HIGH, PLAIN_FLOAT_LOW, canonical_json, canonical_json_fast
 
 
 class EventType(StrEnum):
@@ -141,46 +140,6 @@ def _non_finite_path(value: Any) -> list[str | int] | None:
         if found is not None:
             return [key, *found]
     return None
-
-
-_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
-
-
-def canonical_json(value: Any) -> str:
-    """The one JSON form used for storage and hashing: sorted keys, no spaces, ASCII
-    (\\u escapes), floats as Python's repr. This encoder is its definition."""
-    return _CANONICAL.encode(value)
-
-
-_FAST_SORTED = msgspec.json.Encoder(order="sorted")
-_FAST_AS_BUILT = msgspec.json.Encoder()
-# "Plain" floats, which msgspec writes exactly as Python's repr does: 0, and
-# PLAIN_FLOAT_LOW <= |x| < PLAIN_FLOAT_HIGH. Outside, repr uses exponents that msgspec
-# spells differently (1e+16 and 2.5e-07 against 1e16 and 2.5e-7), and msgspec writes
-# NaN as null; NaN and infinities fail the test too. Hot loops spell the test inline.
-PLAIN_FLOAT_LOW, PLAIN_FLOAT_HIGH = 1e-4, 1e16
-
-
-def canonical_bytes_fast(value: Any, floats_plain: bool, *, sort_keys: bool = True) -> bytes:
-    """`canonical_json(value)` as ASCII bytes, for JSON values (dict, list, str, int,
-    float, bool, None); about 3x faster when the caller has seen that every float in it
-    is plain (see PLAIN_FLOAT_LOW). Text outside printable ASCII (msgspec writes it raw, not
-    \\u-escaped) and lone surrogates go the slow way. Tests compare both ways with
-    hypothesis. `sort_keys=False` skips sorting on the fast way: canonical only for dicts
-    built in sorted key order (a leaf record), or where key order does not matter."""
-    if floats_plain:
-        try:
-            fast = (_FAST_SORTED if sort_keys else _FAST_AS_BUILT).encode(value)
-        except (TypeError, UnicodeEncodeError):
-            fast = b""
-        if fast and fast.isascii() and b"\x7f" not in fast:
-            return fast
-    return _CANONICAL.encode(value).encode("ascii")
-
-
-def canonical_json_fast(value: Any, floats_plain: bool) -> str:
-    """`canonical_bytes_fast`, as text."""
-    return canonical_bytes_fast(value, floats_plain).decode("ascii")
 
 
 class CanonicalJson(dict):  # type: ignore[type-arg]
@@ -357,8 +316,3 @@ class StoredEvent(BaseModel):
     dq_status: Literal["pass", "warn", "fail"]
     dq_violations: list[str]
     leaf_hash: str
-
-
-def format_timestamp(value: datetime) -> str:
-    """UTC, millisecond precision, 'Z': the one timestamp form in canonical records."""
-    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -21,6 +21,7 @@ from typing import Any, Protocol
 import msgspec
 from pydantic import TypeAdapter, ValidationError
 
+from mlaudit.codec import canonical_json, format_timestamp
 from mlaudit.events import (
     JSON_FIELDS,
     LIST_FIELDS,
@@ -28,8 +29,6 @@ from mlaudit.events import (
     EventBatchIn,
     EventIn,
     EventType,
-    canonical_json,
-    format_timestamp,
 )
 from mlaudit.http import ApiError
 from mlaudit.leaf import LEAF_ORDER

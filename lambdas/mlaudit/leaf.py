@@ -1,25 +1,30 @@
 """Leaf encoding v1: the canonical bytes of one stored event, and its leaf hash.
 
 A leaf record holds every `layout.LEAF_FIELDS` field (all stored fields but
-`leaf_hash`), with timestamps as `events.format_timestamp` strings, JSON columns
+`leaf_hash`), with timestamps as `codec.format_timestamp` strings, JSON columns
 as canonical JSON text, list columns as lists of strings (never null) and absent
-values as null. Its canonical bytes are `events.canonical_json(record)` (sorted
+values as null. Its canonical bytes are `codec.canonical_json(record)` (sorted
 keys, no spaces, ASCII with \\u escapes, shortest round-trip floats). The leaf
 hash is RFC 6962's leaf hash, SHA-256(0x00 || bytes), in lower-case hex.
 
 The ingest function hashes exactly these bytes, the record it validated, and sends
 the hash with the event (`mlaudit.pack`); a verifier rebuilds the bytes from a
-Parquet row and its path.
+Parquet row and its path. This module is the one door to leaf bytes and hashes:
+row by row here, a whole Arrow table at once through `table_leaf_hashes` (its
+kernels are in `mlaudit.leaf_columns`, imported only then: no pyarrow at ingest).
 """
 
 from __future__ import annotations
 
 import hashlib
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mlaudit.events import PLAIN_FLOAT_HIGH, PLAIN_FLOAT_LOW, canonical_bytes_fast, canonical_json, format_timestamp
+from mlaudit.codec import canonical_bytes_fast, canonical_json, format_timestamp, plain_float
 from mlaudit.layout import COLUMNS, LEAF_FIELDS, TIMESTAMP_COLUMNS
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 LEAF_ENCODING_VERSION = 1
 # Canonical key order: the sorted field names.
@@ -30,10 +35,10 @@ _DOUBLES = tuple(c.name for c in COLUMNS if c.kind == "double")
 
 def floats_plain(record: dict[str, Any]) -> bool:
     """Whether the fast encoder may write this leaf record (or any part of it): its
-    only floats are its doubles (JSON columns hold text); see events.PLAIN_FLOAT_LOW."""
+    only floats are its doubles (JSON columns hold text); see codec.plain_float."""
     for name in _DOUBLES:
         value = record[name]
-        if value is not None and not (value == 0.0 or PLAIN_FLOAT_LOW <= abs(value) < PLAIN_FLOAT_HIGH):
+        if value is not None and not plain_float(value):
             return False
     return True
 
@@ -44,16 +49,17 @@ def encode_leaf(record: dict[str, Any]) -> bytes:
     return canonical_bytes_fast(record, floats_plain(record), sort_keys=list(record) != _LEAF_ORDER_LIST)
 
 
-class LeafError(ValueError):
-    """A queue message does not hold v1 leaf records."""
-
-
 def leaf_hash_bytes(canonical: bytes) -> bytes:
     return hashlib.sha256(b"\x00" + canonical).digest()
 
 
+def canonical_leaf(record: dict[str, Any]) -> bytes:
+    """The leaf record's canonical bytes, by the definition (any key order)."""
+    return canonical_json(record).encode("ascii")
+
+
 def leaf_hash(record: dict[str, Any]) -> str:
-    return leaf_hash_bytes(canonical_json(record).encode("ascii")).hex()
+    return leaf_hash_bytes(canonical_leaf(record)).hex()
 
 
 def leaf_record_from_row(row: dict[str, Any], event_type: str) -> dict[str, Any]:
@@ -66,3 +72,18 @@ def leaf_record_from_row(row: dict[str, Any], event_type: str) -> dict[str, Any]
         if isinstance(value, datetime):
             record[name] = format_timestamp(value)
     return record
+
+
+def table_canonical_leaves(table: pa.Table, event_type: str) -> list[bytes]:
+    """`canonical_leaf` of every row of a Parquet table of one partition, in row order."""
+    from mlaudit.leaf_columns import canonical_records  # noqa: PLC0415 - pyarrow only here
+
+    return canonical_records(table, event_type)
+
+
+def table_leaf_hashes(table: pa.Table, event_type: str) -> list[bytes]:
+    """`leaf_hash_bytes` of every row of a Parquet table of one partition (the verifier's
+    hot path: Arrow kernels, a million rows in a few seconds)."""
+    from mlaudit.leaf_columns import leaf_hashes  # noqa: PLC0415 - pyarrow only here
+
+    return leaf_hashes(table, event_type)

@@ -1,4 +1,5 @@
 """Leaf hashes of a whole Parquet table, column by column (the verifier's hot path).
+Callers go through `mlaudit.leaf` (`table_leaf_hashes`), the one door to leaf bytes.
 
 Builds exactly the bytes `mlaudit.leaf` defines (leaf encoding v1: canonical JSON of
 every `layout.LEAF_FIELDS` field, event_type from the object key) but with Arrow
@@ -16,7 +17,7 @@ import json
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from mlaudit.layout import LEAF_FIELDS
+from mlaudit.leaf import LEAF_ORDER
 
 # Printable ASCII: json.dumps(ensure_ascii=True) leaves it as-is, except " and \.
 _PLAIN = r"^[\x20-\x7e]*$"
@@ -74,7 +75,7 @@ def _fragments(column: pa.Array) -> pa.Array:
         # Encode each distinct value once, then pick per row (low-cardinality columns).
         return pc.fill_null(pc.take(_fragments(column.dictionary), column.indices), "null")
     if pa.types.is_timestamp(kind):
-        # events.format_timestamp: UTC, milliseconds, 'Z'. Arrow stores UTC and prints a
+        # codec.format_timestamp: UTC, milliseconds, 'Z'. Arrow stores UTC and prints a
         # naive ms timestamp as "YYYY-MM-DD HH:MM:SS.mmm" (much faster than strftime).
         if kind.unit != "ms":
             column = pc.floor_temporal(column, unit="millisecond")
@@ -119,7 +120,7 @@ def _constant(column: pa.Array) -> str | None:
 def _joined(table: pa.Table, event_type: str, lead: str) -> pa.Array:
     """One string per row: ``lead`` followed by the row's canonical v1 leaf record."""
     pieces: list[pa.Array | str] = [lead]
-    for i, name in enumerate(sorted(LEAF_FIELDS)):  # canonical_json sorts keys
+    for i, name in enumerate(LEAF_ORDER):  # canonical_json sorts keys
         prefix = ("{" if i == 0 else ",") + json.dumps(name) + ":"
         if name == "event_type" and name not in table.column_names:
             pieces.append(prefix + json.dumps(event_type))
@@ -150,25 +151,6 @@ def canonical_records(table: pa.Table, event_type: str) -> list[bytes]:
     if table.num_rows == 0:
         return []
     return [s.encode("ascii") for s in _joined(table, event_type, "").to_pylist()]
-
-
-def read_parquet(data: bytes) -> pa.Table:
-    """Read a Parquet object for hashing: dictionary-encoded columns stay dictionaries
-    (each distinct value is encoded once), and no thread pool (callers run processes)."""
-    import pyarrow.parquet as pq
-
-    metadata = pq.ParquetFile(pa.BufferReader(data)).metadata
-    dictionary_columns = None
-    for group in range(metadata.num_row_groups):
-        row_group = metadata.row_group(group)
-        names = {
-            row_group.column(i).path_in_schema
-            for i in range(row_group.num_columns)
-            if "RLE_DICTIONARY" in row_group.column(i).encodings or "PLAIN_DICTIONARY" in row_group.column(i).encodings
-        }
-        dictionary_columns = names if dictionary_columns is None else dictionary_columns & names
-    flat = sorted(name for name in dictionary_columns or () if "." not in name)
-    return pq.ParquetFile(pa.BufferReader(data), read_dictionary=flat).read(use_threads=False)
 
 
 def leaf_hashes(table: pa.Table, event_type: str) -> list[bytes]:

@@ -15,20 +15,30 @@ as in the leaf record (timestamps as text, JSON columns as their canonical text)
 Trust: the writer re-derives the first event's leaf from the pack (`check_first_leaf`),
 so a producer that does not speak this leaf encoding fails whole; the verifier
 re-derives every leaf from the stored row, so a value that changed on the way is a
-leaf mismatch there. Nothing but pyarrow-free code here: ingest imports it.
+leaf mismatch there.
+
+Both halves live here: writing (ingest) and reading (the writer, `parse_pack`, with
+Arrow's JSON reader). Ingest imports this module, so pyarrow is imported only inside
+the reading functions.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import io
 import json
 from dataclasses import dataclass
 from operator import itemgetter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mlaudit.events import canonical_bytes_fast, canonical_json
+from mlaudit.codec import canonical_bytes_fast, canonical_json
+from mlaudit.events import EventType
 from mlaudit.layout import COLUMNS
-from mlaudit.leaf import LEAF_ORDER, LeafError, encode_leaf, floats_plain, leaf_hash_bytes
+from mlaudit.leaf import LEAF_ORDER, encode_leaf, floats_plain, leaf_hash_bytes
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 PACK_FORMAT = 2
 PACK_ID_ATTRIBUTE = "pack_id"  # SQS message attribute: the writer's ledger key
@@ -46,8 +56,9 @@ class Pack:
     count: int  # events
 
 
-class PackError(LeafError):
-    """A message body that is not a format-2 pack of leaf records."""
+class PackError(ValueError):
+    """A message body that is not a format-2 pack of leaf records: it can never be
+    written (the writer fails that message alone; in time it reaches the DLQ)."""
 
 
 def shared_fields(records: list[dict[str, Any]]) -> tuple[str, ...]:
@@ -162,8 +173,107 @@ def check_first_leaf(common: dict[str, Any], first_line: bytes) -> None:
 
 def unpack(body: str | bytes) -> list[dict[str, Any]]:
     """Every event of a pack as its whole leaf record plus "leaf_hash", in order.
-    For tools and tests; the writer parses packs with Arrow (`parquet.parse_pack`)."""
+    For tools and tests; the writer parses packs with Arrow (`parse_pack`)."""
     raw = body.encode("ascii") if isinstance(body, str) else body
     header, *lines = raw.split(b"\n")
     common = read_header(header)
     return [{**common, **json.loads(line)} for line in lines]
+
+
+@functools.cache
+def line_schema() -> pa.Schema:
+    """What a pack's events carry, as Arrow types: every column of the file (leaf_hash
+    included) plus event_type, which becomes the partition."""
+    import pyarrow as pa  # noqa: PLC0415 - the writer's half only
+
+    from mlaudit.parquet import SCHEMA  # noqa: PLC0415
+
+    return SCHEMA.append(pa.field("event_type", pa.string(), nullable=False))
+
+
+@functools.cache
+def _event_types() -> pa.Array:
+    import pyarrow as pa  # noqa: PLC0415
+
+    return pa.array([t.value for t in EventType])
+
+
+def parse_pack(body: bytes) -> pa.Table:
+    """Queue message body -> Arrow table in `line_schema()`, or PackError. The event
+    lines are parsed by Arrow's JSON reader against that schema (the fields the pack
+    does not share), so a wrong type, an unknown field or a missing required field
+    fails in C++ at full speed, message by message."""
+    import pyarrow as pa  # noqa: PLC0415
+    import pyarrow.compute as pc  # noqa: PLC0415
+    import pyarrow.json as pj  # noqa: PLC0415
+
+    header, _, lines = body.partition(b"\n")
+    common = read_header(header)
+    if not lines:
+        raise PackError("a pack without events")
+    check_first_leaf(common, lines.partition(b"\n")[0])
+    schema = line_schema()
+    own = pa.schema([f for f in schema if f.name not in common])
+    try:
+        table = pj.read_json(
+            io.BytesIO(lines), read_options=pj.ReadOptions(use_threads=False, block_size=1 << 22),
+            parse_options=pj.ParseOptions(explicit_schema=own, unexpected_field_behavior="error"),
+        )
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
+        raise PackError(str(error).split("\n", 1)[0]) from None
+    rows = table.num_rows
+    if rows != lines.count(b"\n") + 1:
+        raise PackError("line count differs from the parsed row count")
+    columns = [
+        table.column(f.name) if f.name not in common else _constant(common[f.name], f.type, rows)
+        for f in schema
+    ]
+    table = pa.Table.from_arrays(columns, schema=schema)
+    if not pc.all(pc.is_in(table.column("event_type"), value_set=_event_types())).as_py():
+        raise PackError("unknown event_type")
+    return table
+
+
+_CONSTANTS: dict[tuple[object, ...], pa.Array] = {}
+
+
+def _constant(value: object, kind: pa.DataType, rows: int) -> pa.Array:
+    """A column with one value. Packs repeat the same shared values (and mostly the same
+    size), so built arrays are kept: Arrow arrays are immutable."""
+    key = (str(kind), tuple(value) if isinstance(value, list) else value, rows)
+    column = _CONSTANTS.get(key)
+    if column is None:
+        if len(_CONSTANTS) >= 4096:
+            _CONSTANTS.clear()
+        column = _CONSTANTS[key] = _new_constant(value, kind, rows)
+    return column
+
+
+def _new_constant(value: object, kind: pa.DataType, rows: int) -> pa.Array:
+    import pyarrow as pa  # noqa: PLC0415
+
+    if value is None:
+        return pa.nulls(rows, kind)
+    if pa.types.is_list(kind):
+        return pa.array([value] * rows, kind)
+    if pa.types.is_timestamp(kind):
+        return pa.repeat(pa.array([value], pa.string()).cast(kind)[0], rows)
+    return pa.repeat(pa.scalar(value, kind), rows)
+
+
+def leaf_digests(table: pa.Table) -> list[bytes]:
+    """A parsed pack's leaf_hash column as 32-byte digests, or PackError unless each is
+    64 lower-case hex."""
+    import pyarrow.compute as pc  # noqa: PLC0415
+
+    column = table.column(LEAF_HASH)
+    if pc.min_max(pc.binary_length(column)).as_py() != {"min": 64, "max": 64}:
+        raise PackError("a leaf_hash is not 64 hex digits")
+    text = "".join(column.to_pylist())
+    try:
+        raw = bytes.fromhex(text)
+    except ValueError:
+        raw = b""
+    if raw.hex() != text:
+        raise PackError("a leaf_hash is not lower-case hex")
+    return [raw[i:i + 32] for i in range(0, len(raw), 32)]

@@ -34,7 +34,8 @@ from typing import Any, Protocol
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from mlaudit.events import JSON_FIELDS, canonical_json
+from mlaudit.codec import canonical_json, format_timestamp
+from mlaudit.events import JSON_FIELDS
 from mlaudit.http import ApiError
 from mlaudit.principal import Principal
 
@@ -105,11 +106,6 @@ def seal(key: SubjectKey, plaintext: str, pseudonym_: str) -> str:
     sealed = key._aead.encrypt(nonce, plaintext.encode("utf-8"), aad)
     body = base64.urlsafe_b64encode(nonce + sealed).decode("ascii").rstrip("=")
     return f"{CIPHERTEXT_PREFIX}.{key.key_id}.{body}"
-
-
-def ciphertext_key_id(token: str) -> str | None:
-    parts = token.split(".")
-    return parts[1] if len(parts) == 3 and parts[0] == CIPHERTEXT_PREFIX else None
 
 
 def open_sealed(key: SubjectKey, token: str, pseudonym_: str) -> str:
@@ -289,7 +285,7 @@ class PrivacyService:
             ) from None
         return {
             "erased": True, "subject_pseudonym": alias, "key_id": key.key_id,
-            "erased_at": erased_at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "erased_at": format_timestamp(erased_at),
             "erasure_event_id": event_id,
         }
 
@@ -317,6 +313,4 @@ def _decrypted(row: dict[str, Any], key: SubjectKey, alias: str) -> tuple[dict[s
 
 
 def _plain(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    return value
+    return format_timestamp(value) if isinstance(value, datetime) else value

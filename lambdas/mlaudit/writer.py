@@ -23,8 +23,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from mlaudit.layout import partition_prefix
-from mlaudit.leaf import LeafError
-from mlaudit.parquet import BadLines, event_dates, file_table, leaf_hash_bytes, parse_pack, to_parquet_bytes
+from mlaudit.pack import PackError, leaf_digests, parse_pack
+from mlaudit.parquet import to_parquet_bytes
 
 Partition = tuple[str, str]  # (event_date, event_type)
 
@@ -69,7 +69,7 @@ class _Part:
     """The events of one pack that fall in one partition, in line order."""
 
     message: Message
-    table: pa.Table  # parquet.LINE_SCHEMA
+    table: pa.Table  # pack.line_schema()
     leaves: list[bytes]  # the table's leaf_hash column, as digests
 
     @property
@@ -200,7 +200,9 @@ class WriterService:
 
 
 def _file_table(parts: list[_Part]) -> pa.Table:
-    return file_table([p.table for p in parts])
+    """Rows of one partition file, in leaf order, in the file schema (event_type is
+    the partition, in the key)."""
+    return pa.concat_tables([p.table for p in parts]).drop_columns(["event_type"])
 
 
 def file_key(partition: Partition, parts: list[_Part]) -> str:
@@ -217,7 +219,7 @@ def _parse(messages: list[Message], failed: set[str]) -> dict[Partition, list[_P
         try:
             for partition, part in _split(message).items():
                 parts[partition].append(part)
-        except (LeafError, BadLines):
+        except PackError:
             failed.add(message.message_id)  # can never be written: on to the DLQ in time
     return parts
 
@@ -225,10 +227,12 @@ def _parse(messages: list[Message], failed: set[str]) -> dict[Partition, list[_P
 def _split(message: Message) -> dict[Partition, _Part]:
     """Parse one pack (Arrow's JSON reader, against the schema) and cut it by partition."""
     if not message.body or not message.body.isascii():
-        raise LeafError("message body is empty or not ASCII")
+        raise PackError("message body is empty or not ASCII")
     table = parse_pack(message.body.encode("ascii"))
-    leaves = leaf_hash_bytes(table)
-    dates, types = event_dates(table), table.column("event_type")
+    leaves = leaf_digests(table)
+    # The partition date: received_at's UTC date, as YYYY-MM-DD.
+    dates = pc.cast(pc.cast(table.column("received_at"), pa.date32()), pa.string())
+    types = table.column("event_type")
     if len(pc.unique(dates)) == 1 and len(pc.unique(types)) == 1:
         return {(dates[0].as_py(), types[0].as_py()): _Part(message, table, leaves)}
     keys = pc.binary_join_element_wise(dates, types, "/")

@@ -7,7 +7,8 @@ import math
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from mlaudit.events import EventIn, JsonBoundsError, _bounded_json, _check_json, canonical_json, canonical_json_fast
+from mlaudit.codec import canonical_json, canonical_json_fast
+from mlaudit.events import EventIn, JsonBoundsError, _bounded_json, _check_json
 from mlaudit.leaf import encode_leaf
 from pydantic import ValidationError
 

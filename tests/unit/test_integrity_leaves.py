@@ -8,8 +8,7 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from mlaudit import leaf, parquet
-from mlaudit.events import canonical_json, format_timestamp
-from mlaudit.integrity import leaves
+from mlaudit.codec import canonical_json, format_timestamp
 from mlaudit.layout import LEAF_FIELDS
 
 T0 = datetime(2026, 11, 26, 7, 0, tzinfo=UTC)
@@ -67,19 +66,19 @@ def test_column_wise_hashes_equal_row_wise_for_awkward_values(values):
     table = roundtrip(records)
     # Then both ways of hashing give the writer's leaf hashes
     expected = [bytes.fromhex(r["leaf_hash"]) for r in records]
-    assert leaves.leaf_hashes(table, "prediction") == expected
+    assert leaf.table_leaf_hashes(table, "prediction") == expected
     assert row_wise(table, "prediction") == expected
     # and so does the verifier's reader, which keeps dictionary columns as dictionaries
     stored = parquet.to_parquet_bytes(parquet.to_table(records))
-    assert leaves.leaf_hashes(leaves.read_parquet(stored), "prediction") == expected
+    assert leaf.table_leaf_hashes(parquet.read_for_hashing(stored), "prediction") == expected
 
 
 def test_constant_and_null_columns_become_literals_with_the_same_bytes():
     records = [record(i, model_id="same", action=None, dq_violations=["a"]) for i in range(20)]
     stored = parquet.to_parquet_bytes(parquet.to_table(records))
-    table = leaves.read_parquet(stored)
+    table = parquet.read_for_hashing(stored)
     assert pa_is_dictionary(table, "model_id")
-    assert leaves.leaf_hashes(table, "prediction") == [bytes.fromhex(r["leaf_hash"]) for r in records]
+    assert leaf.table_leaf_hashes(table, "prediction") == [bytes.fromhex(r["leaf_hash"]) for r in records]
 
 
 def pa_is_dictionary(table, name):
@@ -91,12 +90,12 @@ def pa_is_dictionary(table, name):
 def test_event_type_comes_from_the_key_and_slices_hash_like_wholes():
     records = [record(i, dq_violations=["r1", 'q"2'] if i % 2 else [], model_id="m\\1") for i in range(50)]
     table = roundtrip(records)
-    assert leaves.leaf_hashes(table, "prediction") == [bytes.fromhex(r["leaf_hash"]) for r in records]
-    assert leaves.leaf_hashes(table, "lineage") != leaves.leaf_hashes(table, "prediction")
+    assert leaf.table_leaf_hashes(table, "prediction") == [bytes.fromhex(r["leaf_hash"]) for r in records]
+    assert leaf.table_leaf_hashes(table, "lineage") != leaf.table_leaf_hashes(table, "prediction")
     part = table.slice(7, 20)
-    assert leaves.leaf_hashes(part, "prediction") == row_wise(part, "prediction")
+    assert leaf.table_leaf_hashes(part, "prediction") == row_wise(part, "prediction")
     assert (
-        leaves.canonical_records(table, "prediction")[0]
+        leaf.table_canonical_leaves(table, "prediction")[0]
         == canonical_json(leaf.leaf_record_from_row(table.to_pylist()[0], "prediction")).encode()
     )
-    assert json.loads(leaves.canonical_records(table, "prediction")[3])["event_id"] == "ev-000003"
+    assert json.loads(leaf.table_canonical_leaves(table, "prediction")[3])["event_id"] == "ev-000003"

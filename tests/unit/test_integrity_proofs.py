@@ -8,11 +8,11 @@ import boto3
 import pytest
 from mlaudit.integrity import merkle, records
 from mlaudit.integrity.checkpoint import LogLeaves, latest_checkpoint
-from mlaudit.integrity.leaves import leaf_hashes
 from mlaudit.integrity.proofs import NotFound, ProofError, ProofService, check_consistency, check_receipt
 from mlaudit.integrity.signing import KmsSigner, kms_public_key_pem, load_public_key
 from mlaudit.integrity.store import MemoryStore, S3Store
 from mlaudit.integrity.verifier import Verifier
+from mlaudit.leaf import table_leaf_hashes
 
 from tests.unit.test_integrity_support import SIGNER, Lake, parquet_file
 
@@ -227,7 +227,7 @@ def test_verifier_leaves_match_the_writers_leaf_hash_column(lake):
     import pyarrow.parquet as pq
 
     table = pq.read_table(pa.BufferReader(lake.store.get(lake.keys[3])))
-    assert [h.hex() for h in leaf_hashes(table, "lineage")] == table.column("leaf_hash").to_pylist()
+    assert [h.hex() for h in table_leaf_hashes(table, "lineage")] == table.column("leaf_hash").to_pylist()
 
 
 def test_a_checkpointer_run_without_new_entries_still_signs_a_fresh_head(lake):

@@ -9,7 +9,7 @@ import hashlib
 from datetime import UTC, datetime, timedelta
 
 from mlaudit import leaf, parquet
-from mlaudit.events import canonical_json, format_timestamp
+from mlaudit.codec import canonical_json, format_timestamp
 from mlaudit.integrity import records
 from mlaudit.integrity.checkpoint import Checkpointer
 from mlaudit.integrity.signing import LocalSigner

@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 
 from mlaudit import leaf, parquet
-from mlaudit.events import canonical_json
-from mlaudit.integrity import leaves, merkle, records
+from mlaudit.codec import canonical_json
+from mlaudit.integrity import merkle, records
 
 from tests.vectors.leaf_vectors import leaf_vectors
 
@@ -29,7 +29,8 @@ def test_canonical_bytes_and_leaf_hashes():
 def test_parquet_rows_rebuild_the_same_leaves():
     rows = [dict(c["record"], leaf_hash=c["leaf_hash"]) for c in VECTORS["records"]]
     table = parquet.read_parquet_bytes(parquet.to_parquet_bytes(parquet.to_table(rows)))
-    assert [h.hex() for h in leaves.leaf_hashes(table, "prediction")] == [c["leaf_hash"] for c in VECTORS["records"]]
+    hashes = leaf.table_leaf_hashes(table, "prediction")
+    assert [h.hex() for h in hashes] == [c["leaf_hash"] for c in VECTORS["records"]]
 
 
 def test_file_root_manifest_log_entry_and_checkpoint_message_chain():

@@ -6,8 +6,7 @@ import json
 
 import pytest
 from mlaudit.leaf import LEAF_ORDER
-from mlaudit.pack import PackError, check_first_leaf, pack_records, read_header, unpack
-from mlaudit.parquet import BadLines, leaf_hash_bytes, parse_pack
+from mlaudit.pack import PackError, check_first_leaf, leaf_digests, pack_records, parse_pack, read_header, unpack
 
 
 def records(n):
@@ -75,5 +74,5 @@ def test_bad_leaf_hashes_and_event_lines_are_refused():
         (second.replace('"prediction_score":0.1', '"prediction_score":"x"'), "JSON parse error"),
         (second.replace('"event_id":"e1"', '"event_id":"e1","colour":"red"'), "unexpected field"),
     ):
-        with pytest.raises(BadLines, match=message):
-            leaf_hash_bytes(parse_pack("\n".join([header, first, broken, third]).encode()))
+        with pytest.raises(PackError, match=message):
+            leaf_digests(parse_pack("\n".join([header, first, broken, third]).encode()))

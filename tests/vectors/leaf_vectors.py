@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from mlaudit import leaf
-from mlaudit.events import canonical_json
+from mlaudit.codec import canonical_json
 from mlaudit.integrity import merkle, records
 from mlaudit.layout import LEAF_FIELDS
 
@@ -77,7 +77,7 @@ OBJECT_SHA256 = "5" * 64  # stands in for SHA-256 of the Parquet object's bytes
 
 
 def leaf_vectors() -> dict[str, Any]:
-    canonical = [canonical_json(r).encode("ascii") for r in RECORDS]
+    canonical = [leaf.canonical_leaf(r) for r in RECORDS]
     leaves = [leaf.leaf_hash_bytes(c) for c in canonical]
     root = merkle.root(leaves).hex()
     manifest = records.encode(

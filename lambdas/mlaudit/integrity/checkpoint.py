@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from mlaudit.events import format_timestamp
+from mlaudit.codec import format_timestamp
 from mlaudit.integrity import merkle, records
 from mlaudit.integrity.log import FileLog
 from mlaudit.integrity.signing import Signer

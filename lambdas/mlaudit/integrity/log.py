@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from mlaudit.events import format_timestamp
+from mlaudit.codec import format_timestamp
 from mlaudit.integrity import records
 from mlaudit.integrity.store import Store
 

@@ -17,6 +17,7 @@ from mlaudit.integrity.checkpoint import LogLeaves, SignedCheckpoint, latest_che
 from mlaudit.integrity.signing import load_public_key, verify_signature
 from mlaudit.integrity.store import Store
 from mlaudit.layout import EVENTS_PREFIX, parse_partition
+from mlaudit.leaf import LEAF_ENCODING_VERSION
 
 
 class NotFound(LookupError):
@@ -25,13 +26,6 @@ class NotFound(LookupError):
 
 class ProofError(ValueError):
     pass
-
-
-def _read_table(data: bytes):
-    import pyarrow as pa  # only the proofs function and the verifier need pyarrow
-    import pyarrow.parquet as pq
-
-    return pq.read_table(pa.BufferReader(data))
 
 
 # Where an event is: (event_id, event_date, event_type) -> candidate object keys. The
@@ -81,11 +75,13 @@ class ProofService:
     ) -> tuple[str, Any, int]:
         """Find the file and row of an event: read the event_id column of the files the
         locator names (by default, those in the partitions the hints allow)."""
+        from mlaudit.parquet import read_parquet_bytes  # noqa: PLC0415 - pyarrow: not for check_receipt's users
+
         for key in self.locator(event_id, event_date, event_type):
             data = self.store.get(key) if records.is_event_object(key) else None
             if data is None:
                 continue
-            table = _read_table(data)
+            table = read_parquet_bytes(data)
             ids = table.column("event_id").to_pylist()
             if event_id in ids:
                 return key, table, ids.index(event_id)
@@ -121,7 +117,7 @@ class ProofService:
         receipt: dict[str, Any] = {
             "event_id": event_id,
             "object_key": key,
-            "leaf_encoding": records.LEAF_ENCODING_VERSION,
+            "leaf_encoding": LEAF_ENCODING_VERSION,
             "leaf_index": row,
             "leaf_hash": file_leaves[row].hex(),
             "file_size": len(file_leaves),

@@ -1,6 +1,6 @@
 """The integrity objects' formats (v1) and where they live. Pure: no I/O.
 
-Every object under ``integrity/`` is canonical JSON (`events.canonical_json`, ASCII),
+Every object under ``integrity/`` is canonical JSON (`codec.canonical_json`, ASCII),
 written once and never rewritten, so its SHA-256 is a stable name for it:
 
 - ``integrity/manifests/<object key>.json``   one per Parquet file
@@ -17,12 +17,12 @@ import hashlib
 import json
 from typing import Any
 
-from mlaudit.events import canonical_json
+from mlaudit.codec import canonical_json
 from mlaudit.integrity import merkle
 from mlaudit.layout import EVENTS_PREFIX, INTEGRITY_PREFIX
+from mlaudit.leaf import LEAF_ENCODING_VERSION
 
 FORMAT_VERSION = 1
-LEAF_ENCODING_VERSION = 1
 MANIFESTS = f"{INTEGRITY_PREFIX}manifests/"
 LOG = f"{INTEGRITY_PREFIX}log/"
 LOG_BY_FILE = f"{INTEGRITY_PREFIX}log-by-file/"

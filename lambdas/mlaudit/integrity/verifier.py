@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from mlaudit.events import format_timestamp
+from mlaudit.codec import format_timestamp
 from mlaudit.integrity import merkle, records
 from mlaudit.integrity.checkpoint import SignedCheckpoint
 from mlaudit.integrity.signing import verify_signature
@@ -99,12 +99,13 @@ class FileDigest:
 def digest_file(data: bytes, event_type: str) -> FileDigest:
     sha = hashlib.sha256(data).hexdigest()
     try:
-        from mlaudit.integrity.leaves import leaf_hashes, read_parquet
+        from mlaudit.leaf import table_leaf_hashes
+        from mlaudit.parquet import read_for_hashing
 
-        table = read_parquet(data)
+        table = read_for_hashing(data)
         ids = table.column("event_id").to_pylist()
         stored = table.column("leaf_hash").to_pylist()
-        computed = leaf_hashes(table, event_type)
+        computed = table_leaf_hashes(table, event_type)
     except Exception as exc:  # noqa: BLE001 - a damaged object is a finding, not a crash
         return FileDigest(sha, error=f"unreadable as an mlaudit Parquet file: {type(exc).__name__}: {exc}")
     # Fast path: the leaf_hash column equals the recomputed leaves (one comparison).

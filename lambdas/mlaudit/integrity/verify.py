@@ -112,8 +112,8 @@ def _signed_fields(document: dict[str, Any]) -> dict[str, Any]:
 
 
 def _event(store: Store, pem: bytes, args: argparse.Namespace) -> tuple[list[str], dict[str, Any]]:
-    from mlaudit.integrity.leaves import leaf_hashes
     from mlaudit.integrity.proofs import NotFound, ProofService, check_receipt
+    from mlaudit.leaf import table_leaf_hashes
 
     service = ProofService(store)
     try:
@@ -121,7 +121,7 @@ def _event(store: Store, pem: bytes, args: argparse.Namespace) -> tuple[list[str
         receipt = service.receipt(args.event_id, event_date=parse_partition(key)[0], event_type=parse_partition(key)[1])
     except NotFound as exc:
         return [str(exc)], {}
-    recomputed = leaf_hashes(table.slice(row, 1), parse_partition(key)[1])[0]
+    recomputed = table_leaf_hashes(table.slice(row, 1), parse_partition(key)[1])[0]
     problems = check_receipt(receipt, pem, recomputed)
     return [f"event {args.event_id} in {key}: {p}" for p in problems], receipt
 
