@@ -19,9 +19,10 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 from mlaudit.layout import COLUMNS, PARTITION_KEYS
-from mlaudit.queries.catalog import Catalog, QuerySpec, load_catalog
+from mlaudit.queries.catalog import Catalog, QuerySpec
 from mlaudit.queries.engine import MAX_PAGE_SIZE, ExecutionNotFound, ExecutionStatus, ResultPage
 from mlaudit.queries.params import to_engine_value
+from mlaudit.queries.portability import load_checked_catalog
 
 from local.athena.lake import Lake, LakeFile
 from local.athena.transpile import to_duckdb
@@ -96,7 +97,7 @@ class DuckDbEngine:
         self.lake = lake
         # The portability check runs here, at load: the local engine refuses SQL that
         # would answer differently on Athena.
-        self.catalog = catalog or load_catalog(check_portability=True)
+        self.catalog = catalog or load_checked_catalog()
         self.cutoff = bytes_scanned_cutoff
         self.threads = threads
         self.keep = keep

@@ -5,7 +5,7 @@ from __future__ import annotations
 import duckdb
 import pytest
 from mlaudit.queries.catalog import CatalogError, compile_placeholders, load_catalog, parse_query, view_ddl
-from mlaudit.queries.portability import PortabilityError, check_spec, problems_in
+from mlaudit.queries.portability import PortabilityError, check_spec, load_checked_catalog, problems_in
 
 from local.athena.transpile import to_duckdb
 
@@ -24,7 +24,7 @@ EXPECTED = {
 
 def test_catalog_loads_with_the_portability_check() -> None:
     load_catalog.cache_clear()
-    catalog = load_catalog(check_portability=True)
+    catalog = load_checked_catalog()
     assert set(catalog.queries) == EXPECTED
     assert set(catalog.views) == {"prediction_hourly", "score_histogram_daily", "dq_daily"}
 

@@ -58,9 +58,7 @@ def service() -> QueryService:
     """Built on the first request, not at import: no client or env read at import time."""
     global _service
     if _service is None:
-        # The portability check (sqlglot) runs in the tests and in the local engine;
-        # the Lambda asset does not carry sqlglot.
-        catalog = load_catalog(check_portability=False)
+        catalog = load_catalog()  # unchecked: no sqlglot in the Lambda asset (see portability)
         engine = _engine
         if engine is None:
             import boto3  # noqa: PLC0415

@@ -26,7 +26,7 @@ Queries must also end with ORDER BY (pages must be stable), read only ``events``
 from __future__ import annotations
 
 import sqlglot
-from mlaudit.queries.catalog import CatalogError, QuerySpec
+from mlaudit.queries.catalog import Catalog, CatalogError, QuerySpec, load_catalog
 from sqlglot import exp
 
 DIALECT = "athena"
@@ -108,3 +108,12 @@ def check_spec(spec: QuerySpec) -> None:
     )
     if problems:
         raise PortabilityError(spec.name, problems)
+
+
+def load_checked_catalog() -> Catalog:
+    """The catalog with every query and view checked: the tests and the local engine
+    load it so; the Lambda loads `catalog.load_catalog` alone (no sqlglot in its asset)."""
+    catalog = load_catalog()
+    for spec in [*catalog.queries.values(), *catalog.views.values()]:
+        check_spec(spec)
+    return catalog
