@@ -1,7 +1,8 @@
-"""Tamper evidence: leaf hashes, Merkle trees, file manifests, the append-only log of
-file roots, signed checkpoints, proofs and an offline verifier.
+"""Tamper evidence: Merkle trees over the leaf hashes (`mlaudit.leaf`), file manifests,
+the append-only log of file roots, signed checkpoints, proofs and an offline verifier.
 
-Pure logic (merkle, leaf, manifest, records, checkpoint formats) is kept apart from
-the S3/DynamoDB/KMS adapters (store, kms) so each can be tested on its own.
-The scheme is specified in docs/integrity.md.
+Pure logic (merkle, records) is kept apart from what reads and writes the bucket
+(sink, log, checkpoint, proofs, verifier, over a `store.Store`) and from the KMS
+signer (signing), so each can be tested on its own. The scheme is specified in
+docs/integrity.md.
 """

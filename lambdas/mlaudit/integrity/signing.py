@@ -2,7 +2,7 @@
 
 Why this scheme: KMS signs it identically in AWS and in moto, and anyone verifies it
 offline with the public key (moto's RSA-PSS salt length and its MessageType=DIGEST
-handling differ from AWS; see TOOLING.md). KMS takes a RAW message of at most
+handling differ from AWS). KMS takes a RAW message of at most
 4096 bytes; a checkpoint body is a few hundred.
 """
 
