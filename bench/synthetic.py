@@ -109,7 +109,27 @@ def _lineage(start: datetime) -> list[dict[str, Any]]:
         details=json.dumps({"threshold": [0.5, 0.6]}),
     )
     add(10, "model_retired", model_id="fraud", model_version="v1", environment="staging")
+    # OpenLineage events as POST /v1/lineage maps them (mlaudit.lineage): a job run that
+    # builds ds-train from the raw sources, a dbt job (a JobEvent: no run) that derives a
+    # mart from it, a run that writes one raw source back from the mart (a cycle), a
+    # DatasetEvent (no edge), and a copy delivered twice.
+    prepare, backfill = OPENLINEAGE_RUNS
+    raw = ["s3://raw/tx", "s3://raw/cust"]
+    add(11, "lineage", run_id=prepare, parent_run_id="pipeline-7", action="START",
+        resource="airflow/fraud.prepare_train", inputs=raw)
+    add(12, "lineage", run_id=prepare, parent_run_id="pipeline-7", action="COMPLETE",
+        resource="airflow/fraud.prepare_train", inputs=raw, outputs=["ds-train"])
+    add(13, "lineage", action="JOB", resource="dbt/analytics.fraud_agg", inputs=["ds-train"],
+        outputs=["s3://marts/fraud_agg"])
+    add(14, "lineage", run_id=backfill, action="COMPLETE", resource="spark/raw.backfill",
+        inputs=["s3://marts/fraud_agg"], outputs=["s3://raw/cust"])
+    add(15, "lineage", action="DATASET", resource="s3://marts/fraud_agg")
+    out.append({**out[-2], "received_at": out[-2]["received_at"] + timedelta(seconds=5), "leaf_hash": "f" * 64})
     return out
+
+
+# Run ids of the OpenLineage runs in the fixed lineage graph (UUIDs, lower case).
+OPENLINEAGE_RUNS = ("0b6e7a52-3c1e-4c4b-9a57-2f0b1f6f3a01", "0b6e7a52-3c1e-4c4b-9a57-2f0b1f6f3a02")
 
 
 def generate(

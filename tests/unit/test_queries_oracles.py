@@ -20,6 +20,7 @@ from mlaudit.queries.engine import decode_row
 
 from bench.synthetic import blank, generate, write_lake
 from local.athena import DuckDbEngine, LocalLake
+from tests.unit.test_lineage_queries import LINEAGE_CASES, LINEAGE_ORACLES
 
 Row = dict[str, Any]
 FROM, TO = "2026-10-01", "2026-10-30"
@@ -558,6 +559,10 @@ CASES: list[tuple[str, dict[str, Any]]] = [
     ("events_deduplicated", {"from_date": "2026-10-07", "to_date": "2026-10-08"}),
     ("events_deduplicated", {"from_date": FROM, "to_date": TO, "event_type": "ground_truth"}),
 ]
+
+# The lineage graph queries' oracles live with their own tests.
+ORACLES.update(LINEAGE_ORACLES)
+CASES.extend(LINEAGE_CASES)
 
 
 def test_every_named_query_has_an_oracle_case() -> None:
