@@ -60,7 +60,7 @@ def bench_ingest(
     logging.getLogger("mlaudit-ingest").setLevel(logging.WARNING)
     queue = MemoryQueue()
     service = IngestService(store=MemoryStore(), queue=queue, limits=IngestLimits())
-    handler_module.service = lambda: service  # type: ignore[assignment]  # the in-memory adapters
+    handler_module.APP.configure(service=service)  # the in-memory adapters
     events = prediction_events(n_events) if events is None else events
     requests = [api_event(json.dumps({"events": events[i:i + BATCH]})) for i in range(0, n_events, BATCH)]
     del events

@@ -60,6 +60,8 @@ class WriterPoller:
         self._thread = threading.Thread(target=self._run, name="writer-poller", daemon=True)
 
     def start(self) -> WriterPoller:
+        # Creating a mapping, Lambda first reads the queue's attributes with the function's role.
+        self._sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])
         self._thread.start()
         return self
 

@@ -1,5 +1,6 @@
 """The AWS resources the functions need, created in moto from the same `Settings` the
-CDK app reads, so names and limits cannot drift between the laptop and AWS.
+CDK app reads and named by `mlaudit.resources` (the names the functions' grants and
+environments refer to), so names and limits cannot drift between the laptop and AWS.
 
 People's passwords are generated here at every start and only ever written to the
 config file `serve` produces (mode 0600); nothing secret is committed.
@@ -12,6 +13,7 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
+from mlaudit.resources import Resource, data_key_alias, signing_key_alias
 from mlaudit.routes import RESOURCE_SERVER, ROLES, SCOPES
 from mlaudit.settings import Settings
 
@@ -33,6 +35,7 @@ class Resources:
     kms_alias: str
     signing_key_id: str
     bucket: str
+    results_bucket: str
     queue_url: str
     queue_arn: str
     visibility_timeout_seconds: int
@@ -61,22 +64,28 @@ def create_resources(
     overrides = overrides or Overrides()
     prefix = settings.name_prefix
     account_id = clients("sts").get_caller_identity()["Account"]
+
+    def name(resource: Resource) -> str:
+        return resource.local_name(prefix, account_id, region)
+
     key_id, key_arn, alias = _kms(clients("kms"), prefix)
     signing_key_id = _signing_key(clients("kms"), prefix)
-    bucket = _bucket(clients("s3"), settings, f"{prefix}-audit-{account_id}-{region}", key_arn)
+    bucket = _bucket(clients("s3"), settings, name(Resource.AUDIT_BUCKET), key_arn)
+    results_bucket = _results_bucket(clients("s3"), name(Resource.RESULTS_BUCKET), key_arn)
     visibility = overrides.visibility_timeout_seconds or settings.queue_visibility_timeout_seconds
     queue_url, queue_arn, dlq_url, dlq_arn = _queues(
-        clients("sqs"), settings, prefix, key_id, visibility,
+        clients("sqs"), settings, name(Resource.EVENTS_QUEUE), name(Resource.DEAD_LETTER_QUEUE), key_id, visibility,
         overrides.max_receive_count or settings.max_receive_count,
     )
     dynamodb = clients("dynamodb")
-    idempotency, ledger = (_table(dynamodb, f"{prefix}-{name}") for name in ("idempotency", "ledger"))
-    subject_keys = _subject_keys_table(dynamodb, f"{prefix}-subject-keys")
-    cognito = _cognito(clients("cognito-idp"), prefix, region)
+    idempotency, ledger = (_table(dynamodb, name(r)) for r in (Resource.IDEMPOTENCY_TABLE, Resource.LEDGER_TABLE))
+    subject_keys = _subject_keys_table(dynamodb, name(Resource.SUBJECT_KEYS_TABLE))
+    cognito = _cognito(clients("cognito-idp"), prefix, name(Resource.USER_POOL), region)
     return Resources(
         region=region, account_id=account_id, kms_key_id=key_id, kms_key_arn=key_arn, kms_alias=alias,
         signing_key_id=signing_key_id,
-        bucket=bucket, queue_url=queue_url, queue_arn=queue_arn, visibility_timeout_seconds=visibility,
+        bucket=bucket, results_bucket=results_bucket, queue_url=queue_url, queue_arn=queue_arn,
+        visibility_timeout_seconds=visibility,
         dlq_url=dlq_url, dlq_arn=dlq_arn, idempotency_table=idempotency, ledger_table=ledger,
         subject_keys_table=subject_keys,
         **cognito,
@@ -88,7 +97,7 @@ def _kms(kms: Any, prefix: str) -> tuple[str, str, str]:
         Description=f"{prefix} audit data key (local)",
         KeyUsage="ENCRYPT_DECRYPT", KeySpec="SYMMETRIC_DEFAULT",
     )["KeyMetadata"]
-    alias = f"alias/{prefix}-audit"
+    alias = data_key_alias(prefix)
     kms.create_alias(AliasName=alias, TargetKeyId=key["KeyId"])
     return key["KeyId"], key["Arn"], alias
 
@@ -99,7 +108,7 @@ def _signing_key(kms: Any, prefix: str) -> str:
         Description=f"{prefix} integrity checkpoint signing key (local)",
         KeyUsage="SIGN_VERIFY", KeySpec="RSA_3072",
     )["KeyMetadata"]
-    kms.create_alias(AliasName=f"alias/{prefix}-checkpoints", TargetKeyId=key["KeyId"])
+    kms.create_alias(AliasName=signing_key_alias(prefix), TargetKeyId=key["KeyId"])
     return key["KeyId"]
 
 
@@ -134,17 +143,31 @@ def _bucket(s3: Any, settings: Settings, name: str, key_arn: str) -> str:
     return name
 
 
+def _results_bucket(s3: Any, name: str, key_arn: str) -> str:
+    """Where Athena writes query results (the local engine only checks the caller may)."""
+    s3.create_bucket(Bucket=name)
+    s3.put_bucket_encryption(
+        Bucket=name,
+        ServerSideEncryptionConfiguration={"Rules": [{
+            "ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key_arn},
+            "BucketKeyEnabled": True,
+        }]},
+    )
+    return name
+
+
 def _queues(
-    sqs: Any, settings: Settings, prefix: str, key_id: str, visibility: int, max_receive_count: int
+    sqs: Any, settings: Settings, queue_name: str, dlq_name: str, key_id: str, visibility: int,
+    max_receive_count: int,
 ) -> tuple[str, str, str, str]:
     retention = str(settings.queue_retention_days * 86_400)
     dlq_url = sqs.create_queue(
-        QueueName=f"{prefix}-events-dlq",
+        QueueName=dlq_name,
         Attributes={"MessageRetentionPeriod": str(14 * 86_400), "KmsMasterKeyId": key_id},
     )["QueueUrl"]
     dlq_arn = _queue_arn(sqs, dlq_url)
     queue_url = sqs.create_queue(
-        QueueName=f"{prefix}-events",
+        QueueName=queue_name,
         Attributes={
             "VisibilityTimeout": str(visibility),
             "MessageRetentionPeriod": retention,
@@ -189,9 +212,9 @@ def _subject_keys_table(dynamodb: Any, name: str) -> str:
     return name
 
 
-def _cognito(cognito: Any, prefix: str, region: str) -> dict[str, Any]:
+def _cognito(cognito: Any, prefix: str, pool_name: str, region: str) -> dict[str, Any]:
     pool_id = cognito.create_user_pool(
-        PoolName=f"{prefix}-users",
+        PoolName=pool_name,
         AdminCreateUserConfig={"AllowAdminCreateUserOnly": True},
     )["UserPool"]["Id"]
     for role, description in ROLES.items():

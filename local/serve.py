@@ -34,6 +34,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="receives before a message moves to the DLQ (default: the setting)")
     parser.add_argument("--checkpoint-interval", type=float, default=60.0,
                         help="seconds between signed checkpoints of the integrity log (hourly on AWS)")
+    parser.add_argument("--iam-report", type=Path,
+                        help="on exit, write what each function was allowed and denied here (JSON)")
+    parser.add_argument("--withhold", action="append", default=[], metavar="FUNCTION:ACTION",
+                        help="withhold one declared action from a function, to see what AWS would deny")
     parser.add_argument("--log-level", default="INFO")
     parser.set_defaults(func=run)
 
@@ -46,6 +50,10 @@ def run(args: argparse.Namespace) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
 
+    withheld: dict[str, set[str]] = {}
+    for item in args.withhold:
+        function, _, action = item.partition(":")
+        withheld.setdefault(function, set()).add(action)
     stack = LocalStack(
         Settings.from_cdk_json(),
         writer_window=args.writer_window,
@@ -54,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
             visibility_timeout_seconds=args.visibility_timeout, max_receive_count=args.max_receive_count
         ),
     )
+    stack.withheld = withheld
     try:
         config = stack.start()
         if args.config_out:
@@ -64,7 +73,10 @@ def run(args: argparse.Namespace) -> int:
             pass
         logger.info("stopping")
     finally:
+        report = stack.iam_report()
         stack.stop()
+        if args.iam_report:
+            write_config(args.iam_report, report)
     logger.info("stopped")
     return 0
 

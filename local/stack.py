@@ -4,9 +4,11 @@ writer poller. Used by ``python -m local serve`` and directly by Python code:
     with LocalStack(Settings.from_cdk_json(), writer_window=1) as stack:
         stack.config["api_url"]; stack.wait_drained(30)
 
-Handlers run in this process and read their configuration from environment
-variables (as on Lambda), so starting the stack sets them in ``os.environ``;
-stopping restores what was there before.
+Handlers run in this process. Each function gets exactly the environment its
+declaration (`mlaudit.functions`) gives it on AWS, and AWS clients that refuse any
+call its declared grants do not allow (local/iam.py); both are handed to the
+function through the composition root (`mlaudit.bootstrap`), not through a shared
+``os.environ``. Stopping puts every function back to Lambda's defaults.
 """
 
 from __future__ import annotations
@@ -14,20 +16,19 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from dataclasses import replace
 from typing import Any
 
 import boto3
-from mlaudit.settings import (
-    FUNCTION_RUNTIME_ENVIRONMENT,
-    Env,
-    Settings,
-    ingest_limits_environment,
-    settings_environment,
-    writer_limits_environment,
-)
+from botocore.config import Config
+from mlaudit import bootstrap
+from mlaudit.functions import FUNCTIONS, FunctionSpec
+from mlaudit.resources import Attr, Resource
+from mlaudit.settings import FUNCTION_RUNTIME_ENVIRONMENT, Settings
 
 from local import api, oauth
 from local.httpd import BackgroundServer
+from local.iam import Enforcer, World, enforced_clients, statements_for
 from local.moto_server import FAKE_CREDENTIALS, MotoServer
 from local.poller import WriterPoller
 from local.resources import Overrides, Resources, create_resources
@@ -35,6 +36,12 @@ from local.schedule import Schedule
 
 DEFAULT_REGION = "us-east-1"
 STAGE = "local"
+# What Lambda's platform sets for every function; the same for all, so process-wide.
+PLATFORM_ENVIRONMENT = {
+    **FUNCTION_RUNTIME_ENVIRONMENT,
+    "POWERTOOLS_METRICS_NAMESPACE": "mlaudit",
+    "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon on a laptop
+}
 
 
 class LocalStack:
@@ -59,6 +66,9 @@ class LocalStack:
         self._servers: list[BackgroundServer] = []
         self._saved_env: dict[str, str | None] = {}
         self._query_cache: str | None = None
+        self.enforcers: dict[str, Enforcer] = {}
+        # Local-only: grants to withhold, {function: {action, ...}}, to show what AWS would deny.
+        self.withheld: dict[str, set[str]] = {}
 
     def __enter__(self) -> LocalStack:
         self.start()
@@ -83,23 +93,20 @@ class LocalStack:
         moto_url = self._moto.start()
         resources = self.resources = create_resources(self.client, self.settings, self.region, self.overrides)
         jwks_url = f"{moto_url}/{resources.user_pool_id}/.well-known/jwks.json"
-        self._set_env(self.function_environment(moto_url, jwks_url))
-        self._use_duckdb_for_queries(resources)
+        self._set_env(PLATFORM_ENVIRONMENT)
+        self._configure_functions(resources, jwks_url)
 
         issuer = oauth.TokenIssuer(self.client("cognito-idp"), resources.user_pool_id, resources.issuer)
         token_server = self._serve(oauth.handler_class(issuer), "oauth")
         emulator = api.ApiEmulator(
             region=self.region, account_id=resources.account_id, stage=STAGE,
-            function_timeouts={
-                "ingest": self.settings.ingest_timeout_seconds,
-                "writer": self.settings.writer_timeout_seconds,
-                "privacy": 29,
-            },
+            function_timeouts={spec.name: spec.timeout(self.settings) for spec in FUNCTIONS},
         )
         api_server = self._serve(api.handler_class(emulator), "api")
         if self.run_poller:
+            # Lambda's event source polls with the writer's role.
             self.poller = WriterPoller(
-                self.client("sqs"), queue_url=resources.queue_url, queue_arn=resources.queue_arn,
+                self.function_clients("writer")("sqs"), queue_url=resources.queue_url, queue_arn=resources.queue_arn,
                 region=self.region, batch_size=self.settings.writer_batch_size,
                 window_seconds=self.writer_window, timeout_seconds=self.settings.writer_timeout_seconds,
             ).start()
@@ -146,41 +153,130 @@ class LocalStack:
         }
         return self.config
 
-    def function_environment(self, moto_url: str, jwks_url: str) -> dict[str, str]:
-        """What the CDK app gives the functions, pointed at moto."""
-        resources = self.resources
-        assert resources is not None
+    def world(self) -> World:
+        """Local ARNs and keys, for the IAM checks."""
+        r = self.resources
+        assert r is not None
+        base = f"{self.region}:{r.account_id}"
+        arns = {
+            Resource.AUDIT_BUCKET: f"arn:aws:s3:::{r.bucket}",
+            Resource.RESULTS_BUCKET: f"arn:aws:s3:::{r.results_bucket}",
+            Resource.DATA_KEY: r.kms_key_arn,
+            Resource.SIGNING_KEY: f"arn:aws:kms:{base}:key/{r.signing_key_id}",
+            Resource.EVENTS_QUEUE: r.queue_arn,
+            Resource.DEAD_LETTER_QUEUE: r.dlq_arn,
+            Resource.IDEMPOTENCY_TABLE: f"arn:aws:dynamodb:{base}:table/{r.idempotency_table}",
+            Resource.LEDGER_TABLE: f"arn:aws:dynamodb:{base}:table/{r.ledger_table}",
+            Resource.SUBJECT_KEYS_TABLE: f"arn:aws:dynamodb:{base}:table/{r.subject_keys_table}",
+            Resource.WORKGROUP: f"arn:aws:athena:{base}:workgroup/{self.names[Resource.WORKGROUP]}",
+            Resource.GLUE_CATALOG: f"arn:aws:glue:{base}:catalog",
+            Resource.GLUE_DATABASE: f"arn:aws:glue:{base}:database/{self.names[Resource.GLUE_DATABASE]}",
+            Resource.EVENTS_GLUE_TABLE: (f"arn:aws:glue:{base}:table/{self.names[Resource.GLUE_DATABASE]}/"
+                                         f"{self.names[Resource.EVENTS_GLUE_TABLE]}"),
+            Resource.USER_POOL: f"arn:aws:cognito-idp:{base}:userpool/{r.user_pool_id}",
+        }
+        key = r.kms_key_arn
+        signing = arns[Resource.SIGNING_KEY]
+        return World(
+            account=r.account_id, region=self.region, arns=arns,
+            queue_arns={r.queue_url: r.queue_arn, r.dlq_url: r.dlq_arn},
+            key_arns={r.kms_key_id: key, key: key, r.kms_alias: key, r.signing_key_id: signing, signing: signing},
+            # Everything holding audit data is encrypted with the data key, as in stacks/storage.py.
+            encrypted_with={r.bucket: key, r.results_bucket: key, r.queue_arn: key, r.dlq_arn: key,
+                            **{arns[t]: key for t in (Resource.IDEMPOTENCY_TABLE, Resource.LEDGER_TABLE,
+                                                      Resource.SUBJECT_KEYS_TABLE)}},
+        )
+
+    @property
+    def names(self) -> dict[Resource, str]:
+        r = self.resources
+        assert r is not None
+        return {resource: resource.local_name(self.settings.name_prefix, r.account_id, self.region)
+                for resource in Resource}
+
+    def attribute(self, attr: Attr, jwks_url: str) -> str:
+        """A resource attribute as an environment variable carries it (what the CDK app passes on AWS)."""
+        r = self.resources
+        assert r is not None
+        if attr.attribute == "arn":
+            return self.world().arns[attr.resource]
+        values = {
+            Attr(Resource.AUDIT_BUCKET, "name"): r.bucket,
+            Attr(Resource.EVENTS_QUEUE, "url"): r.queue_url,
+            Attr(Resource.IDEMPOTENCY_TABLE, "name"): r.idempotency_table,
+            Attr(Resource.LEDGER_TABLE, "name"): r.ledger_table,
+            Attr(Resource.SUBJECT_KEYS_TABLE, "name"): r.subject_keys_table,
+            Attr(Resource.GLUE_DATABASE, "name"): self.names[Resource.GLUE_DATABASE],
+            Attr(Resource.WORKGROUP, "name"): self.names[Resource.WORKGROUP],
+            Attr(Resource.USER_POOL, "jwks_url"): jwks_url,
+            Attr(Resource.USER_POOL, "issuer"): r.issuer,
+            Attr(Resource.USER_POOL, "client_ids"): " ".join(r.allowed_client_ids),
+        }
+        return values[attr]
+
+    def function_environment(self, spec: FunctionSpec, jwks_url: str) -> dict[str, str]:
+        """Exactly what the CDK app gives this function, pointed at moto."""
+        return spec.environment_values(self.settings, lambda attr: self.attribute(attr, jwks_url))
+
+    def function_clients(self, name: str) -> Any:
+        return self._clients[name]
+
+    def _configure_functions(self, resources: Resources, jwks_url: str) -> None:
+        world = self.world()
+        self._clients: dict[str, Any] = {}
+        for spec in FUNCTIONS:
+            withheld = {a.lower() for a in self.withheld.get(spec.name, ())}
+            statements = [
+                replace(s, actions=s.actions - withheld) for s in statements_for(spec, world.arns)
+            ]
+            enforcer = self.enforcers[spec.name] = Enforcer(spec.name, statements, world)
+            clients = self._clients[spec.name] = enforced_clients(self._function_client, enforcer)
+            bootstrap.app(spec.name).configure(runtime=bootstrap.Runtime(
+                self.function_environment(spec, jwks_url), clients,
+            ))
+        self._use_duckdb_for_queries(resources)
+
+    def _function_client(self, service: str) -> Any:
+        # A function's own client: retries as on Lambda (mlaudit.adapters.aws), pointed at moto.
+        return boto3.session.Session(region_name=self.region).client(
+            service, endpoint_url=self._moto.url, config=Config(retries={"mode": "standard", "max_attempts": 5}),
+            aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+            aws_session_token=FAKE_CREDENTIALS["AWS_SESSION_TOKEN"],
+        )
+
+    def iam_report(self) -> dict[str, Any]:
+        """Per function: every (action, resource) it was allowed, and what it was denied;
+        and the local ARN of each declared resource."""
+        if self.resources is None:
+            return {}
         return {
-            Env.AUDIT_BUCKET: resources.bucket,
-            Env.EVENTS_QUEUE_URL: resources.queue_url,
-            Env.IDEMPOTENCY_TABLE: resources.idempotency_table,
-            Env.LEDGER_TABLE: resources.ledger_table,
-            Env.SUBJECT_KEYS_TABLE: resources.subject_keys_table,
-            Env.KMS_KEY_ID: resources.kms_key_arn,
-            Env.SIGNING_KEY_ID: resources.signing_key_id,
-            Env.JWKS_URL: jwks_url,
-            Env.TOKEN_ISSUER: resources.issuer,
-            Env.ALLOWED_CLIENT_IDS: " ".join(resources.allowed_client_ids),
-            **ingest_limits_environment(self.settings),
-            **settings_environment(self.settings),
-            **writer_limits_environment(self.settings),
-            "AWS_ENDPOINT_URL": moto_url,
-            **FUNCTION_RUNTIME_ENVIRONMENT,
-            "POWERTOOLS_SERVICE_NAME": "mlaudit",
-            "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon on a laptop
-            "POWERTOOLS_METRICS_NAMESPACE": "mlaudit",
+            "arns": {resource.name: arn for resource, arn in self.world().arns.items()},
+            "functions": {
+                name: {"allowed": sorted([n.action, n.resource] for n in e.allowed),
+                       "denied": [[n.action, n.resource] for n in e.denied]}
+                for name, e in self.enforcers.items()
+            },
         }
 
     def _use_duckdb_for_queries(self, resources: Resources) -> None:
-        """moto's Athena answers nothing: the queries function runs its SQL on DuckDB
-        over the bucket's Parquet instead (files copied into a cache as read)."""
-        from mlaudit.handlers import queries  # noqa: PLC0415
-
-        from local.athena import DuckDbEngine, S3Lake  # noqa: PLC0415 - duckdb only when the stack starts
+        """moto's Athena answers nothing: the queries function runs its SQL on DuckDB over
+        the bucket's Parquet instead, read with the function's own clients, and each step
+        Athena would take with the caller's permissions is checked against its grants."""
+        from local.athena import AthenaAsCaller, DuckDbEngine, S3Lake  # noqa: PLC0415 - duckdb only here
 
         self._query_cache = tempfile.mkdtemp(prefix="mlaudit-athena-")
-        lake = S3Lake(self.client("s3"), resources.bucket, self._query_cache)
-        queries.set_engine(DuckDbEngine(lake, bytes_scanned_cutoff=self.settings.athena_bytes_scanned_cutoff))
+        clients, enforcer, names = self.function_clients("queries"), self.enforcers["queries"], self.names
+        lake = S3Lake(clients("s3"), resources.bucket, self._query_cache)
+        engine = AthenaAsCaller(
+            DuckDbEngine(lake, bytes_scanned_cutoff=self.settings.athena_bytes_scanned_cutoff),
+            enforcer, s3=clients("s3"), workgroup=names[Resource.WORKGROUP],
+            database=names[Resource.GLUE_DATABASE], table=names[Resource.EVENTS_GLUE_TABLE],
+            lake_bucket=resources.bucket, results_bucket=resources.results_bucket,
+        )
+        queries = bootstrap.app("queries")
+        queries.configure(runtime=queries.runtime,
+                          build=lambda env, clients: bootstrap.build_queries(env, clients, engine=engine))
 
     def client(self, service: str) -> Any:
         """A boto3 client for moto (fake credentials, local endpoint)."""
@@ -209,10 +305,9 @@ class LocalStack:
             self.poller.stop()
             self.poller = None
         self._moto.stop()
+        for spec in FUNCTIONS:
+            bootstrap.app(spec.name).reset()
         if self._query_cache is not None:
-            from mlaudit.handlers import queries  # noqa: PLC0415
-
-            queries.set_engine(None)
             shutil.rmtree(self._query_cache, ignore_errors=True)
             self._query_cache = None
         for name, value in self._saved_env.items():

@@ -104,7 +104,7 @@ class Api(Construct):
             )
 
         # The authorizer's policy covers every route the principal may call, so a
-        # cached answer is right for any route (ARCHITECTURE.md, Identity).
+        # cached answer is right for any route (docs/permissions.md).
         self.authorizer = apigw.RequestAuthorizer(
             self,
             "Authorizer",

@@ -27,7 +27,9 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
-from mlaudit.settings import FUNCTION_RUNTIME_ENVIRONMENT
+from mlaudit.functions import FunctionSpec, Grant
+from mlaudit.resources import Attr, Resource
+from mlaudit.settings import FUNCTION_RUNTIME_ENVIRONMENT, Settings
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 LAMBDAS_DIR = REPO_ROOT / "lambdas"
@@ -177,34 +179,55 @@ class Layers(Construct):
         )
 
 
-class AuditFunction(Construct):
-    """A handler from `mlaudit.handlers.<name>` with its own role and log group.
+class ResourceMap:
+    """Where each declared `Resource` lives in this stack: its ARN and the attributes
+    environment variables carry. Grants render to IAM statements here."""
 
-    The role starts empty (no AWS managed policy): it may write to its own log
-    group and, by tracing, to X-Ray; every other permission is granted where the
-    units are wired.
-    """
+    def __init__(self, stack: Stack, arns: Mapping[Resource, str], attributes: Mapping[Attr, str]) -> None:
+        self.stack = stack
+        self._arns = dict(arns)
+        self._attributes = dict(attributes)
+
+    def attribute(self, attr: Attr) -> str:
+        if attr.attribute == "arn":
+            return self._arns[attr.resource]
+        return self._attributes[attr]
+
+    def grant_arns(self, grant: Grant) -> list[str]:
+        arn = self._arns[grant.resource]
+        if grant.objects is not None:
+            return [f"{arn}/{grant.objects}"]
+        return [arn]
+
+    def statements(self, spec: FunctionSpec) -> list[iam.PolicyStatement]:
+        return [
+            iam.PolicyStatement(actions=list(grant.actions), resources=self.grant_arns(grant))
+            for grant in spec.grants
+        ]
+
+
+class AuditFunction(Construct):
+    """A function built from its declaration (`mlaudit.functions.FunctionSpec`): its own
+    role with exactly the declared grants (plus writing its own log group and, by
+    tracing, X-Ray), the declared environment, an encrypted log group."""
 
     def __init__(
         self,
         scope: Construct,
         construct_id: str,
         *,
-        name: str,
+        spec: FunctionSpec,
+        settings: Settings,
+        resources: ResourceMap,
         key: kms.IKey,
         layers: Layers,
-        log_retention: logs.RetentionDays,
-        pyarrow: bool = False,
-        environment: Mapping[str, str] | None = None,
-        timeout_seconds: int = 10,
-        memory_mb: int = 256,
-        reserved_concurrency: int | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
+        self.spec = spec
         self.log_group = logs.LogGroup(
             self,
             "Logs",
-            retention=log_retention,
+            retention=log_retention(settings.log_retention_days),
             encryption_key=key,
             removal_policy=RemovalPolicy.RETAIN,
         )
@@ -212,30 +235,30 @@ class AuditFunction(Construct):
             self,
             "Role",
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-            description=f"mlaudit {name} function",
+            description=f"mlaudit {spec.name} function",
         )
         # pyarrow only where Parquet is read or written: it adds seconds to a cold start.
-        function_layers = [layers.powertools, *([layers.pandas] if pyarrow else []), layers.dependencies]
+        function_layers = [layers.powertools, *([layers.pandas] if spec.pyarrow else []), layers.dependencies]
         self.function = lambda_.Function(
             self,
             "Function",
             runtime=RUNTIME,
             architecture=lambda_.Architecture.ARM_64,
             code=_asset(),
-            handler=f"mlaudit.handlers.{name}.handler",
+            handler=spec.handler,
             layers=function_layers,
             role=self.role,
             log_group=self.log_group,
             logging_format=lambda_.LoggingFormat.JSON,
             tracing=lambda_.Tracing.ACTIVE,
-            timeout=Duration.seconds(timeout_seconds),
-            memory_size=memory_mb,
-            reserved_concurrent_executions=reserved_concurrency,
+            timeout=Duration.seconds(spec.timeout(settings)),
+            memory_size=spec.memory(settings),
+            reserved_concurrent_executions=spec.reserved(settings),
             environment={
-                "POWERTOOLS_SERVICE_NAME": f"mlaudit-{name}",
+                "POWERTOOLS_SERVICE_NAME": f"mlaudit-{spec.name}",
                 "POWERTOOLS_METRICS_NAMESPACE": "mlaudit",
                 **FUNCTION_RUNTIME_ENVIRONMENT,
-                **(environment or {}),
+                **spec.environment_values(settings, resources.attribute),
             },
             # Environment variables hold names, ARNs and limits only: Lambda's own key suffices.
         )
@@ -245,6 +268,8 @@ class AuditFunction(Construct):
                 resources=[self.log_group.log_group_arn],
             )
         )
+        for statement in resources.statements(spec):
+            self.role.add_to_policy(statement)
         # CDK adds DependsOn the role next to the Fn::GetAtt of its ARN (cfn-lint W3005);
         # the duplicate is harmless, and the DependsOn on the role's policy must stay.
         cfn_function = self.function.node.default_child
@@ -253,3 +278,4 @@ class AuditFunction(Construct):
         # Lambda extracts layers in order and a later one wins where two ship the same package:
         # keep our pinned packages last (CDK renders layers sorted, not in the order given).
         cfn_function.add_property_override("Layers", [layer.layer_version_arn for layer in function_layers])
+

@@ -1,18 +1,16 @@
-"""Ingestion: ingest function (behind an alias with provisioned concurrency) ->
-SQS queue (KMS) -> writer function (Parquet), with a DLQ for messages the writer
-cannot take after max_receive_count attempts."""
+"""Ingestion: the SQS queue (KMS) between the ingest function (behind an alias with
+provisioned concurrency) and the writer function (Parquet), with a DLQ for messages
+the writer cannot take after max_receive_count attempts. The functions themselves
+are declared in mlaudit.functions and built by the app stack."""
 
 from __future__ import annotations
 
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
-from mlaudit.settings import Env, Settings, ingest_limits_environment, writer_limits_environment
-
-from stacks.functions import AuditFunction, Layers, log_retention
+from mlaudit.settings import Settings
 
 
 class Ingestion(Construct):
@@ -23,10 +21,8 @@ class Ingestion(Construct):
         *,
         settings: Settings,
         key: kms.IKey,
-        layers: Layers,
     ) -> None:
         super().__init__(scope, construct_id)
-        retention = log_retention(settings.log_retention_days)
 
         # Both queues hold audit events not yet in the lake: retained like the lake.
         self.dead_letter_queue = sqs.Queue(
@@ -52,27 +48,14 @@ class Ingestion(Construct):
             removal_policy=RemovalPolicy.RETAIN,
         )
 
-        self.ingest = AuditFunction(
-            self,
-            "Ingest",
-            name="ingest",
-            key=key,
-            layers=layers,
-            log_retention=retention,
-            timeout_seconds=settings.ingest_timeout_seconds,
-            memory_mb=settings.ingest_memory_mb,
-            environment={
-                Env.EVENTS_QUEUE_URL: self.queue.queue_url,
-                Env.KMS_KEY_ID: key.key_arn,
-                **ingest_limits_environment(settings),
-            },
-        )
-        # The API calls the alias: warm instances, scaled on their utilization.
+    def serve(self, *, settings: Settings, ingest: lambda_.Function, writer: lambda_.Function) -> None:
+        """The API calls ingest's alias (warm instances, scaled on their utilization); the
+        writer drains the queue through an SQS event source."""
         self.ingest_alias = lambda_.Alias(
             self,
             "IngestLive",
             alias_name="live",
-            version=self.ingest.function.current_version,
+            version=ingest.current_version,
             provisioned_concurrent_executions=settings.ingest_provisioned_min,
         )
         scaling = self.ingest_alias.add_auto_scaling(
@@ -80,28 +63,18 @@ class Ingestion(Construct):
         )
         scaling.scale_on_utilization(utilization_target=settings.ingest_provisioned_target)
 
-        self.writer = AuditFunction(
-            self,
-            "Writer",
-            name="writer",
-            key=key,
-            layers=layers,
-            pyarrow=True,
-            log_retention=retention,
-            timeout_seconds=settings.writer_timeout_seconds,
-            memory_mb=settings.writer_memory_mb,
-            reserved_concurrency=settings.writer_reserved_concurrency,
-            environment={Env.KMS_KEY_ID: key.key_arn, **writer_limits_environment(settings)},
-        )
         reserved = settings.writer_reserved_concurrency
-        self.writer.function.add_event_source(
-            sources.SqsEventSource(
-                self.queue,
-                batch_size=settings.writer_batch_size,
-                max_batching_window=Duration.seconds(settings.writer_batch_window_seconds),
-                report_batch_item_failures=True,
-                # Polling no wider than the reserved concurrency keeps throttled batches
-                # from burning receive counts and landing in the DLQ (SQS allows 2..1000).
-                max_concurrency=reserved if reserved >= 2 else None,
-            )
+        # A plain mapping, not SqsEventSource: that one adds its own grants to the writer's
+        # role, and the role must be exactly the writer's declaration (mlaudit.functions).
+        lambda_.EventSourceMapping(
+            self,
+            "WriterSource",
+            target=writer,
+            event_source_arn=self.queue.queue_arn,
+            batch_size=settings.writer_batch_size,
+            max_batching_window=Duration.seconds(settings.writer_batch_window_seconds),
+            report_batch_item_failures=True,
+            # Polling no wider than the reserved concurrency keeps throttled batches
+            # from burning receive counts and landing in the DLQ (SQS allows 2..1000).
+            max_concurrency=reserved if reserved >= 2 else None,
         )

@@ -1,5 +1,6 @@
-"""Integrity: the asymmetric key that signs checkpoints of the integrity log and
-the scheduled function that signs them. Verifiers need only the public key."""
+"""Integrity: the asymmetric key that signs checkpoints of the integrity log, the
+schedule of the function that signs them (declared in mlaudit.functions), and the
+read-only policy verifiers need. Verifiers need only the public key."""
 
 from __future__ import annotations
 
@@ -8,12 +9,11 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 from mlaudit.layout import EVENTS_PREFIX, INTEGRITY_PREFIX
-from mlaudit.settings import Env, Settings
-
-from stacks.functions import AuditFunction, Layers, log_retention
+from mlaudit.settings import Settings
 
 # How often the log head is signed: CloudTrail signs its digests hourly.
 CHECKPOINT_INTERVAL = Duration.hours(1)
@@ -28,10 +28,9 @@ class Integrity(Construct):
         settings: Settings,
         key: kms.IKey,
         audit_bucket: s3.IBucket,
-        layers: Layers,
     ) -> None:
         super().__init__(scope, construct_id)
-        # RSASSA_PKCS1_V1_5_SHA_256 over a raw message verifies offline (ARCHITECTURE.md, Integrity).
+        # RSASSA_PKCS1_V1_5_SHA_256 over a raw message verifies offline (docs/integrity.md).
         # Asymmetric KMS keys cannot rotate: a new key starts a new chain of checkpoints.
         self.signing_key = kms.Key(
             self,
@@ -41,22 +40,6 @@ class Integrity(Construct):
             key_usage=kms.KeyUsage.SIGN_VERIFY,
             pending_window=Duration.days(30),
             removal_policy=RemovalPolicy.RETAIN,
-        )
-        self.checkpoint = AuditFunction(
-            self,
-            "Checkpoint",
-            name="checkpoint",
-            key=key,
-            layers=layers,
-            log_retention=log_retention(settings.log_retention_days),
-            timeout_seconds=60,
-            # One signer at a time: checkpoints form a chain.
-            reserved_concurrency=1,
-            environment={Env.KMS_KEY_ID: key.key_arn, Env.SIGNING_KEY_ID: self.signing_key.key_arn},
-        )
-        # Only this function may sign.
-        self.checkpoint.function.add_to_role_policy(
-            iam.PolicyStatement(actions=["kms:Sign"], resources=[self.signing_key.key_arn])
         )
         # What an offline verifier needs and nothing more (read the lake, open SSE-KMS
         # objects, fetch the public key): attach it to an auditor's or a third party's role.
@@ -75,14 +58,15 @@ class Integrity(Construct):
                 iam.PolicyStatement(actions=["kms:GetPublicKey"], resources=[self.signing_key.key_arn]),
             ],
         )
+
+    def schedule(self, checkpoint: lambda_.IFunction) -> None:
+        """Sign the log's head on a fixed rate."""
         events.Rule(
             self,
             "Schedule",
             description="Sign the integrity log's head",
             schedule=events.Schedule.rate(CHECKPOINT_INTERVAL),
             targets=[
-                targets.LambdaFunction(
-                    self.checkpoint.function, retry_attempts=2, max_event_age=Duration.minutes(30)
-                )
+                targets.LambdaFunction(checkpoint, retry_attempts=2, max_event_age=Duration.minutes(30))
             ],
         )

@@ -17,7 +17,6 @@ reason is kept on the exception for the operator's log.
 from __future__ import annotations
 
 import json
-import os
 import threading
 import time
 import urllib.request
@@ -29,7 +28,6 @@ import jwt
 
 from mlaudit.principal import Principal
 from mlaudit.routes import RESOURCE_SERVER, ROLES, ROUTES, Route
-from mlaudit.settings import Env
 
 ALGORITHM = "RS256"  # Cognito signs with RS256 only; anything else is refused outright
 MAX_TOKEN_CHARS = 8192  # Cognito tokens are ~1-2 KB; refuse to parse anything huge
@@ -221,29 +219,3 @@ def authorize(principal: Principal, route: Route) -> Principal:
 
 def allowed_routes(principal: Principal, routes: Iterable[Route] = ROUTES) -> list[Route]:
     return [route for route in routes if may_call(principal, route)]
-
-
-# One verifier per configuration, built on first use (no network at import time).
-# Keyed by the configuration so a process that reconfigures (tests, the local
-# stack restarted in-process) never checks against a stale pool.
-_verifiers: dict[tuple[str, str, str], TokenVerifier] = {}
-_verifiers_lock = threading.Lock()
-
-
-def verifier_from_env(environ: dict[str, str] | None = None) -> TokenVerifier:
-    env = os.environ if environ is None else environ
-    try:
-        config = (env[Env.JWKS_URL], env[Env.TOKEN_ISSUER], env[Env.ALLOWED_CLIENT_IDS])
-    except KeyError as exc:
-        raise RuntimeError(f"authorizer is missing setting {exc.args[0]}") from None
-    with _verifiers_lock:
-        verifier = _verifiers.get(config)
-        if verifier is None:
-            jwks_url, issuer, clients = config
-            verifier = TokenVerifier(
-                issuer=issuer,
-                allowed_client_ids=frozenset(clients.split()),
-                jwks=JwksCache(http_jwks_fetcher(jwks_url)),
-            )
-            _verifiers[config] = verifier
-        return verifier

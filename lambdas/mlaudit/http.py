@@ -68,6 +68,19 @@ def answers_errors(logger: Any, unavailable: str) -> Callable[[Handler], Handler
     return decorate
 
 
+def dispatch(
+    event: dict[str, Any], operations: dict[str, Callable[[dict[str, Any]], Any]],
+    statuses: dict[str, int] | None = None,
+) -> tuple[int, Any]:
+    """Run the operation the routes table names for this event's route: (status, body)."""
+    from mlaudit.routes import route_of  # noqa: PLC0415 - keeps the routes table out of http's import
+
+    route = route_of(event)
+    if route is None or route.operation not in operations:
+        raise ApiError(404, "not_found", "No such route.")
+    return (statuses or {}).get(route.operation, 200), operations[route.operation](event)
+
+
 def header(event: dict[str, Any], name: str) -> str | None:
     """Case-insensitive request header lookup."""
     wanted = name.lower()

@@ -35,6 +35,7 @@ class Route:
     method: str
     path: str  # API Gateway style, with {params}
     function: str  # handler module under mlaudit.handlers
+    operation: str  # what the handler does for it: the key of its dispatch table
     scopes: frozenset[str] = frozenset()
     roles: frozenset[str] = frozenset()
     summary: str = ""
@@ -46,52 +47,53 @@ class Route:
 
 ROUTES: tuple[Route, ...] = (
     Route(
-        "POST", "/v1/events", "ingest",
+        "POST", "/v1/events", "ingest", "ingest",
         scopes=frozenset({"events.write", "lineage.write"}),
         summary="Send one event or a batch of up to 500.",
     ),
     # Receipts and checkpoints (workloads: receipts for their own events only).
     Route(
-        "GET", "/v1/events/{event_id}/proof", "proofs",
+        "GET", "/v1/events/{event_id}/proof", "proofs", "receipt",
         scopes=frozenset({"events.read"}), roles=frozenset({"auditor"}),
         summary="Receipt: the event's inclusion up to the latest signed checkpoint "
         "(?event_date=&event_type= narrow the search).",
     ),
     Route(
-        "GET", "/v1/checkpoints/latest", "proofs",
+        "GET", "/v1/checkpoints/latest", "proofs", "latest_checkpoint",
         scopes=frozenset({"events.read"}), roles=frozenset({"auditor"}),
         summary="The latest signed checkpoint of the integrity log.",
     ),
     Route(
-        "GET", "/v1/checkpoints/consistency", "proofs",
+        "GET", "/v1/checkpoints/consistency", "proofs", "consistency",
         scopes=frozenset({"events.read"}), roles=frozenset({"auditor"}),
         summary="Consistency proof between two log sizes (?first=&second=).",
     ),
     # Named queries: each query's own header narrows these roles further.
     Route(
-        "GET", "/v1/queries", "queries", roles=frozenset({"analyst", "auditor", "privacy_officer"}),
+        "GET", "/v1/queries", "queries", "list_queries", roles=frozenset({"analyst", "auditor", "privacy_officer"}),
         summary="The catalog of named queries the caller may run.",
     ),
     Route(
-        "POST", "/v1/queries/{name}", "queries", roles=frozenset({"analyst", "auditor", "privacy_officer"}),
+        "POST", "/v1/queries/{name}", "queries", "start_query",
+        roles=frozenset({"analyst", "auditor", "privacy_officer"}),
         summary="Start a named query with typed parameters.",
     ),
     Route(
-        "GET", "/v1/query-executions/{id}", "queries",
+        "GET", "/v1/query-executions/{id}", "queries", "query_execution",
         roles=frozenset({"analyst", "auditor", "privacy_officer"}),
         summary="A query run's state and a page of its results.",
     ),
     # Data subjects (GDPR Art. 15 and 17): {subject_ref} is percent-encoded personal data.
     Route(
-        "GET", "/v1/subjects/{subject_ref}", "privacy", roles=frozenset({"privacy_officer"}),
+        "GET", "/v1/subjects/{subject_ref}", "privacy", "subject_access", roles=frozenset({"privacy_officer"}),
         summary="Every event about one data subject, personal data decrypted (audited).",
     ),
     Route(
-        "DELETE", "/v1/subjects/{subject_ref}", "privacy", roles=frozenset({"privacy_officer"}),
+        "DELETE", "/v1/subjects/{subject_ref}", "privacy", "erase_subject", roles=frozenset({"privacy_officer"}),
         summary="Erase a data subject: destroy their key, record the erasure.",
     ),
     Route(
-        "GET", "/v1/config", "config", roles=frozenset({"admin", "auditor"}),
+        "GET", "/v1/config", "config", "read_config", roles=frozenset({"admin", "auditor"}),
         summary="The deployment's settings in force: retention, Object Lock, limits, throttles.",
     ),
 )
@@ -102,6 +104,13 @@ def match(method: str, path: str) -> tuple[Route, dict[str, str]] | None:
         if route.method == method and (found := route.pattern.match(path)):
             return route, found.groupdict()
     return None
+
+
+def route_of(event: dict) -> Route | None:
+    """The route an API Gateway proxy event was sent to (by its method and resource template)."""
+    method = event.get("httpMethod")
+    resource = event.get("resource") or (event.get("requestContext") or {}).get("resourcePath")
+    return next((r for r in ROUTES if r.method == method and r.path == resource), None)
 
 
 def path_exists(path: str) -> bool:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 from mlaudit.routes import ROUTES
 
-from tests.infra.synth import CUSTOM_CONTEXT, MORE_ROUTES, Synth, synthesize
+from tests.infra.synth import CUSTOM_CONTEXT, Synth, synthesize
 
 
 @pytest.fixture(scope="session")
@@ -18,7 +18,7 @@ def default(tmp_path_factory: pytest.TempPathFactory) -> Synth:
 
 @pytest.fixture(scope="session")
 def custom(tmp_path_factory: pytest.TempPathFactory) -> Synth:
-    return synthesize(tmp_path_factory.mktemp("custom"), CUSTOM_CONTEXT, ROUTES + MORE_ROUTES)
+    return synthesize(tmp_path_factory.mktemp("custom"), CUSTOM_CONTEXT, ROUTES)
 
 
 @pytest.fixture(scope="session", params=["default", "custom"])

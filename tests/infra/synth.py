@@ -71,20 +71,6 @@ def synthesize(tmp: Path, context: dict[str, str] | None, routes: tuple[Route, .
     return Synth(stack, stack.settings, Template.from_json(template), template["Resources"], tmp)
 
 
-# Routes other teams are adding (those not in ROUTES yet): more functions, path parameters.
-_PLANNED: tuple[Route, ...] = (
-    Route("GET", "/v1/queries", "queries", roles=frozenset({"auditor", "analyst"})),
-    Route("POST", "/v1/queries/{name}", "queries", roles=frozenset({"auditor", "analyst"})),
-    Route("GET", "/v1/query-executions/{id}", "queries", roles=frozenset({"auditor", "analyst"})),
-    Route("GET", "/v1/events/{event_id}/proof", "proofs", scopes=frozenset({"events.read"}),
-          roles=frozenset({"auditor"})),
-    Route("GET", "/v1/checkpoints/latest", "proofs", scopes=frozenset({"events.read"}), roles=frozenset({"auditor"})),
-    # Not planned by anyone: a function the stack knows nothing about still gets built.
-    Route("GET", "/v1/lineage/{model_id}", "lineage", roles=frozenset({"auditor"})),
-)
-MORE_ROUTES = tuple(r for r in _PLANNED if (r.method, r.path) not in {(x.method, x.path) for x in ROUTES})
-
-
 def path_of(synth: Synth, resource_id: dict) -> str:
     """The API path of an AWS::ApiGateway::Resource reference, e.g. /v1/events."""
     parts = []

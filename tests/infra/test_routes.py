@@ -1,14 +1,17 @@
-"""The API follows the routes table: with more routes (as other teams add them),
-every route gets a method behind the authorizer and every function name one Lambda."""
+"""The API follows the routes table: every route gets a method behind the authorizer,
+every declared function one Lambda, and a route to an undeclared function stops synthesis."""
 
 from __future__ import annotations
 
 import json
 
-from mlaudit.routes import ROUTES
+import pytest
+from mlaudit.functions import FUNCTIONS
+from mlaudit.routes import ROUTES, Route
 from mlaudit.settings import Env
 
-from tests.infra.synth import MORE_ROUTES, Synth, path_of
+from app import build_app
+from tests.infra.synth import Synth, path_of
 
 
 def _actions(policy: dict) -> set[str]:
@@ -22,19 +25,24 @@ def test_every_route_has_a_method_behind_the_authorizer(custom: Synth) -> None:
     for method in custom.props("AWS::ApiGateway::Method"):
         assert method["AuthorizationType"] == "CUSTOM" and method["AuthorizerId"] == {"Ref": authorizer_id}
         methods[(method["HttpMethod"], path_of(custom, method["ResourceId"]))] = method
-    assert set(methods) == {(r.method, r.path) for r in ROUTES + MORE_ROUTES}
+    assert set(methods) == {(r.method, r.path) for r in ROUTES}
     assert "RequestModels" not in methods[("GET", "/v1/queries")]
 
 
-def test_one_function_per_route_function_name(custom: Synth) -> None:
+def test_one_function_per_declaration(custom: Synth) -> None:
     handlers = sorted(f["Handler"] for f in custom.props("AWS::Lambda::Function"))
-    names = {r.function for r in ROUTES + MORE_ROUTES} | {"writer", "authorizer", "checkpoint"}
-    assert "lineage" in names  # a function nobody has wired yet still gets built
-    assert handlers == sorted(f"mlaudit.handlers.{name}.handler" for name in names)
+    assert handlers == sorted(spec.handler for spec in FUNCTIONS)
+    assert {r.function for r in ROUTES} <= {spec.name for spec in FUNCTIONS}
+
+
+def test_a_route_to_an_undeclared_function_stops_synthesis(tmp_path) -> None:
+    extra = Route("GET", "/v1/lineage/{model_id}", "lineage", "lineage_graph", roles=frozenset({"auditor"}))
+    with pytest.raises(ValueError, match=r"no declaration in mlaudit.functions: \['lineage'\]"):
+        build_app(outdir=str(tmp_path), routes=(*ROUTES, extra))
 
 
 def test_each_route_function_is_invoked_by_its_methods(custom: Synth) -> None:
-    for route in MORE_ROUTES:
+    for route in (r for r in ROUTES if r.function != "ingest"):  # ingest: through its alias
         function = custom.logical_id(f"Route-{route.function}/Function")
         uris = [
             json.dumps(m["Integration"]["Uri"])

@@ -24,7 +24,9 @@ ISSUER = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_test"
 MACHINE = "machineclient1"
 PEOPLE = "peopleclient1"
 INGEST = next(r for r in ROUTES if r.method == "POST" and r.path == "/v1/events")
-PEOPLE_ONLY = Route("GET", "/v1/subjects/{subject_ref}", "privacy", roles=frozenset({"privacy_officer"}))
+PEOPLE_ONLY = Route(
+    "GET", "/v1/subjects/{subject_ref}", "privacy", "subject_access", roles=frozenset({"privacy_officer"}),
+)
 METHOD_ARN = "arn:aws:execute-api:us-east-1:123456789012:abc123/local/POST/v1/events"
 
 

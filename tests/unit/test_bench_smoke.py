@@ -11,11 +11,11 @@ from bench import pipeline, sizes
 
 
 @pytest.fixture(autouse=True)
-def restore_what_the_benches_change(monkeypatch):
+def restore_what_the_benches_change():
     # The benches swap the ingest handler's service for in-memory adapters and freeze
     # the garbage collector's generations, as a benchmark process may: undo both here.
-    monkeypatch.setattr(ingest_handler, "service", ingest_handler.service)
     yield
+    ingest_handler.APP.reset()
     gc.unfreeze()
 
 

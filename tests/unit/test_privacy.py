@@ -236,15 +236,15 @@ def _request(method, raw_ref, roles="privacy_officer"):
 def test_handler_decodes_the_path_once_and_never_logs_the_subject(world, capsys):
     service, keys, _ = world
     keys.keys["a/b c%"] = new_subject_key(os.urandom(32))
-    privacy_handler.set_service(service)
+    privacy_handler.APP.configure(service=service)
     try:
-        ok = privacy_handler.route(_request("GET", "a%2Fb%20c%25"))
-        assert ok[0] == 200 and ok[1]["count"] == 0
+        ok = privacy_handler.handler(_request("GET", "a%2Fb%20c%25"), Context())
+        assert ok["statusCode"] == 200 and json.loads(ok["body"])["count"] == 0
         missing = privacy_handler.handler(_request("GET", "Jane%20Doe"), Context())
         bad = privacy_handler.handler(_request("GET", "%FF"), Context())
         too_long = privacy_handler.handler(_request("DELETE", "x" * 257), Context())
     finally:
-        privacy_handler.set_service(None)
+        privacy_handler.APP.reset()
     assert missing["statusCode"] == 404 and bad["statusCode"] == 400 and too_long["statusCode"] == 400
     assert "Jane" not in missing["body"] + capsys.readouterr().out
 

@@ -8,10 +8,9 @@ import json
 
 import boto3
 import pytest
-from mlaudit.adapters.queue import SqsQueue
 from mlaudit.adapters.subject_keys import SUBJECT_PREFIX, DynamoKmsKeyStore
 from mlaudit.adapters.subject_lake import S3SubjectEvents
-from mlaudit.handlers.privacy import QueueAuditRecorder
+from mlaudit.bootstrap import PrivacyAudit, _self_audit
 from mlaudit.http import ApiError
 from mlaudit.integrity.checkpoint import Checkpointer
 from mlaudit.integrity.signing import LocalSigner, load_public_key
@@ -47,8 +46,8 @@ def world(aws):
     events.append({**EVENT, "event_id": "anonymous"})
     assert pipeline.post(json.dumps({"events": events}))[0] == 202
     assert pipeline.drain() == []
-    service = PrivacyService(keys, S3SubjectEvents(pipeline.s3, pipeline.bucket),
-                             QueueAuditRecorder(SqsQueue(pipeline.sqs, pipeline.queue_url)))
+    audit = PrivacyAudit(lambda protector: _self_audit(pipeline.queue_url, lambda _: pipeline.sqs, protector))
+    service = PrivacyService(keys, S3SubjectEvents(pipeline.s3, pipeline.bucket), audit)
     return pipeline, keys, service, store
 
 

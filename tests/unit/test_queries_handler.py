@@ -15,7 +15,7 @@ from mlaudit.principal import Principal
 from mlaudit.queries.athena import AthenaEngine
 from mlaudit.queries.catalog import load_catalog
 from mlaudit.queries.engine import ExecutionNotFound
-from mlaudit.queries.service import owner_digest
+from mlaudit.queries.service import QueryService, owner_digest
 
 from bench.synthetic import generate, write_lake
 from local.athena import DuckDbEngine, LocalLake
@@ -68,11 +68,11 @@ def lake(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def audit(lake: Path):
     records: list[tuple[Principal, dict[str, Any]]] = []
-    handler_module.set_engine(DuckDbEngine(LocalLake(lake), threads=1))
-    handler_module.set_audit_sink(lambda who, event: records.append((who, event)))
+    handler_module.APP.configure(service=QueryService(
+        load_catalog(), DuckDbEngine(LocalLake(lake), threads=1), lambda who, event: records.append((who, event)),
+    ))
     yield records
-    handler_module.set_engine(None)
-    handler_module.set_audit_sink(None)
+    handler_module.APP.reset()
 
 
 def start(name: str, who: dict[str, str], parameters: dict[str, Any]) -> tuple[int, dict[str, Any]]:
@@ -189,14 +189,12 @@ def test_no_audit_no_query(lake: Path) -> None:
     def broken_sink(who: Principal, event: dict[str, Any]) -> None:
         raise OSError("queue down")
 
-    handler_module.set_engine(Refusing())  # type: ignore[arg-type]
-    handler_module.set_audit_sink(broken_sink)
+    handler_module.APP.configure(service=QueryService(load_catalog(), Refusing(), broken_sink))  # type: ignore[arg-type]
     try:
         status, error = start("accuracy", principal("analyst"), {**WINDOW, "positive_label": "pos"})
         assert status == 503 and error["error"] == "unavailable"
     finally:
-        handler_module.set_engine(None)
-        handler_module.set_audit_sink(None)
+        handler_module.APP.reset()
 
 
 def test_missing_principal_is_401(audit: list) -> None:
@@ -311,11 +309,11 @@ def test_handler_builds_athena_from_env(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setenv("MLAUDIT_GLUE_DATABASE", "mlaudit_audit")
     monkeypatch.setenv("MLAUDIT_ATHENA_WORKGROUP", "mlaudit")
     monkeypatch.setenv("MLAUDIT_EVENTS_QUEUE_URL", "https://sqs.us-east-1.amazonaws.com/123456789012/events")
-    handler_module.set_engine(None)
-    service = handler_module.service()
+    handler_module.APP.reset()
+    service = handler_module.APP.service()
     assert isinstance(service.engine, AthenaEngine)
     assert (service.engine.workgroup, service.engine.database) == ("mlaudit", "mlaudit_audit")
-    handler_module.set_engine(None)
+    handler_module.APP.reset()
 
 
 def test_the_lambda_path_imports_no_heavy_engine() -> None:
@@ -328,7 +326,7 @@ def test_the_lambda_path_imports_no_heavy_engine() -> None:
         "os.environ.update(MLAUDIT_GLUE_DATABASE='db', MLAUDIT_ATHENA_WORKGROUP='wg', AWS_DEFAULT_REGION='us-east-1',\n"
         "                  MLAUDIT_EVENTS_QUEUE_URL='https://sqs.us-east-1.amazonaws.com/123456789012/events')\n"
         "from mlaudit.handlers import queries\n"
-        "queries.service()\n"
+        "queries.APP.service()\n"
         "print(sorted(m for m in ('pyarrow', 'duckdb', 'sqlglot') if m in sys.modules))\n"
     )
     root = Path(__file__).resolve().parents[2]

@@ -14,11 +14,13 @@ import logging
 import re
 from typing import Any
 
-from mlaudit import auth
+from mlaudit import auth, bootstrap
 from mlaudit.principal import Principal
 from mlaudit.routes import Route
 
 logger = logging.getLogger(__name__)
+
+APP = bootstrap.app("authorizer")
 
 # arn:aws:execute-api:<region>:<account>:<api id>/<stage>/<METHOD>/<resource path>
 _METHOD_ARN = re.compile(r"^(arn:aws[a-z-]*:execute-api:[a-z0-9-]+:\d{12}:[A-Za-z0-9]+/[^/]+)/")
@@ -30,7 +32,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         logger.info("authorizer: no bearer token")
         raise Exception("Unauthorized")  # noqa: TRY002 - the exact signal API Gateway expects
     try:
-        principal = auth.verifier_from_env().verify(token)
+        principal = APP.service().verify(token)
     except auth.Unauthenticated as exc:
         logger.info("authorizer: token refused (%s)", exc.reason)
         raise Exception("Unauthorized") from None  # noqa: TRY002

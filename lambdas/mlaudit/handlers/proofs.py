@@ -4,23 +4,21 @@ GET /v1/events/{event_id}/proof[?event_date=YYYY-MM-DD&event_type=...]  auditor;
 GET /v1/checkpoints/latest                                            auditor; events.read
 GET /v1/checkpoints/consistency?first=<size>&second=<size>            auditor; events.read
 
-Environment: MLAUDIT_AUDIT_BUCKET. Reads only (s3:GetObject, s3:ListBucket on the bucket,
-kms:Decrypt for SSE). Needs pyarrow (receipts read the event's Parquet file).
+Read-only (grants in mlaudit.functions). Needs pyarrow (receipts read the event's Parquet file).
 """
 
 from __future__ import annotations
 
 import functools
-import os
 import re
 from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from mlaudit.http import ApiError, answers_errors, json_response
+from mlaudit import bootstrap
+from mlaudit.http import ApiError, answers_errors, dispatch, json_response
 from mlaudit.integrity.proofs import NotFound, ProofError, ProofService
 from mlaudit.principal import principal_from_event
-from mlaudit.settings import Env
 
 logger = Logger(service="mlaudit-proofs")
 
@@ -29,48 +27,54 @@ _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _TYPE = re.compile(r"^[a-z_]{1,64}$")
 
 
-@functools.cache
-def service() -> ProofService:
-    from mlaudit.adapters.aws import client  # noqa: PLC0415
-    from mlaudit.integrity.store import S3Store  # noqa: PLC0415
-
-    return ProofService(S3Store(client("s3"), os.environ[Env.AUDIT_BUCKET]))
+APP = bootstrap.app("proofs")
 
 
 @logger.inject_lambda_context(clear_state=True)
 @answers_errors(logger, "The proof could not be built; retry later.")
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return route(event, service())
+    return route(event, APP.service())
+
+
+def _receipt(event: dict[str, Any], proofs: ProofService) -> dict[str, Any]:
+    principal = principal_from_event(event)
+    query = event.get("queryStringParameters") or {}
+    event_id = (event.get("pathParameters") or {}).get("event_id") or ""
+    if not _EVENT_ID.match(event_id):
+        raise ApiError(400, "invalid_request", "event_id is not a valid event id.")
+    hints = {"event_date": query.get("event_date"), "event_type": query.get("event_type")}
+    if hints["event_date"] and not _DATE.match(hints["event_date"]):
+        raise ApiError(400, "invalid_request", "event_date must be YYYY-MM-DD.")
+    if hints["event_type"] and not _TYPE.match(hints["event_type"]):
+        raise ApiError(400, "invalid_request", "event_type is not an event type.")
+    # A workload sees receipts for its own events only; auditors for every event.
+    own = None if "auditor" in principal.roles else principal.client_id
+    return proofs.receipt(event_id, client_id=own, **hints)
+
+
+def _consistency(event: dict[str, Any], proofs: ProofService) -> dict[str, Any]:
+    principal_from_event(event)
+    query = event.get("queryStringParameters") or {}
+    try:
+        first, second = int(query.get("first", "")), int(query.get("second", ""))
+    except ValueError:
+        raise ApiError(400, "invalid_request", "first and second must be tree sizes.") from None
+    return proofs.consistency(first, second)
+
+
+def _latest(event: dict[str, Any], proofs: ProofService) -> dict[str, Any]:
+    principal_from_event(event)
+    return proofs.latest()
+
+
+OPERATIONS = {"receipt": _receipt, "latest_checkpoint": _latest, "consistency": _consistency}
 
 
 def route(event: dict[str, Any], proofs: ProofService) -> dict[str, Any]:
-    principal = principal_from_event(event)
-    path = event.get("resource") or event.get("path") or ""
-    query = event.get("queryStringParameters") or {}
-    params = event.get("pathParameters") or {}
     try:
-        if path.endswith("/proof"):
-            event_id = params.get("event_id") or ""
-            if not _EVENT_ID.match(event_id):
-                raise ApiError(400, "invalid_request", "event_id is not a valid event id.")
-            hints = {"event_date": query.get("event_date"), "event_type": query.get("event_type")}
-            if hints["event_date"] and not _DATE.match(hints["event_date"]):
-                raise ApiError(400, "invalid_request", "event_date must be YYYY-MM-DD.")
-            if hints["event_type"] and not _TYPE.match(hints["event_type"]):
-                raise ApiError(400, "invalid_request", "event_type is not an event type.")
-            # A workload sees receipts for its own events only; auditors for every event.
-            own = None if "auditor" in principal.roles else principal.client_id
-            return json_response(200, proofs.receipt(event_id, client_id=own, **hints))
-        if path.endswith("/checkpoints/latest"):
-            return json_response(200, proofs.latest())
-        if path.endswith("/checkpoints/consistency"):
-            try:
-                first, second = int(query.get("first", "")), int(query.get("second", ""))
-            except ValueError:
-                raise ApiError(400, "invalid_request", "first and second must be tree sizes.") from None
-            return json_response(200, proofs.consistency(first, second))
+        return json_response(*dispatch(event, {name: functools.partial(op, proofs=proofs)
+                                               for name, op in OPERATIONS.items()}))
     except NotFound as error:
         raise ApiError(404, "not_found", str(error)) from None
     except ProofError as error:
         raise ApiError(400, "invalid_request", str(error)) from None
-    raise ApiError(404, "not_found", "No such route.")

@@ -2,41 +2,24 @@
 
 from __future__ import annotations
 
-import functools
-import os
-from datetime import timedelta
 from typing import Any
 
 from aws_lambda_powertools import Logger
 
+from mlaudit import bootstrap
 from mlaudit.pack import PACK_ID_ATTRIBUTE
-from mlaudit.settings import Env
-from mlaudit.writer import Message, WriterService
+from mlaudit.writer import Message
 
 logger = Logger(service="mlaudit-writer")
 
 
-@functools.cache
-def service() -> WriterService:
-    from mlaudit.adapters.aws import client  # noqa: PLC0415
-    from mlaudit.adapters.ledger import DynamoLedger  # noqa: PLC0415
-    from mlaudit.adapters.objects import S3Objects  # noqa: PLC0415
-    from mlaudit.integrity.sink import IntegritySink  # noqa: PLC0415
-    from mlaudit.integrity.store import S3Store  # noqa: PLC0415
-
-    bucket, key_id = os.environ[Env.AUDIT_BUCKET], os.environ[Env.KMS_KEY_ID]
-    return WriterService(
-        objects=S3Objects(client("s3"), bucket, key_id),
-        ledger=DynamoLedger(client("dynamodb"), os.environ[Env.LEDGER_TABLE]),
-        integrity=IntegritySink(S3Store(client("s3"), bucket, key_id)),
-        in_flight=timedelta(seconds=int(os.environ[Env.WRITER_TIMEOUT_SECONDS])),
-    )
+APP = bootstrap.app("writer")
 
 
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     messages = [to_message(record) for record in event.get("Records", [])]
-    report = service().process(messages)
+    report = APP.service().process(messages)
     logger.info(
         "batch written",
         extra={"messages": len(messages), "files": len(report.files), "events": sum(report.files.values()),

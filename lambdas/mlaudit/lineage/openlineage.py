@@ -351,11 +351,14 @@ def check_contract(contract_body: bytes, event: dict[str, Any]) -> None:
 
     try:
         parse_events(contract_body, IngestLimits(max_body_bytes=len(contract_body)))
-    except ApiError as error:
+    except Exception as error:  # the contract's refusal, whichever error kind ingest raises it as
+        if not isinstance(getattr(error, "errors", None), list):
+            raise
         subject = ["dataset"] if event_kind(event) == DATASET else ["job"]
         p = _Problems()
         for problem in error.errors:
             field = problem["path"].removeprefix("events[0].").split(".")[0].split("[")[0]
             p.add(_SOURCES.get(field, subject), problem["rule"], problem["message"])
-        raise _refusal(p.items or [{"path": "$", "rule": error.code, "message": error.message}]) from None
+        raise _refusal(p.items or [{"path": "$", "rule": getattr(error, "code", "contract"),
+                                    "message": getattr(error, "message", "refused by the event contract")}]) from None
 

@@ -1,0 +1,264 @@
+"""The composition root: every function's services are built here, once, from the
+function's typed environment (`mlaudit.functions`) and a client factory.
+
+On Lambda the environment is the process's and clients come from boto3. The local
+stack configures each function with its own environment and clients that are held
+to its declared grants; tests configure a function with a service built on fakes:
+
+    bootstrap.app("queries").configure(service=QueryService(catalog, engine, recorder))
+
+Nothing is built at import time (no client, no environment read, no network).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from mlaudit.functions import (
+    AuthorizerEnv,
+    CheckpointEnv,
+    ConfigEnv,
+    IngestEnv,
+    PrivacyEnv,
+    ProofsEnv,
+    QueriesEnv,
+    WriterEnv,
+    spec,
+)
+
+Clients = Callable[[str], Any]  # service name -> boto3 client
+
+
+def _aws_clients(service: str) -> Any:
+    from mlaudit.adapters.aws import client  # noqa: PLC0415 - boto3 costs ~200 ms to import
+
+    return client(service)
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """What a function is handed: its environment and its AWS clients."""
+
+    environ: Mapping[str, str]
+    clients: Clients
+
+
+def lambda_runtime() -> Runtime:
+    return Runtime(os.environ, _aws_clients)
+
+
+Builder = Callable[[Any, Clients], Any]
+
+
+class FunctionApp:
+    """One function's service, built on first use from its runtime."""
+
+    def __init__(self, name: str, build: Builder) -> None:
+        self.name = name
+        self.env_type = spec(name).environment
+        self._build = build
+        self._runtime: Runtime | None = None
+        self._service: Any = None
+        self._lock = threading.Lock()
+
+    def configure(self, *, runtime: Runtime | None = None, service: Any = None, build: Builder | None = None) -> None:
+        """Use this runtime (None: Lambda's), this ready service, or this builder; resets what was built."""
+        with self._lock:
+            self._runtime, self._service = runtime, service
+            if build is not None:
+                self._build = build
+
+    def reset(self) -> None:
+        """Back to Lambda's runtime and the default builder."""
+        with self._lock:
+            self._runtime, self._service, self._build = None, None, BUILDERS[self.name]
+
+    @property
+    def runtime(self) -> Runtime:
+        return self._runtime or lambda_runtime()
+
+    def env(self) -> Any:
+        return self.env_type.from_environ(self.runtime.environ)
+
+    def service(self) -> Any:
+        with self._lock:
+            if self._service is None:
+                runtime = self.runtime
+                self._service = self._build(self.env_type.from_environ(runtime.environ), runtime.clients)
+            return self._service
+
+
+# --- builders: one per function ------------------------------------------------------
+
+
+def build_authorizer(env: AuthorizerEnv, clients: Clients) -> Any:
+    from mlaudit.auth import JwksCache, TokenVerifier, http_jwks_fetcher  # noqa: PLC0415
+
+    return TokenVerifier(
+        issuer=env.token_issuer,
+        allowed_client_ids=frozenset(env.allowed_client_ids.split()),
+        jwks=JwksCache(http_jwks_fetcher(env.jwks_url)),
+    )
+
+
+def _self_audit(queue_url: str, clients: Clients, protector: Any = None) -> Any:
+    """The stack's own audit events go to the events queue like any client's."""
+    from mlaudit.adapters.queue import SqsQueue  # noqa: PLC0415
+    from mlaudit.ingest import EventRecorder, IngestLimits  # noqa: PLC0415
+
+    return EventRecorder(queue=SqsQueue(clients("sqs"), queue_url), limits=IngestLimits(), protector=protector)
+
+
+def _subject_keys(table: str, key_id: str, clients: Clients) -> Any:
+    from mlaudit.adapters.subject_keys import DynamoKmsKeyStore  # noqa: PLC0415
+
+    return DynamoKmsKeyStore(clients("dynamodb"), clients("kms"), table, key_id)
+
+
+def build_ingest(env: IngestEnv, clients: Clients) -> Any:
+    from mlaudit.adapters.idempotency import DynamoIdempotencyStore  # noqa: PLC0415
+    from mlaudit.adapters.queue import SqsQueue  # noqa: PLC0415
+    from mlaudit.ingest import IngestLimits, IngestService  # noqa: PLC0415
+    from mlaudit.privacy import SubjectProtector  # noqa: PLC0415
+
+    return IngestService(
+        store=DynamoIdempotencyStore(clients("dynamodb"), env.idempotency_table),
+        queue=SqsQueue(clients("sqs"), env.events_queue_url),
+        limits=IngestLimits(
+            max_batch_events=env.max_batch_events,
+            max_body_bytes=env.max_body_bytes,
+            max_message_bytes=env.max_message_bytes,
+            clock_skew=timedelta(seconds=env.clock_skew_seconds),
+            idempotency_ttl=timedelta(seconds=env.idempotency_ttl_seconds),
+            in_flight=timedelta(seconds=env.ingest_timeout_seconds),
+        ),
+        # Crypto-shredding: pseudonymize subject_ref, encrypt personal_data.
+        protector=SubjectProtector(_subject_keys(env.subject_keys_table, env.kms_key_id, clients)),
+    )
+
+
+def build_writer(env: WriterEnv, clients: Clients) -> Any:
+    from mlaudit.adapters.ledger import DynamoLedger  # noqa: PLC0415
+    from mlaudit.adapters.objects import S3Objects  # noqa: PLC0415
+    from mlaudit.integrity.sink import IntegritySink  # noqa: PLC0415
+    from mlaudit.integrity.store import S3Store  # noqa: PLC0415
+    from mlaudit.writer import WriterService  # noqa: PLC0415
+
+    return WriterService(
+        objects=S3Objects(clients("s3"), env.audit_bucket, env.kms_key_id),
+        ledger=DynamoLedger(clients("dynamodb"), env.ledger_table),
+        integrity=IntegritySink(S3Store(clients("s3"), env.audit_bucket, env.kms_key_id)),
+        in_flight=timedelta(seconds=env.writer_timeout_seconds),
+    )
+
+
+def build_checkpoint(env: CheckpointEnv, clients: Clients) -> Any:
+    from mlaudit.integrity.checkpoint import Checkpointer  # noqa: PLC0415
+    from mlaudit.integrity.signing import KmsSigner  # noqa: PLC0415
+    from mlaudit.integrity.store import S3Store  # noqa: PLC0415
+
+    return Checkpointer(
+        S3Store(clients("s3"), env.audit_bucket, env.kms_key_id),
+        KmsSigner(clients("kms"), env.signing_key_id),
+        log_id=f"mlaudit/{env.audit_bucket}",
+    )
+
+
+def build_proofs(env: ProofsEnv, clients: Clients) -> Any:
+    from mlaudit.integrity.proofs import ProofService  # noqa: PLC0415
+    from mlaudit.integrity.store import S3Store  # noqa: PLC0415
+
+    return ProofService(S3Store(clients("s3"), env.audit_bucket))
+
+
+def build_privacy(env: PrivacyEnv, clients: Clients) -> Any:
+    from mlaudit.adapters.subject_lake import S3SubjectEvents  # noqa: PLC0415
+    from mlaudit.privacy import PrivacyService  # noqa: PLC0415
+
+    return PrivacyService(
+        keys=_subject_keys(env.subject_keys_table, env.kms_key_id, clients),
+        lake=S3SubjectEvents(clients("s3"), env.audit_bucket),
+        audit=PrivacyAudit(lambda protector: _self_audit(env.events_queue_url, clients, protector)),
+    )
+
+
+class _FixedPseudonym:
+    """A `Protector` for the privacy function's own audit events: it stamps the pseudonym
+    already computed, so the event carries no subject_ref and creates no key."""
+
+    def __init__(self, alias: str) -> None:
+        self.alias = alias
+
+    def prepare(self, subject_refs: Any) -> None:
+        pass  # no keys to load: the pseudonym is already known
+
+    def protect(self, subject_ref: str, personal_data: dict[str, Any] | None) -> tuple[str, str | None]:
+        return self.alias, None
+
+
+class PrivacyAudit:
+    """Privacy actions become audit events on the events queue, stamped with the subject's pseudonym."""
+
+    def __init__(self, recorder_for: Callable[[Any], Any]) -> None:
+        self.recorder_for = recorder_for  # protector -> recorder
+
+    def record(self, principal: Any, events: list[dict[str, Any]], subject_pseudonym: str | None) -> list[str]:
+        protector = None if subject_pseudonym is None else _FixedPseudonym(subject_pseudonym)
+        if protector is not None:
+            # The recorder pseudonymizes only events with a subject_ref; the value is
+            # never stored (the protector ignores it), the pseudonym is.
+            events = [{**event, "subject_ref": subject_pseudonym} for event in events]
+        return self.recorder_for(protector).record(principal, events)
+
+
+def build_queries(env: QueriesEnv, clients: Clients, engine: Any = None) -> Any:
+    """`engine`: Athena by default; the local stack passes its DuckDB stand-in."""
+    from mlaudit.queries.catalog import load_catalog  # noqa: PLC0415
+    from mlaudit.queries.service import QueryService  # noqa: PLC0415
+
+    catalog = load_catalog()  # unchecked: no sqlglot in the Lambda asset (see portability)
+    if engine is None:
+        from mlaudit.queries.athena import AthenaEngine  # noqa: PLC0415
+
+        engine = AthenaEngine(clients("athena"), catalog, workgroup=env.athena_workgroup, database=env.glue_database)
+    recorder = _self_audit(env.events_queue_url, clients)
+    return QueryService(catalog, engine, lambda principal, event: recorder.record(principal, [event]))
+
+
+@dataclass(frozen=True)
+class ConfigService:
+    settings: dict[str, Any]
+    audit: Any
+
+
+def build_config(env: ConfigEnv, clients: Clients) -> ConfigService:
+    import json  # noqa: PLC0415
+
+    return ConfigService(json.loads(env.settings_json), _self_audit(env.events_queue_url, clients))
+
+
+BUILDERS: dict[str, Builder] = {
+    "authorizer": build_authorizer,
+    "ingest": build_ingest,
+    "writer": build_writer,
+    "checkpoint": build_checkpoint,
+    "proofs": build_proofs,
+    "privacy": build_privacy,
+    "queries": build_queries,
+    "config": build_config,
+}
+
+_APPS: dict[str, FunctionApp] = {}
+_APPS_LOCK = threading.Lock()
+
+
+def app(name: str) -> FunctionApp:
+    with _APPS_LOCK:
+        if name not in _APPS:
+            _APPS[name] = FunctionApp(name, BUILDERS[name])
+        return _APPS[name]

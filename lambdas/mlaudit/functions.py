@@ -1,0 +1,305 @@
+"""Every Lambda function of the stack, declared once.
+
+A `FunctionSpec` says what a function is (its handler module, memory, timeout,
+concurrency, whether it needs pyarrow), what it reads from its environment (a typed
+`FunctionEnv`) and which actions it may take on which resources (`Grant`s). From
+this one declaration:
+
+- the CDK app builds the function, its role (these grants and nothing else besides
+  its own log group and X-Ray), its environment and its log group (stacks/functions.py);
+- the local stack gives each invocation exactly this environment and evaluates
+  every AWS call the function makes against these grants (local/iam.py);
+- the handler reads its settings through the same `FunctionEnv` (mlaudit.bootstrap).
+
+Adding a route means a row in `mlaudit.routes`, a handler, and a spec here.
+See docs/functions.md.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from mlaudit.resources import Attr, Resource
+from mlaudit.settings import Env, Settings
+
+
+class MissingSetting(RuntimeError):
+    """A function started without a variable its declaration promises."""
+
+
+@dataclass(frozen=True)
+class Setting:
+    """An environment value taken from a deployment setting (by its name in `Settings`)."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class AllSettings:
+    """Every setting as one JSON object (the configuration route shows them)."""
+
+
+Source = Attr | Setting | AllSettings
+
+
+@dataclass(frozen=True)
+class Var:
+    name: str  # the environment variable
+    source: Source
+
+
+def var(name: str, source: Source) -> Any:
+    """A `FunctionEnv` field: read from variable `name`, set by the deployment from `source`."""
+    return field(metadata={"var": Var(name, source)})
+
+
+@dataclass(frozen=True)
+class FunctionEnv:
+    """A function's environment, typed. Subclasses declare fields with `var(...)`;
+    `str` and `int` fields are parsed, a missing variable fails loudly."""
+
+    @classmethod
+    def variables(cls) -> dict[str, Var]:
+        """Field name -> variable, in declaration order."""
+        return {f.name: f.metadata["var"] for f in dataclasses.fields(cls)}
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> Any:
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            name = f.metadata["var"].name
+            if name not in environ:
+                raise MissingSetting(f"{cls.__name__} needs the environment variable {name}")
+            values[f.name] = int(environ[name]) if f.type in (int, "int") else environ[name]
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class AuthorizerEnv(FunctionEnv):
+    jwks_url: str = var(Env.JWKS_URL, Attr(Resource.USER_POOL, "jwks_url"))
+    token_issuer: str = var(Env.TOKEN_ISSUER, Attr(Resource.USER_POOL, "issuer"))
+    allowed_client_ids: str = var(Env.ALLOWED_CLIENT_IDS, Attr(Resource.USER_POOL, "client_ids"))
+
+
+@dataclass(frozen=True)
+class IngestEnv(FunctionEnv):
+    events_queue_url: str = var(Env.EVENTS_QUEUE_URL, Attr(Resource.EVENTS_QUEUE, "url"))
+    idempotency_table: str = var(Env.IDEMPOTENCY_TABLE, Attr(Resource.IDEMPOTENCY_TABLE, "name"))
+    subject_keys_table: str = var(Env.SUBJECT_KEYS_TABLE, Attr(Resource.SUBJECT_KEYS_TABLE, "name"))
+    kms_key_id: str = var(Env.KMS_KEY_ID, Attr(Resource.DATA_KEY, "arn"))
+    max_batch_events: int = var(Env.MAX_BATCH_EVENTS, Setting("max_batch_events"))
+    max_body_bytes: int = var(Env.MAX_BODY_BYTES, Setting("max_body_bytes"))
+    max_message_bytes: int = var(Env.MAX_MESSAGE_BYTES, Setting("max_message_bytes"))
+    clock_skew_seconds: int = var(Env.CLOCK_SKEW_SECONDS, Setting("clock_skew_seconds"))
+    idempotency_ttl_seconds: int = var(Env.IDEMPOTENCY_TTL_SECONDS, Setting("idempotency_ttl_seconds"))
+    ingest_timeout_seconds: int = var(Env.INGEST_TIMEOUT_SECONDS, Setting("ingest_timeout_seconds"))
+
+
+@dataclass(frozen=True)
+class WriterEnv(FunctionEnv):
+    audit_bucket: str = var(Env.AUDIT_BUCKET, Attr(Resource.AUDIT_BUCKET, "name"))
+    kms_key_id: str = var(Env.KMS_KEY_ID, Attr(Resource.DATA_KEY, "arn"))
+    ledger_table: str = var(Env.LEDGER_TABLE, Attr(Resource.LEDGER_TABLE, "name"))
+    writer_timeout_seconds: int = var(Env.WRITER_TIMEOUT_SECONDS, Setting("writer_timeout_seconds"))
+
+
+@dataclass(frozen=True)
+class CheckpointEnv(FunctionEnv):
+    audit_bucket: str = var(Env.AUDIT_BUCKET, Attr(Resource.AUDIT_BUCKET, "name"))
+    kms_key_id: str = var(Env.KMS_KEY_ID, Attr(Resource.DATA_KEY, "arn"))
+    signing_key_id: str = var(Env.SIGNING_KEY_ID, Attr(Resource.SIGNING_KEY, "arn"))
+
+
+@dataclass(frozen=True)
+class ProofsEnv(FunctionEnv):
+    audit_bucket: str = var(Env.AUDIT_BUCKET, Attr(Resource.AUDIT_BUCKET, "name"))
+
+
+@dataclass(frozen=True)
+class PrivacyEnv(FunctionEnv):
+    audit_bucket: str = var(Env.AUDIT_BUCKET, Attr(Resource.AUDIT_BUCKET, "name"))
+    subject_keys_table: str = var(Env.SUBJECT_KEYS_TABLE, Attr(Resource.SUBJECT_KEYS_TABLE, "name"))
+    kms_key_id: str = var(Env.KMS_KEY_ID, Attr(Resource.DATA_KEY, "arn"))
+    events_queue_url: str = var(Env.EVENTS_QUEUE_URL, Attr(Resource.EVENTS_QUEUE, "url"))
+
+
+@dataclass(frozen=True)
+class QueriesEnv(FunctionEnv):
+    glue_database: str = var(Env.GLUE_DATABASE, Attr(Resource.GLUE_DATABASE, "name"))
+    athena_workgroup: str = var(Env.ATHENA_WORKGROUP, Attr(Resource.WORKGROUP, "name"))
+    events_queue_url: str = var(Env.EVENTS_QUEUE_URL, Attr(Resource.EVENTS_QUEUE, "url"))
+
+
+@dataclass(frozen=True)
+class ConfigEnv(FunctionEnv):
+    settings_json: str = var(Env.SETTINGS, AllSettings())
+    events_queue_url: str = var(Env.EVENTS_QUEUE_URL, Attr(Resource.EVENTS_QUEUE, "url"))
+
+
+@dataclass(frozen=True)
+class Grant:
+    """Allow `actions` on `resource` (or, for a bucket, on its objects under `objects`)."""
+
+    resource: Resource
+    actions: tuple[str, ...]
+    objects: str | None = None  # a key pattern inside a bucket, e.g. "events/*"
+    why: str = ""
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    name: str  # handler module: mlaudit.handlers.<name>
+    summary: str
+    environment: type[FunctionEnv]
+    grants: tuple[Grant, ...] = ()
+    # A number, or the name of the setting that holds it.
+    memory_mb: int | str = 256
+    timeout_seconds: int | str = 29
+    reserved_concurrency: int | str | None = None
+    pyarrow: bool = False  # the pandas layer: seconds of cold start, only where Parquet is read or written
+
+    @property
+    def handler(self) -> str:
+        return f"mlaudit.handlers.{self.name}.handler"
+
+    def memory(self, settings: Settings) -> int:
+        return _number(self.memory_mb, settings)
+
+    def timeout(self, settings: Settings) -> int:
+        return _number(self.timeout_seconds, settings)
+
+    def reserved(self, settings: Settings) -> int | None:
+        return None if self.reserved_concurrency is None else _number(self.reserved_concurrency, settings)
+
+    def environment_values(self, settings: Settings, attribute: Any) -> dict[str, str]:
+        """Variable -> value; `attribute(Attr)` gives a resource attribute (a CDK token or a local name)."""
+        values = {}
+        for declared in self.environment.variables().values():
+            source = declared.source
+            if isinstance(source, Attr):
+                values[declared.name] = attribute(source)
+            elif isinstance(source, Setting):
+                values[declared.name] = str(getattr(settings, source.name))
+            else:
+                values[declared.name] = settings.model_dump_json()
+        return values
+
+
+def _number(value: int | str, settings: Settings) -> int:
+    return value if isinstance(value, int) else int(getattr(settings, value))
+
+
+# Shorthands for the grants below.
+EVENTS_OBJECTS, INTEGRITY_OBJECTS = "events/*", "integrity/*"
+# HeadObject answers 404 for a missing key (not 403) only with ListBucket, and that
+# request carries no s3:prefix, so the grant cannot be narrowed by prefix.
+LIST_AUDIT_BUCKET = Grant(Resource.AUDIT_BUCKET, ("s3:ListBucket",), why="404, not 403, for a missing key")
+# Sending to the KMS-encrypted queue: SQS asks KMS for a data key, and to reuse it, decrypts it.
+SEND_TO_QUEUE = (
+    Grant(Resource.EVENTS_QUEUE, ("sqs:SendMessage",), why="the stack's own audit events, like clients'"),
+    Grant(Resource.DATA_KEY, ("kms:GenerateDataKey", "kms:Decrypt"), why="the queue is KMS-encrypted"),
+)
+
+FUNCTIONS: tuple[FunctionSpec, ...] = (
+    FunctionSpec(
+        "authorizer", "Verify bearer tokens against the user pool's JWKS; answer with an IAM policy.",
+        AuthorizerEnv, timeout_seconds=5,
+    ),
+    FunctionSpec(
+        "ingest", "POST /v1/events: validate, pseudonymize, remember event ids, enqueue packs.",
+        IngestEnv,
+        grants=(
+            *SEND_TO_QUEUE,
+            Grant(Resource.IDEMPOTENCY_TABLE, ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"),
+                  why="claim a request; a retried one is answered from its record"),
+            Grant(Resource.SUBJECT_KEYS_TABLE, ("dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem"),
+                  why="subject keys are created on first sight, never deleted here"),
+        ),
+        memory_mb="ingest_memory_mb", timeout_seconds="ingest_timeout_seconds",
+    ),
+    FunctionSpec(
+        "writer", "SQS -> Parquet files and the integrity log in the lake.",
+        WriterEnv,
+        grants=(
+            Grant(Resource.AUDIT_BUCKET, ("s3:PutObject", "s3:GetObject"), objects=EVENTS_OBJECTS),
+            Grant(Resource.AUDIT_BUCKET, ("s3:PutObject", "s3:GetObject"), objects=INTEGRITY_OBJECTS),
+            LIST_AUDIT_BUCKET,
+            Grant(Resource.LEDGER_TABLE, ("dynamodb:BatchGetItem", "dynamodb:BatchWriteItem"),
+                  why="the pack ledger: a redelivered pack is not written twice"),
+            # What Lambda's SQS event source mapping does with the function's role.
+            Grant(Resource.EVENTS_QUEUE, ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"),
+                  why="the SQS event source polls with the function's role"),
+            Grant(Resource.DATA_KEY, ("kms:GenerateDataKey", "kms:Decrypt"),
+                  why="SSE-KMS objects, the encrypted queue and tables"),
+        ),
+        memory_mb="writer_memory_mb", timeout_seconds="writer_timeout_seconds",
+        reserved_concurrency="writer_reserved_concurrency", pyarrow=True,
+    ),
+    FunctionSpec(
+        "checkpoint", "Scheduled: sign the integrity log's head with the signing key.",
+        CheckpointEnv,
+        grants=(
+            Grant(Resource.AUDIT_BUCKET, ("s3:PutObject", "s3:GetObject"), objects=INTEGRITY_OBJECTS),
+            LIST_AUDIT_BUCKET,
+            Grant(Resource.DATA_KEY, ("kms:GenerateDataKey", "kms:Decrypt"), why="SSE-KMS objects"),
+            Grant(Resource.SIGNING_KEY, ("kms:Sign",), why="only this function signs"),
+        ),
+        timeout_seconds=60,
+        reserved_concurrency=1,  # one signer at a time: checkpoints form a chain
+    ),
+    FunctionSpec(
+        "proofs", "Receipts, the latest checkpoint and consistency proofs (read-only).",
+        ProofsEnv,
+        grants=(
+            Grant(Resource.AUDIT_BUCKET, ("s3:GetObject",), objects=EVENTS_OBJECTS),
+            Grant(Resource.AUDIT_BUCKET, ("s3:GetObject",), objects=INTEGRITY_OBJECTS),
+            LIST_AUDIT_BUCKET,
+            Grant(Resource.DATA_KEY, ("kms:Decrypt",), why="SSE-KMS objects"),
+        ),
+        memory_mb=1024, pyarrow=True,
+    ),
+    FunctionSpec(
+        "privacy", "Subject access (decrypt) and erasure (destroy the subject's key); both audited.",
+        PrivacyEnv,
+        grants=(
+            Grant(Resource.SUBJECT_KEYS_TABLE, ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"),
+                  why="read a subject's key (the pseudonym index is made on first use); erasure deletes it"),
+            Grant(Resource.AUDIT_BUCKET, ("s3:GetObject",), objects=EVENTS_OBJECTS),
+            LIST_AUDIT_BUCKET,
+            *SEND_TO_QUEUE,
+        ),
+        memory_mb=1024, pyarrow=True,
+    ),
+    FunctionSpec(
+        "queries", "Named, parameterized Athena queries; every run is audited.",
+        QueriesEnv,
+        grants=(
+            Grant(Resource.WORKGROUP, ("athena:StartQueryExecution", "athena:GetQueryExecution",
+                                       "athena:GetQueryResults")),
+            # Athena reads the catalog and the lake, and writes results, with the caller's permissions.
+            Grant(Resource.GLUE_CATALOG, ("glue:GetDatabase", "glue:GetTable")),
+            Grant(Resource.GLUE_DATABASE, ("glue:GetDatabase", "glue:GetTable")),
+            Grant(Resource.EVENTS_GLUE_TABLE, ("glue:GetTable",)),
+            Grant(Resource.AUDIT_BUCKET, ("s3:GetObject",), objects=EVENTS_OBJECTS),
+            Grant(Resource.RESULTS_BUCKET, ("s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload"),
+                  objects="*"),
+            Grant(Resource.AUDIT_BUCKET, ("s3:ListBucket", "s3:GetBucketLocation")),
+            Grant(Resource.RESULTS_BUCKET, ("s3:ListBucket", "s3:GetBucketLocation")),
+            *SEND_TO_QUEUE,
+        ),
+    ),
+    FunctionSpec(
+        "config", "GET /v1/config: the settings in force; each read is audited.",
+        ConfigEnv,
+        grants=SEND_TO_QUEUE,
+    ),
+)
+
+BY_NAME: dict[str, FunctionSpec] = {spec.name: spec for spec in FUNCTIONS}
+
+
+def spec(name: str) -> FunctionSpec:
+    return BY_NAME[name]

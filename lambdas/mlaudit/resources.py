@@ -1,0 +1,87 @@
+"""The AWS resources the functions touch, named once.
+
+The CDK app maps each `Resource` to the construct that creates it; the local stack
+creates each one in moto under `local_name`. Grants and environment variables in
+`mlaudit.functions` refer to resources only through this enum, so a function's
+permissions and settings read the same on AWS and on the laptop.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+
+class Kind(Enum):
+    BUCKET = "bucket"
+    KEY = "key"
+    QUEUE = "queue"
+    TABLE = "table"
+    WORKGROUP = "workgroup"
+    GLUE_CATALOG = "glue_catalog"
+    GLUE_DATABASE = "glue_database"
+    GLUE_TABLE = "glue_table"
+    USER_POOL = "user_pool"
+
+
+class Resource(Enum):
+    """Each value is (kind, suffix of the local physical name)."""
+
+    AUDIT_BUCKET = (Kind.BUCKET, "audit")
+    DATA_KEY = (Kind.KEY, "data")
+    SIGNING_KEY = (Kind.KEY, "checkpoints")
+    EVENTS_QUEUE = (Kind.QUEUE, "events")
+    DEAD_LETTER_QUEUE = (Kind.QUEUE, "events-dlq")
+    IDEMPOTENCY_TABLE = (Kind.TABLE, "idempotency")
+    LEDGER_TABLE = (Kind.TABLE, "ledger")
+    SUBJECT_KEYS_TABLE = (Kind.TABLE, "subject-keys")
+    RESULTS_BUCKET = (Kind.BUCKET, "query-results")
+    WORKGROUP = (Kind.WORKGROUP, "")
+    GLUE_CATALOG = (Kind.GLUE_CATALOG, "")
+    GLUE_DATABASE = (Kind.GLUE_DATABASE, "")
+    EVENTS_GLUE_TABLE = (Kind.GLUE_TABLE, "events")
+    USER_POOL = (Kind.USER_POOL, "users")
+
+    @property
+    def kind(self) -> Kind:
+        return self.value[0]
+
+    def local_name(self, prefix: str, account: str, region: str) -> str:
+        """The physical name the local stack gives it (CloudFormation names most of them on AWS)."""
+        suffix = self.value[1]
+        if self.kind is Kind.BUCKET:
+            return f"{prefix}-{suffix}-{account}-{region}"  # bucket names are global
+        if self.kind in (Kind.WORKGROUP,):
+            return workgroup_name(prefix)
+        if self.kind in (Kind.GLUE_DATABASE,):
+            return glue_database_name(prefix)
+        if self.kind is Kind.GLUE_TABLE:
+            return suffix
+        return f"{prefix}-{suffix}"
+
+
+def data_key_alias(prefix: str) -> str:
+    return f"alias/{prefix}"
+
+
+def signing_key_alias(prefix: str) -> str:
+    return f"alias/{prefix}-checkpoints"
+
+
+def glue_database_name(prefix: str) -> str:
+    return prefix.replace("-", "_")  # Glue and Athena identifiers take no hyphen
+
+
+def workgroup_name(prefix: str) -> str:
+    return prefix
+
+
+EVENTS_GLUE_TABLE_NAME = Resource.EVENTS_GLUE_TABLE.value[1]
+
+
+@dataclass(frozen=True)
+class Attr:
+    """An attribute of a resource an environment variable carries (name, arn, url, ...)."""
+
+    resource: Resource
+    attribute: str  # name | arn | url | id | jwks_url | issuer | client_ids
