@@ -53,7 +53,7 @@ class TcpProxy:
     def down(self) -> None:
         listener, self._listener = self._listener, None
         if listener is not None:
-            listener.close()
+            _close(listener)  # shutdown first: close alone leaves a blocked accept() serving
         with self._lock:
             for sock in self._open:
                 _close(sock)

@@ -1,0 +1,97 @@
+"""What the spool promises: an event `emit` took survives the process being killed, is
+sent by the next process on the same spool, once; memory stays bounded in an outage."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import tracemalloc
+from pathlib import Path
+
+from mlaudit_client import Auditor
+
+from tests.client.conftest import prediction, settings, stored_ids
+
+REPO = Path(__file__).resolve().parents[2]
+
+# Emits n events, prints their ids once the last emit returned, then waits to be killed.
+CHILD = """
+import json, sys, time
+from mlaudit_client import Auditor
+settings, workload, n = json.loads(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+audit = Auditor(**settings)
+ids = []
+for i in range(n):
+    ids.append(audit.emit({"event_type": "prediction", "occurred_at": "2026-11-29T10:00:00+00:00",
+                           "workload": workload, "model_id": "churn", "prediction_id": f"p-{i}",
+                           "prediction_score": 0.5, "features": {"tenure": i}}))
+    time.sleep(0.0005)
+print(json.dumps(ids), flush=True)
+time.sleep(600)
+"""
+
+
+def test_sigkill_right_after_the_last_emit_loses_nothing(local_stack, workload, tmp_path):
+    # No flush by time: only full batches of 500 go out, so the last 100 events are
+    # certainly unsent when the process dies, and a batch may be in flight.
+    child_settings = settings(local_stack, tmp_path, flush_interval=3600)
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD, json.dumps(child_settings), workload, "2100"],
+        stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(REPO / "client")},
+    )
+    ids = json.loads(child.stdout.readline())
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait()
+    assert child.returncode == -signal.SIGKILL and len(ids) == 2100 and None not in ids
+
+    audit = Auditor(**settings(local_stack, tmp_path))  # the same spool directory
+    left = audit.stats()["spooled"]
+    assert audit.flush(60)
+    stats = audit.stats()
+    audit.close()
+    assert 100 <= left <= 2100 and stats["sent"] == left
+    assert stored_ids(local_stack, workload) == dict.fromkeys(ids, 1)
+
+
+def test_memory_stays_bounded_while_the_api_is_down(local_stack, api_proxy, workload, tmp_path):
+    api_proxy.down()
+    audit = Auditor(**settings(local_stack, tmp_path, api_url=api_proxy.url))
+    tracemalloc.start()
+    ids = [audit.emit(prediction(workload, i)) for i in range(40_000)]
+    time.sleep(1)  # the worker reads and retries its first batch meanwhile
+    held, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    on_disk = sum(p.stat().st_size for p in (tmp_path / "spool").rglob("seg-*.log"))
+    # Bound: one batch being read (1.24 MB), its lines and its request body (1 MB each);
+    # the ids list the test keeps is about 3.5 MB of the peak.
+    ids_bytes = sum(sys.getsizeof(i) for i in ids) + sys.getsizeof(ids)
+    assert on_disk > 10_000_000
+    assert held - ids_bytes < 4_000_000 and peak - ids_bytes < 4_500_000, (held, peak, ids_bytes)
+    assert audit.stats()["spooled"] == 40_000 and audit.stats()["retries"] > 0
+
+    api_proxy.up()
+    assert audit.flush(120)
+    audit.close()
+    assert stored_ids(local_stack, workload) == dict.fromkeys(ids, 1)
+
+
+def test_memory_durability_holds_at_most_its_bound_and_counts_what_it_drops(
+        local_stack, api_proxy, workload, tmp_path):
+    api_proxy.down()
+    audit = Auditor(**settings(local_stack, tmp_path, api_url=api_proxy.url, durability="memory",
+                               max_memory_events=2000, when_full="drop"))
+    tracemalloc.start()
+    ids = [audit.emit(prediction(workload, i)) for i in range(10_000)]
+    held, _ = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert ids[2000:] == [None] * 8000
+    assert audit.stats()["dropped"] == 8000 and audit.stats()["spooled"] == 2000
+    assert held < 2000 * 1500, held  # about 1 KB an event held, none for those dropped
+    api_proxy.up()
+    assert audit.flush(60)
+    audit.close()
+    assert stored_ids(local_stack, workload) == dict.fromkeys(ids[:2000], 1)
