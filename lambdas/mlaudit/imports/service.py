@@ -25,8 +25,8 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from typing import IO, Any
 
 from mlaudit.events import EventIn
@@ -48,6 +48,13 @@ class ImportLimits:
     parquet_batch_rows: int = 1_000
     max_errors_per_line: int = 20
     max_listed_rejections: int = 1_000_000  # past this, rejections are counted, not listed
+    # How long the idempotency record of an import lives: a file dropped again within it
+    # sends nothing. Past it, the writer's ledger (15 days) still drops identical packs,
+    # and queries keep one copy per event id; keep it long.
+    remember_for: timedelta = timedelta(days=400)
+    # A claim younger than this is a running import (S3 notifications come at least once):
+    # the import function's timeout.
+    in_flight: timedelta = timedelta(minutes=15)
 
 
 @dataclass(frozen=True)
@@ -114,6 +121,7 @@ class FileImporter:
         self.limits = limits
         self.clock = clock
         self.ingest_limits: IngestLimits = recorder.limits
+        self.claim_limits = replace(recorder.limits, idempotency_ttl=limits.remember_for, in_flight=limits.in_flight)
 
     def run(
         self, stream: IO[bytes], source: ImportSource, principal: Principal,
@@ -123,7 +131,7 @@ class FileImporter:
         if source.format not in FORMATS:
             raise ValueError(f"format must be one of {FORMATS}")
         key = import_key(source.file_id)
-        claim = self.store.claim(key, key, self.clock(), self.ingest_limits)
+        claim = self.store.claim(key, key, self.clock(), self.claim_limits)  # Conflict: already running
         if claim.state == "replay":
             assert claim.response is not None
             return ImportReport.replayed(claim.response)
@@ -134,7 +142,7 @@ class FileImporter:
         except BaseException:
             self.store.release(key)
             raise
-        self.store.complete(key, report.summary(), self.clock(), self.ingest_limits)
+        self.store.complete(key, report.summary(), self.clock(), self.claim_limits)
         return report
 
     def _lines(self, stream: IO[bytes], source: ImportSource) -> Iterator[tuple[int, bytes | Unreadable]]:
