@@ -16,6 +16,7 @@ import math
 import os
 import random
 import sys
+import tempfile
 import time
 from collections import Counter
 from datetime import UTC, datetime
@@ -35,7 +36,7 @@ from local import client as local_client
 from local.stack import LocalStack
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "client"))
-from mlaudit_client import AuditClient  # noqa: E402 - after the path set-up just above
+from mlaudit_client import Auditor  # noqa: E402 - after the path set-up just above
 
 FEATURES = ("age", "bmi", "glucose", "prior_admissions")
 MODEL_ID = "readmission-risk"
@@ -55,10 +56,21 @@ def run(args: argparse.Namespace) -> int:
     with LocalStack(Settings.from_cdk_json(), writer_window=1, checkpoint_interval=1) as stack:
         config = stack.config
         machine = config["machine_client"]
-        audit = AuditClient(config["api_url"], config["token_url"], machine["client_id"], machine["client_secret"])
-        started = time.perf_counter()
-        sent = run_workload(audit, args.predictions, random.Random(args.seed))  # noqa: S311 - synthetic data
-        print(f"Sent {len(sent)} audit events in {time.perf_counter() - started:.1f} s; waiting for the writer...")
+        with tempfile.TemporaryDirectory() as spool:
+            audit = Auditor(config["api_url"], config["token_url"], machine["client_id"], machine["client_secret"],
+                            spool_dir=spool, common={"workload": "readmission-scoring", "environment": "prod"})
+            started = time.perf_counter()
+            sent = run_workload(audit, args.predictions, random.Random(args.seed))  # noqa: S311 - synthetic data
+            emitted = time.perf_counter() - started
+            flushed = audit.flush(120)
+            sdk = audit.stats()
+            audit.close()
+        print(f"Emitted {len(sent)} audit events in {emitted:.2f} s (the workload's cost), all sent "
+              f"{time.perf_counter() - started:.1f} s after the start; SDK: {sdk}")
+        if not flushed or sdk["rejected"] or sdk["dropped"]:
+            print("The SDK did not send every event.", file=sys.stderr)
+            return 1
+        print("Waiting for the writer...")
         if not local_client.wait_drained(config, timeout=120):
             print("The writer did not drain the queue in 120 s.", file=sys.stderr)
             return 1
@@ -114,59 +126,53 @@ def _sigmoid(z: float) -> float:
     return 1 / (1 + math.exp(-max(-30.0, min(30.0, z))))
 
 
-def run_workload(audit: AuditClient, n_predictions: int, rng: random.Random) -> list[dict[str, Any]]:
-    now = lambda: datetime.now(UTC).isoformat()  # noqa: E731
-    common = {"workload": "readmission-scoring", "environment": "prod"}
-    events: list[dict[str, Any]] = []
+def run_workload(audit: Auditor, n_predictions: int, rng: random.Random) -> list[str | None]:
+    """The workload, audited as the README shows: `emit` and the typed helpers, in the background."""
+    ids = []
     training = synthetic_patients(2000, rng)
     dataset = {"dataset_id": "s3://hospital-data/readmissions", "dataset_version": "2026-11-01"}
-    events.append({"event_type": "dataset_registered", "occurred_at": now(), **common, **dataset,
-                   "details": {"rows": len(training), "columns": [*FEATURES, "readmitted"]}})
-    run = {"run_id": "train-2026-11-26-001", **dataset}
-    events.append({"event_type": "training_started", "occurred_at": now(), **common, **run,
-                   "inputs": [f"{dataset['dataset_id']}@{dataset['dataset_version']}"]})
-    stats = standardise(training)
-    weights = train(training, stats)
-    holdout = synthetic_patients(500, rng)
-    accuracy = sum((predict(weights, stats, x)[0] >= 0.5) == bool(y) for x, y in holdout) / len(holdout)
-    artifact = hashlib.sha256(json.dumps(weights, sort_keys=True).encode()).hexdigest()
-    model = {"model_id": MODEL_ID, "model_version": MODEL_VERSION, "model_artifact_sha256": artifact}
-    events.append({"event_type": "training_completed", "occurred_at": now(), **common, **run, **model,
-                   "metrics": {"epochs": 30, "train_rows": len(training)},
-                   "outputs": [f"s3://models/{MODEL_ID}/{MODEL_VERSION}"]})
-    events.append({"event_type": "model_evaluated", "occurred_at": now(), **common, **model,
-                   "metrics": {"holdout_accuracy": round(accuracy, 4), "holdout_rows": len(holdout)}})
-    events.append({"event_type": "model_registered", "occurred_at": now(), **common, **model, "run_id": run["run_id"]})
-    events.append({"event_type": "model_deployed", "occurred_at": now(), **common, **model,
-                   "resource": "endpoint/readmission-risk-prod", "action": "deploy"})
-    audit.send(events)
+    ids.append(audit.emit({"event_type": "dataset_registered", **dataset,
+                           "details": {"rows": len(training), "columns": [*FEATURES, "readmitted"]}}))
+    run_id = "train-2026-11-26-001"
+    with audit.training_run(run_id, datasets=[f"{dataset['dataset_id']}@{dataset['dataset_version']}"],
+                            **dataset) as run:
+        stats = standardise(training)
+        weights = train(training, stats)
+        holdout = synthetic_patients(500, rng)
+        accuracy = sum((predict(weights, stats, x)[0] >= 0.5) == bool(y) for x, y in holdout) / len(holdout)
+        artifact = hashlib.sha256(json.dumps(weights, sort_keys=True).encode()).hexdigest()
+        model = {"model_id": MODEL_ID, "model_version": MODEL_VERSION, "model_artifact_sha256": artifact}
+        run.common.update(model)
+        run.metrics.update(epochs=30, train_rows=len(training))
+        run.outputs.append(f"s3://models/{MODEL_ID}/{MODEL_VERSION}")
+    ids += run.event_ids
+    ids.append(audit.emit({"event_type": "model_evaluated", **model,
+                           "metrics": {"holdout_accuracy": round(accuracy, 4), "holdout_rows": len(holdout)}}))
+    ids.append(audit.model_registered(MODEL_ID, MODEL_VERSION, model_artifact_sha256=artifact, run_id=run_id))
+    ids.append(audit.model_deployed(MODEL_ID, MODEL_VERSION, model_artifact_sha256=artifact,
+                                    resource="endpoint/readmission-risk-prod"))
 
-    predictions, labels = [], []
     for i, (x, y) in enumerate(synthetic_patients(n_predictions, rng)):
         started = time.perf_counter()
         score, contributions = predict(weights, stats, x)
         prediction_id = f"pred-{i:06d}"
         top = dict(sorted(contributions.items(), key=lambda kv: -abs(kv[1]))[:3])
-        predictions.append({
-            "event_type": "prediction", "occurred_at": now(), **common, **model,
-            "prediction_id": prediction_id, "prediction_label": "readmit" if score >= 0.5 else "no_readmit",
-            "prediction_score": round(score, 6), "latency_ms": round((time.perf_counter() - started) * 1000, 3),
-            "features": {n: round(v, 3) for n, v in x.items()},
-            "explanation": {n: round(v, 5) for n, v in top.items()},
-        })
+        ids.append(audit.prediction(
+            MODEL_ID, MODEL_VERSION, model_artifact_sha256=artifact, prediction_id=prediction_id,
+            label="readmit" if score >= 0.5 else "no_readmit", score=round(score, 6),
+            latency_ms=round((time.perf_counter() - started) * 1000, 3),
+            features={n: round(v, 3) for n, v in x.items()}, explanation={n: round(v, 5) for n, v in top.items()},
+        ))
         if rng.random() < 0.8:  # most outcomes become known later
-            labels.append({"event_type": "ground_truth", "occurred_at": now(), **common, **model,
-                           "label_for_prediction_id": prediction_id,
-                           "true_label": "readmit" if y else "no_readmit"})
-    audit.send(predictions)
-    audit.send(labels)
-    return events + predictions + labels
+            ids.append(audit.ground_truth(prediction_id, "readmit" if y else "no_readmit", model_id=MODEL_ID,
+                                          model_version=MODEL_VERSION, model_artifact_sha256=artifact))
+    return ids
 
 
 # ---------------------------------------------------------------- the report
 
 
-def report(config: dict[str, Any], sent: list[dict[str, Any]]) -> int:
+def report(config: dict[str, Any], sent: list[str | None]) -> int:
     s3 = local_client.aws_client(config, "s3")
     rows, files, total_bytes, encrypted, locked = [], 0, 0, 0, 0
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=config["bucket"], Prefix="events/"):
@@ -180,7 +186,7 @@ def report(config: dict[str, Any], sent: list[dict[str, Any]]) -> int:
             event_date, event_type = parse_partition(item["Key"])
             rows += [{**row, "event_type": event_type} for row in read_parquet_bytes(body).to_pylist()]
 
-    sent_ids = {e["event_id"] for e in sent}
+    sent_ids = set(sent)
     stored_ids = [r["event_id"] for r in rows]
     hashes_ok = sum(leaf_hash(leaf_record_from_row(r, r["event_type"])) == r["leaf_hash"] for r in rows)
     predictions = {r["prediction_id"]: r for r in rows if r["event_type"] == "prediction"}

@@ -15,10 +15,11 @@ See docs/client.md in the mlaudit repository.
 """
 
 from mlaudit_client._version import __version__
-from mlaudit_client.auditor import Auditor, new_event_id
+from mlaudit_client.auditor import Auditor
 from mlaudit_client.config import Config
+from mlaudit_client.events import TrainingRun, new_event_id
 from mlaudit_client.sync import AuditClient, batches
 from mlaudit_client.transport import USER_AGENT, AuditRejected
 
-__all__ = ["USER_AGENT", "AuditClient", "AuditRejected", "Auditor", "Config", "__version__", "batches",
+__all__ = ["USER_AGENT", "AuditClient", "AuditRejected", "Auditor", "Config", "TrainingRun", "__version__", "batches",
            "new_event_id"]

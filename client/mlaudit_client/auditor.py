@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from mlaudit_client.config import Config
+from mlaudit_client.events import EventHelpers, new_event_id, now
 from mlaudit_client.spool import Batch, DiskSpool, MemorySpool
 from mlaudit_client.transport import AuditRejected, Backoff, RetryLater, Transport
 
@@ -38,24 +39,20 @@ MAX_BATCH_BYTES = 1_000_000
 # An event larger than one queue message (240,000 bytes) is refused by the server (413).
 MAX_EVENT_BYTES = 240_000
 _ENCODE = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
-_VARIANT = {c: "89ab"[int(c, 16) & 3] for c in "0123456789abcdef"}
 
 RejectedCallback = Callable[[list[dict[str, Any]], dict[str, Any]], None]
 
 
-def new_event_id() -> str:
-    """A random UUID (version 4), in about a third of `str(uuid.uuid4())`'s time."""
-    h = os.urandom(16).hex()
-    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:]}"
-
-
-class Auditor:
+class Auditor(EventHelpers):
     """Background sending; thread-safe; flushed at exit; usable again in a forked child."""
 
     def __init__(
         self, api_url: str | None = None, token_url: str | None = None, client_id: str | None = None,
-        client_secret: str | None = None, *, on_rejected: RejectedCallback | None = None, **settings: Any,
+        client_secret: str | None = None, *, common: Mapping[str, Any] | None = None,
+        on_rejected: RejectedCallback | None = None, **settings: Any,
     ) -> None:
+        """Settings as in `Config` (arguments over MLAUDIT_* variables over the file); `common`:
+        fields every event gets unless it has its own (workload, environment, ...)."""
         self.config = Config.load(api_url=api_url, token_url=token_url, client_id=client_id,
                                   client_secret=client_secret, **settings)
         c = self.config
@@ -63,6 +60,7 @@ class Auditor:
                                    scopes=c.scopes, timeout=c.timeout)
         self.backoff = Backoff(c.backoff_base, c.backoff_cap)
         self.on_rejected = on_rejected
+        self.common = dict(common or {})
         self.rejected_path = Path(c.rejected_file) if c.rejected_file else c.spool_path() / "rejected.jsonl"
         self._memory = c.durability == "memory"
         self._closed = False
@@ -85,7 +83,9 @@ class Auditor:
                 self._refuse_local({"event": repr(event)[:200]}, "not an object")
                 return None
             event_id = event.get("event_id") or new_event_id()
-            event = {**event, "event_id": event_id}
+            event = {**self.common, **event, "event_id": event_id}
+            if "occurred_at" not in event:
+                event["occurred_at"] = now()
             if self._memory:
                 item: Any = event
                 size = 1

@@ -16,8 +16,9 @@ import time
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from mlaudit_client.auditor import MAX_BATCH_BYTES, MAX_BATCH_EVENTS, new_event_id
+from mlaudit_client.auditor import MAX_BATCH_BYTES, MAX_BATCH_EVENTS
 from mlaudit_client.config import Config
+from mlaudit_client.events import new_event_id
 from mlaudit_client.transport import Backoff, RetryLater, Transport
 
 

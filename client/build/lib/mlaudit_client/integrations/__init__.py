@@ -1,0 +1,1 @@
+"""Integrations with ML libraries; each needs its extra (`mlaudit-client[sklearn]`, `[mlflow]`)."""
