@@ -282,3 +282,11 @@ class _Replaying:
 
     def release(self, key) -> None:
         self.store.release(key)
+
+
+def test_the_import_benchmark_runs_end_to_end() -> None:
+    from bench import imports  # noqa: PLC0415
+
+    result = imports.main(300, rounds=1)  # run_once asserts every line was read and every bad line rejected
+    assert result["jsonl"]["lines_per_s"] > 0 and result["parquet"]["lines_per_s"] > 0
+    assert result["bad_lines"] == 6
