@@ -11,6 +11,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from mlaudit.events import JSON_MAX_BYTES, EventType
 from mlaudit.http import ApiError
 from mlaudit.ingest import IngestLimits, parse_events
@@ -202,8 +204,13 @@ def test_a_retried_event_maps_to_the_same_contract_body() -> None:
 # ---------------------------------------------------------------- refusals
 
 
+_GOOD: list[str] = []
+
+
 def good() -> dict[str, Any]:
-    return json.loads(emit(job_run_events()[1:])[0].body)
+    if not _GOOD:
+        _GOOD.append(emit(job_run_events()[1:])[0].body)
+    return json.loads(_GOOD[0])
 
 
 def refusal(body: Any) -> ApiError:
@@ -343,3 +350,29 @@ def _leaf(values: dict[str, Any]) -> dict[str, Any]:
         record[name] = []
     record.update(values, event_type="lineage", occurred_at="2026-11-30T00:00:00.000Z", dq_status="pass")
     return record
+
+
+# Any JSON value, and good events with one part replaced by any JSON value: the mapper
+# answers an event or a refusal naming a path, never a crash.
+_json = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False, allow_infinity=False),
+              st.text(max_size=8)),
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=6), inner, max_size=3)),
+    max_leaves=12,
+)
+_PARTS = [["run"], ["run", "runId"], ["run", "facets"], ["run", "facets", "parent"], ["run", "facets", "parent", "run"],
+          ["job"], ["job", "facets"], ["job", "facets", "sql"], ["inputs"], ["inputs", 0], ["inputs", 0, "inputFacets"],
+          ["outputs", 0, "facets"], ["outputs", 0, "facets", "schema"], ["eventTime"], ["eventType"], ["producer"]]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(_json, st.tuples(st.sampled_from(_PARTS), _json)))
+def test_any_input_is_mapped_or_refused_with_paths(value: Any) -> None:
+    body = changed(*value) if isinstance(value, tuple) else value
+    try:
+        (event,) = parse_events(lineage_request_body(json.dumps(body).encode()), IngestLimits())
+    except ApiError as error:
+        assert error.status in (400, 422)
+        assert all(p["path"].startswith("$") and p["rule"] and p["message"] for p in error.errors)
+    else:
+        assert event.details == body
