@@ -17,6 +17,7 @@ from typing import Any
 
 import jwt
 import pytest
+from mlaudit.layout import parse_partition
 from mlaudit.parquet import read_parquet_bytes
 
 from local import client
@@ -156,15 +157,19 @@ def prediction(workload: str, i: int) -> dict[str, Any]:
             "latency_ms": 1.25, "features": {"tenure": i, "plan": "gold"}}
 
 
-def stored_ids(config: dict[str, Any], workload: str) -> Counter[str]:
-    """How many times each event id of `workload` is in the lake, once the writer drained."""
+def stored_rows(config: dict[str, Any], workload: str) -> list[dict[str, Any]]:
+    """The lake's rows of `workload` (with their event_type), once the writer drained."""
     drained(config)
     s3 = client.aws_client(config, "s3")
-    counts: Counter[str] = Counter()
+    rows = []
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=config["bucket"], Prefix="events/"):
         for item in page.get("Contents", []):
+            _, event_type = parse_partition(item["Key"])
             table = read_parquet_bytes(s3.get_object(Bucket=config["bucket"], Key=item["Key"])["Body"].read())
-            for row in table.select(["event_id", "workload"]).to_pylist():
-                if row["workload"] == workload:
-                    counts[row["event_id"]] += 1
-    return counts
+            rows += [{**row, "event_type": event_type} for row in table.to_pylist() if row["workload"] == workload]
+    return rows
+
+
+def stored_ids(config: dict[str, Any], workload: str) -> Counter[str]:
+    """How many times each event id of `workload` is in the lake."""
+    return Counter(row["event_id"] for row in stored_rows(config, workload))
