@@ -1,5 +1,6 @@
-"""HTTP answers for API Gateway proxy integrations: one error type, one JSON shape.
+"""HTTP answers for API Gateway proxy integrations: one table of statuses, one JSON shape.
 
+The domain raises `mlaudit.errors` kinds; `ERROR_STATUS` gives each its HTTP status.
 Every error body is ``{"error": <code>, "message": <text>, "errors": [...]}``;
 ``errors`` lists field problems as ``{"index", "path", "rule", "message"}``.
 Messages never echo submitted values (they may hold personal data).
@@ -13,10 +14,55 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
+from mlaudit.errors import (
+    Conflict,
+    DomainError,
+    Forbidden,
+    Incomplete,
+    Invalid,
+    InvalidEvents,
+    NotFound,
+    TooLarge,
+    Unauthenticated,
+    Unavailable,
+    UnsupportedMediaType,
+)
+
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 
+# The one map from what the domain says to HTTP.
+ERROR_STATUS: dict[type[DomainError], int] = {
+    Invalid: 400,
+    InvalidEvents: 422,
+    Unauthenticated: 401,
+    Forbidden: 403,
+    NotFound: 404,
+    Conflict: 409,
+    TooLarge: 413,
+    UnsupportedMediaType: 415,
+    Incomplete: 500,
+    Unavailable: 503,
+}
+
+
+def status_of(error: DomainError) -> int:
+    """The status of the most specific kind the table names (InvalidEvents before Invalid)."""
+    return next(ERROR_STATUS[kind] for kind in type(error).__mro__ if kind in ERROR_STATUS)
+
+
+def error_response(error: DomainError) -> dict[str, Any]:
+    body: dict[str, Any] = {"error": error.code, "message": error.message}
+    if error.errors:
+        body["errors"] = error.errors
+    headers = {} if error.retry_after_seconds is None else {"Retry-After": str(error.retry_after_seconds)}
+    return json_response(status_of(error), body, headers)
+
+
 class ApiError(Exception):
+    """An error that names its own status: only `mlaudit.lineage` still raises it; it
+    goes once that package raises `mlaudit.errors` kinds like the rest."""
+
     def __init__(
         self, status: int, code: str, message: str, errors: list[dict[str, Any]] | None = None,
         headers: dict[str, str] | None = None,
@@ -44,15 +90,20 @@ def json_response(status: int, body: Any, headers: dict[str, str] | None = None)
 
 
 def answers_errors(logger: Any, unavailable: str) -> Callable[[Handler], Handler]:
-    """Map failures to HTTP once, for every API handler: an ApiError becomes its own
-    answer; anything else a 503 saying `unavailable`. Logs carry the error's code, or
-    the exception's type and where it was raised, never its text (it may quote a value)."""
+    """Map failures to HTTP once, for every API handler: a domain error becomes the
+    answer `ERROR_STATUS` gives it (an ApiError its own); anything else a 503 saying
+    `unavailable`. Logs carry the error's code, or the exception's type and where it
+    was raised, never its text (it may quote a value)."""
 
     def decorate(handle: Handler) -> Handler:
         @functools.wraps(handle)
         def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             try:
                 return handle(event, context)
+            except DomainError as error:
+                logger.info("request refused", extra={"status": status_of(error), "error": error.code,
+                                                      "problems": len(error.errors)})
+                return error_response(error)
             except ApiError as error:
                 logger.info("request refused", extra={"status": error.status, "error": error.code,
                                                       "problems": len(error.errors)})
@@ -61,7 +112,7 @@ def answers_errors(logger: Any, unavailable: str) -> Callable[[Handler], Handler
                 frame = traceback.extract_tb(exc.__traceback__)[-1]
                 logger.error("request failed", extra={"error_type": type(exc).__name__,
                                                       "raised_at": f"{frame.filename}:{frame.lineno}"})
-                return ApiError(503, "unavailable", unavailable).response()
+                return error_response(Unavailable("unavailable", unavailable))
 
         return handler
 
@@ -77,7 +128,7 @@ def dispatch(
 
     route = route_of(event)
     if route is None or route.operation not in operations:
-        raise ApiError(404, "not_found", "No such route.")
+        raise NotFound("not_found", "No such route.")
     return (statuses or {}).get(route.operation, 200), operations[route.operation](event)
 
 

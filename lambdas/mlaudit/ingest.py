@@ -22,6 +22,7 @@ import msgspec
 from pydantic import TypeAdapter, ValidationError
 
 from mlaudit.codec import canonical_json, format_timestamp
+from mlaudit.errors import Forbidden, Invalid, InvalidEvents, TooLarge, UnsupportedMediaType
 from mlaudit.events import (
     JSON_FIELDS,
     LIST_FIELDS,
@@ -30,7 +31,6 @@ from mlaudit.events import (
     EventIn,
     EventType,
 )
-from mlaudit.http import ApiError
 from mlaudit.leaf import LEAF_ORDER
 from mlaudit.pack import Pack, PackTooLarge, pack_records
 from mlaudit.principal import Principal
@@ -114,15 +114,13 @@ class IngestResult:
 def check_content_type(content_type: str | None) -> None:
     media_type = (content_type or "").split(";", 1)[0].strip().lower()
     if media_type != "application/json":
-        raise ApiError(415, "unsupported_media_type", "Content-Type must be application/json.")
+        raise UnsupportedMediaType("unsupported_media_type", "Content-Type must be application/json.")
 
 
 def parse_events(body: bytes, limits: IngestLimits) -> list[EventIn]:
     """One event object or {"events": [...]}; a 4xx naming each bad field otherwise."""
     if len(body) > limits.max_body_bytes:
-        raise ApiError(
-            413, "payload_too_large", f"Request body is larger than {limits.max_body_bytes} bytes."
-        )
+        raise TooLarge("payload_too_large", f"Request body is larger than {limits.max_body_bytes} bytes.")
     try:
         events = list(_BATCH.validate_json(body).events)
     except ValidationError as batch_error:
@@ -135,8 +133,7 @@ def parse_events(body: bytes, limits: IngestLimits) -> list[EventIn]:
             errors = single_error.errors(include_url=False, include_input=False)
             raise _validation_error([{**e, "loc": ("events", 0, *e["loc"])} for e in errors]) from None
     if len(events) > limits.max_batch_events:
-        raise ApiError(
-            413,
+        raise TooLarge(
             "batch_too_large",
             f"A request carries at most {limits.max_batch_events} events; this one has {len(events)}.",
             [{"path": "events", "rule": "max_items", "message": f"at most {limits.max_batch_events} events"}],
@@ -155,10 +152,10 @@ def _is_single_event(errors: list[dict[str, Any]]) -> bool:
 _RULE_NAMES = {"extra_forbidden": "unknown_field", "enum": "unknown_value", "literal_error": "unknown_value"}
 
 
-def _validation_error(errors: list[dict[str, Any]]) -> ApiError:
+def _validation_error(errors: list[dict[str, Any]]) -> InvalidEvents:
     if any(e["type"] in ("json_invalid", "json_type") and len(e["loc"]) == 0 for e in errors):
         detail = next(e["msg"] for e in errors)
-        raise ApiError(400, "malformed_json", f"Request body is not valid JSON: {detail}.")
+        raise Invalid("malformed_json", f"Request body is not valid JSON: {detail}.")
     problems = []
     for e in errors[:MAX_REPORTED_ERRORS]:
         loc = e["loc"]
@@ -182,9 +179,8 @@ def _validation_error(errors: list[dict[str, Any]]) -> ApiError:
             problem = {"index": index, **problem}
         problems.append(problem)
     more = f" (first {MAX_REPORTED_ERRORS} shown)" if len(errors) > MAX_REPORTED_ERRORS else ""
-    return ApiError(
-        422, "validation_failed",
-        f"{len(errors)} problem(s) in the request; nothing was stored{more}.", problems,
+    return InvalidEvents(
+        "validation_failed", f"{len(errors)} problem(s) in the request; nothing was stored{more}.", problems,
     )
 
 
@@ -213,8 +209,8 @@ def check_scope_allows(principal: Principal, events: list[EventIn]) -> None:
         for i, e in enumerate(events) if e.event_type not in LINEAGE_EVENT_TYPES
     ]
     if problems:
-        raise ApiError(403, "forbidden", "The token's scopes do not cover these event types; nothing was stored.",
-                       problems[:MAX_REPORTED_ERRORS])
+        raise Forbidden("forbidden", "The token's scopes do not cover these event types; nothing was stored.",
+                        problems[:MAX_REPORTED_ERRORS])
 
 
 def event_id_of(event: EventIn, principal: Principal) -> str:
@@ -237,8 +233,8 @@ def assign_event_ids(events: list[EventIn], principal: Principal) -> list[str]:
             })
         first_seen.setdefault(event_id, index)
     if problems:
-        raise ApiError(422, "validation_failed", "Duplicate event ids in the request; nothing was stored.",
-                       problems[:MAX_REPORTED_ERRORS])
+        raise InvalidEvents("validation_failed", "Duplicate event ids in the request; nothing was stored.",
+                            problems[:MAX_REPORTED_ERRORS])
     return ids
 
 
@@ -366,7 +362,7 @@ class EventRecorder:
         try:
             packs = pack_records(records, key, self.limits.max_message_bytes)
         except PackTooLarge:
-            raise ApiError(413, "event_too_large", "An event is larger than one queue message.") from None
+            raise TooLarge("event_too_large", "An event is larger than one queue message.") from None
         self.queue.send_packs(packs)
         return result
 
@@ -416,8 +412,8 @@ class IngestService:
             for i, e in enumerate(events) if e.personal_data is not None and e.subject_ref is None
         ]
         if orphans:
-            raise ApiError(422, "validation_failed", "Personal data without a subject; nothing was stored.",
-                           orphans[:MAX_REPORTED_ERRORS])
+            raise InvalidEvents("validation_failed", "Personal data without a subject; nothing was stored.",
+                                orphans[:MAX_REPORTED_ERRORS])
         if self.protector is not None:
             return
         problems = [
@@ -427,5 +423,5 @@ class IngestService:
             if getattr(e, name) is not None
         ]
         if problems:
-            raise ApiError(422, "validation_failed", "Personal fields cannot be stored here; nothing was stored.",
-                           problems[:MAX_REPORTED_ERRORS])
+            raise InvalidEvents("validation_failed", "Personal fields cannot be stored here; nothing was stored.",
+                                problems[:MAX_REPORTED_ERRORS])

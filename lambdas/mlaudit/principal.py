@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from mlaudit.http import ApiError
+from mlaudit.errors import Unauthenticated
 
 
 @dataclass(frozen=True)
@@ -49,4 +49,4 @@ def principal_from_event(event: dict[str, Any]) -> Principal:
     try:
         return Principal.from_context(context)
     except (KeyError, ValueError):
-        raise ApiError(401, "unauthorized", "Missing or invalid credentials.") from None
+        raise Unauthenticated("unauthorized", "Missing or invalid credentials.") from None

@@ -35,8 +35,8 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from mlaudit.codec import canonical_json, format_timestamp
+from mlaudit.errors import Incomplete, Invalid, NotFound
 from mlaudit.events import JSON_FIELDS
-from mlaudit.http import ApiError
 from mlaudit.principal import Principal
 
 PSEUDONYM_PREFIX = "sp1."
@@ -222,13 +222,13 @@ class SubjectProtector:
 
 def check_subject_ref(raw: str | None) -> str:
     if not raw or len(raw) > MAX_SUBJECT_REF_CHARS:
-        raise ApiError(400, "invalid_subject_ref",
-                       f"subject_ref must be 1 to {MAX_SUBJECT_REF_CHARS} characters, percent-encoded in the path.")
+        raise Invalid("invalid_subject_ref",
+                      f"subject_ref must be 1 to {MAX_SUBJECT_REF_CHARS} characters, percent-encoded in the path.")
     return raw
 
 
-def _not_found() -> ApiError:
-    return ApiError(404, "subject_not_found", "No key is held for this subject: never seen, or already erased.")
+def _not_found() -> NotFound:
+    return NotFound("subject_not_found", "No key is held for this subject: never seen, or already erased.")
 
 
 @dataclass
@@ -276,8 +276,8 @@ class PrivacyService:
         except Exception:
             # The key is gone (the erasure happened); say so, with what an operator needs
             # to record the event by hand. Neither value identifies the subject any more.
-            raise ApiError(
-                500, "erasure_not_recorded",
+            raise Incomplete(
+                "erasure_not_recorded",
                 "The subject's key was destroyed, but the erasure event could not be recorded; "
                 "give the pseudonym and key id below to the operator.",
                 [{"path": "subject_pseudonym", "rule": "audit_pending", "message": alias},

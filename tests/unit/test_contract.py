@@ -7,8 +7,9 @@ import json
 import jsonschema
 import pytest
 from mlaudit import schema_export
+from mlaudit.errors import DomainError
 from mlaudit.events import JSON_MAX_BYTES, JSON_MAX_DEPTH, JSON_MAX_ITEMS
-from mlaudit.http import ApiError
+from mlaudit.http import error_response, status_of
 from mlaudit.ingest import IngestLimits, parse_events
 from mlaudit.layout import COLUMN_NAMES, LEAF_FIELDS, PARTITION_KEYS
 from mlaudit.schema_export import REPO_DOC
@@ -24,8 +25,8 @@ def _nested(levels: int) -> dict:
     return value
 
 
-def refused(body: str | bytes, limits: IngestLimits = IngestLimits()) -> ApiError:
-    with pytest.raises(ApiError) as caught:
+def refused(body: str | bytes, limits: IngestLimits = IngestLimits()) -> DomainError:
+    with pytest.raises(DomainError) as caught:
         parse_events(body.encode() if isinstance(body, str) else body, limits)
     return caught.value
 
@@ -57,7 +58,7 @@ def test_single_event_and_batch_are_both_accepted():
 )
 def test_contract_violations_name_the_field_and_rule(change, path, rule):
     error = refused(json.dumps({"events": [GOOD, {**GOOD, **change}]}).replace('"events[0]', '"events[1]'))
-    assert error.status == 422
+    assert status_of(error) == 422
     problem = next(p for p in error.errors if p["index"] == 1)
     assert problem["path"] == path.replace("[0]", "[1]")
     assert problem["rule"] == rule
@@ -68,7 +69,7 @@ def test_contract_violations_name_the_field_and_rule(change, path, rule):
 def test_non_finite_numbers_are_refused(literal):
     head = '{"event_type":"prediction","occurred_at":"2026-11-26T06:00:00Z"'
     error = refused(head + f',"prediction_score":{literal}}}')
-    assert (error.status, error.errors[0]["path"], error.errors[0]["rule"]) == (
+    assert (status_of(error), error.errors[0]["path"], error.errors[0]["rule"]) == (
         422, "events[0].prediction_score", "finite_number")
     nested = refused(head + f',"features":{{"x":{literal}}}}}')
     assert nested.errors[0]["path"] == "events[0].features"
@@ -77,26 +78,26 @@ def test_non_finite_numbers_are_refused(literal):
 
 def test_malformed_json_is_400():
     error = refused('{"event_type": "prediction",')
-    assert (error.status, error.code) == (400, "malformed_json")
+    assert (status_of(error), error.code) == (400, "malformed_json")
 
 
 def test_body_and_batch_limits_are_413():
-    assert refused(b" " * 1_000_001).status == 413
+    assert status_of(refused(b" " * 1_000_001)) == 413
     error = refused(json.dumps({"events": [GOOD] * 501}))
-    assert (error.status, error.code) == (413, "batch_too_large")
+    assert (status_of(error), error.code) == (413, "batch_too_large")
     assert "500" in error.message
 
 
 def test_lone_surrogates_are_refused():
     # Not representable in UTF-8, so the JSON parser itself refuses them.
     error = refused('{"event_type":"prediction","occurred_at":"2026-11-26T06:00:00Z","workload":"\\ud800"}')
-    assert (error.status, error.code) == (400, "malformed_json")
+    assert (status_of(error), error.code) == (400, "malformed_json")
 
 
 def test_error_messages_never_echo_values():
     secret = "patient-4711-secret"
     error = refused(json.dumps({**GOOD, "subject": secret, "model_id": secret * 20}))
-    assert secret not in json.dumps(error.response())
+    assert secret not in json.dumps(error_response(error))
 
 
 def test_committed_json_schema_is_current():

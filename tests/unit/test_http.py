@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from mlaudit.http import ApiError, answers_errors
+from mlaudit.errors import InvalidEvents
+from mlaudit.http import answers_errors
 
 
 class RecordingLogger:
@@ -17,12 +18,12 @@ class RecordingLogger:
     error = info
 
 
-def test_api_errors_answer_themselves_and_other_failures_are_503_without_their_text():
+def test_domain_errors_answer_with_their_status_and_other_failures_are_503_without_their_text():
     logger = RecordingLogger()
 
     @answers_errors(logger, "try later")
     def refuses(event, context):
-        raise ApiError(422, "validation_failed", "bad", [{"path": "events[0].x", "rule": "r", "message": "m"}])
+        raise InvalidEvents("validation_failed", "bad", [{"path": "events[0].x", "rule": "r", "message": "m"}])
 
     @answers_errors(logger, "try later")
     def breaks(event, context):

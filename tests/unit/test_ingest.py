@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from mlaudit.http import ApiError
+from mlaudit.errors import DomainError
+from mlaudit.http import error_response, status_of
 from mlaudit.leaf import LEAF_ORDER, leaf_hash
 from mlaudit.pack import Pack, pack_records, unpack
 
@@ -65,37 +66,37 @@ def test_a_resend_with_other_key_order_and_spacing_is_the_same_request(pipeline)
 
 def test_reused_ids_with_new_content_conflict(pipeline):
     pipeline.post(batch(2))
-    with pytest.raises(ApiError) as caught:
+    with pytest.raises(DomainError) as caught:
         pipeline.post(batch(2, prediction_score=0.9))
-    assert (caught.value.status, caught.value.code) == (409, "idempotency_conflict")
+    assert (status_of(caught.value), caught.value.code) == (409, "idempotency_conflict")
 
 
 def test_one_bad_event_stores_nothing(pipeline):
     events = json.loads(batch(5))
     events["events"][3]["prediction_score"] = "high"
-    with pytest.raises(ApiError) as caught:
+    with pytest.raises(DomainError) as caught:
         pipeline.post(json.dumps(events))
     assert caught.value.errors[0]["index"] == 3
     assert pipeline.receive() == []
 
 
 def test_duplicate_ids_inside_a_request_are_refused(pipeline):
-    with pytest.raises(ApiError) as caught:
+    with pytest.raises(DomainError) as caught:
         pipeline.post(json.dumps({"events": [EVENT, EVENT]}))
     assert caught.value.errors[0]["rule"] == "duplicate_in_request"
 
 
 def test_wrong_content_type_is_415(pipeline):
-    with pytest.raises(ApiError) as caught:
+    with pytest.raises(DomainError) as caught:
         pipeline.post(batch(1), content_type="text/plain")
-    assert caught.value.status == 415
+    assert status_of(caught.value) == 415
 
 
 def test_personal_fields_refused_without_a_key_store(pipeline):
-    with pytest.raises(ApiError) as caught:
+    with pytest.raises(DomainError) as caught:
         pipeline.post(json.dumps({**EVENT, "subject_ref": "patient-1"}))
     assert caught.value.errors[0]["rule"] == "privacy_not_configured"
-    assert "patient-1" not in json.dumps(caught.value.response())
+    assert "patient-1" not in json.dumps(error_response(caught.value))
     assert pipeline.receive() == []
 
 
@@ -159,15 +160,15 @@ def test_server_side_events_are_recorded_through_the_same_contract(pipeline):
     (record,) = [record for m in pipeline.receive() for record in unpack(m["Body"])]
     assert record["event_id"] == ids[0]
     assert (record["actor_id"], record["actor_type"], record["actor_roles"]) == ("user-sub-1", "user", ["auditor"])
-    with pytest.raises(ApiError):
+    with pytest.raises(DomainError):
         pipeline.ingest.recorder.record(auditor, [{"event_type": "audit_access", "occurred_at": "x"}])
 
 
 def test_personal_data_without_a_subject_is_refused(pipeline):
-    with pytest.raises(ApiError) as caught:
+    with pytest.raises(DomainError) as caught:
         pipeline.post(json.dumps({**EVENT, "personal_data": {"name": "Ann"}}))
-    assert (caught.value.status, caught.value.errors[0]["rule"]) == (422, "requires_subject_ref")
-    assert "Ann" not in json.dumps(caught.value.response())
+    assert (status_of(caught.value), caught.value.errors[0]["rule"]) == (422, "requires_subject_ref")
+    assert "Ann" not in json.dumps(error_response(caught.value))
     assert pipeline.receive() == []
 
 
@@ -176,9 +177,9 @@ def test_lineage_scope_sends_lineage_events_only(pipeline):
     lineage = {"event_type": "lineage", "occurred_at": "2026-11-26T06:59:00Z", "run_id": "r1",
                "inputs": ["s3://raw"], "outputs": ["s3://clean"]}
     assert pipeline.post(json.dumps(lineage), principal=lineage_only)[0] == 202
-    with pytest.raises(ApiError) as caught:
+    with pytest.raises(DomainError) as caught:
         pipeline.post(json.dumps({"events": [lineage, EVENT]}), principal=lineage_only)
-    assert (caught.value.status, caught.value.errors[0]["path"]) == (403, "events[1].event_type")
+    assert (status_of(caught.value), caught.value.errors[0]["path"]) == (403, "events[1].event_type")
     assert len(pipeline.receive()) == 1
 
 
@@ -188,12 +189,12 @@ def test_an_event_larger_than_a_queue_message_is_413_and_nothing_is_sent(pipelin
     small = dataclasses.replace(pipeline.limits, max_message_bytes=2_000)
     pipeline.ingest.limits = pipeline.ingest.recorder.limits = small
     events = [{**EVENT, "event_id": "small"}, {**EVENT, "event_id": "big", "features": {"notes": "x" * 3_000}}]
-    with pytest.raises(ApiError) as caught:
+    with pytest.raises(DomainError) as caught:
         pipeline.post(json.dumps({"events": events}))
-    assert (caught.value.status, caught.value.code) == (413, "event_too_large")
+    assert (status_of(caught.value), caught.value.code) == (413, "event_too_large")
     assert pipeline.receive() == []
-    with pytest.raises(ApiError) as again:  # the same request, resent, fails the same way
+    with pytest.raises(DomainError) as again:  # the same request, resent, fails the same way
         pipeline.post(json.dumps({"events": events}))
-    assert again.value.status == 413
+    assert status_of(again.value) == 413
     events[1].update(event_id="big-2", features={"notes": "short"})  # fixed: new content, new id
     assert pipeline.post(json.dumps({"events": events}))[0] == 202

@@ -7,6 +7,7 @@ import json
 import math
 
 import pytest
+from mlaudit.errors import DomainError
 from mlaudit.events import (
     JSON_MAX_BYTES,
     JSON_MAX_DEPTH,
@@ -17,7 +18,6 @@ from mlaudit.events import (
     canonical_json,
     json_path,
 )
-from mlaudit.http import ApiError
 from mlaudit.ingest import IngestLimits, parse_events
 
 PRODUCER = "https://github.com/OpenLineage/OpenLineage/tree/1.54.0/integration/spark"
@@ -130,7 +130,7 @@ def test_a_request_reports_the_bound_and_path_not_nan() -> None:
     # Before: every bound violation read "numbers must be finite (no NaN or Infinity)".
     body = {"event_type": "lineage", "occurred_at": "2026-11-26T06:00:00Z",
             "details": {"outputs": [{"facets": {"k" * 300: 1}}]}}
-    with pytest.raises(ApiError) as caught:
+    with pytest.raises(DomainError) as caught:
         parse_events(json.dumps(body).encode(), IngestLimits())
     problem = caught.value.errors[0]
     assert (problem["path"], problem["rule"]) == ("events[0].details", "bounded_json")

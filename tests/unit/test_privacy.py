@@ -10,9 +10,10 @@ from datetime import UTC, datetime
 import boto3
 import pytest
 from mlaudit.adapters.subject_keys import INDEX_PK, DynamoKmsKeyStore
+from mlaudit.errors import DomainError
 from mlaudit.events import EventIn
 from mlaudit.handlers import privacy as privacy_handler
-from mlaudit.http import ApiError
+from mlaudit.http import status_of
 from mlaudit.principal import Principal
 from mlaudit.privacy import (
     PrivacyService,
@@ -203,10 +204,10 @@ def test_erasure_destroys_the_key_and_leaves_other_subjects(world):
     _, erasure, alias = audit.events[-1]
     assert erasure["event_type"] == "subject_erasure" and alias == before
     assert "patient" not in json.dumps(erasure)
-    with pytest.raises(ApiError) as gone:
+    with pytest.raises(DomainError) as gone:
         service.access(OFFICER, "patient-1")
-    assert gone.value.status == 404 and "patient" not in gone.value.message
-    with pytest.raises(ApiError):
+    assert status_of(gone.value) == 404 and "patient" not in gone.value.message
+    with pytest.raises(DomainError):
         service.erase(OFFICER, "patient-1")
     _, refused, none = audit.events[-1]  # refusals are audited too, with no pseudonym
     assert refused["details"] == {"outcome": "not_found"} and none is None
@@ -271,8 +272,8 @@ def test_erasure_that_cannot_be_audited_still_says_the_key_is_gone(world):
         raise RuntimeError("queue down")
 
     audit.record = broken
-    with pytest.raises(ApiError) as caught:
+    with pytest.raises(DomainError) as caught:
         service.erase(OFFICER, "patient-1")
-    assert (caught.value.status, caught.value.code) == (500, "erasure_not_recorded")
+    assert (status_of(caught.value), caught.value.code) == (500, "erasure_not_recorded")
     assert [e["rule"] for e in caught.value.errors] == ["audit_pending"] * 2
     assert "patient-1" not in keys.keys and "patient" not in json.dumps(caught.value.errors)

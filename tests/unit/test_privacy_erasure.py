@@ -11,7 +11,8 @@ import pytest
 from mlaudit.adapters.subject_keys import SUBJECT_PREFIX, DynamoKmsKeyStore
 from mlaudit.adapters.subject_lake import S3SubjectEvents
 from mlaudit.bootstrap import PrivacyAudit, _self_audit
-from mlaudit.http import ApiError
+from mlaudit.errors import DomainError
+from mlaudit.http import status_of
 from mlaudit.integrity.checkpoint import Checkpointer
 from mlaudit.integrity.signing import LocalSigner, load_public_key
 from mlaudit.integrity.sink import IntegritySink
@@ -67,9 +68,9 @@ def test_erasure_shreds_one_subject_and_the_lake_still_verifies(world):
     assert summary["erased"] and summary["subject_pseudonym"] == alias
 
     # After: no key, so no access; the stored ciphertext opens under no key the table holds
-    with pytest.raises(ApiError) as gone:
+    with pytest.raises(DomainError) as gone:
         service.access(OFFICER, "patient-A")
-    assert gone.value.status == 404
+    assert status_of(gone.value) == 404
     stored = [r for r in pipeline.rows() if r["event_id"].startswith("patient-A-")]
     assert {r["subject_pseudonym"] for r in stored} == {alias}
     held = [keys._open(item) for item in pipeline.ddb.scan(TableName="subject-keys")["Items"]

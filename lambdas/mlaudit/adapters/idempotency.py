@@ -11,7 +11,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from mlaudit.http import ApiError
+from mlaudit.errors import Conflict
 from mlaudit.ingest import Claim, IngestLimits
 
 
@@ -42,9 +42,8 @@ class DynamoIdempotencyStore:
         if current is None:  # deleted between our two calls: start again
             return self.claim(key, fingerprint, now, limits)
         if current["fingerprint"]["S"] != fingerprint:
-            raise ApiError(
-                409, "idempotency_conflict",
-                "These event ids were already sent with different content; use new event ids.",
+            raise Conflict(
+                "idempotency_conflict", "These event ids were already sent with different content; use new event ids.",
             )
         received_at = _from_ms(int(current["received_at"]["N"]))
         state = current["state"]["S"]
@@ -52,9 +51,9 @@ class DynamoIdempotencyStore:
             return Claim("replay", received_at, json.loads(current["response"]["S"]))
         claimed_at = int(current["claimed_at"]["N"])
         if state == "IN_PROGRESS" and _ms(now) - claimed_at < limits.in_flight.total_seconds() * 1000:
-            raise ApiError(
-                409, "request_in_progress", "The same request is being processed; retry shortly.",
-                headers={"Retry-After": str(int(limits.in_flight.total_seconds()))},
+            raise Conflict(
+                "request_in_progress", "The same request is being processed; retry shortly.",
+                retry_after_seconds=int(limits.in_flight.total_seconds()),
             )
         # FAILED, or IN_PROGRESS by an attempt that died: take it over.
         try:
@@ -69,9 +68,7 @@ class DynamoIdempotencyStore:
                 },
             )
         except self.client.exceptions.ConditionalCheckFailedException:
-            raise ApiError(
-                409, "request_in_progress", "The same request is being processed; retry shortly.",
-            ) from None
+            raise Conflict("request_in_progress", "The same request is being processed; retry shortly.") from None
         return Claim("new", received_at)
 
     def complete(self, key: str, response: dict[str, Any], now: datetime, limits: IngestLimits) -> None:

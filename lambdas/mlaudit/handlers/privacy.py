@@ -13,7 +13,8 @@ from urllib.parse import unquote
 from aws_lambda_powertools import Logger
 
 from mlaudit import bootstrap
-from mlaudit.http import ApiError, answers_errors, dispatch, json_response
+from mlaudit.errors import Invalid
+from mlaudit.http import answers_errors, dispatch, json_response
 from mlaudit.principal import principal_from_event
 from mlaudit.privacy import check_subject_ref
 
@@ -27,7 +28,7 @@ def _subject_ref(event: dict[str, Any]) -> str:
     try:
         return check_subject_ref(unquote(raw, errors="strict") if raw else raw)
     except UnicodeDecodeError:
-        raise ApiError(400, "invalid_subject_ref", "subject_ref is not valid percent-encoded UTF-8.") from None
+        raise Invalid("invalid_subject_ref", "subject_ref is not valid percent-encoded UTF-8.") from None
 
 
 OPERATIONS = {

@@ -16,8 +16,9 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from mlaudit import bootstrap
-from mlaudit.http import ApiError, answers_errors, dispatch, json_response
-from mlaudit.integrity.proofs import NotFound, ProofError, ProofService
+from mlaudit.errors import Invalid
+from mlaudit.http import answers_errors, dispatch, json_response
+from mlaudit.integrity.proofs import ProofService
 from mlaudit.principal import principal_from_event
 
 logger = Logger(service="mlaudit-proofs")
@@ -41,12 +42,12 @@ def _receipt(event: dict[str, Any], proofs: ProofService) -> dict[str, Any]:
     query = event.get("queryStringParameters") or {}
     event_id = (event.get("pathParameters") or {}).get("event_id") or ""
     if not _EVENT_ID.match(event_id):
-        raise ApiError(400, "invalid_request", "event_id is not a valid event id.")
+        raise Invalid("invalid_request", "event_id is not a valid event id.")
     hints = {"event_date": query.get("event_date"), "event_type": query.get("event_type")}
     if hints["event_date"] and not _DATE.match(hints["event_date"]):
-        raise ApiError(400, "invalid_request", "event_date must be YYYY-MM-DD.")
+        raise Invalid("invalid_request", "event_date must be YYYY-MM-DD.")
     if hints["event_type"] and not _TYPE.match(hints["event_type"]):
-        raise ApiError(400, "invalid_request", "event_type is not an event type.")
+        raise Invalid("invalid_request", "event_type is not an event type.")
     # A workload sees receipts for its own events only; auditors for every event.
     own = None if "auditor" in principal.roles else principal.client_id
     return proofs.receipt(event_id, client_id=own, **hints)
@@ -58,7 +59,7 @@ def _consistency(event: dict[str, Any], proofs: ProofService) -> dict[str, Any]:
     try:
         first, second = int(query.get("first", "")), int(query.get("second", ""))
     except ValueError:
-        raise ApiError(400, "invalid_request", "first and second must be tree sizes.") from None
+        raise Invalid("invalid_request", "first and second must be tree sizes.") from None
     return proofs.consistency(first, second)
 
 
@@ -71,10 +72,5 @@ OPERATIONS = {"receipt": _receipt, "latest_checkpoint": _latest, "consistency": 
 
 
 def route(event: dict[str, Any], proofs: ProofService) -> dict[str, Any]:
-    try:
-        return json_response(*dispatch(event, {name: functools.partial(op, proofs=proofs)
-                                               for name, op in OPERATIONS.items()}))
-    except NotFound as error:
-        raise ApiError(404, "not_found", str(error)) from None
-    except ProofError as error:
-        raise ApiError(400, "invalid_request", str(error)) from None
+    return json_response(*dispatch(event, {name: functools.partial(op, proofs=proofs)
+                                           for name, op in OPERATIONS.items()}))

@@ -16,7 +16,8 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from mlaudit import bootstrap
-from mlaudit.http import ApiError, answers_errors, dispatch, json_response
+from mlaudit.errors import Invalid, TooLarge, UnsupportedMediaType
+from mlaudit.http import answers_errors, dispatch, json_response
 from mlaudit.principal import principal_from_event
 
 logger = Logger(service="mlaudit-queries")
@@ -54,10 +55,10 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 def _json_body(event: dict[str, Any]) -> Any:
     raw = event.get("body") or ""
     if event.get("isBase64Encoded"):
-        raise ApiError(415, "unsupported_media_type", "Send the body as application/json text.")
+        raise UnsupportedMediaType("unsupported_media_type", "Send the body as application/json text.")
     if len(raw) > 16_384:
-        raise ApiError(413, "payload_too_large", "Query requests are at most 16 KiB.")
+        raise TooLarge("payload_too_large", "Query requests are at most 16 KiB.")
     try:
         return json.loads(raw) if raw else {}
     except ValueError:
-        raise ApiError(400, "invalid_json", "The body is not valid JSON.") from None
+        raise Invalid("invalid_json", "The body is not valid JSON.") from None

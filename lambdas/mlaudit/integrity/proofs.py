@@ -12,21 +12,13 @@ import hashlib
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+from mlaudit.errors import Invalid, NotFound
 from mlaudit.integrity import merkle, records
 from mlaudit.integrity.checkpoint import LogLeaves, SignedCheckpoint, latest_checkpoint
 from mlaudit.integrity.signing import load_public_key, verify_signature
 from mlaudit.integrity.store import Store
 from mlaudit.layout import EVENTS_PREFIX, parse_partition
 from mlaudit.leaf import LEAF_ENCODING_VERSION
-
-
-class NotFound(LookupError):
-    pass
-
-
-class ProofError(ValueError):
-    pass
-
 
 # Where an event is: (event_id, event_date, event_type) -> candidate object keys. The
 # default scans the partitions the hints allow; a deployment can plug in an index
@@ -51,14 +43,14 @@ class ProofService:
     def latest(self) -> dict[str, Any]:
         checkpoint = latest_checkpoint(self.store)
         if checkpoint is None:
-            raise NotFound("no checkpoint has been signed yet")
+            raise NotFound("not_found", "no checkpoint has been signed yet")
         return checkpoint.to_json()
 
     def consistency(self, first: int, second: int) -> dict[str, Any]:
         checkpoint = latest_checkpoint(self.store)
         limit = checkpoint.body["tree_size"] if checkpoint else 0
         if not 0 < first <= second <= limit:
-            raise ProofError(f"need 0 < first <= second <= {limit} (the latest checkpoint's size)")
+            raise Invalid("invalid_request", f"need 0 < first <= second <= {limit} (the latest checkpoint's size)")
         tree = self.log_tree(second)
         return {
             "first": first,
@@ -85,7 +77,7 @@ class ProofService:
             ids = table.column("event_id").to_pylist()
             if event_id in ids:
                 return key, table, ids.index(event_id)
-        raise NotFound(f"event {event_id} not found")
+        raise NotFound("not_found", f"event {event_id} not found")
 
     def _scan(self, event_id: str, event_date: str | None, event_type: str | None) -> Iterator[str]:
         prefix = EVENTS_PREFIX
@@ -108,7 +100,7 @@ class ProofService:
         """``client_id``: only an event sent by this client (a workload reading its own)."""
         key, table, row = self.locate(event_id, event_date=event_date, event_type=event_type)
         if client_id is not None and table.column("client_id")[row].as_py() != client_id:
-            raise NotFound(f"event {event_id} not found")  # same answer: existence is not revealed
+            raise NotFound("not_found", f"event {event_id} not found")  # same answer: existence is not revealed
         file_leaves = [bytes.fromhex(h) for h in table.column("leaf_hash").to_pylist()]
         file_tree = merkle.Tree(file_leaves)
         manifest = self.store.get(records.manifest_key(key))

@@ -112,7 +112,8 @@ def _signed_fields(document: dict[str, Any]) -> dict[str, Any]:
 
 
 def _event(store: Store, pem: bytes, args: argparse.Namespace) -> tuple[list[str], dict[str, Any]]:
-    from mlaudit.integrity.proofs import NotFound, ProofService, check_receipt
+    from mlaudit.errors import NotFound
+    from mlaudit.integrity.proofs import ProofService, check_receipt
     from mlaudit.leaf import table_leaf_hashes
 
     service = ProofService(store)
@@ -127,8 +128,9 @@ def _event(store: Store, pem: bytes, args: argparse.Namespace) -> tuple[list[str
 
 
 def _consistency(store: Store, public_key: Any, first: int, second: int) -> tuple[list[str], dict[str, Any]]:
+    from mlaudit.errors import Invalid, NotFound
     from mlaudit.integrity.checkpoint import load_checkpoint
-    from mlaudit.integrity.proofs import ProofError, ProofService, check_consistency
+    from mlaudit.integrity.proofs import ProofService, check_consistency
 
     checkpoints = [load_checkpoint(store, seq) for seq in (first, second)]
     problems = [f"checkpoint {s} is missing" for s, c in zip((first, second), checkpoints, strict=True) if c is None]
@@ -148,7 +150,7 @@ def _consistency(store: Store, public_key: Any, first: int, second: int) -> tupl
         }  # the empty log is everyone's prefix
     try:
         proof = ProofService(store).consistency(older["tree_size"], newer["tree_size"])
-    except (ProofError, LookupError) as exc:
+    except (Invalid, NotFound, LookupError) as exc:
         return [f"no consistency proof: {exc}"], {}
     if not check_consistency(proof, older, newer):
         problems.append(

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any
 
-from mlaudit.http import ApiError
+from mlaudit.errors import Forbidden, Invalid, NotFound, Unavailable
 from mlaudit.principal import Principal
 from mlaudit.queries.catalog import Catalog, QuerySpec, UnknownQueryError
 from mlaudit.queries.engine import (
@@ -70,13 +70,13 @@ class QueryService:
         raw = body.get("parameters") if isinstance(body, dict) else None
         if not isinstance(body, dict) or set(body) - {"parameters"}:
             self._record(principal, spec.name, "invalid")
-            raise ApiError(400, "invalid_request", 'The body must be {"parameters": {...}}.')
+            raise Invalid("invalid_request", 'The body must be {"parameters": {...}}.')
         try:
             values = spec.check(raw)
         except ParameterError as exc:
             self._record(principal, spec.name, "invalid")
-            raise ApiError(
-                400, "invalid_parameters", "Some parameters were refused.", [e.as_dict() for e in exc.errors]
+            raise Invalid(
+                "invalid_parameters", "Some parameters were refused.", [e.as_dict() for e in exc.errors]
             ) from None
         request_id = uuid.uuid4().hex
         shown = {k: _json_value(v) for k, v in values.items() if v is not None}
@@ -85,7 +85,7 @@ class QueryService:
                 principal, audit_event(spec.name, "started", parameters=shown, request_id=request_id)
             )
         except Exception:
-            raise ApiError(503, "unavailable", "The query could not be audited, so it was not run.") from None
+            raise Unavailable("unavailable", "The query could not be audited, so it was not run.") from None
         execution_id = self.engine.start(
             spec.name, values, owner=owner_digest(principal), request_id=request_id
         )
@@ -96,9 +96,9 @@ class QueryService:
     ) -> dict[str, Any]:
         size = _page_size(page_size)
         if page_token is not None and not _PAGE_TOKEN.match(page_token):
-            raise ApiError(400, "invalid_request", "page_token is not a token this API issued.")
+            raise Invalid("invalid_request", "page_token is not a token this API issued.")
         if not _EXECUTION_ID.match(execution_id or ""):
-            raise ApiError(404, "not_found", "No such query execution.")
+            raise NotFound("not_found", "No such query execution.")
         try:
             status = self.engine.status(execution_id)
             # Only the caller who started it sees it, and only while their role allows the query.
@@ -118,7 +118,7 @@ class QueryService:
                 return answer
             page = self.engine.results(execution_id, page_token, size)
         except ExecutionNotFound:
-            raise ApiError(404, "not_found", "No such query execution.") from None
+            raise NotFound("not_found", "No such query execution.") from None
         answer["columns"] = [{"name": c.name, "type": c.type} for c in spec.columns]
         answer["rows"] = [decode_row(spec.columns, row) for row in page.rows]
         answer["next_page_token"] = page.next_token
@@ -128,10 +128,10 @@ class QueryService:
         try:
             spec = self.catalog.get(name)
         except UnknownQueryError as exc:
-            raise ApiError(404, "unknown_query", f"There is no named query '{exc.name}'.") from None
+            raise NotFound("unknown_query", f"There is no named query '{exc.name}'.") from None
         if not set(principal.roles) & spec.roles:
             self._record(principal, spec.name, "denied")
-            raise ApiError(403, "forbidden", f"Your roles do not allow the query '{spec.name}'.")
+            raise Forbidden("forbidden", f"Your roles do not allow the query '{spec.name}'.")
         return spec
 
     def _record(self, principal: Principal, name: str, outcome: str) -> None:
@@ -145,8 +145,7 @@ def _page_size(raw: Any) -> int:
         return DEFAULT_PAGE_SIZE
     text = str(raw)
     if not text.isdigit() or not 1 <= int(text) <= MAX_PAGE_SIZE:
-        raise ApiError(
-            400,
+        raise Invalid(
             "invalid_request",
             f"page_size must be an integer from 1 to {MAX_PAGE_SIZE}.",
             [{"path": "page_size", "rule": "range", "message": f"must be 1..{MAX_PAGE_SIZE}"}],
