@@ -192,6 +192,18 @@ def test_long_lines_blank_lines_and_a_byte_order_mark() -> None:
     assert (report.lines, report.accepted, [r["line"] for r in report.rejections]) == (3, 2, [4])
 
 
+def test_a_line_longer_than_a_request_body_is_rejected_unread() -> None:
+    limits = IngestLimits()
+    # Shorter than max_line_bytes, but not once wrapped as a request of one event.
+    base = len(json.dumps({**GOOD, "details": {"x": ""}}))
+    line = json.dumps({**GOOD, "details": {"x": "y" * (limits.max_body_bytes - 5 - base)}}).encode()
+    assert len(line) == limits.max_body_bytes - 5 <= ImportLimits().max_line_bytes
+    recorder = EventRecorder(queue=MemoryQueue(), limits=limits, clock=lambda: NOW)
+    report = FileImporter(recorder=recorder, store=MemoryStore(), clock=lambda: NOW).run(
+        io.BytesIO(line + b"\n" + json.dumps(GOOD).encode()), ImportSource("l", "l.jsonl", "jsonl"), IMPORTER)
+    assert report.accepted == 1 and report.rejections[0]["errors"][0]["rule"] == "max_line_bytes"
+
+
 def test_an_event_too_large_for_a_queue_message_is_one_rejected_line() -> None:
     huge = {**GOOD, "details": {f"k{i}": "x" * 120_000 for i in range(1)}, "metrics": {"m": "y" * 120_000}}
     queue = MemoryQueue()

@@ -148,7 +148,9 @@ class FileImporter:
     def _lines(self, stream: IO[bytes], source: ImportSource) -> Iterator[tuple[int, bytes | Unreadable]]:
         if source.format == "parquet":
             return read_parquet(stream, self.limits.parquet_batch_rows)
-        return read_jsonl(stream, self.limits.max_line_bytes)
+        # A line is validated as a request body of one event: no longer than a body may be.
+        longest = min(self.limits.max_line_bytes, self.ingest_limits.max_body_bytes - len(_PREFIX) - len(_SUFFIX))
+        return read_jsonl(stream, longest)
 
     def _import(
         self, stream: IO[bytes], source: ImportSource, principal: Principal, meta: RequestMeta,
@@ -192,10 +194,12 @@ class FileImporter:
         except Exception as error:  # the contract's refusal (ApiError, or mlaudit.errors kinds)
             problems = getattr(error, "errors", None)
             code = getattr(error, "code", None)
-            if code == "malformed_json" or (code is not None and not problems):
-                return None, [{"path": "$", "rule": "malformed_json", "message": "not a JSON object"}]
-            if not isinstance(problems, list):
+            if code is None or not isinstance(problems, list):
                 raise
+            if code == "malformed_json":
+                return None, [{"path": "$", "rule": code, "message": "not a JSON object"}]
+            if not problems:  # e.g. payload_too_large: a row longer than a request may be
+                return None, [{"path": "$", "rule": code, "message": getattr(error, "message", code)}]
             return None, [
                 {"path": _inner(p["path"]), "rule": p["rule"], "message": p["message"]}
                 for p in problems[: self.limits.max_errors_per_line]
