@@ -126,7 +126,7 @@ def test_no_plaintext_personal_value_anywhere_a_run_leaves_it(tmp_path, machine_
         refusals = [
             post(config, {"events": [{**_events(prefix, people)[0], "surname": "Marchetti"}]}, workload),
             post(config, {"events": [{**_events(prefix, people)[0], "personal_data": {
-                "a": {"b": {"c": {"d": {"e": {"f": "Zebulon Marchetti"}}}}}}}]}, workload),
+                "a": _nested(20, "Zebulon Marchetti")}}]}, workload),
             post(config, {"events": [{**_events(prefix, people)[0], "subject_ref": "x" * 300}]}, workload),
             _subject(config, "GET", "Zebulon Marchetti", officer),  # unknown subject: 404
             _subject(config, "GET", next(iter(people)), analyst),  # wrong role: 403
@@ -155,3 +155,11 @@ def test_no_plaintext_personal_value_anywhere_a_run_leaves_it(tmp_path, machine_
         assert _found(parquet, secrets) == []
         assert _found(state, secrets) == []  # DynamoDB keys and idempotency answers, S3, KMS
         assert _found(log, secrets) == []
+
+
+def _nested(depth: int, leaf: str) -> dict:
+    """An object nested deeper than the contract's JSON depth bound, with a value at the bottom."""
+    value: object = leaf
+    for level in range(depth):
+        value = {f"k{level}": value}
+    return value  # type: ignore[return-value]

@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from jwt.algorithms import RSAAlgorithm
 from mlaudit import auth
+from mlaudit.bootstrap import Runtime
 from mlaudit.handlers import authorizer
 from mlaudit.principal import Principal
 from mlaudit.routes import ROUTES, Route
@@ -258,13 +259,14 @@ def test_person_needs_one_of_the_route_roles():
 
 @pytest.fixture
 def authorizer_env(monkeypatch):
+    # The function's own environment, through the composition root, as on Lambda.
     fetcher = FakeJwks((KEY, "k1"))
-    monkeypatch.setenv(Env.JWKS_URL, "https://example.invalid/jwks.json")
-    monkeypatch.setenv(Env.TOKEN_ISSUER, ISSUER)
-    monkeypatch.setenv(Env.ALLOWED_CLIENT_IDS, f"{MACHINE} {PEOPLE}")
+    environ = {Env.JWKS_URL: "https://example.invalid/jwks.json", Env.TOKEN_ISSUER: ISSUER,
+               Env.ALLOWED_CLIENT_IDS: f"{MACHINE} {PEOPLE}"}
     monkeypatch.setattr(auth, "http_jwks_fetcher", lambda url: fetcher)
-    monkeypatch.setattr(auth, "_verifiers", {})
-    return fetcher
+    authorizer.APP.configure(runtime=Runtime(environ, lambda service: None))
+    yield fetcher
+    authorizer.APP.reset()
 
 
 def _request(token: str | None) -> dict:
