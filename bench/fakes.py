@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from mlaudit.ingest import Claim, IngestLimits
+from mlaudit.ingest.request import IngestLimits
+from mlaudit.ingest.service import Claim
 from mlaudit.pack import Pack
 from mlaudit.writer import LedgerEntry
 

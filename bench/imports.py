@@ -18,7 +18,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from mlaudit.imports import FileImporter, ImportSource
-from mlaudit.ingest import EventRecorder, IngestLimits
+from mlaudit.ingest.request import IngestLimits
+from mlaudit.ingest.service import EventRecorder
 from mlaudit.principal import Principal
 
 from bench.fakes import MemoryQueue, MemoryStore

@@ -55,7 +55,8 @@ def bench_ingest(
     import logging
 
     from mlaudit.handlers import ingest as handler_module
-    from mlaudit.ingest import IngestLimits, IngestService
+    from mlaudit.ingest.request import IngestLimits
+    from mlaudit.ingest.service import IngestService
 
     logging.getLogger("mlaudit-ingest").setLevel(logging.WARNING)
     queue = MemoryQueue()

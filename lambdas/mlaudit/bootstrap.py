@@ -109,7 +109,8 @@ def build_authorizer(env: AuthorizerEnv, clients: Clients) -> Any:
 def _self_audit(queue_url: str, clients: Clients, protector: Any = None) -> Any:
     """The stack's own audit events go to the events queue like any client's."""
     from mlaudit.adapters.queue import SqsQueue  # noqa: PLC0415
-    from mlaudit.ingest import EventRecorder, IngestLimits  # noqa: PLC0415
+    from mlaudit.ingest.request import IngestLimits  # noqa: PLC0415
+    from mlaudit.ingest.service import EventRecorder  # noqa: PLC0415
 
     return EventRecorder(queue=SqsQueue(clients("sqs"), queue_url), limits=IngestLimits(), protector=protector)
 
@@ -123,7 +124,8 @@ def _subject_keys(table: str, key_id: str, clients: Clients) -> Any:
 def build_ingest(env: IngestEnv, clients: Clients) -> Any:
     from mlaudit.adapters.idempotency import DynamoIdempotencyStore  # noqa: PLC0415
     from mlaudit.adapters.queue import SqsQueue  # noqa: PLC0415
-    from mlaudit.ingest import IngestLimits, IngestService  # noqa: PLC0415
+    from mlaudit.ingest.request import IngestLimits  # noqa: PLC0415
+    from mlaudit.ingest.service import IngestService  # noqa: PLC0415
     from mlaudit.privacy import SubjectProtector  # noqa: PLC0415
 
     return IngestService(

@@ -15,7 +15,7 @@ from datetime import datetime
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
-from mlaudit.ingest import request_key
+from mlaudit.ingest.identity import request_key
 from mlaudit.leaf import leaf_hash, leaf_record_from_row
 from mlaudit.pack import PACK_ID_ATTRIBUTE, pack_records
 from mlaudit.principal import Principal

@@ -10,7 +10,9 @@ from mlaudit.adapters.idempotency import DynamoIdempotencyStore
 from mlaudit.adapters.ledger import DynamoLedger
 from mlaudit.adapters.objects import S3Objects
 from mlaudit.adapters.queue import SqsQueue
-from mlaudit.ingest import IngestLimits, IngestService, RequestMeta
+from mlaudit.ingest.identity import RequestMeta
+from mlaudit.ingest.request import IngestLimits
+from mlaudit.ingest.service import IngestService
 from mlaudit.principal import Principal
 from mlaudit.writer import Message, WriterService
 

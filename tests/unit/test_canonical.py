@@ -78,7 +78,9 @@ def test_ingest_builds_leaf_records_in_canonical_key_order():
     # encode_leaf skips sorting for records in LEAF_ORDER: ingest must build them so
     import json
 
-    from mlaudit.ingest import IngestLimits, RequestMeta, leaf_record, parse_events, server_fields
+    from mlaudit.ingest.identity import RequestMeta, server_fields
+    from mlaudit.ingest.records import leaf_record
+    from mlaudit.ingest.request import IngestLimits, parse_events
     from mlaudit.leaf import LEAF_ORDER
     from mlaudit.principal import Principal
 

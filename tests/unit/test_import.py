@@ -21,7 +21,8 @@ from mlaudit.imports import (
     line_event_id,
     read_jsonl,
 )
-from mlaudit.ingest import Claim, EventRecorder, IngestLimits
+from mlaudit.ingest.request import IngestLimits
+from mlaudit.ingest.service import Claim, EventRecorder
 from mlaudit.principal import Principal
 
 from tests.unit.pipeline_fakes import Pipeline

@@ -18,7 +18,7 @@ from mlaudit.events import (
     canonical_json,
     json_path,
 )
-from mlaudit.ingest import IngestLimits, parse_events
+from mlaudit.ingest.request import IngestLimits, parse_events
 
 PRODUCER = "https://github.com/OpenLineage/OpenLineage/tree/1.54.0/integration/spark"
 FACETS = "https://openlineage.io/spec/facets/1-0-1/"

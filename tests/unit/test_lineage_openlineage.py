@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from mlaudit.events import JSON_MAX_BYTES, EventType
 from mlaudit.http import ApiError
-from mlaudit.ingest import IngestLimits, parse_events
+from mlaudit.ingest.request import IngestLimits, parse_events
 from mlaudit.lineage import (
     ACCEPTED_STATUS,
     dataset_ref,

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from mlaudit.ingest import IngestLimits, parse_events
+from mlaudit.ingest.request import IngestLimits, parse_events
 from mlaudit.lineage import lineage_request_body
 from mlaudit.queries.catalog import load_catalog
 from mlaudit.queries.engine import decode_row

@@ -12,7 +12,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from mlaudit.errors import Conflict
-from mlaudit.ingest import Claim, IngestLimits
+from mlaudit.ingest.request import IngestLimits
+from mlaudit.ingest.service import Claim
 
 
 class DynamoIdempotencyStore:

@@ -10,7 +10,7 @@ from aws_lambda_powertools import Logger
 
 from mlaudit import bootstrap
 from mlaudit.http import answers_errors, header, json_response
-from mlaudit.ingest import RequestMeta
+from mlaudit.ingest.identity import RequestMeta
 from mlaudit.principal import principal_from_event
 
 logger = Logger(service="mlaudit-ingest")

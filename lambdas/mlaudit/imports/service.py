@@ -31,7 +31,9 @@ from typing import IO, Any
 
 from mlaudit.events import EventIn
 from mlaudit.imports.readers import FORMATS, Unreadable, read_jsonl, read_parquet
-from mlaudit.ingest import EventRecorder, IdempotencyStore, IngestLimits, RequestMeta, parse_events
+from mlaudit.ingest.identity import RequestMeta
+from mlaudit.ingest.request import IngestLimits, parse_events
+from mlaudit.ingest.service import EventRecorder, IdempotencyStore
 from mlaudit.principal import Principal
 
 REPORT_VERSION = 1

@@ -347,7 +347,7 @@ _SOURCES: dict[str, list[str | int]] = {
 def check_contract(contract_body: bytes, event: dict[str, Any]) -> None:
     """The mapped body through the contract itself (ingest's parser): what the ingest
     service will accept, or a 422 naming the OpenLineage paths the refused fields came from."""
-    from mlaudit.ingest import IngestLimits, parse_events  # noqa: PLC0415 - ingest imports pydantic models
+    from mlaudit.ingest.request import IngestLimits, parse_events  # noqa: PLC0415 - ingest imports pydantic models
 
     try:
         parse_events(contract_body, IngestLimits(max_body_bytes=len(contract_body)))

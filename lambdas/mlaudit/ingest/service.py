@@ -1,0 +1,180 @@
+"""The ingest services over their ports: EventRecorder (validated events -> packs on
+the queue) and IngestService (POST /v1/events, idempotent per request)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from mlaudit.codec import canonical_json, format_timestamp
+from mlaudit.errors import InvalidEvents, TooLarge
+from mlaudit.events import EventIn
+from mlaudit.ingest.identity import RequestMeta, assign_event_ids, check_scope_allows, request_key, server_fields
+from mlaudit.ingest.records import leaf_record, request_fingerprint
+from mlaudit.ingest.request import MAX_REPORTED_ERRORS, IngestLimits, check_content_type, parse_events
+from mlaudit.pack import Pack, PackTooLarge, pack_records
+from mlaudit.principal import Principal
+from mlaudit.rules import RuleSet, load_rules
+
+
+@dataclass
+class Claim:
+    """What the idempotency store knows about a request key."""
+
+    state: str  # "new" (go ahead), "replay" (answer `response`)
+    received_at: datetime
+    response: dict[str, Any] | None = None
+
+
+class IdempotencyStore(Protocol):
+    def claim(self, key: str, fingerprint: str, now: datetime, limits: IngestLimits) -> Claim: ...
+    def complete(self, key: str, response: dict[str, Any], now: datetime, limits: IngestLimits) -> None: ...
+    def release(self, key: str) -> None: ...
+
+
+class Queue(Protocol):
+    def send_packs(self, packs: list[Pack]) -> None:
+        """Send every pack or raise; a pack sent twice is harmless (same pack id)."""
+
+
+@dataclass
+class IngestResult:
+    event_ids: list[str]
+    dq_counts: dict[str, int] = field(default_factory=lambda: {"pass": 0, "warn": 0, "fail": 0})
+    dq_violations: list[dict[str, Any]] = field(default_factory=list)
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "accepted": len(self.event_ids),
+            "event_ids": self.event_ids,
+            "dq": self.dq_counts,
+            "dq_violations": self.dq_violations,
+        }
+
+
+class Protector(Protocol):
+    """Turns subject_ref / personal_data into a pseudonym and ciphertext (privacy module)."""
+
+    def prepare(self, subject_refs: Iterable[str]) -> None:
+        """Load or create every subject's key of a batch at once (before `protect`)."""
+
+    def protect(self, subject_ref: str, personal_data: dict[str, Any] | None) -> tuple[str, str | None]: ...
+
+
+class EventRecorder:
+    """Validated events -> leaf records (with their data-quality verdict) -> packs on the queue.
+
+    Used by ingest for clients' events, and directly by the functions that audit
+    themselves (query runs, subject access, erasure) through `record`.
+    """
+
+    def __init__(
+        self, *, queue: Queue, limits: IngestLimits, rules: RuleSet | None = None,
+        protector: Protector | None = None, clock: Any = lambda: datetime.now(UTC),
+    ) -> None:
+        self.queue = queue
+        self.limits = limits
+        self.rules = rules or load_rules()
+        self.protector = protector
+        self.clock = clock
+
+    def record(
+        self, principal: Principal, events: list[dict[str, Any]], meta: RequestMeta | None = None,
+    ) -> list[str]:
+        """Server-side events: the same contract and rules as clients' events; each call is new."""
+        parsed = parse_events(canonical_json({"events": events}).encode(), self.limits)
+        event_ids = [e.event_id or str(uuid.uuid4()) for e in parsed]
+        self.enqueue(parsed, event_ids, uuid.uuid4().hex, principal, meta or RequestMeta(None, None), self.clock())
+        return event_ids
+
+    def enqueue(
+        self, events: list[EventIn], event_ids: list[str], key: str, principal: Principal,
+        meta: RequestMeta, received_at: datetime,
+    ) -> IngestResult:
+        server = server_fields(principal, meta, format_timestamp(received_at))
+        result = IngestResult(event_ids)
+        if self.protector is not None:
+            self.protector.prepare(e.subject_ref for e in events if e.subject_ref is not None)
+        records = []
+        for index, (event, event_id) in enumerate(zip(events, event_ids, strict=True)):
+            verdict = self.rules.evaluate(event, received_at, self.limits.clock_skew)
+            result.dq_counts[verdict.status] += 1
+            if verdict.violations:
+                result.dq_violations.append(
+                    {"index": index, "event_id": event_id, "rules": list(verdict.violations)}
+                )
+            record = leaf_record(event, event_id, server, verdict.status, verdict.violations)
+            if self.protector is not None and event.subject_ref is not None:
+                record["subject_pseudonym"], record["personal_data"] = self.protector.protect(
+                    event.subject_ref, event.personal_data
+                )
+            records.append(record)
+        try:
+            packs = pack_records(records, key, self.limits.max_message_bytes)
+        except PackTooLarge:
+            raise TooLarge("event_too_large", "An event is larger than one queue message.") from None
+        self.queue.send_packs(packs)
+        return result
+
+
+class IngestService:
+    """POST /v1/events: parse, check, claim the request key, record, answer."""
+
+    def __init__(
+        self, *, store: IdempotencyStore, queue: Queue, limits: IngestLimits,
+        rules: RuleSet | None = None, protector: Protector | None = None,
+        clock: Any = lambda: datetime.now(UTC),
+    ) -> None:
+        self.store = store
+        self.queue = queue
+        self.limits = limits
+        self.protector = protector
+        self.clock = clock
+        self.recorder = EventRecorder(queue=queue, limits=limits, rules=rules, protector=protector, clock=clock)
+
+    def ingest(
+        self, body: bytes, content_type: str | None, principal: Principal, meta: RequestMeta,
+    ) -> tuple[int, dict[str, Any]]:
+        check_content_type(content_type)
+        events = parse_events(body, self.limits)
+        check_scope_allows(principal, events)
+        self._check_personal_fields(events)
+        event_ids = assign_event_ids(events, principal)
+        key = request_key(principal, event_ids)
+        claim = self.store.claim(key, request_fingerprint(events), self.clock(), self.limits)
+        if claim.state == "replay":
+            assert claim.response is not None
+            return 202, claim.response
+        try:
+            result = self.recorder.enqueue(events, event_ids, key, principal, meta, claim.received_at)
+        except BaseException:
+            self.store.release(key)
+            raise
+        response = result.body()
+        self.store.complete(key, response, self.clock(), self.limits)
+        return 202, response
+
+    def _check_personal_fields(self, events: list[EventIn]) -> None:
+        # Personal data is encrypted under its subject's key: without a subject it has none.
+        orphans = [
+            {"index": i, "path": f"events[{i}].personal_data", "rule": "requires_subject_ref",
+             "message": "personal_data needs the subject_ref it is about"}
+            for i, e in enumerate(events) if e.personal_data is not None and e.subject_ref is None
+        ]
+        if orphans:
+            raise InvalidEvents("validation_failed", "Personal data without a subject; nothing was stored.",
+                                orphans[:MAX_REPORTED_ERRORS])
+        if self.protector is not None:
+            return
+        problems = [
+            {"index": i, "path": f"events[{i}].{name}", "rule": "privacy_not_configured",
+             "message": "this deployment has no subject key store; personal fields are refused"}
+            for i, e in enumerate(events) for name in ("subject_ref", "personal_data")
+            if getattr(e, name) is not None
+        ]
+        if problems:
+            raise InvalidEvents("validation_failed", "Personal fields cannot be stored here; nothing was stored.",
+                                problems[:MAX_REPORTED_ERRORS])
