@@ -28,15 +28,13 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from mlaudit import auth
-from mlaudit.routes import ROUTES, Route, match, path_exists
+from mlaudit.functions import spec
+from mlaudit.routes import API_PAYLOAD_LIMIT_BYTES, AUTHORIZER_CACHE_SECONDS, ROUTES, Route, match, path_exists
 
 from local.runtime import LambdaContext
 
 logger = logging.getLogger(__name__)
 
-MAX_PAYLOAD_BYTES = 10 * 1024 * 1024  # API Gateway REST's request payload quota
-AUTHORIZER_TIMEOUT_SECONDS = 10
-AUTHORIZER_CACHE_SECONDS = 300  # the CDK app's authorizer result TTL
 
 Handler = Callable[[dict[str, Any], Any], Any]
 
@@ -97,7 +95,7 @@ class ApiEmulator:
                 return _error(405, "method_not_allowed", "Method not allowed on this route.")
             return _error(404, "not_found", "No such route.")
         route, path_params = found
-        if len(body) > MAX_PAYLOAD_BYTES:
+        if len(body) > API_PAYLOAD_LIMIT_BYTES:
             return _error(413, "payload_too_large", "Request body is too large.")
 
         single = {name: value for name, value in headers}  # last value wins, as in API Gateway
@@ -144,7 +142,7 @@ class ApiEmulator:
         else:
             try:
                 result = self.load_handler("authorizer")(
-                    event, LambdaContext("authorizer", AUTHORIZER_TIMEOUT_SECONDS, region=self.region)
+                    event, LambdaContext("authorizer", spec("authorizer").timeout_seconds, region=self.region)
                 )
             except Exception as exc:
                 if str(exc) == "Unauthorized":
@@ -274,7 +272,7 @@ def handler_class(api: ApiEmulator) -> type[BaseHTTPRequestHandler]:
                 # Chunked uploads are not worth emulating; a clear refusal beats a hang.
                 response = _error(411, "length_required", "Content-Length is required.")
                 self.close_connection = True
-            elif length > MAX_PAYLOAD_BYTES:
+            elif length > API_PAYLOAD_LIMIT_BYTES:
                 response = _error(413, "payload_too_large", "Request body is too large.")
                 self.close_connection = True  # the unread body must not be parsed as a request
             else:

@@ -25,12 +25,12 @@ from typing import Any
 from urllib.parse import parse_qs, unquote
 
 import jwt
+from mlaudit.routes import ACCESS_TOKEN_SECONDS
 from moto.utilities.utils import load_resource
 
 logger = logging.getLogger(__name__)
 
 TOKEN_PATH = "/oauth2/token"  # noqa: S105 - a path, not a secret
-TOKEN_LIFETIME_SECONDS = 3600  # Cognito's default access token validity
 MAX_FORM_BYTES = 16 * 1024
 
 
@@ -52,7 +52,7 @@ class TokenIssuer:
     cognito: Any  # boto3 cognito-idp client pointed at moto
     user_pool_id: str
     issuer: str
-    lifetime_seconds: int = TOKEN_LIFETIME_SECONDS
+    lifetime_seconds: int = ACCESS_TOKEN_SECONDS
 
     def __post_init__(self) -> None:
         self._key, self._kid = moto_signing_key()

@@ -19,12 +19,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from mlaudit.functions import LAMBDA_PAYLOAD_LIMIT_BYTES
+from mlaudit.functions import SQS_RECEIVE_MAX as RECEIVE_MAX
+
 from local.runtime import LambdaContext
 
 logger = logging.getLogger(__name__)
 
-RECEIVE_MAX = 10  # SQS ReceiveMessage's cap
-MAX_PAYLOAD_BYTES = 6 * 1024 * 1024 - 64 * 1024  # Lambda's 6 MB invoke limit, minus envelope
+MAX_PAYLOAD_BYTES = LAMBDA_PAYLOAD_LIMIT_BYTES - 64 * 1024  # minus the event's envelope
 POLL_WAIT_SECONDS = 1  # short long-polls keep stop() responsive
 
 

@@ -13,7 +13,7 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
-from mlaudit.resources import Resource, data_key_alias, signing_key_alias
+from mlaudit.resources import DEAD_LETTER_RETENTION_DAYS, Resource, data_key_alias, signing_key_alias
 from mlaudit.routes import RESOURCE_SERVER, ROLES, SCOPES
 from mlaudit.settings import Settings
 
@@ -163,7 +163,7 @@ def _queues(
     retention = str(settings.queue_retention_days * 86_400)
     dlq_url = sqs.create_queue(
         QueueName=dlq_name,
-        Attributes={"MessageRetentionPeriod": str(14 * 86_400), "KmsMasterKeyId": key_id},
+        Attributes={"MessageRetentionPeriod": str(DEAD_LETTER_RETENTION_DAYS * 86_400), "KmsMasterKeyId": key_id},
     )["QueueUrl"]
     dlq_arn = _queue_arn(sqs, dlq_url)
     queue_url = sqs.create_queue(

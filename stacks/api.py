@@ -13,7 +13,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
-from mlaudit.routes import Route
+from mlaudit.routes import AUTHORIZER_CACHE_SECONDS, Route
 from mlaudit.settings import Settings
 
 from stacks.functions import log_retention
@@ -110,7 +110,7 @@ class Api(Construct):
             "Authorizer",
             handler=authorizer_function,
             identity_sources=[apigw.IdentitySource.header("Authorization")],
-            results_cache_ttl=Duration.minutes(5),
+            results_cache_ttl=Duration.seconds(AUTHORIZER_CACHE_SECONDS),
         )
         validator = self.rest_api.add_request_validator(
             "Validator", validate_request_body=True, validate_request_parameters=True

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_cognito as cognito
 from constructs import Construct
-from mlaudit.routes import RESOURCE_SERVER, ROLES, SCOPES
+from mlaudit.routes import ACCESS_TOKEN_SECONDS, RESOURCE_SERVER, ROLES, SCOPES
 from mlaudit.settings import Settings
 
 
@@ -88,7 +88,7 @@ class Identity(Construct):
             o_auth=cognito.OAuthSettings(
                 flows=cognito.OAuthFlows(client_credentials=True), scopes=api_scopes
             ),
-            access_token_validity=Duration.hours(1),
+            access_token_validity=Duration.seconds(ACCESS_TOKEN_SECONDS),
             enable_token_revocation=True,
             prevent_user_existence_errors=True,
         )
@@ -106,8 +106,8 @@ class Identity(Construct):
                 logout_urls=list(callback_urls),
             ),
             supported_identity_providers=[cognito.UserPoolClientIdentityProvider.COGNITO],
-            access_token_validity=Duration.hours(1),
-            id_token_validity=Duration.hours(1),
+            access_token_validity=Duration.seconds(ACCESS_TOKEN_SECONDS),
+            id_token_validity=Duration.seconds(ACCESS_TOKEN_SECONDS),
             refresh_token_validity=Duration.hours(12),
             enable_token_revocation=True,
             prevent_user_existence_errors=True,

@@ -10,6 +10,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
+from mlaudit.resources import DEAD_LETTER_RETENTION_DAYS
 from mlaudit.settings import Settings
 
 
@@ -31,7 +32,7 @@ class Ingestion(Construct):
             encryption=sqs.QueueEncryption.KMS,
             encryption_master_key=key,
             enforce_ssl=True,
-            retention_period=Duration.days(14),
+            retention_period=Duration.days(DEAD_LETTER_RETENTION_DAYS),
             removal_policy=RemovalPolicy.RETAIN,
         )
         self.queue = sqs.Queue(

@@ -192,6 +192,10 @@ def _number(value: int | str, settings: Settings) -> int:
     return value if isinstance(value, int) else int(getattr(settings, value))
 
 
+# Lambda's quotas the platform applies to every function (the local stack applies them too).
+LAMBDA_PAYLOAD_LIMIT_BYTES = 6 * 1024 * 1024  # synchronous invoke and event source batch payload
+SQS_RECEIVE_MAX = 10  # messages per ReceiveMessage / DeleteMessageBatch
+
 # Shorthands for the grants below.
 EVENTS_OBJECTS, INTEGRITY_OBJECTS = "events/*", "integrity/*"
 # HeadObject answers 404 for a missing key (not 403) only with ListBucket, and that

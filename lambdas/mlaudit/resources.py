@@ -77,6 +77,7 @@ def workgroup_name(prefix: str) -> str:
 
 
 EVENTS_GLUE_TABLE_NAME = Resource.EVENTS_GLUE_TABLE.value[1]
+DEAD_LETTER_RETENTION_DAYS = 14  # SQS's longest: a dead letter is audit data not yet stored
 
 
 @dataclass(frozen=True)

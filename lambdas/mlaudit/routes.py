@@ -22,6 +22,11 @@ SCOPES = {
     "events.read": "Read receipts (inclusion proofs) for the workload's own events.",
 }
 
+# API-wide limits, read by the CDK app and the local emulator alike.
+AUTHORIZER_CACHE_SECONDS = 300  # API Gateway reuses an authorizer's answer per token this long
+ACCESS_TOKEN_SECONDS = 3600  # access and ID token lifetime (Cognito app clients)
+API_PAYLOAD_LIMIT_BYTES = 10 * 1024 * 1024  # API Gateway REST's request payload quota
+
 ROLES = {
     "auditor": "Raw events, proofs and verification.",
     "analyst": "Aggregate named queries only.",
