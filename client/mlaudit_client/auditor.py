@@ -215,10 +215,13 @@ class Auditor(EventHelpers):
             self._wake.clear()
             with self._lock:
                 wanted, closing = self._flush_wanted, self._deadline is not None
-                if self._unsealed:
+                sealed = self._unsealed > 0
+                if sealed:
                     self.spool.seal()
                     self._unsealed = self._unsealed_bytes = 0
             try:
+                if sealed:
+                    self.spool.sync()
                 complete = self._drain()
             except Exception:  # never let the worker die: the spool keeps the events
                 logger.exception("mlaudit worker error; retrying")

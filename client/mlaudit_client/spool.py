@@ -249,15 +249,21 @@ class DiskSpool:
         if self._size > self.sealed_at[1]:
             os.write(self._fd, SEAL)
             self._size += 1
-            if self.fsync:
-                os.fsync(self._fd)
             self.sealed_at = (self._segment, self._size)
         if self._size >= self.segment_bytes:
+            if self.fsync:
+                os.fsync(self._fd)  # once per segment (16 MB) under the lock; `sync` does the rest
             os.close(self._fd)
             self._segment += 1
             self._fd = self._open_segment(self._segment)
             self._size = 0
             self.sealed_at = (self._segment, 0)
+
+    def sync(self) -> None:
+        """durability="fsync": the worker syncs what it sealed, outside the Auditor's lock
+        (only the worker seals and rotates, so the descriptor is still this segment's)."""
+        if self.fsync:
+            os.fsync(self._fd)
 
     def next_batch(self) -> tuple[LaneReader, Batch] | None:
         """Adopted lanes first (they are older), then this process's own."""
@@ -327,6 +333,9 @@ class MemorySpool:
         if self.open:
             self.sealed.append(self.open)
             self.open = []
+
+    def sync(self) -> None:
+        pass  # nothing on disk
 
     def next_batch(self) -> tuple[None, Batch] | None:
         if not self.ready and self.sealed:

@@ -95,3 +95,39 @@ def test_memory_durability_holds_at_most_its_bound_and_counts_what_it_drops(
     assert audit.flush(60)
     audit.close()
     assert stored_ids(local_stack, workload) == dict.fromkeys(ids[:2000], 1)
+
+
+def test_a_full_spool_blocks_emit_for_its_timeout_then_drops_and_counts(local_stack, api_proxy, workload, tmp_path):
+    api_proxy.down()
+    audit = Auditor(**settings(local_stack, tmp_path, api_url=api_proxy.url, max_spool_bytes=30_000,
+                               when_full="block", block_timeout=0.05))
+    ids = [audit.emit(prediction(workload, i)) for i in range(150)]  # ~230 bytes each: ~130 fit
+    kept = [i for i in ids if i is not None]
+    assert 100 < len(kept) < 150 and ids[len(kept):] == [None] * (150 - len(kept))
+    assert audit.stats()["dropped"] == 150 - len(kept)
+    api_proxy.up()
+    assert audit.flush(60)
+    assert audit.emit(prediction(workload, 999)) is not None, "room again once sent"
+    assert audit.flush(60)
+    audit.close()
+    assert len(stored_ids(local_stack, workload)) == len(kept) + 1
+
+
+EXITS = """
+import json, sys
+from mlaudit_client import Auditor
+settings, workload = json.loads(sys.argv[1]), sys.argv[2]
+audit = Auditor(**settings)
+print(json.dumps([audit.emit({"event_type": "model_deployed", "workload": workload, "model_id": "churn",
+                              "model_version": str(i)}) for i in range(10)]))
+"""
+
+
+def test_events_are_flushed_when_the_process_exits(local_stack, workload, tmp_path):
+    child_settings = settings(local_stack, tmp_path, flush_interval=3600)  # only the exit hook sends
+    done = subprocess.run([sys.executable, "-c", EXITS, json.dumps(child_settings), workload], check=True,
+                          capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO / "client")},
+                          timeout=60)
+    ids = json.loads(done.stdout)
+    assert stored_ids(local_stack, workload) == dict.fromkeys(ids, 1)
+    assert not list((tmp_path / "spool").rglob("seg-*.log")), "all sent: the lane was removed"
