@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from mlaudit.errors import DomainError
 from mlaudit.events import JSON_MAX_BYTES, EventType
-from mlaudit.http import ApiError
+from mlaudit.http import status_of
 from mlaudit.ingest.request import IngestLimits, parse_events
 from mlaudit.lineage import (
     ACCEPTED_STATUS,
@@ -184,15 +185,15 @@ def test_a_gzipped_event_is_read_as_the_client_compressed_it() -> None:
     assert request.headers["Content-Encoding"] == "gzip"
     body = decode_body(request.body, request.headers["Content-Encoding"], 1_000_000)
     assert contract(body).action == "COMPLETE"
-    with pytest.raises(ApiError) as caught:
+    with pytest.raises(DomainError) as caught:
         decode_body(gzip.compress(b"{" + b" " * 2_000_000 + b"}"), "gzip", 1_000_000)
-    assert caught.value.status == 413
-    with pytest.raises(ApiError) as caught:
+    assert status_of(caught.value) == 413
+    with pytest.raises(DomainError) as caught:
         decode_body(b"not gzip", "gzip", 1_000_000)
-    assert (caught.value.status, caught.value.code) == (400, "malformed_body")
-    with pytest.raises(ApiError) as caught:
+    assert (status_of(caught.value), caught.value.code) == (400, "malformed_body")
+    with pytest.raises(DomainError) as caught:
         decode_body(b"{}", "br", 1_000_000)
-    assert caught.value.status == 415
+    assert status_of(caught.value) == 415
 
 
 def test_a_retried_event_maps_to_the_same_contract_body() -> None:
@@ -213,9 +214,9 @@ def good() -> dict[str, Any]:
     return json.loads(_GOOD[0])
 
 
-def refusal(body: Any) -> ApiError:
+def refusal(body: Any) -> DomainError:
     raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-    with pytest.raises(ApiError) as caught:
+    with pytest.raises(DomainError) as caught:
         lineage_request_body(raw)
     return caught.value
 
@@ -266,7 +267,7 @@ def changed(path: list[Any], value: Any = None, *, delete: bool = False) -> dict
 )
 def test_bad_lineage_is_refused_naming_path_and_rule(body: Any, path: str, rule: str) -> None:
     error = refusal(body)
-    assert error.status == 422 and error.code == "validation_failed"
+    assert status_of(error) == 422 and error.code == "validation_failed"
     assert any((p["path"], p["rule"]) == (path, rule) for p in error.errors), error.errors
     assert all(p["message"] for p in error.errors)
 
@@ -281,15 +282,15 @@ def test_an_oversized_facet_names_its_size_and_largest_member() -> None:
 
 
 def test_malformed_json_and_nan_are_400() -> None:
-    assert refusal(b'{"eventTime": ').status == 400
+    assert status_of(refusal(b'{"eventTime": ')) == 400
     raw = json.dumps(good()).replace('"2.10.3"', "NaN").encode()
     error = refusal(raw)
-    assert (error.status, error.code) == (400, "malformed_json") and "finite" in error.message
+    assert (status_of(error), error.code) == (400, "malformed_json") and "finite" in error.message
 
 
 def test_non_finite_numbers_in_a_parsed_event_name_their_path() -> None:
     event = changed(["run", "facets", "processing_engine", "x"], float("inf"))
-    with pytest.raises(ApiError) as caught:
+    with pytest.raises(DomainError) as caught:
         to_contract_event(event)
     assert [(p["path"], p["rule"]) for p in caught.value.errors] == [("$.run.facets.processing_engine.x", "finite")]
 
@@ -299,7 +300,7 @@ def test_what_the_contract_refuses_is_named_by_its_openlineage_path() -> None:
 
     mapped = {"event_type": "lineage", "occurred_at": "2026-11-30T00:00:00Z", "run_id": "r" * 200,
               "action": "COMPLETE"}
-    with pytest.raises(ApiError) as caught:
+    with pytest.raises(DomainError) as caught:
         check_contract(json.dumps({"events": [mapped]}).encode(), good())
     assert [(p["path"], p["rule"]) for p in caught.value.errors] == [("$.run.runId", "string_too_long")]
 
@@ -371,8 +372,8 @@ def test_any_input_is_mapped_or_refused_with_paths(value: Any) -> None:
     body = changed(*value) if isinstance(value, tuple) else value
     try:
         (event,) = parse_events(lineage_request_body(json.dumps(body).encode()), IngestLimits())
-    except ApiError as error:
-        assert error.status in (400, 422)
+    except DomainError as error:
+        assert status_of(error) in (400, 422)
         assert all(p["path"].startswith("$") and p["rule"] and p["message"] for p in error.errors)
     else:
         assert event.details == body

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import IO, Any
 
+from mlaudit.errors import DomainError, TooLarge
 from mlaudit.events import EventIn
 from mlaudit.imports.readers import FORMATS, Unreadable, read_jsonl, read_parquet
 from mlaudit.ingest.identity import RequestMeta
@@ -193,18 +194,14 @@ class FileImporter:
         or the problems as {path, rule, message} with paths inside the event."""
         try:
             events = parse_events(_PREFIX + line + _SUFFIX, self.ingest_limits)
-        except Exception as error:  # the contract's refusal (ApiError, or mlaudit.errors kinds)
-            problems = getattr(error, "errors", None)
-            code = getattr(error, "code", None)
-            if code is None or not isinstance(problems, list):
-                raise
-            if code == "malformed_json":
-                return None, [{"path": "$", "rule": code, "message": "not a JSON object"}]
-            if not problems:  # e.g. payload_too_large: a row longer than a request may be
-                return None, [{"path": "$", "rule": code, "message": getattr(error, "message", code)}]
+        except DomainError as error:  # the contract's refusal
+            if error.code == "malformed_json":
+                return None, [{"path": "$", "rule": error.code, "message": "not a JSON object"}]
+            if not error.errors:  # e.g. payload_too_large: a row longer than a request may be
+                return None, [{"path": "$", "rule": error.code, "message": error.message}]
             return None, [
                 {"path": _inner(p["path"]), "rule": p["rule"], "message": p["message"]}
-                for p in problems[: self.limits.max_errors_per_line]
+                for p in error.errors[: self.limits.max_errors_per_line]
             ]
         if len(events) != 1:
             return None, [{"path": "$", "rule": "one_event_per_line", "message": "a line holds one event object"}]
@@ -232,9 +229,7 @@ class FileImporter:
         ids = [event_id for _, _, event_id in batch]
         try:
             result = self.recorder.enqueue(events, ids, batch_key, principal, meta, received_at)
-        except Exception as error:
-            if getattr(error, "code", None) != "event_too_large":
-                raise
+        except TooLarge:
             # Packs are built before anything is sent: find the lines too large for a
             # message, one at a time (deterministic, so a rerun resends the same packs).
             for index, item in enumerate(batch):
@@ -251,9 +246,7 @@ class FileImporter:
         number, event, event_id = item
         try:
             result = self.recorder.enqueue([event], [event_id], key, principal, meta, received_at)
-        except Exception as error:
-            if getattr(error, "code", None) != "event_too_large":
-                raise
+        except TooLarge:
             self._reject(report, number, [{"path": "$", "rule": "event_too_large",
                                            "message": "the event is larger than one queue message"}])
             return

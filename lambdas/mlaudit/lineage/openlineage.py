@@ -26,8 +26,8 @@ import zlib
 from datetime import UTC, datetime
 from typing import Any
 
+from mlaudit.errors import DomainError, Invalid, InvalidEvents, TooLarge, UnsupportedMediaType
 from mlaudit.events import JsonBoundsError, _bounded_json, json_path
-from mlaudit.http import ApiError
 
 EVENT_TYPES = ("START", "RUNNING", "COMPLETE", "ABORT", "FAIL", "OTHER")
 RUN, JOB, DATASET = "RunEvent", "JobEvent", "DatasetEvent"
@@ -64,28 +64,28 @@ def decode_body(body: bytes, content_encoding: str | None, max_bytes: int) -> by
     `compression: gzip`), at most `max_bytes` either way (else 413)."""
     encoding = (content_encoding or "identity").strip().lower()
     if encoding not in ("identity", "gzip"):
-        raise ApiError(415, "unsupported_media_type", "Content-Encoding must be gzip or absent.")
+        raise UnsupportedMediaType("unsupported_media_type", "Content-Encoding must be gzip or absent.")
     if len(body) > max_bytes:
-        raise ApiError(413, "payload_too_large", f"Request body is larger than {max_bytes} bytes.")
+        raise TooLarge("payload_too_large", f"Request body is larger than {max_bytes} bytes.")
     if encoding == "identity":
         return body
     inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)  # gzip framing
     try:
         out = inflater.decompress(body, max_bytes + 1)
     except zlib.error:
-        raise ApiError(400, "malformed_body", "Request body is not valid gzip.") from None
+        raise Invalid("malformed_body", "Request body is not valid gzip.") from None
     if len(out) > max_bytes:
-        raise ApiError(413, "payload_too_large", f"Request body is larger than {max_bytes} bytes once inflated.")
+        raise TooLarge("payload_too_large", f"Request body is larger than {max_bytes} bytes once inflated.")
     return out
 
 
 def parse_openlineage(body: bytes) -> dict[str, Any]:
-    """A JSON body -> the OpenLineage event object, validated (else ApiError 400/422)."""
+    """A JSON body -> the OpenLineage event object, validated (else Invalid: 400, or InvalidEvents: 422)."""
     try:
         event = json.loads(body, parse_constant=_no_constant)
     except (ValueError, RecursionError) as exc:  # includes UnicodeDecodeError
         detail = "numbers must be finite (no NaN or Infinity)" if isinstance(exc, _NonFinite) else "not JSON"
-        raise ApiError(400, "malformed_json", f"Request body is not valid JSON: {detail}.") from None
+        raise Invalid("malformed_json", f"Request body is not valid JSON: {detail}.") from None
     problems = validate(event)
     if problems:
         raise _refusal(problems)
@@ -261,10 +261,10 @@ def _check_facets(p: _Problems, facets: Any, path: list[str | int]) -> None:
                 _check_uri(p, facet[key], [*path, name, key])
 
 
-def _refusal(problems: list[dict[str, str]]) -> ApiError:
+def _refusal(problems: list[dict[str, str]]) -> InvalidEvents:
     more = f" (first {MAX_REPORTED_ERRORS} shown)" if len(problems) > MAX_REPORTED_ERRORS else ""
-    return ApiError(
-        422, "validation_failed",
+    return InvalidEvents(
+        "validation_failed",
         f"{len(problems)} problem(s) in the OpenLineage event; nothing was stored{more}.",
         problems[:MAX_REPORTED_ERRORS],
     )
@@ -285,7 +285,7 @@ job_ref = dataset_ref  # a job's id in `resource`: namespace "/" name
 def to_contract_event(event: dict[str, Any]) -> dict[str, Any]:
     """A validated OpenLineage event -> one contract v1 event (a JSON object for
     POST /v1/events). Refs longer than the columns allow and facets outside the JSON
-    bounds are refused (ApiError 422) naming the OpenLineage path."""
+    bounds are refused (InvalidEvents, 422) naming the OpenLineage path."""
     kind = event_kind(event)
     assert kind is not None, "validate first"
     p = _Problems()
@@ -323,7 +323,7 @@ def _ref(p: _Problems, named: dict[str, Any], path: list[str | int]) -> str:
 
 def lineage_request_body(body: bytes) -> bytes:
     """POST /v1/lineage's body (one OpenLineage event) -> the equivalent POST /v1/events
-    body ({"events": [one contract event]}), or ApiError naming each problem. The route
+    body ({"events": [one contract event]}), or a domain error (mlaudit.errors) naming each problem. The route
     hands the result to the ingest service unchanged (same contract, rules, idempotency,
     queue and writer) and answers `ACCEPTED_STATUS` with an empty body, as Marquez does."""
     event = parse_openlineage(body)
@@ -351,14 +351,11 @@ def check_contract(contract_body: bytes, event: dict[str, Any]) -> None:
 
     try:
         parse_events(contract_body, IngestLimits(max_body_bytes=len(contract_body)))
-    except Exception as error:  # the contract's refusal, whichever error kind ingest raises it as
-        if not isinstance(getattr(error, "errors", None), list):
-            raise
+    except DomainError as error:  # the contract's refusal
         subject = ["dataset"] if event_kind(event) == DATASET else ["job"]
         p = _Problems()
         for problem in error.errors:
             field = problem["path"].removeprefix("events[0].").split(".")[0].split("[")[0]
             p.add(_SOURCES.get(field, subject), problem["rule"], problem["message"])
-        raise _refusal(p.items or [{"path": "$", "rule": getattr(error, "code", "contract"),
-                                    "message": getattr(error, "message", "refused by the event contract")}]) from None
+        raise _refusal(p.items or [{"path": "$", "rule": error.code, "message": error.message}]) from None
 
