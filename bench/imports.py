@@ -3,7 +3,7 @@
 Run: `python -m bench.imports [lines] [--rounds 5]`. A JSON Lines file and a Parquet
 file of the same events (bench/workload.py predictions without event ids, so each
 line's id is derived, and 2% bad lines), each imported `rounds` times into in-memory
-adapters (bench/fakes.py): validation, data-quality rules, leaf hashes and packs, not
+adapters (mlaudit.adapters.memory): validation, data-quality rules, leaf hashes and packs, not
 S3 or SQS latency. CPU time of one process: lines/s is per core.
 """
 
@@ -17,12 +17,12 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+from mlaudit.adapters.memory import MemoryIdempotencyStore, MemoryQueue
 from mlaudit.imports import FileImporter, ImportSource
 from mlaudit.ingest.request import IngestLimits
 from mlaudit.ingest.service import EventRecorder
 from mlaudit.principal import Principal
 
-from bench.fakes import MemoryQueue, MemoryStore
 from bench.workload import prediction_events
 
 NOW = datetime(2026, 11, 26, 12, tzinfo=UTC)
@@ -58,7 +58,7 @@ def parquet_bytes(events: list[dict[str, Any]]) -> bytes:
 def run_once(data: bytes, fmt: str, lines: int) -> tuple[float, Any]:
     queue = MemoryQueue()
     recorder = EventRecorder(queue=queue, limits=IngestLimits(), clock=lambda: NOW)
-    importer = FileImporter(recorder=recorder, store=MemoryStore(), clock=lambda: NOW)
+    importer = FileImporter(recorder=recorder, store=MemoryIdempotencyStore(), clock=lambda: NOW)
     started = time.process_time()
     report = importer.run(io.BytesIO(data), ImportSource(f"bench-{fmt}", f"bench.{fmt}", fmt), IMPORTER)
     elapsed = time.process_time() - started

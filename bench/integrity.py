@@ -16,17 +16,16 @@ import json
 import sys
 import time
 
+from mlaudit.adapters.memory import MemoryBucket, MemoryLedger
 from mlaudit.integrity.checkpoint import Checkpointer
 from mlaudit.integrity.signing import LocalSigner, load_public_key
 from mlaudit.integrity.sink import IntegritySink
-from mlaudit.integrity.store import MemoryStore
 from mlaudit.integrity.verifier import Verifier
 from mlaudit.layout import partition_prefix
 from mlaudit.leaf import encode_leaf
 from mlaudit.pack import unpack
 from mlaudit.writer import Message, WriterService
 
-from bench.fakes import MemoryLedger, MemoryObjects
 from bench.pipeline import bench_ingest
 
 
@@ -34,7 +33,7 @@ class TimedSink:
     """The real sink, with the CPU time spent inside it added up."""
 
     def __init__(self) -> None:
-        self.sink = IntegritySink(MemoryStore())
+        self.sink = IntegritySink(MemoryBucket())
         self.seconds = 0.0
 
     def file_written(self, *args, **kwargs):
@@ -63,7 +62,7 @@ def writer_overhead(n_events: int) -> dict[str, float]:
     best = None
     for _ in range(3):
         sink = TimedSink()
-        service = WriterService(objects=MemoryObjects(), ledger=MemoryLedger(), integrity=sink)
+        service = WriterService(objects=MemoryBucket(), ledger=MemoryLedger(), integrity=sink)
         start = time.process_time()
         service.process(messages)
         total = time.process_time() - start
@@ -90,7 +89,7 @@ def writer_overhead(n_events: int) -> dict[str, float]:
 
 def verify_million(files: int = 100, per_file: int = 10_000) -> dict[str, float]:
     _, packs = bench_ingest(per_file)
-    objects = MemoryObjects()
+    objects = MemoryBucket()
     WriterService(objects=objects, ledger=MemoryLedger()).process(
         [Message(f"m{i}", f"pack{i}", body) for i, body in enumerate(packs)]
     )
@@ -101,7 +100,7 @@ def verify_million(files: int = 100, per_file: int = 10_000) -> dict[str, float]
     table = pq.read_table(pa.BufferReader(body), columns=["event_id", "leaf_hash"])
     ids = table.column("event_id").to_pylist()
     leaves = [bytes.fromhex(h) for h in table.column("leaf_hash").to_pylist()]
-    store, signer = MemoryStore(), LocalSigner.generate()
+    store, signer = MemoryBucket(), LocalSigner.generate()
     sink = IntegritySink(store)
     for n in range(files):  # the same rows in every file: the verifier's work is the same
         key = f"{partition_prefix('2026-11-26', 'prediction')}bench-{n:03d}.parquet"

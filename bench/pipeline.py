@@ -2,7 +2,7 @@
 
 Run: `make bench` (or `python -m bench.pipeline [events]`). One process and CPU time
 (time.process_time), so events/s is per core and other load on the machine weighs less.
-AWS calls are replaced by in-memory adapters (bench/fakes.py): the numbers are our code's.
+AWS calls are replaced by in-memory adapters (mlaudit.adapters.memory): the numbers are our code's.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ import sys
 import time
 from typing import Any
 
+from mlaudit.adapters.memory import MemoryBucket, MemoryIdempotencyStore, MemoryLedger, MemoryQueue
 from mlaudit.settings import FUNCTION_RUNTIME_ENVIRONMENT
 
-from bench.fakes import MemoryLedger, MemoryObjects, MemoryQueue, MemoryStore
 from bench.workload import prediction_events
 
 BATCH = 500
@@ -60,7 +60,7 @@ def bench_ingest(
 
     logging.getLogger("mlaudit-ingest").setLevel(logging.WARNING)
     queue = MemoryQueue()
-    service = IngestService(store=MemoryStore(), queue=queue, limits=IngestLimits())
+    service = IngestService(store=MemoryIdempotencyStore(), queue=queue, limits=IngestLimits())
     handler_module.APP.configure(service=service)  # the in-memory adapters
     events = prediction_events(n_events) if events is None else events
     requests = [api_event(json.dumps({"events": events[i:i + BATCH]})) for i in range(0, n_events, BATCH)]
@@ -73,7 +73,7 @@ def bench_ingest(
     rates = []
     for _ in range(rounds):
         queue.packs.clear()
-        service.store = MemoryStore()  # every round is new to the idempotency store
+        service.store = MemoryIdempotencyStore()  # every round is new to the idempotency store
         start = time.process_time()
         for request in requests:
             response = handler_module.handler(request, Context())
@@ -87,17 +87,16 @@ def bench_writer(pack_bodies: list[str], n_events: int, rounds: int = 1) -> tupl
     """Events/s through WriterService.process, with the integrity sink (file tree,
     manifest, log entry) on in-memory stores: all the writer's work but S3's latency."""
     from mlaudit.integrity.sink import IntegritySink
-    from mlaudit.integrity.store import MemoryStore as IntegrityStore
     from mlaudit.writer import Message, WriterService
 
     messages = [Message(f"m{i}", f"pack{i}", body) for i, body in enumerate(pack_bodies)]
     gc.collect()
     gc.freeze()
     rates = []
-    objects = MemoryObjects()
+    objects = MemoryBucket()
     for _ in range(rounds):
-        objects = MemoryObjects()
-        service = WriterService(objects=objects, ledger=MemoryLedger(), integrity=IntegritySink(IntegrityStore()))
+        objects = MemoryBucket()
+        service = WriterService(objects=objects, ledger=MemoryLedger(), integrity=IntegritySink(MemoryBucket()))
         start = time.process_time()
         report = service.process(messages)
         rates.append(n_events / (time.process_time() - start))

@@ -12,6 +12,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from mlaudit.adapters.memory import MemoryIdempotencyStore, MemoryQueue
 from mlaudit.imports import (
     FileImporter,
     ImportLimits,
@@ -25,7 +26,7 @@ from mlaudit.ingest.request import IngestLimits
 from mlaudit.ingest.service import Claim, EventRecorder
 from mlaudit.principal import Principal
 
-from tests.unit.pipeline_fakes import Pipeline
+from tests.unit.moto_pipeline import Pipeline
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 IMPORTER = Principal(kind="workload", actor_id="svc-import", client_id="svc-import", scopes=("events.write",))
@@ -33,53 +34,9 @@ GOOD = {"event_type": "prediction", "occurred_at": "2026-11-28T06:00:00Z", "mode
         "model_version": "7", "prediction_score": 0.25, "latency_ms": 4.5}
 
 
-class MemoryStore:
-    """The ingest's idempotency store semantics, in memory (claim, complete, release)."""
-
-    def __init__(self) -> None:
-        self.items: dict[str, dict[str, Any]] = {}
-
-    def claim(self, key: str, fingerprint: str, now: datetime, limits: IngestLimits) -> Claim:
-        self.limits = limits
-        item = self.items.get(key)
-        if item is None:
-            self.items[key] = {"state": "IN_PROGRESS", "received_at": now}
-            return Claim("new", now)
-        if item["state"] == "COMPLETED":
-            return Claim("replay", item["received_at"], item["response"])
-        item["state"] = "IN_PROGRESS"
-        return Claim("new", item["received_at"])
-
-    def complete(self, key: str, response: dict[str, Any], now: datetime, limits: IngestLimits) -> None:
-        self.items[key].update(state="COMPLETED", response=json.loads(json.dumps(response)))
-
-    def release(self, key: str) -> None:
-        self.items[key]["state"] = "FAILED"
-
-
-class MemoryQueue:
-    def __init__(self, fail_after: int | None = None) -> None:
-        self.packs: list[Any] = []
-        self.fail_after = fail_after
-
-    def send_packs(self, packs: list[Any]) -> None:
-        for pack in packs:
-            if self.fail_after is not None and len(self.packs) >= self.fail_after:
-                raise ConnectionError("queue unavailable")
-            self.packs.append(pack)
-
-    def event_ids(self) -> list[str]:
-        ids = []
-        for pack in self.packs:
-            header, *lines = pack.body.split("\n")
-            common = json.loads(header)["common"]
-            ids += [common.get("event_id") or json.loads(line)["event_id"] for line in lines]
-        return ids
-
-
-def importer(queue: MemoryQueue, store: MemoryStore | None = None, **limits: Any) -> FileImporter:
+def importer(queue: MemoryQueue, store: MemoryIdempotencyStore | None = None, **limits: Any) -> FileImporter:
     recorder = EventRecorder(queue=queue, limits=IngestLimits(), clock=lambda: NOW)
-    return FileImporter(recorder=recorder, store=store or MemoryStore(), limits=ImportLimits(**limits),
+    return FileImporter(recorder=recorder, store=store or MemoryIdempotencyStore(), limits=ImportLimits(**limits),
                         clock=lambda: NOW)
 
 
@@ -117,7 +74,7 @@ def test_a_100000_line_file_is_imported_once_with_every_bad_line_reported() -> N
         else:
             lines.append({**GOOD, "prediction_id": f"p-{number}", "latency_ms": float(number % 997)})
     data = jsonl(lines)
-    queue, store = MemoryQueue(), MemoryStore()
+    queue, store = MemoryQueue(), MemoryIdempotencyStore()
     source = ImportSource("sha256:" + "ab" * 32, "imports/2026-11-29/scores.jsonl", "jsonl")
     seen: list[int] = []
     # When the file is imported,
@@ -151,7 +108,7 @@ def test_a_rerun_after_a_failure_resends_exactly_the_same_packs() -> None:
     source = ImportSource("s3://landing/imports/a.jsonl@v1", "imports/a.jsonl", "jsonl")
     clean = MemoryQueue()
     importer(clean, batch_events=300).run(jsonl(lines), source, IMPORTER)
-    failing, store = MemoryQueue(fail_after=3), MemoryStore()
+    failing, store = MemoryQueue(fail_after=3), MemoryIdempotencyStore()
     with pytest.raises(ConnectionError):
         importer(failing, store, batch_events=300).run(jsonl(lines), source, IMPORTER)
     assert store.items[import_key(source.file_id)]["state"] == "FAILED"
@@ -200,7 +157,7 @@ def test_a_line_longer_than_a_request_body_is_rejected_unread() -> None:
     line = json.dumps({**GOOD, "details": {"x": "y" * (limits.max_body_bytes - 5 - base)}}).encode()
     assert len(line) == limits.max_body_bytes - 5 <= ImportLimits().max_line_bytes
     recorder = EventRecorder(queue=MemoryQueue(), limits=limits, clock=lambda: NOW)
-    report = FileImporter(recorder=recorder, store=MemoryStore(), clock=lambda: NOW).run(
+    report = FileImporter(recorder=recorder, store=MemoryIdempotencyStore(), clock=lambda: NOW).run(
         io.BytesIO(line + b"\n" + json.dumps(GOOD).encode()), ImportSource("l", "l.jsonl", "jsonl"), IMPORTER)
     assert report.accepted == 1 and report.rejections[0]["errors"][0]["rule"] == "max_line_bytes"
 

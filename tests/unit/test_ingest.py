@@ -10,7 +10,7 @@ from mlaudit.http import error_response, status_of
 from mlaudit.leaf import LEAF_ORDER, leaf_hash
 from mlaudit.pack import Pack, pack_records, unpack
 
-from .pipeline_fakes import NOW, WORKLOAD, Pipeline
+from .moto_pipeline import NOW, WORKLOAD, Pipeline
 
 EVENT = {"event_type": "prediction", "occurred_at": "2026-11-26T06:59:00.123456+01:00", "model_id": "m",
          "model_version": "1", "prediction_score": 0.25, "latency_ms": 4}

@@ -9,10 +9,11 @@ from datetime import UTC, datetime
 
 import boto3
 import pytest
+from mlaudit.adapters.memory import MemoryBucket
 from mlaudit.integrity import records
 from mlaudit.integrity.log import FileLog
 from mlaudit.integrity.sink import IntegrityConflict, IntegritySink
-from mlaudit.integrity.store import MemoryStore, S3Store
+from mlaudit.integrity.store import S3Store
 
 KEY = "events/event_date=2026-11-26/event_type=prediction/{}.parquet"
 LEAVES = [hashlib.sha256(bytes([i])).digest() for i in range(3)]
@@ -47,7 +48,7 @@ def append(log: FileLog, name: str):
 
 
 def test_appends_form_a_hash_chain_and_size_is_found_by_search():
-    store = MemoryStore()
+    store = MemoryBucket()
     log = FileLog(store)
     assert log.size() == 0
     for i in range(37):
@@ -77,7 +78,7 @@ def run_writers(make_log, writers=8, each=15):
 
 
 def test_concurrent_writers_make_one_linear_log_in_memory():
-    store = MemoryStore()
+    store = MemoryBucket()
     run_writers(lambda: FileLog(store), writers=8, each=25)
     assert len(assert_linear(store)) == 200
 
@@ -129,7 +130,7 @@ def test_moto_honours_if_none_match_in_process_and_in_server_mode(aws):
 
 
 def test_sink_is_idempotent_per_file_key():
-    store = MemoryStore()
+    store = MemoryBucket()
     sink = IntegritySink(store)
     assert sink.file_written(KEY.format("a"), b"parquet-a", LEAVES, "e1", "e3") == 0
     assert sink.file_written(KEY.format("b"), b"parquet-b", LEAVES, "e4", "e6") == 1
@@ -147,14 +148,14 @@ def test_sink_is_idempotent_per_file_key():
 
 
 def test_same_key_with_other_content_is_refused():
-    sink = IntegritySink(MemoryStore())
+    sink = IntegritySink(MemoryBucket())
     sink.file_written(KEY.format("a"), b"parquet-a", LEAVES, "e1", "e3")
     with pytest.raises(IntegrityConflict):
         sink.file_written(KEY.format("a"), b"other bytes", LEAVES, "e1", "e3")
 
 
 def test_sink_accepts_a_precomputed_sha256_and_rejects_non_event_keys():
-    sink = IntegritySink(MemoryStore(), clock=lambda: datetime(2026, 11, 26, tzinfo=UTC))
+    sink = IntegritySink(MemoryBucket(), clock=lambda: datetime(2026, 11, 26, tzinfo=UTC))
     assert (
         sink.file_written(
             KEY.format("c"),
@@ -174,7 +175,7 @@ def test_a_file_stored_but_not_recorded_is_recorded_from_its_bytes():
 
     events = [event(i, "prediction", "2026-11-26") for i in range(4)]
     body = parquet_file(events)
-    store = MemoryStore()
+    store = MemoryBucket()
     sink = IntegritySink(store)
     # Given the first delivery stored the object and stopped before recording it
     assert sink.file_stored(KEY.format("x"), body) == 0
@@ -190,7 +191,7 @@ def test_a_concurrent_call_for_the_same_file_waits_instead_of_appending_twice():
 
     from mlaudit.integrity.sink import IntegrityPending
 
-    store = MemoryStore()
+    store = MemoryBucket()
     now = datetime.now(UTC)
     sink = IntegritySink(store, clock=lambda: now)
     # Given another call created the manifest a moment ago and has not appended yet
@@ -206,7 +207,7 @@ def test_a_concurrent_call_for_the_same_file_waits_instead_of_appending_twice():
 
 
 def test_a_conflicting_write_in_flight_is_retried_at_the_same_index():
-    class Conflicting(MemoryStore):
+    class Conflicting(MemoryBucket):
         """The first create of entry 1 meets a concurrent write that then fails (S3 409)."""
 
         conflicts = 1

@@ -14,7 +14,7 @@ from mlaudit.integrity.sink import IntegritySink
 from mlaudit.integrity.store import S3Store
 from mlaudit.integrity.verify import main
 
-from tests.unit import pipeline_fakes
+from tests.unit import moto_pipeline
 
 EVENT = {
     "event_type": "prediction",
@@ -45,7 +45,7 @@ class Protector:
 
 @pytest.fixture
 def lake(aws):
-    pipeline = pipeline_fakes.Pipeline()
+    pipeline = moto_pipeline.Pipeline()
     pipeline.ingest.protector = pipeline.ingest.recorder.protector = Protector()
     store = S3Store(pipeline.s3, pipeline.bucket, pipeline.key_id)
     pipeline.writer.integrity = IntegritySink(store)
@@ -125,7 +125,7 @@ def test_a_value_changed_on_the_way_to_the_writer_is_named_by_the_verifier(aws):
     from mlaudit.integrity.verifier import Verifier
     from mlaudit.writer import Message
 
-    pipeline = pipeline_fakes.Pipeline()
+    pipeline = moto_pipeline.Pipeline()
     store = S3Store(pipeline.s3, pipeline.bucket, pipeline.key_id)
     pipeline.writer.integrity = IntegritySink(store)
     pipeline.post(json.dumps({"events": [{**EVENT, "event_id": f"ev-{i}"} for i in range(3)]}))

@@ -6,13 +6,14 @@ import json
 
 import boto3
 import pytest
+from mlaudit.adapters.memory import MemoryBucket
 from mlaudit.errors import DomainError, Invalid, NotFound
 from mlaudit.http import status_of
 from mlaudit.integrity import merkle, records
 from mlaudit.integrity.checkpoint import LogLeaves, latest_checkpoint
 from mlaudit.integrity.proofs import ProofService, check_consistency, check_receipt
 from mlaudit.integrity.signing import KmsSigner, kms_public_key_pem, load_public_key
-from mlaudit.integrity.store import MemoryStore, S3Store
+from mlaudit.integrity.store import S3Store
 from mlaudit.integrity.verifier import Verifier
 from mlaudit.leaf import table_leaf_hashes
 
@@ -21,7 +22,7 @@ from tests.unit.test_integrity_support import SIGNER, Lake, parquet_file
 
 @pytest.fixture
 def lake():
-    return Lake(MemoryStore())
+    return Lake(MemoryBucket())
 
 
 def test_receipt_proves_an_event_up_to_the_signed_checkpoint(lake):
@@ -235,7 +236,7 @@ def test_a_checkpointer_run_without_new_entries_still_signs_a_fresh_head(lake):
 
 def test_log_leaves_segments_stay_few_over_many_checkpoints():
     # Given 40 checkpoints, each after one more file
-    lake = Lake(MemoryStore(), files=[("2026-11-26", "prediction", 1)], checkpoint_after=())
+    lake = Lake(MemoryBucket(), files=[("2026-11-26", "prediction", 1)], checkpoint_after=())
     for n in range(40):
         lake.add_file("2026-11-26", "prediction", 1, name=f"more{n}")
         lake.checkpoint()
@@ -276,7 +277,7 @@ def test_the_signer_refuses_to_sign_a_shrunk_or_rewritten_log(lake):
     with pytest.raises(LogRewritten):
         lake.checkpoint()
     # Or removed the newest entry
-    fresh = Lake(MemoryStore())
+    fresh = Lake(MemoryBucket())
     del fresh.store.objects[records.log_key(3)]
     with pytest.raises(LogRewritten):
         fresh.checkpoint()

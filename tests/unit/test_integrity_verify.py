@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
+from mlaudit.adapters.memory import MemoryBucket
 from mlaudit.integrity import records
 from mlaudit.integrity.checkpoint import SignedCheckpoint, load_checkpoint
 from mlaudit.integrity.signing import LocalSigner, load_public_key
-from mlaudit.integrity.store import MemoryStore
 from mlaudit.integrity.verifier import Verifier
 from mlaudit.integrity.verify import main
 
@@ -23,7 +23,7 @@ def verify(store, **kwargs):
 
 @pytest.fixture
 def lake():
-    return Lake(MemoryStore())
+    return Lake(MemoryBucket())
 
 
 def test_untouched_lake_passes(lake):

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 import boto3
 import pytest
+from mlaudit.adapters.memory import MemorySubjectKeys
 from mlaudit.adapters.subject_keys import INDEX_PK, DynamoKmsKeyStore
 from mlaudit.errors import DomainError
 from mlaudit.events import EventIn
@@ -32,28 +33,6 @@ SECRET = "Ann Example, born 1970-01-02"
 
 def key(seed: int = 1):
     return new_subject_key(bytes([seed]) * 32)
-
-
-class MemoryKeys:
-    """The KeyStore port in memory, with the same semantics as the DynamoDB adapter."""
-
-    def __init__(self):
-        self.keys = {}
-        self.lookups = 0
-
-    def find(self, subject_ref):
-        self.lookups += 1
-        return self.keys.get(subject_ref)
-
-    def find_or_create(self, subject_ref):
-        self.lookups += 1
-        return self.keys.setdefault(subject_ref, new_subject_key(os.urandom(32)))
-
-    def destroy(self, subject_ref, key_):
-        if self.keys.get(subject_ref) is not key_:
-            return False
-        del self.keys[subject_ref]
-        return True
 
 
 # Pure crypto
@@ -102,7 +81,7 @@ def test_index_ref_is_keyed_and_hides_the_reference():
 
 
 def test_protector_calls_the_store_once_per_subject_within_the_cache_window():
-    keys, now = MemoryKeys(), [0.0]
+    keys, now = MemorySubjectKeys(), [0.0]
     protector = SubjectProtector(keys, cache_seconds=30, clock=lambda: now[0])
     event = EventIn.model_validate_json(json.dumps({
         "event_type": "prediction", "occurred_at": "2026-11-26T07:00:00Z",
@@ -176,7 +155,7 @@ class Audit:
 
 @pytest.fixture
 def world():
-    keys, lake, audit = MemoryKeys(), Lake(), Audit()
+    keys, lake, audit = MemorySubjectKeys(), Lake(), Audit()
     protector = SubjectProtector(keys, cache_seconds=0)
     for subject in ("patient-1", "patient-2"):
         alias, sealed = protector.protect(subject, {"name": f"name of {subject}"})

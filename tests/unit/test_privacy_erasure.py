@@ -21,7 +21,7 @@ from mlaudit.integrity.verifier import Verifier
 from mlaudit.principal import Principal
 from mlaudit.privacy import PrivacyService, SealedDataError, SubjectProtector, open_sealed
 
-from .pipeline_fakes import Pipeline
+from .moto_pipeline import Pipeline
 
 OFFICER = Principal(kind="person", actor_id="user-po", client_id="people", roles=("privacy_officer",))
 EVENT = {"event_type": "prediction", "occurred_at": "2026-11-26T06:59:00Z", "model_id": "m",

@@ -8,7 +8,7 @@ import pytest
 from mlaudit.leaf import leaf_hash, leaf_record_from_row
 from mlaudit.writer import Message, _split, file_key
 
-from .pipeline_fakes import NOW, Pipeline
+from .moto_pipeline import NOW, Pipeline
 
 EVENT = {"event_type": "prediction", "occurred_at": "2026-11-26T06:59:00Z", "model_id": "m", "model_version": "1",
          "prediction_id": "p", "prediction_score": 0.25, "latency_ms": 4, "features": {"age": 41, "bmi": 22.5},

@@ -1,11 +1,10 @@
-"""Object storage for the integrity records: S3 (with conditional create) and an
-in-memory stand-in for tests. Everything under integrity/ is written once."""
+"""Object storage for the integrity records: S3, with conditional create (an in-memory
+stand-in is `adapters.memory.MemoryBucket`). Everything under integrity/ is written once."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Protocol
 
 
@@ -93,38 +92,3 @@ class S3Store:
 
 def _content_type(key: str) -> str:
     return "application/json" if key.endswith(".json") else "application/octet-stream"
-
-
-class MemoryStore:
-    """A thread-safe dict with S3's semantics for the calls above (tests, local tools)."""
-
-    def __init__(self, objects: dict[str, bytes] | None = None) -> None:
-        self.objects: dict[str, bytes] = dict(objects or {})
-        self.times: dict[str, datetime] = {}
-        self._lock = threading.Lock()
-
-    def get(self, key: str) -> bytes | None:
-        return self.objects.get(key)
-
-    def exists(self, key: str) -> bool:
-        return key in self.objects
-
-    def modified(self, key: str) -> datetime | None:
-        return self.times.get(key) if key in self.objects else None
-
-    def create(self, key: str, body: bytes) -> bool:
-        with self._lock:
-            if key in self.objects:
-                return False
-            self.objects[key] = bytes(body)
-            self.times[key] = datetime.now(UTC)
-            return True
-
-    def put(self, key: str, body: bytes) -> None:
-        """Unconditional write (tests use it to tamper)."""
-        with self._lock:
-            self.objects[key] = bytes(body)
-            self.times[key] = datetime.now(UTC)
-
-    def list(self, prefix: str, start_after: str = "") -> Iterator[str]:
-        return iter(sorted(k for k in list(self.objects) if k.startswith(prefix) and k > start_after))

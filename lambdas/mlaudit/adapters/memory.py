@@ -1,0 +1,144 @@
+"""The ports in memory, with the semantics of their AWS adapters: what unit tests and
+benchmarks run on (benchmarks measure our code, not a network or moto). One class per
+port; nothing in a deployed function builds them."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+from mlaudit.errors import Conflict
+from mlaudit.ingest.request import IngestLimits
+from mlaudit.ingest.service import Claim
+from mlaudit.pack import Pack
+from mlaudit.privacy import SubjectKey, new_subject_key
+from mlaudit.writer import LedgerEntry
+
+
+class MemoryIdempotencyStore:
+    """`ingest.service.IdempotencyStore`, as adapters.idempotency keeps it in DynamoDB:
+    a completed request replays its answer, a released one is taken over with its first
+    received_at, other content under the same key is a conflict."""
+
+    def __init__(self) -> None:
+        self.items: dict[str, dict[str, Any]] = {}
+        self.limits: IngestLimits | None = None  # the last claim's, for tests to see
+
+    def claim(self, key: str, fingerprint: str, now: datetime, limits: IngestLimits) -> Claim:
+        self.limits = limits
+        item = self.items.get(key)
+        if item is None:
+            self.items[key] = {"state": "IN_PROGRESS", "fingerprint": fingerprint, "received_at": now}
+            return Claim("new", now)
+        if item["fingerprint"] != fingerprint:
+            raise Conflict("idempotency_conflict",
+                           "These event ids were already sent with different content; use new event ids.")
+        if item["state"] == "COMPLETED":
+            return Claim("replay", item["received_at"], item["response"])
+        item["state"] = "IN_PROGRESS"
+        return Claim("new", item["received_at"])
+
+    def complete(self, key: str, response: dict[str, Any], now: datetime, limits: IngestLimits) -> None:
+        # Stored as JSON, as DynamoDB stores it: a replay is a copy, not the same object.
+        self.items[key].update(state="COMPLETED", response=json.loads(json.dumps(response)))
+
+    def release(self, key: str) -> None:
+        self.items[key]["state"] = "FAILED"
+
+
+class MemoryQueue:
+    """`ingest.service.Queue`; `fail_after` packs, it raises as an unreachable queue would."""
+
+    def __init__(self, fail_after: int | None = None) -> None:
+        self.packs: list[Pack] = []
+        self.fail_after = fail_after
+
+    def send_packs(self, packs: list[Pack]) -> None:
+        for pack in packs:
+            if self.fail_after is not None and len(self.packs) >= self.fail_after:
+                raise ConnectionError("queue unavailable")
+            self.packs.append(pack)
+
+    def event_ids(self) -> list[str]:
+        """Every queued event's id, in order."""
+        ids = []
+        for pack in self.packs:
+            header, *lines = pack.body.split("\n")
+            common = json.loads(header)["common"]
+            ids += [common.get("event_id") or json.loads(line)["event_id"] for line in lines]
+        return ids
+
+
+class MemoryLedger:
+    """`writer.Ledger`."""
+
+    def __init__(self) -> None:
+        self.entries: dict[str, LedgerEntry] = {}
+
+    def get(self, pack_ids: list[str]) -> dict[str, LedgerEntry]:
+        return {p: self.entries[p] for p in pack_ids if p in self.entries}
+
+    def put(self, entries: dict[str, LedgerEntry]) -> None:
+        self.entries.update(entries)
+
+
+class MemorySubjectKeys:
+    """`privacy.KeyStore`, with the semantics of the DynamoDB adapter; counts lookups."""
+
+    def __init__(self) -> None:
+        self.keys: dict[str, SubjectKey] = {}
+        self.lookups = 0
+
+    def find(self, subject_ref: str) -> SubjectKey | None:
+        self.lookups += 1
+        return self.keys.get(subject_ref)
+
+    def find_or_create(self, subject_ref: str) -> SubjectKey:
+        self.lookups += 1
+        return self.keys.setdefault(subject_ref, new_subject_key(os.urandom(32)))
+
+    def destroy(self, subject_ref: str, key: SubjectKey) -> bool:
+        if self.keys.get(subject_ref) is not key:
+            return False
+        del self.keys[subject_ref]
+        return True
+
+
+class MemoryBucket:
+    """The audit bucket (`integrity.store.Store`, `writer.ObjectStore`): a thread-safe dict
+    with S3's semantics for those calls."""
+
+    def __init__(self, objects: dict[str, bytes] | None = None) -> None:
+        self.objects: dict[str, bytes] = dict(objects or {})
+        self.times: dict[str, datetime] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> bytes | None:
+        return self.objects.get(key)
+
+    def exists(self, key: str) -> bool:
+        return key in self.objects
+
+    def modified(self, key: str) -> datetime | None:
+        return self.times.get(key) if key in self.objects else None
+
+    def create(self, key: str, body: bytes) -> bool:
+        with self._lock:
+            if key in self.objects:
+                return False
+            self.objects[key] = bytes(body)
+            self.times[key] = datetime.now(UTC)
+            return True
+
+    def put(self, key: str, body: bytes) -> None:
+        """Unconditional write (the writer's Parquet files; tests use it to tamper)."""
+        with self._lock:
+            self.objects[key] = bytes(body)
+            self.times[key] = datetime.now(UTC)
+
+    def list(self, prefix: str, start_after: str = "") -> Iterator[str]:
+        return iter(sorted(k for k in list(self.objects) if k.startswith(prefix) and k > start_after))
