@@ -254,6 +254,13 @@ class _Replaying:
         self.store.release(key)
 
 
+def test_a_time_with_no_utc_year_is_one_rejected_line_not_a_failed_import() -> None:
+    late = {**GOOD, "occurred_at": "9999-12-31T23:59:59-01:00"}  # the year 10000 in UTC
+    report = importer(MemoryQueue()).run(jsonl([late, GOOD]), ImportSource("t", "t.jsonl", "jsonl"), IMPORTER)
+    assert report.accepted == 1
+    assert [(r["line"], r["errors"][0]["rule"]) for r in report.rejections] == [(1, "datetime_range")]
+
+
 def test_the_import_benchmark_runs_end_to_end() -> None:
     from bench import imports  # noqa: PLC0415
 

@@ -206,6 +206,11 @@ class FileImporter:
         if len(events) != 1:
             return None, [{"path": "$", "rule": "one_event_per_line", "message": "a line holds one event object"}]
         (event,) = events
+        try:
+            event.occurred_at.astimezone(UTC)
+        except OverflowError:  # the contract admits it, but its UTC form has no year 1..9999
+            return None, [{"path": "occurred_at", "rule": "datetime_range",
+                           "message": "outside years 1 to 9999 in UTC"}]
         return event, self._personal_problems(event)
 
     def _personal_problems(self, event: EventIn) -> list[dict[str, Any]]:
