@@ -49,11 +49,10 @@ def test_sigkill_right_after_the_last_emit_loses_nothing(local_stack, workload, 
     assert child.returncode == -signal.SIGKILL and len(ids) == 2100 and None not in ids
 
     audit = Auditor(**settings(local_stack, tmp_path))  # the same spool directory
-    left = audit.stats()["spooled"]
     assert audit.flush(60)
     stats = audit.stats()
     audit.close()
-    assert 100 <= left <= 2100 and stats["sent"] == left
+    assert 100 <= stats["sent"] <= 2100 and stats["emitted"] == stats["spooled"] == 0, "it sent what was left"
     assert stored_ids(local_stack, workload) == dict.fromkeys(ids, 1)
 
 
