@@ -16,11 +16,11 @@ kernels are in `mlaudit.leaf_columns`, imported only then: no pyarrow at ingest)
 
 from __future__ import annotations
 
-import hashlib
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from mlaudit.codec import canonical_bytes_fast, canonical_json, format_timestamp, plain_float
+from mlaudit.integrity import merkle
 from mlaudit.layout import COLUMNS, LEAF_FIELDS, TIMESTAMP_COLUMNS
 
 if TYPE_CHECKING:
@@ -50,7 +50,8 @@ def encode_leaf(record: dict[str, Any]) -> bytes:
 
 
 def leaf_hash_bytes(canonical: bytes) -> bytes:
-    return hashlib.sha256(b"\x00" + canonical).digest()
+    """RFC 6962's leaf hash of a leaf record's canonical bytes."""
+    return merkle.leaf_hash(canonical)
 
 
 def canonical_leaf(record: dict[str, Any]) -> bytes:
