@@ -52,19 +52,27 @@ class Ingestion(Construct):
     def serve(self, *, settings: Settings, ingest: lambda_.Function, writer: lambda_.Function) -> None:
         """The API calls ingest's alias (warm instances, scaled on their utilization); the
         writer drains the queue through an SQS event source."""
+        # Provisioned concurrency is opt-in: Lambda keeps 100 of the account's concurrency
+        # unreserved, which a fresh account's quota of 10 cannot spare (docs/deploy.md).
+        provisioned = settings.ingest_provisioned_min or None
         self.ingest_alias = lambda_.Alias(
             self,
             "IngestLive",
             alias_name="live",
             version=ingest.current_version,
-            provisioned_concurrent_executions=settings.ingest_provisioned_min,
+            provisioned_concurrent_executions=provisioned,
         )
-        scaling = self.ingest_alias.add_auto_scaling(
-            min_capacity=settings.ingest_provisioned_min, max_capacity=settings.ingest_provisioned_max
-        )
-        scaling.scale_on_utilization(utilization_target=settings.ingest_provisioned_target)
+        if provisioned:
+            scaling = self.ingest_alias.add_auto_scaling(
+                min_capacity=settings.ingest_provisioned_min, max_capacity=settings.ingest_provisioned_max
+            )
+            scaling.scale_on_utilization(utilization_target=settings.ingest_provisioned_target)
 
         reserved = settings.writer_reserved_concurrency
+        # At most writer_max_concurrency pollers (this reserves nothing), and polling no wider
+        # than a reserved concurrency keeps throttled batches from burning receive counts and
+        # landing in the DLQ (SQS allows 2..1000).
+        pollers = min(settings.writer_max_concurrency, reserved or settings.writer_max_concurrency)
         # A plain mapping, not SqsEventSource: that one adds its own grants to the writer's
         # role, and the role must be exactly the writer's declaration (mlaudit.functions).
         lambda_.EventSourceMapping(
@@ -75,7 +83,5 @@ class Ingestion(Construct):
             batch_size=settings.writer_batch_size,
             max_batching_window=Duration.seconds(settings.writer_batch_window_seconds),
             report_batch_item_failures=True,
-            # Polling no wider than the reserved concurrency keeps throttled batches
-            # from burning receive counts and landing in the DLQ (SQS allows 2..1000).
-            max_concurrency=reserved if reserved >= 2 else None,
+            max_concurrency=pollers if pollers >= 2 else None,
         )

@@ -172,7 +172,9 @@ class FunctionSpec:
         return _number(self.timeout_seconds, settings)
 
     def reserved(self, settings: Settings) -> int | None:
-        return None if self.reserved_concurrency is None else _number(self.reserved_concurrency, settings)
+        """None: no reservation (also when the named setting is unset, its default)."""
+        value = self.reserved_concurrency
+        return getattr(settings, value) if isinstance(value, str) else value
 
     def environment_values(self, settings: Settings, attribute: Any) -> dict[str, str]:
         """Variable -> value; `attribute(Attr)` gives a resource attribute (a CDK token or a local name)."""
@@ -251,8 +253,10 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
             Grant(Resource.DATA_KEY, ("kms:GenerateDataKey", "kms:Decrypt"), why="SSE-KMS objects"),
             Grant(Resource.SIGNING_KEY, ("kms:Sign",), why="only this function signs"),
         ),
+        # No reserved concurrency (a fresh account cannot spare any): two overlapping runs
+        # cannot fork the chain, each claims its sequence number with a conditional create
+        # and the loser fails without writing (mlaudit.integrity.checkpoint).
         timeout_seconds=60,
-        reserved_concurrency=1,  # one signer at a time: checkpoints form a chain
     ),
     FunctionSpec(
         "proofs", "Receipts, the latest checkpoint and consistency proofs (read-only).",

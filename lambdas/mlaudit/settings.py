@@ -79,10 +79,12 @@ class Settings(BaseModel):
     """Ingest function timeout (below API Gateway's 29 s)."""
     ingest_memory_mb: int = Field(512, ge=128, le=10_240)
     """Ingest function memory (MB)."""
-    ingest_provisioned_min: int = Field(1, ge=1, le=1000)
-    """Provisioned concurrency of the ingest alias: minimum."""
+    ingest_provisioned_min: int = Field(0, ge=0, le=1000)
+    """Provisioned concurrency of the ingest alias: minimum; 0 = none and no auto scaling. Lambda keeps 100
+    of the account's concurrency unreserved, so any value needs a Lambda concurrency quota of at least 100 +
+    ingest_provisioned_max (+ writer_reserved_concurrency); a fresh account's is 10 (make preflight)."""
     ingest_provisioned_max: int = Field(10, ge=1, le=1000)
-    """Provisioned concurrency of the ingest alias: maximum."""
+    """Provisioned concurrency of the ingest alias: maximum (auto scaling; only with ingest_provisioned_min)."""
     ingest_provisioned_target: float = Field(0.7, gt=0.0, lt=1.0)
     """Target utilization (0-1) of provisioned concurrency for auto scaling."""
 
@@ -95,8 +97,13 @@ class Settings(BaseModel):
     """Writer function timeout."""
     writer_memory_mb: int = Field(2048, ge=512, le=10_240)
     """Writer function memory (MB)."""
-    writer_reserved_concurrency: int = Field(5, ge=1, le=1000)
-    """Reserved concurrency of the writer (also its SQS maximum concurrency)."""
+    writer_reserved_concurrency: int | None = Field(None, ge=1, le=1000)
+    """Reserved concurrency of the writer; none by default. Lambda keeps 100 of the account's concurrency
+    unreserved, so a value needs a Lambda concurrency quota of at least 100 + this (+ provisioned
+    concurrency); a fresh account's is 10 (make preflight)."""
+    writer_max_concurrency: int = Field(5, ge=2, le=1000)
+    """Most writer invocations the SQS event source runs at once (reserves nothing; with
+    writer_reserved_concurrency, the smaller of the two)."""
     queue_visibility_timeout_seconds: int = Field(1800, ge=60, le=43_200)
     """Events queue visibility timeout; at least 6 x writer_timeout_seconds."""
     queue_retention_days: int = Field(14, ge=1, le=14)

@@ -50,6 +50,10 @@ def test_layers_follow_the_deployment_region(synth: Synth) -> None:
 def test_ingest_alias_has_provisioned_concurrency_and_target_tracking(synth: Synth) -> None:
     s = synth.settings
     (alias,) = synth.props("AWS::Lambda::Alias")
+    if not s.ingest_provisioned_min:  # off by default: a fresh account cannot spare it
+        assert "ProvisionedConcurrencyConfig" not in alias
+        assert not synth.props("AWS::ApplicationAutoScaling::ScalableTarget")
+        return
     assert alias["ProvisionedConcurrencyConfig"] == {"ProvisionedConcurrentExecutions": s.ingest_provisioned_min}
     (target,) = synth.props("AWS::ApplicationAutoScaling::ScalableTarget")
     assert (target["MinCapacity"], target["MaxCapacity"]) == (s.ingest_provisioned_min, s.ingest_provisioned_max)
@@ -80,7 +84,7 @@ def test_writer_limits_event_source_and_environment(synth: Synth) -> None:
     s = synth.settings
     writer = _function(synth, "Ingestion/Writer")
     assert (writer["Timeout"], writer["MemorySize"]) == (s.writer_timeout_seconds, s.writer_memory_mb)
-    assert writer["ReservedConcurrentExecutions"] == s.writer_reserved_concurrency
+    assert writer.get("ReservedConcurrentExecutions") == s.writer_reserved_concurrency
     assert {"MLAUDIT_AUDIT_BUCKET", "MLAUDIT_LEDGER_TABLE", "MLAUDIT_KMS_KEY_ID"} <= set(
         writer["Environment"]["Variables"]
     )
@@ -88,7 +92,8 @@ def test_writer_limits_event_source_and_environment(synth: Synth) -> None:
     assert mapping["BatchSize"] == s.writer_batch_size
     assert mapping["MaximumBatchingWindowInSeconds"] == s.writer_batch_window_seconds
     assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
-    assert mapping["ScalingConfig"] == {"MaximumConcurrency": s.writer_reserved_concurrency}
+    pollers = min(s.writer_max_concurrency, s.writer_reserved_concurrency or s.writer_max_concurrency)
+    assert mapping["ScalingConfig"] == {"MaximumConcurrency": pollers}
 
 
 def test_queue_visibility_is_at_least_six_writer_timeouts_with_a_dlq(synth: Synth) -> None:
