@@ -23,7 +23,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +38,18 @@ MAX_BATCH_EVENTS = 500
 MAX_BATCH_BYTES = 1_000_000
 # An event larger than one queue message (240,000 bytes) is refused by the server (413).
 MAX_EVENT_BYTES = 240_000
-_ENCODE = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
+
+
+def _json_default(value: Any) -> Any:
+    """What ML code passes that JSON lacks: datetimes, numpy scalars and arrays."""
+    if isinstance(value, date):
+        return value.isoformat()
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+_ENCODE = json.JSONEncoder(separators=(",", ":"), allow_nan=False, default=_json_default).encode
 
 RejectedCallback = Callable[[list[dict[str, Any]], dict[str, Any]], None]
 
@@ -75,10 +86,7 @@ class Auditor(EventHelpers):
     def emit(self, event: Mapping[str, Any]) -> str | None:
         """Spool one event for sending; its event_id, or None when it was refused or dropped."""
         try:
-            if not self._ready:
-                with self._start_lock:
-                    if not self._ready:
-                        self._start()
+            self._ensure_started()
             if not isinstance(event, Mapping):
                 self._refuse_local({"event": repr(event)[:200]}, "not an object")
                 return None
@@ -98,7 +106,8 @@ class Auditor(EventHelpers):
             with self._lock:
                 if not self._has_room(size):
                     self._counts["dropped"] += 1
-                    self._warn("the spool is full (max_spool_bytes / max_memory_events): events are dropped")
+                    self._warn("mlaudit: emit after close: events are dropped" if self._closed else
+                               "mlaudit: the spool is full (max_spool_bytes / max_memory_events): events are dropped")
                     return None
                 self.spool.append(item)
                 self._counts["emitted"] += 1
@@ -114,6 +123,7 @@ class Auditor(EventHelpers):
 
     def flush(self, timeout: float | None = None) -> bool:
         """Send everything emitted so far; True when it was sent (or rejected) in time."""
+        self._ensure_started()
         with self._lock:
             self._flush_wanted += 1
             wanted = self._flush_wanted
@@ -148,6 +158,7 @@ class Auditor(EventHelpers):
 
     def stats(self) -> dict[str, int]:
         """emitted, sent, spooled (waiting to be sent), rejected, dropped, retries."""
+        self._ensure_started()
         with self._lock:
             return {**self._counts, "spooled": self._pending}
 
@@ -156,6 +167,12 @@ class Auditor(EventHelpers):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def _ensure_started(self) -> None:
+        if not self._ready:  # only after a fork: the child's worker and lane, on first use
+            with self._start_lock:
+                if not self._ready and not self._closed:
+                    self._start()
 
     def _encode_line(self, event: dict[str, Any]) -> bytes | str:
         """The event's spool line, or why the server would refuse it."""
@@ -184,11 +201,7 @@ class Auditor(EventHelpers):
 
     def _start(self) -> None:
         c = self.config
-        self._lock = threading.Lock()
-        self._room = threading.Condition(self._lock)  # emit blocked on a full spool waits here
-        self._flushed = threading.Condition()
-        self._wake = threading.Event()
-        self._stopping = threading.Event()
+        self._new_locks()
         self._deadline: float | None = None
         self._stopped = False
         self._flush_wanted = self._flush_done = 0
@@ -208,6 +221,13 @@ class Auditor(EventHelpers):
         self._thread = threading.Thread(target=self._run, name="mlaudit-client", daemon=True)
         self._thread.start()
         self._ready = True
+
+    def _new_locks(self) -> None:
+        self._lock = threading.Lock()
+        self._room = threading.Condition(self._lock)  # emit blocked on a full spool waits here
+        self._flushed = threading.Condition()
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
 
     def _run(self) -> None:
         while True:
@@ -355,6 +375,6 @@ class Auditor(EventHelpers):
         if self._ready and not self._closed:
             self.spool.forget_after_fork()
         self.transport.reset()
+        self._new_locks()  # a lock another thread held at the fork would stay held in the child
         self._start_lock = threading.Lock()
         self._ready = False
-        self._closed = False
