@@ -51,13 +51,6 @@ class Unauthenticated(Exception):
         self.reason = reason  # for logs only: never sent to the caller
 
 
-class Forbidden(Exception):
-    """A valid principal without the permission for the route (HTTP 403)."""
-
-    def __init__(self) -> None:
-        super().__init__("Forbidden")
-
-
 JwksFetcher = Callable[[], dict[str, Any]]
 
 
@@ -209,12 +202,6 @@ def may_call(principal: Principal, route: Route) -> bool:
     if principal.kind == "person":
         return bool(route.roles) and not route.roles.isdisjoint(principal.roles)
     return False
-
-
-def authorize(principal: Principal, route: Route) -> Principal:
-    if not may_call(principal, route):
-        raise Forbidden()
-    return principal
 
 
 def allowed_routes(principal: Principal, routes: Iterable[Route] = ROUTES) -> list[Route]:
