@@ -20,9 +20,10 @@ from stacks.functions import log_retention
 
 STAGE = "prod"
 TLS_POLICY = "SecurityPolicy_TLS13_1_3_2025_09"
-# Functions whose requests must carry a JSON object body (an event or {"events": [...]});
-# others (a query's optional parameters) may send none, which a body model would refuse.
-JSON_BODY_FUNCTIONS = frozenset({"ingest"})
+# Operations whose requests must carry a JSON object body (an event or {"events": [...]});
+# others (a query's optional parameters) may send none, which a body model would refuse,
+# and lineage may arrive gzip-compressed (its function inflates and validates it).
+JSON_BODY_OPERATIONS = frozenset({"ingest"})
 
 # One JSON object per request; never the body or headers (they may carry personal data).
 ACCESS_LOG_FORMAT = {
@@ -129,7 +130,7 @@ class Api(Construct):
                 authorizer=self.authorizer,
                 authorization_type=apigw.AuthorizationType.CUSTOM,
                 request_validator=validator,
-                request_models={"application/json": json_body} if route.function in JSON_BODY_FUNCTIONS else None,
+                request_models={"application/json": json_body} if route.operation in JSON_BODY_OPERATIONS else None,
             )
 
         self.stage = self.rest_api.deployment_stage

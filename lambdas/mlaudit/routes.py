@@ -56,6 +56,16 @@ ROUTES: tuple[Route, ...] = (
         scopes=frozenset({"events.write", "lineage.write"}),
         summary="Send one event or a batch of up to 500.",
     ),
+    # OpenLineage, as its clients send it: openlineage-python's default endpoint is
+    # api/v1/lineage (Marquez's); both answer like Marquez (201, empty body).
+    Route(
+        "POST", "/v1/lineage", "ingest", "lineage", scopes=frozenset({"lineage.write"}),
+        summary="Send one OpenLineage RunEvent, JobEvent or DatasetEvent (spec 2-0-x).",
+    ),
+    Route(
+        "POST", "/api/v1/lineage", "ingest", "lineage", scopes=frozenset({"lineage.write"}),
+        summary="The same as POST /v1/lineage, at the endpoint OpenLineage clients use by default.",
+    ),
     # Receipts and checkpoints (workloads: receipts for their own events only).
     Route(
         "GET", "/v1/events/{event_id}/proof", "proofs", "receipt",

@@ -48,6 +48,17 @@ def _events(config, caller, token, machine_token):
                           "inputs": ["s3://rbac/in"], "outputs": ["s3://rbac/out"]}
 
 
+def _lineage(path):
+    def build(config, caller, token, machine_token):
+        # An OpenLineage RunEvent, as openlineage-python sends it.
+        return path, {"eventType": "START", "eventTime": datetime.now(UTC).isoformat(),
+                      "producer": "https://github.com/OpenLineage/OpenLineage/tree/1.54.0/client/python",
+                      "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent",
+                      "run": {"runId": str(uuid.uuid4())}, "job": {"namespace": "rbac", "name": "job"}}
+
+    return build
+
+
 def _start_query(config, caller, token, machine_token):
     name, body = _query(caller)
     return f"/v1/queries/{name}", body
@@ -101,13 +112,14 @@ def _checkpoint(path):
 
 VALID_REQUESTS: dict[tuple[str, str], Request] = {
     ("POST", "/v1/events"): _events,
+    ("POST", "/v1/lineage"): _lineage("/v1/lineage"),
+    ("POST", "/api/v1/lineage"): _lineage("/api/v1/lineage"),
     ("GET", "/v1/queries"): lambda *_: ("/v1/queries", None),
     ("POST", "/v1/queries/{name}"): _start_query,
     ("GET", "/v1/query-executions/{id}"): _execution,
     ("GET", "/v1/subjects/{subject_ref}"): _subject,
     ("DELETE", "/v1/subjects/{subject_ref}"): _subject,
     ("GET", "/v1/config"): lambda *_: ("/v1/config", None),
-    # Routes other teams are adding (used once they are in routes.ROUTES).
     ("GET", "/v1/events/{event_id}/proof"): _receipt,
     ("GET", "/v1/checkpoints/latest"): _checkpoint("/v1/checkpoints/latest"),
     ("GET", "/v1/checkpoints/consistency"): _checkpoint("/v1/checkpoints/consistency?first=1&second=1"),

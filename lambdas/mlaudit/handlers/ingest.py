@@ -1,4 +1,6 @@
-"""POST /v1/events: the thin Lambda entry point for ingest (logic in mlaudit.ingest)."""
+"""POST /v1/events and POST /v1/lineage: the thin Lambda entry point for ingest (logic in
+mlaudit.ingest; OpenLineage events are mapped to the contract by mlaudit.lineage and then
+stored like any other event)."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from mlaudit import bootstrap
-from mlaudit.http import answers_errors, header, json_response
+from mlaudit.http import answers_errors, dispatch, header, json_response
 from mlaudit.ingest.identity import RequestMeta
 from mlaudit.principal import principal_from_event
 
@@ -23,15 +25,38 @@ gc.freeze()
 APP = bootstrap.app("ingest")
 
 
+def _events(event: dict[str, Any]) -> dict[str, Any]:
+    principal = principal_from_event(event)
+    status, body = APP.service().ingest(_body(event), header(event, "content-type"), principal, _meta(event))
+    logger.info("events accepted", extra={"accepted": body["accepted"], "actor_id": principal.actor_id})
+    return json_response(status, body)
+
+
+def _lineage(event: dict[str, Any]) -> dict[str, Any]:
+    from mlaudit import lineage  # noqa: PLC0415 - only lineage requests pay for it
+
+    principal = principal_from_event(event)
+    service = APP.service()
+    raw = lineage.decode_body(_body(event), header(event, "content-encoding"), service.limits.max_body_bytes)
+    _, body = service.ingest(lineage.lineage_request_body(raw), "application/json", principal, _meta(event))
+    logger.info("lineage accepted", extra={"event_ids": body["event_ids"], "actor_id": principal.actor_id})
+    # What Marquez answers; OpenLineage clients only check for a 2xx.
+    return {"statusCode": lineage.ACCEPTED_STATUS, "headers": {}, "body": ""}
+
+
+OPERATIONS = {"ingest": _events, "lineage": _lineage}
+
+
 @logger.inject_lambda_context(clear_state=True)
 @answers_errors(logger, "The events could not be stored; retry with the same body.")
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    principal = principal_from_event(event)
+    _, response = dispatch(event, OPERATIONS)
+    return response
+
+
+def _meta(event: dict[str, Any]) -> RequestMeta:
     identity = (event.get("requestContext") or {}).get("identity") or {}
-    meta = RequestMeta(source_ip=identity.get("sourceIp"), user_agent=identity.get("userAgent"))
-    status, body = APP.service().ingest(_body(event), header(event, "content-type"), principal, meta)
-    logger.info("events accepted", extra={"accepted": body["accepted"], "actor_id": principal.actor_id})
-    return json_response(status, body)
+    return RequestMeta(source_ip=identity.get("sourceIp"), user_agent=identity.get("userAgent"))
 
 
 def _body(event: dict[str, Any]) -> bytes:
