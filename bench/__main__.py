@@ -1,7 +1,8 @@
 """`make bench`: the pipeline benchmark, printed as the Markdown table docs/benchmarks.md keeps.
 
-`python -m bench [events]` (default 100,000). The query and integrity benchmarks have
-their own entry points (`python -m bench.queries`, see docs/benchmarks.md).
+`python -m bench [events]` (default 100,000). The query, integrity and client SDK
+benchmarks have their own entry points (`python -m bench.queries`, `python -m bench.client`,
+see docs/benchmarks.md).
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ import json
 import mlflow
 import numpy as np
 import pytest
-from mlaudit_client import Auditor
+from mlaudit_client import Auditor, __version__
 from mlaudit_client.integrations import audited
 from mlaudit_client.integrations.mlflow import AuditedMlflowClient, audited_run
 from mlaudit_client.integrations.sklearn import AuditedModel
@@ -43,6 +43,7 @@ def test_helpers_describe_a_training_run_a_model_and_its_predictions(local_stack
     audit.ground_truth(prediction_id, "stayed", model_id="churn", model_version="7")
     assert audit.flush(30) and audit.stats()["sent"] == 8
     rows = by_type(stored_rows(local_stack, workload))
+    assert {r["user_agent"].split()[0] for rs in rows.values() for r in rs} == {f"mlaudit-client/{__version__}"}
     (completed,) = rows["training_completed"]
     assert json.loads(completed["metrics"]) == {"auc": 0.91} and completed["inputs"] == ["s3://data/churn@v3"]
     assert completed["outputs"] == ["s3://models/churn/7"] and completed["run_id"] == "run-1"
