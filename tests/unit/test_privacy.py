@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import boto3
@@ -26,6 +25,8 @@ from mlaudit.privacy import (
     pseudonym,
     seal,
 )
+
+from local.runtime import LambdaContext
 
 OFFICER = Principal(kind="person", actor_id="user-po", client_id="people", roles=("privacy_officer",))
 SECRET = "Ann Example, born 1970-01-02"
@@ -196,14 +197,6 @@ def test_erasure_destroys_the_key_and_leaves_other_subjects(world):
 # The handler: decoding, errors, logs
 
 
-@dataclass
-class Context:
-    function_name: str = "privacy"
-    memory_limit_in_mb: int = 1024
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:privacy"
-    aws_request_id: str = "req-1"
-
-
 def _request(method, raw_ref, roles="privacy_officer"):
     return {
         "httpMethod": method, "resource": "/v1/subjects/{subject_ref}",
@@ -218,11 +211,11 @@ def test_handler_decodes_the_path_once_and_never_logs_the_subject(world, capsys)
     keys.keys["a/b c%"] = new_subject_key(os.urandom(32))
     privacy_handler.APP.configure(service=service)
     try:
-        ok = privacy_handler.handler(_request("GET", "a%2Fb%20c%25"), Context())
+        ok = privacy_handler.handler(_request("GET", "a%2Fb%20c%25"), LambdaContext("privacy", 30))
         assert ok["statusCode"] == 200 and json.loads(ok["body"])["count"] == 0
-        missing = privacy_handler.handler(_request("GET", "Jane%20Doe"), Context())
-        bad = privacy_handler.handler(_request("GET", "%FF"), Context())
-        too_long = privacy_handler.handler(_request("DELETE", "x" * 257), Context())
+        missing = privacy_handler.handler(_request("GET", "Jane%20Doe"), LambdaContext("privacy", 30))
+        bad = privacy_handler.handler(_request("GET", "%FF"), LambdaContext("privacy", 30))
+        too_long = privacy_handler.handler(_request("DELETE", "x" * 257), LambdaContext("privacy", 30))
     finally:
         privacy_handler.APP.reset()
     assert missing["statusCode"] == 404 and bad["statusCode"] == 400 and too_long["statusCode"] == 400

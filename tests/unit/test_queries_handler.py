@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,14 +18,7 @@ from mlaudit.queries.service import QueryService, owner_digest
 
 from bench.synthetic import generate, write_lake
 from local.athena import DuckDbEngine, LocalLake
-
-
-@dataclass
-class Context:
-    function_name: str = "queries"
-    memory_limit_in_mb: int = 512
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:queries"
-    aws_request_id: str = "req-1"
+from local.runtime import LambdaContext
 
 
 def principal(roles: str, actor: str = "alice") -> dict[str, str]:
@@ -51,7 +43,7 @@ def call(
         "isBase64Encoded": False,
         "requestContext": {"authorizer": who},
     }
-    response = handler_module.handler(event, Context())
+    response = handler_module.handler(event, LambdaContext("queries", 30))
     return response["statusCode"], json.loads(response["body"])
 
 
