@@ -26,6 +26,7 @@ from typing import Any
 
 import jwt
 
+from mlaudit.errors import Unauthenticated
 from mlaudit.principal import Principal
 from mlaudit.routes import RESOURCE_SERVER, ROLES, ROUTES, Route
 
@@ -43,11 +44,11 @@ UNAUTHORIZED_BODY = {"error": "unauthorized", "message": "Missing or invalid cre
 FORBIDDEN_BODY = {"error": "forbidden", "message": "Not allowed to call this route."}
 
 
-class Unauthenticated(Exception):
-    """Missing, malformed, expired or forged token (HTTP 401)."""
+class TokenRefused(Unauthenticated):
+    """A missing, malformed, expired or forged token: the 401 any unauthenticated call gets."""
 
     def __init__(self, reason: str = "invalid token") -> None:
-        super().__init__("Unauthorized")
+        super().__init__(UNAUTHORIZED_BODY["error"], UNAUTHORIZED_BODY["message"])
         self.reason = reason  # for logs only: never sent to the caller
 
 
@@ -90,7 +91,7 @@ class JwksCache:
                 self._refresh(now)
             found = self._keys.get(kid)
         if found is None:
-            raise Unauthenticated("unknown signing key")
+            raise TokenRefused("unknown signing key")
         return found
 
     def _refresh(self, now: float) -> None:
@@ -98,7 +99,7 @@ class JwksCache:
             document = self._fetch()
         except Exception as exc:  # network, JSON: keep the old keys, fail closed if none
             if not self._keys:
-                raise Unauthenticated("signing keys unavailable") from exc
+                raise TokenRefused("signing keys unavailable") from exc
             # Retry after `min_refetch`, not on every request while the endpoint is down.
             self._fetched_at = now - self._ttl + self._min_refetch
             return
@@ -124,16 +125,16 @@ class TokenVerifier:
     leeway: float = DEFAULT_LEEWAY_SECONDS
 
     def verify(self, token: str) -> Principal:
-        """The principal behind a Cognito access or ID token, or Unauthenticated."""
+        """The principal behind a Cognito access or ID token, or TokenRefused."""
         if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_CHARS:
-            raise Unauthenticated("malformed token")
+            raise TokenRefused("malformed token")
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
-            raise Unauthenticated("malformed token") from None
+            raise TokenRefused("malformed token") from None
         # Pin the algorithm before looking at the key: refuses "none" and HS256 tricks.
         if header.get("alg") != ALGORITHM or not isinstance(header.get("kid"), str):
-            raise Unauthenticated("unexpected token header")
+            raise TokenRefused("unexpected token header")
         key = self.jwks.key(header["kid"])
         try:
             claims = jwt.decode(
@@ -141,9 +142,9 @@ class TokenVerifier:
                 options={"require": ["exp", "iat", "iss", "sub", "token_use"], "verify_aud": False},
             )
         except jwt.ExpiredSignatureError:
-            raise Unauthenticated("expired token") from None
+            raise TokenRefused("expired token") from None
         except jwt.PyJWTError as exc:
-            raise Unauthenticated(f"rejected token: {type(exc).__name__}") from None
+            raise TokenRefused(f"rejected token: {type(exc).__name__}") from None
         return self._principal(claims)
 
     def _principal(self, claims: dict[str, Any]) -> Principal:
@@ -154,11 +155,11 @@ class TokenVerifier:
         elif use == "id":
             client_id = _text(claims.get("aud"))
         else:
-            raise Unauthenticated("unexpected token use")
+            raise TokenRefused("unexpected token use")
         if not sub or not client_id:
-            raise Unauthenticated("missing subject or client")
+            raise TokenRefused("missing subject or client")
         if client_id not in self.allowed_client_ids:
-            raise Unauthenticated("client not allowed")
+            raise TokenRefused("client not allowed")
 
         if use == "access" and sub == client_id and "username" not in claims:
             return Principal(
@@ -179,7 +180,7 @@ def _scopes(claim: Any) -> tuple[str, ...]:
     if claim is None:
         return ()
     if not isinstance(claim, str):
-        raise Unauthenticated("malformed scope claim")
+        raise TokenRefused("malformed scope claim")
     return tuple(
         sorted({s[len(SCOPE_PREFIX):] for s in claim.split() if s.startswith(SCOPE_PREFIX)})
     )
@@ -190,7 +191,7 @@ def _roles(claim: Any) -> tuple[str, ...]:
     if claim is None:
         return ()
     if not isinstance(claim, list) or not all(isinstance(g, str) for g in claim):
-        raise Unauthenticated("malformed groups claim")
+        raise TokenRefused("malformed groups claim")
     return tuple(sorted(set(claim) & set(ROLES)))
 
 

@@ -122,13 +122,13 @@ def test_valid_person_token_gives_person_with_known_roles_only(token_use):
          "groups-not-list", "no-exp"],
 )
 def test_bad_claims_are_unauthenticated(claims):
-    with pytest.raises(auth.Unauthenticated) as caught:
+    with pytest.raises(auth.TokenRefused) as caught:
         _verifier().verify(_token(claims))
-    assert str(caught.value) == "Unauthorized"  # no token detail for the caller
+    assert str(caught.value) == auth.UNAUTHORIZED_BODY["message"]  # no token detail for the caller
 
 
 def test_signature_by_another_key_is_rejected():
-    with pytest.raises(auth.Unauthenticated):
+    with pytest.raises(auth.TokenRefused):
         _verifier().verify(_token(machine_claims(), key=OTHER_KEY))
 
 
@@ -137,13 +137,13 @@ def test_tampered_payload_is_rejected():
     claims = json.loads(base64.urlsafe_b64decode(payload + "=="))
     claims["scope"] = "mlaudit/events.write mlaudit/lineage.write"
     forged = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
-    with pytest.raises(auth.Unauthenticated):
+    with pytest.raises(auth.TokenRefused):
         _verifier().verify(f"{header}.{forged}.{signature}")
 
 
 def test_alg_none_is_rejected():
     unsigned = jwt.encode(machine_claims(), None, algorithm="none", headers={"kid": "k1"})
-    with pytest.raises(auth.Unauthenticated):
+    with pytest.raises(auth.TokenRefused):
         _verifier().verify(unsigned)
 
 
@@ -159,13 +159,13 @@ def test_hs256_signed_with_the_public_key_is_rejected():
     signing_input = f"{header}.{b64(json.dumps(machine_claims()).encode())}"
     signature = hmac.new(public_pem, signing_input.encode(), hashlib.sha256).digest()
     forged = f"{signing_input}.{b64(signature)}"
-    with pytest.raises(auth.Unauthenticated):
+    with pytest.raises(auth.TokenRefused):
         _verifier().verify(forged)
 
 
 @pytest.mark.parametrize("token", ["", "abc", "a.b.c", "x" * 10_000, None])
 def test_garbage_is_unauthenticated(token):
-    with pytest.raises(auth.Unauthenticated):
+    with pytest.raises(auth.TokenRefused):
         _verifier().verify(token)
 
 
@@ -186,7 +186,7 @@ def test_unknown_kid_refetches_once_then_finds_rotated_key():
     assert fetcher.calls == 2
     # And a burst of unknown kids does not hammer the JWKS endpoint
     for _ in range(5):
-        with pytest.raises(auth.Unauthenticated):
+        with pytest.raises(auth.TokenRefused):
             verifier.verify(_token(machine_claims(), kid="nope"))
     assert fetcher.calls == 2
 
@@ -198,7 +198,7 @@ def test_jwks_unreachable_fails_closed():
     verifier = auth.TokenVerifier(
         issuer=ISSUER, allowed_client_ids=frozenset({MACHINE}), jwks=auth.JwksCache(broken)
     )
-    with pytest.raises(auth.Unauthenticated):
+    with pytest.raises(auth.TokenRefused):
         verifier.verify(_token(machine_claims()))
 
 

@@ -33,7 +33,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         raise Exception("Unauthorized")  # noqa: TRY002 - the exact signal API Gateway expects
     try:
         principal = APP.service().verify(token)
-    except auth.Unauthenticated as exc:
+    except auth.TokenRefused as exc:
         logger.info("authorizer: token refused (%s)", exc.reason)
         raise Exception("Unauthorized") from None  # noqa: TRY002
 
