@@ -13,6 +13,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 from mlaudit.events import EventType
 from mlaudit.layout import EVENTS_PREFIX, PARTITION_KEYS, glue_columns
+from mlaudit.resources import glue_database_name, workgroup_name
 from mlaudit.settings import Settings
 
 EVENTS_TABLE = "events"
@@ -64,10 +65,10 @@ class Analytics(Construct):
             "Database",
             catalog_id=stack.account,
             database_input=glue.CfnDatabase.DatabaseInputProperty(
-                name=prefix.replace("-", "_"), description="mlaudit audit trail"
+                name=glue_database_name(prefix), description="mlaudit audit trail"
             ),
         )
-        self.database_name = prefix.replace("-", "_")
+        self.database_name = glue_database_name(prefix)
         self.table = glue.CfnTable(
             self,
             "EventsTable",
@@ -120,7 +121,7 @@ class Analytics(Construct):
         self.workgroup = athena.CfnWorkGroup(
             self,
             "WorkGroup",
-            name=prefix,
+            name=workgroup_name(prefix),
             description="mlaudit named queries; settings enforced on every client",
             state="ENABLED",
             work_group_configuration=athena.CfnWorkGroup.WorkGroupConfigurationProperty(

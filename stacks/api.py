@@ -6,13 +6,14 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import Duration, Fn, RemovalPolicy, Stack
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
+from mlaudit.resources import api_name, waf_log_group_name
 from mlaudit.routes import AUTHORIZER_CACHE_SECONDS, Route
 from mlaudit.settings import Settings
 
@@ -74,6 +75,9 @@ class Api(Construct):
         self.rest_api = apigw.RestApi(
             self,
             "RestApi",
+            # Named by the deployment: two stacks in one account differ, in the console and
+            # in the ApiName dimension of their metrics (alarms and dashboard).
+            rest_api_name=api_name(settings.name_prefix),
             description="mlaudit: audit events in, proofs and queries out",
             endpoint_types=[apigw.EndpointType.REGIONAL],
             # Access logging needs the account-level API Gateway CloudWatch role.
@@ -172,7 +176,7 @@ def _web_acl(scope: Construct, *, settings: Settings, key: kms.IKey, stage: apig
         "WebAcl",
         scope="REGIONAL",
         default_action=wafv2.CfnWebACL.DefaultActionProperty(allow={}),
-        visibility_config=_visibility("mlaudit-api"),
+        visibility_config=_visibility(api_name(settings.name_prefix)),
         rules=[
             wafv2.CfnWebACL.RuleProperty(
                 name="rate-limit-per-ip",
@@ -195,9 +199,11 @@ def _web_acl(scope: Construct, *, settings: Settings, key: kms.IKey, stage: apig
     wafv2.CfnWebACLAssociation(
         scope, "WebAclAssociation", resource_arn=stage.stage_arn, web_acl_arn=acl.attr_arn
     )
-    # WAF requires the log group name to start with "aws-waf-logs-".
+    # WAF requires the log group name to start with "aws-waf-logs-". The group is retained, so
+    # the name carries the stack's id (new on every create): a redeploy after a failed first
+    # deploy does not stop on "already exists".
     stack = Stack.of(scope)
-    log_group_name = f"aws-waf-logs-{settings.name_prefix}-{stack.stack_name}"
+    log_group_name = waf_log_group_name(settings.name_prefix, Fn.select(2, Fn.split("/", stack.stack_id)))
     waf_logs = logs.LogGroup(
         scope,
         "WafLogs",

@@ -28,7 +28,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 from mlaudit.functions import FunctionSpec, Grant
-from mlaudit.resources import Attr, Resource
+from mlaudit.resources import Attr, Resource, service_name
 from mlaudit.settings import FUNCTION_RUNTIME_ENVIRONMENT, Settings
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -255,8 +255,8 @@ class AuditFunction(Construct):
             memory_size=spec.memory(settings),
             reserved_concurrent_executions=spec.reserved(settings),
             environment={
-                "POWERTOOLS_SERVICE_NAME": f"mlaudit-{spec.name}",
-                "POWERTOOLS_METRICS_NAMESPACE": "mlaudit",
+                "POWERTOOLS_SERVICE_NAME": service_name(settings.name_prefix, spec.name),
+                "POWERTOOLS_METRICS_NAMESPACE": settings.name_prefix,
                 **FUNCTION_RUNTIME_ENVIRONMENT,
                 **spec.environment_values(settings, resources.attribute),
             },

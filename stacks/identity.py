@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_cognito as cognito
 from constructs import Construct
+from mlaudit.resources import cognito_domain_prefix
 from mlaudit.routes import ACCESS_TOKEN_SECONDS, RESOURCE_SERVER, ROLES, SCOPES
 from mlaudit.settings import Settings
 
@@ -75,7 +76,7 @@ class Identity(Construct):
         self.domain = self.user_pool.add_domain(
             "Domain",
             cognito_domain=cognito.CognitoDomainOptions(
-                domain_prefix=f"{settings.name_prefix}-{stack.account}"
+                domain_prefix=cognito_domain_prefix(settings.name_prefix, stack.account)
             ),
         )
 

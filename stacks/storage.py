@@ -10,6 +10,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
+from mlaudit.resources import data_key_alias
 from mlaudit.settings import Settings
 
 STORAGE_CLASSES: dict[str, s3.StorageClass] = {
@@ -35,7 +36,7 @@ class Storage(Construct):
         self.key = kms.Key(
             self,
             "Key",
-            alias=f"alias/{settings.name_prefix}",
+            alias=data_key_alias(settings.name_prefix),
             description="mlaudit: audit events, queues, tables, logs, alarms and query results",
             enable_key_rotation=True,
             pending_window=Duration.days(30),

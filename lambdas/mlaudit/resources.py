@@ -68,6 +68,27 @@ def signing_key_alias(prefix: str) -> str:
     return f"alias/{prefix}-checkpoints"
 
 
+def api_name(prefix: str) -> str:
+    """The REST API's name, also the ApiName dimension of its CloudWatch metrics."""
+    return f"{prefix}-api"
+
+
+def cognito_domain_prefix(prefix: str, account: str) -> str:
+    """Cognito hosted domains are global: the account number keeps two accounts apart."""
+    return f"{prefix}-{account}"
+
+
+def waf_log_group_name(prefix: str, stack_uuid: str) -> str:
+    """WAF wants "aws-waf-logs-"; the stack's id keeps a redeploy after a failed first deploy
+    (which leaves the retained group behind) from colliding with it."""
+    return f"aws-waf-logs-{prefix}-{stack_uuid}"
+
+
+def service_name(prefix: str, function: str) -> str:
+    """A function's Powertools service (its log and metric dimension)."""
+    return f"{prefix}-{function}"
+
+
 def glue_database_name(prefix: str) -> str:
     return prefix.replace("-", "_")  # Glue and Athena identifiers take no hyphen
 
