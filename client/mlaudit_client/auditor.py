@@ -109,7 +109,12 @@ class Auditor(EventHelpers):
                     self._warn("mlaudit: emit after close: events are dropped" if self._closed else
                                "mlaudit: the spool is full (max_spool_bytes / max_memory_events): events are dropped")
                     return None
-                self.spool.append(item)
+                try:
+                    self.spool.append(item)
+                except OSError:  # the disk is full or gone: the event is not kept
+                    self._counts["dropped"] += 1
+                    logger.exception("mlaudit: cannot append to the spool; the event is dropped")
+                    return None
                 self._counts["emitted"] += 1
                 self._pending += 1
                 self._unsealed += 1
@@ -179,7 +184,9 @@ class Auditor(EventHelpers):
         try:
             line = (_ENCODE(event) + "\n").encode()
         except ValueError as error:
-            return f"not JSON the server accepts ({error}): numbers must be finite"
+            if "Out of range float" in str(error):
+                return "a number is not finite (NaN or Infinity): the server refuses it"
+            return f"not JSON: {error}"
         except TypeError as error:
             return f"not JSON: {error}"
         if len(line) > MAX_EVENT_BYTES:
@@ -190,9 +197,11 @@ class Auditor(EventHelpers):
         if self._closed:
             return False
         if self._memory:
-            room = lambda: self.spool.unsent < self.config.max_memory_events  # noqa: E731
+            def room() -> bool:
+                return self.spool.unsent < self.config.max_memory_events
         else:
-            room = lambda: self.spool.unsent_bytes + size <= self.config.max_spool_bytes  # noqa: E731
+            def room() -> bool:
+                return self.spool.unsent_bytes + size <= self.config.max_spool_bytes
         if room():
             return True
         return self.config.when_full == "block" and self._room.wait_for(room, self.config.block_timeout)
@@ -235,11 +244,12 @@ class Auditor(EventHelpers):
             self._wake.clear()
             with self._lock:
                 wanted, closing = self._flush_wanted, self._deadline is not None
-                sealed = self._unsealed > 0
-                if sealed:
-                    self.spool.seal()
-                    self._unsealed = self._unsealed_bytes = 0
             try:
+                with self._lock:
+                    sealed = self._unsealed > 0
+                    if sealed:
+                        self.spool.seal()
+                        self._unsealed = self._unsealed_bytes = 0
                 if sealed:
                     self.spool.sync()
                 complete = self._drain()
