@@ -5,6 +5,7 @@ endpoint minting short-lived tokens, and the lake read back by workload name."""
 from __future__ import annotations
 
 import contextlib
+import http.client
 import socket
 import threading
 import time
@@ -124,6 +125,51 @@ class ShortTokens:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/oauth2/token"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class BusyFront:
+    """An HTTP front to the API that answers the first `refusals` requests with `status`
+    and a Retry-After, as a throttled or overloaded API would, then passes requests on."""
+
+    def __init__(self, api_url: str, refusals: int, status: int = 429, retry_after: int = 1) -> None:
+        target = urllib.parse.urlsplit(api_url)
+        self.refused_at: list[float] = []
+        self.passed_at: list[float] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                if len(outer.refused_at) < refusals:
+                    outer.refused_at.append(time.monotonic())
+                    self._answer(status, b'{"error":"busy"}', {"Retry-After": str(retry_after)})
+                    return
+                outer.passed_at.append(time.monotonic())
+                upstream = http.client.HTTPConnection(target.hostname, target.port, timeout=60)
+                upstream.request("POST", self.path, body, {k: v for k, v in self.headers.items()
+                                                           if k.lower() in ("authorization", "content-type")})
+                answer = upstream.getresponse()
+                self._answer(answer.status, answer.read(), {})
+                upstream.close()
+
+            def _answer(self, code: int, body: bytes, headers: dict[str, str]) -> None:
+                self.send_response(code)
+                for name, value in {"Content-Type": "application/json", **headers}.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}{target.path}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def close(self) -> None:

@@ -10,7 +10,7 @@ import time
 
 from mlaudit_client import Auditor
 
-from tests.client.conftest import ShortTokens, TcpProxy, prediction, settings, stored_ids
+from tests.client.conftest import BusyFront, ShortTokens, TcpProxy, prediction, settings, stored_ids
 
 # The issue asks for 30 s; MLAUDIT_TEST_OUTAGE_SECONDS=3 for a quick run.
 OUTAGE_SECONDS = float(os.environ.get("MLAUDIT_TEST_OUTAGE_SECONDS", "30"))
@@ -105,3 +105,38 @@ def test_a_refused_event_reaches_the_callback_and_the_rejected_file_and_is_not_r
     assert [r["event"]["event_id"] for r in rejected][1:] == [bad]
     assert rejected[1]["reasons"][0]["rule"] == "unknown_field" and rejected[1]["reasons"][0]["path"].endswith("colour")
     assert stored_ids(local_stack, workload) == dict.fromkeys(good, 1)  # the rest of its batch went on its own
+
+
+def test_429_and_503_are_retried_no_sooner_than_retry_after(local_stack, workload, tmp_path):
+    for status in (429, 503):
+        front = BusyFront(local_stack["api_url"], refusals=2, status=status, retry_after=1)
+        try:
+            audit = Auditor(**settings(local_stack, tmp_path, api_url=front.url, backoff_base=0.01))
+            ids = [audit.emit(prediction(f"{workload}-{status}", i)) for i in range(20)]
+            assert audit.flush(30)
+            stats = audit.stats()
+            audit.close()
+        finally:
+            front.close()
+        assert stats["retries"] == 2 and stats["sent"] == 20
+        attempts = [*front.refused_at, front.passed_at[0]]
+        # the backoff alone would wait at most 0.01-0.04 s: the server's Retry-After decided
+        assert all(later - earlier >= 1 for earlier, later in zip(attempts, attempts[1:], strict=False))
+        assert stored_ids(local_stack, f"{workload}-{status}") == dict.fromkeys(ids, 1)
+
+
+def test_threads_emitting_at_once_each_event_stored_once(local_stack, workload, tmp_path):
+    audit = Auditor(**settings(local_stack, tmp_path))
+    ids: list[list[str | None]] = [[] for _ in range(4)]
+
+    def work(n: int) -> None:
+        ids[n] = [audit.emit(prediction(workload, n * 1000 + i)) for i in range(300)]
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert audit.flush(60) and audit.stats()["sent"] == 1200
+    audit.close()
+    assert stored_ids(local_stack, workload) == dict.fromkeys([i for part in ids for i in part], 1)
