@@ -123,17 +123,23 @@ class Transport:
         parts = urllib.parse.urlsplit(url)
         target = parts.path + (f"?{parts.query}" if parts.query else "")
         key = (parts.scheme, parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80))
-        connection = self._connections.get(key)
-        if connection is None:
-            connection = self._connections[key] = _connect(*key, self.timeout)
-        try:
-            connection.request("POST", target, body, {**headers, "User-Agent": USER_AGENT})
-            answer = connection.getresponse()
-            return answer.status, answer.headers, answer.read()
-        except (OSError, http.client.HTTPException) as error:
-            connection.close()
-            del self._connections[key]
-            raise RetryLater(f"{type(error).__name__} talking to {parts.hostname}:{key[2]}") from None
+        while True:
+            reused = key in self._connections
+            connection = self._connections.get(key) or _connect(*key, self.timeout)
+            self._connections[key] = connection
+            try:
+                connection.request("POST", target, body, {**headers, "User-Agent": USER_AGENT})
+                answer = connection.getresponse()
+                return answer.status, answer.headers, answer.read()
+            except (OSError, http.client.HTTPException) as error:
+                connection.close()
+                del self._connections[key]
+                # A kept-alive connection the server closed while idle: once more on a new one
+                # (a resent batch is recognised by the server and stored once).
+                if reused and isinstance(error, (http.client.RemoteDisconnected, ConnectionResetError,
+                                                 BrokenPipeError)):
+                    continue
+                raise RetryLater(f"{type(error).__name__} talking to {parts.hostname}:{key[2]}") from None
 
 
 def _connect(scheme: str, host: str, port: int, timeout: float) -> http.client.HTTPConnection:
