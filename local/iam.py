@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.exceptions import ClientError
+from mlaudit.bucket_policy import OBJECT_CREATION_OPERATIONS, WRITE_ONCE
 from mlaudit.functions import FunctionSpec
 
 logger = logging.getLogger(__name__)
@@ -60,9 +61,11 @@ class Need:
 
 
 class AccessDenied(ClientError):
-    def __init__(self, function: str, need: Need, operation: str) -> None:
+    def __init__(self, function: str, need: Need, operation: str, denied_by: str = "") -> None:
+        reason = (f"with an explicit deny in the bucket policy ({denied_by})" if denied_by
+                  else "(no grant in its declaration allows it)")
         message = (f"local IAM: function {function} is not authorized to perform: {need.action} "
-                   f"on resource: {need.resource} (no grant in its declaration allows it)")
+                   f"on resource: {need.resource} {reason}")
         super().__init__({"Error": {"Code": "AccessDenied", "Message": message}}, operation)
         self.function = function
         self.need = need
@@ -91,6 +94,8 @@ class World:
     key_arns: dict[str, str] = field(default_factory=dict)  # key id, ARN or alias -> ARN
     # Buckets, queues and tables encrypted with a KMS key: name or ARN -> the key's ARN.
     encrypted_with: dict[str, str] = field(default_factory=dict)
+    # Buckets whose policy holds mlaudit.bucket_policy.WRITE_ONCE (the audit bucket).
+    write_once_buckets: frozenset[str] = frozenset()
 
     def workgroup_arn(self, name: str) -> str:
         return f"arn:aws:athena:{self.region}:{self.account}:workgroup/{name}"
@@ -124,6 +129,8 @@ def needs(service: str, operation: str, params: dict[str, Any], world: World) ->
         return [Need(f"athena:{operation}", world.workgroup_arn(params.get("WorkGroup", "")))]
     if service == "glue":
         return _glue(operation, params, world)
+    if service == "sns":
+        return _sns(operation, params, world)
     if service == "sts" and operation == "GetCallerIdentity":
         return []  # allowed to everyone, as on AWS
     raise NotImplementedError(f"local IAM does not model {service}:{operation}; add it to local/iam.py")
@@ -188,6 +195,42 @@ def _sqs(operation: str, params: dict[str, Any], world: World) -> list[Need]:
     return found
 
 
+def _sns(operation: str, params: dict[str, Any], world: World) -> list[Need]:
+    topic = params.get("TopicArn", "")
+    found = [Need(f"sns:{operation}", topic)]
+    key = world.encrypted_with.get(topic)
+    if key is not None and operation in ("Publish", "PublishBatch"):
+        # SNS encrypts with the caller's permissions on the topic's key.
+        found += [Need("kms:GenerateDataKey", key), Need("kms:Decrypt", key)]
+    return found
+
+
+def bucket_policy_denials(operation: str, params: dict[str, Any], world: World) -> list[tuple[Need, str]]:
+    """The (action, object) pairs of an S3 call that a write-once bucket policy denies,
+    with the statement's Sid. A Deny beats any Allow, for every principal."""
+    bucket = params.get("Bucket", "")
+    if bucket not in world.write_once_buckets:
+        return []
+    if operation == "DeleteObjects":
+        keys = [o["Key"] for o in params.get("Delete", {}).get("Objects", [])]
+        versioned = any("VersionId" in o for o in params.get("Delete", {}).get("Objects", []))
+    else:
+        keys = [params["Key"]] if "Key" in params else []
+        versioned = "VersionId" in params
+    actions = [_S3_ACTIONS.get(operation, f"s3:{operation}")]
+    if operation in ("DeleteObject", "DeleteObjects"):
+        actions = ["s3:DeleteObjectVersion" if versioned else "s3:DeleteObject"]
+    if params.get("BypassGovernanceRetention"):
+        actions.append("s3:BypassGovernanceRetention")
+    context: dict[str, Any] = {"s3:ObjectCreationOperation": operation in OBJECT_CREATION_OPERATIONS}
+    if "IfNoneMatch" in params:
+        context["s3:if-none-match"] = params["IfNoneMatch"]
+    return [
+        (Need(action, f"arn:aws:s3:::{bucket}/{key}"), deny.sid)
+        for key in keys for action in actions for deny in WRITE_ONCE if deny.applies(action, key, context)
+    ]
+
+
 class Enforcer:
     """One function's permissions: checks needs, records what was allowed."""
 
@@ -211,6 +254,13 @@ class Enforcer:
                 self.allowed.add(need)
 
     def check_call(self, service: str, operation: str, params: dict[str, Any]) -> None:
+        if service == "s3":
+            for need, sid in bucket_policy_denials(operation, params, self.world):
+                with self._lock:
+                    self.denied.append(need)
+                denied = AccessDenied(self.function, need, f"s3:{operation}", denied_by=sid)
+                logger.warning("%s", denied.response["Error"]["Message"])
+                raise denied
         self.check(needs(service, operation, params, self.world), f"{service}:{operation}")
 
     def guard(self, client: Any) -> Any:

@@ -13,7 +13,13 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
-from mlaudit.resources import DEAD_LETTER_RETENTION_DAYS, Resource, data_key_alias, signing_key_alias
+from mlaudit.resources import (
+    DEAD_LETTER_RETENTION_DAYS,
+    Resource,
+    data_key_alias,
+    entry_key_alias,
+    signing_key_alias,
+)
 from mlaudit.routes import RESOURCE_SERVER, ROLES, SCOPES
 from mlaudit.settings import Settings
 
@@ -34,7 +40,10 @@ class Resources:
     kms_key_arn: str
     kms_alias: str
     signing_key_id: str
+    entry_key_id: str
     bucket: str
+    witness_bucket: str
+    witness_topic_arn: str
     results_bucket: str
     queue_url: str
     queue_arn: str
@@ -70,7 +79,12 @@ def create_resources(
 
     key_id, key_arn, alias = _kms(clients("kms"), prefix)
     signing_key_id = _signing_key(clients("kms"), prefix)
+    entry_key_id = _entry_key(clients("kms"), prefix)
     bucket = _bucket(clients("s3"), settings, name(Resource.AUDIT_BUCKET), key_arn)
+    witness_bucket = _witness_bucket(clients("s3"), settings, name(Resource.WITNESS_BUCKET), key_arn)
+    witness_topic_arn = clients("sns").create_topic(
+        Name=name(Resource.WITNESS_TOPIC), Attributes={"KmsMasterKeyId": key_id},
+    )["TopicArn"]
     results_bucket = _results_bucket(clients("s3"), name(Resource.RESULTS_BUCKET), key_arn)
     visibility = overrides.visibility_timeout_seconds or settings.queue_visibility_timeout_seconds
     queue_url, queue_arn, dlq_url, dlq_arn = _queues(
@@ -83,8 +97,9 @@ def create_resources(
     cognito = _cognito(clients("cognito-idp"), prefix, name(Resource.USER_POOL), region)
     return Resources(
         region=region, account_id=account_id, kms_key_id=key_id, kms_key_arn=key_arn, kms_alias=alias,
-        signing_key_id=signing_key_id,
-        bucket=bucket, results_bucket=results_bucket, queue_url=queue_url, queue_arn=queue_arn,
+        signing_key_id=signing_key_id, entry_key_id=entry_key_id,
+        bucket=bucket, witness_bucket=witness_bucket, witness_topic_arn=witness_topic_arn,
+        results_bucket=results_bucket, queue_url=queue_url, queue_arn=queue_arn,
         visibility_timeout_seconds=visibility,
         dlq_url=dlq_url, dlq_arn=dlq_arn, idempotency_table=idempotency, ledger_table=ledger,
         subject_keys_table=subject_keys,
@@ -110,6 +125,38 @@ def _signing_key(kms: Any, prefix: str) -> str:
     )["KeyMetadata"]
     kms.create_alias(AliasName=signing_key_alias(prefix), TargetKeyId=key["KeyId"])
     return key["KeyId"]
+
+
+def _entry_key(kms: Any, prefix: str) -> str:
+    """The writer's log-entry key: RSA, sign/verify; only the writer may sign with it."""
+    key = kms.create_key(
+        Description=f"{prefix} integrity log entry signing key (local)",
+        KeyUsage="SIGN_VERIFY", KeySpec="RSA_2048",
+    )["KeyMetadata"]
+    kms.create_alias(AliasName=entry_key_alias(prefix), TargetKeyId=key["KeyId"])
+    return key["KeyId"]
+
+
+def _witness_bucket(s3: Any, settings: Settings, name: str, key_arn: str) -> str:
+    """Every checkpoint, under COMPLIANCE-mode Object Lock (no one can delete a version
+    before retention ends), as in stacks/integrity.py."""
+    s3.create_bucket(Bucket=name, ObjectLockEnabledForBucket=True)
+    s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+    s3.put_object_lock_configuration(
+        Bucket=name,
+        ObjectLockConfiguration={
+            "ObjectLockEnabled": "Enabled",
+            "Rule": {"DefaultRetention": {"Mode": "COMPLIANCE", "Days": settings.object_lock_days}},
+        },
+    )
+    s3.put_bucket_encryption(
+        Bucket=name,
+        ServerSideEncryptionConfiguration={"Rules": [{
+            "ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key_arn},
+            "BucketKeyEnabled": True,
+        }]},
+    )
+    return name
 
 
 def _bucket(s3: Any, settings: Settings, name: str, key_arn: str) -> str:

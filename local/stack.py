@@ -129,6 +129,9 @@ class LocalStack:
             "kms_key_arn": resources.kms_key_arn,
             "kms_alias": resources.kms_alias,
             "signing_key_id": resources.signing_key_id,
+            "entry_key_id": resources.entry_key_id,
+            "witness_bucket": resources.witness_bucket,
+            "witness_topic_arn": resources.witness_topic_arn,
             "checkpoint_interval_seconds": self.checkpoint_interval,
             "queue_url": resources.queue_url,
             "dlq_url": resources.dlq_url,
@@ -163,6 +166,9 @@ class LocalStack:
             Resource.RESULTS_BUCKET: f"arn:aws:s3:::{r.results_bucket}",
             Resource.DATA_KEY: r.kms_key_arn,
             Resource.SIGNING_KEY: f"arn:aws:kms:{base}:key/{r.signing_key_id}",
+            Resource.ENTRY_KEY: f"arn:aws:kms:{base}:key/{r.entry_key_id}",
+            Resource.WITNESS_BUCKET: f"arn:aws:s3:::{r.witness_bucket}",
+            Resource.WITNESS_TOPIC: r.witness_topic_arn,
             Resource.EVENTS_QUEUE: r.queue_arn,
             Resource.DEAD_LETTER_QUEUE: r.dlq_arn,
             Resource.IDEMPOTENCY_TABLE: f"arn:aws:dynamodb:{base}:table/{r.idempotency_table}",
@@ -176,15 +182,19 @@ class LocalStack:
             Resource.USER_POOL: f"arn:aws:cognito-idp:{base}:userpool/{r.user_pool_id}",
         }
         key = r.kms_key_arn
-        signing = arns[Resource.SIGNING_KEY]
+        signing, entry = arns[Resource.SIGNING_KEY], arns[Resource.ENTRY_KEY]
         return World(
             account=r.account_id, region=self.region, arns=arns,
             queue_arns={r.queue_url: r.queue_arn, r.dlq_url: r.dlq_arn},
-            key_arns={r.kms_key_id: key, key: key, r.kms_alias: key, r.signing_key_id: signing, signing: signing},
+            key_arns={r.kms_key_id: key, key: key, r.kms_alias: key, r.signing_key_id: signing, signing: signing,
+                      r.entry_key_id: entry, entry: entry},
             # Everything holding audit data is encrypted with the data key, as in stacks/storage.py.
             encrypted_with={r.bucket: key, r.results_bucket: key, r.queue_arn: key, r.dlq_arn: key,
+                            r.witness_bucket: key, r.witness_topic_arn: key,
                             **{arns[t]: key for t in (Resource.IDEMPOTENCY_TABLE, Resource.LEDGER_TABLE,
                                                       Resource.SUBJECT_KEYS_TABLE)}},
+            # The audit bucket's policy (mlaudit.bucket_policy), enforced here: moto does not.
+            write_once_buckets=frozenset({r.bucket}),
         )
 
     @property
@@ -202,6 +212,7 @@ class LocalStack:
             return self.world().arns[attr.resource]
         values = {
             Attr(Resource.AUDIT_BUCKET, "name"): r.bucket,
+            Attr(Resource.WITNESS_BUCKET, "name"): r.witness_bucket,
             Attr(Resource.EVENTS_QUEUE, "url"): r.queue_url,
             Attr(Resource.IDEMPOTENCY_TABLE, "name"): r.idempotency_table,
             Attr(Resource.LEDGER_TABLE, "name"): r.ledger_table,

@@ -51,7 +51,8 @@ class MlAuditStack(Stack):
         identity = Identity(self, "Identity", settings=settings, callback_urls=callback_urls)
         layers = Layers(self, "Layers")
         ingestion = Ingestion(self, "Ingestion", settings=settings, key=key)
-        integrity = Integrity(self, "Integrity", settings=settings, key=key, audit_bucket=storage.audit_bucket)
+        integrity = Integrity(self, "Integrity", settings=settings, key=key, audit_bucket=storage.audit_bucket,
+                              access_logs=storage.access_logs)
         self.analytics = analytics = Analytics(
             self,
             "Analytics",
@@ -105,6 +106,9 @@ class MlAuditStack(Stack):
         CfnOutput(self, "AthenaWorkGroup", value=self.analytics.workgroup.name)
         # Verifiers fetch the public key once: aws kms get-public-key --key-id <this>
         CfnOutput(self, "CheckpointSigningKeyArn", value=integrity.signing_key.key_arn)
+        CfnOutput(self, "LogEntryKeyArn", value=integrity.entry_key.key_arn)
+        CfnOutput(self, "WitnessBucketName", value=integrity.witness_bucket.bucket_name)
+        CfnOutput(self, "WitnessTopicArn", value=integrity.witness_topic.topic_arn)
         # Attach to whoever verifies the lake: read-only, plus kms:GetPublicKey on the signing key.
         CfnOutput(self, "VerifierPolicyArn", value=integrity.verifier_policy.managed_policy_arn)
 
@@ -117,6 +121,9 @@ class MlAuditStack(Stack):
             Resource.AUDIT_BUCKET: storage.audit_bucket.bucket_arn,
             Resource.DATA_KEY: storage.key.key_arn,
             Resource.SIGNING_KEY: integrity.signing_key.key_arn,
+            Resource.ENTRY_KEY: integrity.entry_key.key_arn,
+            Resource.WITNESS_BUCKET: integrity.witness_bucket.bucket_arn,
+            Resource.WITNESS_TOPIC: integrity.witness_topic.topic_arn,
             Resource.EVENTS_QUEUE: ingestion.queue.queue_arn,
             Resource.DEAD_LETTER_QUEUE: ingestion.dead_letter_queue.queue_arn,
             Resource.IDEMPOTENCY_TABLE: storage.idempotency_table.table_arn,
@@ -133,6 +140,7 @@ class MlAuditStack(Stack):
         }
         attributes = {
             Attr(Resource.AUDIT_BUCKET, "name"): storage.audit_bucket.bucket_name,
+            Attr(Resource.WITNESS_BUCKET, "name"): integrity.witness_bucket.bucket_name,
             Attr(Resource.EVENTS_QUEUE, "url"): ingestion.queue.queue_url,
             Attr(Resource.IDEMPOTENCY_TABLE, "name"): storage.idempotency_table.table_name,
             Attr(Resource.LEDGER_TABLE, "name"): storage.ledger_table.table_name,

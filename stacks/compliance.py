@@ -35,7 +35,8 @@ API_FUNCTIONS = (
 )
 WRITER = "Ingestion/Writer/Function/Resource"
 STAGE = "Api/RestApi/DeploymentStage.*/Resource"
-BUCKETS = ("Storage/AuditBucket/Resource", "Storage/AccessLogs/Resource", "Analytics/QueryResults/Resource")
+BUCKETS = ("Storage/AuditBucket/Resource", "Storage/AccessLogs/Resource", "Analytics/QueryResults/Resource",
+           "Integrity/WitnessBucket/Resource")
 TABLES = ("Storage/IdempotencyTable/Resource", "Storage/LedgerTable/Resource", "Storage/SubjectKeysTable/Resource")
 PACKS = ("AwsSolutions", "HIPAA.Security", "NIST.800.53.R5")
 
@@ -146,6 +147,19 @@ ACKNOWLEDGMENTS: tuple[Ack, ...] = (
         "Integrity/Checkpoint/Role/DefaultPolicy/Resource",
         "The checkpoint signer reads the integrity log and writes numbered checkpoints under "
         "integrity/ (keys made at run time); limited to that prefix and to PutObject/GetObject.",
+    ),
+    Ack(
+        "AwsSolutions-IAM5[Resource::<Integrity/WitnessBucket.Arn>/mlaudit/*]",
+        "Integrity/Checkpoint/Role/DefaultPolicy/Resource",
+        "The signer publishes each checkpoint to the witness under <log id>/checkpoints/<seq>.json "
+        "(numbered at run time) and reads the last one back; limited to that prefix and to "
+        "PutObject/GetObject, and the bucket's COMPLIANCE-mode Object Lock keeps every version.",
+    ),
+    Ack(
+        "AwsSolutions-IAM5[Resource::<Integrity/WitnessBucket.Arn>/mlaudit/*]",
+        "Integrity/VerifierPolicy/Resource",
+        "An offline verifier reads every witnessed checkpoint of the log it verifies; read-only "
+        "(GetObject) and limited to the checkpoints' prefix.",
     ),
     *(
         Ack(

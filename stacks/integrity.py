@@ -1,6 +1,8 @@
-"""Integrity: the asymmetric key that signs checkpoints of the integrity log, the
-schedule of the function that signs them (declared in mlaudit.functions), and the
-read-only policy verifiers need. Verifiers need only the public key."""
+"""Integrity: the asymmetric keys that sign checkpoints of the integrity log and the
+writer's log entries, the witness (a bucket and a topic outside the audit bucket's
+authority that receive every checkpoint), the schedule of the function that signs
+(declared in mlaudit.functions), and the read-only policy verifiers need. Verifiers
+need only the two public keys."""
 
 from __future__ import annotations
 
@@ -11,12 +13,17 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sns as sns
 from constructs import Construct
+from mlaudit.functions import WITNESS_OBJECTS
 from mlaudit.layout import EVENTS_PREFIX, INTEGRITY_PREFIX
 from mlaudit.settings import Settings
 
-# How often the log head is signed: CloudTrail signs its digests hourly.
-CHECKPOINT_INTERVAL = Duration.hours(1)
+
+def checkpoint_interval(settings: Settings) -> Duration:
+    """How often the log head is signed: the longest an acknowledged event waits for
+    signed evidence (plus the writer's batch window)."""
+    return Duration.minutes(settings.checkpoint_interval_minutes)
 
 
 class Integrity(Construct):
@@ -28,8 +35,10 @@ class Integrity(Construct):
         settings: Settings,
         key: kms.IKey,
         audit_bucket: s3.IBucket,
+        access_logs: s3.IBucket,
     ) -> None:
         super().__init__(scope, construct_id)
+        self.settings = settings
         # RSASSA_PKCS1_V1_5_SHA_256 over a raw message verifies offline (docs/integrity.md).
         # Asymmetric KMS keys cannot rotate: a new key starts a new chain of checkpoints.
         self.signing_key = kms.Key(
@@ -41,8 +50,45 @@ class Integrity(Construct):
             pending_window=Duration.days(30),
             removal_policy=RemovalPolicy.RETAIN,
         )
-        # What an offline verifier needs and nothing more (read the lake, open SSE-KMS
-        # objects, fetch the public key): attach it to an auditor's or a third party's role.
+        # The writer authenticates each log entry with this key; only its role may sign, so
+        # S3 write access alone cannot add an entry the signer or a verifier accepts.
+        self.entry_key = kms.Key(
+            self,
+            "EntryKey",
+            description="mlaudit: the writer signs each integrity-log entry",
+            key_spec=kms.KeySpec.RSA_2048,
+            key_usage=kms.KeyUsage.SIGN_VERIFY,
+            pending_window=Duration.days(30),
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        # The witness: every checkpoint, write-once under COMPLIANCE-mode Object Lock (no one,
+        # root included, removes a version before retention ends). The signer reads its last
+        # state back from here; verifiers trust it. For a witness in another account, grant
+        # the checkpoint role PutObject there and point the verifier at that bucket.
+        self.witness_bucket = s3.Bucket(
+            self,
+            "WitnessBucket",
+            encryption=s3.BucketEncryption.KMS,
+            encryption_key=key,
+            bucket_key_enabled=True,
+            enforce_ssl=True,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            versioned=True,
+            object_lock_enabled=True,
+            object_lock_default_retention=s3.ObjectLockRetention.compliance(Duration.days(settings.object_lock_days)),
+            server_access_logs_bucket=access_logs,
+            server_access_logs_prefix="witness-bucket/",
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        # Subscribers (an archive in another account, a notary, e-mail) keep their own copies.
+        self.witness_topic = sns.Topic(
+            self, "WitnessTopic", master_key=key, enforce_ssl=True,
+            display_name="mlaudit integrity checkpoints",
+        )
+        # What an offline verifier needs and nothing more (read the lake, its versions and
+        # the witness, open SSE-KMS objects, fetch the public keys): attach it to an
+        # auditor's or a third party's role.
         self.verifier_policy = iam.ManagedPolicy(
             self,
             "VerifierPolicy",
@@ -53,9 +99,14 @@ class Integrity(Construct):
                     resources=[audit_bucket.arn_for_objects(f"{EVENTS_PREFIX}*"),
                                audit_bucket.arn_for_objects(f"{INTEGRITY_PREFIX}*")],
                 ),
-                iam.PolicyStatement(actions=["s3:ListBucket"], resources=[audit_bucket.bucket_arn]),
+                iam.PolicyStatement(actions=["s3:ListBucket", "s3:ListBucketVersions"],
+                                    resources=[audit_bucket.bucket_arn]),
+                iam.PolicyStatement(actions=["s3:GetObject"],
+                                    resources=[self.witness_bucket.arn_for_objects(WITNESS_OBJECTS)]),
+                iam.PolicyStatement(actions=["s3:ListBucket"], resources=[self.witness_bucket.bucket_arn]),
                 iam.PolicyStatement(actions=["kms:Decrypt"], resources=[key.key_arn]),
-                iam.PolicyStatement(actions=["kms:GetPublicKey"], resources=[self.signing_key.key_arn]),
+                iam.PolicyStatement(actions=["kms:GetPublicKey"],
+                                    resources=[self.signing_key.key_arn, self.entry_key.key_arn]),
             ],
         )
 
@@ -65,7 +116,7 @@ class Integrity(Construct):
             self,
             "Schedule",
             description="Sign the integrity log's head",
-            schedule=events.Schedule.rate(CHECKPOINT_INTERVAL),
+            schedule=events.Schedule.rate(checkpoint_interval(self.settings)),
             targets=[
                 targets.LambdaFunction(checkpoint, retry_attempts=2, max_event_age=Duration.minutes(30))
             ],

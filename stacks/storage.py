@@ -10,6 +10,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
+from mlaudit.bucket_policy import statements as write_once_statements
 from mlaudit.resources import data_key_alias
 from mlaudit.settings import Settings
 
@@ -139,6 +140,11 @@ class Storage(Construct):
             ],
             removal_policy=RemovalPolicy.RETAIN,
         )
+        # Write-once under events/ and integrity/, for every principal: no delete (no delete
+        # markers), no write without If-None-Match (no second version). mlaudit.bucket_policy
+        # declares it; the local stack enforces the same statements.
+        for statement in write_once_statements(self.audit_bucket.bucket_arn):
+            self.audit_bucket.add_to_resource_policy(iam.PolicyStatement.from_json(statement))
 
         # Idempotency: event ids already accepted, forgotten after idempotency_ttl_seconds.
         self.idempotency_table = self._table("IdempotencyTable")

@@ -147,6 +147,7 @@ def build_ingest(env: IngestEnv, clients: Clients) -> Any:
 def build_writer(env: WriterEnv, clients: Clients) -> Any:
     from mlaudit.adapters.ledger import DynamoLedger  # noqa: PLC0415
     from mlaudit.adapters.objects import S3Objects  # noqa: PLC0415
+    from mlaudit.integrity.signing import KmsSigner  # noqa: PLC0415
     from mlaudit.integrity.sink import IntegritySink  # noqa: PLC0415
     from mlaudit.integrity.store import S3Store  # noqa: PLC0415
     from mlaudit.writer import WriterService  # noqa: PLC0415
@@ -154,20 +155,29 @@ def build_writer(env: WriterEnv, clients: Clients) -> Any:
     return WriterService(
         objects=S3Objects(clients("s3"), env.audit_bucket, env.kms_key_id),
         ledger=DynamoLedger(clients("dynamodb"), env.ledger_table),
-        integrity=IntegritySink(S3Store(clients("s3"), env.audit_bucket, env.kms_key_id)),
+        integrity=IntegritySink(
+            S3Store(clients("s3"), env.audit_bucket, env.kms_key_id),
+            entry_signer=KmsSigner(clients("kms"), env.entry_key_id),  # one kms:Sign per file
+        ),
         in_flight=timedelta(seconds=env.writer_timeout_seconds),
     )
 
 
 def build_checkpoint(env: CheckpointEnv, clients: Clients) -> Any:
+    from mlaudit.integrity import records  # noqa: PLC0415
     from mlaudit.integrity.checkpoint import Checkpointer  # noqa: PLC0415
-    from mlaudit.integrity.signing import KmsSigner  # noqa: PLC0415
+    from mlaudit.integrity.signing import KmsSigner, kms_public_key_pem, load_public_key  # noqa: PLC0415
     from mlaudit.integrity.store import S3Store  # noqa: PLC0415
+    from mlaudit.integrity.witness import SnsTopic, Witness  # noqa: PLC0415
 
+    log_id = records.log_id(env.audit_bucket)
     return Checkpointer(
         S3Store(clients("s3"), env.audit_bucket, env.kms_key_id),
         KmsSigner(clients("kms"), env.signing_key_id),
-        log_id=f"mlaudit/{env.audit_bucket}",
+        log_id=log_id,
+        entry_key=load_public_key(kms_public_key_pem(clients("kms"), env.entry_key_id)),
+        witness=Witness(S3Store(clients("s3"), env.witness_bucket, env.kms_key_id), log_id,
+                        SnsTopic(clients("sns"), env.witness_topic_arn)),
     )
 
 

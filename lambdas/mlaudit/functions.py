@@ -103,6 +103,7 @@ class WriterEnv(FunctionEnv):
     audit_bucket: str = var(Env.AUDIT_BUCKET, Attr(Resource.AUDIT_BUCKET, "name"))
     kms_key_id: str = var(Env.KMS_KEY_ID, Attr(Resource.DATA_KEY, "arn"))
     ledger_table: str = var(Env.LEDGER_TABLE, Attr(Resource.LEDGER_TABLE, "name"))
+    entry_key_id: str = var(Env.ENTRY_KEY_ID, Attr(Resource.ENTRY_KEY, "arn"))
     writer_timeout_seconds: int = var(Env.WRITER_TIMEOUT_SECONDS, Setting("writer_timeout_seconds"))
 
 
@@ -111,6 +112,9 @@ class CheckpointEnv(FunctionEnv):
     audit_bucket: str = var(Env.AUDIT_BUCKET, Attr(Resource.AUDIT_BUCKET, "name"))
     kms_key_id: str = var(Env.KMS_KEY_ID, Attr(Resource.DATA_KEY, "arn"))
     signing_key_id: str = var(Env.SIGNING_KEY_ID, Attr(Resource.SIGNING_KEY, "arn"))
+    entry_key_id: str = var(Env.ENTRY_KEY_ID, Attr(Resource.ENTRY_KEY, "arn"))
+    witness_bucket: str = var(Env.WITNESS_BUCKET, Attr(Resource.WITNESS_BUCKET, "name"))
+    witness_topic_arn: str = var(Env.WITNESS_TOPIC_ARN, Attr(Resource.WITNESS_TOPIC, "arn"))
 
 
 @dataclass(frozen=True)
@@ -200,6 +204,7 @@ SQS_RECEIVE_MAX = 10  # messages per ReceiveMessage / DeleteMessageBatch
 
 # Shorthands for the grants below.
 EVENTS_OBJECTS, INTEGRITY_OBJECTS = "events/*", "integrity/*"
+WITNESS_OBJECTS = "mlaudit/*"  # <log id>/checkpoints/<seq>.json; a log id is mlaudit/<bucket>
 # HeadObject answers 404 for a missing key (not 403) only with ListBucket, and that
 # request carries no s3:prefix, so the grant cannot be narrowed by prefix.
 LIST_AUDIT_BUCKET = Grant(Resource.AUDIT_BUCKET, ("s3:ListBucket",), why="404, not 403, for a missing key")
@@ -240,6 +245,8 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
                   why="the SQS event source polls with the function's role"),
             Grant(Resource.DATA_KEY, ("kms:GenerateDataKey", "kms:Decrypt"),
                   why="SSE-KMS objects, the encrypted queue and tables"),
+            Grant(Resource.ENTRY_KEY, ("kms:Sign",),
+                  why="only the writer authenticates log entries: S3 write access alone cannot append"),
         ),
         memory_mb="writer_memory_mb", timeout_seconds="writer_timeout_seconds",
         reserved_concurrency="writer_reserved_concurrency", pyarrow=True,
@@ -252,6 +259,11 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
             LIST_AUDIT_BUCKET,
             Grant(Resource.DATA_KEY, ("kms:GenerateDataKey", "kms:Decrypt"), why="SSE-KMS objects"),
             Grant(Resource.SIGNING_KEY, ("kms:Sign",), why="only this function signs"),
+            Grant(Resource.ENTRY_KEY, ("kms:GetPublicKey",), why="check each log entry's writer signature"),
+            Grant(Resource.WITNESS_BUCKET, ("s3:PutObject", "s3:GetObject"), objects=WITNESS_OBJECTS,
+                  why="publish each checkpoint outside the audit bucket; read the last one back"),
+            Grant(Resource.WITNESS_BUCKET, ("s3:ListBucket",), why="404, not 403, for a missing checkpoint"),
+            Grant(Resource.WITNESS_TOPIC, ("sns:Publish",), why="announce each checkpoint to subscribers"),
         ),
         # No reserved concurrency (a fresh account cannot spare any): two overlapping runs
         # cannot fork the chain, each claims its sequence number with a conditional create

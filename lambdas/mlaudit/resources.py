@@ -22,6 +22,7 @@ class Kind(Enum):
     GLUE_DATABASE = "glue_database"
     GLUE_TABLE = "glue_table"
     USER_POOL = "user_pool"
+    TOPIC = "topic"
 
 
 class Resource(Enum):
@@ -30,6 +31,9 @@ class Resource(Enum):
     AUDIT_BUCKET = (Kind.BUCKET, "audit")
     DATA_KEY = (Kind.KEY, "data")
     SIGNING_KEY = (Kind.KEY, "checkpoints")
+    ENTRY_KEY = (Kind.KEY, "log-entries")  # the writer signs each integrity log entry with it
+    WITNESS_BUCKET = (Kind.BUCKET, "witness")  # every checkpoint, outside the audit bucket's authority
+    WITNESS_TOPIC = (Kind.TOPIC, "witness")  # announces every checkpoint to subscribers
     EVENTS_QUEUE = (Kind.QUEUE, "events")
     DEAD_LETTER_QUEUE = (Kind.QUEUE, "events-dlq")
     IDEMPOTENCY_TABLE = (Kind.TABLE, "idempotency")
@@ -66,6 +70,10 @@ def data_key_alias(prefix: str) -> str:
 
 def signing_key_alias(prefix: str) -> str:
     return f"alias/{prefix}-checkpoints"
+
+
+def entry_key_alias(prefix: str) -> str:
+    return f"alias/{prefix}-log-entries"
 
 
 def api_name(prefix: str) -> str:

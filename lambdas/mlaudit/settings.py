@@ -46,6 +46,9 @@ class Settings(BaseModel):
     """Archive storage class: GLACIER_IR, GLACIER, DEEP_ARCHIVE or STANDARD_IA."""
     noncurrent_archive_after_days: int = Field(30, ge=1, le=36500)
     """Days after an object version becomes noncurrent before it is archived."""
+    checkpoint_interval_minutes: int = Field(5, ge=1, le=60)
+    """Minutes between signed checkpoints of the integrity log: the longest an acknowledged event waits
+    for signed evidence, plus the writer's batch window (docs/integrity.md, "Freshness")."""
     access_log_retention_days: int = Field(2190, ge=1, le=36500)
     """Days S3 server access logs are kept in the log bucket."""
     log_retention_days: Literal[
@@ -201,6 +204,9 @@ class Env:
     # Subject keys (crypto-shredding): set on ingest and privacy; unset = personal fields refused.
     SUBJECT_KEYS_TABLE = "MLAUDIT_SUBJECT_KEYS_TABLE"
     SIGNING_KEY_ID = "MLAUDIT_SIGNING_KEY_ID"
+    ENTRY_KEY_ID = "MLAUDIT_ENTRY_KEY_ID"
+    WITNESS_BUCKET = "MLAUDIT_WITNESS_BUCKET"
+    WITNESS_TOPIC_ARN = "MLAUDIT_WITNESS_TOPIC_ARN"
     LOG_ID = "MLAUDIT_LOG_ID"
     GLUE_DATABASE = "MLAUDIT_GLUE_DATABASE"
     ATHENA_WORKGROUP = "MLAUDIT_ATHENA_WORKGROUP"

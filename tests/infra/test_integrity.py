@@ -1,9 +1,12 @@
-"""Integrity: an asymmetric signing key only the scheduled checkpoint function may use."""
+"""Integrity: an asymmetric signing key only the scheduled checkpoint function may use, an
+entry key only the writer may use, the witness (bucket and topic) and the audit bucket's
+write-once policy."""
 
 from __future__ import annotations
 
 import json
 
+from mlaudit.bucket_policy import WRITE_ONCE
 from mlaudit.settings import Env
 
 from tests.infra.synth import Synth
@@ -16,18 +19,62 @@ def test_signing_key_is_rsa_sign_verify_and_retained(synth: Synth) -> None:
     assert key["DeletionPolicy"] == "Retain"
 
 
+def _users(synth: Synth, logical_id: str) -> dict[str, set[str]]:
+    """Role policy -> the actions it allows on a resource."""
+    found: dict[str, set[str]] = {}
+    for policy_id, policy in synth.of_type("AWS::IAM::Policy").items():
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            if logical_id in json.dumps(statement["Resource"]):
+                actions = statement["Action"]
+                found.setdefault(policy_id, set()).update([actions] if isinstance(actions, str) else actions)
+    return found
+
+
 def test_only_the_checkpoint_function_may_sign(synth: Synth) -> None:
     signing_key = synth.logical_id("Integrity/SigningKey")
-    signers = {
-        logical_id
-        for logical_id, policy in synth.of_type("AWS::IAM::Policy").items()
-        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
-        if signing_key in json.dumps(statement["Resource"])
+    assert _users(synth, signing_key) == {synth.logical_id("Integrity/Checkpoint/Role/DefaultPolicy"): {"kms:Sign"}}
+
+
+def test_only_the_writer_may_sign_log_entries_and_the_signer_reads_their_public_key(synth: Synth) -> None:
+    entry_key = synth.logical_id("Integrity/EntryKey")
+    key = synth.resources[entry_key]
+    assert (key["Properties"]["KeySpec"], key["Properties"]["KeyUsage"]) == ("RSA_2048", "SIGN_VERIFY")
+    assert _users(synth, entry_key) == {
+        synth.logical_id("Ingestion/Writer/Role/DefaultPolicy"): {"kms:Sign"},
+        synth.logical_id("Integrity/Checkpoint/Role/DefaultPolicy"): {"kms:GetPublicKey"},
     }
-    assert signers == {synth.logical_id("Integrity/Checkpoint/Role/DefaultPolicy")}
-    statements = synth.resources[synth.logical_id("Integrity/Checkpoint/Role/DefaultPolicy")]["Properties"]
-    (sign,) = [s for s in statements["PolicyDocument"]["Statement"] if signing_key in json.dumps(s["Resource"])]
-    assert sign["Action"] == "kms:Sign"
+
+
+def test_the_witness_is_compliance_locked_and_only_the_signer_writes_to_it(synth: Synth) -> None:
+    witness = synth.logical_id("Integrity/WitnessBucket")
+    props = synth.resources[witness]["Properties"]
+    retention = props["ObjectLockConfiguration"]["Rule"]["DefaultRetention"]
+    assert retention == {"Mode": "COMPLIANCE", "Days": synth.settings.object_lock_days}
+    assert props["VersioningConfiguration"] == {"Status": "Enabled"}
+    assert _users(synth, witness) == {
+        synth.logical_id("Integrity/Checkpoint/Role/DefaultPolicy"): {"s3:PutObject", "s3:GetObject", "s3:ListBucket"},
+    }
+    topic = synth.logical_id("Integrity/WitnessTopic")
+    assert _users(synth, topic) == {synth.logical_id("Integrity/Checkpoint/Role/DefaultPolicy"): {"sns:Publish"}}
+    env = synth.resources[synth.logical_id("Integrity/Checkpoint/Function")]["Properties"]["Environment"]["Variables"]
+    assert env[Env.WITNESS_BUCKET] == {"Ref": witness} and env[Env.WITNESS_TOPIC_ARN] == {"Ref": topic}
+
+
+def test_the_audit_bucket_policy_is_write_once_for_every_principal(synth: Synth) -> None:
+    bucket = synth.logical_id("Storage/AuditBucket")
+    (policy,) = [p for p in synth.props("AWS::S3::BucketPolicy") if p["Bucket"] == {"Ref": bucket}]
+    statements = {s.get("Sid"): s for s in policy["PolicyDocument"]["Statement"]}
+    for deny in WRITE_ONCE:
+        statement = statements[deny.sid]
+        assert statement["Effect"] == "Deny" and statement["Principal"] == {"AWS": "*"}
+        assert set([statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"]) == set(
+            deny.actions)
+        resources = json.dumps(statement["Resource"])
+        assert "/events/*" in resources and "/integrity/*" in resources
+    no_delete, no_overwrite = statements["WriteOnceNoDelete"], statements["WriteOnceNoOverwrite"]
+    assert {"s3:DeleteObject", "s3:DeleteObjectVersion"} <= set(no_delete["Action"]) and "Condition" not in no_delete
+    assert no_overwrite["Condition"] == {"Null": {"s3:if-none-match": "true"},
+                                         "Bool": {"s3:ObjectCreationOperation": "true"}}
 
 
 def test_checkpoint_runs_on_a_schedule_with_retries(synth: Synth) -> None:
@@ -39,7 +86,7 @@ def test_checkpoint_runs_on_a_schedule_with_retries(synth: Synth) -> None:
     assert env[Env.SIGNING_KEY_ID] == {"Fn::GetAtt": [synth.logical_id("Integrity/SigningKey"), "Arn"]}
     assert {"MLAUDIT_AUDIT_BUCKET", "MLAUDIT_KMS_KEY_ID"} <= set(env)
     (rule,) = synth.props("AWS::Events::Rule")
-    assert rule["ScheduleExpression"] == "rate(1 hour)"
+    assert rule["ScheduleExpression"] == f"rate({synth.settings.checkpoint_interval_minutes} minutes)"
     (target,) = rule["Targets"]
     assert target["Arn"] == {"Fn::GetAtt": [function_id, "Arn"]}
     assert target["RetryPolicy"]["MaximumRetryAttempts"] == 2
@@ -51,7 +98,8 @@ def test_verifiers_get_a_read_only_policy_with_the_public_key(synth: Synth) -> N
     assert policy["Type"] == "AWS::IAM::ManagedPolicy"
     statements = policy["Properties"]["PolicyDocument"]["Statement"]
     actions = {a for s in statements for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
-    assert actions == {"s3:GetObject", "s3:ListBucket", "kms:Decrypt", "kms:GetPublicKey"}
-    (public_key,) = [s for s in statements if s["Action"] == "kms:GetPublicKey"]
-    assert public_key["Resource"] == {"Fn::GetAtt": [signing_key, "Arn"]}
+    assert actions == {"s3:GetObject", "s3:ListBucket", "s3:ListBucketVersions", "kms:Decrypt", "kms:GetPublicKey"}
+    (public_keys,) = [s for s in statements if s["Action"] == "kms:GetPublicKey"]
+    assert sorted(r["Fn::GetAtt"][0] for r in public_keys["Resource"]) == sorted(
+        [signing_key, synth.logical_id("Integrity/EntryKey")])
     assert "VerifierPolicyArn" in synth.template.to_json()["Outputs"]

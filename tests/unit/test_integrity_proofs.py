@@ -121,33 +121,6 @@ def test_kms_signed_checkpoints_on_moto_verify_offline(aws):
     assert "modified_file" in Verifier(store, public, jobs=1).run().kinds()
 
 
-def test_checkpoint_handler_signs_with_kms(aws, monkeypatch):
-    from mlaudit.bootstrap import Runtime
-    from mlaudit.handlers import checkpoint as handler_module
-    from mlaudit.integrity.sink import IntegritySink
-
-    s3, kms = boto3.client("s3"), boto3.client("kms")
-    s3.create_bucket(Bucket="audit", ObjectLockEnabledForBucket=True)
-    signing = kms.create_key(KeyUsage="SIGN_VERIFY", KeySpec="RSA_2048")["KeyMetadata"]["KeyId"]
-    environ = {"MLAUDIT_AUDIT_BUCKET": "audit", "MLAUDIT_SIGNING_KEY_ID": signing, "MLAUDIT_KMS_KEY_ID": ""}
-    handler_module.APP.configure(runtime=Runtime(environ, boto3.client))
-    IntegritySink(S3Store(s3, "audit")).file_written(
-        "events/event_date=2026-11-26/event_type=prediction/a.parquet",
-        b"x",
-        [merkle.leaf_hash(b"e")],
-        "e",
-        "e",
-    )
-    answer = handler_module.handler({}, _Context())
-    assert answer["seq"] == 0 and answer["tree_size"] == 1
-    signed = latest_checkpoint(S3Store(s3, "audit"))
-    from mlaudit.integrity.signing import verify_signature
-
-    assert verify_signature(load_public_key(kms_public_key_pem(kms, signing)), signed.message, signed.signature)
-    assert signed.body["log_id"] == "mlaudit/audit"
-    handler_module.APP.reset()
-
-
 class _Context:
     function_name = "checkpoint"
     memory_limit_in_mb = 256

@@ -62,12 +62,14 @@ def parquet_file(events: list[dict]) -> bytes:
 class Lake:
     """Files: (day, event_type, count) each; checkpoints after the given file counts."""
 
-    def __init__(self, store, signer=SIGNER, files=None, checkpoint_after=(2, 4)) -> None:
+    def __init__(self, store, signer=SIGNER, files=None, checkpoint_after=(2, 4), *,
+                 entry_signer=None, entry_key=None, witness=None, log_id="mlaudit/audit") -> None:
         self.store = store
         self.signer = signer
-        self.sink = IntegritySink(store)
+        self.sink = IntegritySink(store, entry_signer=entry_signer)
         self.clock_now = T0
-        self.checkpointer = Checkpointer(store, signer, log_id="mlaudit/test", clock=self.clock)
+        self.checkpointer = Checkpointer(store, signer, log_id=log_id, clock=self.clock,
+                                         entry_key=entry_key, witness=witness)
         self.keys: list[str] = []
         self.events: dict[str, list[dict]] = {}
         files = files or [
@@ -88,7 +90,7 @@ class Lake:
         events = [event(i + 1000 * len(self.keys), event_type, day) for i in range(count)]
         key = f"{partition_prefix(day, event_type)}{name}.parquet"
         body = parquet_file(events)
-        self.store.put(key, body)
+        assert self.store.create(key, body)
         self.sink.file_written(
             key,
             body,

@@ -126,7 +126,7 @@ def test_rolled_back_checkpoint_signed_with_the_real_key(lake):
     # Given a signer run that signs an older, smaller log head after a bigger one
     latest = load_checkpoint(lake.store, 1)
     body = records.checkpoint_body(
-        log_id="mlaudit/test",
+        log_id="mlaudit/audit",
         seq=2,
         tree_size=2,
         root=load_checkpoint(lake.store, 0).body["root"],

@@ -24,8 +24,16 @@ class S3Objects:
         return self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
 
     def put(self, key: str, body: bytes) -> None:
-        self.client.put_object(
-            Bucket=self.bucket, Key=key, Body=body,
-            ServerSideEncryption="aws:kms", SSEKMSKeyId=self.kms_key_id, BucketKeyEnabled=True,
-            ChecksumAlgorithm="SHA256",
-        )
+        """Create only (If-None-Match: *, which the bucket policy requires: no key gets a
+        second version). The same bytes already there is a retry, and fine."""
+        try:
+            self.client.put_object(
+                Bucket=self.bucket, Key=key, Body=body, IfNoneMatch="*",
+                ServerSideEncryption="aws:kms", SSEKMSKeyId=self.kms_key_id, BucketKeyEnabled=True,
+                ChecksumAlgorithm="SHA256",
+            )
+        except self.client.exceptions.ClientError as error:
+            if error.response["Error"]["Code"] not in ("PreconditionFailed", "ConditionalRequestConflict"):
+                raise
+            if not self.exists(key) or self.get(key) != body:
+                raise

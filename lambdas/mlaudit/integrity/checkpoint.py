@@ -4,6 +4,11 @@ A checkpoint commits to (tree size, root) of the log at one time and to the one
 before it (``prev`` = SHA-256 of its signed message), so checkpoints form a chain
 too: dropping, reordering or replaying one breaks it. Sequence numbers are claimed
 with conditional creates, like log entries, so two signer runs cannot fork it.
+
+The signer trusts two things only: the witness (its last signed state, kept where the
+bucket's writers cannot change it) and the writer's entry key. It never signs over an
+entry the writer did not sign, never starts a new chain while the witness holds one,
+and publishes each checkpoint to the witness before the audit bucket.
 """
 
 from __future__ import annotations
@@ -13,17 +18,30 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlaudit.codec import format_timestamp
 from mlaudit.integrity import merkle, records
 from mlaudit.integrity.log import FileLog
-from mlaudit.integrity.signing import Signer
+from mlaudit.integrity.signing import Signer, entry_authentic
 from mlaudit.integrity.store import Store
+
+if TYPE_CHECKING:
+    from mlaudit.integrity.witness import Witness
 
 
 class LogRewritten(RuntimeError):
     """The log no longer extends the last signed checkpoint: tampering, never signed over."""
+
+
+class ChainRestarted(LogRewritten):
+    """The audit bucket's checkpoints do not end where the witness says the chain is:
+    checkpoints were removed or replaced. The signer never starts a second chain."""
+
+
+class UnauthenticatedEntry(LogRewritten):
+    """A log entry the writer did not sign (or that does not chain): the signer signed the
+    authenticated prefix before it and refuses everything from it on."""
 
 
 @dataclass(frozen=True)
@@ -57,7 +75,11 @@ class SignedCheckpoint:
 
 def latest_seq(store: Store) -> int | None:
     """Highest checkpoint sequence number (galloping search: checkpoints are gap-free)."""
-    exists = lambda s: store.exists(records.checkpoint_key(s))  # noqa: E731
+    return gallop_latest(lambda s: store.exists(records.checkpoint_key(s)))
+
+
+def gallop_latest(exists: Callable[[int], bool]) -> int | None:
+    """The last of a gap-free run 0..k of numbered objects, in O(log k) probes."""
     if not exists(0):
         return None
     low, step = 0, 1
@@ -117,6 +139,11 @@ class LogLeaves:
                 return  # damaged or missing: the entries fill in
             self._leaves.extend(data[i : i + 32] for i in range(0, len(data), 32))
 
+    def extend(self, start: int, leaves: list[bytes]) -> None:
+        """Leaves the caller read and checked itself, for entries from ``start`` on."""
+        if len(self._leaves) == start:
+            self._leaves.extend(leaves)
+
     def write_segment(self, start: int, end: int) -> None:
         if end > start:
             self.store.create(records.log_leaves_key(start, end), b"".join(self.upto(end)[start:end]))
@@ -131,37 +158,106 @@ class Checkpointer:
         log_id: str,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         leaves: LogLeaves | None = None,
+        entry_key: Any = None,
+        witness: Witness | None = None,
     ) -> None:
+        """``entry_key``: the writer's public key; each entry is checked against it before it
+        is signed over. ``witness``: where each checkpoint is published first and the last
+        signed state is read back from. Deployments give both (mlaudit.bootstrap)."""
         self.store = store
         self.signer = signer
         self.log_id = log_id
         self.clock = clock
         self.log = FileLog(store, clock=clock)
         self.leaves = leaves or LogLeaves(store)
+        self.entry_key = entry_key
+        self.witness = witness
 
     def run(self) -> SignedCheckpoint:
-        """Sign the log's current head (also when nothing changed: a fresh time shows liveness)."""
-        seq = latest_seq(self.store)
-        previous = None if seq is None else load_checkpoint(self.store, seq)
+        """Sign the log's head (also when nothing changed: a fresh time shows liveness), as
+        far as every entry is authenticated and chained; raise after signing if one is not."""
+        previous = self._previous()
         size = self.log.size()
-        tree = merkle.Tree(self.leaves.upto(size))
+        signed_size = previous.body["tree_size"] if previous is not None else 0
+        if size < signed_size:
+            raise LogRewritten(f"the log has {size} entries; checkpoint {previous.body['seq']} signed {signed_size}")
+        leaves = list(self.leaves.upto(signed_size))
         if previous is not None:
-            self._check_extends(previous.body, tree)
-        root = tree.root
+            self._check_extends(previous.body, merkle.Tree(leaves))
+        fresh, refused = self._new_entries(signed_size, size, leaves[-1] if leaves else None)
+        self.leaves.extend(signed_size, fresh)
+        tree = merkle.Tree(leaves + fresh)
         body = records.checkpoint_body(
             log_id=self.log_id,
-            seq=0 if seq is None else seq + 1,
-            tree_size=size,
-            root=root.hex(),
+            seq=0 if previous is None else previous.body["seq"] + 1,
+            tree_size=tree.size,
+            root=tree.root.hex(),
             time=format_timestamp(self.clock()),
             prev=previous.sha256 if previous else records.ZERO_HASH,
             key_id=self.signer.key_id,
         )
         signed = SignedCheckpoint(body, self.signer.sign(records.encode(body)))
+        if self.witness is not None:
+            self.witness.publish(signed)  # first: the witness is never behind the bucket
         if not self.store.create(records.checkpoint_key(body["seq"]), signed.encode()):
             raise RuntimeError(f"checkpoint {body['seq']} was written by a concurrent run")
-        self.leaves.write_segment(self._segment_start(body["seq"]), size)
+        self.leaves.write_segment(self._segment_start(body["seq"]), tree.size)
+        if self.witness is not None:
+            self.witness.announce(signed)
+        if refused:
+            raise UnauthenticatedEntry(refused)
         return signed
+
+    def _previous(self) -> SignedCheckpoint | None:
+        """The last signed checkpoint, as the witness knows it; the bucket must agree."""
+        seq = latest_seq(self.store)
+        held = None if seq is None else load_checkpoint(self.store, seq)
+        if held is not None and held.body.get("log_id") != self.log_id:
+            raise ChainRestarted(f"checkpoint {seq} belongs to log {held.body.get('log_id')}, not {self.log_id}")
+        if self.witness is None:
+            return held
+        trusted = self.witness.latest()
+        if trusted is None:
+            if held is not None:
+                raise ChainRestarted(
+                    f"the witness holds no checkpoint of {self.log_id} but the bucket holds {seq}: "
+                    "publish the bucket's chain to the witness before signing on")
+            return None  # the first checkpoint of this log
+        want = trusted.body["seq"]
+        if held is not None and seq == want and held.body == trusted.body:
+            return held
+        before = -1 if held is None else seq
+        if before == want - 1 and (held.sha256 if held else records.ZERO_HASH) == trusted.body["prev"]:
+            # A run stopped between publishing to the witness and writing the bucket: repair.
+            self.store.create(records.checkpoint_key(want), trusted.encode())
+            return trusted
+        raise ChainRestarted(
+            f"the witness holds checkpoint {want} of {self.log_id}; the bucket's checkpoints "
+            + ("are gone" if held is None else f"end at {seq} with another chain" if seq != want
+               else f"hold another checkpoint {seq}")
+            + ": checkpoints were removed or replaced, never signed over")
+
+    def _new_entries(self, start: int, size: int, last_leaf: bytes | None) -> tuple[list[bytes], str]:
+        """Leaves of entries start..size-1 up to the first that is not canonical, not at its
+        index, not chained to the one before or (with an entry key) not signed by the writer."""
+        leaves: list[bytes] = []
+        prev = last_leaf.hex() if last_leaf is not None else records.ZERO_HASH
+        for index in range(start, size):
+            body = self.log.entry(index)
+            where = records.log_key(index)
+            if body is None:
+                return leaves, f"log entry {index} is missing"
+            try:
+                entry = records.decode(body, where)
+            except records.FormatError as exc:
+                return leaves, str(exc)
+            if entry.get("type") != "mlaudit.log_entry" or entry.get("index") != index or entry.get("prev") != prev:
+                return leaves, f"log entry {index} is not the entry chained after {index - 1}"
+            if self.entry_key is not None and not entry_authentic(self.entry_key, entry):
+                return leaves, f"log entry {index} is not signed with the writer's entry key: refused"
+            leaves.append(records.entry_leaf(body))
+            prev = leaves[-1].hex()
+        return leaves, ""
 
     def _check_extends(self, previous: dict[str, Any], tree: merkle.Tree) -> None:
         """Never sign a log that does not extend the last signed one: a shrunk or rewritten
@@ -169,9 +265,7 @@ class Checkpointer:
         segment cache, so the signer re-reads the last signed entry itself (truncating
         and re-appending shows there); the verifier checks every entry."""
         signed_size = previous["tree_size"]
-        if tree.size < signed_size:
-            raise LogRewritten(f"the log has {tree.size} entries; checkpoint {previous['seq']} signed {signed_size}")
-        if tree.root_at(signed_size).hex() != previous["root"]:
+        if tree.root.hex() != previous["root"]:
             raise LogRewritten(
                 f"the log's first {signed_size} entries no longer give checkpoint {previous['seq']}'s root"
             )

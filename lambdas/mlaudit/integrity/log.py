@@ -14,10 +14,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from mlaudit.codec import format_timestamp
 from mlaudit.integrity import records
 from mlaudit.integrity.store import Store
+
+if TYPE_CHECKING:
+    from mlaudit.integrity.signing import Signer
 
 
 class LogError(RuntimeError):
@@ -42,8 +46,12 @@ class FileLog:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         max_attempts: int = 1000,
         sleep: Callable[[float], None] = time.sleep,
+        entry_signer: Signer | None = None,
     ) -> None:
         self.store = store
+        # The writer's entry key: only its role may sign, so S3 write access alone cannot
+        # create an entry the checkpoint signer or a verifier accepts.
+        self.entry_signer = entry_signer
         self.clock = clock
         self.max_attempts = max_attempts
         self.sleep = sleep
@@ -89,18 +97,19 @@ class FileLog:
                 if previous is None:  # cannot happen with a gap-free prefix; refuse to make a gap
                     raise LogError(f"log entry {index - 1} is missing")
                 prev = records.entry_leaf(previous).hex()
-            body = records.encode(
-                records.log_entry(
-                    index=index,
-                    prev=prev,
-                    object_key=object_key,
-                    object_sha256=object_sha256,
-                    record_count=record_count,
-                    merkle_root=merkle_root,
-                    manifest_sha256=manifest_sha256,
-                    appended_at=format_timestamp(self.clock()),
-                )
+            entry = records.log_entry(
+                index=index,
+                prev=prev,
+                object_key=object_key,
+                object_sha256=object_sha256,
+                record_count=record_count,
+                merkle_root=merkle_root,
+                manifest_sha256=manifest_sha256,
+                appended_at=format_timestamp(self.clock()),
             )
+            if self.entry_signer is not None:
+                entry = records.sign_entry(self.entry_signer, entry)  # one signature per file, per attempt
+            body = records.encode(entry)
             if self.store.create(records.log_key(index), body):
                 self._known_size = index + 1
                 return Appended(index, body)

@@ -9,10 +9,14 @@ written once and never rewritten, so its SHA-256 is a stable name for it:
 - ``integrity/log-leaves/<start:012d>-<end:012d>.bin``  the log's leaf hashes, 32 bytes
   each, for entries [start, end) (a cache for proofs, not evidence: derivable from the log)
 - ``integrity/checkpoints/<seq:012d>.json``    signed tree heads of the log
+
+Outside the bucket, the witness holds a copy of every checkpoint at
+``<log id>/checkpoints/<seq:012d>.json`` (`witness_key`).
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 from typing import Any
@@ -30,6 +34,9 @@ LOG_LEAVES = f"{INTEGRITY_PREFIX}log-leaves/"
 CHECKPOINTS = f"{INTEGRITY_PREFIX}checkpoints/"
 ZERO_HASH = "0" * 64  # "prev" of the first log entry and of the first checkpoint
 SIGNATURE_ALGORITHM = "RSASSA_PKCS1_V1_5_SHA_256"
+# A log entry the writer authenticated carries these two fields; the signature covers the
+# canonical JSON of the entry without "signature" (so it covers key_id, index and prev).
+ENTRY_KEY_ID, ENTRY_SIGNATURE = "key_id", "signature"
 
 
 class FormatError(ValueError):
@@ -128,6 +135,19 @@ def log_entry(
     }
 
 
+def entry_message(entry: dict[str, Any]) -> bytes:
+    """What the writer signs: the entry's canonical JSON without its signature."""
+    return encode({name: value for name, value in entry.items() if name != ENTRY_SIGNATURE})
+
+
+def sign_entry(signer: Any, entry: dict[str, Any]) -> dict[str, Any]:
+    """The log entry with ``signer``'s key id and signature added (a `signing.Signer`)."""
+    body = {name: value for name, value in entry.items() if name != ENTRY_SIGNATURE}
+    body[ENTRY_KEY_ID] = signer.key_id
+    signature = signer.sign(entry_message(body))
+    return {**body, ENTRY_SIGNATURE: base64.b64encode(signature).decode("ascii")}
+
+
 def entry_leaf(entry_bytes: bytes) -> bytes:
     """The log tree's leaf for one entry: H(0x00 || the entry object's bytes)."""
     return merkle.leaf_hash(entry_bytes)
@@ -157,6 +177,19 @@ def checkpoint_seq(key: str) -> int | None:
     name = key[len(CHECKPOINTS) :]
     stem = name[:-5] if name.endswith(".json") else ""
     return int(stem) if len(stem) == 12 and stem.isdigit() else None
+
+
+def log_id(bucket: str) -> str:
+    """The log's name in its checkpoints: a checkpoint of one bucket never verifies another."""
+    return f"mlaudit/{bucket}"
+
+
+def witness_key(log: str, seq: int) -> str:
+    return f"{log}/{CHECKPOINTS.removeprefix(INTEGRITY_PREFIX)}{seq:012d}.json"
+
+
+def witness_prefix(log: str) -> str:
+    return f"{log}/{CHECKPOINTS.removeprefix(INTEGRITY_PREFIX)}"
 
 
 def checkpoint_body(

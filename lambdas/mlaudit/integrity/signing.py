@@ -1,4 +1,5 @@
-"""Checkpoint signatures: RSASSA-PKCS1-v1_5 with SHA-256 over the raw message.
+"""Signatures: RSASSA-PKCS1-v1_5 with SHA-256 over the raw message, for checkpoints
+(the signer's key) and for log entries (the writer's entry key).
 
 Why this scheme: KMS signs it identically in AWS and in moto, and anyone verifies it
 offline with the public key (moto's RSA-PSS salt length and its MessageType=DIGEST
@@ -8,13 +9,14 @@ handling differ from AWS). KMS takes a RAW message of at most
 
 from __future__ import annotations
 
+import base64
 from typing import Any, Protocol
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from mlaudit.integrity.records import SIGNATURE_ALGORITHM
+from mlaudit.integrity.records import ENTRY_KEY_ID, ENTRY_SIGNATURE, SIGNATURE_ALGORITHM, entry_message
 
 MAX_MESSAGE_BYTES = 4096
 
@@ -26,7 +28,8 @@ class Signer(Protocol):
 
 
 class KmsSigner:
-    """The checkpoint key in KMS (RSA_3072, SIGN_VERIFY). Only the signer function may use it."""
+    """An RSA SIGN_VERIFY key in KMS: the checkpoint key (only the checkpoint function may
+    use it) or the log-entry key (only the writer may)."""
 
     def __init__(self, client: Any, key_id: str) -> None:
         self.client = client
@@ -34,7 +37,7 @@ class KmsSigner:
 
     def sign(self, message: bytes) -> bytes:
         if len(message) >= MAX_MESSAGE_BYTES:
-            raise ValueError("checkpoint message too long for a RAW KMS signature")
+            raise ValueError("message too long for a RAW KMS signature")
         answer = self.client.sign(
             KeyId=self.key_id,
             Message=message,
@@ -78,7 +81,7 @@ def load_public_key(data: bytes) -> rsa.RSAPublicKey:
         else serialization.load_der_public_key(data)
     )
     if not isinstance(key, rsa.RSAPublicKey):
-        raise ValueError("checkpoint keys are RSA")
+        raise ValueError("mlaudit's signing keys are RSA")
     return key
 
 
@@ -88,3 +91,15 @@ def verify_signature(public_key: rsa.RSAPublicKey, message: bytes, signature: by
         return True
     except InvalidSignature:
         return False
+
+
+def entry_authentic(public_key: rsa.RSAPublicKey, entry: dict[str, Any]) -> bool:
+    """Was this log entry signed with the entry key? (Index and prev are covered.)"""
+    text = entry.get(ENTRY_SIGNATURE)
+    if not isinstance(text, str) or not isinstance(entry.get(ENTRY_KEY_ID), str):
+        return False
+    try:
+        signature = base64.b64decode(text, validate=True)
+    except ValueError:
+        return False
+    return verify_signature(public_key, entry_message(entry), signature)

@@ -12,10 +12,14 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from mlaudit.integrity import merkle, records
 from mlaudit.integrity.log import FileLog
 from mlaudit.integrity.store import Store
+
+if TYPE_CHECKING:
+    from mlaudit.integrity.signing import Signer
 
 # How far back a retry looks for its own log entry when the lookup aid is missing
 # (the first attempt stopped between appending and writing the lookup aid).
@@ -41,9 +45,12 @@ class IntegritySink:
         *,
         log: FileLog | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        entry_signer: Signer | None = None,
     ) -> None:
+        """``entry_signer``: the writer's entry key (deployments always give it; without it
+        entries are unauthenticated and a verifier given the entry key reports them)."""
         self.store = store
-        self.log = log or FileLog(store, clock=clock)
+        self.log = log or FileLog(store, clock=clock, entry_signer=entry_signer)
         self.clock = clock
 
     def file_written(

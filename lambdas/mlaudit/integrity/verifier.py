@@ -13,7 +13,10 @@ Checks, in order (docs/integrity.md, "Verifying"):
    covering the log (and a caller's trusted checkpoint still present: no rollback);
 3. files: every logged object exists with the logged SHA-256; its manifest is the
    logged one and agrees; every row's values hash to its leaf_hash; the leaves give
-   the logged root; every events/ object is in the log (no foreign file).
+   the logged root; every events/ object is in the log (no foreign file);
+4. the witness (trusted checkpoints kept outside the bucket): each one is still in the
+   bucket and still given by its log (no rollback, restart, truncation or empty lake);
+5. versions: no delete marker and no second version of any write-once object.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from typing import Any
 from mlaudit.codec import format_timestamp
 from mlaudit.integrity import merkle, records
 from mlaudit.integrity.checkpoint import SignedCheckpoint
-from mlaudit.integrity.signing import verify_signature
+from mlaudit.integrity.signing import entry_authentic, verify_signature
 from mlaudit.integrity.store import Store
 from mlaudit.layout import EVENTS_PREFIX, parse_partition
 
@@ -169,8 +172,20 @@ class Verifier:
         max_checkpoint_age: timedelta | None = None,
         now: datetime | None = None,
         jobs: int | None = None,
+        log_id: str | None = None,
+        entry_key: Any = None,
+        witness: list[SignedCheckpoint] | None = None,
+        history: Any = None,
     ) -> None:
+        """``log_id``: this bucket's (`records.log_id`); a checkpoint of another log is a finding.
+        ``entry_key``: the writer's public key; every log entry must carry its signature.
+        ``witness``: the checkpoints the witness holds for this log (None: no witness given).
+        ``history``: the bucket's object versions (`versions.S3History`)."""
         self.store = store
+        self.history = history
+        self.log_id = log_id
+        self.entry_key = entry_key
+        self.witness = witness
         self.max_age = max_checkpoint_age
         self.now = now or datetime.now(UTC)
         self._manifests: dict[str, dict[str, Any]] = {}
@@ -183,7 +198,12 @@ class Verifier:
     def run(self) -> Report:
         report = Report()
         entries, leaves = self._check_log(report)
-        self._check_checkpoints(report, leaves)
+        held = self._check_checkpoints(report, leaves)
+        if self.witness is not None:
+            self._check_witness(report, leaves, held)
+        if self.entry_key is None:
+            report.notes.append("log entries' writer signatures not checked (no entry public key given)")
+        self._check_versions(report)
         self._check_files(report, entries)
         return report
 
@@ -234,6 +254,9 @@ class Verifier:
             if entry is not None:
                 if entry["index"] != index:
                     report.add("log_reordered", where, f"the entry says it is index {entry['index']}")
+                if self.entry_key is not None and not entry_authentic(self.entry_key, entry):
+                    report.add("log_entry_unauthenticated", where,
+                               "not signed with the writer's entry key (written by someone else, or altered)")
                 want_prev = records.ZERO_HASH if index == 0 else (previous_leaf.hex() if previous_leaf else None)
                 if want_prev is not None and entry["prev"] != want_prev:
                     report.add(
@@ -262,7 +285,9 @@ class Verifier:
 
     # -- 2. checkpoints -------------------------------------------------------------------------
 
-    def _check_checkpoints(self, report: Report, leaves: list[bytes] | None) -> None:
+    def _check_checkpoints(self, report: Report, leaves: list[bytes] | None) -> dict[int, SignedCheckpoint]:
+        """Returns the checkpoints that decode, by the sequence number in their key."""
+        held: dict[int, SignedCheckpoint] = {}
         seqs = self._numbered(report, records.CHECKPOINTS, records.checkpoint_seq, "checkpoint_foreign_object",
                               "not a checkpoint")
         previous: SignedCheckpoint | None = None
@@ -286,6 +311,10 @@ class Verifier:
                 report.add("checkpoint_invalid", where, str(exc))
                 previous = None
                 continue
+            held[seq] = signed
+            if self.log_id is not None and body.get("log_id") != self.log_id:
+                report.add("checkpoint_other_log", where,
+                           f"signed for log {body.get('log_id')}, not {self.log_id} (a copy of another bucket?)")
             if not verify_signature(self.public_key, signed.message, signed.signature):
                 report.add("checkpoint_bad_signature", where, "the signature does not verify with the public key")
                 previous = None
@@ -326,6 +355,9 @@ class Verifier:
         if latest is None:
             if report.log_size:
                 report.add("log_unsigned", records.CHECKPOINTS, "no valid signed checkpoint covers the log")
+            if self.max_age is not None:
+                report.add("checkpoint_stale", records.CHECKPOINTS,
+                           "no checkpoint at all: the signer never ran, or every checkpoint was removed")
         else:
             report.checkpoint = latest.body
             if self.max_age is not None and latest.body["time"] < format_timestamp(self.now - self.max_age):
@@ -340,6 +372,57 @@ class Verifier:
                 report.notes.append(f"{pending} log entries after the latest checkpoint are not signed yet")
         if self.trusted is not None:
             self._check_trusted(report)
+        return held
+
+    def _check_witness(
+        self, report: Report, leaves: list[bytes] | None, held: dict[int, SignedCheckpoint],
+    ) -> None:
+        """Each checkpoint the witness holds must still be in the bucket, identical, and
+        still be given by the log: otherwise checkpoints were removed, the chain restarted,
+        or the log shrank or was rewritten."""
+        witnessed = sorted(self.witness or [], key=lambda c: c.body.get("seq", -1))
+        if not witnessed:
+            if held or report.log_size:
+                report.add("witness_missing", self.log_id or "witness",
+                           "the witness holds no checkpoint of this log, yet the bucket holds a log "
+                           "(a copy of another bucket, or checkpoints never published)")
+            return
+        tree = merkle.Tree(leaves) if leaves is not None else None
+        for checkpoint in witnessed:
+            body = checkpoint.body
+            where = f"witness checkpoint {body.get('seq')}"
+            if not verify_signature(self.public_key, checkpoint.message, checkpoint.signature):
+                report.add("witness_bad_signature", where, "the signature does not verify with the public key")
+                continue
+            if self.log_id is not None and body["log_id"] != self.log_id:
+                report.add("checkpoint_other_log", where, f"signed for log {body['log_id']}, not {self.log_id}")
+                continue
+            mine = held.get(body["seq"])
+            if mine is None:
+                report.add("witness_checkpoint_missing", where, "the bucket no longer holds this checkpoint")
+            elif mine.body != body:
+                report.add("witness_checkpoint_replaced", where,
+                           "the bucket holds another checkpoint under this number (the chain restarted)")
+            if body["tree_size"] > report.log_size:
+                report.add("log_shrunk", where,
+                           f"the witness signed {body['tree_size']} log entries; the bucket holds {report.log_size}")
+            elif tree is not None and tree.root_at(body["tree_size"]).hex() != body["root"]:
+                report.add("witness_root_mismatch", where,
+                           f"the log's first {body['tree_size']} entries no longer give the witnessed root")
+
+    def _check_versions(self, report: Report) -> None:
+        """Write-once objects have exactly one version and no delete marker."""
+        if self.history is None:
+            report.notes.append("object versions not checked (no version history given)")
+            return
+        for prefix in (EVENTS_PREFIX, records.INTEGRITY_PREFIX):
+            for key, count, markers in self.history.versions(prefix):
+                if markers:
+                    report.add("delete_marker", key,
+                               f"{markers} delete marker(s): someone deleted a write-once object")
+                if count > 1:
+                    report.add("object_rewritten", key,
+                               f"{count} versions: a write-once object was written again")
 
     def _check_trusted(self, report: Report) -> None:
         trusted = self.trusted

@@ -1,7 +1,9 @@
-"""Offline verifier: ``python -m mlaudit.integrity.verify --bucket B --public-key key.pem``.
+"""Offline verifier: ``python -m mlaudit.integrity.verify --bucket B --public-key key.pem
+--entry-public-key entry.pem --witness-bucket W``.
 
-Needs read access to the bucket and the checkpoint public key (a PEM/DER file, or
-KMS GetPublicKey with --kms-key-id). Verifies a whole lake or an event_date range,
+Needs read access to the bucket (and its version listing), the witness bucket, the
+checkpoint public key and the writer's entry public key (PEM/DER files, or KMS
+GetPublicKey with --kms-key-id / --entry-kms-key-id). Verifies a whole lake or an event_date range,
 one event's receipt (--event-id) or consistency between two checkpoints
 (--consistency A B). Prints every problem as ``[kind] where: detail`` and exits 1
 if there is any, 2 on a usage error. The checks: `mlaudit.integrity.verifier`.
@@ -38,6 +40,15 @@ def _parser() -> argparse.ArgumentParser:
     key = parser.add_mutually_exclusive_group(required=True)
     key.add_argument("--public-key", help="checkpoint public key, PEM or DER file")
     key.add_argument("--kms-key-id", help="fetch the public key with KMS GetPublicKey")
+    entry = parser.add_mutually_exclusive_group()
+    entry.add_argument("--entry-public-key", help="the writer's log-entry public key, PEM or DER file")
+    entry.add_argument("--entry-kms-key-id", help="fetch the entry public key with KMS GetPublicKey")
+    parser.add_argument(
+        "--witness-bucket",
+        help="the witness bucket: its checkpoints of this log are trusted (an emptied, rolled back, "
+        "restarted or copied lake fails)",
+    )
+    parser.add_argument("--log-id", help="the log's id (default: mlaudit/<bucket>)")
     parser.add_argument("--from", dest="from_date", help="first event_date to check (YYYY-MM-DD)")
     parser.add_argument("--to", dest="to_date", help="last event_date to check (YYYY-MM-DD)")
     parser.add_argument("--event-id", help="check one event's receipt instead of the lake")
@@ -57,29 +68,41 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--max-age-hours",
         type=float,
-        help="fail if the latest checkpoint is older than this (the signer runs hourly: 2 is a good value)",
+        help="fail if the latest checkpoint is older than this (or there is none); "
+        "a few times the checkpoint interval",
     )
     parser.add_argument("--jobs", type=int, help="worker processes for hashing (default: CPUs)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     return parser
 
 
-def main(argv: list[str] | None = None, store: Store | None = None) -> int:
+def main(
+    argv: list[str] | None = None, store: Store | None = None, witness_store: Store | None = None,
+    history: Any = None,
+) -> int:
+    """``store``, ``witness_store``, ``history``: instead of S3 (tests)."""
     args = _parser().parse_args(argv)
     import boto3
 
-    from mlaudit.integrity.signing import kms_public_key_pem, load_public_key
+    from mlaudit.integrity import records
+    from mlaudit.integrity.signing import load_public_key
     from mlaudit.integrity.store import S3Store
+    from mlaudit.integrity.versions import S3History
+    from mlaudit.integrity.witness import Witness
 
     session = boto3.session.Session(region_name=args.region)
     if store is None:
-        store = S3Store(session.client("s3", endpoint_url=args.endpoint_url), args.bucket)
-    if args.public_key:
-        with open(args.public_key, "rb") as handle:
-            pem = handle.read()
-    else:
-        pem = kms_public_key_pem(session.client("kms", endpoint_url=args.endpoint_url), args.kms_key_id)
+        s3 = session.client("s3", endpoint_url=args.endpoint_url)
+        store, history = S3Store(s3, args.bucket), S3History(s3, args.bucket)
+        if args.witness_bucket:
+            witness_store = S3Store(s3, args.witness_bucket)
+    kms = lambda: session.client("kms", endpoint_url=args.endpoint_url)  # noqa: E731
+    pem = _key(args.public_key, args.kms_key_id, kms)
     public_key = load_public_key(pem)
+    entry_pem = _key(args.entry_public_key, args.entry_kms_key_id, kms)
+    entry_key = load_public_key(entry_pem) if entry_pem else None
+    log_id = args.log_id or records.log_id(args.bucket)
+    witness = Witness(witness_store, log_id).all() if witness_store is not None else None
 
     if args.event_id:
         return _print(*_event(store, pem, args), as_json=args.json)
@@ -97,12 +120,25 @@ def main(argv: list[str] | None = None, store: Store | None = None) -> int:
         trusted_checkpoint=trusted,
         max_checkpoint_age=timedelta(hours=args.max_age_hours) if args.max_age_hours else None,
         jobs=args.jobs,
+        log_id=log_id,
+        entry_key=entry_key,
+        witness=witness,
+        history=history,
     ).run()
     if args.json:
         print(json.dumps({**asdict(report), "ok": report.ok}, indent=1))
     else:
         print(report.text())
     return 0 if report.ok else 1
+
+
+def _key(path: str | None, kms_key_id: str | None, kms: Any) -> bytes | None:
+    from mlaudit.integrity.signing import kms_public_key_pem
+
+    if path:
+        with open(path, "rb") as handle:
+            return handle.read()
+    return kms_public_key_pem(kms(), kms_key_id) if kms_key_id else None
 
 
 def _signed_fields(document: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,86 @@
+"""The audit bucket's write-once policy, declared once.
+
+stacks/storage.py renders these statements into the bucket policy (Principal "*": they
+bind every role of the account, admins included, until someone changes the policy, which
+the witness and the verifier's version check then expose). The local stack enforces the
+same statements on every call a function makes (local/iam.py): moto evaluates bucket
+policies without their conditions, so they are not installed there.
+
+What they forbid under ``events/`` and ``integrity/``: deleting (no delete markers, no
+version removed), bypassing governance retention, and any object creation without
+``If-None-Match: *`` (no second version of a key). What retention itself needs is
+untouched: S3 Lifecycle expires objects after retention as the service, which bucket
+policies do not govern; multipart parts are exempt as S3 documents (they carry no
+conditional header; the completing request does).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from mlaudit.layout import EVENTS_PREFIX, INTEGRITY_PREFIX
+
+WRITE_ONCE_PREFIXES = (EVENTS_PREFIX, INTEGRITY_PREFIX)
+# S3 operations that create an object (what s3:ObjectCreationOperation is true for).
+OBJECT_CREATION_OPERATIONS = frozenset({"PutObject", "CopyObject", "CompleteMultipartUpload"})
+
+
+@dataclass(frozen=True)
+class Deny:
+    sid: str
+    actions: tuple[str, ...]
+    why: str
+    # An IAM condition block: {operator: {key: value}}. Only Null and Bool are used.
+    condition: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def resources(self, bucket_arn: str) -> list[str]:
+        return [f"{bucket_arn}/{prefix}*" for prefix in WRITE_ONCE_PREFIXES]
+
+    def applies(self, action: str, key: str, context: dict[str, Any]) -> bool:
+        """Does this statement deny ``action`` on object ``key`` in a request whose condition
+        keys are ``context`` (a key absent from the request is absent from it)?"""
+        if action.lower() not in {a.lower() for a in self.actions}:
+            return False
+        if not key.startswith(WRITE_ONCE_PREFIXES):
+            return False
+        return all(_holds(operator, name, value, context)
+                   for operator, block in self.condition.items() for name, value in block.items())
+
+
+def _holds(operator: str, name: str, value: str, context: dict[str, Any]) -> bool:
+    if operator == "Null":  # "true": the key is absent from the request
+        return (name not in context) == (value == "true")
+    if operator == "Bool":
+        return name in context and str(context[name]).lower() == value
+    raise NotImplementedError(f"condition operator {operator}")
+
+
+WRITE_ONCE: tuple[Deny, ...] = (
+    Deny(
+        "WriteOnceNoDelete",
+        ("s3:DeleteObject", "s3:DeleteObjectVersion", "s3:BypassGovernanceRetention"),
+        why="no delete markers and no version removed: Object Lock alone allows delete markers",
+    ),
+    Deny(
+        "WriteOnceNoOverwrite",
+        ("s3:PutObject",),
+        why="every object is created with If-None-Match: *, so a key never gets a second version",
+        condition={"Null": {"s3:if-none-match": "true"}, "Bool": {"s3:ObjectCreationOperation": "true"}},
+    ),
+)
+
+
+def statements(bucket_arn: str) -> list[dict[str, Any]]:
+    """The bucket policy statements, as JSON (what stacks/storage.py adds)."""
+    return [
+        {
+            "Sid": deny.sid,
+            "Effect": "Deny",
+            "Principal": {"AWS": "*"},
+            "Action": list(deny.actions),
+            "Resource": deny.resources(bucket_arn),
+            **({"Condition": deny.condition} if deny.condition else {}),
+        }
+        for deny in WRITE_ONCE
+    ]

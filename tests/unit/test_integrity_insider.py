@@ -1,0 +1,318 @@
+"""Attacks by someone with access (issue #15), on moto S3 and KMS: what each leaves
+behind, and that the signer and the verifier catch it. The attacker's tools are plain
+S3 calls: PutObject (the writer role has it) and DeleteObject without a version id
+(Object Lock allows delete markers); they have no kms:Sign on the entry or checkpoint keys."""
+
+from __future__ import annotations
+
+import boto3
+import pytest
+from mlaudit.integrity import records
+from mlaudit.integrity.checkpoint import (
+    ChainRestarted,
+    Checkpointer,
+    SignedCheckpoint,
+    UnauthenticatedEntry,
+    latest_checkpoint,
+    load_checkpoint,
+)
+from mlaudit.integrity.signing import KmsSigner, LocalSigner, entry_authentic, kms_public_key_pem, load_public_key
+from mlaudit.integrity.store import S3Store
+from mlaudit.integrity.verifier import Verifier
+from mlaudit.integrity.versions import S3History
+from mlaudit.integrity.witness import Witness
+
+from tests.unit.test_integrity_support import Lake, parquet_file
+
+AUDIT, WITNESS, COPY = "audit", "witness", "audit-copy"
+LOG_ID = records.log_id(AUDIT)
+MALLORY = LocalSigner.generate("mallory")  # a key the attacker made: not the writer's
+
+
+def _bucket(s3, name: str, mode: str = "GOVERNANCE") -> None:
+    s3.create_bucket(Bucket=name, ObjectLockEnabledForBucket=True)
+    s3.put_object_lock_configuration(
+        Bucket=name,
+        ObjectLockConfiguration={"ObjectLockEnabled": "Enabled",
+                                 "Rule": {"DefaultRetention": {"Mode": mode, "Days": 1}}},
+    )
+
+
+class World:
+    """The audit bucket, the witness bucket (COMPLIANCE), the two KMS keys, a lake of four
+    files signed twice, all as the stack builds them."""
+
+    def __init__(self) -> None:
+        self.s3, kms = boto3.client("s3"), boto3.client("kms")
+        _bucket(self.s3, AUDIT)
+        _bucket(self.s3, WITNESS, "COMPLIANCE")
+        signing = kms.create_key(KeyUsage="SIGN_VERIFY", KeySpec="RSA_3072")["KeyMetadata"]["KeyId"]
+        entry = kms.create_key(KeyUsage="SIGN_VERIFY", KeySpec="RSA_2048")["KeyMetadata"]["KeyId"]
+        self.signer, self.entry_signer = KmsSigner(kms, signing), KmsSigner(kms, entry)
+        self.public_key = load_public_key(kms_public_key_pem(kms, signing))
+        self.entry_key = load_public_key(kms_public_key_pem(kms, entry))
+        self.store = S3Store(self.s3, AUDIT)
+        self.witness = Witness(S3Store(self.s3, WITNESS), LOG_ID)
+        self.lake = Lake(self.store, self.signer, entry_signer=self.entry_signer, entry_key=self.entry_key,
+                         witness=self.witness, log_id=LOG_ID)
+
+    def checkpointer(self, *, witness: bool = True) -> Checkpointer:
+        """A signer starting cold (a new container), as the checkpoint function builds it."""
+        return Checkpointer(self.store, self.signer, log_id=LOG_ID, clock=self.lake.clock, entry_key=self.entry_key,
+                            witness=self.witness if witness else None)
+
+    def verify(self, bucket: str = AUDIT, *, witness: bool = True, **kwargs):
+        log_id = records.log_id(bucket)
+        return Verifier(
+            S3Store(self.s3, bucket), self.public_key, jobs=1, log_id=log_id, entry_key=self.entry_key,
+            witness=Witness(S3Store(self.s3, WITNESS), log_id).all() if witness else None,
+            history=S3History(self.s3, bucket), **kwargs,
+        ).run()
+
+    def put(self, key: str, body: bytes) -> None:
+        """A plain PutObject (no If-None-Match): what S3 write access alone allows."""
+        self.s3.put_object(Bucket=AUDIT, Key=key, Body=body)
+
+    def entry(self, index: int) -> dict:
+        return records.decode(self.store.get(records.log_key(index)), "entry")
+
+
+@pytest.fixture
+def world(aws):
+    return World()
+
+
+def test_an_untouched_lake_verifies_with_the_witness_and_every_entry_is_the_writers(world):
+    report = world.verify()
+    assert report.ok, report.text()
+    assert all(entry_authentic(world.entry_key, world.entry(i)) for i in range(report.log_size))
+    # Each checkpoint is in the witness, byte for byte.
+    assert [c.encode() for c in world.witness.all()] == [
+        load_checkpoint(world.store, seq).encode() for seq in (0, 1)
+    ]
+
+
+def _forge_file(world: World, signer=None) -> int:
+    """Attack 1: a Parquet file of invented events, its manifest, log entry n with the right
+    prev and its log-by-file record, written by hand."""
+    events = [dict(e, event_id=f"forged-{i}", prediction_label="approved")
+              for i, e in enumerate(world.lake.events[world.lake.keys[0]])]
+    key = "events/event_date=2026-11-26/event_type=prediction/forged.parquet"
+    body = parquet_file(events)
+    leaves = [bytes.fromhex(e["leaf_hash"]) for e in events]
+    manifest = records.encode(records.manifest(
+        object_key=key, object_sha256=records.sha256_hex(body), record_count=len(events),
+        merkle_root=records.merkle.root(leaves).hex(), first_event_id="forged-0", last_event_id=events[-1]["event_id"],
+    ))
+    n = world.lake.sink.log.size()
+    entry = records.log_entry(
+        index=n, prev=records.entry_leaf(world.store.get(records.log_key(n - 1))).hex(), object_key=key,
+        object_sha256=records.sha256_hex(body), record_count=len(events),
+        merkle_root=records.merkle.root(leaves).hex(), manifest_sha256=records.sha256_hex(manifest),
+        appended_at="2026-11-26T09:00:00.000Z",
+    )
+    if signer is not None:
+        entry = records.sign_entry(signer, entry)
+    for k, v in ((key, body), (records.manifest_key(key), manifest), (records.log_key(n), records.encode(entry)),
+                 (records.log_by_file_key(key), records.encode({"index": n}))):
+        world.put(k, v)
+    return n
+
+
+@pytest.mark.parametrize("signer", [None, MALLORY], ids=["unsigned", "signed-with-another-key"])
+def test_a_forged_file_is_refused_by_the_signer_and_reported_by_the_verifier(world, signer):
+    n = _forge_file(world, signer)
+    # The signer signs the authenticated prefix, then refuses the forged entry (the run fails: alarm).
+    with pytest.raises(UnauthenticatedEntry, match=f"log entry {n} is not signed with the writer's entry key"):
+        world.checkpointer().run()
+    latest = latest_checkpoint(world.store)
+    assert latest.body["tree_size"] == n and world.witness.latest().body == latest.body
+    # Nothing the writer appends after it is ever signed: it chains onto the forged entry.
+    world.lake.add_file("2026-11-27", "prediction", 2, name="after")
+    with pytest.raises(UnauthenticatedEntry):
+        world.checkpointer().run()
+    assert latest_checkpoint(world.store).body["tree_size"] == n
+    report = world.verify()
+    assert ("log_entry_unauthenticated", f"log index {n} ({records.log_key(n)})") in {
+        (p.kind, p.where) for p in report.problems
+    }
+    assert not {p.where for p in report.problems if p.kind == "log_entry_unauthenticated"} - {
+        f"log index {n} ({records.log_key(n)})"
+    }, "the writer's own later entry is authentic"
+
+
+def _rewrite_history(world: World) -> None:
+    """Attack 2: change a value of an already-signed event, rewrite its leaf, root, manifest
+    and log entry, re-chain every later entry, then DeleteObject (no version id) every
+    checkpoint and log-leaves segment."""
+    key = world.lake.keys[0]
+    events = [dict(e) for e in world.lake.events[key]]
+    events[1]["prediction_label"] = "approved"
+    from mlaudit import leaf
+
+    events[1]["leaf_hash"] = leaf.leaf_hash({k: v for k, v in events[1].items() if k != "leaf_hash"})
+    body = parquet_file(events)
+    leaves = [bytes.fromhex(e["leaf_hash"]) for e in events]
+    root = records.merkle.root(leaves).hex()
+    manifest = records.decode(world.store.get(records.manifest_key(key)), "manifest")
+    manifest.update(object_sha256=records.sha256_hex(body), merkle_root=root)
+    world.put(key, body)
+    world.put(records.manifest_key(key), records.encode(manifest))
+    prev = records.ZERO_HASH
+    for index in range(world.lake.sink.log.size()):
+        entry = world.entry(index)
+        entry.pop("signature"), entry.pop("key_id")
+        entry["prev"] = prev
+        if index == 0:
+            entry.update(object_sha256=records.sha256_hex(body), merkle_root=root,
+                         manifest_sha256=records.sha256_hex(records.encode(manifest)))
+        data = records.encode(entry)
+        world.put(records.log_key(index), data)
+        prev = records.entry_leaf(data).hex()
+    for prefix in (records.CHECKPOINTS, records.LOG_LEAVES):
+        for k in list(world.store.list(prefix)):
+            world.s3.delete_object(Bucket=AUDIT, Key=k)
+
+
+def test_a_rewritten_history_is_refused_by_the_signer_and_reported_by_the_verifier(world):
+    _rewrite_history(world)
+    # The signer starting cold finds no checkpoint, but the witness holds one: no new chain.
+    with pytest.raises(ChainRestarted, match="the witness holds checkpoint 1"):
+        world.checkpointer().run()
+    assert latest_checkpoint(world.store) is None
+    report = world.verify()
+    kinds = report.kinds()
+    assert {"delete_marker", "object_rewritten", "witness_checkpoint_missing", "log_entry_unauthenticated"} <= kinds
+    deleted = {p.where for p in report.problems if p.kind == "delete_marker"}
+    assert records.checkpoint_key(0) in deleted and records.checkpoint_key(1) in deleted
+    rewritten = {p.where for p in report.problems if p.kind == "object_rewritten"}
+    assert {world.lake.keys[0], records.manifest_key(world.lake.keys[0]), records.log_key(0)} <= rewritten
+
+
+def test_a_signer_that_ignored_the_witness_would_restart_the_chain_and_the_verifier_says_so(world):
+    # Given the rewrite, and a signer without its witness (as before issue #15) signing from seq 0,
+    # with the attacker holding the writer's key too (so every entry is authentic)
+    _rewrite_history(world)
+    for index in range(world.lake.sink.log.size()):  # re-sign every entry: a writer-role insider
+        entry = world.entry(index)
+        world.put(records.log_key(index), records.encode(records.sign_entry(world.entry_signer, entry)))
+        if index + 1 < world.lake.sink.log.size():
+            following = world.entry(index + 1)
+            following["prev"] = records.entry_leaf(world.store.get(records.log_key(index))).hex()
+            world.put(records.log_key(index + 1), records.encode(following))
+    restarted = world.checkpointer(witness=False).run()
+    assert restarted.body["seq"] == 0
+    # Then the witness's checkpoints are not the bucket's and no longer match the log.
+    report = world.verify()
+    assert {"witness_checkpoint_replaced", "witness_checkpoint_missing", "witness_root_mismatch",
+            "delete_marker", "object_rewritten"} <= report.kinds(), report.text()
+    assert "log_entry_unauthenticated" not in report.kinds()
+
+
+def test_an_emptied_bucket_fails_against_the_witness_and_with_max_age(world):
+    for prefix in ("events/", "integrity/"):
+        for key in list(world.store.list(prefix)):
+            world.s3.delete_object(Bucket=AUDIT, Key=key)
+    report = world.verify()
+    assert {"witness_checkpoint_missing", "log_shrunk", "delete_marker"} <= report.kinds()
+    from datetime import timedelta
+
+    no_witness = Verifier(world.store, world.public_key, jobs=1, log_id=LOG_ID, max_checkpoint_age=timedelta(hours=2))
+    assert "checkpoint_stale" in no_witness.run().kinds()
+
+
+def test_a_copied_bucket_fails_its_log_id_and_the_witness(world):
+    world.s3.create_bucket(Bucket=COPY)
+    for prefix in ("events/", "integrity/"):
+        for key in world.store.list(prefix):
+            world.s3.put_object(Bucket=COPY, Key=key, Body=world.store.get(key))
+    report = world.verify(COPY)
+    assert {"checkpoint_other_log", "witness_missing"} <= report.kinds()
+    assert not report.kinds() - {"checkpoint_other_log", "witness_missing"}, report.text()
+
+
+def test_the_signer_repairs_a_run_that_stopped_between_the_witness_and_the_bucket(world):
+    # Given a checkpoint published to the witness whose bucket copy was never written
+    world.lake.add_file("2026-11-27", "prediction", 2, name="late")
+    checkpointer = world.checkpointer()
+    signed = world.checkpointer().run()
+    world.s3.delete_object(Bucket=AUDIT, Key=records.checkpoint_key(signed.body["seq"]))
+    # (a delete marker here stands for the missing write; the verifier would report it)
+    # When the signer runs again
+    checkpointer.clock = world.lake.clock
+    following = checkpointer.run()
+    # Then it re-creates the bucket copy from the witness and chains on
+    assert load_checkpoint(world.store, signed.body["seq"]).body == signed.body
+    assert following.body["prev"] == signed.sha256
+
+
+def test_the_signer_refuses_a_bucket_whose_chain_the_witness_never_saw(world):
+    # Given a lake signed without a witness, then a witness configured for it
+    other = Witness(S3Store(world.s3, WITNESS), records.log_id("elsewhere"))
+    checkpointer = Checkpointer(world.store, world.signer, log_id=LOG_ID, entry_key=world.entry_key, witness=other)
+    with pytest.raises(ChainRestarted, match="the witness holds no checkpoint"):
+        checkpointer.run()
+    # And a checkpoint of another log in the bucket is refused as well
+    mislabelled = Checkpointer(world.store, world.signer, log_id=records.log_id(COPY), witness=world.witness)
+    with pytest.raises(ChainRestarted, match="belongs to log"):
+        mislabelled.run()
+
+
+def test_witness_checkpoints_cannot_be_deleted_or_replaced(world):
+    key = records.witness_key(LOG_ID, 0)
+    version = world.s3.head_object(Bucket=WITNESS, Key=key)["VersionId"]
+    with pytest.raises(world.s3.exceptions.ClientError):
+        world.s3.delete_object(Bucket=WITNESS, Key=key, VersionId=version, BypassGovernanceRetention=True)
+    fake = SignedCheckpoint(dict(world.witness.load(0).body, tree_size=0), b"x")
+    from mlaudit.integrity.witness import WitnessConflict
+
+    with pytest.raises(WitnessConflict):
+        world.witness.publish(fake)
+
+
+class _Context:
+    function_name = "checkpoint"
+    memory_limit_in_mb = 256
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:checkpoint"
+    aws_request_id = "req-1"
+
+
+def test_checkpoint_handler_checks_entries_signs_with_kms_and_publishes_to_the_witness(aws):
+    # Given the checkpoint function's environment as the stack gives it, and one file the
+    # writer recorded with its entry key
+    import json
+
+    from mlaudit.bootstrap import Runtime
+    from mlaudit.handlers import checkpoint as handler_module
+    from mlaudit.integrity import merkle
+    from mlaudit.integrity.signing import verify_signature
+    from mlaudit.integrity.sink import IntegritySink
+
+    s3, kms, sns, sqs = (boto3.client(name) for name in ("s3", "kms", "sns", "sqs"))
+    _bucket(s3, AUDIT)
+    _bucket(s3, WITNESS, "COMPLIANCE")
+    signing = kms.create_key(KeyUsage="SIGN_VERIFY", KeySpec="RSA_3072")["KeyMetadata"]["KeyId"]
+    entry = kms.create_key(KeyUsage="SIGN_VERIFY", KeySpec="RSA_2048")["KeyMetadata"]["KeyId"]
+    topic = sns.create_topic(Name="witness")["TopicArn"]
+    archive = sqs.create_queue(QueueName="archive")["QueueUrl"]
+    archive_arn = sqs.get_queue_attributes(QueueUrl=archive, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=archive_arn, Attributes={"RawMessageDelivery": "true"})
+    environ = {"MLAUDIT_AUDIT_BUCKET": AUDIT, "MLAUDIT_SIGNING_KEY_ID": signing, "MLAUDIT_KMS_KEY_ID": "",
+               "MLAUDIT_ENTRY_KEY_ID": entry, "MLAUDIT_WITNESS_BUCKET": WITNESS, "MLAUDIT_WITNESS_TOPIC_ARN": topic}
+    handler_module.APP.configure(runtime=Runtime(environ, boto3.client))
+    try:
+        IntegritySink(S3Store(s3, AUDIT), entry_signer=KmsSigner(kms, entry)).file_written(
+            "events/event_date=2026-11-26/event_type=prediction/a.parquet", b"x", [merkle.leaf_hash(b"e")], "e", "e",
+        )
+        # When the schedule runs it
+        answer = handler_module.handler({}, _Context())
+    finally:
+        handler_module.APP.reset()
+    # Then it signed the entry, in the bucket and in the witness, and announced it
+    assert answer["seq"] == 0 and answer["tree_size"] == 1
+    signed = latest_checkpoint(S3Store(s3, AUDIT))
+    assert verify_signature(load_public_key(kms_public_key_pem(kms, signing)), signed.message, signed.signature)
+    assert signed.body["log_id"] == LOG_ID
+    assert Witness(S3Store(s3, WITNESS), LOG_ID).latest().encode() == signed.encode()
+    (message,) = sqs.receive_message(QueueUrl=archive)["Messages"]
+    assert json.loads(message["Body"]) == signed.to_json()
