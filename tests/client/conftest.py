@@ -96,8 +96,10 @@ def _close(sock: socket.socket) -> None:
 
 
 class ShortTokens:
-    """A client-credentials endpoint whose tokens expire after `lifetime` seconds, signed
-    like the local stack's (so the API's authorizer checks them for real)."""
+    """A client-credentials endpoint whose tokens live `lifetime` seconds, signed like the
+    local stack's (the API's authorizer checks them for real). Every other token it issues
+    has already expired (beyond the authorizer's leeway), as a revoked token or a skewed
+    clock would be: the client learns it only from the API's 401."""
 
     def __init__(self, config: dict[str, Any], lifetime: int) -> None:
         key, kid = moto_signing_key()
@@ -108,12 +110,13 @@ class ShortTokens:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802
                 self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                outer.issued += 1
                 now = int(time.time())
+                exp = now - 300 if outer.issued % 2 else now + lifetime
                 token = jwt.encode({"sub": client_id, "client_id": client_id, "token_use": "access", "iss": issuer,
-                                    "scope": "mlaudit/events.write", "iat": now, "exp": now + lifetime,
+                                    "scope": "mlaudit/events.write", "iat": now - 1, "exp": exp,
                                     "jti": str(uuid.uuid4())}, key, algorithm="RS256", headers={"kid": kid})
                 body = (f'{{"access_token":"{token}","expires_in":{lifetime},"token_type":"Bearer"}}').encode()
-                outer.issued += 1
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
@@ -133,10 +136,10 @@ class ShortTokens:
 
 
 class BusyFront:
-    """An HTTP front to the API that answers the first `refusals` requests with `status`
+    """An HTTP front to the API that answers its first requests with `refusals` (statuses)
     and a Retry-After, as a throttled or overloaded API would, then passes requests on."""
 
-    def __init__(self, api_url: str, refusals: int, status: int = 429, retry_after: int = 1) -> None:
+    def __init__(self, api_url: str, refusals: list[int], retry_after: int = 1) -> None:
         target = urllib.parse.urlsplit(api_url)
         self.refused_at: list[float] = []
         self.passed_at: list[float] = []
@@ -145,7 +148,8 @@ class BusyFront:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                if len(outer.refused_at) < refusals:
+                if len(outer.refused_at) < len(refusals):
+                    status = refusals[len(outer.refused_at)]
                     outer.refused_at.append(time.monotonic())
                     self._answer(status, b'{"error":"busy"}', {"Retry-After": str(retry_after)})
                     return
@@ -184,10 +188,15 @@ def api_proxy(local_stack) -> Iterator[TcpProxy]:  # noqa: F811
     proxy.down()
 
 
+STARTED: dict[str, float] = {}  # workload name -> when its test began (older files are skipped)
+
+
 @pytest.fixture
 def workload() -> str:
     """A workload name of this test's own: its events are told apart in the shared lake."""
-    return f"sdk-{uuid.uuid4().hex[:10]}"
+    name = f"sdk-{uuid.uuid4().hex[:10]}"
+    STARTED[name] = time.time()
+    return name
 
 
 def settings(config: dict[str, Any], tmp_path, **overrides: Any) -> dict[str, Any]:
@@ -207,9 +216,12 @@ def stored_rows(config: dict[str, Any], workload: str) -> list[dict[str, Any]]:
     """The lake's rows of `workload` (with their event_type), once the writer drained."""
     drained(config)
     s3 = client.aws_client(config, "s3")
+    since = next((t for name, t in STARTED.items() if workload.startswith(name)), 0.0) - 5  # clock margin
     rows = []
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=config["bucket"], Prefix="events/"):
         for item in page.get("Contents", []):
+            if item["LastModified"].timestamp() < since:
+                continue  # written before this test began: none of its events
             _, event_type = parse_partition(item["Key"])
             table = read_parquet_bytes(s3.get_object(Bucket=config["bucket"], Key=item["Key"])["Body"].read())
             rows += [{**row, "event_type": event_type} for row in table.to_pylist() if row["workload"] == workload]
