@@ -19,6 +19,7 @@ from mlaudit.settings import Settings, SettingsError  # noqa: E402
 
 from stacks.app_stack import MlAuditStack  # noqa: E402
 from stacks.compliance import acknowledge, add_rule_packs  # noqa: E402
+from stacks.regions import check_region, require_supported_region  # noqa: E402
 
 
 def settings_from_context(app: cdk.App) -> Settings:
@@ -44,6 +45,8 @@ def build_app(
     outdir = outdir or os.environ.get("CDK_OUTDIR") or str(ROOT / "cdk.out")
     app = cdk.App(context={**defaults, **(context or {})}, outdir=outdir)
     settings = settings_from_context(app)
+    # Known at synth under the CLI (from the profile) or with -c region=...; else the rule decides.
+    check_region(app.node.try_get_context("region") or os.environ.get("CDK_DEFAULT_REGION"))
     stack = MlAuditStack(
         app,
         f"{settings.name_prefix}-stack",
@@ -51,6 +54,7 @@ def build_app(
         routes=routes,
         description="mlaudit: audit trail for ML workloads",
     )
+    require_supported_region(stack)
     add_rule_packs(app)
     acknowledge(stack, settings)
     return app, stack

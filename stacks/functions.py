@@ -4,9 +4,14 @@ layers, tracing and encrypted log group for every handler, so they cannot drift.
 from __future__ import annotations
 
 import hashlib
+import os
+import re
+import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,10 +19,8 @@ import jsii
 from aws_cdk import (
     AssetHashType,
     BundlingOptions,
-    CfnMapping,
     DockerImage,
     Duration,
-    Fn,
     ILocalBundling,
     RemovalPolicy,
     Stack,
@@ -33,43 +36,29 @@ from mlaudit.settings import FUNCTION_RUNTIME_ENVIRONMENT, Settings
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 LAMBDAS_DIR = REPO_ROOT / "lambdas"
-# Runtime packages neither the Lambda runtime (boto3) nor the public layers (Powertools,
-# pyarrow) provide; pinned in requirements.txt and installed into one layer.
-LAYER_PACKAGES = ("pydantic", "pydantic_core", "PyJWT", "cryptography", "msgspec")
+REQUIREMENTS = REPO_ROOT / "requirements.txt"
 
-# The newest Python runtime this aws-cdk-lib knows. The layers below must match it.
+# The newest Python runtime this aws-cdk-lib knows; the layers are built for it.
 RUNTIME = lambda_.Runtime.PYTHON_3_14
-PYTHON_TAG = "python314"
+# Lambda's python3.14 runs on Amazon Linux 2023 (glibc 2.34): manylinux_2_28 wheels (pyarrow
+# ships only those for aarch64) and manylinux2014 ones (glibc 2.17) both load there.
+PLATFORMS = ("manylinux_2_28_aarch64", "manylinux2014_aarch64")
+# Lambda's limit on a function's code and layers, unzipped; our budget keeps a margin under it.
+UNZIPPED_LIMIT_MIB = 250
+UNZIPPED_BUDGET_MIB = 200
 
-# Powertools for AWS Lambda (Python) v3 public layer: one version number in every
-# commercial region. 38 is the newest number seen published for python314-arm64 while
-# this was written (3.31.1 was 36); before a release, check that it carries the
-# aws-lambda-powertools of requirements.txt:
-#   aws lambda get-layer-version-by-arn --arn <arn> --query Description
-POWERTOOLS_LAYER_VERSION = 38
-
-# AWS SDK for pandas layer (carries pyarrow): its version number differs per region
-# (https://aws-sdk-pandas.readthedocs.io/en/stable/layers.html). Seen published:
-# af-south-1 (6), ap-southeast-2 and eu-west-2 (11); the other rows assume the same
-# number as their peers: confirm against that page before a first deployment there.
-# Regions absent here fail at the mapping lookup instead of running with a wrong layer.
-PANDAS_LAYER_VERSIONS: dict[str, int] = {
-    "af-south-1": 6,
-    "ap-northeast-1": 11,
-    "ap-south-1": 11,
-    "ap-southeast-1": 11,
-    "ap-southeast-2": 11,
-    "ca-central-1": 11,
-    "eu-central-1": 11,
-    "eu-north-1": 11,
-    "eu-west-1": 11,
-    "eu-west-2": 11,
-    "eu-west-3": 11,
-    "us-east-1": 11,
-    "us-east-2": 11,
-    "us-west-1": 11,
-    "us-west-2": 11,
-}
+# What pip installs into the pyarrow layer but no function loads: Arrow Flight, the S3
+# filesystem (the functions read S3 through boto3; pyarrow.fs skips it when absent), the
+# C++ tests, headers and Cython sources, and the two extra copies of each versioned
+# library (the extensions link the `.so.<major>` one). tests/infra/test_deploy_layers.py
+# imports and runs what the functions use from a copy trimmed with these patterns.
+PYARROW_TRIM = (
+    "pyarrow/libarrow_flight.so*", "pyarrow/_flight.*.so", "pyarrow/libarrow_python_flight.so*",
+    "pyarrow/libarrow_s3.so*", "pyarrow/_s3fs.*.so", "pyarrow/_pyarrow_cpp_tests.*.so",
+    "pyarrow/tests", "pyarrow/include", "pyarrow/src", "pyarrow/**/*.pyx", "pyarrow/**/*.pxd",
+    "pyarrow/**/*.pxi", "pyarrow/libarrow_python.so", "pyarrow/libarrow_python.so.*.*.*",
+    "pyarrow/libarrow_python_parquet_encryption.so", "pyarrow/libarrow_python_parquet_encryption.so.*.*.*",
+)
 
 # CloudWatch Logs retention periods (days) as the enum jsii exposes (by name, not number).
 _RETENTION_NAMES = {
@@ -92,89 +81,133 @@ def _asset() -> lambda_.Code:
     return lambda_.Code.from_asset(str(LAMBDAS_DIR), exclude=ASSET_EXCLUDES)
 
 
-def layer_requirements() -> list[str]:
-    """The pins of LAYER_PACKAGES, read from requirements.txt so there is one place to bump them."""
+def runtime_requirements(path: Path = REQUIREMENTS) -> dict[str, str]:
+    """Normalized name -> pin (`name==version`) of every package requirements.txt lists:
+    the packages the functions import and each of their dependencies."""
     pins = {}
-    for line in (REPO_ROOT / "requirements.txt").read_text().splitlines():
-        name = line.split("#")[0].split("==")[0].strip()
-        if name in LAYER_PACKAGES:
-            pins[name] = line.split("#")[0].strip()
-    missing = set(LAYER_PACKAGES) - set(pins)
-    if missing:
-        raise ValueError(f"requirements.txt pins none of {sorted(missing)}")
-    return [pins[name] for name in LAYER_PACKAGES]
+    for line in path.read_text().splitlines():
+        pin = line.split("#")[0].strip()
+        if pin:
+            name, _, version = pin.partition("==")
+            if not version:
+                raise ValueError(f"requirements.txt: {pin!r} is not pinned with ==")
+            pins[normalize(name)] = pin
+    return pins
+
+
+def normalize(name: str) -> str:
+    """PEP 503 names: PyJWT, pyjwt and py_jwt are one package."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+@dataclass(frozen=True)
+class LayerContent:
+    """What one layer holds: exact pins, installed with --no-deps, minus `trim`."""
+
+    construct_id: str
+    description: str
+    requirements: tuple[str, ...]
+    trim: tuple[str, ...] = ()
+
+    @property
+    def digest(self) -> str:
+        key = f"{RUNTIME.name} {PLATFORMS} {self.requirements} {self.trim}"
+        return hashlib.sha256(key.encode()).hexdigest()
+
+
+def layer_contents() -> tuple[LayerContent, LayerContent]:
+    """The core layer (every function: everything pinned but pyarrow, boto3 included, so the
+    SDK is the tested one and not the runtime's) and the pyarrow layer (functions declared
+    with pyarrow=True)."""
+    pins = runtime_requirements()
+    arrow = tuple(pin for name, pin in pins.items() if name == "pyarrow")
+    core = tuple(pin for name, pin in pins.items() if name != "pyarrow")
+    if not arrow:
+        raise ValueError("requirements.txt pins no pyarrow")
+    return (
+        LayerContent("Core", "mlaudit runtime packages (requirements.txt)", core),
+        LayerContent("Pyarrow", "pyarrow for the functions that read or write Parquet", arrow, PYARROW_TRIM),
+    )
+
+
+def _cache_root() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mlaudit" / "layers"
+
+
+def trim(root: Path, patterns: tuple[str, ...]) -> None:
+    for pattern in patterns:
+        for path in sorted(root.glob(pattern), reverse=True):
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            elif path.exists() or path.is_symlink():
+                path.unlink()
+
+
+def build_layer(content: LayerContent) -> Path:
+    """pip installs the pins for Lambda's arm64 Python into a cache keyed by the content,
+    once per machine (the tests synthesize several times); returns the `python/` parent."""
+    done = _cache_root() / content.digest
+    if done.exists():
+        return done
+    done.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{content.digest[:12]}-", dir=done.parent))
+    platforms = [arg for platform in PLATFORMS for arg in ("--platform", platform)]
+    subprocess.run(  # noqa: S603 - fixed argv, pins from requirements.txt
+        [
+            sys.executable, "-m", "pip", "install", "--quiet", "--quiet", "--no-compile", "--no-deps",
+            *platforms, "--implementation", "cp", "--python-version", RUNTIME.name.removeprefix("python"),
+            "--only-binary=:all:", "--target", str(work / "python"), *content.requirements,
+        ],
+        check=True,
+    )
+    trim(work / "python", content.trim)
+    shutil.rmtree(work / "python" / "bin", ignore_errors=True)  # console scripts: never run on Lambda
+    try:
+        work.rename(done)  # atomic: a concurrent build of the same content keeps the first
+    except OSError:
+        shutil.rmtree(work, ignore_errors=True)
+    return done
 
 
 @jsii.implements(ILocalBundling)
 class PipInstall:
     """Bundle wheels for Lambda's arm64 Python with pip on this machine: no Docker.
+    Needs the package index at synth time, once per requirements change and machine."""
 
-    Needs the package index at synth time (once per requirements change and output dir).
-    """
-
-    def __init__(self, requirements: list[str]) -> None:
-        self.requirements = requirements
+    def __init__(self, content: LayerContent) -> None:
+        self.content = content
 
     def try_bundle(self, output_dir: str, *, image: DockerImage, **_: Any) -> bool:
-        python_version = RUNTIME.name.removeprefix("python")
-        subprocess.run(  # noqa: S603 - fixed argv, pins from requirements.txt
-            [
-                sys.executable, "-m", "pip", "install", "--quiet", "--quiet", "--no-compile",
-                "--platform", "manylinux2014_aarch64", "--implementation", "cp",
-                "--python-version", python_version, "--only-binary=:all:",
-                "--target", str(Path(output_dir) / "python"), *self.requirements,
-            ],
-            check=True,
-        )
+        shutil.copytree(build_layer(self.content), output_dir, dirs_exist_ok=True)
         return True
 
 
 class Layers(Construct):
-    """The two public layers, resolved for the stack's region at deploy time, and
-    the project's own layer of pinned runtime packages (`dependencies`)."""
+    """The project's own layers, built from requirements.txt's pins: `core` for every
+    function, `pyarrow` for those whose declaration says pyarrow=True. No public layer:
+    what a function imports on AWS is what the tests run (tests/infra/test_deploy_layers.py)."""
 
     def __init__(self, scope: Construct, construct_id: str) -> None:
         super().__init__(scope, construct_id)
-        requirements = layer_requirements()
-        self.dependencies = lambda_.LayerVersion(
+        core, arrow = layer_contents()
+        self.core = self._layer(core)
+        self.pyarrow = self._layer(arrow)
+
+    def _layer(self, content: LayerContent) -> lambda_.LayerVersion:
+        return lambda_.LayerVersion(
             self,
-            "Dependencies",
-            description="mlaudit runtime packages: " + " ".join(requirements),
+            content.construct_id,
+            description=f"{content.description}; content {content.digest[:16]}",
             compatible_runtimes=[RUNTIME],
             compatible_architectures=[lambda_.Architecture.ARM_64],
             code=lambda_.Code.from_asset(
                 str(REPO_ROOT / "stacks"),  # not read: the layer is built from the pins alone
                 asset_hash_type=AssetHashType.CUSTOM,
-                asset_hash=hashlib.sha256(f"{RUNTIME.name} arm64 {requirements}".encode()).hexdigest(),
+                asset_hash=content.digest,
                 bundling=BundlingOptions(
                     image=DockerImage.from_registry("public.ecr.aws/sam/build-python3.14"),
-                    local=PipInstall(requirements),
+                    local=PipInstall(content),
                 ),
-            ),
-        )
-        region = Stack.of(self).region
-        # Both public layers are published in the aws partition only.
-        self.powertools = lambda_.LayerVersion.from_layer_version_arn(
-            self,
-            "Powertools",
-            f"arn:aws:lambda:{region}:017000801446:layer:"
-            f"AWSLambdaPowertoolsPythonV3-{PYTHON_TAG}-arm64:{POWERTOOLS_LAYER_VERSION}",
-        )
-        versions = CfnMapping(
-            self,
-            "PandasLayerVersion",
-            mapping={r: {"version": str(v)} for r, v in PANDAS_LAYER_VERSIONS.items()},
-        )
-        self.pandas = lambda_.LayerVersion.from_layer_version_arn(
-            self,
-            "SdkForPandas",
-            Fn.join(
-                "",
-                [
-                    f"arn:aws:lambda:{region}:336392948345:layer:"
-                    f"AWSSDKPandas-{PYTHON_TAG.capitalize()}-Arm64:",
-                    versions.find_in_map(region, "version"),
-                ],
             ),
         )
 
@@ -237,8 +270,8 @@ class AuditFunction(Construct):
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
             description=f"mlaudit {spec.name} function",
         )
-        # pyarrow only where Parquet is read or written: it adds seconds to a cold start.
-        function_layers = [layers.powertools, *([layers.pandas] if spec.pyarrow else []), layers.dependencies]
+        # pyarrow only where Parquet is read or written: it adds to a cold start.
+        function_layers = [layers.core, *([layers.pyarrow] if spec.pyarrow else [])]
         self.function = lambda_.Function(
             self,
             "Function",
@@ -275,7 +308,4 @@ class AuditFunction(Construct):
         cfn_function = self.function.node.default_child
         assert isinstance(cfn_function, lambda_.CfnFunction)
         cfn_function.add_metadata("cfn-lint", {"config": {"ignore_checks": ["W3005"]}})
-        # Lambda extracts layers in order and a later one wins where two ship the same package:
-        # keep our pinned packages last (CDK renders layers sorted, not in the order given).
-        cfn_function.add_property_override("Layers", [layer.layer_version_arn for layer in function_layers])
 

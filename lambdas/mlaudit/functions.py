@@ -163,7 +163,7 @@ class FunctionSpec:
     memory_mb: int | str = 256
     timeout_seconds: int | str = 29
     reserved_concurrency: int | str | None = None
-    pyarrow: bool = False  # the pandas layer: seconds of cold start, only where Parquet is read or written
+    pyarrow: bool = False  # the pyarrow layer: cold-start time, only where Parquet is read or written
 
     @property
     def handler(self) -> str:

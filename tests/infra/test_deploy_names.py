@@ -56,6 +56,7 @@ SCOPED: set[tuple[str, str]] = {
     ("AWS::CloudWatch::Alarm", "MetricName"),
     ("AWS::Cognito::UserPoolClient", "ClientName"),
     ("AWS::ApplicationAutoScaling::ScalingPolicy", "PolicyName"),  # per scalable target
+    ("AWS::SNS::Topic", "DisplayName"),  # a label on messages, not a name
 }
 
 

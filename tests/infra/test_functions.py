@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
-
+from mlaudit.functions import BY_NAME
 from mlaudit.settings import Env
 
-from stacks.functions import POWERTOOLS_LAYER_VERSION, RUNTIME, layer_requirements
+from stacks.functions import RUNTIME
 from tests.infra.synth import Synth
 
 
@@ -25,26 +24,20 @@ def test_every_function_runs_the_latest_python_on_arm64_with_tracing(synth: Synt
         assert function["LoggingConfig"]["LogFormat"] == "JSON"
 
 
-def test_only_the_writer_carries_pyarrow(synth: Synth) -> None:
-    for path in ("Ingestion/Ingest", "Ingestion/Writer", "Authorizer"):
-        layers = json.dumps(_function(synth, path)["Layers"])
-        assert f"AWSLambdaPowertoolsPythonV3-python314-arm64:{POWERTOOLS_LAYER_VERSION}" in layers
-        assert ("AWSSDKPandas" in layers) == (path == "Ingestion/Writer"), path
+def test_pyarrow_only_where_declared_and_the_core_layer_everywhere(synth: Synth) -> None:
+    core, arrow = ({"Ref": synth.logical_id(f"Layers/{name}")} for name in ("Core", "Pyarrow"))
+    for path, spec in (("Ingestion/Ingest", "ingest"), ("Ingestion/Writer", "writer"), ("Authorizer", "authorizer")):
+        layers = _function(synth, path)["Layers"]
+        assert layers == ([core, arrow] if BY_NAME[spec].pyarrow else [core]), path
+    for props in synth.props("AWS::Lambda::LayerVersion"):
+        assert props["CompatibleArchitectures"] == ["arm64"]
+        assert props["CompatibleRuntimes"] == [RUNTIME.name]
 
 
-def test_every_function_gets_the_pinned_packages_layer_last(synth: Synth) -> None:
-    layer = {"Ref": synth.logical_id("Layers/Dependencies")}
+def test_no_public_layer_remains(synth: Synth) -> None:
     for function in synth.props("AWS::Lambda::Function"):
-        assert function["Layers"][-1] == layer
-    (props,) = synth.props("AWS::Lambda::LayerVersion")
-    assert props["CompatibleArchitectures"] == ["arm64"]
-    assert all(pin in props["Description"] for pin in layer_requirements())
-
-
-def test_layers_follow_the_deployment_region(synth: Synth) -> None:
-    layers = json.dumps(_function(synth, "Ingestion/Writer")["Layers"])
-    assert '{"Ref": "AWS::Region"}' in layers
-    assert "Fn::FindInMap" in layers
+        for layer in function["Layers"]:
+            assert set(layer) == {"Ref"}, layer  # only this stack's own layers
 
 
 def test_ingest_alias_has_provisioned_concurrency_and_target_tracking(synth: Synth) -> None:
