@@ -1,8 +1,11 @@
 """Receipts and consistency proofs, as JSON documents a client can check offline.
 
 A receipt chains: event row -> leaf hash -> file root (inclusion in the file's tree)
--> log entry (its bytes hash to a log leaf) -> checkpoint root (inclusion in the
-log's tree) -> signature. `check_receipt` is that check, for clients and the CLI.
+-> log entry (its bytes hash to a log leaf; the writer's signature) -> checkpoint root
+(inclusion in the log's tree) -> signature. It carries the event's canonical leaf
+record (every stored value, the server's included), so a client checks it alone: the
+values it sent are the record's, the record hashes to the leaf, and the rest follows
+with the two public keys. `check_receipt` is that check, for clients and the CLI.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from typing import Any
 from mlaudit.errors import Invalid, NotFound
 from mlaudit.integrity import merkle, records
 from mlaudit.integrity.checkpoint import LogLeaves, SignedCheckpoint, latest_checkpoint
-from mlaudit.integrity.signing import load_public_key, verify_signature
+from mlaudit.integrity.signing import entry_authentic, load_public_key, verify_signature
 from mlaudit.integrity.store import Store
 from mlaudit.layout import EVENTS_PREFIX, parse_partition
 from mlaudit.leaf import LEAF_ENCODING_VERSION
@@ -101,8 +104,11 @@ class ProofService:
         key, table, row = self.locate(event_id, event_date=event_date, event_type=event_type)
         if client_id is not None and table.column("client_id")[row].as_py() != client_id:
             raise NotFound("not_found", f"event {event_id} not found")  # same answer: existence is not revealed
+        from mlaudit.leaf import table_canonical_leaves  # noqa: PLC0415 - pyarrow: not for check_receipt's users
+
         file_leaves = [bytes.fromhex(h) for h in table.column("leaf_hash").to_pylist()]
         file_tree = merkle.Tree(file_leaves)
+        leaf_record = table_canonical_leaves(table.slice(row, 1), parse_partition(key)[1])[0]
         manifest = self.store.get(records.manifest_key(key))
         index = self._log_index(key)
         entry = self.store.get(records.log_key(index)) if index is not None else None
@@ -112,6 +118,9 @@ class ProofService:
             "leaf_encoding": LEAF_ENCODING_VERSION,
             "leaf_index": row,
             "leaf_hash": file_leaves[row].hex(),
+            # The stored values, as hashed (docs/integrity.md section 1): what the client sent
+            # plus what the server added (received_at, actor, client, pseudonym, ciphertext, DQ).
+            "leaf_record": leaf_record.decode("ascii"),
             "file_size": len(file_leaves),
             "file_root": file_tree.root.hex(),
             "file_path": [p.hex() for p in file_tree.inclusion_proof(row)],
@@ -133,13 +142,33 @@ class ProofService:
         return int(records.decode(pointer, "log-by-file")["index"]) if pointer else None
 
 
-def check_receipt(receipt: dict[str, Any], public_key_pem: bytes, row_leaf_hash: bytes | None = None) -> list[str]:
+def check_receipt(
+    receipt: dict[str, Any],
+    public_key_pem: bytes,
+    row_leaf_hash: bytes | None = None,
+    *,
+    entry_public_key_pem: bytes | None = None,
+    sent: dict[str, Any] | None = None,
+) -> list[str]:
     """Problems with a receipt (empty when it proves the event is in the signed log).
-    ``row_leaf_hash``: the leaf recomputed from the event's values, if the caller has them."""
+    ``row_leaf_hash``: the leaf recomputed from the stored row, if the caller has it.
+    ``entry_public_key_pem``: the writer's entry key; the log entry's signature is checked.
+    ``sent``: the event as the client sent it; each value must be the leaf record's."""
     problems: list[str] = []
     leaf = bytes.fromhex(receipt["leaf_hash"])
     if row_leaf_hash is not None and row_leaf_hash != leaf:
         problems.append("the event's values do not hash to the receipt's leaf")
+    record_text = receipt.get("leaf_record")
+    if record_text is not None:
+        if merkle.leaf_hash(record_text.encode("ascii")) != leaf:
+            problems.append("the leaf record does not hash to the receipt's leaf")
+        record = records.decode(record_text.encode("ascii"), "leaf record")
+        if record.get("event_id") != receipt["event_id"]:
+            problems.append("the leaf record is another event's")
+        if sent is not None:
+            problems += [f"{name}: the stored value is not the one sent" for name in sent_values_differ(record, sent)]
+    elif sent is not None:
+        problems.append("the receipt carries no leaf record to compare the sent values with")
     file_root = bytes.fromhex(receipt["file_root"])
     path = [bytes.fromhex(p) for p in receipt["file_path"]]
     if not merkle.verify_inclusion(receipt["leaf_index"], receipt["file_size"], leaf, path, file_root):
@@ -151,8 +180,12 @@ def check_receipt(receipt: dict[str, Any], public_key_pem: bytes, row_leaf_hash:
     entry = records.decode(entry_bytes, "log entry")
     if entry["merkle_root"] != receipt["file_root"] or entry["object_key"] != receipt["object_key"]:
         problems.append("the log entry is for another file or root")
+    if entry["record_count"] != receipt["file_size"]:
+        problems.append("the log entry's record count is not the file's size")
     if entry["index"] != receipt["log_index"]:
         problems.append("the log entry's index differs from the receipt's")
+    if entry_public_key_pem is not None and not entry_authentic(load_public_key(entry_public_key_pem), entry):
+        problems.append("the log entry is not signed with the writer's entry key")
     manifest = receipt.get("manifest")
     if manifest is not None and hashlib.sha256(manifest.encode("ascii")).hexdigest() != entry["manifest_sha256"]:
         problems.append("the manifest does not match the log entry")
@@ -169,6 +202,35 @@ def check_receipt(receipt: dict[str, Any], public_key_pem: bytes, row_leaf_hash:
     ):
         problems.append("the log entry is not in the signed checkpoint's tree")
     return problems
+
+
+# Sent values the leaf record holds in another form (docs/integrity.md section 1).
+_TIMESTAMPS = ("occurred_at",)
+_JSON_TEXT = ("features", "explanation", "metrics", "details")
+
+
+def sent_values_differ(record: dict[str, Any], sent: dict[str, Any]) -> list[str]:
+    """Names of the sent fields whose value is not the record's. Fields the record does
+    not hold as sent are skipped: subject_ref (stored as a pseudonym) and personal_data
+    (stored as ciphertext)."""
+    from datetime import datetime  # noqa: PLC0415
+
+    from mlaudit.codec import canonical_json, format_timestamp  # noqa: PLC0415
+
+    differ = []
+    for name, value in sent.items():
+        if name in ("subject_ref", "personal_data") or name not in record:
+            continue
+        stored = record[name]
+        if name in _TIMESTAMPS and isinstance(value, str):
+            value = format_timestamp(datetime.fromisoformat(value.replace("Z", "+00:00")))
+        elif name in _JSON_TEXT and value is not None:
+            value = canonical_json(value)
+        elif isinstance(stored, float) and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if value != stored:
+            differ.append(name)
+    return differ
 
 
 def check_consistency(proof: dict[str, Any], older: dict[str, Any], newer: dict[str, Any]) -> bool:

@@ -105,7 +105,7 @@ def main(
     witness = Witness(witness_store, log_id).all() if witness_store is not None else None
 
     if args.event_id:
-        return _print(*_event(store, pem, args), as_json=args.json)
+        return _print(*_event(store, pem, args, entry_pem), as_json=args.json)
     if args.consistency:
         return _print(*_consistency(store, public_key, *args.consistency), as_json=args.json)
     trusted = None
@@ -147,7 +147,9 @@ def _signed_fields(document: dict[str, Any]) -> dict[str, Any]:
     return {"body": document["checkpoint"], "signature": base64.b64decode(document["signature"])}
 
 
-def _event(store: Store, pem: bytes, args: argparse.Namespace) -> tuple[list[str], dict[str, Any]]:
+def _event(
+    store: Store, pem: bytes, args: argparse.Namespace, entry_pem: bytes | None,
+) -> tuple[list[str], dict[str, Any]]:
     from mlaudit.errors import NotFound
     from mlaudit.integrity.proofs import ProofService, check_receipt
     from mlaudit.leaf import table_leaf_hashes
@@ -159,7 +161,7 @@ def _event(store: Store, pem: bytes, args: argparse.Namespace) -> tuple[list[str
     except NotFound as exc:
         return [str(exc)], {}
     recomputed = table_leaf_hashes(table.slice(row, 1), parse_partition(key)[1])[0]
-    problems = check_receipt(receipt, pem, recomputed)
+    problems = check_receipt(receipt, pem, recomputed, entry_public_key_pem=entry_pem)
     return [f"event {args.event_id} in {key}: {p}" for p in problems], receipt
 
 
