@@ -316,3 +316,53 @@ def test_checkpoint_handler_checks_entries_signs_with_kms_and_publishes_to_the_w
     assert Witness(S3Store(s3, WITNESS), LOG_ID).latest().encode() == signed.encode()
     (message,) = sqs.receive_message(QueueUrl=archive)["Messages"]
     assert json.loads(message["Body"]) == signed.to_json()
+
+
+# -- the write-once bucket policy, as the local stack enforces it --------------------------------
+
+
+def test_the_local_stack_enforces_the_write_once_policy_on_every_role(aws):
+    from local.iam import AccessDenied, Enforcer, Need, Statement, World, bucket_policy_denials
+
+    s3 = boto3.client("s3")
+    _bucket(s3, AUDIT)
+    world = World(account="123456789012", region="us-east-1", arns={}, write_once_buckets=frozenset({AUDIT}))
+    # A role allowed everything on the bucket: the policy's Deny still wins.
+    everything = Statement(frozenset({"s3:putobject", "s3:getobject", "s3:deleteobject", "s3:deleteobjectversion",
+                                      "s3:listbucket", "s3:bypassgovernanceretention"}),
+                           (f"arn:aws:s3:::{AUDIT}", f"arn:aws:s3:::{AUDIT}/*"))
+    client = Enforcer("admin-like", [everything], world).guard(boto3.client("s3"))
+    key = "integrity/log/000000000000.json"
+    client.put_object(Bucket=AUDIT, Key=key, Body=b"first", IfNoneMatch="*")  # a create: allowed
+    with pytest.raises(AccessDenied, match="WriteOnceNoOverwrite"):
+        client.put_object(Bucket=AUDIT, Key=key, Body=b"second")  # no If-None-Match: a second version
+    with pytest.raises(AccessDenied, match="WriteOnceNoDelete"):
+        client.delete_object(Bucket=AUDIT, Key=key)  # a delete marker
+    version = s3.head_object(Bucket=AUDIT, Key=key)["VersionId"]
+    with pytest.raises(AccessDenied, match="s3:DeleteObjectVersion"):
+        client.delete_object(Bucket=AUDIT, Key=key, VersionId=version, BypassGovernanceRetention=True)
+    with pytest.raises(AccessDenied, match="WriteOnceNoDelete"):
+        client.delete_objects(Bucket=AUDIT, Delete={"Objects": [{"Key": key}]})
+    assert s3.get_object(Bucket=AUDIT, Key=key)["Body"].read() == b"first"
+    # Outside events/ and integrity/, and multipart parts (no conditional header), the policy is silent.
+    client.put_object(Bucket=AUDIT, Key="other/x", Body=b"1")
+    client.delete_object(Bucket=AUDIT, Key="other/x")
+    assert bucket_policy_denials("UploadPart", {"Bucket": AUDIT, "Key": "events/a.parquet"}, world) == []
+    assert bucket_policy_denials("PutObject", {"Bucket": "elsewhere", "Key": "events/a"}, world) == []
+    assert bucket_policy_denials("CompleteMultipartUpload", {"Bucket": AUDIT, "Key": "events/a"}, world) == [
+        (Need("s3:PutObject", f"arn:aws:s3:::{AUDIT}/events/a"), "WriteOnceNoOverwrite")]
+
+
+def test_the_writer_stores_parquet_write_once_and_a_retry_of_the_same_bytes_is_fine(aws):
+    from mlaudit.adapters.objects import S3Objects
+
+    s3 = boto3.client("s3")
+    _bucket(s3, AUDIT)
+    sse = boto3.client("kms").create_key()["KeyMetadata"]["KeyId"]
+    objects = S3Objects(s3, AUDIT, sse)
+    key = "events/event_date=2026-11-26/event_type=prediction/a.parquet"
+    objects.put(key, b"parquet")
+    objects.put(key, b"parquet")  # a redelivered batch rebuilt the same file
+    with pytest.raises(s3.exceptions.ClientError):
+        objects.put(key, b"other bytes")
+    assert len(s3.list_object_versions(Bucket=AUDIT, Prefix=key)["Versions"]) == 1
