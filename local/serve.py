@@ -33,7 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--max-receive-count", type=int, default=None,
                         help="receives before a message moves to the DLQ (default: the setting)")
     parser.add_argument("--checkpoint-interval", type=float, default=60.0,
-                        help="seconds between signed checkpoints of the integrity log (hourly on AWS)")
+                        help="seconds between signed checkpoints (on AWS: checkpoint_interval_minutes)")
     parser.add_argument("--iam-report", type=Path,
                         help="on exit, write what each function was allowed and denied here (JSON)")
     parser.add_argument("--withhold", action="append", default=[], metavar="FUNCTION:ACTION",

@@ -111,7 +111,7 @@ class LocalStack:
                 window_seconds=self.writer_window, timeout_seconds=self.settings.writer_timeout_seconds,
             ).start()
 
-        # The integrity log's head is signed on a schedule (hourly on AWS).
+        # The integrity log's head is signed on a schedule (every checkpoint_interval_minutes on AWS).
         self.checkpoints = Schedule(
             "checkpoint", self.checkpoint_interval, timeout_seconds=60, region=self.region,
         ).start()
