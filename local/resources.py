@@ -45,6 +45,7 @@ class Resources:
     witness_bucket: str
     witness_topic_arn: str
     results_bucket: str
+    landing_bucket: str
     queue_url: str
     queue_arn: str
     visibility_timeout_seconds: int
@@ -86,6 +87,7 @@ def create_resources(
         Name=name(Resource.WITNESS_TOPIC), Attributes={"KmsMasterKeyId": key_id},
     )["TopicArn"]
     results_bucket = _results_bucket(clients("s3"), name(Resource.RESULTS_BUCKET), key_arn)
+    landing_bucket = _landing_bucket(clients("s3"), name(Resource.LANDING_BUCKET), key_arn)
     visibility = overrides.visibility_timeout_seconds or settings.queue_visibility_timeout_seconds
     queue_url, queue_arn, dlq_url, dlq_arn = _queues(
         clients("sqs"), settings, name(Resource.EVENTS_QUEUE), name(Resource.DEAD_LETTER_QUEUE), key_id, visibility,
@@ -99,7 +101,8 @@ def create_resources(
         region=region, account_id=account_id, kms_key_id=key_id, kms_key_arn=key_arn, kms_alias=alias,
         signing_key_id=signing_key_id, entry_key_id=entry_key_id,
         bucket=bucket, witness_bucket=witness_bucket, witness_topic_arn=witness_topic_arn,
-        results_bucket=results_bucket, queue_url=queue_url, queue_arn=queue_arn,
+        results_bucket=results_bucket, landing_bucket=landing_bucket,
+        queue_url=queue_url, queue_arn=queue_arn,
         visibility_timeout_seconds=visibility,
         dlq_url=dlq_url, dlq_arn=dlq_arn, idempotency_table=idempotency, ledger_table=ledger,
         subject_keys_table=subject_keys,
@@ -200,6 +203,13 @@ def _results_bucket(s3: Any, name: str, key_arn: str) -> str:
             "BucketKeyEnabled": True,
         }]},
     )
+    return name
+
+
+def _landing_bucket(s3: Any, name: str, key_arn: str) -> str:
+    """Files dropped for import (versioned: a file is identified by its version), and reports."""
+    _results_bucket(s3, name, key_arn)
+    s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
     return name
 
 

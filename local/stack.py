@@ -29,6 +29,7 @@ from mlaudit.settings import FUNCTION_RUNTIME_ENVIRONMENT, Settings
 from local import api, oauth
 from local.httpd import BackgroundServer
 from local.iam import Enforcer, World, enforced_clients, statements_for
+from local.landing import LandingWatcher
 from local.moto_server import FAKE_CREDENTIALS, MotoServer
 from local.poller import WriterPoller
 from local.resources import Overrides, Resources, create_resources
@@ -59,6 +60,7 @@ class LocalStack:
         self.run_poller = run_poller
         self.checkpoint_interval = checkpoint_interval
         self.checkpoints: Schedule | None = None
+        self.landing: LandingWatcher | None = None
         self.config: dict[str, Any] = {}
         self.resources: Resources | None = None
         self.poller: WriterPoller | None = None
@@ -111,6 +113,9 @@ class LocalStack:
                 window_seconds=self.writer_window, timeout_seconds=self.settings.writer_timeout_seconds,
             ).start()
 
+        # A file dropped in the landing bucket goes to the import function (EventBridge on AWS).
+        self.landing = LandingWatcher(self.client("s3"), resources.landing_bucket, region=self.region).start()
+
         # The integrity log's head is signed on a schedule (every checkpoint_interval_minutes on AWS).
         self.checkpoints = Schedule(
             "checkpoint", self.checkpoint_interval, timeout_seconds=60, region=self.region,
@@ -125,6 +130,7 @@ class LocalStack:
             "api_id": emulator.api_id,
             "stage": STAGE,
             "bucket": resources.bucket,
+            "landing_bucket": resources.landing_bucket,
             "kms_key_id": resources.kms_key_id,
             "kms_key_arn": resources.kms_key_arn,
             "kms_alias": resources.kms_alias,
@@ -164,6 +170,7 @@ class LocalStack:
         arns = {
             Resource.AUDIT_BUCKET: f"arn:aws:s3:::{r.bucket}",
             Resource.RESULTS_BUCKET: f"arn:aws:s3:::{r.results_bucket}",
+            Resource.LANDING_BUCKET: f"arn:aws:s3:::{r.landing_bucket}",
             Resource.DATA_KEY: r.kms_key_arn,
             Resource.SIGNING_KEY: f"arn:aws:kms:{base}:key/{r.signing_key_id}",
             Resource.ENTRY_KEY: f"arn:aws:kms:{base}:key/{r.entry_key_id}",
@@ -189,7 +196,8 @@ class LocalStack:
             key_arns={r.kms_key_id: key, key: key, r.kms_alias: key, r.signing_key_id: signing, signing: signing,
                       r.entry_key_id: entry, entry: entry},
             # Everything holding audit data is encrypted with the data key, as in stacks/storage.py.
-            encrypted_with={r.bucket: key, r.results_bucket: key, r.queue_arn: key, r.dlq_arn: key,
+            encrypted_with={r.bucket: key, r.results_bucket: key, r.landing_bucket: key,
+                            r.queue_arn: key, r.dlq_arn: key,
                             r.witness_bucket: key, r.witness_topic_arn: key,
                             **{arns[t]: key for t in (Resource.IDEMPOTENCY_TABLE, Resource.LEDGER_TABLE,
                                                       Resource.SUBJECT_KEYS_TABLE)}},
@@ -212,6 +220,7 @@ class LocalStack:
             return self.world().arns[attr.resource]
         values = {
             Attr(Resource.AUDIT_BUCKET, "name"): r.bucket,
+            Attr(Resource.LANDING_BUCKET, "name"): r.landing_bucket,
             Attr(Resource.WITNESS_BUCKET, "name"): r.witness_bucket,
             Attr(Resource.EVENTS_QUEUE, "url"): r.queue_url,
             Attr(Resource.IDEMPOTENCY_TABLE, "name"): r.idempotency_table,
@@ -309,6 +318,9 @@ class LocalStack:
         for server in reversed(self._servers):
             server.stop()
         self._servers.clear()
+        if self.landing is not None:
+            self.landing.stop()
+            self.landing = None
         if self.checkpoints is not None:
             self.checkpoints.stop()
             self.checkpoints = None

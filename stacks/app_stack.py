@@ -18,6 +18,7 @@ from stacks.analytics import EVENTS_TABLE, Analytics
 from stacks.api import Api
 from stacks.functions import AuditFunction, Layers, ResourceMap
 from stacks.identity import Identity
+from stacks.imports import Imports
 from stacks.ingestion import Ingestion
 from stacks.integrity import Integrity
 from stacks.monitoring import Monitoring
@@ -26,6 +27,7 @@ from stacks.storage import Storage
 DEFAULT_CALLBACK_URLS = ("http://localhost:8080/callback",)
 # Where each function's construct sits (kept stable: logical ids and acknowledgments use it).
 FUNCTION_SCOPES = {"ingest": ("Ingestion", "Ingest"), "writer": ("Ingestion", "Writer"),
+                   "imports": ("Imports", "Import"),
                    "checkpoint": ("Integrity", "Checkpoint"), "authorizer": (None, "Authorizer")}
 
 
@@ -61,9 +63,10 @@ class MlAuditStack(Stack):
             audit_bucket=storage.audit_bucket,
             access_logs=storage.access_logs,
         )
-        self.resources = resources = self.resource_map(storage, ingestion, integrity, analytics, identity)
+        imports = Imports(self, "Imports", key=key, access_logs=storage.access_logs)
+        self.resources = resources = self.resource_map(storage, ingestion, integrity, analytics, identity, imports)
 
-        scopes = {"Ingestion": ingestion, "Integrity": integrity, None: self}
+        scopes = {"Ingestion": ingestion, "Integrity": integrity, "Imports": imports, None: self}
         self.functions: dict[str, AuditFunction] = {}
         for spec in FUNCTIONS:
             scope_name, function_id = FUNCTION_SCOPES.get(spec.name, (None, f"Route-{spec.name}"))
@@ -74,6 +77,7 @@ class MlAuditStack(Stack):
         functions = {name: built.function for name, built in self.functions.items()}
         ingestion.serve(settings=settings, ingest=functions["ingest"], writer=functions["writer"])
         integrity.schedule(functions["checkpoint"])
+        imports.trigger(functions["imports"])
 
         # The API calls ingest's alias; every other route its function.
         handlers: dict[str, lambda_.IFunction] = {**functions, "ingest": ingestion.ingest_alias}
@@ -104,6 +108,8 @@ class MlAuditStack(Stack):
         CfnOutput(self, "TokenUrl", value=f"{identity.domain.base_url()}/oauth2/token")
         CfnOutput(self, "AuditBucketName", value=storage.audit_bucket.bucket_name)
         CfnOutput(self, "AthenaWorkGroup", value=self.analytics.workgroup.name)
+        # Drop JSON Lines or Parquet files under imports/ here; reports appear under reports/.
+        CfnOutput(self, "LandingBucketName", value=imports.landing_bucket.bucket_name)
         # Verifiers fetch the public key once: aws kms get-public-key --key-id <this>
         CfnOutput(self, "CheckpointSigningKeyArn", value=integrity.signing_key.key_arn)
         CfnOutput(self, "LogEntryKeyArn", value=integrity.entry_key.key_arn)
@@ -114,6 +120,7 @@ class MlAuditStack(Stack):
 
     def resource_map(
         self, storage: Storage, ingestion: Ingestion, integrity: Integrity, analytics: Analytics, identity: Identity,
+        imports: Imports,
     ) -> ResourceMap:
         """Each declared resource as this stack creates it."""
         database = analytics.database_name
@@ -130,6 +137,7 @@ class MlAuditStack(Stack):
             Resource.LEDGER_TABLE: storage.ledger_table.table_arn,
             Resource.SUBJECT_KEYS_TABLE: storage.subject_keys_table.table_arn,
             Resource.RESULTS_BUCKET: analytics.results_bucket.bucket_arn,
+            Resource.LANDING_BUCKET: imports.landing_bucket.bucket_arn,
             Resource.WORKGROUP: self.format_arn(
                 service="athena", resource="workgroup", resource_name=analytics.workgroup.name),
             Resource.GLUE_CATALOG: self.format_arn(service="glue", resource="catalog"),
@@ -140,6 +148,7 @@ class MlAuditStack(Stack):
         }
         attributes = {
             Attr(Resource.AUDIT_BUCKET, "name"): storage.audit_bucket.bucket_name,
+            Attr(Resource.LANDING_BUCKET, "name"): imports.landing_bucket.bucket_name,
             Attr(Resource.WITNESS_BUCKET, "name"): integrity.witness_bucket.bucket_name,
             Attr(Resource.EVENTS_QUEUE, "url"): ingestion.queue.queue_url,
             Attr(Resource.IDEMPOTENCY_TABLE, "name"): storage.idempotency_table.table_name,

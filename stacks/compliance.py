@@ -36,6 +36,7 @@ API_FUNCTIONS = (
 WRITER = "Ingestion/Writer/Function/Resource"
 STAGE = "Api/RestApi/DeploymentStage.*/Resource"
 BUCKETS = ("Storage/AuditBucket/Resource", "Storage/AccessLogs/Resource", "Analytics/QueryResults/Resource",
+           "Imports/LandingBucket/Resource",
            "Integrity/WitnessBucket/Resource")
 TABLES = ("Storage/IdempotencyTable/Resource", "Storage/LedgerTable/Resource", "Storage/SubjectKeysTable/Resource")
 PACKS = ("AwsSolutions", "HIPAA.Security", "NIST.800.53.R5")
@@ -208,6 +209,34 @@ ACKNOWLEDGMENTS: tuple[Ack, ...] = (
             "Invoked hourly by one schedule (two retries); a reservation would fail the deployment in a fresh "
             "account (quota 10), and none is needed for correctness: overlapping runs claim the checkpoint's "
             "sequence number with a conditional create, so the loser fails without writing.",
+        )
+        for pack in PACKS[1:]
+    ),
+    *(
+        Ack(
+            f"AwsSolutions-IAM5[Resource::<Imports/LandingBucket.Arn>/{prefix}/*]",
+            "Imports/Import/Role/DefaultPolicy/Resource",
+            "Files are dropped, and their reports written, under keys the uploader names; the import reads "
+            "only under imports/ (GetObject) and writes only under reports/ (PutObject).",
+        )
+        for prefix in ("imports", "reports")
+    ),
+    *(
+        Ack(
+            f"{pack}-LambdaDLQ",
+            "Imports/Import/Function/Resource",
+            "EventBridge retries a failed import twice within two hours; a file whose import still fails stays "
+            "in the landing bucket with no report (the CLI says so, the Errors alarm fires), and dropping it "
+            "again is safe: an import stores each line once.",
+        )
+        for pack in PACKS[1:]
+    ),
+    *(
+        Ack(
+            f"{pack}-LambdaConcurrency",
+            "Imports/Import/Function/Resource",
+            "One run per dropped file, bounded by how many files land; a reservation would fail the deployment "
+            "in a fresh account (quota 10), and runs of the same file are serialized by its import claim.",
         )
         for pack in PACKS[1:]
     ),

@@ -23,6 +23,7 @@ from mlaudit.functions import (
     AuthorizerEnv,
     CheckpointEnv,
     ConfigEnv,
+    ImportsEnv,
     IngestEnv,
     PrivacyEnv,
     ProofsEnv,
@@ -254,6 +255,31 @@ def build_config(env: ConfigEnv, clients: Clients) -> ConfigService:
     return ConfigService(json.loads(env.settings_json), _self_audit(env.events_queue_url, clients))
 
 
+@dataclass(frozen=True)
+class ImportService:
+    bucket: str
+    landing: Any  # LandingFiles
+    importer: Any  # FileImporter
+    principal: Any
+
+
+def build_imports(env: ImportsEnv, clients: Clients) -> ImportService:
+    from mlaudit.adapters.landing import LandingFiles  # noqa: PLC0415
+    from mlaudit.imports import FileImporter  # noqa: PLC0415
+    from mlaudit.principal import Principal  # noqa: PLC0415
+
+    ingest = build_ingest(env, clients)
+    return ImportService(
+        bucket=env.landing_bucket,
+        landing=LandingFiles(clients("s3"), env.landing_bucket, env.kms_key_id),
+        importer=FileImporter(recorder=ingest.recorder, store=ingest.store),
+        # The events' sender: the import itself (S3 does not say who uploaded a file;
+        # the landing bucket's access logs and CloudTrail do).
+        principal=Principal(kind="workload", actor_id="mlaudit-import", client_id=f"s3://{env.landing_bucket}",
+                            scopes=("events.write", "lineage.write")),
+    )
+
+
 BUILDERS: dict[str, Builder] = {
     "authorizer": build_authorizer,
     "ingest": build_ingest,
@@ -263,6 +289,7 @@ BUILDERS: dict[str, Builder] = {
     "privacy": build_privacy,
     "queries": build_queries,
     "config": build_config,
+    "imports": build_imports,
 }
 
 _APPS: dict[str, FunctionApp] = {}

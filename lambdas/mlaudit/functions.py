@@ -99,6 +99,13 @@ class IngestEnv(FunctionEnv):
 
 
 @dataclass(frozen=True)
+class ImportsEnv(IngestEnv):
+    """What ingest reads (the same contract, rules, queue and tables), and the landing bucket."""
+
+    landing_bucket: str = var(Env.LANDING_BUCKET, Attr(Resource.LANDING_BUCKET, "name"))
+
+
+@dataclass(frozen=True)
 class WriterEnv(FunctionEnv):
     audit_bucket: str = var(Env.AUDIT_BUCKET, Attr(Resource.AUDIT_BUCKET, "name"))
     kms_key_id: str = var(Env.KMS_KEY_ID, Attr(Resource.DATA_KEY, "arn"))
@@ -310,6 +317,21 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
             Grant(Resource.RESULTS_BUCKET, ("s3:ListBucket", "s3:GetBucketLocation")),
             *SEND_TO_QUEUE,
         ),
+    ),
+    FunctionSpec(
+        "imports", "A file dropped in the landing bucket: each line through ingest's contract and queue; a report.",
+        ImportsEnv,
+        grants=(
+            *SEND_TO_QUEUE,
+            Grant(Resource.IDEMPOTENCY_TABLE, ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"),
+                  why="a file imported before answers with its first report and sends nothing"),
+            Grant(Resource.SUBJECT_KEYS_TABLE, ("dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem"),
+                  why="subject keys are created on first sight, as in ingest"),
+            Grant(Resource.LANDING_BUCKET, ("s3:GetObject",), objects="imports/*", why="the dropped file"),
+            Grant(Resource.LANDING_BUCKET, ("s3:PutObject",), objects="reports/*", why="its progress and report"),
+        ),
+        memory_mb=1024, timeout_seconds=900,  # a large file: Lambda's longest run (the claim's in-flight time)
+        pyarrow=True,  # Parquet files
     ),
     FunctionSpec(
         "config", "GET /v1/config: the settings in force; each read is audited.",

@@ -40,6 +40,7 @@ class Resource(Enum):
     LEDGER_TABLE = (Kind.TABLE, "ledger")
     SUBJECT_KEYS_TABLE = (Kind.TABLE, "subject-keys")
     RESULTS_BUCKET = (Kind.BUCKET, "query-results")
+    LANDING_BUCKET = (Kind.BUCKET, "landing")  # files dropped for batch import, and their reports
     WORKGROUP = (Kind.WORKGROUP, "")
     GLUE_CATALOG = (Kind.GLUE_CATALOG, "")
     GLUE_DATABASE = (Kind.GLUE_DATABASE, "")

@@ -211,6 +211,7 @@ class Env:
     GLUE_DATABASE = "MLAUDIT_GLUE_DATABASE"
     ATHENA_WORKGROUP = "MLAUDIT_ATHENA_WORKGROUP"
     SETTINGS = "MLAUDIT_SETTINGS"
+    LANDING_BUCKET = "MLAUDIT_LANDING_BUCKET"
 
 
 # Set on every function (and by the local stack): pydantic otherwise scans installed

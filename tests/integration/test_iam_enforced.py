@@ -39,7 +39,7 @@ WITHHELD_RUNS = (
         "queries": "athena:StartQueryExecution",
         "config": "kms:Decrypt",
     },
-    {"ingest": "sqs:SendMessage"},
+    {"ingest": "sqs:SendMessage", "imports": "s3:PutObject"},
 )
 ROUTE_FUNCTIONS = ("ingest", "proofs", "queries", "config", "privacy")
 
@@ -90,8 +90,31 @@ def drive_every_function(config: dict[str, Any], *, expect_ok: bool) -> dict[str
     status["privacy"] = requests.delete(
         config["api_url"] + subject, headers={"Authorization": f"Bearer {people['privacy_officer']}"}, timeout=60,
     ).status_code
+    status["imports"] = _drop_file(config, expect_ok)
     time.sleep(3)  # the stack's own audit events (queries, config, privacy) reach the writer
     return status
+
+
+def _drop_file(config: dict[str, Any], expect_ok: bool) -> str:
+    """A file in the landing bucket, then the same content again under another name: the
+    import function reads each, imports the first and answers the second from its record."""
+    s3 = client.aws_client(config, "s3")
+    lines = [json.dumps({**_event(10 + i), "subject_ref": f"import-subject-{i}"}) for i in range(3)]
+    states = []
+    for name in ("iam.jsonl", "iam-again.jsonl"):
+        s3.put_object(Bucket=config["landing_bucket"], Key=f"imports/{name}", Body="\n".join(lines).encode())
+        states.append(_report_state(s3, config["landing_bucket"], f"reports/{name}.json", 30 if expect_ok else 6))
+    return " then ".join(states)
+
+
+def _report_state(s3: Any, bucket: str, key: str, timeout: float) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            return json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())["state"]
+        except s3.exceptions.NoSuchKey:
+            time.sleep(0.5)
+    return "no report"
 
 
 def _wait(condition: Any, what: str, timeout: float = 60) -> None:
@@ -114,7 +137,8 @@ def full_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 def test_every_route_writer_signer_and_erasure_pass_with_iam_enforced(full_run: dict[str, Any]) -> None:
     functions = full_run["report"]["functions"]
-    assert full_run["status"] == {"ingest": 202, "proofs": 200, "queries": 200, "config": 200, "privacy": 200}
+    assert full_run["status"] == {"ingest": 202, "proofs": 200, "queries": 200, "config": 200, "privacy": 200,
+                                  "imports": "imported then already_imported"}
     assert {name: run["denied"] for name, run in functions.items() if run["denied"]} == {}
     for spec in FUNCTIONS:
         if spec.grants:

@@ -1,0 +1,127 @@
+"""``python -m cli import FILE``: drop a JSON Lines or Parquet file in the landing bucket,
+follow the import with a progress bar, and print its report.
+
+    python -m cli import events.jsonl --stack mlaudit-stack --region eu-west-1
+    python -m cli import events.jsonl --config stack.json     # the local stack
+
+Exit code 0 when every line was stored (or the file was imported before), 1 when some
+lines were rejected (the report lists each with its reasons), 2 on an error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+REPORTS_PREFIX, IMPORTS_PREFIX = "reports/", "imports/"
+BAR_WIDTH = 30
+
+
+class CommandError(Exception):
+    """A failure the user can act on: printed without a traceback."""
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("import", help="import a JSON Lines or Parquet file of audit events",
+                                 description=__doc__.splitlines()[0])
+    parser.add_argument("file", type=Path, help="a .jsonl/.ndjson/.json (one event per line) or .parquet file")
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--config", type=Path, help="the local stack's config file (python -m local serve)")
+    where.add_argument("--stack", help="the deployed stack's name (its LandingBucketName output)")
+    parser.add_argument("--region", help="the stack's region (with --stack)")
+    parser.add_argument("--name", help="the object name under imports/ (default: the file's name)")
+    parser.add_argument("--timeout", type=float, default=900, help="seconds to wait for the report")
+    parser.add_argument("--report", type=Path, help="also write the full report (JSON) here")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if not args.file.is_file():
+        raise CommandError(f"{args.file} is not a file")
+    s3, bucket = _landing(args)
+    key = IMPORTS_PREFIX + (args.name or args.file.name)
+    total = count_lines(args.file)
+    s3.upload_file(str(args.file), bucket, key, ExtraArgs={"ChecksumAlgorithm": "SHA256"})
+    print(f"uploaded {args.file} to s3://{bucket}/{key}", file=sys.stderr)
+    report = wait_for_report(s3, bucket, key, total, args.timeout)
+    if args.report:
+        args.report.write_text(json.dumps(report, indent=2))
+    print(summary(report))
+    return 0 if report.get("state") in ("imported", "already_imported") and not report.get("rejected") else 1
+
+
+def _landing(args: argparse.Namespace) -> tuple[Any, str]:
+    import boto3  # noqa: PLC0415 - only when the command runs
+
+    if args.config:
+        config = json.loads(args.config.read_text())
+        session = boto3.session.Session(region_name=config["region"], aws_access_key_id="testing",
+                                        aws_secret_access_key="testing", aws_session_token="testing")  # noqa: S106
+        return session.client("s3", endpoint_url=config["aws_endpoint_url"]), config["landing_bucket"]
+    session = boto3.session.Session(region_name=args.region)
+    outputs = session.client("cloudformation").describe_stacks(StackName=args.stack)["Stacks"][0].get("Outputs", [])
+    bucket = next((o["OutputValue"] for o in outputs if o["OutputKey"] == "LandingBucketName"), None)
+    if bucket is None:
+        raise CommandError(f"stack {args.stack} has no LandingBucketName output")
+    return session.client("s3"), bucket
+
+
+def count_lines(path: Path) -> int | None:
+    """Lines (rows) the import will read, for the progress bar; None if unknown."""
+    if path.suffix.lower() == ".parquet":
+        try:
+            import pyarrow.parquet as pq  # noqa: PLC0415
+
+            return pq.ParquetFile(path).metadata.num_rows
+        except ImportError:
+            return None
+    with path.open("rb") as handle:
+        return sum(1 for line in handle if line.strip())
+
+
+def wait_for_report(s3: Any, bucket: str, key: str, total: int | None, timeout: float) -> dict[str, Any]:
+    name = key.removeprefix(IMPORTS_PREFIX)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        report = _read(s3, bucket, f"{REPORTS_PREFIX}{name}.json")
+        if report is not None:
+            _bar(report.get("lines", 0), total, done=True)
+            return report
+        progress = _read(s3, bucket, f"{REPORTS_PREFIX}{name}.progress") or {}
+        _bar(progress.get("lines", 0), total)
+        time.sleep(0.5)
+    raise CommandError(f"no report for {key} after {timeout:.0f} s (is the import function running?)")
+
+
+def _read(s3: Any, bucket: str, key: str) -> dict[str, Any] | None:
+    try:
+        return json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    except s3.exceptions.NoSuchKey:
+        return None
+
+
+def _bar(lines: int, total: int | None, done: bool = False) -> None:
+    if total:
+        filled = min(BAR_WIDTH, BAR_WIDTH * lines // total)
+        text = f"[{'#' * filled}{'.' * (BAR_WIDTH - filled)}] {lines:,}/{total:,} lines"
+    else:
+        text = f"{lines:,} lines"
+    print(f"\r{text}", end="\n" if done else "", file=sys.stderr, flush=True)
+
+
+def summary(report: dict[str, Any]) -> str:
+    if report.get("state") == "refused":
+        return f"refused: {report.get('error')}"
+    lines = [f"{report['state']}: {report['lines']:,} lines, {report['accepted']:,} accepted, "
+             f"{report['rejected']:,} rejected (dq pass {report['dq']['pass']:,}, warn {report['dq']['warn']:,}, "
+             f"fail {report['dq']['fail']:,})"]
+    for rejection in report.get("rejections", [])[:20]:
+        reasons = "; ".join(f"{e['path']}: {e['rule']}" for e in rejection["errors"])
+        lines.append(f"  line {rejection['line']}: {reasons}")
+    if report.get("rejected", 0) > 20:
+        lines.append(f"  ... {report['rejected'] - 20:,} more in the full report (--report FILE)")
+    return "\n".join(lines)

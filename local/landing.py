@@ -1,0 +1,77 @@
+"""S3 -> EventBridge -> the import function, as the CDK app wires it (stacks/imports.py):
+a thread watches the landing bucket's imports/ prefix for new object versions and calls
+the real handler with the "Object Created" event EventBridge would deliver, one file at
+a time. moto sends no S3 events, so the watcher lists versions instead."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import threading
+import time
+from typing import Any
+
+from mlaudit.functions import spec
+
+from local.runtime import LambdaContext
+
+logger = logging.getLogger(__name__)
+
+IMPORTS_PREFIX = "imports/"
+
+
+def object_created(bucket: str, key: str, version_id: str | None, size: int, etag: str, region: str) -> dict:
+    """The event EventBridge delivers for an S3 object creation."""
+    return {
+        "version": "0", "source": "aws.s3", "detail-type": "Object Created", "region": region,
+        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "detail": {"version": "0", "bucket": {"name": bucket},
+                   "object": {"key": key, "size": size, "etag": etag.strip('"'), "version-id": version_id},
+                   "reason": "PutObject"},
+    }
+
+
+class LandingWatcher:
+    def __init__(self, s3: Any, bucket: str, *, region: str, interval: float = 0.5) -> None:
+        self.s3 = s3  # the stack's own client: S3 tells EventBridge, not the function
+        self.bucket = bucket
+        self.region = region
+        self.interval = interval
+        self.imported = 0
+        self._seen: set[tuple[str, str]] = set()
+        self._busy = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="landing-watcher", daemon=True)
+
+    def start(self) -> LandingWatcher:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def _run(self) -> None:
+        handler = importlib.import_module("mlaudit.handlers.imports").handler
+        timeout = spec("imports").timeout_seconds
+        while not self._stop.wait(self.interval):
+            for version in self._new_versions():
+                event = object_created(self.bucket, version["Key"], version.get("VersionId"), version["Size"],
+                                       version["ETag"], self.region)
+                try:
+                    handler(event, LambdaContext("imports", int(timeout), region=self.region))
+                    self.imported += 1
+                except Exception:  # logged as Lambda would; EventBridge's retries are not emulated
+                    logger.exception("import of a landed file failed")
+
+    def _new_versions(self) -> list[dict[str, Any]]:
+        found = []
+        pages = self.s3.get_paginator("list_object_versions").paginate(Bucket=self.bucket, Prefix=IMPORTS_PREFIX)
+        for page in pages:
+            for version in page.get("Versions", []):
+                ident = (version["Key"], version.get("VersionId") or version["ETag"])
+                if ident not in self._seen:
+                    self._seen.add(ident)
+                    found.append(version)
+        return sorted(found, key=lambda v: v["LastModified"])

@@ -1,0 +1,66 @@
+"""Batch import: the landing bucket where jobs that cannot call the API drop JSON Lines
+or Parquet files (under imports/), and the rule that hands each new file to the import
+function (declared in mlaudit.functions), which writes its report under reports/."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+IMPORTS_PREFIX = "imports/"
+# Dropped files and reports are working copies: what they carried is in the lake once imported.
+LANDING_EXPIRE_DAYS = 30
+
+
+class Imports(Construct):
+    def __init__(self, scope: Construct, construct_id: str, *, key: kms.IKey, access_logs: s3.IBucket) -> None:
+        super().__init__(scope, construct_id)
+        self.landing_bucket = s3.Bucket(
+            self,
+            "LandingBucket",
+            encryption=s3.BucketEncryption.KMS,
+            encryption_key=key,
+            bucket_key_enabled=True,
+            enforce_ssl=True,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            versioned=True,  # a file is identified by its version: a re-upload is a new file
+            server_access_logs_bucket=access_logs,
+            server_access_logs_prefix="landing/",  # who dropped what: S3 events do not say
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    id="expire-landed-files",
+                    expiration=Duration.days(LANDING_EXPIRE_DAYS),
+                    noncurrent_version_expiration=Duration.days(1),
+                    abort_incomplete_multipart_upload_after=Duration.days(1),
+                )
+            ],
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        # S3 -> EventBridge, set on the bucket itself: CDK's own notification wiring would add
+        # a custom-resource function whose role no declaration describes.
+        cfn_bucket = self.landing_bucket.node.default_child
+        assert isinstance(cfn_bucket, s3.CfnBucket)
+        cfn_bucket.add_property_override("NotificationConfiguration.EventBridgeConfiguration.EventBridgeEnabled", True)
+
+    def trigger(self, importer: lambda_.IFunction) -> None:
+        """Each file created under imports/ goes to the import function."""
+        events.Rule(
+            self,
+            "FileLanded",
+            description="A file landed for import",
+            event_pattern=events.EventPattern(
+                source=["aws.s3"],
+                detail_type=["Object Created"],
+                detail={
+                    "bucket": {"name": [self.landing_bucket.bucket_name]},
+                    "object": {"key": [{"prefix": IMPORTS_PREFIX}]},
+                },
+            ),
+            targets=[targets.LambdaFunction(importer, retry_attempts=2, max_event_age=Duration.hours(2))],
+        )
