@@ -5,6 +5,7 @@ imports there with its version, py.typed and User-Agent."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -15,8 +16,11 @@ REPO = Path(__file__).resolve().parents[2]
 
 def test_the_wheel_installs_in_a_fresh_virtualenv_and_imports(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    # pip builds in the source tree (build/, *.egg-info): from a copy, so the repository stays clean
+    source = shutil.copytree(REPO / "client", tmp_path / "client",
+                             ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(tmp_path / "dist"),
-                    str(REPO / "client")], check=True, env=env, timeout=300)
+                    str(source)], check=True, env=env, timeout=300)
     (wheel,) = (tmp_path / "dist").glob("mlaudit_client-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert "mlaudit_client/py.typed" in names and "mlaudit_client/auditor.py" in names
