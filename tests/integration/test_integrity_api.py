@@ -65,9 +65,12 @@ def test_offline_verifier_passes_on_the_untouched_local_lake(local_stack, machin
     result = subprocess.run(
         [sys.executable, "-m", "mlaudit.integrity.verify", "--bucket", local_stack["bucket"],
          "--endpoint-url", local_stack["aws_endpoint_url"], "--region", local_stack["region"],
-         "--kms-key-id", local_stack["signing_key_id"]],
+         "--kms-key-id", local_stack["signing_key_id"], "--entry-kms-key-id", local_stack["entry_key_id"],
+         "--witness-bucket", local_stack["witness_bucket"], "--max-age-hours", "1"],
         capture_output=True, text=True, timeout=300,
         # The fake AWS credentials come from tests/conftest.py; the import path from pytest's.
         env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
     )
     assert result.returncode == 0, result.stdout + result.stderr
+    # Every check ran: entry signatures, the witness, the version history.
+    assert "not checked" not in result.stdout, result.stdout
