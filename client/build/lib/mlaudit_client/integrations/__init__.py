@@ -1,1 +1,0 @@
-"""Integrations with ML libraries; each needs its extra (`mlaudit-client[sklearn]`, `[mlflow]`)."""
