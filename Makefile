@@ -9,7 +9,7 @@ export PYTHONPATH := $(CURDIR)/lambdas:$(CURDIR)/client:$(CURDIR)
 export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 export JSII_DEPRECATED := quiet
 
-.PHONY: help venv demo test unit infra integration lint synth bench schema docs clean
+.PHONY: help venv demo test unit infra integration lint synth bench schema docs preflight smoke clean
 
 help:
 	@echo "make demo   - start the local stack and run a sample ML workload through it"
@@ -19,6 +19,9 @@ help:
 	@echo "make bench  - benchmarks; results in docs/benchmarks.md"
 	@echo "make schema - regenerate docs/event-schema.json from the event models"
 	@echo "make docs   - regenerate every generated doc (schema, settings, compliance, permissions)"
+	@echo "make preflight REGION=r        - read-only checks of an account before the first deploy"
+	@echo "                                 (ARGS='-c name=value ...': the settings you will deploy with)"
+	@echo "make smoke STACK=s REGION=r    - prove a deployment end to end (CONFIG=f: the local stack)"
 
 venv: $(STAMP)
 
@@ -62,6 +65,17 @@ schema: venv
 docs: venv schema
 	$(BIN)/python -m stacks.docs
 	$(BIN)/python -m mlaudit.permissions_doc
+
+# Operator tools (docs/deploy.md). Credentials for the target account in the shell.
+STACK  ?= mlaudit-stack
+REGION ?=
+CONFIG ?=
+
+preflight: venv
+	$(BIN)/python -m ops.preflight $(if $(REGION),--region $(REGION)) $(ARGS)
+
+smoke: venv
+	$(BIN)/python -m ops.smoke $(if $(CONFIG),--config $(CONFIG),--stack $(STACK) $(if $(REGION),--region $(REGION)))
 
 clean:
 	rm -rf $(VENV) cdk.out .pytest_cache .local
