@@ -65,6 +65,7 @@ schema: venv
 docs: venv schema
 	$(BIN)/python -m stacks.docs
 	$(BIN)/python -m mlaudit.permissions_doc
+	$(BIN)/python -m ops.costs --write
 
 # Operator tools (docs/deploy.md). Credentials for the target account in the shell.
 STACK  ?= mlaudit-stack
