@@ -1,5 +1,5 @@
-"""The REST API: one method per route (`routes.ROUTES`), all behind one Lambda
-authorizer that accepts people's ID/access tokens and workloads' access tokens."""
+"""The REST API: one method per route (`routes.ROUTES`), all but the public ones behind one
+Lambda authorizer that accepts people's ID/access tokens and workloads' access tokens."""
 
 from __future__ import annotations
 
@@ -128,11 +128,13 @@ class Api(Construct):
         )
         for route in routes:
             resource = self.rest_api.root.resource_for_path(route.path)
+            # A public route (the API's OpenAPI document) skips the authorizer; every other
+            # method is behind it.
             resource.add_method(
                 route.method,
                 apigw.LambdaIntegration(handlers[route.function]),
-                authorizer=self.authorizer,
-                authorization_type=apigw.AuthorizationType.CUSTOM,
+                authorizer=None if route.public else self.authorizer,
+                authorization_type=apigw.AuthorizationType.NONE if route.public else apigw.AuthorizationType.CUSTOM,
                 request_validator=validator,
                 request_models={"application/json": json_body} if route.operation in JSON_BODY_OPERATIONS else None,
             )

@@ -18,6 +18,7 @@ from mlaudit.routes import RESOURCE_SERVER, ROLES, ROUTES, SCOPES, Route
 DOC = Path(__file__).resolve().parents[2] / "docs" / "permissions.md"
 ALLOWED = "✅"
 DENIED = "—"
+PUBLIC = "public"  # no token at all: the authorizer is skipped (routes.Route.public)
 
 
 def render(routes: tuple[Route, ...] = ROUTES) -> str:
@@ -42,8 +43,9 @@ def render(routes: tuple[Route, ...] = ROUTES) -> str:
     ]
     for route in routes:
         cells = [route.method, f"`{route.path}`", f"`{route.function}`"]
-        cells += [ALLOWED if r in route.roles else DENIED for r in roles]
-        cells += [ALLOWED if s in route.scopes else DENIED for s in scopes]
+        open_cell = PUBLIC if route.public else DENIED
+        cells += [ALLOWED if r in route.roles else open_cell for r in roles]
+        cells += [ALLOWED if s in route.scopes else open_cell for s in scopes]
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", "## Routes", ""]
     lines += [f"- `{r.method} {r.path}`: {r.summary or '(no summary)'}" for r in routes]
@@ -58,6 +60,8 @@ def render(routes: tuple[Route, ...] = ROUTES) -> str:
         "- **401** `unauthorized`: no token, or a malformed, expired, forged (bad signature, other",
         "  pool, other algorithm) or not-allowed-client token. The body never says which.",
         "- **403** `forbidden`: a valid principal whose roles or scopes do not include the route.",
+        "- `public` routes take no token (no authorizer on their method): "
+        + ", ".join(f"`{r.method} {r.path}`" for r in routes if r.public) + ".",
         "- Named queries narrow the query routes further: each query's header lists the roles",
         "  that may run it (docs/queries.md).",
         "",

@@ -5,7 +5,9 @@ decide). Adding a route here is the only way to add one.
 A route names the function that serves it (``mlaudit.handlers.<function>``), the
 OAuth scopes a workload token may carry to call it, and the Cognito groups a
 person may belong to to call it. Workload tokens never reach a route with no
-scopes; people never reach a route with no roles.
+scopes; people never reach a route with no roles. A `public` route (the API's own
+OpenAPI document) takes no token at all: API Gateway and the local emulator skip the
+authorizer for it, so it must never serve anything about the audit trail itself.
 """
 
 from __future__ import annotations
@@ -44,6 +46,11 @@ class Route:
     scopes: frozenset[str] = frozenset()
     roles: frozenset[str] = frozenset()
     summary: str = ""
+    public: bool = False  # no authorizer: anyone may call it (see the module's docstring)
+
+    def __post_init__(self) -> None:
+        if self.public and (self.scopes or self.roles):
+            raise ValueError(f"{self.method} {self.path}: a public route names no scopes or roles")
 
     @property
     def pattern(self) -> re.Pattern[str]:
@@ -110,6 +117,11 @@ ROUTES: tuple[Route, ...] = (
     Route(
         "GET", "/v1/config", "config", "read_config", roles=frozenset({"admin", "auditor"}),
         summary="The deployment's settings in force: retention, Object Lock, limits, throttles.",
+    ),
+    # The API's description (mlaudit.openapi): generated from this table and the contract.
+    Route(
+        "GET", "/v1/openapi.json", "config", "openapi", public=True,
+        summary="This API as an OpenAPI 3.1 document.",
     ),
 )
 
