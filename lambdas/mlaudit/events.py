@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -23,10 +23,12 @@ from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
 )
+from pydantic_core import PydanticCustomError
 
 from mlaudit.codec import PLAIN_FLOAT_HIGH, PLAIN_FLOAT_LOW, canonical_json, canonical_json_fast
 
@@ -187,6 +189,68 @@ BoundedJson = Annotated[dict[str, Any], AfterValidator(_bounded_json)]
 RefList = Annotated[list[Ref], Field(max_length=100)]
 
 
+# Timestamps: RFC 3339 `date-time` exactly (section 5.6), not the ISO 8601 variants a
+# lenient parser takes (a space for "T", no seconds, a comma fraction, "+0100"). Refused
+# though RFC 3339 allows it: a leap second (":60"); at most 9 fraction digits. The
+# instant, in UTC, lies in [TIMESTAMP_MIN, TIMESTAMP_MAX]: every value the lake's
+# timestamp column and the canonical text (4-digit years) can hold.
+RFC3339_PATTERN = (
+    r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])[Tt]([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]"
+    r"(\.[0-9]{1,9})?([Zz]|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$"
+)
+_RFC3339 = re.compile(RFC3339_PATTERN)
+_RFC3339_NAIVE = re.compile(RFC3339_PATTERN.split("([Zz]")[0] + "$")
+TIMESTAMP_MIN = datetime(1, 1, 1, tzinfo=UTC)
+TIMESTAMP_MAX = datetime(9999, 12, 31, 23, 59, 59, 999_000, tzinfo=UTC)
+
+
+def _rfc3339_text(value: Any) -> Any:
+    """The text of an RFC 3339 date-time -> an aware datetime (the fraction cut to
+    microseconds); anything else is left for the strict type check to refuse."""
+    if type(value) is not str:
+        return value
+    if not _RFC3339.match(value):
+        if _RFC3339_NAIVE.match(value):
+            raise PydanticCustomError("timezone_aware", "needs a UTC offset (Z or +hh:mm)")
+        raise PydanticCustomError(
+            "rfc3339", "not an RFC 3339 date-time (YYYY-MM-DDThh:mm:ss[.fraction](Z|+hh:mm|-hh:mm))",
+        )
+    text = value.upper().replace("Z", "+00:00")
+    if "." in text:
+        whole, rest = text.split(".", 1)
+        digits = rest[:-6]
+        text = f"{whole}.{(digits + '000000')[:6]}{rest[-6:]}"
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:  # a day the month does not have
+        raise PydanticCustomError("rfc3339", "not a calendar date-time") from None
+
+
+def _in_bounds(value: datetime) -> datetime:
+    try:
+        instant = value.astimezone(UTC)
+    except OverflowError:
+        instant = None
+    if instant is None or not TIMESTAMP_MIN <= instant <= TIMESTAMP_MAX:
+        raise PydanticCustomError(
+            "timestamp_range", "outside 0001-01-01T00:00:00Z .. 9999-12-31T23:59:59.999Z once converted to UTC",
+        )
+    return value
+
+
+def _not_bool(value: Any) -> Any:
+    if type(value) is bool:
+        raise PydanticCustomError("int_type", "must be the integer 1, not a boolean")
+    return value
+
+
+Timestamp = Annotated[
+    AwareDatetime, BeforeValidator(_rfc3339_text), AfterValidator(_in_bounds),
+    Field(json_schema_extra={"pattern": RFC3339_PATTERN}),
+]
+SchemaVersion = Annotated[Literal[1], BeforeValidator(_not_bool)]
+
+
 class EventIn(BaseModel):
     """An audit event as a client sends it (contract v1)."""
 
@@ -201,9 +265,13 @@ class EventIn(BaseModel):
         description="Unique id and idempotency key. When absent the server derives one from "
         "the sender and the event's content, so a retried identical event keeps its id.",
     )
-    schema_version: Literal[1] = 1
+    schema_version: SchemaVersion = 1
     event_type: EventType
-    occurred_at: AwareDatetime = Field(description="When it happened, with a UTC offset.")
+    occurred_at: Timestamp = Field(
+        description="When it happened: RFC 3339 date-time with a UTC offset (Z or +hh:mm), seconds "
+        "required, '.' and at most 9 digits for a fraction; no leap second (:60). In UTC it must lie "
+        "between 0001-01-01T00:00:00Z and 9999-12-31T23:59:59.999Z. Stored to the millisecond.",
+    )
 
     workload: Name | None = None
     environment: ShortName | None = None

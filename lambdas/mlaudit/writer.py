@@ -102,15 +102,19 @@ class WriterService:
 
     def process(self, messages: list[Message]) -> WriteReport:
         failed: set[str] = set()  # message ids SQS must deliver again
-        parts = _parse(messages, failed)
-        known = self.ledger.get(sorted({m.pack_id for m in messages if m.pack_id and m.message_id not in failed}))
+        firsts, copies = _first_copies(messages)
+        parts = _parse(firsts, failed)
+        known = self.ledger.get(sorted({m.pack_id for m in firsts if m.pack_id and m.message_id not in failed}))
         todo, stored = self._not_yet_stored(parts, known, failed)
         self._ensure_recorded(stored, failed)
         encoded = {p: e for p, ps in todo.items() if (e := self._encode(p, ps, failed)) is not None}
         self.ledger.put(self._claims(encoded, known))
         files = self._store(encoded, failed)
         skipped = sum(len(ids) for ids in stored.values())
-        return WriteReport(sorted(failed, key=_order(messages)), files, skipped)
+        # A second copy of a pack in the same batch (SQS delivers at least once; a client
+        # retry resends the same pack) is stored by its first copy, or retried with it.
+        failed.update(copy.message_id for copy, first in copies if first.message_id in failed)
+        return WriteReport(sorted(failed, key=_order(messages)), files, skipped + len(copies))
 
     def _not_yet_stored(
         self, parts: dict[Partition, list[_Part]], known: dict[str, LedgerEntry], failed: set[str],
@@ -182,21 +186,21 @@ class WriterService:
     ) -> tuple[str, bytes, list[_Part]] | None:
         """Parquet bytes for the parts; a part that does not fit the schema fails alone."""
         parts = [p for p in parts if p.message.message_id not in failed]
+        if not parts:
+            return None
         try:
-            table = _file_table(parts)
-        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            return file_key(partition, parts), to_parquet_bytes(_file_table(parts)), parts
+        except Exception:  # noqa: BLE001 - find the parts that fail; the others still land
             good = []
             for part in parts:
                 try:
-                    _file_table([part])
+                    to_parquet_bytes(_file_table([part]))
                     good.append(part)
-                except (pa.ArrowInvalid, pa.ArrowTypeError):
+                except Exception:  # noqa: BLE001
                     failed.add(part.message.message_id)
             if not good:
                 return None
-            parts = good
-            table = _file_table(parts)
-        return file_key(partition, parts), to_parquet_bytes(table), parts
+            return file_key(partition, good), to_parquet_bytes(_file_table(good)), good
 
 
 def _file_table(parts: list[_Part]) -> pa.Table:
@@ -213,14 +217,32 @@ def file_key(partition: Partition, parts: list[_Part]) -> str:
     return f"{partition_prefix(*partition)}{digest.hexdigest()[:32]}.parquet"
 
 
+def _first_copies(messages: list[Message]) -> tuple[list[Message], list[tuple[Message, Message]]]:
+    """The batch with one message per pack id; the other copies, each with its first."""
+    first: dict[str, Message] = {}
+    firsts: list[Message] = []
+    copies: list[tuple[Message, Message]] = []
+    for message in messages:
+        if message.pack_id is None:
+            firsts.append(message)
+        elif message.pack_id in first:
+            copies.append((message, first[message.pack_id]))
+        else:
+            first[message.pack_id] = message
+            firsts.append(message)
+    return firsts, copies
+
+
 def _parse(messages: list[Message], failed: set[str]) -> dict[Partition, list[_Part]]:
     parts: dict[Partition, list[_Part]] = defaultdict(list)
     for message in messages:
         try:
-            for partition, part in _split(message).items():
-                parts[partition].append(part)
-        except PackError:
+            split = _split(message)
+        except Exception:  # noqa: BLE001 - any decoding or conversion error fails this message alone
             failed.add(message.message_id)  # can never be written: on to the DLQ in time
+            continue
+        for partition, part in split.items():
+            parts[partition].append(part)
     return parts
 
 

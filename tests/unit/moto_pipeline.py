@@ -49,10 +49,11 @@ class Pipeline:
             ledger=DynamoLedger(self.ddb, "ledger"), in_flight=timedelta(minutes=15), clock=clock,
         )
 
-    def post(self, body: bytes | str, principal: Principal = WORKLOAD, content_type="application/json"):
+    def post(self, body: bytes | str, principal: Principal = WORKLOAD, content_type="application/json",
+             content_encoding: str | None = None):
         if isinstance(body, str):
             body = body.encode()
-        return self.ingest.ingest(body, content_type, principal, META)
+        return self.ingest.ingest(body, content_type, principal, META, content_encoding=content_encoding)
 
     def receive(self, limit: int = 100) -> list[dict[str, Any]]:
         received: list[dict[str, Any]] = []

@@ -10,7 +10,7 @@ from mlaudit import schema_export
 from mlaudit.errors import DomainError
 from mlaudit.events import JSON_MAX_BYTES, JSON_MAX_DEPTH, JSON_MAX_ITEMS
 from mlaudit.http import error_response, status_of
-from mlaudit.ingest.request import IngestLimits, parse_events
+from mlaudit.ingest.request import IngestLimits, masked_name, parse_events
 from mlaudit.layout import COLUMN_NAMES, LEAF_FIELDS, PARTITION_KEYS
 from mlaudit.schema_export import REPO_DOC
 
@@ -39,7 +39,7 @@ def test_single_event_and_batch_are_both_accepted():
 @pytest.mark.parametrize(
     ("change", "path", "rule"),
     [
-        ({"colour": "red"}, "events[0].colour", "unknown_field"),
+        ({"colour": "red"}, "events[0]." + masked_name("colour"), "unknown_field"),
         ({"event_type": "model_exploded"}, "events[0].event_type", "unknown_value"),
         ({"prediction_score": "0.5"}, "events[0].prediction_score", "float_type"),
         ({"latency_ms": True}, "events[0].latency_ms", "float_type"),

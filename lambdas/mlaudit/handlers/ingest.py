@@ -27,7 +27,10 @@ APP = bootstrap.app("ingest")
 
 def _events(event: dict[str, Any]) -> dict[str, Any]:
     principal = principal_from_event(event)
-    status, body = APP.service().ingest(_body(event), header(event, "content-type"), principal, _meta(event))
+    status, body = APP.service().ingest(
+        _body(event), header(event, "content-type"), principal, _meta(event),
+        content_encoding=header(event, "content-encoding"),
+    )
     logger.info("events accepted", extra={"accepted": body["accepted"], "actor_id": principal.actor_id})
     return json_response(status, body)
 

@@ -14,7 +14,13 @@ from mlaudit.errors import InvalidEvents, TooLarge
 from mlaudit.events import EventIn
 from mlaudit.ingest.identity import RequestMeta, assign_event_ids, check_scope_allows, request_key, server_fields
 from mlaudit.ingest.records import leaf_record, request_fingerprint
-from mlaudit.ingest.request import MAX_REPORTED_ERRORS, IngestLimits, check_content_type, parse_events
+from mlaudit.ingest.request import (
+    MAX_REPORTED_ERRORS,
+    IngestLimits,
+    check_content_type,
+    decode_body,
+    parse_events,
+)
 from mlaudit.pack import Pack, PackTooLarge, pack_records
 from mlaudit.principal import Principal
 from mlaudit.rules import RuleSet, load_rules
@@ -137,9 +143,10 @@ class IngestService:
 
     def ingest(
         self, body: bytes, content_type: str | None, principal: Principal, meta: RequestMeta,
+        content_encoding: str | None = None,
     ) -> tuple[int, dict[str, Any]]:
         check_content_type(content_type)
-        events = parse_events(body, self.limits)
+        events = parse_events(decode_body(body, content_encoding, self.limits.max_body_bytes), self.limits)
         check_scope_allows(principal, events)
         self._check_personal_fields(events)
         event_ids = assign_event_ids(events, principal)

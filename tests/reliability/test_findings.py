@@ -1,0 +1,146 @@
+"""Issue #16, one test per finding: each failed before the fix.
+
+They run on moto (the real adapters) through tests/unit/moto_pipeline.Pipeline."""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+import pytest
+from mlaudit.errors import DomainError
+from mlaudit.http import status_of
+from mlaudit.pack import unpack
+from mlaudit.writer import Message
+
+from tests.unit.moto_pipeline import Pipeline
+
+EVENT = {"event_type": "prediction", "occurred_at": "2026-11-26T06:59:00Z", "model_id": "m"}
+
+
+@pytest.fixture
+def pipeline(aws):
+    return Pipeline()
+
+
+def refusal(pipeline, body, **kwargs) -> DomainError:
+    with pytest.raises(DomainError) as caught:
+        pipeline.post(body, **kwargs)
+    assert 400 <= status_of(caught.value) < 500
+    return caught.value
+
+
+# ---- finding 3: a valid-looking timestamp answered 503 forever
+
+@pytest.mark.parametrize("moment", ["9999-12-31T23:59:59-01:00", "0001-01-01T00:00:00+01:00"])
+def test_finding_3_timestamps_past_the_bounds_are_a_422_naming_the_field(pipeline, moment):
+    error = refusal(pipeline, json.dumps({**EVENT, "occurred_at": moment}))
+    assert (status_of(error), error.errors[0]["path"], error.errors[0]["rule"]) == (
+        422, "events[0].occurred_at", "timestamp_range")
+    assert pipeline.receive() == []
+
+
+@pytest.mark.parametrize("moment", ["9999-12-31T23:59:59.999Z", "9999-12-31T23:59:59+00:00",
+                                    "0001-01-01T00:00:00Z", "0001-01-01T00:00:00-01:00"])
+def test_finding_3_the_bounds_themselves_are_stored(pipeline, moment):
+    status, _ = pipeline.post(json.dumps({**EVENT, "occurred_at": moment}))
+    assert status == 202
+    assert pipeline.drain() == [] and len(pipeline.rows()) == 1
+
+
+# ---- finding 5: leniency against the published schema
+
+@pytest.mark.parametrize("moment", [
+    "2026-11-26 06:59:00Z", "2026-11-26T06:59Z", "2026-11-26T06:59:00,5Z", "2026-11-26T06:59:00+0100",
+    "2026-11-26T06:59:60Z", "2026-02-30T06:59:00Z", "2026-11-26T06:59:00.1234567890Z",
+])
+def test_finding_5_occurred_at_is_rfc3339_exactly(pipeline, moment):
+    error = refusal(pipeline, json.dumps({**EVENT, "occurred_at": moment}))
+    assert (error.errors[0]["path"], error.errors[0]["rule"]) == ("events[0].occurred_at", "rfc3339")
+
+
+@pytest.mark.parametrize(
+    "moment", ["2026-11-26T06:59:00Z", "2026-11-26t06:59:00.5z", "2026-11-26T06:59:00.123456789+05:30"])
+def test_finding_5_what_rfc3339_allows_is_accepted(pipeline, moment):
+    assert pipeline.post(json.dumps({**EVENT, "occurred_at": moment}))[0] == 202
+
+
+def test_finding_5_schema_version_true_is_not_1(pipeline):
+    error = refusal(pipeline, json.dumps({**EVENT, "schema_version": True}))
+    assert (error.errors[0]["path"], error.errors[0]["rule"]) == ("events[0].schema_version", "int_type")
+    assert pipeline.post(json.dumps({**EVENT, "schema_version": 1}))[0] == 202
+
+
+def test_finding_5_duplicate_keys_are_refused(pipeline):
+    body = '{"event_type":"bogus","event_type":"prediction","occurred_at":"2026-11-26T06:59:00Z"}'
+    error = refusal(pipeline, body)
+    assert (status_of(error), error.code) == (400, "duplicate_key")
+    nested = '{"events":[{"event_type":"prediction","occurred_at":"2026-11-26T06:59:00Z","features":{"a":1,"a":2}}]}'
+    assert refusal(pipeline, nested).code == "duplicate_key"
+    assert pipeline.receive() == []
+
+
+def test_finding_5_content_encoding_is_gzip_identity_or_415(pipeline):
+    body = json.dumps(EVENT).encode()
+    assert pipeline.post(gzip.compress(body), content_encoding="gzip")[0] == 202
+    assert refusal(pipeline, body, content_encoding="gzip").code == "malformed_body"
+    assert status_of(refusal(pipeline, body, content_encoding="br")) == 415
+    assert pipeline.post(body, content_encoding="identity")[0] == 202  # the same event: acknowledged again
+    assert pipeline.drain() == [] and len(pipeline.rows()) == 1
+
+
+def test_finding_5_error_bodies_never_echo_caller_chosen_names(pipeline):
+    secret = "jane.doe@example.com"
+    error = refusal(pipeline, json.dumps({**EVENT, secret: 1}))
+    assert error.errors[0]["rule"] == "unknown_field"
+    error = refusal(pipeline, json.dumps({**EVENT, "features": {secret + "x" * 300: 1}}))
+    assert error.errors[0]["rule"] == "bounded_json"
+    error = refusal(pipeline, json.dumps({"events": [EVENT], secret: 1}))
+    for found in (error,):
+        assert secret not in json.dumps(found.errors) and "jane" not in found.message
+    for body in ({**EVENT, secret: 1}, {**EVENT, "features": {secret + "x" * 300: 1}}):
+        assert "jane" not in json.dumps(refusal(pipeline, json.dumps(body)).errors)
+
+
+# ---- finding 4: one crafted message sent its batch-mates to the DLQ
+
+def test_finding_4_a_pack_with_a_bad_received_at_fails_alone(pipeline):
+    pipeline.post(json.dumps({"events": [{**EVENT, "event_id": f"e{i}"} for i in range(3)]}))
+    (good,) = pipeline.to_messages(pipeline.receive())
+    records = unpack(good.body)
+    from mlaudit.leaf import leaf_hash
+    from mlaudit.pack import pack_records
+    crafted = []
+    for record in records:
+        record.pop("leaf_hash")
+        record["received_at"] = "not-a-timestamp"
+        record["leaf_hash"] = leaf_hash(record)
+        crafted.append({k: v for k, v in record.items() if k != "leaf_hash"})
+    (bad_pack,) = pack_records(crafted, "crafted", 240_000)
+    bad = Message("crafted", bad_pack.pack_id, bad_pack.body)
+    report = pipeline.writer.process([bad, good])
+    assert report.failed_message_ids == ["crafted"]
+    assert sorted(r["event_id"] for r in pipeline.rows()) == ["e0", "e1", "e2"]
+
+
+# ---- finding 1: the same queue message twice in one writer batch
+
+def test_finding_1_the_same_pack_twice_in_one_batch_is_stored_once(pipeline):
+    pipeline.post(json.dumps({"events": [{**EVENT, "event_id": f"e{i}"} for i in range(5)]}))
+    (message,) = pipeline.to_messages(pipeline.receive())
+    copy = Message("copy", message.pack_id, message.body)
+    report = pipeline.writer.process([message, copy])
+    assert report.failed_message_ids == [] and sum(report.files.values()) == 5
+    assert sorted(r["event_id"] for r in pipeline.rows()) == [f"e{i}" for i in range(5)]
+
+
+def test_finding_1_a_copy_is_retried_with_its_first(pipeline, monkeypatch):
+    pipeline.post(json.dumps({"events": [{**EVENT, "event_id": f"e{i}"} for i in range(5)]}))
+    (message,) = pipeline.to_messages(pipeline.receive())
+
+    def down(key, body):
+        raise ConnectionError("S3 unavailable")
+
+    monkeypatch.setattr(pipeline.writer.objects, "put", down)
+    report = pipeline.writer.process([message, Message("copy", message.pack_id, message.body)])
+    assert report.failed_message_ids == [message.message_id, "copy"]
