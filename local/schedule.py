@@ -33,10 +33,14 @@ class Schedule:
 
     def _run(self) -> None:
         handler = importlib.import_module(f"mlaudit.handlers.{self.function}").handler
-        while not self._stop.wait(self.interval):
+        # A first run at once, then every interval (on a fresh stack the signer's first run
+        # signs checkpoint 0 over the empty log, which the writer's first entry waits for).
+        while True:
             context = LambdaContext(self.function, self.timeout_seconds, region=self.region)
             try:
                 handler({"source": "aws.events", "detail-type": "Scheduled Event"}, context)
                 self.runs += 1
             except Exception:  # a failed run is logged, as Lambda would, and the schedule goes on
                 logger.exception("scheduled %s failed", self.function)
+            if self._stop.wait(self.interval):
+                return

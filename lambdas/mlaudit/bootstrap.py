@@ -159,6 +159,7 @@ def build_writer(env: WriterEnv, clients: Clients) -> Any:
         integrity=IntegritySink(
             S3Store(clients("s3"), env.audit_bucket, env.kms_key_id),
             entry_signer=KmsSigner(clients("kms"), env.entry_key_id),  # one kms:Sign per file
+            require_genesis=True,  # entry 0 waits for checkpoint 0: no chain starts over a written log
         ),
         in_flight=timedelta(seconds=env.writer_timeout_seconds),
     )

@@ -88,8 +88,9 @@ def test_an_untouched_lake_verifies_with_the_witness_and_every_entry_is_the_writ
     assert all(entry_authentic(world.entry_key, world.entry(i)) for i in range(report.log_size))
     # Each checkpoint is in the witness, byte for byte.
     assert [c.encode() for c in world.witness.all()] == [
-        load_checkpoint(world.store, seq).encode() for seq in (0, 1)
+        load_checkpoint(world.store, seq).encode() for seq in (0, 1, 2)
     ]
+    assert world.witness.load(0).body["tree_size"] == 0  # the chain starts over the empty log
 
 
 def _forge_file(world: World, signer=None) -> int:
@@ -177,7 +178,7 @@ def _rewrite_history(world: World) -> None:
 def test_a_rewritten_history_is_refused_by_the_signer_and_reported_by_the_verifier(world):
     _rewrite_history(world)
     # The signer starting cold finds no checkpoint, but the witness holds one: no new chain.
-    with pytest.raises(ChainRestarted, match="the witness holds checkpoint 1"):
+    with pytest.raises(ChainRestarted, match="the witness holds checkpoint 2"):
         world.checkpointer().run()
     assert latest_checkpoint(world.store) is None
     report = world.verify()
@@ -246,6 +247,22 @@ def test_the_signer_repairs_a_run_that_stopped_between_the_witness_and_the_bucke
     assert following.body["prev"] == signed.sha256
 
 
+def test_the_signer_never_starts_a_chain_over_a_written_log(aws):
+    # Given a log written without any checkpoint (around the chain), and an empty witness
+    s3 = boto3.client("s3")
+    _bucket(s3, AUDIT)
+    _bucket(s3, WITNESS, "COMPLIANCE")
+    store, entry_signer = S3Store(s3, AUDIT), LocalSigner.generate("entries")
+    Lake(store, MALLORY, checkpoint_after=(), entry_signer=entry_signer)
+    witness = Witness(S3Store(s3, WITNESS), LOG_ID)
+    checkpointer = Checkpointer(store, MALLORY, log_id=LOG_ID, witness=witness,
+                                entry_key=load_public_key(entry_signer.public_key_pem()))
+    # Then the signer refuses to sign seq 0, and nothing is published
+    with pytest.raises(ChainRestarted, match="no checkpoint of mlaudit/audit anywhere, yet the log holds 4 entries"):
+        checkpointer.run()
+    assert latest_checkpoint(store) is None and witness.latest() is None
+
+
 def test_the_signer_refuses_a_bucket_whose_chain_the_witness_never_saw(world):
     # Given a lake signed without a witness, then a witness configured for it
     other = Witness(S3Store(world.s3, WITNESS), records.log_id("elsewhere"))
@@ -300,22 +317,29 @@ def test_checkpoint_handler_checks_entries_signs_with_kms_and_publishes_to_the_w
     environ = {"MLAUDIT_AUDIT_BUCKET": AUDIT, "MLAUDIT_SIGNING_KEY_ID": signing, "MLAUDIT_KMS_KEY_ID": "",
                "MLAUDIT_ENTRY_KEY_ID": entry, "MLAUDIT_WITNESS_BUCKET": WITNESS, "MLAUDIT_WITNESS_TOPIC_ARN": topic}
     handler_module.APP.configure(runtime=Runtime(environ, boto3.client))
+    sink = IntegritySink(S3Store(s3, AUDIT), entry_signer=KmsSigner(kms, entry), require_genesis=True)
+    key = "events/event_date=2026-11-26/event_type=prediction/a.parquet"
     try:
-        IntegritySink(S3Store(s3, AUDIT), entry_signer=KmsSigner(kms, entry)).file_written(
-            "events/event_date=2026-11-26/event_type=prediction/a.parquet", b"x", [merkle.leaf_hash(b"e")], "e", "e",
-        )
-        # When the schedule runs it
+        # The writer's first entry waits for the chain; the first run signs the empty log.
+        from mlaudit.integrity.log import AwaitingGenesis
+
+        with pytest.raises(AwaitingGenesis):
+            sink.file_written(key, b"x", [merkle.leaf_hash(b"e")], "e", "e")
+        assert handler_module.handler({}, _Context())["tree_size"] == 0
+        sink.file_written(key, b"x", [merkle.leaf_hash(b"e")], "e", "e")
+        # When the schedule runs it again
         answer = handler_module.handler({}, _Context())
     finally:
         handler_module.APP.reset()
     # Then it signed the entry, in the bucket and in the witness, and announced it
-    assert answer["seq"] == 0 and answer["tree_size"] == 1
+    assert answer["seq"] == 1 and answer["tree_size"] == 1
     signed = latest_checkpoint(S3Store(s3, AUDIT))
     assert verify_signature(load_public_key(kms_public_key_pem(kms, signing)), signed.message, signed.signature)
     assert signed.body["log_id"] == LOG_ID
     assert Witness(S3Store(s3, WITNESS), LOG_ID).latest().encode() == signed.encode()
-    (message,) = sqs.receive_message(QueueUrl=archive)["Messages"]
-    assert json.loads(message["Body"]) == signed.to_json()
+    messages = sqs.receive_message(QueueUrl=archive, MaxNumberOfMessages=10)["Messages"]
+    assert [json.loads(m["Body"]) for m in messages] == [load_checkpoint(S3Store(s3, AUDIT), 0).to_json(),
+                                                          signed.to_json()]
 
 
 # -- the write-once bucket policy, as the local stack enforces it --------------------------------

@@ -72,6 +72,8 @@ class Lake:
                                          entry_key=entry_key, witness=witness)
         self.keys: list[str] = []
         self.events: dict[str, list[dict]] = {}
+        if witness is not None:
+            self.checkpoint()  # as deployed: checkpoint 0 over the empty log comes first
         files = files or [
             ("2026-11-25", "prediction", 5),
             ("2026-11-25", "training_started", 1),

@@ -178,6 +178,11 @@ class Checkpointer:
         far as every entry is authenticated and chained; raise after signing if one is not."""
         previous = self._previous()
         size = self.log.size()
+        if previous is None and size and self.witness is not None:
+            raise ChainRestarted(
+                f"no checkpoint of {self.log_id} anywhere, yet the log holds {size} entries: the first "
+                "checkpoint is signed over the empty log (the writer waits for it), so this log was "
+                "written around the chain or its checkpoints and witness were replaced; never signed over")
         signed_size = previous.body["tree_size"] if previous is not None else 0
         if size < signed_size:
             raise LogRewritten(f"the log has {size} entries; checkpoint {previous.body['seq']} signed {signed_size}")

@@ -28,6 +28,12 @@ class LogError(RuntimeError):
     pass
 
 
+class AwaitingGenesis(LogError):
+    """Entry 0 waits for checkpoint 0 (signed over the empty log): the signer never starts a
+    chain over a non-empty log, so the first file is logged only once the chain exists. The
+    writer's message is retried; the first scheduled run signs checkpoint 0."""
+
+
 @dataclass(frozen=True)
 class Appended:
     index: int
@@ -47,8 +53,11 @@ class FileLog:
         max_attempts: int = 1000,
         sleep: Callable[[float], None] = time.sleep,
         entry_signer: Signer | None = None,
+        require_genesis: bool = False,
     ) -> None:
         self.store = store
+        self.require_genesis = require_genesis
+        self._genesis_seen = False
         # The writer's entry key: only its role may sign, so S3 write access alone cannot
         # create an entry the checkpoint signer or a verifier accepts.
         self.entry_signer = entry_signer
@@ -77,6 +86,14 @@ class FileLog:
         self._known_size = high
         return high
 
+    def ensure_genesis(self) -> None:
+        """With ``require_genesis``: raise `AwaitingGenesis` until checkpoint 0 exists (one
+        HEAD until it is seen, then none: checkpoints are never removed)."""
+        if self.require_genesis and not self._genesis_seen:
+            if not self.store.exists(records.checkpoint_key(0)):
+                raise AwaitingGenesis("the first log entry waits for checkpoint 0 (the next scheduled signer run)")
+            self._genesis_seen = True
+
     def entry(self, index: int) -> bytes | None:
         return self.store.get(records.log_key(index))
 
@@ -89,6 +106,7 @@ class FileLog:
         merkle_root: str,
         manifest_sha256: str,
     ) -> Appended:
+        self.ensure_genesis()
         index = self.size()
         for _ in range(self.max_attempts):
             prev = records.ZERO_HASH

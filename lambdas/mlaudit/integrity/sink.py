@@ -46,11 +46,14 @@ class IntegritySink:
         log: FileLog | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         entry_signer: Signer | None = None,
+        require_genesis: bool = False,
     ) -> None:
         """``entry_signer``: the writer's entry key (deployments always give it; without it
-        entries are unauthenticated and a verifier given the entry key reports them)."""
+        entries are unauthenticated and a verifier given the entry key reports them).
+        ``require_genesis``: entry 0 waits for checkpoint 0 (deployments: the signer refuses
+        to start a chain over a non-empty log)."""
         self.store = store
-        self.log = log or FileLog(store, clock=clock, entry_signer=entry_signer)
+        self.log = log or FileLog(store, clock=clock, entry_signer=entry_signer, require_genesis=require_genesis)
         self.clock = clock
 
     def file_written(
@@ -72,6 +75,7 @@ class IntegritySink:
             object_sha256 = hashlib.sha256(body).hexdigest()
         if not leaf_hashes:
             raise ValueError("a file holds at least one event")
+        self.log.ensure_genesis()  # before the manifest: a retry must not look like a concurrent call
         root = merkle.root(list(leaf_hashes)).hex()
         manifest = records.encode(
             records.manifest(
