@@ -152,16 +152,20 @@ def build_layer(content: LayerContent) -> Path:
     done.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{content.digest[:12]}-", dir=done.parent))
     platforms = [arg for platform in PLATFORMS for arg in ("--platform", platform)]
-    subprocess.run(  # noqa: S603 - fixed argv, pins from requirements.txt
-        [
-            sys.executable, "-m", "pip", "install", "--quiet", "--quiet", "--no-compile", "--no-deps",
-            *platforms, "--implementation", "cp", "--python-version", RUNTIME.name.removeprefix("python"),
-            "--only-binary=:all:", "--target", str(work / "python"), *content.requirements,
-        ],
-        check=True,
-    )
-    trim(work / "python", content.trim)
-    shutil.rmtree(work / "python" / "bin", ignore_errors=True)  # console scripts: never run on Lambda
+    try:
+        subprocess.run(  # noqa: S603 - fixed argv, pins from requirements.txt
+            [
+                sys.executable, "-m", "pip", "install", "--quiet", "--quiet", "--no-compile", "--no-deps",
+                *platforms, "--implementation", "cp", "--python-version", RUNTIME.name.removeprefix("python"),
+                "--only-binary=:all:", "--target", str(work / "python"), *content.requirements,
+            ],
+            check=True,
+        )
+        trim(work / "python", content.trim)
+        shutil.rmtree(work / "python" / "bin", ignore_errors=True)  # console scripts: never run on Lambda
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)  # no half-built layer left in the cache
+        raise
     try:
         work.rename(done)  # atomic: a concurrent build of the same content keeps the first
     except OSError:
