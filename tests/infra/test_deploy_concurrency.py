@@ -8,6 +8,7 @@ import pytest
 from mlaudit.integrity.checkpoint import Checkpointer, latest_seq, load_checkpoint
 from mlaudit.integrity.signing import LocalSigner
 from mlaudit.integrity.store import S3Store
+from mlaudit.integrity.witness import Witness, WitnessConflict
 
 from tests.infra.synth import Synth
 
@@ -39,32 +40,44 @@ def test_settings_turn_reservations_on(custom: Synth) -> None:
 
 
 class _RacedStore(S3Store):
-    """Lets another signer run complete just before this one claims its checkpoint."""
+    """Lets another signer run complete just before this store's first checkpoint create."""
 
-    def __init__(self, client, bucket, rival) -> None:
+    def __init__(self, client, bucket, rival=None) -> None:
         super().__init__(client, bucket)
         self.rival = rival
 
     def create(self, key: str, body: bytes) -> bool:
-        if self.rival is not None and "checkpoint" in key:
+        if self.rival is not None and "checkpoints/" in key:
             rival, self.rival = self.rival, None
             rival()
         return super().create(key, body)
 
 
-def test_overlapping_checkpoint_runs_cannot_fork_the_chain(aws) -> None:
-    """Why the signer needs no reserved concurrency of 1."""
+@pytest.mark.parametrize("raced", ["witness", "audit"])
+def test_overlapping_checkpoint_runs_cannot_fork_the_chain(aws, raced: str) -> None:
+    """Why the signer needs no reserved concurrency of 1: whether the other run gets in
+    before the witness or before the audit bucket, one run fails without forking."""
     s3 = boto3.client("s3")
-    s3.create_bucket(Bucket="audit", ObjectLockEnabledForBucket=True)
+    for bucket in ("audit", "witness"):
+        s3.create_bucket(Bucket=bucket, ObjectLockEnabledForBucket=True)
     signer = LocalSigner.generate()
+
+    def checkpointer(audit: S3Store, witness: S3Store) -> Checkpointer:
+        return Checkpointer(audit, signer, log_id="log", witness=Witness(witness, "log"))
+
+    rival = checkpointer(S3Store(s3, "audit"), S3Store(s3, "witness")).run
+    stores = {"audit": S3Store(s3, "audit"), "witness": S3Store(s3, "witness")}
+    stores[raced] = _RacedStore(s3, raced, rival)
+    with pytest.raises((RuntimeError, WitnessConflict)):
+        checkpointer(stores["audit"], stores["witness"]).run()
     plain = S3Store(s3, "audit")
-    rival = Checkpointer(S3Store(s3, "audit"), signer, log_id="log").run
-    loser = Checkpointer(_RacedStore(s3, "audit", rival), signer, log_id="log")
-    with pytest.raises(RuntimeError, match="concurrent run"):
-        loser.run()
-    assert latest_seq(plain) == 0
-    Checkpointer(plain, signer, log_id="log").run()
-    first, second = load_checkpoint(plain, 0), load_checkpoint(plain, 1)
-    assert second is not None and first is not None
-    assert second.body["prev"] == first.sha256
-    assert latest_seq(plain) == 1
+    checkpointer(plain, S3Store(s3, "witness")).run()  # the next scheduled run signs on
+    witness = Witness(S3Store(s3, "witness"), "log")
+    seqs = latest_seq(plain)
+    assert seqs is not None and seqs >= 1 and witness.latest_seq() == seqs
+    for seq in range(seqs + 1):
+        stored, witnessed = load_checkpoint(plain, seq), witness.load(seq)
+        assert stored is not None and witnessed is not None and stored.encode() == witnessed.encode()
+        if seq:
+            previous = load_checkpoint(plain, seq - 1)
+            assert previous is not None and stored.body["prev"] == previous.sha256
