@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import hashlib
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -28,6 +29,9 @@ from mlaudit.integrity.store import Store
 
 if TYPE_CHECKING:
     from mlaudit.integrity.witness import Witness
+
+
+FETCH_THREADS = 16  # log entries read at once by a signer run
 
 
 class LogRewritten(RuntimeError):
@@ -247,8 +251,9 @@ class Checkpointer:
         index, not chained to the one before or (with an entry key) not signed by the writer."""
         leaves: list[bytes] = []
         prev = last_leaf.hex() if last_leaf is not None else records.ZERO_HASH
-        for index in range(start, size):
-            body = self.log.entry(index)
+        with ThreadPoolExecutor(FETCH_THREADS) as pool:  # GETs in parallel, checked in order
+            bodies = list(pool.map(self.log.entry, range(start, size)))
+        for index, body in enumerate(bodies, start):
             where = records.log_key(index)
             if body is None:
                 return leaves, f"log entry {index} is missing"
