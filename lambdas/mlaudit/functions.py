@@ -231,8 +231,10 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         IngestEnv,
         grants=(
             *SEND_TO_QUEUE,
-            Grant(Resource.IDEMPOTENCY_TABLE, ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"),
-                  why="claim a request; a retried one is answered from its record"),
+            Grant(Resource.IDEMPOTENCY_TABLE,
+                  ("dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"),
+                  why="claim a request and each event id (TransactWriteItems of conditional puts); a retried "
+                  "request is answered from its record, an id already claimed is read back"),
             Grant(Resource.SUBJECT_KEYS_TABLE, ("dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem"),
                   why="subject keys are created on first sight, never deleted here"),
         ),

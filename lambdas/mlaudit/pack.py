@@ -99,6 +99,13 @@ def pack_records(records: list[dict[str, Any]], key: str, max_message_bytes: int
     return packs
 
 
+def pack_event_ids(pack: Pack) -> list[str]:
+    """The event ids a pack carries, in order (written by `pack_records`)."""
+    header, *lines = pack.body.split("\n")
+    shared = json.loads(header)["common"].get("event_id")
+    return [shared] * len(lines) if shared is not None else [json.loads(line)["event_id"] for line in lines]
+
+
 class PackTooLarge(ValueError):
     """One event does not fit in a queue message."""
 

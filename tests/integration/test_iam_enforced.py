@@ -68,6 +68,7 @@ def drive_every_function(config: dict[str, Any], *, expect_ok: bool) -> dict[str
     body = {"events": [_event(0), _event(1), _event(2, subject="someone-else")]}  # two subjects: one batch read
     status = {"ingest": post(config, body, machine).status_code}
     post(config, body, machine)  # a retry: answered from the idempotency record
+    post(config, {"events": [_event(1), _event(0)]}, machine)  # re-formed: each id's claim is read back
     if expect_ok:
         assert status["ingest"] == 202
         _wait(lambda: get(config, "/v1/events/iam-0/proof", people["auditor"]).status_code == 200,

@@ -144,3 +144,133 @@ def test_finding_1_a_copy_is_retried_with_its_first(pipeline, monkeypatch):
     monkeypatch.setattr(pipeline.writer.objects, "put", down)
     report = pipeline.writer.process([message, Message("copy", message.pack_id, message.body)])
     assert report.failed_message_ids == [message.message_id, "copy"]
+
+
+def big_request(n=500, start=0, **extra):
+    """About 790 KB: four queue messages, one SendMessageBatch each."""
+    return json.dumps({"events": [
+        {**EVENT, "event_id": f"big-{i}", "features": {"text": "x" * 1400, "i": i}, **extra}
+        for i in range(start, start + n)
+    ]})
+
+
+def test_finding_1_a_resend_after_a_failed_second_send_is_stored_once(pipeline, monkeypatch):
+    from botocore.exceptions import ClientError
+
+    real = pipeline.sqs.send_message_batch
+    calls = []
+
+    def second_fails(**kwargs):
+        calls.append(len(kwargs["Entries"]))
+        if len(calls) == 2:
+            raise ClientError({"Error": {"Code": "ServiceUnavailable", "Message": "503"},
+                               "ResponseMetadata": {"HTTPStatusCode": 503}}, "SendMessageBatch")
+        return real(**kwargs)
+
+    monkeypatch.setattr(pipeline.sqs, "send_message_batch", second_fails)
+    body = big_request()
+    assert 700_000 < len(body) < 1_000_000
+    with pytest.raises(Exception):  # noqa: B017,PT011 - the handler answers it 503
+        pipeline.post(body)
+    assert pipeline.post(body)[0] == 202
+    assert len(calls) > 3
+    assert pipeline.drain() == []  # every copy in one writer batch
+    ids = [r["event_id"] for r in pipeline.rows()]
+    assert sorted(ids) == sorted(f"big-{i}" for i in range(500))
+
+
+# ---- finding 2: event_id is the idempotency key of each event, not of the whole request
+
+def ids_stored(pipeline):
+    assert pipeline.drain() == []
+    return sorted(r["event_id"] for r in pipeline.rows())
+
+
+def event(event_id, **extra):
+    return {**EVENT, "event_id": event_id, **extra}
+
+
+def test_finding_2_re_formed_batches_store_each_event_once(pipeline):
+    a, b = event("A"), event("B")
+    for body in ({"events": [a, b]}, {"events": [a]}, {"events": [b, a]}, a):
+        status, answer = pipeline.post(json.dumps(body))
+        assert status == 202
+    assert answer["event_ids"] == ["A"]
+    assert ids_stored(pipeline) == ["A", "B"]
+
+
+def test_finding_2_the_same_id_with_other_content_is_a_409_naming_the_index(pipeline):
+    pipeline.post(json.dumps({"events": [event("A")]}))
+    error = refusal(pipeline, json.dumps({"events": [event("C"), event("A", model_id="other")]}))
+    assert (status_of(error), error.code) == (409, "idempotency_conflict")
+    assert [(p["index"], p["path"], p["rule"]) for p in error.errors] == [(1, "events[1].event_id",
+                                                                           "idempotency_conflict")]
+    assert ids_stored(pipeline) == ["A"]  # nor C: all or nothing
+    assert pipeline.post(json.dumps({"events": [event("C")]}))[0] == 202
+    assert ids_stored(pipeline) == ["A", "C"]
+
+
+def test_finding_2_ids_are_per_sender(pipeline):
+    from mlaudit.principal import Principal
+
+    other = Principal(kind="workload", actor_id="client-xyz", client_id="client-xyz", scopes=("events.write",))
+    pipeline.post(json.dumps(event("A")))
+    assert pipeline.post(json.dumps(event("A", model_id="theirs")), principal=other)[0] == 202
+    assert ids_stored(pipeline) == ["A", "A"]
+
+
+def test_finding_2_a_spool_replay_after_a_partial_failure_stores_once(pipeline, monkeypatch):
+    """The first request failed after its first message was sent; the client re-forms its
+    batches (other order, other grouping): every event once."""
+    from botocore.exceptions import ClientError
+
+    real = pipeline.sqs.send_message_batch
+    calls = []
+
+    def second_fails(**kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise ClientError({"Error": {"Code": "ServiceUnavailable", "Message": "503"}}, "SendMessageBatch")
+        return real(**kwargs)
+
+    monkeypatch.setattr(pipeline.sqs, "send_message_batch", second_fails)
+    with pytest.raises(Exception):  # noqa: B017,PT011
+        pipeline.post(big_request())
+    events = json.loads(big_request())["events"]
+    for chunk in (events[250:], events[:100], events[100:250], events[::-1][:300]):
+        assert pipeline.post(json.dumps({"events": chunk}))[0] == 202
+    assert ids_stored(pipeline) == sorted(f"big-{i}" for i in range(500))
+
+
+def test_finding_2_an_event_claimed_by_a_request_in_flight_is_a_retryable_409(pipeline):
+    from mlaudit.ingest.identity import request_key
+
+    from tests.unit.moto_pipeline import NOW, WORKLOAD
+
+    pipeline.post(json.dumps({"events": [event("A")]}))
+    # Another request owning B is in flight (claimed, not completed).
+    store = pipeline.ingest.store
+    key = request_key(WORKLOAD, ["B", "X"])
+    store.claim(key, "f", NOW, pipeline.limits)
+    from mlaudit.ingest.claims import claim_events
+    from mlaudit.ingest.request import parse_events
+
+    parsed = parse_events(json.dumps({"events": [event("B"), event("X")]}).encode(), pipeline.limits)
+    claim_events(store, WORKLOAD.actor_id, parsed, ["B", "X"], key, NOW, pipeline.limits.idempotency_ttl,
+                 pipeline.limits.in_flight)
+    error = refusal(pipeline, json.dumps({"events": [event("B")]}))
+    assert (status_of(error), error.code) == (409, "request_in_progress")
+    # Once that attempt is surely dead, B is taken over and stored once.
+    pipeline.ingest.clock = lambda: NOW + pipeline.limits.in_flight
+    assert pipeline.post(json.dumps({"events": [event("B")]}))[0] == 202
+    assert ids_stored(pipeline) == ["A", "B"]
+
+
+def test_finding_2_after_the_window_an_id_is_new_again(pipeline):
+    from tests.unit.moto_pipeline import NOW
+
+    pipeline.post(json.dumps(event("A")))
+    later = NOW + pipeline.limits.idempotency_ttl + pipeline.limits.in_flight
+    pipeline.ingest.clock = lambda: later
+    pipeline.ingest.recorder.clock = lambda: later
+    assert pipeline.post(json.dumps(event("A", model_id="new")))[0] == 202

@@ -8,10 +8,12 @@ import json
 import os
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from mlaudit.adapters.queue import QueueUnavailable
 from mlaudit.errors import Conflict
+from mlaudit.ingest.claims import EventClaim, HeldClaim, RequestState
 from mlaudit.ingest.request import IngestLimits
 from mlaudit.ingest.service import Claim
 from mlaudit.pack import Pack
@@ -26,13 +28,15 @@ class MemoryIdempotencyStore:
 
     def __init__(self) -> None:
         self.items: dict[str, dict[str, Any]] = {}
+        self.events: dict[str, tuple[EventClaim, datetime]] = {}
         self.limits: IngestLimits | None = None  # the last claim's, for tests to see
 
     def claim(self, key: str, fingerprint: str, now: datetime, limits: IngestLimits) -> Claim:
         self.limits = limits
         item = self.items.get(key)
         if item is None:
-            self.items[key] = {"state": "IN_PROGRESS", "fingerprint": fingerprint, "received_at": now}
+            self.items[key] = {"state": "IN_PROGRESS", "fingerprint": fingerprint, "received_at": now,
+                               "claimed_at": now}
             return Claim("new", now)
         if item["fingerprint"] != fingerprint:
             raise Conflict("idempotency_conflict",
@@ -40,14 +44,39 @@ class MemoryIdempotencyStore:
         if item["state"] == "COMPLETED":
             return Claim("replay", item["received_at"], item["response"])
         item["state"] = "IN_PROGRESS"
-        return Claim("new", item["received_at"])
+        item["claimed_at"] = now
+        return Claim("new", item["received_at"], sent_packs=frozenset(item.get("sent_packs", ())))
 
     def complete(self, key: str, response: dict[str, Any], now: datetime, limits: IngestLimits) -> None:
         # Stored as JSON, as DynamoDB stores it: a replay is a copy, not the same object.
         self.items[key].update(state="COMPLETED", response=json.loads(json.dumps(response)))
 
-    def release(self, key: str) -> None:
-        self.items[key]["state"] = "FAILED"
+    def release(self, key: str, sent_packs: Any = (), sent_events: Any = ()) -> None:
+        self.items[key].update(state="FAILED", sent_packs=frozenset(sent_packs), sent_events=frozenset(sent_events))
+
+    # per-event claims (mlaudit.ingest.claims.EventClaimStore); the window is not kept
+    def insert_event_claims(self, claims: list[EventClaim], now: datetime, window: timedelta) -> dict[int, HeldClaim]:
+        held = {}
+        for position, claim in enumerate(claims):
+            found = self.events.get(claim.event_key)
+            if found is None or found[1] < now:
+                self.events[claim.event_key] = (claim, now + window)
+            else:
+                held[position] = HeldClaim(found[0].fingerprint, found[0].owner)
+        return held
+
+    def request_state(self, key: str, now: datetime) -> RequestState | None:
+        item = self.items.get(key)
+        if item is None:
+            return None
+        return RequestState(item["state"], item.get("claimed_at", item["received_at"]),
+                            frozenset(item.get("sent_events", ())))
+
+    def take_over_event(self, claim: EventClaim, previous_owner: str, now: datetime, window: timedelta) -> bool:
+        if self.events[claim.event_key][0].owner != previous_owner:
+            return False
+        self.events[claim.event_key] = (claim, now + window)
+        return True
 
 
 class MemoryQueue:
@@ -58,10 +87,12 @@ class MemoryQueue:
         self.fail_after = fail_after
 
     def send_packs(self, packs: list[Pack]) -> None:
+        sent = []
         for pack in packs:
             if self.fail_after is not None and len(self.packs) >= self.fail_after:
-                raise ConnectionError("queue unavailable")
+                raise QueueUnavailable("queue unavailable", sent)
             self.packs.append(pack)
+            sent.append(pack.pack_id)
 
     def event_ids(self) -> list[str]:
         """Every queued event's id, in order."""

@@ -3,6 +3,7 @@ the queue) and IngestService (POST /v1/events, idempotent per request)."""
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -12,6 +13,7 @@ from typing import Any, Protocol
 from mlaudit.codec import canonical_json, format_timestamp
 from mlaudit.errors import InvalidEvents, TooLarge
 from mlaudit.events import EventIn
+from mlaudit.ingest.claims import EventClaimStore, claim_events
 from mlaudit.ingest.identity import RequestMeta, assign_event_ids, check_scope_allows, request_key, server_fields
 from mlaudit.ingest.records import leaf_record, request_fingerprint
 from mlaudit.ingest.request import (
@@ -21,7 +23,7 @@ from mlaudit.ingest.request import (
     decode_body,
     parse_events,
 )
-from mlaudit.pack import Pack, PackTooLarge, pack_records
+from mlaudit.pack import Pack, PackTooLarge, pack_event_ids, pack_records
 from mlaudit.principal import Principal
 from mlaudit.rules import RuleSet, load_rules
 
@@ -33,12 +35,16 @@ class Claim:
     state: str  # "new" (go ahead), "replay" (answer `response`)
     received_at: datetime
     response: dict[str, Any] | None = None
+    sent_packs: frozenset[str] = frozenset()  # packs an earlier attempt had confirmed by the queue
 
 
-class IdempotencyStore(Protocol):
+class IdempotencyStore(EventClaimStore, Protocol):
+    """Requests (a retried one answers its first answer) and each event's claim."""
+
     def claim(self, key: str, fingerprint: str, now: datetime, limits: IngestLimits) -> Claim: ...
     def complete(self, key: str, response: dict[str, Any], now: datetime, limits: IngestLimits) -> None: ...
-    def release(self, key: str) -> None: ...
+    def release(self, key: str, sent_packs: Iterable[str] = (), sent_events: Iterable[str] = ()) -> None:
+        """The attempt failed; the queue had confirmed `sent_packs`, holding `sent_events`."""
 
 
 class Queue(Protocol):
@@ -100,6 +106,21 @@ class EventRecorder:
         self, events: list[EventIn], event_ids: list[str], key: str, principal: Principal,
         meta: RequestMeta, received_at: datetime,
     ) -> IngestResult:
+        result, records = self.evaluate(events, event_ids, principal, meta, received_at)
+        self.queue.send_packs(self.pack(records, key))
+        return result
+
+    def pack(self, records: list[dict[str, Any]], key: str) -> list[Pack]:
+        try:
+            return pack_records(records, key, self.limits.max_message_bytes)
+        except PackTooLarge:
+            raise TooLarge("event_too_large", "An event is larger than one queue message.") from None
+
+    def evaluate(
+        self, events: list[EventIn], event_ids: list[str], principal: Principal,
+        meta: RequestMeta, received_at: datetime,
+    ) -> tuple[IngestResult, list[dict[str, Any]]]:
+        """Each event's data-quality verdict (the answer) and leaf record."""
         server = server_fields(principal, meta, format_timestamp(received_at))
         result = IngestResult(event_ids)
         if self.protector is not None:
@@ -118,12 +139,7 @@ class EventRecorder:
                     event.subject_ref, event.personal_data
                 )
             records.append(record)
-        try:
-            packs = pack_records(records, key, self.limits.max_message_bytes)
-        except PackTooLarge:
-            raise TooLarge("event_too_large", "An event is larger than one queue message.") from None
-        self.queue.send_packs(packs)
-        return result
+        return result, records
 
 
 class IngestService:
@@ -155,14 +171,36 @@ class IngestService:
         if claim.state == "replay":
             assert claim.response is not None
             return 202, claim.response
+        sent: list[Pack] = []
         try:
-            result = self.recorder.enqueue(events, event_ids, key, principal, meta, claim.received_at)
+            owned = claim_events(self.store, principal.actor_id, events, event_ids, key, self.clock(),
+                                 self.limits.idempotency_ttl, self.limits.in_flight)
+            result, records = self.recorder.evaluate(events, event_ids, principal, meta, claim.received_at)
+            packs = self._packs([records[i] for i in owned], key, claim)
+            self._send(packs, sent)
         except BaseException:
-            self.store.release(key)
+            self.store.release(key, [p.pack_id for p in sent],
+                               [event_id for p in sent for event_id in pack_event_ids(p)])
             raise
         response = result.body()
         self.store.complete(key, response, self.clock(), self.limits)
         return 202, response
+
+    def _packs(self, records: list[dict[str, Any]], key: str, claim: Claim) -> list[Pack]:
+        """The packs of the events this request owns, named after the request and those
+        events: an attempt that owns the same events sends the same packs (the writer's
+        ledger drops a pack it stored), minus those the queue confirmed before."""
+        ids = hashlib.sha256("\n".join(r["event_id"] for r in records).encode()).hexdigest()
+        packs = self.recorder.pack(records, f"{key}:{ids}")
+        return [p for p in packs if p.pack_id not in claim.sent_packs]
+
+    def _send(self, packs: list[Pack], sent: list[Pack]) -> None:
+        try:
+            self.queue.send_packs(packs)
+        except Exception as error:
+            confirmed = set(getattr(error, "sent_pack_ids", ()))
+            sent += [p for p in packs if p.pack_id in confirmed]
+            raise
 
     def _check_personal_fields(self, events: list[EventIn]) -> None:
         # Personal data is encrypted under its subject's key: without a subject it has none.
