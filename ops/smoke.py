@@ -37,12 +37,16 @@ from typing import Any
 
 import boto3
 import requests
+from botocore.exceptions import BotoCoreError, ClientError
 from mlaudit.integrity.proofs import check_receipt
 from mlaudit.integrity.signing import kms_public_key_pem
 from mlaudit.routes import RESOURCE_SERVER
 
 QUERY = "prediction_volume_latency"
 BATCH = 3
+# The stack outputs the smoke test reads (tests/infra/test_deploy_outputs.py checks the stack has them).
+OUTPUTS = ("ApiUrl", "TokenUrl", "UserPoolId", "WorkloadClientId", "AuditBucketName", "CheckpointSigningKeyArn",
+           "LogEntryKeyArn")
 
 
 class SmokeFailure(RuntimeError):
@@ -69,6 +73,9 @@ def from_stack(stack: str, region: str, person_token: str | None, wait_seconds: 
     session = boto3.session.Session(region_name=region)
     (described,) = session.client("cloudformation").describe_stacks(StackName=stack)["Stacks"]
     outputs = {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])}
+    missing = [name for name in OUTPUTS if name not in outputs]
+    if missing:
+        raise SmokeFailure(f"stack {stack} has no output {', '.join(missing)}: is it an mlaudit stack?")
     client = session.client("cognito-idp").describe_user_pool_client(
         UserPoolId=outputs["UserPoolId"], ClientId=outputs["WorkloadClientId"]
     )["UserPoolClient"]
@@ -84,7 +91,7 @@ def from_stack(stack: str, region: str, person_token: str | None, wait_seconds: 
     return Target(
         api_url=outputs["ApiUrl"].rstrip("/"), token_url=outputs["TokenUrl"], client_id=client["ClientId"],
         client_secret=client["ClientSecret"], bucket=outputs["AuditBucketName"],
-        signing_key_id=outputs["CheckpointSigningKeyArn"], entry_key_id=outputs.get("LogEntryKeyArn"),
+        signing_key_id=outputs["CheckpointSigningKeyArn"], entry_key_id=outputs["LogEntryKeyArn"],
         aws=session.client, person_token=person, wait_seconds=wait_seconds,
     )
 
@@ -226,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             target = from_stack(args.stack, args.region, args.person_token, *([args.wait] if args.wait else []))
         run(target)
-    except SmokeFailure as failure:
+    except (SmokeFailure, ClientError, BotoCoreError, requests.RequestException) as failure:
         print(f"FAILED {failure}", file=sys.stderr)
         return 1
     print("smoke test passed")

@@ -14,7 +14,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 def smoke(config_path: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(str(REPO / p) for p in ("lambdas", "client", "."))}
-    return subprocess.run([sys.executable, "-m", "ops.smoke", "--config", str(config_path), "--wait", "120"],
+    return subprocess.run([sys.executable, "-m", "ops.smoke", "--config", str(config_path), "--wait", "300"],
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
 
 
