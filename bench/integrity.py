@@ -14,8 +14,8 @@ million events. `python -m bench.integrity` (CPU time; one process).
 
 from __future__ import annotations
 
+import argparse
 import json
-import sys
 import time
 from typing import Any
 
@@ -148,5 +148,7 @@ def verify_million(files: int = 100, per_file: int = 10_000) -> dict[str, float]
             "issue15_checks_alone_seconds": checks_alone}
 
 if __name__ == "__main__":
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 50_000
+    parser = argparse.ArgumentParser(prog="python -m bench.integrity", description=__doc__.splitlines()[0])
+    parser.add_argument("events", nargs="?", type=int, default=50_000, help="events for the hashing share")
+    n = parser.parse_args().events
     print(json.dumps({**writer_overhead(n), **verify_million()}, indent=2))

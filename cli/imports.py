@@ -17,12 +17,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from cli.target import CommandError
+
 REPORTS_PREFIX, IMPORTS_PREFIX = "reports/", "imports/"
 BAR_WIDTH = 30
-
-
-class CommandError(Exception):
-    """A failure the user can act on: printed without a traceback."""
 
 
 def register(commands: argparse._SubParsersAction) -> None:

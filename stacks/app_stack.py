@@ -108,6 +108,9 @@ class MlAuditStack(Stack):
         CfnOutput(self, "TokenUrl", value=f"{identity.domain.base_url()}/oauth2/token")
         CfnOutput(self, "AuditBucketName", value=storage.audit_bucket.bucket_name)
         CfnOutput(self, "AthenaWorkGroup", value=self.analytics.workgroup.name)
+        # `mlaudit dlq` lists the dead letters and sends chosen ones back to the events queue.
+        CfnOutput(self, "EventsQueueUrl", value=ingestion.queue.queue_url)
+        CfnOutput(self, "DeadLetterQueueUrl", value=ingestion.dead_letter_queue.queue_url)
         # Drop JSON Lines or Parquet files under imports/ here; reports appear under reports/.
         CfnOutput(self, "LandingBucketName", value=imports.landing_bucket.bucket_name)
         # Verifiers fetch the public key once: aws kms get-public-key --key-id <this>

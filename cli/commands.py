@@ -1,0 +1,326 @@
+"""The operator commands besides ``import`` and ``report``: serve, demo, verify, query,
+proof and dlq. Each registers its sub-parser; ``run_*`` returns the exit code."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import sys
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from cli.target import CommandError, Target, add_arguments, progress, table
+
+DEFAULT_CONFIG = Path(".local/stack.json")  # where `mlaudit serve` writes its config unless told
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    from local import serve  # noqa: PLC0415
+
+    serve.register(commands)
+    commands.choices["serve"].description = (
+        "Run the whole stack on this machine (moto, Cognito, API emulator, writer, checkpoints) until Ctrl-C; "
+        f"the other commands find it through its config file (default {DEFAULT_CONFIG})."
+    )
+    commands.choices["serve"].set_defaults(config_out=DEFAULT_CONFIG)
+
+    demo = commands.add_parser("demo", help="start the local stack and run a sample ML workload through it",
+                               description="Start the local stack, run a sample ML workload through it, check "
+                                           "what was stored and proven, and write the HTML report.")
+    demo.add_argument("--predictions", type=int, default=3000, help="predictions the sample model serves")
+    demo.add_argument("--seed", type=int, default=11, help="seed of the synthetic data")
+    demo.add_argument("--report", type=Path, default=Path("mlaudit-report.html"),
+                      help="where to write the HTML report (default %(default)s)")
+    demo.set_defaults(func=run_demo)
+
+    verify = commands.add_parser("verify", help="verify the lake's integrity, with progress and a summary",
+                                 description="Check every file, event, log entry, checkpoint and witness copy of "
+                                             "the lake (read-only; mlaudit.integrity.verifier).")
+    add_arguments(verify, token=False)
+    verify.add_argument("--from", dest="from_date", help="first event_date to check (YYYY-MM-DD)")
+    verify.add_argument("--to", dest="to_date", help="last event_date to check (YYYY-MM-DD)")
+    verify.add_argument("--max-age-hours", type=float,
+                        help="fail if the latest checkpoint is older than this (or there is none)")
+    verify.add_argument("--jobs", type=int, help="worker processes for hashing (default: CPUs)")
+    verify.add_argument("--json", action="store_true", help="print the full report as JSON")
+    verify.set_defaults(func=run_verify)
+
+    query = commands.add_parser("query", help="run a named query (no NAME: list them)",
+                                description="Run a named query through the API (DuckDB on the local stack, "
+                                            "Athena on AWS) and print its rows. Each run is an audit event.")
+    query.add_argument("name", nargs="?", help="the query (omit to list the queries your role may run)")
+    query.add_argument("--param", action="append", default=[], metavar="K=V", help="a parameter (repeatable)")
+    query.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    query.add_argument("--out", type=Path, help="write the result here instead of stdout")
+    add_arguments(query)
+    query.set_defaults(func=run_query)
+
+    proof = commands.add_parser("proof", help="fetch an event's receipt and check it",
+                                description="Fetch an event's receipt (GET /v1/events/{id}/proof) and check it "
+                                            "offline: the leaf, the file's Merkle tree, the signed log entry and "
+                                            "the checkpoint signature under the stack's public keys.")
+    proof.add_argument("event_id")
+    proof.add_argument("--event-date", help="its event_date partition (faster)")
+    proof.add_argument("--event-type", help="its event_type partition (faster)")
+    proof.add_argument("--json", action="store_true", help="print the receipt too")
+    add_arguments(proof)
+    proof.set_defaults(func=run_proof)
+
+    dlq = commands.add_parser("dlq", help="list the dead-letter queue's messages and why; redrive some",
+                              description="List the messages the writer could never write, each with the reason "
+                                          "its body fails the writer's parse (or 'parses now': a transient "
+                                          "failure), and send selected ones back to the events queue.")
+    dlq.add_argument("--redrive", nargs="*", metavar="MESSAGE_ID",
+                     help="send these messages (all listed ones with --all) back to the events queue")
+    dlq.add_argument("--all", action="store_true", help="with --redrive: every message in the DLQ")
+    dlq.add_argument("--limit", type=int, default=100, help="look at this many messages at most")
+    add_arguments(dlq, token=False)
+    dlq.set_defaults(func=run_dlq)
+
+
+# --- demo ---------------------------------------------------------------------------------
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    try:
+        from examples import demo  # noqa: PLC0415
+    except ImportError as exc:
+        raise CommandError(f"the demo needs the workload client: pip install ./client ({exc.name} missing)") from None
+    return demo.run(args)
+
+
+# --- verify -------------------------------------------------------------------------------
+
+
+class CountingStore:
+    """A Store that counts the event files the verifier fetches, for the progress bar."""
+
+    def __init__(self, store: Any, total: int) -> None:
+        self.store, self.total, self.done = store, total, 0
+        self._lock = threading.Lock()
+        self._shown = 0.0
+
+    def get(self, key: str) -> bytes | None:
+        data = self.store.get(key)
+        if key.startswith("events/") and key.endswith(".parquet"):
+            with self._lock:
+                self.done += 1
+                if time.monotonic() - self._shown > 0.2 or self.done == self.total:
+                    self._shown = time.monotonic()
+                    progress(self.done, self.total, "files")
+        return data
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    from mlaudit.integrity import records  # noqa: PLC0415
+    from mlaudit.integrity.signing import kms_public_key_pem, load_public_key  # noqa: PLC0415
+    from mlaudit.integrity.store import S3Store  # noqa: PLC0415
+    from mlaudit.integrity.verifier import Verifier  # noqa: PLC0415
+    from mlaudit.integrity.versions import S3History  # noqa: PLC0415
+    from mlaudit.integrity.witness import Witness  # noqa: PLC0415
+
+    target = Target.from_args(args)
+    s3, kms = target.client("s3"), target.client("kms")
+    bucket = target.name("bucket", "AuditBucketName")
+    log_id = records.log_id(bucket)
+    public_key = load_public_key(kms_public_key_pem(kms, target.name("signing_key_id", "CheckpointSigningKeyArn")))
+    entry_key = load_public_key(kms_public_key_pem(kms, target.name("entry_key_id", "LogEntryKeyArn")))
+    witness = Witness(S3Store(s3, target.name("witness_bucket", "WitnessBucketName")), log_id).all()
+    store = S3Store(s3, bucket)
+    total = sum(1 for key in store.list("events/") if key.endswith(".parquet"))
+    counting = CountingStore(store, total)
+    started = time.monotonic()
+    report = Verifier(
+        counting, public_key, from_date=args.from_date, to_date=args.to_date, jobs=args.jobs, log_id=log_id,
+        entry_key=entry_key, witness=witness, history=S3History(s3, bucket),
+        max_checkpoint_age=timedelta(hours=args.max_age_hours) if args.max_age_hours else None,
+    ).run()
+    progress(counting.done, total, "files", final=True)
+    if args.json:
+        from dataclasses import asdict  # noqa: PLC0415
+
+        print(json.dumps({**asdict(report), "ok": report.ok}, indent=1, default=str))
+        return 0 if report.ok else 1
+    print(summary_table(report, time.monotonic() - started))
+    return 0 if report.ok else 1
+
+
+def summary_table(report: Any, seconds: float) -> str:
+    checkpoint = report.checkpoint
+    age = ""
+    if checkpoint:
+        try:
+            signed_at = datetime.fromisoformat(str(checkpoint["time"]).replace("Z", "+00:00"))
+            age = f", {(datetime.now(UTC) - signed_at).total_seconds():,.0f} s old"
+        except ValueError:
+            age = ""
+    facts = [
+        ["log entries", f"{report.log_size:,}"],
+        ["files checked", f"{report.files_checked:,}"],
+        ["events checked", f"{report.events_checked:,}"],
+        ["latest checkpoint", f"seq {checkpoint['seq']}, tree size {checkpoint['tree_size']}{age}" if checkpoint
+         else "none"],
+        ["time", f"{seconds:.1f} s"],
+    ]
+    lines = [table(["measure", "value"], facts)]
+    if report.problems:
+        kinds: dict[str, list[Any]] = {}
+        for problem in report.problems:
+            kinds.setdefault(problem.kind, []).append(problem)
+        lines += ["", table(["problem", "count", "first where", "detail"],
+                            [[k, len(v), v[0].where, v[0].detail] for k, v in sorted(kinds.items())])]
+    lines += [*(f"note: {n}" for n in report.notes), "",
+              "OK: no problem found" if report.ok else f"FAILED: {len(report.problems)} problem(s)"]
+    return "\n".join(lines)
+
+
+# --- query --------------------------------------------------------------------------------
+
+
+def parse_params(items: list[str]) -> dict[str, Any]:
+    parameters: dict[str, Any] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise CommandError(f"--param {item!r}: write it as name=value")
+        parameters[name] = value
+    return parameters
+
+
+def run_query(args: argparse.Namespace) -> int:
+    target = Target.from_args(args)
+    role = "auditor"
+    if not args.name:
+        answer = target.request("GET", "/v1/queries", role=role)
+        if answer.status_code != 200:
+            raise CommandError(f"cannot list the queries: {answer.status_code}")
+        queries = answer.json()["queries"]
+        print(table(["query", "description"], [[q["name"], q.get("description", "")[:100]] for q in queries]))
+        return 0
+    columns, rows = target.run_query(args.name, parse_params(args.param), role=role)
+    names = [c["name"] for c in columns] or (list(rows[0]) if rows else [])
+    text = render_rows(names, rows, args.format)
+    if args.out:
+        args.out.write_text(text)
+        print(f"{len(rows):,} rows written to {args.out}", file=sys.stderr)
+    else:
+        print(text)
+    return 0
+
+
+def render_rows(names: list[str], rows: list[dict[str, Any]], form: str) -> str:
+    if form == "json":
+        return json.dumps(rows, indent=1, default=str)
+    if form == "csv":
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=names, extrasaction="ignore", lineterminator="\n")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: json.dumps(v) if isinstance(v, dict | list) else v for k, v in row.items()})
+        return buffer.getvalue().rstrip("\n")
+    return table(names, [[row.get(n) for n in names] for row in rows]) + f"\n({len(rows):,} rows)"
+
+
+# --- proof --------------------------------------------------------------------------------
+
+
+def run_proof(args: argparse.Namespace) -> int:
+    from mlaudit.integrity.proofs import check_receipt  # noqa: PLC0415
+    from mlaudit.integrity.signing import kms_public_key_pem  # noqa: PLC0415
+
+    target = Target.from_args(args)
+    params = {k: v for k, v in (("event_date", args.event_date), ("event_type", args.event_type)) if v}
+    answer = target.request("GET", f"/v1/events/{args.event_id}/proof", role="auditor", params=params)
+    if answer.status_code == 404:
+        raise CommandError(f"no stored event {args.event_id} (not written yet, or not yours)")
+    if answer.status_code != 200:
+        raise CommandError(f"the receipt was refused: {answer.status_code} {answer.text[:200]}")
+    receipt = answer.json()
+    kms = target.client("kms")
+    problems = check_receipt(
+        receipt, kms_public_key_pem(kms, target.name("signing_key_id", "CheckpointSigningKeyArn")),
+        entry_public_key_pem=kms_public_key_pem(kms, target.name("entry_key_id", "LogEntryKeyArn")),
+    )
+    if args.json:
+        print(json.dumps(receipt, indent=1))
+    checkpoint = (receipt.get("checkpoint") or {}).get("checkpoint") or {}
+    print(table(["", ""], [
+        ["event", receipt["event_id"]],
+        ["file", receipt.get("object_key", "")],
+        ["leaf", f"{receipt.get('leaf_index')} of {receipt.get('file_size')}"],
+        ["log entry", receipt.get("log_index")],
+        ["checkpoint", f"seq {checkpoint.get('seq')}, tree size {checkpoint.get('tree_size')}, "
+                       f"{checkpoint.get('time')}" if checkpoint else "none yet"],
+    ]).split("\n", 2)[2])
+    for problem in problems:
+        print(f"problem: {problem}")
+    print("OK: the event is in the signed log" if not problems else f"FAILED: {len(problems)} problem(s)")
+    return 0 if not problems else 1
+
+
+# --- dlq ----------------------------------------------------------------------------------
+
+
+def failure_reason(body: str) -> str:
+    """Why the writer cannot write this message: its own parse, run again here."""
+    from mlaudit.pack import parse_pack  # noqa: PLC0415
+
+    if not body or not body.isascii():
+        return "body is empty or not ASCII"
+    try:
+        table_ = parse_pack(body.encode("ascii"))
+    except Exception as exc:  # noqa: BLE001 - any parse failure is the reason
+        return f"{type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else 'unparseable pack'}"
+    return f"parses now ({table_.num_rows} events): a transient failure, redrive it"
+
+
+def run_dlq(args: argparse.Namespace) -> int:
+    target = Target.from_args(args)
+    sqs = target.client("sqs")
+    dlq_url = target.name("dlq_url", "DeadLetterQueueUrl")
+    messages: dict[str, dict[str, Any]] = {}
+    while len(messages) < args.limit:
+        got = sqs.receive_message(QueueUrl=dlq_url, MaxNumberOfMessages=10, VisibilityTimeout=60,
+                                  WaitTimeSeconds=0, AttributeNames=["All"], MessageAttributeNames=["All"])
+        batch = got.get("Messages", [])
+        if not batch or all(m["MessageId"] in messages for m in batch):
+            break
+        messages.update({m["MessageId"]: m for m in batch})
+    chosen = set(messages) if args.all else set(args.redrive or [])
+    unknown = chosen - set(messages)
+    try:
+        if unknown:
+            raise CommandError(f"not in the dead-letter queue: {', '.join(sorted(unknown))}")
+        rows = []
+        for message in messages.values():
+            attributes = message.get("Attributes", {})
+            sent = datetime.fromtimestamp(int(attributes.get("SentTimestamp", 0)) / 1000, UTC)
+            rows.append([message["MessageId"], attributes.get("ApproximateReceiveCount", ""),
+                         sent.strftime("%Y-%m-%d %H:%M:%S"), len(message["Body"]), failure_reason(message["Body"])])
+        if rows:
+            print(table(["message id", "receives", "sent (UTC)", "bytes", "failure reason"], rows))
+        print(f"{len(messages)} message(s) in the dead-letter queue" + (f" (looked at {args.limit} at most)"
+              if len(messages) >= args.limit else ""))
+        if args.redrive is not None or args.all:
+            queue_url = target.name("queue_url", "EventsQueueUrl")
+            for message_id in sorted(chosen):
+                message = messages.pop(message_id)
+                attributes = {name: {k: v for k, v in value.items() if k in ("DataType", "StringValue", "BinaryValue")}
+                              for name, value in (message.get("MessageAttributes") or {}).items()}
+                sqs.send_message(QueueUrl=queue_url, MessageBody=message["Body"],
+                                 **({"MessageAttributes": attributes} if attributes else {}))
+                sqs.delete_message(QueueUrl=dlq_url, ReceiptHandle=message["ReceiptHandle"])
+            print(f"redriven: {len(chosen)} message(s) sent back to the events queue")
+    finally:
+        for message in messages.values():  # what stays in the DLQ is visible again at once
+            sqs.change_message_visibility(QueueUrl=dlq_url, ReceiptHandle=message["ReceiptHandle"],
+                                          VisibilityTimeout=0)
+    return 0

@@ -1,0 +1,184 @@
+"""Where a command acts: the local stack (its ``--config`` file, written by ``mlaudit serve
+--config-out``) or a deployed stack (``--stack NAME --region R``: its CloudFormation outputs,
+AWS credentials from the shell, and a bearer token from ``--token`` or ``MLAUDIT_TOKEN``)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+BAR_WIDTH = 30
+QUERY_TIMEOUT_SECONDS = 300
+
+
+class CommandError(Exception):
+    """A failure the user can act on: printed without a traceback."""
+
+
+def add_arguments(parser: argparse.ArgumentParser, *, token: bool = True) -> None:
+    where = parser.add_argument_group("where (one of)")
+    where.add_argument("--config", type=Path, help="the local stack's config file (mlaudit serve --config-out)")
+    where.add_argument("--stack", help="a deployed stack's name (its outputs name the resources)")
+    where.add_argument("--region", help="the deployed stack's region")
+    if token:
+        where.add_argument("--token", help="bearer token for a deployed stack's API (default: $MLAUDIT_TOKEN); "
+                                           "the local stack signs its users in itself")
+        where.add_argument("--role", default=None, help="local stack: whose generated user to act as")
+
+
+@dataclass
+class Target:
+    api_url: str
+    local: dict[str, Any] | None = None  # the local stack's config
+    outputs: dict[str, str] = field(default_factory=dict)  # a deployed stack's outputs
+    region: str | None = None
+    token: str | None = None
+    role: str | None = None
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> Target:
+        config_path = getattr(args, "config", None)
+        if config_path is None and not getattr(args, "stack", None):
+            default = Path(".local/stack.json")
+            if default.is_file():
+                config_path = default
+            else:
+                raise CommandError("say where: --config FILE (the local stack) or --stack NAME --region R")
+        token = getattr(args, "token", None) or os.environ.get("MLAUDIT_TOKEN")
+        role = getattr(args, "role", None)
+        if config_path is not None:
+            try:
+                config = json.loads(Path(config_path).read_text())
+            except FileNotFoundError:
+                raise CommandError(f"{config_path}: no such file (start the local stack: mlaudit serve "
+                                   f"--config-out {config_path})") from None
+            except ValueError:
+                raise CommandError(f"{config_path} is not a local stack config (JSON)") from None
+            return cls(config["api_url"], local=config, region=config["region"], token=token, role=role)
+        import boto3  # noqa: PLC0415 - only for a deployed stack
+
+        session = boto3.session.Session(region_name=args.region)
+        stacks = session.client("cloudformation").describe_stacks(StackName=args.stack)["Stacks"]
+        outputs = {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
+        return cls(outputs.get("ApiUrl", "").rstrip("/"), outputs=outputs, region=session.region_name, token=token,
+                   role=role)
+
+    # --- AWS ---------------------------------------------------------------------------
+
+    def client(self, service: str) -> Any:
+        import boto3  # noqa: PLC0415
+
+        if self.local is not None:
+            from local import client as local_client  # noqa: PLC0415
+
+            return local_client.aws_client(self.local, service)
+        return boto3.session.Session(region_name=self.region).client(service)
+
+    def name(self, local_key: str, output: str) -> str:
+        value = self.local.get(local_key) if self.local is not None else self.outputs.get(output)
+        if not value:
+            raise CommandError(f"the stack has no {output} output (deployed before this command existed?)")
+        return value
+
+    @property
+    def endpoint_url(self) -> str | None:
+        return self.local["aws_endpoint_url"] if self.local is not None else None
+
+    # --- the API -----------------------------------------------------------------------
+
+    def bearer(self, default_role: str) -> dict[str, str]:
+        if self.token:
+            return {"Authorization": f"Bearer {self.token}"}
+        if self.local is None:
+            raise CommandError("a deployed stack's API needs a token: --token or MLAUDIT_TOKEN")
+        from local import client as local_client  # noqa: PLC0415
+
+        role = self.role or default_role
+        if role == "workload":
+            return local_client.bearer(local_client.machine_token(self.local))
+        if role not in self.local.get("users", {}):
+            raise CommandError(f"the local stack has no user with role {role!r}")
+        return local_client.bearer(local_client.user_tokens(self.local, role)["id_token"])
+
+    def request(self, method: str, path: str, *, role: str, **kwargs: Any) -> Any:
+        import requests  # noqa: PLC0415
+
+        headers = {**self.bearer(role), **kwargs.pop("headers", {})}
+        try:
+            return requests.request(method, self.api_url + path, headers=headers, timeout=60, **kwargs)
+        except requests.ConnectionError:
+            raise CommandError(f"cannot reach the API at {self.api_url} (is the stack running?)") from None
+
+    def run_query(self, name: str, parameters: dict[str, Any], *, role: str = "analyst",
+                  timeout: float = QUERY_TIMEOUT_SECONDS) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """A named query's (columns, every row), through the API: DuckDB on the local stack,
+        Athena on AWS. Each run is itself an audit event."""
+        started = self.request("POST", f"/v1/queries/{name}", role=role, json={"parameters": parameters})
+        if started.status_code != 202:
+            raise CommandError(f"query {name} refused: {started.status_code} {_message(started)}")
+        execution = started.json()["execution_id"]
+        rows: list[dict[str, Any]] = []
+        columns: list[dict[str, Any]] = []
+        deadline = time.monotonic() + timeout
+        page_token = None
+        while True:
+            params = {"page_size": "1000", **({"page_token": page_token} if page_token else {})}
+            answer = self.request("GET", f"/v1/query-executions/{execution}", role=role, params=params)
+            if answer.status_code != 200:
+                raise CommandError(f"query {name}: {answer.status_code} {_message(answer)}")
+            body = answer.json()
+            if body["state"] in ("FAILED", "CANCELLED"):
+                raise CommandError(f"query {name} {body['state'].lower()}: {body.get('reason', '')}")
+            if body["state"] != "SUCCEEDED":
+                if time.monotonic() > deadline:
+                    raise CommandError(f"query {name} still {body['state']} after {timeout:.0f} s")
+                time.sleep(0.5)
+                continue
+            columns = body.get("columns", [])
+            rows += body.get("rows", [])
+            page_token = body.get("next_page_token")
+            if not page_token:
+                return columns, rows
+
+
+def _message(response: Any) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:200]
+    detail = "; ".join(f"{e.get('path', '')}: {e.get('message', e.get('rule', ''))}" for e in body.get("errors", []))
+    return body.get("message", "") + (f" ({detail})" if detail else "")
+
+
+def progress(done: int, total: int | None, unit: str, *, final: bool = False) -> None:
+    """A one-line progress bar on stderr (stdout stays for the result)."""
+    if total:
+        filled = min(BAR_WIDTH, BAR_WIDTH * done // max(total, 1))
+        text = f"[{'#' * filled}{'.' * (BAR_WIDTH - filled)}] {done:,}/{total:,} {unit}"
+    else:
+        text = f"{done:,} {unit}"
+    print(f"\r{text}", end="\n" if final else "", file=sys.stderr, flush=True)
+
+
+def table(columns: list[str], rows: list[list[Any]]) -> str:
+    """A plain-text table: one header, aligned columns."""
+    cells = [[_cell(v) for v in row] for row in rows]
+    widths = [max([len(c), *(len(r[i]) for r in cells)]) for i, c in enumerate(columns)]
+    line = lambda values: "  ".join(v.ljust(w) for v, w in zip(values, widths, strict=True)).rstrip()  # noqa: E731
+    return "\n".join([line(columns), line(["-" * w for w in widths]), *(line(r) for r in cells)])
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, dict | list):
+        return json.dumps(value, separators=(",", ":"))
+    return str(value)
