@@ -11,20 +11,25 @@ from __future__ import annotations
 import json
 import random
 import sys
+from datetime import UTC, datetime
 from typing import Any
+
+from mlaudit_client.events import EventHelpers
 
 from bench.pipeline import bench_ingest, bench_writer, bytes_per_event
 from bench.workload import prediction_events
 
 
-class _Capture:
-    """Stands in for the workload client: keeps what the demo would send."""
+class _Capture(EventHelpers):
+    """Stands in for the SDK's Auditor: the same typed helpers, keeping what the demo would send."""
 
     def __init__(self) -> None:
         self.events: list[dict[str, Any]] = []
 
-    def send(self, events: list[dict[str, Any]]) -> None:
-        self.events.extend(events)
+    def emit(self, event: Any) -> str | None:
+        # What the Auditor adds before spooling: the time, when the caller gave none.
+        self.events.append({"occurred_at": datetime.now(UTC).isoformat(), **event})
+        return None
 
 
 def demo_events(n_predictions: int, seed: int = 7) -> list[dict[str, Any]]:
