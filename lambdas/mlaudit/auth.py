@@ -126,6 +126,12 @@ class TokenVerifier:
 
     def verify(self, token: str) -> Principal:
         """The principal behind a Cognito access or ID token, or TokenRefused."""
+        return self.verify_until(token)[0]
+
+    def verify_until(self, token: str) -> tuple[Principal, int]:
+        """The principal and the last second (epoch) the token is accepted: its `exp` plus
+        the clock leeway this verifier allows. Whatever caches the answer must not use it
+        past that second (the authorizer passes it on; `principal_from_event` enforces it)."""
         if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_CHARS:
             raise TokenRefused("malformed token")
         try:
@@ -145,7 +151,9 @@ class TokenVerifier:
             raise TokenRefused("expired token") from None
         except jwt.PyJWTError as exc:
             raise TokenRefused(f"rejected token: {type(exc).__name__}") from None
-        return self._principal(claims)
+        if type(claims["exp"]) is not int:
+            raise TokenRefused("malformed exp claim")
+        return self._principal(claims), claims["exp"] + int(self.leeway)
 
     def _principal(self, claims: dict[str, Any]) -> Principal:
         sub = _text(claims.get("sub"))

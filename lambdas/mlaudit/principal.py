@@ -4,10 +4,14 @@ through an authorizer's context, so lists travel as space-separated strings."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from mlaudit.errors import Unauthenticated
+
+# The authorizer's context key: the last second (epoch) the verified token is accepted.
+TOKEN_EXPIRES_AT = "token_expires_at"  # noqa: S105 - a key name, not a secret
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,12 @@ def principal_from_event(event: dict[str, Any]) -> Principal:
     invokes a handler without it; a missing one is a wiring fault, answered as 401."""
     context = (event.get("requestContext") or {}).get("authorizer") or {}
     try:
-        return Principal.from_context(context)
+        principal = Principal.from_context(context)
+        expires_at = int(context[TOKEN_EXPIRES_AT]) if TOKEN_EXPIRES_AT in context else None
     except (KeyError, ValueError):
         raise Unauthenticated("unauthorized", "Missing or invalid credentials.") from None
+    # API Gateway reuses an authorizer's answer per token for minutes: not past the token.
+    if expires_at is not None and time.time() > expires_at:
+        raise Unauthenticated("unauthorized", "Missing or invalid credentials.")
+    return principal
+

@@ -14,6 +14,7 @@ from mlaudit.pack import unpack
 from mlaudit.writer import Message
 
 from tests.unit.moto_pipeline import Pipeline
+from tests.unit.test_auth import authorizer_env  # noqa: F401 - the authorizer on its own environment
 
 EVENT = {"event_type": "prediction", "occurred_at": "2026-11-26T06:59:00Z", "model_id": "m"}
 
@@ -274,3 +275,56 @@ def test_finding_2_after_the_window_an_id_is_new_again(pipeline):
     pipeline.ingest.clock = lambda: later
     pipeline.ingest.recorder.clock = lambda: later
     assert pipeline.post(json.dumps(event("A", model_id="new")))[0] == 202
+
+
+# ---- finding 6: an expired token kept working for the authorizer cache's 5 minutes
+
+@pytest.mark.usefixtures("authorizer_env")
+def test_finding_6_a_cached_authorization_ends_with_its_token(monkeypatch):
+    import time
+
+    from mlaudit.errors import Unauthenticated
+    from mlaudit.handlers import authorizer
+    from mlaudit.principal import principal_from_event
+
+    from tests.unit.test_auth import _request, _token, machine_claims
+
+    now = int(time.time())
+    result = authorizer.handler(_request(_token(machine_claims(exp=now + 60))), None)
+    # What API Gateway caches and replays to the function, for any later request with that token:
+    event = {"requestContext": {"authorizer": {k: str(v) for k, v in result["context"].items()}}}
+    assert principal_from_event(event).actor_id == result["principalId"]
+    leeway = authorizer.APP.service().leeway
+    monkeypatch.setattr(time, "time", lambda: now + 60 + leeway + 1)
+    with pytest.raises(Unauthenticated) as caught:
+        principal_from_event(event)
+    assert status_of(caught.value) == 401
+
+
+# ---- build 7: the verifier names every event stored twice
+
+def test_the_verifier_reports_an_event_stored_twice():
+    from mlaudit.adapters.memory import MemoryBucket
+    from mlaudit.integrity.signing import load_public_key
+    from mlaudit.integrity.verifier import Verifier
+    from mlaudit.layout import partition_prefix
+
+    from tests.unit.test_integrity_support import SIGNER, Lake, parquet_file
+
+    lake = Lake(MemoryBucket())
+    key = lake.keys[0]
+    clean = Verifier(lake.store, load_public_key(SIGNER.public_key_pem()), jobs=1).run()
+    assert "duplicate_event" not in clean.kinds()
+    # A later file holds two events already stored (same sender, same event_id), once twice.
+    again = [lake.events[key][1], lake.events[key][3], lake.events[key][3]]
+    body = parquet_file(again)
+    copy = f"{partition_prefix('2026-11-25', 'prediction')}copy.parquet"
+    assert lake.store.create(copy, body)
+    lake.sink.file_written(copy, body, [bytes.fromhex(e["leaf_hash"]) for e in again],
+                           again[0]["event_id"], again[-1]["event_id"])
+    report = Verifier(lake.store, load_public_key(SIGNER.public_key_pem()), jobs=1).run()
+    duplicates = [p for p in report.problems if p.kind == "duplicate_event"]
+    assert [(p.where, p.detail) for p in duplicates] == [
+        (f"{copy} event {e['event_id']}", f"the same sender and event_id are stored in {first}")
+        for e, first in zip(again, (key, key, key), strict=True)
+    ]

@@ -6,6 +6,11 @@ so a policy for one method only would wrongly deny (or, built carelessly, allow)
 the next call. A principal who may call nothing gets a Deny (API Gateway: 403).
 A missing or bad token raises ``Exception("Unauthorized")``, the one signal API
 Gateway turns into 401. The local emulator calls this same function.
+
+That cache would also outlive the token: the context carries the token's expiry
+(`token_expires_at`: its `exp` plus the verifier's leeway) and every handler refuses a
+request past it with 401 (`principal_from_event`), so a cached authorization never
+outlives its token.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import re
 from typing import Any
 
 from mlaudit import auth, bootstrap
-from mlaudit.principal import Principal
+from mlaudit.principal import TOKEN_EXPIRES_AT, Principal
 from mlaudit.routes import Route
 
 logger = logging.getLogger(__name__)
@@ -32,7 +37,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         logger.info("authorizer: no bearer token")
         raise Exception("Unauthorized")  # noqa: TRY002 - the exact signal API Gateway expects
     try:
-        principal = APP.service().verify(token)
+        principal, expires_at = APP.service().verify_until(token)
     except auth.TokenRefused as exc:
         logger.info("authorizer: token refused (%s)", exc.reason)
         raise Exception("Unauthorized") from None  # noqa: TRY002
@@ -42,7 +47,9 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if not routes:
         logger.info("authorizer: %s principal may call no route", principal.kind)
         return policy(principal, "Deny", [f"{prefix}/*/*"])
-    return policy(principal, "Allow", [route_arn(prefix, route) for route in routes])
+    answer = policy(principal, "Allow", [route_arn(prefix, route) for route in routes])
+    answer["context"][TOKEN_EXPIRES_AT] = str(expires_at)
+    return answer
 
 
 def bearer_token(headers: dict[str, Any]) -> str | None:

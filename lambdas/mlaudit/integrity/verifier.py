@@ -97,6 +97,9 @@ class FileDigest:
     last_event_id: str = ""
     mismatched_events: tuple[str, ...] = ()
     error: str = ""
+    # Each row's (actor_id, event_id), hashed to 16 bytes, with its event id: duplicates.
+    identities: tuple[bytes, ...] = ()
+    event_ids: tuple[str, ...] = ()
 
 
 def digest_file(data: bytes, event_type: str) -> FileDigest:
@@ -109,12 +112,15 @@ def digest_file(data: bytes, event_type: str) -> FileDigest:
         ids = table.column("event_id").to_pylist()
         stored = table.column("leaf_hash").to_pylist()
         computed = table_leaf_hashes(table, event_type)
+        actors = table.column("actor_id").to_pylist()
     except Exception as exc:  # noqa: BLE001 - a damaged object is a finding, not a crash
         return FileDigest(sha, error=f"unreadable as an mlaudit Parquet file: {type(exc).__name__}: {exc}")
+    who = {"identities": tuple(_identity(a, e) for a, e in zip(actors, ids, strict=True)),
+           "event_ids": tuple(map(str, ids))}
     # Fast path: the leaf_hash column equals the recomputed leaves (one comparison).
     if _same_leaves(stored, computed):
         root = merkle.root(computed).hex()
-        return FileDigest(sha, len(ids), root, root, _first(ids), _last(ids))
+        return FileDigest(sha, len(ids), root, root, _first(ids), _last(ids), **who)
     stored_bytes = []
     mismatched = []
     for event_id, text, leaf in zip(ids, stored, computed, strict=True):
@@ -133,7 +139,12 @@ def digest_file(data: bytes, event_type: str) -> FileDigest:
         _first(ids),
         _last(ids),
         tuple(mismatched),
+        **who,
     )
+
+
+def _identity(actor_id: Any, event_id: Any) -> bytes:
+    return hashlib.sha256(f"{actor_id}\n{event_id}".encode("utf-8", "surrogatepass")).digest()[:16]
 
 
 def _same_leaves(stored: list[Any], computed: list[bytes]) -> bool:
@@ -189,6 +200,7 @@ class Verifier:
         self.max_age = max_checkpoint_age
         self.now = now or datetime.now(UTC)
         self._manifests: dict[str, dict[str, Any]] = {}
+        self._stored: dict[bytes, str] = {}  # each (sender, event_id) seen -> the file holding it
         self.public_key = public_key
         self.from_date = from_date
         self.to_date = to_date
@@ -509,6 +521,7 @@ class Verifier:
         for name, value in (("first_event_id", digest.first_event_id), ("last_event_id", digest.last_event_id)):
             if name in manifest and manifest[name] != value:
                 report.add("manifest_mismatch", records.manifest_key(key), f"{name} is not the file's ({value})")
+        self._check_duplicates(report, key, digest)
         for event_id in digest.mismatched_events[:100]:
             report.add("event_modified", f"{key} event {event_id}", "the row's values do not hash to its leaf_hash")
         if len(digest.mismatched_events) > 100:
@@ -523,6 +536,22 @@ class Verifier:
             report.add("file_root_mismatch", where, "the leaf_hash column does not give the logged Merkle root")
         elif digest.computed_root != entry["merkle_root"] and not digest.mismatched_events:
             report.add("file_root_mismatch", where, "recomputed leaves do not give the logged Merkle root")
+
+
+    def _check_duplicates(self, report: Report, key: str, digest: FileDigest) -> None:
+        """Exactly once: a (sender, event_id) stored twice, in one file or two, is a finding."""
+        found = 0
+        for identity, event_id in zip(digest.identities, digest.event_ids, strict=True):
+            first = self._stored.get(identity)
+            if first is None:
+                self._stored[identity] = key
+                continue
+            found += 1
+            if found <= 100:
+                report.add("duplicate_event", f"{key} event {event_id}",
+                           f"the same sender and event_id are stored in {first}")
+        if found > 100:
+            report.add("duplicate_event", key, f"{found - 100} more duplicated events")
 
 
 def _event_type(key: str) -> str:
