@@ -17,6 +17,7 @@ from pathlib import Path
 
 from mlaudit.settings import Settings
 
+from local.faults import FaultPlan
 from local.resources import Overrides
 from local.stack import LocalStack
 
@@ -38,6 +39,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="on exit, write what each function was allowed and denied here (JSON)")
     parser.add_argument("--withhold", action="append", default=[], metavar="FUNCTION:ACTION",
                         help="withhold one declared action from a function, to see what AWS would deny")
+    parser.add_argument("--faults", default="", metavar="FUNCTION:SERVICE:OPERATION[:P[:before|after]],...",
+                        help="AWS calls of the functions that fail on purpose (local/faults.py)")
     parser.add_argument("--log-level", default="INFO")
     parser.set_defaults(func=run)
 
@@ -63,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
         ),
     )
     stack.withheld = withheld
+    stack.faults = FaultPlan.parse(args.faults)
     try:
         config = stack.start()
         if args.config_out:

@@ -27,6 +27,7 @@ from mlaudit.resources import Attr, Resource
 from mlaudit.settings import FUNCTION_RUNTIME_ENVIRONMENT, Settings
 
 from local import api, oauth
+from local.faults import FaultPlan
 from local.httpd import BackgroundServer
 from local.iam import Enforcer, World, enforced_clients, statements_for
 from local.landing import LandingWatcher
@@ -71,6 +72,8 @@ class LocalStack:
         self.enforcers: dict[str, Enforcer] = {}
         # Local-only: grants to withhold, {function: {action, ...}}, to show what AWS would deny.
         self.withheld: dict[str, set[str]] = {}
+        # Local-only: AWS calls of the functions that fail on purpose (local/faults.py).
+        self.faults = FaultPlan()
 
     def __enter__(self) -> LocalStack:
         self.start()
@@ -250,11 +253,14 @@ class LocalStack:
                 replace(s, actions=s.actions - withheld) for s in statements_for(spec, world.arns)
             ]
             enforcer = self.enforcers[spec.name] = Enforcer(spec.name, statements, world)
-            clients = self._clients[spec.name] = enforced_clients(self._function_client, enforcer)
+            clients = self._clients[spec.name] = enforced_clients(self._faulty_client(spec.name), enforcer)
             bootstrap.app(spec.name).configure(runtime=bootstrap.Runtime(
                 self.function_environment(spec, jwks_url), clients,
             ))
         self._use_duckdb_for_queries(resources)
+
+    def _faulty_client(self, function: str) -> Any:
+        return lambda service: self.faults.guard(function, self._function_client(service))
 
     def _function_client(self, service: str) -> Any:
         # A function's own client: retries as on Lambda (mlaudit.adapters.aws), pointed at moto.

@@ -247,8 +247,8 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
             Grant(Resource.AUDIT_BUCKET, ("s3:PutObject", "s3:GetObject"), objects=EVENTS_OBJECTS),
             Grant(Resource.AUDIT_BUCKET, ("s3:PutObject", "s3:GetObject"), objects=INTEGRITY_OBJECTS),
             LIST_AUDIT_BUCKET,
-            Grant(Resource.LEDGER_TABLE, ("dynamodb:BatchGetItem", "dynamodb:BatchWriteItem"),
-                  why="the pack ledger: a redelivered pack is not written twice"),
+            Grant(Resource.LEDGER_TABLE, ("dynamodb:BatchGetItem", "dynamodb:PutItem"),
+                  why="the pack ledger: a redelivered pack is not written twice (conditional claims)"),
             # What Lambda's SQS event source mapping does with the function's role.
             Grant(Resource.EVENTS_QUEUE, ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"),
                   why="the SQS event source polls with the function's role"),

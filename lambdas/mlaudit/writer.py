@@ -44,7 +44,11 @@ class LedgerEntry:
 
 class Ledger(Protocol):
     def get(self, pack_ids: list[str]) -> dict[str, LedgerEntry]: ...
-    def put(self, entries: dict[str, LedgerEntry]) -> None: ...
+
+    def claim(self, entries: dict[str, LedgerEntry], seen: dict[str, datetime | None]) -> set[str]:
+        """Write each entry if its pack's entry is still as `seen` (its claimed_at; None:
+        absent); the pack ids written. Two deliveries of one pack (a copy in another
+        batch, run at the same time) cannot both win."""
 
 
 class ObjectStore(Protocol):
@@ -107,8 +111,7 @@ class WriterService:
         known = self.ledger.get(sorted({m.pack_id for m in firsts if m.pack_id and m.message_id not in failed}))
         todo, stored = self._not_yet_stored(parts, known, failed)
         self._ensure_recorded(stored, failed)
-        encoded = {p: e for p, ps in todo.items() if (e := self._encode(p, ps, failed)) is not None}
-        self.ledger.put(self._claims(encoded, known))
+        encoded = self._claimed(todo, known, failed)
         files = self._store(encoded, failed)
         skipped = sum(len(ids) for ids in stored.values())
         # A second copy of a pack in the same batch (SQS delivers at least once; a client
@@ -146,6 +149,28 @@ class WriterService:
                 self.integrity.file_stored(key, self.objects.get(key))
             except Exception:  # noqa: BLE001 - retried with the messages; others go on
                 failed.update(message_ids)
+
+    def _claimed(
+        self, todo: dict[Partition, list[_Part]], known: dict[str, LedgerEntry], failed: set[str],
+    ) -> dict[Partition, tuple[str, bytes, list[_Part]]]:
+        """The files to write, every pack in them claimed in the ledger by this delivery.
+        A pack another delivery claimed first fails here (SQS brings it back; by then the
+        ledger says where it is); the files are then made again without it."""
+        seen: dict[str, datetime | None] = {p: e.claimed_at for p, e in known.items()}
+        for _ in range(3):
+            encoded = {p: e for p, ps in todo.items() if (e := self._encode(p, ps, failed)) is not None}
+            claims = self._claims(encoded, known)
+            won = self.ledger.claim(claims, {pack_id: seen.get(pack_id) for pack_id in claims})
+            lost = claims.keys() - won
+            if not lost:
+                return encoded
+            for partition_parts in todo.values():
+                failed.update(p.message.message_id for p in partition_parts if p.message.pack_id in lost)
+            seen.update({pack_id: claims[pack_id].claimed_at for pack_id in won})
+            known.update({pack_id: claims[pack_id] for pack_id in won})
+        for partition_parts in todo.values():  # still racing: all of it another time
+            failed.update(p.message.message_id for p in partition_parts)
+        return {}
 
     def _claims(
         self, encoded: dict[Partition, tuple[str, bytes, list[_Part]]], known: dict[str, LedgerEntry],

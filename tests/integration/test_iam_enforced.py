@@ -32,7 +32,7 @@ TODAY = datetime.now(UTC).date().isoformat()  # events are partitioned by the da
 # without it no event reaches the writer, whose own refusal is shown in the first run.
 WITHHELD_RUNS = (
     {
-        "writer": "dynamodb:BatchWriteItem",
+        "writer": "dynamodb:PutItem",
         "checkpoint": "kms:Sign",
         "proofs": "s3:ListBucket",
         "privacy": "dynamodb:DeleteItem",

@@ -328,3 +328,19 @@ def test_the_verifier_reports_an_event_stored_twice():
         (f"{copy} event {e['event_id']}", f"the same sender and event_id are stored in {first}")
         for e, first in zip(again, (key, key, key), strict=True)
     ]
+
+
+def test_finding_1_copies_of_a_pack_in_two_batches_at_once_are_stored_once(pipeline, monkeypatch):
+    """Two writer invocations hold copies of one pack; both read the ledger before either
+    claims it. The second claim fails: its message is retried, nothing is written twice."""
+    pipeline.post(json.dumps({"events": [{**EVENT, "event_id": f"e{i}"} for i in range(5)]}))
+    (message,) = pipeline.to_messages(pipeline.receive())
+    copy = Message("copy", message.pack_id, message.body)
+    assert pipeline.writer.process([message]).failed_message_ids == []
+    monkeypatch.setattr(pipeline.writer.ledger, "get", lambda pack_ids: {})  # read before the first claim
+    report = pipeline.writer.process([copy])
+    assert (report.failed_message_ids, report.files) == (["copy"], {})
+    monkeypatch.undo()
+    later = pipeline.writer.process([copy])  # redelivered: the ledger now answers
+    assert (later.failed_message_ids, later.files, later.skipped_parts) == ([], {}, 1)
+    assert len(pipeline.rows()) == 5

@@ -9,7 +9,6 @@ from typing import Any
 from mlaudit.writer import LedgerEntry
 
 _GET_CHUNK = 100  # BatchGetItem limit
-_PUT_CHUNK = 25  # BatchWriteItem limit
 
 
 class DynamoLedger:
@@ -35,18 +34,30 @@ class DynamoLedger:
                 request = answer.get("UnprocessedKeys") or {}
         return found
 
-    def put(self, entries: dict[str, LedgerEntry]) -> None:
-        items = [
-            {"PutRequest": {"Item": {
-                "pk": {"S": f"pack#{pack_id}"},
-                "files": {"S": json.dumps(entry.files, sort_keys=True)},
-                "claimed_at": {"N": str(int(entry.claimed_at.timestamp() * 1000))},
-                "expires_at": {"N": str(int((entry.claimed_at + self.keep_for).timestamp()))},
-            }}}
-            for pack_id, entry in entries.items()
-        ]
-        for start in range(0, len(items), _PUT_CHUNK):
-            request = {self.table: items[start:start + _PUT_CHUNK]}
-            while request:
-                answer = self.client.batch_write_item(RequestItems=request)
-                request = answer.get("UnprocessedItems") or {}
+    def claim(self, entries: dict[str, LedgerEntry], seen: dict[str, datetime | None]) -> set[str]:
+        """One conditional PutItem per pack (BatchWriteItem has no conditions); a writer
+        batch holds at most 10 messages."""
+        won = set()
+        for pack_id, entry in entries.items():
+            before = seen.get(pack_id)
+            condition: dict[str, Any] = (
+                {"ConditionExpression": "attribute_not_exists(pk)"} if before is None else {
+                    "ConditionExpression": "claimed_at = :seen",
+                    "ExpressionAttributeValues": {":seen": {"N": str(_ms(before))}},
+                }
+            )
+            try:
+                self.client.put_item(TableName=self.table, Item={
+                    "pk": {"S": f"pack#{pack_id}"},
+                    "files": {"S": json.dumps(entry.files, sort_keys=True)},
+                    "claimed_at": {"N": str(_ms(entry.claimed_at))},
+                    "expires_at": {"N": str(int((entry.claimed_at + self.keep_for).timestamp()))},
+                }, **condition)
+            except self.client.exceptions.ConditionalCheckFailedException:
+                continue
+            won.add(pack_id)
+        return won
+
+
+def _ms(moment: datetime) -> int:
+    return round(moment.timestamp() * 1000)

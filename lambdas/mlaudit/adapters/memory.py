@@ -113,8 +113,14 @@ class MemoryLedger:
     def get(self, pack_ids: list[str]) -> dict[str, LedgerEntry]:
         return {p: self.entries[p] for p in pack_ids if p in self.entries}
 
-    def put(self, entries: dict[str, LedgerEntry]) -> None:
-        self.entries.update(entries)
+    def claim(self, entries: dict[str, LedgerEntry], seen: dict[str, datetime | None]) -> set[str]:
+        won = set()
+        for pack_id, entry in entries.items():
+            current = self.entries.get(pack_id)
+            if (current.claimed_at if current is not None else None) == seen.get(pack_id):
+                self.entries[pack_id] = entry
+                won.add(pack_id)
+        return won
 
 
 class MemorySubjectKeys:
