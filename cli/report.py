@@ -43,7 +43,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--from", dest="from_date", help="first day (YYYY-MM-DD; default: 6 days before --to)")
     parser.add_argument("--to", dest="to_date", help="last day (YYYY-MM-DD; default: today, UTC)")
     parser.add_argument("--model", action="append", default=[], help="only this model (repeatable)")
-    parser.add_argument("--baseline-from", help="first day of the drift baseline (default: --from)")
+    parser.add_argument("--baseline-from",
+                        help="first day of the drift baseline (default: each model's first day with predictions)")
     parser.add_argument("--baseline-to", help="last day of the drift baseline (default: the baseline's first day)")
     parser.add_argument("--no-verify", action="store_true", help="skip the verifier (it reads every file)")
     add_arguments(parser)
@@ -56,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     from_day = _day(args.from_date) if args.from_date else to_day - timedelta(days=6)
     if from_day > to_day:
         raise CommandError("--from is after --to")
-    baseline_from = _day(args.baseline_from) if args.baseline_from else from_day
+    baseline_from = _day(args.baseline_from) if args.baseline_from else None
     baseline_to = _day(args.baseline_to) if args.baseline_to else baseline_from
     data = gather(target, from_day, to_day, models=args.model, baseline=(baseline_from, baseline_to),
                   verify=not args.no_verify)
@@ -102,14 +103,19 @@ class ReportData:
     monitors: list[dict[str, Any]] = field(default_factory=list)  # name, model_id, state, value, threshold, at
 
 
-def gather(target: Target, from_day: date, to_day: date, *, models: list[str], baseline: tuple[date, date],
-           verify: bool = True) -> ReportData:
+def gather(target: Target, from_day: date, to_day: date, *, models: list[str],
+           baseline: tuple[date | None, date | None] = (None, None), verify: bool = True) -> ReportData:
     days = [from_day + timedelta(days=i) for i in range((to_day - from_day).days + 1)]
     window = {"from_date": from_day.isoformat(), "to_date": to_day.isoformat()}
     _, volume = target.run_query("prediction_volume_latency", window)
     seen = sorted({r["model_id"] for r in volume if r.get("model_id")})
     chosen = [m for m in seen if not models or m in models] or list(models)
     per_model = {m: ModelData(m) for m in chosen}
+    baselines: dict[str, tuple[str, str]] = {}
+    for model_id in per_model:
+        first = min((str(r["hour"])[:10] for r in volume if r.get("model_id") == model_id), default=None)
+        start = baseline[0].isoformat() if baseline[0] else (first or from_day.isoformat())
+        baselines[model_id] = (start, baseline[1].isoformat() if baseline[1] else start)
     for model in per_model.values():
         by_hour: dict[str, list[dict[str, Any]]] = {}
         for row in volume:
@@ -143,13 +149,15 @@ def gather(target: Target, from_day: date, to_day: date, *, models: list[str], b
             count, correct = labelled.get(model.model_id, (0, 0.0))
             model.accuracy.append(correct / count if count else None)
             _, psi = target.run_query("drift_psi", {
-                "baseline_from_date": baseline[0].isoformat(), "baseline_to_date": baseline[1].isoformat(),
+                "baseline_from_date": baselines[model.model_id][0], "baseline_to_date": baselines[model.model_id][1],
                 "current_from_date": day.isoformat(), "current_to_date": day.isoformat(), "model_id": model.model_id,
             })
             model.psi.append(next((r["psi"] for r in psi if r.get("metric") == "prediction_score"), None))
     data = ReportData(
         generated_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"), from_date=from_day.isoformat(),
-        to_date=to_day.isoformat(), baseline=(baseline[0].isoformat(), baseline[1].isoformat()),
+        to_date=to_day.isoformat(),
+        baseline=(baseline[0].isoformat(), baseline[1].isoformat()) if baseline[0] and baseline[1] else
+        ("each model's first day", "the same day"),
         source="local stack (DuckDB)" if target.local is not None else f"AWS (Athena), {target.api_url}",
         models=list(per_model.values()),
     )
@@ -246,6 +254,8 @@ def _plot(model: ModelData, plot: str) -> str:
         return svg.line_chart(w, h, "Prediction latency per hour (ms)", model.hours,
                               {"p50": model.p50, "p99": model.p99}, y_label="ms")
     if plot == "dq":
+        if not model.dq_rules:
+            return svg.empty(w, h, "Data-quality violation rate by rule", "no rule broken in this range")
         return svg.bar_chart(w, h, "Data-quality violation rate by rule", model.dq_rules, y_label="share of events",
                              color=svg.PALETTE[1])
     if plot == "psi":

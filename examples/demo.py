@@ -47,6 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m examples.demo", description=__doc__.splitlines()[0])
     parser.add_argument("--predictions", type=int, default=3000)
     parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--report", type=Path, default=Path("mlaudit-report.html"),
+                        help="where to write the HTML report (default %(default)s)")
     return run(parser.parse_args(argv))
 
 
@@ -77,7 +79,20 @@ def run(args: argparse.Namespace) -> int:
         stored_ok = report(config, sent)
         proven_ok = prove(config)
         asked_ok = ask(config)
+        report_path = write_report(config, args.report)
+        print()
+        print(f"HTML report (opens offline): {report_path}")
         return 0 if stored_ok and proven_ok and asked_ok else 1
+
+
+def write_report(config: dict[str, Any], out: Path) -> Path:
+    """`mlaudit report` on what the demo just stored: today's plots, the checkpoint, the verifier."""
+    from cli import report as html_report  # noqa: PLC0415
+    from cli.target import Target  # noqa: PLC0415
+
+    today = datetime.now(UTC).date()
+    target = Target(config["api_url"], local=config, region=config["region"])
+    return html_report.write(html_report.gather(target, today, today, models=[]), out)
 
 
 # ---------------------------------------------------------------- the workload

@@ -1,0 +1,196 @@
+"""`mlaudit report` on the local stack: the HTML renders in headless Chromium (Debian's
+package; `make test` installs it), every plot shows where the layout puts it, the space
+around them stays blank, and the page asks the network for nothing but itself."""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import shutil
+import struct
+import subprocess
+import zlib
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import requests
+
+from cli.__main__ import main as mlaudit
+from local import client
+
+MODELS = ("report-model-a", "report-model-b")
+BLUE = (0x1F, 0x77, 0xB4)  # cli.svg.PALETTE[0]: bars and the first line of every plot
+RED = (0xD6, 0x27, 0x28)  # PALETTE[1]: the DQ bars
+
+
+def _send(local_stack) -> None:
+    rng = random.Random(5)  # noqa: S311 - test data
+    now = datetime.now(UTC).isoformat()
+    events = []
+    for model in MODELS:
+        for i in range(120):
+            score = rng.random() if i % 10 else 1.5  # every 10th breaks prediction.score_in_unit_interval
+            events.append({"event_type": "prediction", "occurred_at": now, "model_id": model, "model_version": "1",
+                           "prediction_id": f"{model}-{i}", "prediction_label": "yes" if score > 0.5 else "no",
+                           "prediction_score": score, "latency_ms": rng.uniform(1, 30)})
+            events.append({"event_type": "ground_truth", "occurred_at": now, "model_id": model,
+                           "label_for_prediction_id": f"{model}-{i}", "true_label": "yes" if i % 3 else "no"})
+    token = client.machine_token(local_stack)
+    for start in range(0, len(events), 400):
+        answer = requests.post(local_stack["api_url"] + "/v1/events", json={"events": events[start:start + 400]},
+                               headers=client.bearer(token), timeout=60)
+        assert answer.status_code == 202, answer.text
+    assert client.wait_drained(local_stack, 90)
+
+
+@pytest.fixture(scope="module")
+def report(local_stack, tmp_path_factory) -> tuple[Path, dict]:
+    _send(local_stack)
+    folder = tmp_path_factory.mktemp("report")
+    config = folder / "stack.json"
+    config.write_text(json.dumps(local_stack))
+    today = datetime.now(UTC).date().isoformat()
+    out = folder / "report.html"
+    assert mlaudit(["report", "--config", str(config), "--from", today, "--to", today, "--out", str(out),
+                    *(a for m in MODELS for a in ("--model", m))]) == 0
+    text = out.read_text()
+    layout = json.loads(re.search(r'<script type="application/json" id="layout">(.*?)</script>', text).group(1))
+    return out, layout
+
+
+def test_the_html_is_self_contained(report):
+    path, _ = report
+    text = path.read_text()
+    assert '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; img-src data:;' in text
+    assert not re.search(r"https?:|//[a-z0-9]", text, re.I), "a URL in the report"
+    assert not re.search(r"<(img|iframe|object|embed|link(?![^>]*href=\"data:))[\s>]", text), "an external element"
+    assert not re.search(r"<script(?![^>]*type=\"application/json\")", text), "a script"
+    for model in MODELS:
+        for plot in ("volume", "latency", "dq", "psi", "accuracy"):
+            assert f'data-plot="{model}/{plot}"' in text
+
+
+def _chromium(page: Path, height: int, workdir: Path) -> tuple[Path, list[str]]:
+    """Screenshot a page (file://) and list the URLs the page asked for: Chromium's net log
+    names each request's initiator, "not an origin" for the browser's own (time, sign-in)."""
+    chromium = shutil.which("chromium")
+    assert chromium, "chromium is missing: `make test` installs Debian's package (apt-get install chromium)"
+    workdir.mkdir(parents=True, exist_ok=True)
+    shot, netlog = workdir / "shot.png", workdir / "netlog.json"
+    subprocess.run([
+        chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        "--force-device-scale-factor=1", "--hide-scrollbars", f"--user-data-dir={workdir / 'profile'}",
+        "--host-resolver-rules=MAP * ~NOTFOUND",  # nothing leaves the machine, whatever is asked
+        f"--log-net-log={netlog}", f"--screenshot={shot}", f"--window-size=1280,{height}", page.as_uri(),
+    ], check=True, capture_output=True, timeout=120)
+    document, _ = json.JSONDecoder().raw_decode(netlog.read_text())  # the log may lack its closing lines
+    kinds = {number: name for name, number in document["constants"]["logEventTypes"].items()}
+    asked = [event["params"]["url"] for event in document["events"]
+             if kinds.get(event["type"]) == "URL_REQUEST_START_JOB" and "url" in event.get("params", {})
+             and event["params"].get("initiator") != "not an origin"]
+    return shot, asked
+
+
+def read_png(path: Path) -> tuple[int, int, list[bytearray]]:
+    """(width, height, rows of RGB bytes) of an 8-bit, non-interlaced RGB or RGBA PNG."""
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    pos, idat, header = 8, b"", None
+    while pos < len(data):
+        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        chunk = data[pos + 8:pos + 8 + length]
+        if kind == b"IHDR":
+            header = struct.unpack(">IIBBBBB", chunk)
+        elif kind == b"IDAT":
+            idat += chunk
+        pos += 12 + length
+    width, height, depth, color, _, _, interlace = header
+    assert depth == 8 and color in (2, 6) and interlace == 0, header
+    channels = 3 if color == 2 else 4
+    raw = zlib.decompress(idat)
+    stride = width * channels
+    rows, previous = [], bytearray(stride)
+    for y in range(height):
+        kind = raw[y * (stride + 1)]
+        line = bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
+        for i in range(stride):
+            left = line[i - channels] if i >= channels else 0
+            up = previous[i]
+            corner = previous[i - channels] if i >= channels else 0
+            if kind == 1:
+                line[i] = (line[i] + left) & 0xFF
+            elif kind == 2:
+                line[i] = (line[i] + up) & 0xFF
+            elif kind == 3:
+                line[i] = (line[i] + (left + up) // 2) & 0xFF
+            elif kind == 4:
+                p = left + up - corner
+                pa, pb, pc = abs(p - left), abs(p - up), abs(p - corner)
+                line[i] = (line[i] + (left if pa <= pb and pa <= pc else up if pb <= pc else corner)) & 0xFF
+        rows.append(line)
+        previous = line
+    rgb = [bytearray(b for x in range(width) for b in row[x * channels:x * channels + 3]) for row in rows]
+    return width, height, rgb
+
+
+def _region(pixels, box) -> tuple[float, set[tuple[int, int, int]]]:
+    """The share of non-white pixels in a box, and the colors it holds."""
+    inked, colors, total = 0, set(), 0
+    for y in range(box["top"], box["top"] + box["height"], 2):
+        row = pixels[y]
+        for x in range(box["left"], box["left"] + box["width"], 2):
+            color = tuple(row[3 * x:3 * x + 3])
+            total += 1
+            if min(color) < 235:
+                inked += 1
+                colors.add(color)
+    return inked / total, colors
+
+
+def _near(colors, wanted, tolerance=12) -> bool:
+    return any(all(abs(a - b) <= tolerance for a, b in zip(c, wanted, strict=True)) for c in colors)
+
+
+def test_every_plot_renders_where_it_belongs_and_nothing_is_fetched(report, tmp_path):
+    path, layout = report
+    shot, asked = _chromium(path, layout["height"], tmp_path / "report")
+    assert asked == []  # no script, image, font, style or favicon fetch
+    width, height, pixels = read_png(shot)
+    assert (width, height) == (1280, layout["height"])
+    boxes = {b["name"]: b for b in layout["boxes"]}
+    for model in MODELS:
+        for plot in ("volume", "latency", "dq", "psi", "accuracy"):
+            share, colors = _region(pixels, boxes[f"{model}/{plot}"])
+            assert share > 0.01, (model, plot, share)  # axes, grid and data: not a blank box
+        # The data itself, in its series' colors
+        assert _near(_region(pixels, boxes[f"{model}/volume"])[1], BLUE), model
+        assert _near(_region(pixels, boxes[f"{model}/dq"])[1], RED), model
+        assert _region(pixels, boxes[f"{model}/volume"])[0] > 0.05, model  # the bar fills part of the box
+    for panel in ("integrity", "monitors"):
+        assert _region(pixels, boxes[panel])[0] > 0.002, panel  # their text on a light panel
+    # Where the layout puts nothing (right of each model's last plot), the page is blank
+    for model in MODELS:
+        last = boxes[f"{model}/accuracy"]
+        empty = {"left": last["left"] + last["width"] + 40, "top": last["top"], "width": 500,
+                 "height": last["height"]}
+        assert _region(pixels, empty)[0] == 0.0, model
+
+
+def test_the_report_says_what_the_lake_holds(report):
+    text = report[0].read_text()
+    assert "OK: nothing altered, removed or added" in text  # the verifier's result
+    assert "latest checkpoint" in text and "seq " in text
+    # A DQ bar for the rule the test data breaks, with its rate (12 of its 240 events) in the bar's title
+    assert "prediction.score_in_unit_interval: 0.05<" in text
+
+
+def test_the_request_check_would_see_a_fetch(report, tmp_path):
+    # The control: the same page without its CSP and with one remote image is caught
+    text = re.sub(r'<meta http-equiv="Content-Security-Policy"[^>]*>', "", report[0].read_text())
+    page = tmp_path / "leaky.html"
+    page.write_text(text.replace("<title>", '<img src="https://cdn.example.test/pixel.png"><title>'))
+    _, asked = _chromium(page, 400, tmp_path / "leaky")
+    assert asked == ["https://cdn.example.test/pixel.png"]
