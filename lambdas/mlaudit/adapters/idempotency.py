@@ -58,7 +58,7 @@ class DynamoIdempotencyStore:
         state = current["state"]["S"]
         if state == "COMPLETED":
             return Claim("replay", received_at, json.loads(current["response"]["S"]))
-        sent_packs = frozenset(json.loads(current["sent_packs"]["S"])) if "sent_packs" in current else frozenset()
+        sent_packs = frozenset(current.get("sent_packs", {}).get("SS", ()))
         claimed_at = int(current["claimed_at"]["N"])
         if state == "IN_PROGRESS" and _ms(now) - claimed_at < limits.in_flight.total_seconds() * 1000:
             raise Conflict(
@@ -92,14 +92,17 @@ class DynamoIdempotencyStore:
         )
 
     def release(self, key: str, sent_packs: Any = (), sent_events: Any = ()) -> None:
+        """FAILED, adding what the queue confirmed to what earlier attempts had (string sets)."""
+        values: dict[str, Any] = {":failed": {"S": "FAILED"}}
+        added = []
+        for name, ids in (("sent_packs", sorted(set(sent_packs))), ("sent_events", sorted(set(sent_events)))):
+            if ids:  # DynamoDB has no empty sets
+                values[f":{name}"] = {"SS": ids}
+                added.append(f"{name} :{name}")
         self.client.update_item(
             TableName=self.table, Key={"pk": {"S": key}},
-            UpdateExpression="SET #s = :failed, sent_packs = :packs, sent_events = :events",
-            ExpressionAttributeNames={"#s": "state"},
-            ExpressionAttributeValues={
-                ":failed": {"S": "FAILED"}, ":packs": {"S": json.dumps(sorted(sent_packs))},
-                ":events": {"S": json.dumps(sorted(sent_events))},
-            },
+            UpdateExpression="SET #s = :failed" + (" ADD " + ", ".join(added) if added else ""),
+            ExpressionAttributeNames={"#s": "state"}, ExpressionAttributeValues=values,
         )
 
     # ---- per-event claims (mlaudit.ingest.claims.EventClaimStore)
@@ -168,7 +171,7 @@ class DynamoIdempotencyStore:
         item = self.client.get_item(TableName=self.table, Key={"pk": {"S": key}}, ConsistentRead=True).get("Item")
         if item is None or int(item["expires_at"]["N"]) < int(now.timestamp()):
             return None
-        sent = frozenset(json.loads(item["sent_events"]["S"])) if "sent_events" in item else frozenset()
+        sent = frozenset(item.get("sent_events", {}).get("SS", ()))
         return RequestState(item["state"]["S"], _from_ms(int(item["claimed_at"]["N"])), sent)
 
     def take_over_event(self, claim: EventClaim, previous_owner: str, now: datetime, window: timedelta) -> bool:

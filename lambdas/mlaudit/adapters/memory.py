@@ -52,7 +52,9 @@ class MemoryIdempotencyStore:
         self.items[key].update(state="COMPLETED", response=json.loads(json.dumps(response)))
 
     def release(self, key: str, sent_packs: Any = (), sent_events: Any = ()) -> None:
-        self.items[key].update(state="FAILED", sent_packs=frozenset(sent_packs), sent_events=frozenset(sent_events))
+        item = self.items[key]
+        item.update(state="FAILED", sent_packs=item.get("sent_packs", frozenset()) | set(sent_packs),
+                    sent_events=item.get("sent_events", frozenset()) | set(sent_events))
 
     # per-event claims (mlaudit.ingest.claims.EventClaimStore); the window is not kept
     def insert_event_claims(self, claims: list[EventClaim], now: datetime, window: timedelta) -> dict[int, HeldClaim]:

@@ -178,12 +178,13 @@ class IngestService:
             result, records = self.recorder.evaluate(events, event_ids, principal, meta, claim.received_at)
             packs = self._packs([records[i] for i in owned], key, claim)
             self._send(packs, sent)
+            response = result.body()
+            self.store.complete(key, response, self.clock(), self.limits)
         except BaseException:
+            # Released with what the queue confirmed: a retry (or another request) sends the rest.
             self.store.release(key, [p.pack_id for p in sent],
                                [event_id for p in sent for event_id in pack_event_ids(p)])
             raise
-        response = result.body()
-        self.store.complete(key, response, self.clock(), self.limits)
         return 202, response
 
     def _packs(self, records: list[dict[str, Any]], key: str, claim: Claim) -> list[Pack]:
@@ -201,6 +202,7 @@ class IngestService:
             confirmed = set(getattr(error, "sent_pack_ids", ()))
             sent += [p for p in packs if p.pack_id in confirmed]
             raise
+        sent += packs
 
     def _check_personal_fields(self, events: list[EventIn]) -> None:
         # Personal data is encrypted under its subject's key: without a subject it has none.
