@@ -107,13 +107,12 @@ def build_authorizer(env: AuthorizerEnv, clients: Clients) -> Any:
     )
 
 
-def _self_audit(queue_url: str, clients: Clients, protector: Any = None) -> Any:
+def _self_audit(queue_url: str, clients: Clients) -> Any:
     """The stack's own audit events go to the events queue like any client's."""
     from mlaudit.adapters.queue import SqsQueue  # noqa: PLC0415
-    from mlaudit.ingest.request import IngestLimits  # noqa: PLC0415
-    from mlaudit.ingest.service import EventRecorder  # noqa: PLC0415
+    from mlaudit.self_audit import QueueSelfAudit  # noqa: PLC0415
 
-    return EventRecorder(queue=SqsQueue(clients("sqs"), queue_url), limits=IngestLimits(), protector=protector)
+    return QueueSelfAudit(SqsQueue(clients("sqs"), queue_url))
 
 
 def _subject_keys(table: str, key_id: str, clients: Clients) -> Any:
@@ -197,37 +196,8 @@ def build_privacy(env: PrivacyEnv, clients: Clients) -> Any:
     return PrivacyService(
         keys=_subject_keys(env.subject_keys_table, env.kms_key_id, clients),
         lake=S3SubjectEvents(clients("s3"), env.audit_bucket),
-        audit=PrivacyAudit(lambda protector: _self_audit(env.events_queue_url, clients, protector)),
+        audit=_self_audit(env.events_queue_url, clients),
     )
-
-
-class _FixedPseudonym:
-    """A `Protector` for the privacy function's own audit events: it stamps the pseudonym
-    already computed, so the event carries no subject_ref and creates no key."""
-
-    def __init__(self, alias: str) -> None:
-        self.alias = alias
-
-    def prepare(self, subject_refs: Any) -> None:
-        pass  # no keys to load: the pseudonym is already known
-
-    def protect(self, subject_ref: str, personal_data: dict[str, Any] | None) -> tuple[str, str | None]:
-        return self.alias, None
-
-
-class PrivacyAudit:
-    """Privacy actions become audit events on the events queue, stamped with the subject's pseudonym."""
-
-    def __init__(self, recorder_for: Callable[[Any], Any]) -> None:
-        self.recorder_for = recorder_for  # protector -> recorder
-
-    def record(self, principal: Any, events: list[dict[str, Any]], subject_pseudonym: str | None) -> list[str]:
-        protector = None if subject_pseudonym is None else _FixedPseudonym(subject_pseudonym)
-        if protector is not None:
-            # The recorder pseudonymizes only events with a subject_ref; the value is
-            # never stored (the protector ignores it), the pseudonym is.
-            events = [{**event, "subject_ref": subject_pseudonym} for event in events]
-        return self.recorder_for(protector).record(principal, events)
 
 
 def build_queries(env: QueriesEnv, clients: Clients, engine: Any = None) -> Any:
@@ -240,8 +210,7 @@ def build_queries(env: QueriesEnv, clients: Clients, engine: Any = None) -> Any:
         from mlaudit.queries.athena import AthenaEngine  # noqa: PLC0415
 
         engine = AthenaEngine(clients("athena"), catalog, workgroup=env.athena_workgroup, database=env.glue_database)
-    recorder = _self_audit(env.events_queue_url, clients)
-    return QueryService(catalog, engine, lambda principal, event: recorder.record(principal, [event]))
+    return QueryService(catalog, engine, _self_audit(env.events_queue_url, clients))
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,8 @@ Erasure (GDPR Art. 17) destroys the key: stored pseudonyms stay as they are (so 
 leaf hash still verifies) but no longer link to anyone, and the ciphertext no longer
 opens. Nothing here ever logs or raises with a subject_ref or a plaintext value.
 
-This module is pure logic plus ports (`KeyStore`, `SubjectEvents`, `AuditRecorder`);
-the DynamoDB/KMS and S3 adapters live in mlaudit.adapters.subject_keys.
+This module is pure logic plus ports (`KeyStore`, `SubjectEvents`, and the stack's
+`self_audit.SelfAudit`); the DynamoDB/KMS and S3 adapters live in mlaudit.adapters.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -38,6 +38,9 @@ from mlaudit.codec import canonical_json, format_timestamp
 from mlaudit.errors import Incomplete, Invalid, NotFound
 from mlaudit.events import JSON_FIELDS
 from mlaudit.principal import Principal
+
+if TYPE_CHECKING:
+    from mlaudit.self_audit import SelfAudit
 
 PSEUDONYM_PREFIX = "sp1."
 CIPHERTEXT_PREFIX = "pd1"
@@ -151,11 +154,6 @@ class SubjectEvents(Protocol):
         """Stored rows with this pseudonym (lake columns), oldest first, at most `limit`+1."""
 
 
-class AuditRecorder(Protocol):
-    def record(self, principal: Principal, events: list[dict[str, Any]], subject_pseudonym: str | None) -> list[str]:
-        """Record server-side audit events, their subject_pseudonym column set as given."""
-
-
 # ---------------------------------------------------------------- ingest
 
 
@@ -235,7 +233,7 @@ def _not_found() -> NotFound:
 class PrivacyService:
     keys: KeyStore
     lake: SubjectEvents
-    audit: AuditRecorder
+    audit: SelfAudit
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
     def access(self, principal: Principal, subject_ref: str) -> dict[str, Any]:

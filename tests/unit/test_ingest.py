@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 
 import pytest
+from mlaudit.adapters.queue import SqsQueue
 from mlaudit.errors import DomainError
 from mlaudit.http import error_response, status_of
 from mlaudit.leaf import LEAF_ORDER, leaf_hash
 from mlaudit.pack import Pack, pack_records, unpack
+from mlaudit.self_audit import QueueSelfAudit
 
 from .moto_pipeline import NOW, WORKLOAD, Pipeline
 
@@ -153,7 +155,8 @@ def test_equal_doubles_with_other_text_are_not_shared():
 
 def test_server_side_events_are_recorded_through_the_same_contract(pipeline):
     auditor = WORKLOAD.__class__(kind="person", actor_id="user-sub-1", client_id="people-client", roles=("auditor",))
-    ids = pipeline.ingest.recorder.record(auditor, [{
+    self_audit = QueueSelfAudit(SqsQueue(pipeline.sqs, pipeline.queue_url), clock=lambda: NOW)
+    ids = self_audit.record(auditor, [{
         "event_type": "audit_access", "occurred_at": "2026-11-26T06:59:00Z", "action": "query",
         "resource": "query:model_timeline", "details": {"outcome": "started"},
     }])
@@ -161,7 +164,7 @@ def test_server_side_events_are_recorded_through_the_same_contract(pipeline):
     assert record["event_id"] == ids[0]
     assert (record["actor_id"], record["actor_type"], record["actor_roles"]) == ("user-sub-1", "user", ["auditor"])
     with pytest.raises(DomainError):
-        pipeline.ingest.recorder.record(auditor, [{"event_type": "audit_access", "occurred_at": "x"}])
+        self_audit.record(auditor, [{"event_type": "audit_access", "occurred_at": "x"}])
 
 
 def test_personal_data_without_a_subject_is_refused(pipeline):

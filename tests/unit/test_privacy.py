@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import boto3
 import pytest
-from mlaudit.adapters.memory import MemorySubjectKeys
+from mlaudit.adapters.memory import MemorySelfAudit, MemorySubjectKeys
 from mlaudit.adapters.subject_keys import INDEX_PK, DynamoKmsKeyStore
 from mlaudit.errors import DomainError
 from mlaudit.events import EventIn
@@ -145,18 +145,9 @@ class Lake:
         return [r for r in self.rows if r["subject_pseudonym"] == subject_pseudonym][: limit + 1]
 
 
-class Audit:
-    def __init__(self):
-        self.events = []
-
-    def record(self, principal, events, subject_pseudonym):
-        self.events.extend((principal, e, subject_pseudonym) for e in events)
-        return [f"audit-{len(self.events)}"]
-
-
 @pytest.fixture
 def world():
-    keys, lake, audit = MemorySubjectKeys(), Lake(), Audit()
+    keys, lake, audit = MemorySubjectKeys(), Lake(), MemorySelfAudit()
     protector = SubjectProtector(keys, cache_seconds=0)
     for subject in ("patient-1", "patient-2"):
         alias, sealed = protector.protect(subject, {"name": f"name of {subject}"})

@@ -8,9 +8,9 @@ import json
 
 import boto3
 import pytest
+from mlaudit.adapters.queue import SqsQueue
 from mlaudit.adapters.subject_keys import SUBJECT_PREFIX, DynamoKmsKeyStore
 from mlaudit.adapters.subject_lake import S3SubjectEvents
-from mlaudit.bootstrap import PrivacyAudit, _self_audit
 from mlaudit.errors import DomainError
 from mlaudit.http import status_of
 from mlaudit.integrity.checkpoint import Checkpointer
@@ -20,6 +20,7 @@ from mlaudit.integrity.store import S3Store
 from mlaudit.integrity.verifier import Verifier
 from mlaudit.principal import Principal
 from mlaudit.privacy import PrivacyService, SealedDataError, SubjectProtector, open_sealed
+from mlaudit.self_audit import QueueSelfAudit
 
 from .moto_pipeline import Pipeline
 
@@ -47,7 +48,7 @@ def world(aws):
     events.append({**EVENT, "event_id": "anonymous"})
     assert pipeline.post(json.dumps({"events": events}))[0] == 202
     assert pipeline.drain() == []
-    audit = PrivacyAudit(lambda protector: _self_audit(pipeline.queue_url, lambda _: pipeline.sqs, protector))
+    audit = QueueSelfAudit(SqsQueue(pipeline.sqs, pipeline.queue_url))
     service = PrivacyService(keys, S3SubjectEvents(pipeline.s3, pipeline.bucket), audit)
     return pipeline, keys, service, store
 

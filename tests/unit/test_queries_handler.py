@@ -9,6 +9,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.stub import Stubber
+from mlaudit.adapters.memory import MemorySelfAudit
 from mlaudit.handlers import queries as handler_module
 from mlaudit.principal import Principal
 from mlaudit.queries.athena import AthenaEngine
@@ -59,11 +60,9 @@ def lake(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def audit(lake: Path):
-    records: list[tuple[Principal, dict[str, Any]]] = []
-    handler_module.APP.configure(service=QueryService(
-        load_catalog(), DuckDbEngine(LocalLake(lake), threads=1), lambda who, event: records.append((who, event)),
-    ))
-    yield records
+    audit = MemorySelfAudit()
+    handler_module.APP.configure(service=QueryService(load_catalog(), DuckDbEngine(LocalLake(lake), threads=1), audit))
+    yield audit.events
     handler_module.APP.reset()
 
 
@@ -87,7 +86,7 @@ def test_a_run_is_audited_then_paged(audit: list) -> None:
     status, body = start("accuracy", analyst, {**WINDOW, "positive_label": "pos"})
     assert status == 202 and body["query"] == "accuracy"
     # Then the run is an audit event,
-    ((who, event),) = audit
+    ((who, event, _),) = audit
     assert who.actor_id == "alice"
     assert {k: event[k] for k in ("event_type", "action", "resource")} == {
         "event_type": "audit_access",
@@ -178,10 +177,11 @@ def test_no_audit_no_query(lake: Path) -> None:
         def start(self, *args: Any, **kwargs: Any) -> str:
             raise AssertionError("must not run")
 
-    def broken_sink(who: Principal, event: dict[str, Any]) -> None:
-        raise OSError("queue down")
+    class Unreachable:
+        def record(self, *args: Any) -> list[str]:
+            raise OSError("queue down")
 
-    handler_module.APP.configure(service=QueryService(load_catalog(), Refusing(), broken_sink))  # type: ignore[arg-type]
+    handler_module.APP.configure(service=QueryService(load_catalog(), Refusing(), Unreachable()))  # type: ignore[arg-type]
     try:
         status, error = start("accuracy", principal("analyst"), {**WINDOW, "positive_label": "pos"})
         assert status == 503 and error["error"] == "unavailable"

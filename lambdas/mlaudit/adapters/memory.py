@@ -17,6 +17,7 @@ from mlaudit.ingest.claims import EventClaim, HeldClaim, RequestState
 from mlaudit.ingest.request import IngestLimits
 from mlaudit.ingest.service import Claim
 from mlaudit.pack import Pack
+from mlaudit.principal import Principal
 from mlaudit.privacy import SubjectKey, new_subject_key
 from mlaudit.writer import LedgerEntry
 
@@ -103,6 +104,22 @@ class MemoryQueue:
             header, *lines = pack.body.split("\n")
             common = json.loads(header)["common"]
             ids += [common.get("event_id") or json.loads(line)["event_id"] for line in lines]
+        return ids
+
+
+class MemorySelfAudit:
+    """`self_audit.SelfAudit`: keeps each event as (principal, event, subject_pseudonym)."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[Principal, dict[str, Any], str | None]] = []
+
+    def record(
+        self, principal: Principal, events: list[dict[str, Any]], subject_pseudonym: str | None = None,
+    ) -> list[str]:
+        ids = []
+        for event in events:
+            self.events.append((principal, event, subject_pseudonym))
+            ids.append(f"audit-{len(self.events)}")
         return ids
 
 

@@ -4,13 +4,12 @@ the queue) and IngestService (POST /v1/events, idempotent per request)."""
 from __future__ import annotations
 
 import hashlib
-import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from mlaudit.codec import canonical_json, format_timestamp
+from mlaudit.codec import format_timestamp
 from mlaudit.errors import InvalidEvents, TooLarge
 from mlaudit.events import EventIn
 from mlaudit.ingest.claims import EventClaimStore, claim_events
@@ -79,8 +78,8 @@ class Protector(Protocol):
 class EventRecorder:
     """Validated events -> leaf records (with their data-quality verdict) -> packs on the queue.
 
-    Used by ingest for clients' events, and directly by the functions that audit
-    themselves (query runs, subject access, erasure) through `record`.
+    The one way onto the queue: clients' events (IngestService), imported files
+    (mlaudit.imports) and the stack's own events (mlaudit.self_audit) all go through it.
     """
 
     def __init__(
@@ -93,14 +92,6 @@ class EventRecorder:
         self.protector = protector
         self.clock = clock
 
-    def record(
-        self, principal: Principal, events: list[dict[str, Any]], meta: RequestMeta | None = None,
-    ) -> list[str]:
-        """Server-side events: the same contract and rules as clients' events; each call is new."""
-        parsed = parse_events(canonical_json({"events": events}).encode(), self.limits)
-        event_ids = [e.event_id or str(uuid.uuid4()) for e in parsed]
-        self.enqueue(parsed, event_ids, uuid.uuid4().hex, principal, meta or RequestMeta(None, None), self.clock())
-        return event_ids
 
     def enqueue(
         self, events: list[EventIn], event_ids: list[str], key: str, principal: Principal,

@@ -1,7 +1,7 @@
 """The named-query service: who may run what, parameter checks, audit, paging.
 
-Pure logic over three seams: the catalog, a QueryEngine (Athena or DuckDB) and an
-audit sink. Every run is recorded before it starts (fail closed: if the record
+Pure logic over three seams: the catalog, a QueryEngine (Athena or DuckDB) and the
+stack's self-audit. Every run is recorded before it starts (fail closed: if the record
 cannot be made, the query does not run); refused attempts are recorded too, without
 their values.
 """
@@ -12,9 +12,8 @@ import contextlib
 import hashlib
 import re
 import uuid
-from collections.abc import Callable
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlaudit.errors import Forbidden, Invalid, NotFound, Unavailable
 from mlaudit.principal import Principal
@@ -28,9 +27,8 @@ from mlaudit.queries.engine import (
 )
 from mlaudit.queries.params import ParameterError
 
-# (principal, event) -> None. The event has EventIn's fields (the caller's identity is
-# added from the principal by whoever ingests it); raising means "not recorded".
-AuditSink = Callable[[Principal, dict[str, Any]], None]
+if TYPE_CHECKING:
+    from mlaudit.self_audit import SelfAudit
 
 _EXECUTION_ID = re.compile(r"^[0-9a-fA-F-]{36}$")
 _PAGE_TOKEN = re.compile(r"^[\x21-\x7e]{1,4096}$")
@@ -56,10 +54,10 @@ def _json_value(value: Any) -> Any:
 
 
 class QueryService:
-    def __init__(self, catalog: Catalog, engine: QueryEngine, audit_sink: AuditSink) -> None:
+    def __init__(self, catalog: Catalog, engine: QueryEngine, audit: SelfAudit) -> None:
         self.catalog = catalog
         self.engine = engine
-        self.audit_sink = audit_sink
+        self.audit = audit
 
     def list_queries(self, principal: Principal) -> dict[str, Any]:
         allowed = [q for q in self.catalog.describe() if set(q["roles"]) & set(principal.roles)]
@@ -81,9 +79,7 @@ class QueryService:
         request_id = uuid.uuid4().hex
         shown = {k: _json_value(v) for k, v in values.items() if v is not None}
         try:
-            self.audit_sink(
-                principal, audit_event(spec.name, "started", parameters=shown, request_id=request_id)
-            )
+            self.audit.record(principal, [audit_event(spec.name, "started", parameters=shown, request_id=request_id)])
         except Exception:
             raise Unavailable("unavailable", "The query could not be audited, so it was not run.") from None
         execution_id = self.engine.start(
@@ -137,7 +133,7 @@ class QueryService:
     def _record(self, principal: Principal, name: str, outcome: str) -> None:
         # The refusal stands whether or not it could be recorded.
         with contextlib.suppress(Exception):
-            self.audit_sink(principal, audit_event(name, outcome))
+            self.audit.record(principal, [audit_event(name, outcome)])
 
 
 def _page_size(raw: Any) -> int:
