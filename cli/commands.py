@@ -120,9 +120,9 @@ class CountingStore:
 
 
 def run_verify(args: argparse.Namespace) -> int:
+    from mlaudit.adapters.bucket import S3Bucket  # noqa: PLC0415
     from mlaudit.integrity import records  # noqa: PLC0415
     from mlaudit.integrity.signing import kms_public_key_pem, load_public_key  # noqa: PLC0415
-    from mlaudit.integrity.store import S3Store  # noqa: PLC0415
     from mlaudit.integrity.verifier import Verifier  # noqa: PLC0415
     from mlaudit.integrity.versions import S3History  # noqa: PLC0415
     from mlaudit.integrity.witness import Witness  # noqa: PLC0415
@@ -133,8 +133,8 @@ def run_verify(args: argparse.Namespace) -> int:
     log_id = records.log_id(bucket)
     public_key = load_public_key(kms_public_key_pem(kms, target.name("signing_key_id", "CheckpointSigningKeyArn")))
     entry_key = load_public_key(kms_public_key_pem(kms, target.name("entry_key_id", "LogEntryKeyArn")))
-    witness = Witness(S3Store(s3, target.name("witness_bucket", "WitnessBucketName")), log_id).all()
-    store = S3Store(s3, bucket)
+    witness = Witness(S3Bucket(s3, target.name("witness_bucket", "WitnessBucketName")), log_id).all()
+    store = S3Bucket(s3, bucket)
     total = sum(1 for key in store.list("events/") if key.endswith(".parquet"))
     counting = CountingStore(store, total)
     started = time.monotonic()

@@ -178,9 +178,9 @@ def gather(target: Target, from_day: date, to_day: date, *, models: list[str],
 
 
 def _verify(target: Target) -> dict[str, Any]:
+    from mlaudit.adapters.bucket import S3Bucket  # noqa: PLC0415
     from mlaudit.integrity import records  # noqa: PLC0415
     from mlaudit.integrity.signing import kms_public_key_pem, load_public_key  # noqa: PLC0415
-    from mlaudit.integrity.store import S3Store  # noqa: PLC0415
     from mlaudit.integrity.verifier import Verifier  # noqa: PLC0415
     from mlaudit.integrity.witness import Witness  # noqa: PLC0415
 
@@ -189,10 +189,10 @@ def _verify(target: Target) -> dict[str, Any]:
     log_id = records.log_id(bucket)
     signing_key = target.name("signing_key_id", "CheckpointSigningKeyArn")
     report = Verifier(
-        S3Store(s3, bucket), load_public_key(kms_public_key_pem(kms, signing_key)),
+        S3Bucket(s3, bucket), load_public_key(kms_public_key_pem(kms, signing_key)),
         log_id=log_id,
         entry_key=load_public_key(kms_public_key_pem(kms, target.name("entry_key_id", "LogEntryKeyArn"))),
-        witness=Witness(S3Store(s3, target.name("witness_bucket", "WitnessBucketName")), log_id).all(),
+        witness=Witness(S3Bucket(s3, target.name("witness_bucket", "WitnessBucketName")), log_id).all(),
     ).run()
     return {"ok": report.ok, "files": report.files_checked, "events": report.events_checked,
             "log_size": report.log_size, "problems": sorted({p.kind for p in report.problems})}

@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any
 
 import requests
+from mlaudit.adapters.bucket import S3Bucket
 from mlaudit.integrity.signing import kms_public_key_pem, load_public_key
-from mlaudit.integrity.store import S3Store
 from mlaudit.integrity.verifier import Verifier
 from mlaudit.layout import parse_partition
 from mlaudit.leaf import leaf_hash, leaf_record_from_row
@@ -233,7 +233,7 @@ def report(config: dict[str, Any], sent: list[str | None]) -> int:
 def prove(config: dict[str, Any]) -> bool:
     """What a third party would run: the offline verifier, with only the public key."""
     s3, kms = local_client.aws_client(config, "s3"), local_client.aws_client(config, "kms")
-    store = S3Store(s3, config["bucket"])
+    store = S3Bucket(s3, config["bucket"])
     public_key = load_public_key(kms_public_key_pem(kms, config["signing_key_id"]))
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:  # the signer runs every second here (hourly on AWS)

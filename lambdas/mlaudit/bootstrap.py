@@ -145,18 +145,17 @@ def build_ingest(env: IngestEnv, clients: Clients) -> Any:
 
 
 def build_writer(env: WriterEnv, clients: Clients) -> Any:
+    from mlaudit.adapters.bucket import S3Bucket  # noqa: PLC0415
     from mlaudit.adapters.ledger import DynamoLedger  # noqa: PLC0415
-    from mlaudit.adapters.objects import S3Objects  # noqa: PLC0415
     from mlaudit.integrity.signing import KmsSigner  # noqa: PLC0415
     from mlaudit.integrity.sink import IntegritySink  # noqa: PLC0415
-    from mlaudit.integrity.store import S3Store  # noqa: PLC0415
     from mlaudit.writer import WriterService  # noqa: PLC0415
 
     return WriterService(
-        objects=S3Objects(clients("s3"), env.audit_bucket, env.kms_key_id),
+        objects=S3Bucket(clients("s3"), env.audit_bucket, env.kms_key_id),
         ledger=DynamoLedger(clients("dynamodb"), env.ledger_table),
         integrity=IntegritySink(
-            S3Store(clients("s3"), env.audit_bucket, env.kms_key_id),
+            S3Bucket(clients("s3"), env.audit_bucket, env.kms_key_id),
             entry_signer=KmsSigner(clients("kms"), env.entry_key_id),  # one kms:Sign per file
             require_genesis=True,  # entry 0 waits for checkpoint 0: no chain starts over a written log
         ),
@@ -165,28 +164,28 @@ def build_writer(env: WriterEnv, clients: Clients) -> Any:
 
 
 def build_checkpoint(env: CheckpointEnv, clients: Clients) -> Any:
+    from mlaudit.adapters.bucket import S3Bucket  # noqa: PLC0415
     from mlaudit.integrity import records  # noqa: PLC0415
     from mlaudit.integrity.checkpoint import Checkpointer  # noqa: PLC0415
     from mlaudit.integrity.signing import KmsSigner, kms_public_key_pem, load_public_key  # noqa: PLC0415
-    from mlaudit.integrity.store import S3Store  # noqa: PLC0415
     from mlaudit.integrity.witness import SnsTopic, Witness  # noqa: PLC0415
 
     log_id = records.log_id(env.audit_bucket)
     return Checkpointer(
-        S3Store(clients("s3"), env.audit_bucket, env.kms_key_id),
+        S3Bucket(clients("s3"), env.audit_bucket, env.kms_key_id),
         KmsSigner(clients("kms"), env.signing_key_id),
         log_id=log_id,
         entry_key=load_public_key(kms_public_key_pem(clients("kms"), env.entry_key_id)),
-        witness=Witness(S3Store(clients("s3"), env.witness_bucket, env.kms_key_id), log_id,
+        witness=Witness(S3Bucket(clients("s3"), env.witness_bucket, env.kms_key_id), log_id,
                         SnsTopic(clients("sns"), env.witness_topic_arn)),
     )
 
 
 def build_proofs(env: ProofsEnv, clients: Clients) -> Any:
+    from mlaudit.adapters.bucket import S3Bucket  # noqa: PLC0415
     from mlaudit.integrity.proofs import ProofService  # noqa: PLC0415
-    from mlaudit.integrity.store import S3Store  # noqa: PLC0415
 
-    return ProofService(S3Store(clients("s3"), env.audit_bucket))
+    return ProofService(S3Bucket(clients("s3"), env.audit_bucket))
 
 
 def build_privacy(env: PrivacyEnv, clients: Clients) -> Any:

@@ -52,9 +52,12 @@ class Ledger(Protocol):
 
 
 class ObjectStore(Protocol):
+    """The audit bucket as the writer sees it (`adapters.bucket.S3Bucket`)."""
+
     def exists(self, key: str) -> bool: ...
-    def get(self, key: str) -> bytes: ...
-    def put(self, key: str, body: bytes) -> None: ...
+    def get(self, key: str) -> bytes | None: ...
+    def put(self, key: str, body: bytes) -> None:
+        """Store the bytes, once; the same bytes again are a retry, other bytes an error."""
 
 
 class IntegritySink(Protocol):
@@ -146,7 +149,10 @@ class WriterService:
             return
         for key, message_ids in stored.items():
             try:
-                self.integrity.file_stored(key, self.objects.get(key))
+                body = self.objects.get(key)
+                if body is None:
+                    raise LookupError(f"{key} is gone")  # the ledger said stored: try again later
+                self.integrity.file_stored(key, body)
             except Exception:  # noqa: BLE001 - retried with the messages; others go on
                 failed.update(message_ids)
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import boto3
 import pytest
+from mlaudit.adapters.bucket import S3Bucket
 from mlaudit.integrity.checkpoint import Checkpointer, latest_seq, load_checkpoint
 from mlaudit.integrity.signing import LocalSigner
-from mlaudit.integrity.store import S3Store
 from mlaudit.integrity.witness import Witness, WitnessConflict
 
 from tests.infra.synth import Synth
@@ -39,7 +39,7 @@ def test_settings_turn_reservations_on(custom: Synth) -> None:
     assert mapping["ScalingConfig"] == {"MaximumConcurrency": expected}
 
 
-class _RacedStore(S3Store):
+class _RacedStore(S3Bucket):
     """Lets another signer run complete just before this store's first checkpoint create."""
 
     def __init__(self, client, bucket, rival=None) -> None:
@@ -62,17 +62,17 @@ def test_overlapping_checkpoint_runs_cannot_fork_the_chain(aws, raced: str) -> N
         s3.create_bucket(Bucket=bucket, ObjectLockEnabledForBucket=True)
     signer = LocalSigner.generate()
 
-    def checkpointer(audit: S3Store, witness: S3Store) -> Checkpointer:
+    def checkpointer(audit: S3Bucket, witness: S3Bucket) -> Checkpointer:
         return Checkpointer(audit, signer, log_id="log", witness=Witness(witness, "log"))
 
-    rival = checkpointer(S3Store(s3, "audit"), S3Store(s3, "witness")).run
-    stores = {"audit": S3Store(s3, "audit"), "witness": S3Store(s3, "witness")}
+    rival = checkpointer(S3Bucket(s3, "audit"), S3Bucket(s3, "witness")).run
+    stores = {"audit": S3Bucket(s3, "audit"), "witness": S3Bucket(s3, "witness")}
     stores[raced] = _RacedStore(s3, raced, rival)
     with pytest.raises((RuntimeError, WitnessConflict)):
         checkpointer(stores["audit"], stores["witness"]).run()
-    plain = S3Store(s3, "audit")
-    checkpointer(plain, S3Store(s3, "witness")).run()  # the next scheduled run signs on
-    witness = Witness(S3Store(s3, "witness"), "log")
+    plain = S3Bucket(s3, "audit")
+    checkpointer(plain, S3Bucket(s3, "witness")).run()  # the next scheduled run signs on
+    witness = Witness(S3Bucket(s3, "witness"), "log")
     seqs = latest_seq(plain)
     assert seqs is not None and seqs >= 1 and witness.latest_seq() == seqs
     for seq in range(seqs + 1):

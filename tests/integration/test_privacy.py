@@ -12,8 +12,8 @@ from pathlib import Path
 from urllib.parse import quote
 
 import requests
+from mlaudit.adapters.bucket import S3Bucket
 from mlaudit.integrity.signing import kms_public_key_pem, load_public_key
-from mlaudit.integrity.store import S3Store
 from mlaudit.integrity.verifier import Verifier
 
 from local import client
@@ -83,7 +83,7 @@ def test_subject_access_then_erasure_end_to_end(local_stack, machine_token, user
     # And the lake still verifies offline, with only the checkpoint public key
     kms = client.aws_client(local_stack, "kms")
     public_key = load_public_key(kms_public_key_pem(kms, local_stack["signing_key_id"]))
-    report = Verifier(S3Store(client.aws_client(local_stack, "s3"), local_stack["bucket"]), public_key, jobs=1).run()
+    report = Verifier(S3Bucket(client.aws_client(local_stack, "s3"), local_stack["bucket"]), public_key, jobs=1).run()
     assert report.ok, report.text()
     assert report.events_checked >= len(after) + len(actions)
 

@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
+from mlaudit.adapters.bucket import S3Bucket
 from mlaudit.adapters.idempotency import DynamoIdempotencyStore
 from mlaudit.adapters.ledger import DynamoLedger
-from mlaudit.adapters.objects import S3Objects
 from mlaudit.adapters.queue import SqsQueue
 from mlaudit.ingest.identity import RequestMeta
 from mlaudit.ingest.request import IngestLimits
@@ -45,7 +45,7 @@ class Pipeline:
             queue=SqsQueue(self.sqs, self.queue_url), limits=self.limits, clock=clock,
         )
         self.writer = WriterService(
-            objects=S3Objects(self.s3, self.bucket, self.key_id),
+            objects=S3Bucket(self.s3, self.bucket, self.key_id),
             ledger=DynamoLedger(self.ddb, "ledger"), in_flight=timedelta(minutes=15), clock=clock,
         )
 

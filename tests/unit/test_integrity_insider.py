@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import boto3
 import pytest
+from mlaudit.adapters.bucket import S3Bucket
 from mlaudit.integrity import records
 from mlaudit.integrity.checkpoint import (
     ChainRestarted,
@@ -17,7 +18,6 @@ from mlaudit.integrity.checkpoint import (
     load_checkpoint,
 )
 from mlaudit.integrity.signing import KmsSigner, LocalSigner, entry_authentic, kms_public_key_pem, load_public_key
-from mlaudit.integrity.store import S3Store
 from mlaudit.integrity.verifier import Verifier
 from mlaudit.integrity.versions import S3History
 from mlaudit.integrity.witness import Witness
@@ -51,8 +51,8 @@ class World:
         self.signer, self.entry_signer = KmsSigner(kms, signing), KmsSigner(kms, entry)
         self.public_key = load_public_key(kms_public_key_pem(kms, signing))
         self.entry_key = load_public_key(kms_public_key_pem(kms, entry))
-        self.store = S3Store(self.s3, AUDIT)
-        self.witness = Witness(S3Store(self.s3, WITNESS), LOG_ID)
+        self.store = S3Bucket(self.s3, AUDIT)
+        self.witness = Witness(S3Bucket(self.s3, WITNESS), LOG_ID)
         self.lake = Lake(self.store, self.signer, entry_signer=self.entry_signer, entry_key=self.entry_key,
                          witness=self.witness, log_id=LOG_ID)
 
@@ -64,8 +64,8 @@ class World:
     def verify(self, bucket: str = AUDIT, *, witness: bool = True, **kwargs):
         log_id = records.log_id(bucket)
         return Verifier(
-            S3Store(self.s3, bucket), self.public_key, jobs=1, log_id=log_id, entry_key=self.entry_key,
-            witness=Witness(S3Store(self.s3, WITNESS), log_id).all() if witness else None,
+            S3Bucket(self.s3, bucket), self.public_key, jobs=1, log_id=log_id, entry_key=self.entry_key,
+            witness=Witness(S3Bucket(self.s3, WITNESS), log_id).all() if witness else None,
             history=S3History(self.s3, bucket), **kwargs,
         ).run()
 
@@ -252,9 +252,9 @@ def test_the_signer_never_starts_a_chain_over_a_written_log(aws):
     s3 = boto3.client("s3")
     _bucket(s3, AUDIT)
     _bucket(s3, WITNESS, "COMPLIANCE")
-    store, entry_signer = S3Store(s3, AUDIT), LocalSigner.generate("entries")
+    store, entry_signer = S3Bucket(s3, AUDIT), LocalSigner.generate("entries")
     Lake(store, MALLORY, checkpoint_after=(), entry_signer=entry_signer)
-    witness = Witness(S3Store(s3, WITNESS), LOG_ID)
+    witness = Witness(S3Bucket(s3, WITNESS), LOG_ID)
     checkpointer = Checkpointer(store, MALLORY, log_id=LOG_ID, witness=witness,
                                 entry_key=load_public_key(entry_signer.public_key_pem()))
     # Then the signer refuses to sign seq 0, and nothing is published
@@ -265,7 +265,7 @@ def test_the_signer_never_starts_a_chain_over_a_written_log(aws):
 
 def test_the_signer_refuses_a_bucket_whose_chain_the_witness_never_saw(world):
     # Given a lake signed without a witness, then a witness configured for it
-    other = Witness(S3Store(world.s3, WITNESS), records.log_id("elsewhere"))
+    other = Witness(S3Bucket(world.s3, WITNESS), records.log_id("elsewhere"))
     checkpointer = Checkpointer(world.store, world.signer, log_id=LOG_ID, entry_key=world.entry_key, witness=other)
     with pytest.raises(ChainRestarted, match="the witness holds no checkpoint"):
         checkpointer.run()
@@ -317,7 +317,7 @@ def test_checkpoint_handler_checks_entries_signs_with_kms_and_publishes_to_the_w
     environ = {"MLAUDIT_AUDIT_BUCKET": AUDIT, "MLAUDIT_SIGNING_KEY_ID": signing, "MLAUDIT_KMS_KEY_ID": "",
                "MLAUDIT_ENTRY_KEY_ID": entry, "MLAUDIT_WITNESS_BUCKET": WITNESS, "MLAUDIT_WITNESS_TOPIC_ARN": topic}
     handler_module.APP.configure(runtime=Runtime(environ, boto3.client))
-    sink = IntegritySink(S3Store(s3, AUDIT), entry_signer=KmsSigner(kms, entry), require_genesis=True)
+    sink = IntegritySink(S3Bucket(s3, AUDIT), entry_signer=KmsSigner(kms, entry), require_genesis=True)
     key = "events/event_date=2026-11-26/event_type=prediction/a.parquet"
     try:
         # The writer's first entry waits for the chain; the first run signs the empty log.
@@ -333,12 +333,12 @@ def test_checkpoint_handler_checks_entries_signs_with_kms_and_publishes_to_the_w
         handler_module.APP.reset()
     # Then it signed the entry, in the bucket and in the witness, and announced it
     assert answer["seq"] == 1 and answer["tree_size"] == 1
-    signed = latest_checkpoint(S3Store(s3, AUDIT))
+    signed = latest_checkpoint(S3Bucket(s3, AUDIT))
     assert verify_signature(load_public_key(kms_public_key_pem(kms, signing)), signed.message, signed.signature)
     assert signed.body["log_id"] == LOG_ID
-    assert Witness(S3Store(s3, WITNESS), LOG_ID).latest().encode() == signed.encode()
+    assert Witness(S3Bucket(s3, WITNESS), LOG_ID).latest().encode() == signed.encode()
     messages = sqs.receive_message(QueueUrl=archive, MaxNumberOfMessages=10)["Messages"]
-    assert [json.loads(m["Body"]) for m in messages] == [load_checkpoint(S3Store(s3, AUDIT), 0).to_json(),
+    assert [json.loads(m["Body"]) for m in messages] == [load_checkpoint(S3Bucket(s3, AUDIT), 0).to_json(),
                                                           signed.to_json()]
 
 
@@ -378,12 +378,12 @@ def test_the_local_stack_enforces_the_write_once_policy_on_every_role(aws):
 
 
 def test_the_writer_stores_parquet_write_once_and_a_retry_of_the_same_bytes_is_fine(aws):
-    from mlaudit.adapters.objects import S3Objects
+    from mlaudit.adapters.bucket import S3Bucket
 
     s3 = boto3.client("s3")
     _bucket(s3, AUDIT)
     sse = boto3.client("kms").create_key()["KeyMetadata"]["KeyId"]
-    objects = S3Objects(s3, AUDIT, sse)
+    objects = S3Bucket(s3, AUDIT, sse)
     key = "events/event_date=2026-11-26/event_type=prediction/a.parquet"
     objects.put(key, b"parquet")
     objects.put(key, b"parquet")  # a redelivered batch rebuilt the same file

@@ -9,11 +9,11 @@ from datetime import UTC, datetime
 
 import boto3
 import pytest
+from mlaudit.adapters.bucket import S3Bucket
 from mlaudit.adapters.memory import MemoryBucket
 from mlaudit.integrity import records
 from mlaudit.integrity.log import FileLog
 from mlaudit.integrity.sink import IntegrityConflict, IntegritySink
-from mlaudit.integrity.store import S3Store
 
 KEY = "events/event_date=2026-11-26/event_type=prediction/{}.parquet"
 LEAVES = [hashlib.sha256(bytes([i])).digest() for i in range(3)]
@@ -102,8 +102,8 @@ def atomic_moto_put(monkeypatch):
 def test_concurrent_writers_make_one_linear_log_on_s3(aws, atomic_moto_put):
     s3 = boto3.client("s3")
     s3.create_bucket(Bucket="audit", ObjectLockEnabledForBucket=True)
-    run_writers(lambda: FileLog(S3Store(s3, "audit")), writers=6, each=10)
-    assert len(assert_linear(S3Store(s3, "audit"))) == 60
+    run_writers(lambda: FileLog(S3Bucket(s3, "audit")), writers=6, each=10)
+    assert len(assert_linear(S3Bucket(s3, "audit"))) == 60
 
 
 def test_moto_honours_if_none_match_in_process_and_in_server_mode(aws):
@@ -111,7 +111,7 @@ def test_moto_honours_if_none_match_in_process_and_in_server_mode(aws):
 
     def check(client, bucket):
         client.create_bucket(Bucket=bucket)
-        store = S3Store(client, bucket)
+        store = S3Bucket(client, bucket)
         assert store.create("integrity/x.json", b"1")
         assert not store.create("integrity/x.json", b"2")
         assert store.get("integrity/x.json") == b"1"

@@ -8,10 +8,10 @@ import socket
 
 import boto3
 import pytest
+from mlaudit.adapters.bucket import S3Bucket
 from mlaudit.integrity.checkpoint import Checkpointer
 from mlaudit.integrity.signing import KmsSigner, kms_public_key_pem
 from mlaudit.integrity.sink import IntegritySink
-from mlaudit.integrity.store import S3Store
 from mlaudit.integrity.verify import main
 
 from tests.unit import moto_pipeline
@@ -47,7 +47,7 @@ class Protector:
 def lake(aws):
     pipeline = moto_pipeline.Pipeline()
     pipeline.ingest.protector = pipeline.ingest.recorder.protector = Protector()
-    store = S3Store(pipeline.s3, pipeline.bucket, pipeline.key_id)
+    store = S3Bucket(pipeline.s3, pipeline.bucket, pipeline.key_id)
     pipeline.writer.integrity = IntegritySink(store)
     events = [{**EVENT, "event_id": f"ev-{i}"} for i in range(20)]
     # personal data reaches the lake only as ciphertext, and still verifies
@@ -126,7 +126,7 @@ def test_a_value_changed_on_the_way_to_the_writer_is_named_by_the_verifier(aws):
     from mlaudit.writer import Message
 
     pipeline = moto_pipeline.Pipeline()
-    store = S3Store(pipeline.s3, pipeline.bucket, pipeline.key_id)
+    store = S3Bucket(pipeline.s3, pipeline.bucket, pipeline.key_id)
     pipeline.writer.integrity = IntegritySink(store)
     pipeline.post(json.dumps({"events": [{**EVENT, "event_id": f"ev-{i}"} for i in range(3)]}))
     (message,) = pipeline.to_messages(pipeline.receive())

@@ -6,6 +6,7 @@ import json
 
 import boto3
 import pytest
+from mlaudit.adapters.bucket import S3Bucket
 from mlaudit.adapters.memory import MemoryBucket
 from mlaudit.errors import DomainError, Invalid, NotFound
 from mlaudit.http import status_of
@@ -13,7 +14,6 @@ from mlaudit.integrity import merkle, records
 from mlaudit.integrity.checkpoint import LogLeaves, latest_checkpoint
 from mlaudit.integrity.proofs import ProofService, check_consistency, check_receipt
 from mlaudit.integrity.signing import KmsSigner, kms_public_key_pem, load_public_key
-from mlaudit.integrity.store import S3Store
 from mlaudit.integrity.verifier import Verifier
 from mlaudit.leaf import table_leaf_hashes
 
@@ -89,7 +89,7 @@ def test_log_leaves_come_from_segments_and_entries_alike(lake):
     assert merkle.root(direct[:4]).hex() == latest_checkpoint(lake.store).body["root"]
 
 
-class S3TestStore(S3Store):
+class S3TestStore(S3Bucket):
     def put(self, key: str, body: bytes) -> None:
         self.client.put_object(Bucket=self.bucket, Key=key, Body=body)
 

@@ -8,6 +8,7 @@ import json
 
 import boto3
 import pytest
+from mlaudit.adapters.bucket import S3Bucket
 from mlaudit.adapters.queue import SqsQueue
 from mlaudit.adapters.subject_keys import SUBJECT_PREFIX, DynamoKmsKeyStore
 from mlaudit.adapters.subject_lake import S3SubjectEvents
@@ -16,7 +17,6 @@ from mlaudit.http import status_of
 from mlaudit.integrity.checkpoint import Checkpointer
 from mlaudit.integrity.signing import LocalSigner, load_public_key
 from mlaudit.integrity.sink import IntegritySink
-from mlaudit.integrity.store import S3Store
 from mlaudit.integrity.verifier import Verifier
 from mlaudit.principal import Principal
 from mlaudit.privacy import PrivacyService, SealedDataError, SubjectProtector, open_sealed
@@ -41,7 +41,7 @@ def world(aws):
     keys = DynamoKmsKeyStore(pipeline.ddb, boto3.client("kms"), "subject-keys", pipeline.key_id)
     protector = SubjectProtector(keys, cache_seconds=0)
     pipeline.ingest.protector = pipeline.ingest.recorder.protector = protector
-    store = S3Store(pipeline.s3, pipeline.bucket, pipeline.key_id)
+    store = S3Bucket(pipeline.s3, pipeline.bucket, pipeline.key_id)
     pipeline.writer.integrity = IntegritySink(store)
     events = [{**EVENT, "event_id": f"{ref}-{i}", "subject_ref": ref, "personal_data": data}
               for ref, data in PEOPLE.items() for i in range(3)]

@@ -113,10 +113,10 @@ def test_file_names_are_deterministic_per_batch(pipeline):
 
 
 def test_a_file_stored_but_not_logged_is_logged_on_redelivery(pipeline, monkeypatch):
+    from mlaudit.adapters.bucket import S3Bucket
     from mlaudit.integrity.sink import IntegritySink
-    from mlaudit.integrity.store import S3Store
 
-    sink = IntegritySink(S3Store(pipeline.s3, pipeline.bucket, pipeline.key_id))
+    sink = IntegritySink(S3Bucket(pipeline.s3, pipeline.bucket, pipeline.key_id))
     pipeline.writer.integrity = sink
     send(pipeline, 6)
     messages = pipeline.to_messages(pipeline.receive())

@@ -84,18 +84,18 @@ def main(
     args = _parser().parse_args(argv)
     import boto3
 
+    from mlaudit.adapters.bucket import S3Bucket
     from mlaudit.integrity import records
     from mlaudit.integrity.signing import load_public_key
-    from mlaudit.integrity.store import S3Store
     from mlaudit.integrity.versions import S3History
     from mlaudit.integrity.witness import Witness
 
     session = boto3.session.Session(region_name=args.region)
     if store is None:
         s3 = session.client("s3", endpoint_url=args.endpoint_url)
-        store, history = S3Store(s3, args.bucket), S3History(s3, args.bucket)
+        store, history = S3Bucket(s3, args.bucket), S3History(s3, args.bucket)
         if args.witness_bucket:
-            witness_store = S3Store(s3, args.witness_bucket)
+            witness_store = S3Bucket(s3, args.witness_bucket)
     kms = lambda: session.client("kms", endpoint_url=args.endpoint_url)  # noqa: E731
     pem = _key(args.public_key, args.kms_key_id, kms)
     public_key = load_public_key(pem)
