@@ -129,7 +129,7 @@ def build_ingest(env: IngestEnv, clients: Clients) -> Any:
     from mlaudit.privacy import SubjectProtector  # noqa: PLC0415
 
     return IngestService(
-        store=DynamoIdempotencyStore(clients("dynamodb"), env.idempotency_table),
+        store=DynamoIdempotencyStore(clients("dynamodb"), env.idempotency_table, env.ledger_table),
         queue=SqsQueue(clients("sqs"), env.events_queue_url),
         limits=IngestLimits(
             max_batch_events=env.max_batch_events,

@@ -88,6 +88,7 @@ class AuthorizerEnv(FunctionEnv):
 class IngestEnv(FunctionEnv):
     events_queue_url: str = var(Env.EVENTS_QUEUE_URL, Attr(Resource.EVENTS_QUEUE, "url"))
     idempotency_table: str = var(Env.IDEMPOTENCY_TABLE, Attr(Resource.IDEMPOTENCY_TABLE, "name"))
+    ledger_table: str = var(Env.LEDGER_TABLE, Attr(Resource.LEDGER_TABLE, "name"))
     subject_keys_table: str = var(Env.SUBJECT_KEYS_TABLE, Attr(Resource.SUBJECT_KEYS_TABLE, "name"))
     kms_key_id: str = var(Env.KMS_KEY_ID, Attr(Resource.DATA_KEY, "arn"))
     max_batch_events: int = var(Env.MAX_BATCH_EVENTS, Setting("max_batch_events"))
@@ -231,10 +232,12 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         IngestEnv,
         grants=(
             *SEND_TO_QUEUE,
-            Grant(Resource.IDEMPOTENCY_TABLE,
-                  ("dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"),
-                  why="claim a request and each event id (TransactWriteItems of conditional puts); a retried "
-                  "request is answered from its record, an id already claimed is read back"),
+            Grant(Resource.IDEMPOTENCY_TABLE, ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"),
+                  why="claim a request and each event id (conditional puts); a retried request is answered "
+                  "from its record"),
+            Grant(Resource.LEDGER_TABLE, ("dynamodb:PutItem",),
+                  why="supersede a pack whose send failed without an answer before resending its events "
+                  "(a conditional put: only if the writer has not claimed it)"),
             Grant(Resource.SUBJECT_KEYS_TABLE, ("dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem"),
                   why="subject keys are created on first sight, never deleted here"),
         ),

@@ -40,6 +40,7 @@ class Message:
 class LedgerEntry:
     files: dict[str, str]  # "date/type" -> object key
     claimed_at: datetime
+    superseded: bool = False  # ingest resent its events in other packs: drop it
 
 
 class Ledger(Protocol):
@@ -134,7 +135,9 @@ class WriterService:
             for part in partition_parts:
                 entry = known.get(part.message.pack_id or "")
                 stored_in = entry.files.get(partition_name(partition)) if entry else None
-                if stored_in and self.objects.exists(stored_in):
+                if entry and entry.superseded:
+                    stored.setdefault("", []).append(part.message.message_id)  # acknowledged, never written
+                elif stored_in and self.objects.exists(stored_in):
                     stored.setdefault(stored_in, []).append(part.message.message_id)
                 elif stored_in and entry and now - entry.claimed_at < self.in_flight:
                     failed.add(part.message.message_id)
@@ -148,6 +151,8 @@ class WriterService:
         if self.integrity is None:
             return
         for key, message_ids in stored.items():
+            if not key:  # superseded packs: no file
+                continue
             try:
                 body = self.objects.get(key)
                 if body is None:

@@ -48,6 +48,9 @@ ROUTE_FUNCTIONS = ("ingest", "proofs", "queries", "config", "privacy")
 NEEDED_ONLY_IN_RECOVERY = {
     ("writer", "s3:GetObject", "events/*"): "a redelivered pack whose Parquet file was already written is "
     "checked with HeadObject (a crash between the put and the ledger write; the fault suite of issue #16)",
+    ("ingest", "dynamodb:PutItem", None): "a pack whose SendMessageBatch failed without an answer is superseded "
+    "in the writer's ledger before another request resends its events (tests/reliability: an SQS fault after "
+    "the call, then a re-formed batch)",
 }
 
 

@@ -41,7 +41,7 @@ class Pipeline:
             )
         self.limits = IngestLimits()
         self.ingest = IngestService(
-            store=DynamoIdempotencyStore(self.ddb, "idempotency"),
+            store=DynamoIdempotencyStore(self.ddb, "idempotency", "ledger"),
             queue=SqsQueue(self.sqs, self.queue_url), limits=self.limits, clock=clock,
         )
         self.writer = WriterService(

@@ -4,14 +4,15 @@ Request items: IN_PROGRESS (claimed, being enqueued), COMPLETED (answer stored),
 FAILED (released after an error, with the packs and events the queue confirmed; the
 next attempt takes over with the same received_at so it resends identical packs).
 Event items (`event#...`, see mlaudit.ingest.claims): the event's fingerprint and the
-request that owns it; claimed 100 at a time with TransactWriteItems (conditional
-puts: BatchWriteItem has no conditions), read back with BatchGetItem only when a
-claim is found.
+request that owns it; claimed with one conditional PutItem each, in parallel, the
+claim already there returned with the refusal.
 """
 
 from __future__ import annotations
 
 import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,14 +21,26 @@ from mlaudit.ingest.claims import EventClaim, HeldClaim, RequestState
 from mlaudit.ingest.request import IngestLimits
 from mlaudit.ingest.service import Claim
 
-_TRANSACT_ITEMS = 100  # TransactWriteItems limit
-_GET_CHUNK = 100  # BatchGetItem limit
+_UNCERTAIN = "u_"  # request item attribute: a pack sent without an answer -> its event ids
+SUPERSEDED_KEPT = timedelta(days=15)  # as the ledger keeps packs: past SQS's longest retention
+CLAIM_THREADS = 10  # event claims in flight at once: boto3's default connection pool (clients are thread-safe)
+_POOL: ThreadPoolExecutor | None = None
+_POOL_LOCK = threading.Lock()
+
+
+def _pool() -> ThreadPoolExecutor:
+    global _POOL  # noqa: PLW0603 - one pool per process, made on first use
+    with _POOL_LOCK:
+        if _POOL is None:
+            _POOL = ThreadPoolExecutor(CLAIM_THREADS, thread_name_prefix="claims")
+        return _POOL
 
 
 class DynamoIdempotencyStore:
-    def __init__(self, client: Any, table: str) -> None:
+    def __init__(self, client: Any, table: str, ledger_table: str | None = None) -> None:
         self.client = client
         self.table = table
+        self.ledger_table = ledger_table  # the writer's: where a pack sent without an answer is superseded
 
     def claim(self, key: str, fingerprint: str, now: datetime, limits: IngestLimits) -> Claim:
         expires = int((now + limits.idempotency_ttl).timestamp())
@@ -59,6 +72,7 @@ class DynamoIdempotencyStore:
         if state == "COMPLETED":
             return Claim("replay", received_at, json.loads(current["response"]["S"]))
         sent_packs = frozenset(current.get("sent_packs", {}).get("SS", ()))
+        sent_events = frozenset(current.get("sent_events", {}).get("SS", ()))
         claimed_at = int(current["claimed_at"]["N"])
         if state == "IN_PROGRESS" and _ms(now) - claimed_at < limits.in_flight.total_seconds() * 1000:
             raise Conflict(
@@ -79,7 +93,7 @@ class DynamoIdempotencyStore:
             )
         except self.client.exceptions.ConditionalCheckFailedException:
             raise Conflict("request_in_progress", "The same request is being processed; retry shortly.") from None
-        return Claim("new", received_at, sent_packs=sent_packs)
+        return Claim("new", received_at, sent_packs=sent_packs, sent_events=sent_events, uncertain=_uncertain(current))
 
     def complete(self, key: str, response: dict[str, Any], now: datetime, limits: IngestLimits) -> None:
         self.client.update_item(
@@ -91,17 +105,24 @@ class DynamoIdempotencyStore:
             },
         )
 
-    def release(self, key: str, sent_packs: Any = (), sent_events: Any = ()) -> None:
-        """FAILED, adding what the queue confirmed to what earlier attempts had (string sets)."""
+    def release(self, key: str, sent_packs: Any = (), sent_events: Any = (),
+                uncertain: dict[str, list[str]] | None = None) -> None:
+        """FAILED, adding what the queue confirmed to what earlier attempts had (string sets),
+        and each pack sent without an answer with its events (`u_<pack id>`)."""
         values: dict[str, Any] = {":failed": {"S": "FAILED"}}
         added = []
+        sets = []
+        for position, (pack_id, event_ids) in enumerate(sorted((uncertain or {}).items())):
+            values[f":u{position}"] = {"SS": sorted(set(event_ids))}
+            sets.append(f"{_UNCERTAIN}{pack_id} = :u{position}")
         for name, ids in (("sent_packs", sorted(set(sent_packs))), ("sent_events", sorted(set(sent_events)))):
             if ids:  # DynamoDB has no empty sets
                 values[f":{name}"] = {"SS": ids}
                 added.append(f"{name} :{name}")
         self.client.update_item(
             TableName=self.table, Key={"pk": {"S": key}},
-            UpdateExpression="SET #s = :failed" + (" ADD " + ", ".join(added) if added else ""),
+            UpdateExpression="SET " + ", ".join(["#s = :failed", *sets])
+            + (" ADD " + ", ".join(added) if added else ""),
             ExpressionAttributeNames={"#s": "state"}, ExpressionAttributeValues=values,
         )
 
@@ -110,56 +131,29 @@ class DynamoIdempotencyStore:
     def insert_event_claims(
         self, claims: list[EventClaim], now: datetime, window: timedelta,
     ) -> dict[int, HeldClaim]:
-        held: dict[int, HeldClaim] = {}
-        for start in range(0, len(claims), _TRANSACT_ITEMS):
-            pending = list(range(start, min(start + _TRANSACT_ITEMS, len(claims))))
-            for _ in range(10):
-                if not pending:
-                    break
-                pending = self._insert(claims, pending, held, now, window)
-            if pending:
-                raise Conflict("request_in_progress", "The same events are being claimed; retry shortly.",
-                               retry_after_seconds=1)
-        return held
+        """One conditional PutItem per event (1 WCU; TransactWriteItems would cost 2, and
+        BatchWriteItem has no conditions), CLAIM_THREADS at a time; a claim found comes
+        back with the refusal (ReturnValuesOnConditionCheckFailure), with no read."""
+        if len(claims) <= 1:
+            found = [self._insert(claim, now, window) for claim in claims]
+        else:
+            found = list(_pool().map(lambda claim: self._insert(claim, now, window), claims))
+        return {position: held for position, held in enumerate(found) if held is not None}
 
-    def _insert(
-        self, claims: list[EventClaim], positions: list[int], held: dict[int, HeldClaim], now: datetime,
-        window: timedelta,
-    ) -> list[int]:
-        """One transaction; the positions still to claim (raced or cancelled with others)."""
+    def _insert(self, claim: EventClaim, now: datetime, window: timedelta) -> HeldClaim | None:
         try:
-            self.client.transact_write_items(TransactItems=[
-                {"Put": {
-                    "TableName": self.table, "Item": self._event_item(claims[i], now, window),
-                    "ConditionExpression": "attribute_not_exists(pk) OR expires_at < :now",
-                    "ExpressionAttributeValues": {":now": {"N": str(int(now.timestamp()))}},
-                }}
-                for i in positions
-            ])
-            return []
-        except self.client.exceptions.TransactionCanceledException as error:
-            reasons = error.response.get("CancellationReasons") or []
-        found = [
-            i for i, reason in zip(positions, reasons, strict=False) if reason.get("Code") == "ConditionalCheckFailed"
-        ]
-        for position, item in self._get([claims[i].event_key for i in found], now).items():
-            held[found[position]] = HeldClaim(item["fingerprint"]["S"], item["owner"]["S"])
-        # Found but gone (expired, deleted) by the time we read: claim it again.
-        return [i for i in positions if i not in held]
-
-    def _get(self, keys: list[str], moment: datetime) -> dict[int, dict[str, Any]]:
-        found: dict[str, dict[str, Any]] = {}
-        now = int(moment.timestamp())
-        for start in range(0, len(keys), _GET_CHUNK):
-            request = {self.table: {"Keys": [{"pk": {"S": k}} for k in keys[start:start + _GET_CHUNK]],
-                                    "ConsistentRead": True}}
-            while request:
-                answer = self.client.batch_get_item(RequestItems=request)
-                for item in answer["Responses"].get(self.table, []):
-                    if int(item["expires_at"]["N"]) >= now:
-                        found[item["pk"]["S"]] = item
-                request = answer.get("UnprocessedKeys") or {}
-        return {position: found[key] for position, key in enumerate(keys) if key in found}
+            self.client.put_item(
+                TableName=self.table, Item=self._event_item(claim, now, window),
+                ConditionExpression="attribute_not_exists(pk) OR expires_at < :now",
+                ExpressionAttributeValues={":now": {"N": str(int(now.timestamp()))}},
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+            return None
+        except self.client.exceptions.ConditionalCheckFailedException as error:
+            item = error.response.get("Item") or {}
+        if "owner" not in item:  # gone since (TTL): try once more
+            return self._insert(claim, now, window)
+        return HeldClaim(item["fingerprint"]["S"], item["owner"]["S"])
 
     def _event_item(self, claim: EventClaim, now: datetime, window: timedelta) -> dict[str, Any]:
         return {
@@ -172,7 +166,23 @@ class DynamoIdempotencyStore:
         if item is None or int(item["expires_at"]["N"]) < int(now.timestamp()):
             return None
         sent = frozenset(item.get("sent_events", {}).get("SS", ()))
-        return RequestState(item["state"]["S"], _from_ms(int(item["claimed_at"]["N"])), sent)
+        return RequestState(item["state"]["S"], _from_ms(int(item["claimed_at"]["N"])), sent, _uncertain(item))
+
+    def supersede_pack(self, pack_id: str, now: datetime) -> bool:
+        if self.ledger_table is None:
+            raise RuntimeError("no ledger table: a pack sent without an answer cannot be superseded")
+        try:
+            self.client.put_item(
+                TableName=self.ledger_table,
+                Item={"pk": {"S": f"pack#{pack_id}"}, "superseded": {"BOOL": True}, "files": {"S": "{}"},
+                      "claimed_at": {"N": str(_ms(now))},
+                      "expires_at": {"N": str(int((now + SUPERSEDED_KEPT).timestamp()))}},
+                ConditionExpression="attribute_not_exists(pk) OR superseded = :yes",
+                ExpressionAttributeValues={":yes": {"BOOL": True}},
+            )
+            return True
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return False
 
     def take_over_event(self, claim: EventClaim, previous_owner: str, now: datetime, window: timedelta) -> bool:
         try:
@@ -190,6 +200,12 @@ class DynamoIdempotencyStore:
             return True
         except self.client.exceptions.ConditionalCheckFailedException:
             return False
+
+
+def _uncertain(item: dict[str, Any]) -> dict[str, str]:
+    """Event id -> the pack it was sent in without an answer (`u_<pack id>` attributes)."""
+    return {event_id: name.removeprefix(_UNCERTAIN) for name, value in item.items()
+            if name.startswith(_UNCERTAIN) for event_id in value["SS"]}
 
 
 def _ms(moment: datetime) -> int:

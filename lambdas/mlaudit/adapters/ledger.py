@@ -30,6 +30,7 @@ class DynamoLedger:
                     found[item["pk"]["S"].removeprefix("pack#")] = LedgerEntry(
                         files=json.loads(item["files"]["S"]),
                         claimed_at=datetime.fromtimestamp(int(item["claimed_at"]["N"]) / 1000, tz=UTC),
+                        superseded=item.get("superseded", {}).get("BOOL", False),
                     )
                 request = answer.get("UnprocessedKeys") or {}
         return found

@@ -27,7 +27,8 @@ class MemoryIdempotencyStore:
     a completed request replays its answer, a released one is taken over with its first
     received_at, other content under the same key is a conflict."""
 
-    def __init__(self) -> None:
+    def __init__(self, ledger: MemoryLedger | None = None) -> None:
+        self.ledger = ledger  # the writer's, where a pack sent without an answer is superseded
         self.items: dict[str, dict[str, Any]] = {}
         self.events: dict[str, tuple[EventClaim, datetime]] = {}
         self.limits: IngestLimits | None = None  # the last claim's, for tests to see
@@ -46,14 +47,17 @@ class MemoryIdempotencyStore:
             return Claim("replay", item["received_at"], item["response"])
         item["state"] = "IN_PROGRESS"
         item["claimed_at"] = now
-        return Claim("new", item["received_at"], sent_packs=frozenset(item.get("sent_packs", ())))
+        return Claim("new", item["received_at"], sent_packs=frozenset(item.get("sent_packs", ())),
+                     sent_events=frozenset(item.get("sent_events", ())), uncertain=dict(item.get("uncertain", {})))
 
     def complete(self, key: str, response: dict[str, Any], now: datetime, limits: IngestLimits) -> None:
         # Stored as JSON, as DynamoDB stores it: a replay is a copy, not the same object.
         self.items[key].update(state="COMPLETED", response=json.loads(json.dumps(response)))
 
-    def release(self, key: str, sent_packs: Any = (), sent_events: Any = ()) -> None:
+    def release(self, key: str, sent_packs: Any = (), sent_events: Any = (),
+                uncertain: dict[str, list[str]] | None = None) -> None:
         item = self.items[key]
+        item.setdefault("uncertain", {}).update({e: p for p, ids in (uncertain or {}).items() for e in ids})
         item.update(state="FAILED", sent_packs=item.get("sent_packs", frozenset()) | set(sent_packs),
                     sent_events=item.get("sent_events", frozenset()) | set(sent_events))
 
@@ -73,7 +77,16 @@ class MemoryIdempotencyStore:
         if item is None:
             return None
         return RequestState(item["state"], item.get("claimed_at", item["received_at"]),
-                            frozenset(item.get("sent_events", ())))
+                            frozenset(item.get("sent_events", ())), dict(item.get("uncertain", {})))
+
+    def supersede_pack(self, pack_id: str, now: datetime) -> bool:
+        if self.ledger is None:
+            raise RuntimeError("no ledger: a pack sent without an answer cannot be superseded")
+        entry = self.ledger.entries.get(pack_id)
+        if entry is not None and not entry.superseded:
+            return False
+        self.ledger.entries[pack_id] = LedgerEntry({}, now, superseded=True)
+        return True
 
     def take_over_event(self, claim: EventClaim, previous_owner: str, now: datetime, window: timedelta) -> bool:
         if self.events[claim.event_key][0].owner != previous_owner:

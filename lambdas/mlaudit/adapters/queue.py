@@ -12,11 +12,14 @@ _ATTRIBUTE_BYTES = 128  # name, type and a 40-char pack id, with room to spare
 
 
 class QueueUnavailable(ConnectionError):
-    """Not every pack was accepted; `sent_pack_ids` were (the queue said so)."""
+    """Not every pack was accepted; `sent_pack_ids` were (the queue said so);
+    `uncertain_pack_ids` were in a call that failed without an answer (maybe sent)."""
 
-    def __init__(self, message: str, sent_pack_ids: list[str] | None = None) -> None:
+    def __init__(self, message: str, sent_pack_ids: list[str] | None = None,
+                 uncertain_pack_ids: list[str] | None = None) -> None:
         super().__init__(message)
         self.sent_pack_ids = list(sent_pack_ids or [])
+        self.uncertain_pack_ids = list(uncertain_pack_ids or [])
 
 
 class SqsQueue:
@@ -27,36 +30,49 @@ class SqsQueue:
 
     def send_packs(self, packs: list[Pack]) -> None:
         sent: list[str] = []
+        uncertain: list[str] = []
         try:
-            self._send(packs, sent)
+            self._send(packs, sent, uncertain)
         except QueueUnavailable:
             raise
-        except Exception as error:  # the call failed: what it sent is unknown, so not counted
-            raise QueueUnavailable(f"the queue failed: {type(error).__name__}", sent) from error
+        except Exception as error:  # the last call failed without an answer: its packs may be queued
+            raise QueueUnavailable(f"the queue failed: {type(error).__name__}", sent, uncertain) from error
 
-    def _send(self, packs: list[Pack], sent: list[str]) -> None:
+    def _send(self, packs: list[Pack], sent: list[str], uncertain: list[str]) -> None:
         for group in _groups(packs):
             pending = {str(i): pack for i, pack in enumerate(group)}
-            for _ in range(self.attempts):
-                answer = self.client.send_message_batch(
-                    QueueUrl=self.queue_url,
-                    Entries=[
-                        {
-                            "Id": entry_id, "MessageBody": pack.body,
-                            "MessageAttributes": {
-                                PACK_ID_ATTRIBUTE: {"DataType": "String", "StringValue": pack.pack_id},
-                            },
-                        }
-                        for entry_id, pack in pending.items()
-                    ],
-                )
-                accepted = {entry["Id"] for entry in answer.get("Successful", [])}
-                sent += [pending[entry_id].pack_id for entry_id in sorted(accepted & pending.keys())]
+            maybe: set[str] = set()  # in a call that failed without an answer, not confirmed since
+            for attempt in range(self.attempts):
+                try:
+                    answer = self._call(pending)
+                except Exception:
+                    maybe |= {p.pack_id for p in pending.values()}
+                    if attempt + 1 == self.attempts:
+                        uncertain += sorted(maybe)
+                        raise
+                    continue  # the same packs again: a copy of one the queue took is harmless
+                accepted = [pending[entry["Id"]].pack_id for entry in answer.get("Successful", [])
+                            if entry["Id"] in pending]
+                sent += accepted
+                maybe -= set(accepted)
                 pending = {f["Id"]: pending[f["Id"]] for f in answer.get("Failed", [])}
                 if not pending:
                     break
             if pending:
-                raise QueueUnavailable(f"{len(pending)} message(s) not accepted by the queue", sent)
+                uncertain += sorted(maybe)
+                raise QueueUnavailable(f"{len(pending)} message(s) not accepted by the queue", sent, uncertain)
+
+    def _call(self, pending: dict[str, Pack]) -> dict[str, Any]:
+        return self.client.send_message_batch(  # type: ignore[no-any-return]
+            QueueUrl=self.queue_url,
+            Entries=[
+                {
+                    "Id": entry_id, "MessageBody": pack.body,
+                    "MessageAttributes": {PACK_ID_ATTRIBUTE: {"DataType": "String", "StringValue": pack.pack_id}},
+                }
+                for entry_id, pack in pending.items()
+            ],
+        )
 
 
 def _groups(packs: list[Pack]) -> list[list[Pack]]:

@@ -11,6 +11,10 @@ with the fingerprint of its content and the request that owns it (the request ke
   this event: acknowledged again, sent nothing;
 - owned by another request that failed before sending it, or whose attempt died
   (older than the function's timeout): taken over, sent;
+- owned by another request whose send of its pack failed without an answer (the
+  queue may or may not hold it): that pack is superseded in the writer's ledger
+  first (`supersede_pack`; the writer then drops it), then taken over and sent; if the
+  writer had already claimed that pack, the event is acknowledged again;
 - owned by another request still in flight: 409 request_in_progress (retry shortly);
 - the same id with other content: 409 idempotency_conflict naming each index.
 
@@ -21,7 +25,7 @@ and is stored again (docs/benchmarks.md, "Exactly once").
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -54,6 +58,7 @@ class RequestState:
     state: str  # IN_PROGRESS, COMPLETED, FAILED
     claimed_at: datetime
     sent_events: frozenset[str]  # event ids in packs the queue confirmed (a FAILED request)
+    uncertain: dict[str, str] = field(default_factory=dict)  # event id -> pack sent without an answer
 
 
 class EventClaimStore(Protocol):
@@ -67,6 +72,10 @@ class EventClaimStore(Protocol):
 
     def take_over_event(self, claim: EventClaim, previous_owner: str, now: datetime, window: timedelta) -> bool:
         """Set the owner, if it is still `previous_owner`."""
+
+    def supersede_pack(self, pack_id: str, now: datetime) -> bool:
+        """Mark a pack superseded in the writer's ledger unless the writer claimed it
+        first (False): from then on the writer drops it."""
 
 
 def event_key(actor_id: str, event_id: str) -> str:
@@ -122,6 +131,9 @@ def claim_events(
                     "request_in_progress", "Some of these events are being stored by another request; retry shortly.",
                     retry_after_seconds=int(in_flight.total_seconds()),
                 )
+            pack = state.uncertain.get(event_ids[index]) if state is not None else None
+            if pack is not None and not store.supersede_pack(pack, now):
+                continue  # the writer has that pack: stored, or on its way
             if store.take_over_event(claims[index], claim.owner, now, window):
                 owned.append(index)
             else:

@@ -35,6 +35,8 @@ class Claim:
     received_at: datetime
     response: dict[str, Any] | None = None
     sent_packs: frozenset[str] = frozenset()  # packs an earlier attempt had confirmed by the queue
+    sent_events: frozenset[str] = frozenset()  # the event ids in them
+    uncertain: dict[str, str] = field(default_factory=dict)  # event id -> its pack, sent without an answer
 
 
 class IdempotencyStore(EventClaimStore, Protocol):
@@ -42,8 +44,12 @@ class IdempotencyStore(EventClaimStore, Protocol):
 
     def claim(self, key: str, fingerprint: str, now: datetime, limits: IngestLimits) -> Claim: ...
     def complete(self, key: str, response: dict[str, Any], now: datetime, limits: IngestLimits) -> None: ...
-    def release(self, key: str, sent_packs: Iterable[str] = (), sent_events: Iterable[str] = ()) -> None:
-        """The attempt failed; the queue had confirmed `sent_packs`, holding `sent_events`."""
+    def release(
+        self, key: str, sent_packs: Iterable[str] = (), sent_events: Iterable[str] = (),
+        uncertain: dict[str, list[str]] | None = None,
+    ) -> None:
+        """The attempt failed; the queue had confirmed `sent_packs`, holding `sent_events`;
+        `uncertain` (pack id -> its event ids) were sent without an answer."""
 
 
 class Queue(Protocol):
@@ -163,35 +169,52 @@ class IngestService:
             assert claim.response is not None
             return 202, claim.response
         sent: list[Pack] = []
+        uncertain: list[Pack] = []
+        now = self.clock()
         try:
             owned = claim_events(self.store, principal.actor_id, events, event_ids, key, self.clock(),
                                  self.limits.idempotency_ttl, self.limits.in_flight)
             result, records = self.recorder.evaluate(events, event_ids, principal, meta, claim.received_at)
-            packs = self._packs([records[i] for i in owned], key, claim)
-            self._send(packs, sent)
+            packs = self._packs([records[i] for i in owned], key, claim, now)
+            self._send(packs, sent, uncertain)
             response = result.body()
             self.store.complete(key, response, self.clock(), self.limits)
         except BaseException:
             # Released with what the queue confirmed: a retry (or another request) sends the rest.
             self.store.release(key, [p.pack_id for p in sent],
-                               [event_id for p in sent for event_id in pack_event_ids(p)])
+                               [event_id for p in sent for event_id in pack_event_ids(p)],
+                               {p.pack_id: pack_event_ids(p) for p in uncertain})
             raise
         return 202, response
 
-    def _packs(self, records: list[dict[str, Any]], key: str, claim: Claim) -> list[Pack]:
+    def _packs(self, records: list[dict[str, Any]], key: str, claim: Claim, now: datetime) -> list[Pack]:
         """The packs of the events this request owns, named after the request and those
-        events: an attempt that owns the same events sends the same packs (the writer's
-        ledger drops a pack it stored), minus those the queue confirmed before."""
-        ids = hashlib.sha256("\n".join(r["event_id"] for r in records).encode()).hexdigest()
-        packs = self.recorder.pack(records, f"{key}:{ids}")
-        return [p for p in packs if p.pack_id not in claim.sent_packs]
+        events: an attempt that owns the same events as the one before sends the same
+        packs (the writer's ledger drops a pack it stored), minus those the queue
+        confirmed. If it owns others (another request took some over), the packs differ:
+        then what the queue confirmed is left out, a pack sent without an answer is
+        superseded first (or left out if the writer has it), and the rest packed anew."""
+        packs = self._pack(records, key)
+        before = claim.sent_events | claim.uncertain.keys()
+        if all(p.pack_id in claim.sent_packs or p.pack_id in claim.uncertain.values()
+               or before.isdisjoint(pack_event_ids(p)) for p in packs):
+            return [p for p in packs if p.pack_id not in claim.sent_packs]
+        held = {pack for pack in set(claim.uncertain.values()) if not self.store.supersede_pack(pack, now)}
+        done = claim.sent_events | {e for e, pack in claim.uncertain.items() if pack in held}
+        return self._pack([r for r in records if r["event_id"] not in done], key)
 
-    def _send(self, packs: list[Pack], sent: list[Pack]) -> None:
+    def _pack(self, records: list[dict[str, Any]], key: str) -> list[Pack]:
+        ids = hashlib.sha256("\n".join(r["event_id"] for r in records).encode()).hexdigest()
+        return self.recorder.pack(records, f"{key}:{ids}")
+
+    def _send(self, packs: list[Pack], sent: list[Pack], uncertain: list[Pack]) -> None:
         try:
             self.queue.send_packs(packs)
         except Exception as error:
             confirmed = set(getattr(error, "sent_pack_ids", ()))
+            unknown = set(getattr(error, "uncertain_pack_ids", ()))
             sent += [p for p in packs if p.pack_id in confirmed]
+            uncertain += [p for p in packs if p.pack_id in unknown]
             raise
         sent += packs
 
