@@ -126,9 +126,10 @@ def build_ingest(env: IngestEnv, clients: Clients) -> Any:
     from mlaudit.adapters.queue import SqsQueue  # noqa: PLC0415
     from mlaudit.ingest.request import IngestLimits  # noqa: PLC0415
     from mlaudit.ingest.service import IngestService  # noqa: PLC0415
+    from mlaudit.metrics import MeasuredIngest  # noqa: PLC0415
     from mlaudit.privacy import SubjectProtector  # noqa: PLC0415
 
-    return IngestService(
+    return MeasuredIngest(IngestService(  # per-model metrics (EMF) of what each request stored or was refused
         store=DynamoIdempotencyStore(clients("dynamodb"), env.idempotency_table, env.ledger_table),
         queue=SqsQueue(clients("sqs"), env.events_queue_url),
         limits=IngestLimits(
@@ -141,7 +142,7 @@ def build_ingest(env: IngestEnv, clients: Clients) -> Any:
         ),
         # Crypto-shredding: pseudonymize subject_ref, encrypt personal_data.
         protector=SubjectProtector(_subject_keys(env.subject_keys_table, env.kms_key_id, clients)),
-    )
+    ))
 
 
 def build_writer(env: WriterEnv, clients: Clients) -> Any:
@@ -149,10 +150,11 @@ def build_writer(env: WriterEnv, clients: Clients) -> Any:
     from mlaudit.adapters.ledger import DynamoLedger  # noqa: PLC0415
     from mlaudit.integrity.signing import KmsSigner  # noqa: PLC0415
     from mlaudit.integrity.sink import IntegritySink  # noqa: PLC0415
+    from mlaudit.metrics import CountedObjects  # noqa: PLC0415
     from mlaudit.writer import WriterService  # noqa: PLC0415
 
     return WriterService(
-        objects=S3Bucket(clients("s3"), env.audit_bucket, env.kms_key_id),
+        objects=CountedObjects(S3Bucket(clients("s3"), env.audit_bucket, env.kms_key_id)),  # bytes_written
         ledger=DynamoLedger(clients("dynamodb"), env.ledger_table),
         integrity=IntegritySink(
             S3Bucket(clients("s3"), env.audit_bucket, env.kms_key_id),

@@ -3,16 +3,18 @@ environment and grants in mlaudit.functions)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from mlaudit import bootstrap
+from mlaudit import bootstrap, metrics
 
 logger = Logger(service="mlaudit-checkpoint")
 
 
 APP = bootstrap.app("checkpoint")
+_LAST: dict[str, str] = {}  # the last checkpoint this process signed
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -20,4 +22,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     signed = APP.service().run()
     body = signed.body
     logger.info("checkpoint signed", extra={"seq": body["seq"], "tree_size": body["tree_size"]})
+    # How old the previous checkpoint had grown (this process's last one) and the log's size.
+    metrics.checkpoint_signed(_LAST.get("time"), datetime.now(UTC), body["tree_size"])
+    _LAST["time"] = body["time"]
     return {"seq": body["seq"], "tree_size": body["tree_size"], "root": body["root"], "time": body["time"]}

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from mlaudit import bootstrap
+from mlaudit import bootstrap, metrics
 from mlaudit.pack import PACK_ID_ATTRIBUTE
 from mlaudit.writer import Message
 
@@ -19,7 +20,11 @@ APP = bootstrap.app("writer")
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     messages = [to_message(record) for record in event.get("Records", [])]
-    report = APP.service().process(messages)
+    service = APP.service()
+    report = service.process(messages)
+    if isinstance(service.objects, metrics.CountedObjects):
+        metrics.written(sum(report.files.values()), service.objects.take(), (m.body for m in messages),
+                        datetime.now(UTC))
     logger.info(
         "batch written",
         extra={"messages": len(messages), "files": len(report.files), "events": sum(report.files.values()),
