@@ -9,7 +9,7 @@ export PYTHONPATH := $(CURDIR)/lambdas:$(CURDIR)/client:$(CURDIR)
 export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 export JSII_DEPRECATED := quiet
 
-.PHONY: help venv demo test chromium unit infra integration lint synth bench schema docs preflight smoke clean
+.PHONY: help venv demo test chromium unit infra integration lint synth bench soak schema docs preflight smoke clean
 
 help:
 	@echo "make demo   - start the local stack and run a sample ML workload through it"
@@ -17,6 +17,7 @@ help:
 	@echo "make lint   - ruff, and cfn-lint on the synthesized templates"
 	@echo "make synth  - synthesize the CDK app into cdk.out/ (no Docker, no credentials)"
 	@echo "make bench  - benchmarks; results in docs/benchmarks.md"
+	@echo "make soak   - 10 minutes of load with injected faults on the local stack (0 lost, 0 duplicated)"
 	@echo "make schema - regenerate docs/event-schema.json from the event models"
 	@echo "make docs   - regenerate every generated doc (schema, settings, compliance, permissions)"
 	@echo "make preflight REGION=r        - read-only checks of an account before the first deploy"
@@ -65,6 +66,11 @@ lint: venv synth
 
 bench: venv
 	$(BIN)/python -m bench
+
+# Load with injected faults on the local stack for 10 minutes (not part of make test):
+# 0 lost, 0 duplicated, 0 valid requests refused, or it fails. Figures: docs/benchmarks.md.
+soak: venv
+	mkdir -p .local && $(BIN)/python -m bench.soak --minutes $${SOAK_MINUTES:-10} --out .local/soak.json
 
 schema: venv
 	$(BIN)/python -m mlaudit.schema_export docs/event-schema.json

@@ -13,7 +13,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from mlaudit.routes import RESOURCE_SERVER, ROLES, ROUTES, SCOPES, Route
+from mlaudit.auth import DEFAULT_LEEWAY_SECONDS
+from mlaudit.routes import AUTHORIZER_CACHE_SECONDS, RESOURCE_SERVER, ROLES, ROUTES, SCOPES, Route
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "permissions.md"
 ALLOWED = "✅"
@@ -60,6 +61,11 @@ def render(routes: tuple[Route, ...] = ROUTES) -> str:
         "- **401** `unauthorized`: no token, or a malformed, expired, forged (bad signature, other",
         "  pool, other algorithm) or not-allowed-client token. The body never says which.",
         "- **403** `forbidden`: a valid principal whose roles or scopes do not include the route.",
+        f"- Token lifetime: API Gateway keeps an authorizer's answer per token for {AUTHORIZER_CACHE_SECONDS} s,",
+        "  but never past the token: the answer carries the token's expiry (`exp` plus the",
+        f"  verifier's {DEFAULT_LEEWAY_SECONDS} s clock leeway) and every function answers 401 after it",
+        "  (`mlaudit.principal.principal_from_event`). A token is honoured no longer than its own `exp`",
+        "  plus that leeway, cached or not.",
         "- `public` routes take no token (no authorizer on their method): "
         + ", ".join(f"`{r.method} {r.path}`" for r in routes if r.public) + ".",
         "- Named queries narrow the query routes further: each query's header lists the roles",

@@ -126,6 +126,14 @@ class DynamoIdempotencyStore:
             ExpressionAttributeNames={"#s": "state"}, ExpressionAttributeValues=values,
         )
 
+    def intend(self, key: str, packs: dict[str, list[str]]) -> None:
+        values = {f":u{i}": {"SS": sorted(set(ids))} for i, ids in enumerate(packs.values())}
+        self.client.update_item(
+            TableName=self.table, Key={"pk": {"S": key}},
+            UpdateExpression="SET " + ", ".join(f"{_UNCERTAIN}{pack_id} = :u{i}" for i, pack_id in enumerate(packs)),
+            ExpressionAttributeValues=values,
+        )
+
     # ---- per-event claims (mlaudit.ingest.claims.EventClaimStore)
 
     def insert_event_claims(

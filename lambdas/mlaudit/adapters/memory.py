@@ -61,6 +61,9 @@ class MemoryIdempotencyStore:
         item.update(state="FAILED", sent_packs=item.get("sent_packs", frozenset()) | set(sent_packs),
                     sent_events=item.get("sent_events", frozenset()) | set(sent_events))
 
+    def intend(self, key: str, packs: dict[str, list[str]]) -> None:
+        self.items[key].setdefault("uncertain", {}).update({e: p for p, ids in packs.items() for e in ids})
+
     # per-event claims (mlaudit.ingest.claims.EventClaimStore); the window is not kept
     def insert_event_claims(self, claims: list[EventClaim], now: datetime, window: timedelta) -> dict[int, HeldClaim]:
         held = {}

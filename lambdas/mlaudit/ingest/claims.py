@@ -11,8 +11,9 @@ with the fingerprint of its content and the request that owns it (the request ke
   this event: acknowledged again, sent nothing;
 - owned by another request that failed before sending it, or whose attempt died
   (older than the function's timeout): taken over, sent;
-- owned by another request whose send of its pack failed without an answer (the
-  queue may or may not hold it): that pack is superseded in the writer's ledger
+- owned by another request whose send of its pack failed without an answer, or that
+  died (timed out) while sending (each attempt records its packs before it sends them,
+  `intend`), so the queue may or may not hold it: that pack is superseded in the writer's ledger
   first (`supersede_pack`; the writer then drops it), then taken over and sent; if the
   writer had already claimed that pack, the event is acknowledged again;
 - owned by another request still in flight: 409 request_in_progress (retry shortly);

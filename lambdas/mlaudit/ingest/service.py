@@ -51,6 +51,11 @@ class IdempotencyStore(EventClaimStore, Protocol):
         """The attempt failed; the queue had confirmed `sent_packs`, holding `sent_events`;
         `uncertain` (pack id -> its event ids) were sent without an answer."""
 
+    def intend(self, key: str, packs: dict[str, list[str]]) -> None:
+        """Before sending: the packs (id -> event ids) this attempt is about to send. Until
+        the queue confirms them they count as sent without an answer: whoever takes over
+        their events after this attempt dies supersedes them first."""
+
 
 class Queue(Protocol):
     def send_packs(self, packs: list[Pack]) -> None:
@@ -176,6 +181,8 @@ class IngestService:
                                  self.limits.idempotency_ttl, self.limits.in_flight)
             result, records = self.recorder.evaluate(events, event_ids, principal, meta, claim.received_at)
             packs = self._packs([records[i] for i in owned], key, claim, now)
+            if packs:
+                self.store.intend(key, {p.pack_id: pack_event_ids(p) for p in packs})
             self._send(packs, sent, uncertain)
             response = result.body()
             self.store.complete(key, response, self.clock(), self.limits)

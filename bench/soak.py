@@ -1,0 +1,47 @@
+"""The soak: the reliability suite's load with faults, for longer (`make soak`).
+
+    python -m bench.soak [--minutes 10] [--clients 6] [--size 50] [--out docs/benchmarks-soak.json]
+
+Runs the local stack in this process, concurrent clients that retry and re-form their
+batches, faults on S3, SQS, KMS and DynamoDB calls of ingest and the writer (before and
+after they take effect, bench/reliability.FAULTS) and poison messages; then drains without
+faults and reads the whole lake back. Prints the figures (and writes them with --out);
+exits 1 unless 0 lost, 0 duplicated, nothing foreign and no valid request refused.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from bench import reliability
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.soak", description=__doc__.split("\n")[0])
+    parser.add_argument("--minutes", type=float, default=10.0)
+    parser.add_argument("--clients", type=int, default=6)
+    parser.add_argument("--size", type=int, default=50, help="events per request")
+    parser.add_argument("--poison", type=int, default=12)
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.ERROR)
+    with reliability.local_stack() as stack:
+        result = reliability.run(stack, clients=args.clients, batches=0, size=args.size,
+                                 seconds=args.minutes * 60, poison=args.poison, drain_timeout=600)
+        figures = {**result.summary(), "minutes_under_load": args.minutes, "clients": args.clients,
+                   "events_per_request": args.size,
+                   "faults_by_call": {":".join(k): v for k, v in sorted(stack.faults.struck.items())}}
+    text = json.dumps(figures, indent=2, sort_keys=True)
+    print(text)
+    if args.out:
+        args.out.write_text(text + "\n")
+    ok = not (result.lost or result.duplicated or result.foreign or result.refused_valid)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
