@@ -262,8 +262,12 @@ class EventIn(BaseModel):
 
     event_id: Identifier | None = Field(
         None,
-        description="Unique id and idempotency key. When absent the server derives one from "
-        "the sender and the event's content, so a retried identical event keeps its id.",
+        description="The event's idempotency key, per sender: within the idempotency window "
+        "(idempotency_ttl_seconds, default 24 h) an id already stored is acknowledged again and "
+        "stored nothing, in any request and any batch; the same id with other content is refused "
+        "(409 idempotency_conflict naming the index). After the window the id is new again. When "
+        "absent the server derives one from the sender and the event's content, so a retried "
+        "identical event keeps its id.",
     )
     schema_version: SchemaVersion = 1
     event_type: EventType

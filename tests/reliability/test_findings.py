@@ -386,3 +386,14 @@ def test_finding_2_a_pack_the_writer_took_is_not_superseded(pipeline, monkeypatc
     assert pipeline.post(json.dumps({"events": events[::-1]}))[0] == 202  # acknowledged, nothing sent
     assert pipeline.receive() == []
     assert ids_stored(pipeline) == [f"w{i}" for i in range(4)]
+
+
+def test_finding_5_what_the_schema_allows_is_stored_and_what_it_refuses_it_says(pipeline):
+    from mlaudit.schema_export import contract_schema
+
+    long_key = "k" * 200  # the schema allows keys up to 256 characters
+    assert pipeline.post(json.dumps({**EVENT, "features": {long_key: 1}}))[0] == 202
+    assert pipeline.drain() == [] and json.loads(pipeline.rows()[0]["features"]) == {long_key: 1}
+    occurred_at = contract_schema()["$defs"]["AuditEventV1"]["properties"]["occurred_at"]
+    assert "leap second" in occurred_at["description"] and "9999-12-31T23:59:59.999Z" in occurred_at["description"]
+    assert ":[0-5][0-9](" in occurred_at["pattern"]  # seconds 00-59: the leap second is refused, and said so
