@@ -20,9 +20,15 @@ def test_methods_are_exactly_the_routes(synth: Synth) -> None:
 def test_every_method_uses_the_lambda_authorizer_and_the_validator(synth: Synth) -> None:
     (authorizer_id,) = synth.of_type("AWS::ApiGateway::Authorizer")
     (validator_id,) = synth.of_type("AWS::ApiGateway::RequestValidator")
-    for method in synth.props("AWS::ApiGateway::Method"):
-        assert method["AuthorizationType"] == "CUSTOM"
-        assert method["AuthorizerId"] == {"Ref": authorizer_id}
+    public = sum(1 for route in synth.stack.routes if route.public)  # the OpenAPI document
+    methods = synth.props("AWS::ApiGateway::Method")
+    assert public == 1 and sum(1 for m in methods if m["AuthorizationType"] == "NONE") == public
+    for method in methods:
+        if method["AuthorizationType"] == "NONE":
+            assert "AuthorizerId" not in method
+        else:
+            assert method["AuthorizationType"] == "CUSTOM"
+            assert method["AuthorizerId"] == {"Ref": authorizer_id}
         assert method["RequestValidatorId"] == {"Ref": validator_id}
         assert method["Integration"]["Type"] == "AWS_PROXY"
 
@@ -50,7 +56,7 @@ def test_every_route_scope_is_offered_by_the_resource_server(synth: Synth) -> No
     offered = {s["ScopeName"] for s in server["Scopes"]}
     assert server["Identifier"] == RESOURCE_SERVER
     for route in synth.stack.routes:
-        assert route.scopes or route.roles, f"{route.method} {route.path} admits nobody"
+        assert route.scopes or route.roles or route.public, f"{route.method} {route.path} admits nobody"
         assert route.scopes <= offered, route.path
 
 
