@@ -1,5 +1,10 @@
 """Monitoring: alarms that page someone when events stop flowing or pile up, an
-encrypted SNS topic for them, and one dashboard of the pipeline."""
+encrypted SNS topic for them, one dashboard of the pipeline and one of the models.
+
+The models' dashboard reads the business metrics the functions emit as EMF
+(mlaudit.metrics): per model id and version, through CloudWatch SEARCH expressions, so a
+new model appears without a deploy (their dimensions are bounded: at most 50 models a
+function instance, the rest under "other"). docs/monitoring.md lists every metric."""
 
 from __future__ import annotations
 
@@ -15,6 +20,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
+from mlaudit.resources import service_name
 from mlaudit.settings import Settings
 
 PERIOD = Duration.minutes(5)
@@ -78,6 +84,27 @@ class Monitoring(Construct):
                 description=f"The {name} function was throttled.",
             )
 
+        namespace = settings.name_prefix  # POWERTOOLS_METRICS_NAMESPACE (stacks/functions.py)
+        # The signer reports every run; none for three intervals means checkpoints stopped.
+        signer_runs = cw.Metric(
+            namespace=namespace, metric_name="log_size", statistic="SampleCount",
+            period=Duration.minutes(3 * settings.checkpoint_interval_minutes),
+            dimensions_map={"function": "checkpoint", "service": service_name(settings.name_prefix, "checkpoint")},
+        )
+        signer_alarm = signer_runs.create_alarm(
+            self, "SignerSilent", threshold=1, evaluation_periods=1,
+            comparison_operator=cw.ComparisonOperator.LESS_THAN_THRESHOLD,
+            treat_missing_data=cw.TreatMissingData.BREACHING,
+            alarm_description="No checkpoint was signed for three intervals: receipts and the witness go stale.",
+        )
+        signer_alarm.add_alarm_action(cw_actions.SnsAction(self.topic))
+        signer_alarm.add_ok_action(cw_actions.SnsAction(self.topic))
+        self.alarms.append(signer_alarm)
+        self.models_dashboard = cw.Dashboard(
+            self, "ModelsDashboard", default_interval=Duration.hours(24),
+            widgets=_model_widgets(namespace, settings.name_prefix),
+        )
+
         self.dashboard = cw.Dashboard(
             self,
             "Dashboard",
@@ -128,3 +155,41 @@ class Monitoring(Construct):
 
 def _graph(title: str, *metrics: cw.IMetric) -> cw.GraphWidget:
     return cw.GraphWidget(title=title, left=list(metrics), width=8)
+
+
+def _search(namespace: str, dimensions: str, metric: str, statistic: str, label: str) -> cw.MathExpression:
+    return cw.MathExpression(
+        expression=f"SEARCH('{{{namespace},{dimensions}}} MetricName=\"{metric}\"', '{statistic}', 300)",
+        using_metrics={}, label=label, period=PERIOD,
+    )
+
+
+def _model_widgets(namespace: str, prefix: str) -> list[list[cw.IWidget]]:
+    """Per model (id, version): volume, latency, DQ, score distribution; the writer and the signer."""
+    model = "model_id,model_version,service"
+    return [
+        [
+            cw.GraphWidget(title="Predictions per model", width=8,
+                           left=[_search(namespace, model, "predictions", "Sum", "")]),
+            cw.GraphWidget(title="Prediction latency p99 per model (ms)", width=8,
+                           left=[_search(namespace, model, "prediction_latency_ms", "p99", "")]),
+            cw.GraphWidget(title="Refused events by rule", width=8,
+                           left=[_search(namespace, "reason,service", "rejected_events", "Sum", "")]),
+        ],
+        [
+            cw.GraphWidget(title="DQ violations per model and rule", width=12,
+                           left=[_search(namespace, "model_id,model_version,rule_id,service", "dq_violations",
+                                         "Sum", "")]),
+            cw.GraphWidget(title="Score distribution (all models, ten bins over [0, 1])", width=12, stacked=True,
+                           left=[_search(namespace, model, f"score_bin_{i:02d}", "Sum", f"[{i / 10:.1f}, "
+                                         f"{(i + 1) / 10:.1f})") for i in range(10)]),
+        ],
+        [
+            cw.GraphWidget(title="Writer: events written, lag p99 (ms)", width=12,
+                           left=[_search(namespace, "function,service", "events_written", "Sum", "events")],
+                           right=[_search(namespace, "function,service", "write_lag_ms", "p99", "lag p99")]),
+            cw.GraphWidget(title="Signer: checkpoint age reached (s)", width=12,
+                           left=[_search(namespace, "function,service", "checkpoint_age_seconds", "Maximum",
+                                         "age")]),
+        ],
+    ]

@@ -56,5 +56,25 @@ def test_email_subscription_only_when_set(default: Synth, custom: Synth) -> None
     assert subscription["Protocol"] == "email" and subscription["Endpoint"] == "ops@example.com"
 
 
-def test_dashboard_exists(synth: Synth) -> None:
-    assert len(synth.of_type("AWS::CloudWatch::Dashboard")) == 1
+def test_dashboards_exist(synth: Synth) -> None:
+    assert len(synth.of_type("AWS::CloudWatch::Dashboard")) == 2
+
+
+def test_models_dashboard_searches_the_emf_metrics_per_model(synth: Synth) -> None:
+    import json
+
+    body = json.dumps(synth.resources[synth.logical_id("Monitoring/ModelsDashboard")]["Properties"]["DashboardBody"])
+    body = body.replace("\\", "")  # JSON inside JSON inside a CloudFormation join: drop the escapes
+    namespace = synth.settings.name_prefix
+    for metric in ("predictions", "prediction_latency_ms", "dq_violations", "score_bin_00", "rejected_events",
+                   "write_lag_ms", "checkpoint_age_seconds"):
+        assert f'MetricName="{metric}"' in body, metric
+    assert "{" + namespace + ",model_id,model_version,service}" in body
+
+
+def test_signer_silence_alarms_on_missing_data(synth: Synth) -> None:
+    alarm = _alarm(synth, "SignerSilent")
+    assert (alarm["MetricName"], alarm["Statistic"], alarm["Threshold"]) == ("log_size", "SampleCount", 1)
+    assert alarm["ComparisonOperator"] == "LessThanThreshold" and alarm["TreatMissingData"] == "breaching"
+    assert alarm["Period"] == 180 * synth.settings.checkpoint_interval_minutes
+    assert {"Name": "function", "Value": "checkpoint"} in alarm["Dimensions"]
