@@ -59,28 +59,6 @@ def error_response(error: DomainError) -> dict[str, Any]:
     return json_response(status_of(error), body, headers)
 
 
-class ApiError(Exception):
-    """An error that names its own status: only `mlaudit.lineage` still raises it; it
-    goes once that package raises `mlaudit.errors` kinds like the rest."""
-
-    def __init__(
-        self, status: int, code: str, message: str, errors: list[dict[str, Any]] | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.errors = errors or []
-        self.headers = headers or {}
-
-    def response(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"error": self.code, "message": self.message}
-        if self.errors:
-            body["errors"] = self.errors
-        return json_response(self.status, body, self.headers)
-
-
 def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> dict[str, Any]:
     return {
         "statusCode": status,
@@ -91,9 +69,9 @@ def json_response(status: int, body: Any, headers: dict[str, str] | None = None)
 
 def answers_errors(logger: Any, unavailable: str) -> Callable[[Handler], Handler]:
     """Map failures to HTTP once, for every API handler: a domain error becomes the
-    answer `ERROR_STATUS` gives it (an ApiError its own); anything else a 503 saying
-    `unavailable`. Logs carry the error's code, or the exception's type and where it
-    was raised, never its text (it may quote a value)."""
+    answer `ERROR_STATUS` gives it; anything else a 503 saying `unavailable`. Logs carry
+    the error's code, or the exception's type and where it was raised, never its text
+    (it may quote a value)."""
 
     def decorate(handle: Handler) -> Handler:
         @functools.wraps(handle)
@@ -104,10 +82,6 @@ def answers_errors(logger: Any, unavailable: str) -> Callable[[Handler], Handler
                 logger.info("request refused", extra={"status": status_of(error), "error": error.code,
                                                       "problems": len(error.errors)})
                 return error_response(error)
-            except ApiError as error:
-                logger.info("request refused", extra={"status": error.status, "error": error.code,
-                                                      "problems": len(error.errors)})
-                return error.response()
             except Exception as exc:  # noqa: BLE001 - the caller gets a 503 and may retry
                 frame = traceback.extract_tb(exc.__traceback__)[-1]
                 logger.error("request failed", extra={"error_type": type(exc).__name__,
