@@ -54,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def run(args: argparse.Namespace) -> int:
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")  # the report, not the functions' logs
+    os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")  # nor their EMF lines (mlaudit serve prints them)
     print("Starting the local stack (moto, Cognito, API emulator, writer poller)...")
     with LocalStack(Settings.from_cdk_json(), writer_window=1, checkpoint_interval=1) as stack:
         config = stack.config
