@@ -22,6 +22,9 @@ EXPECTED = {
     "access_report",
     "subject_events",
     "events_deduplicated",
+    "monitor_drift_psi",
+    "monitor_dq_rate",
+    "monitor_state",
 }
 
 

@@ -21,6 +21,7 @@ from mlaudit.queries.engine import decode_row
 from bench.synthetic import blank, generate, write_lake
 from local.athena import DuckDbEngine, LocalLake
 from tests.unit.test_lineage_queries import LINEAGE_CASES, LINEAGE_ORACLES
+from tests.unit.test_monitor_queries import MONITOR_CASES, MONITOR_ORACLES, monitor_evaluations
 
 Row = dict[str, Any]
 FROM, TO = "2026-10-01", "2026-10-30"
@@ -29,7 +30,8 @@ FROM, TO = "2026-10-01", "2026-10-30"
 # --- the generated lake ----------------------------------------------------------
 @pytest.fixture(scope="module")
 def events() -> list[Row]:
-    return list(generate(3000, days=30, seed=11))
+    # The monitors' evaluations too: monitor_state reads them.
+    return [*generate(3000, days=30, seed=11), *monitor_evaluations(datetime(2026, 10, 1, 1, tzinfo=UTC))]
 
 
 @pytest.fixture(scope="module")
@@ -563,6 +565,9 @@ CASES: list[tuple[str, dict[str, Any]]] = [
 # The lineage graph queries' oracles live with their own tests.
 ORACLES.update(LINEAGE_ORACLES)
 CASES.extend(LINEAGE_CASES)
+# The monitors' queries' oracles too.
+ORACLES.update(MONITOR_ORACLES)
+CASES.extend(MONITOR_CASES)
 
 
 def test_every_named_query_has_an_oracle_case() -> None:
