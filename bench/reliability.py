@@ -90,21 +90,23 @@ class Result:
 
 
 @contextmanager
-def local_stack(visibility: int = 2, max_receive_count: int = 10) -> Iterator[LocalStack]:
+def local_stack(visibility: int = 2, max_receive_count: int = 10, presumed_dead: float = 1.0) -> Iterator[LocalStack]:
     """The local stack in this process, with short timeouts: a failed message returns
     after `visibility` s; a pack claim, a request claim or a log entry being written is
-    presumed dead after 1-2 s (the ratio AWS keeps: the visibility timeout above the
-    function timeout and the integrity sink's CLAIM_TIMEOUT)."""
+    presumed dead after `presumed_dead` s (twice that for a request) (the ratio AWS keeps:
+    the visibility timeout above the function timeout and the integrity sink's
+    CLAIM_TIMEOUT). A batch that takes longer than `visibility` comes back while it runs and
+    uses up receives: under a long load, give it room."""
     stack = LocalStack(Settings.from_cdk_json(), writer_window=0.5, checkpoint_interval=2.0,
                        overrides=Overrides(visibility_timeout_seconds=visibility, max_receive_count=max_receive_count))
     claim_timeout = sink.CLAIM_TIMEOUT
     with stack:
         writer = bootstrap.app("writer").service()
-        writer.in_flight = timedelta(seconds=1)
+        writer.in_flight = timedelta(seconds=presumed_dead)
         ingest = bootstrap.app("ingest").service()
         ingest = getattr(ingest, "_service", ingest)  # under its metrics wrapper
-        ingest.limits = replace(ingest.limits, in_flight=timedelta(seconds=2))
-        sink.CLAIM_TIMEOUT = timedelta(seconds=1)  # a log entry being written, as briefly
+        ingest.limits = replace(ingest.limits, in_flight=timedelta(seconds=2 * presumed_dead))
+        sink.CLAIM_TIMEOUT = timedelta(seconds=presumed_dead)  # a log entry being written, as briefly
         try:
             yield stack
         finally:

@@ -26,10 +26,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, default=6)
     parser.add_argument("--size", type=int, default=50, help="events per request")
     parser.add_argument("--poison", type=int, default=12)
+    parser.add_argument("--visibility", type=int, default=30, help="queue visibility timeout, seconds")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.ERROR)
-    with reliability.local_stack() as stack:
+    # A loaded local stack writes a batch in seconds: the visibility timeout stays well above it.
+    with reliability.local_stack(visibility=args.visibility, presumed_dead=args.visibility / 4) as stack:
         result = reliability.run(stack, clients=args.clients, batches=0, size=args.size,
                                  seconds=args.minutes * 60, poison=args.poison, drain_timeout=600)
         figures = {**result.summary(), "minutes_under_load": args.minutes, "clients": args.clients,

@@ -16,6 +16,8 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from mlaudit.ingest.identity import request_key
+from mlaudit.ingest.request import masked_name
+from mlaudit.ingest.service import pack_key
 from mlaudit.leaf import leaf_hash, leaf_record_from_row
 from mlaudit.pack import PACK_ID_ATTRIBUTE, pack_records
 from mlaudit.principal import Principal
@@ -71,7 +73,8 @@ def test_client_retry_and_redelivered_message_store_nothing_twice(local_stack, m
     principal = Principal(kind="workload", actor_id=machine, client_id=machine)
     order = {e["event_id"]: i for i, e in enumerate(sent)}
     records = [leaf_record_from_row(r, r["event_type"]) for r in sorted(rows, key=lambda r: order[r["event_id"]])]
-    (pack,) = pack_records(records, request_key(principal, [e["event_id"] for e in sent]), 240_000)
+    ids = [e["event_id"] for e in sent]
+    (pack,) = pack_records(records, pack_key(request_key(principal, ids), ids), 240_000)
     sqs = client.aws_client(local_stack, "sqs")
     sqs.send_message(QueueUrl=local_stack["queue_url"], MessageBody=pack.body, MessageAttributes={
         PACK_ID_ATTRIBUTE: {"DataType": "String", "StringValue": pack.pack_id}})
@@ -124,7 +127,7 @@ def _bad_inputs(prefix: str) -> list[tuple[str, object, str, int, str]]:
         ("body over the limit", b'{"events": []' + b" " * 1_000_001 + b"}", "application/json", 413, "larger than"),
         ("batch over the limit", {"events": [{**good, "event_id": f"{prefix}-b{i}"} for i in range(501)]},
          "application/json", 413, "at most 500"),
-        ("unknown field", one(colour="red"), "application/json", 422, "events[0].colour"),
+        ("unknown field", one(colour="red"), "application/json", 422, "events[0]." + masked_name("colour")),
         ("unknown event type", one(event_type="model_exploded"), "application/json", 422, "events[0].event_type"),
         ("wrong type", one(prediction_score="high"), "application/json", 422, "events[0].prediction_score"),
         ("string too long", one(model_id="m" * 129), "application/json", 422, "string_too_long"),
@@ -193,6 +196,6 @@ def test_workload_client_batches_retries_and_explains_rejections(local_stack):
     with pytest.raises(AuditRejected) as caught:
         audit.send([{**events[0], "event_id": f"{prefix}-x", "colour": "red"}])
     assert caught.value.status == 422
-    assert caught.value.body["errors"][0]["path"] == "events[0].colour"
+    assert caught.value.body["errors"][0]["path"] == "events[0]." + masked_name("colour")  # never echoed
     drained(local_stack)
     assert len(lake_rows(local_stack, prefix)) == 1200

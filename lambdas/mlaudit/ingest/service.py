@@ -211,8 +211,7 @@ class IngestService:
         return self._pack([r for r in records if r["event_id"] not in done], key)
 
     def _pack(self, records: list[dict[str, Any]], key: str) -> list[Pack]:
-        ids = hashlib.sha256("\n".join(r["event_id"] for r in records).encode()).hexdigest()
-        return self.recorder.pack(records, f"{key}:{ids}")
+        return self.recorder.pack(records, pack_key(key, [r["event_id"] for r in records]))
 
     def _send(self, packs: list[Pack], sent: list[Pack], uncertain: list[Pack]) -> None:
         try:
@@ -246,3 +245,10 @@ class IngestService:
         if problems:
             raise InvalidEvents("validation_failed", "Personal fields cannot be stored here; nothing was stored.",
                                 problems[:MAX_REPORTED_ERRORS])
+
+
+def pack_key(key: str, event_ids: list[str]) -> str:
+    """What a request's packs are named after (`pack.pack_records`): the request and the
+    events it sends, in order."""
+    digest = hashlib.sha256("\n".join(event_ids).encode()).hexdigest()
+    return f"{key}:{digest}"
