@@ -100,7 +100,7 @@ class ReportData:
     checkpoint: dict[str, Any] | None = None
     checkpoint_age_seconds: float | None = None
     verifier: dict[str, Any] | None = None  # ok, files, events, problems (kinds) or None when skipped
-    monitors: list[dict[str, Any]] = field(default_factory=list)  # name, model_id, state, value, threshold, at
+    monitors: list[dict[str, Any]] = field(default_factory=list)  # monitor_state rows
 
 
 def gather(target: Target, from_day: date, to_day: date, *, models: list[str],

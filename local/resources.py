@@ -44,6 +44,7 @@ class Resources:
     bucket: str
     witness_bucket: str
     witness_topic_arn: str
+    monitors_topic_arn: str
     results_bucket: str
     landing_bucket: str
     queue_url: str
@@ -86,6 +87,9 @@ def create_resources(
     witness_topic_arn = clients("sns").create_topic(
         Name=name(Resource.WITNESS_TOPIC), Attributes={"KmsMasterKeyId": key_id},
     )["TopicArn"]
+    monitors_topic_arn = clients("sns").create_topic(
+        Name=name(Resource.MONITORS_TOPIC), Attributes={"KmsMasterKeyId": key_id},
+    )["TopicArn"]
     results_bucket = _results_bucket(clients("s3"), name(Resource.RESULTS_BUCKET), key_arn)
     landing_bucket = _landing_bucket(clients("s3"), name(Resource.LANDING_BUCKET), key_arn)
     visibility = overrides.visibility_timeout_seconds or settings.queue_visibility_timeout_seconds
@@ -101,6 +105,7 @@ def create_resources(
         region=region, account_id=account_id, kms_key_id=key_id, kms_key_arn=key_arn, kms_alias=alias,
         signing_key_id=signing_key_id, entry_key_id=entry_key_id,
         bucket=bucket, witness_bucket=witness_bucket, witness_topic_arn=witness_topic_arn,
+        monitors_topic_arn=monitors_topic_arn,
         results_bucket=results_bucket, landing_bucket=landing_bucket,
         queue_url=queue_url, queue_arn=queue_arn,
         visibility_timeout_seconds=visibility,

@@ -35,6 +35,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="receives before a message moves to the DLQ (default: the setting)")
     parser.add_argument("--checkpoint-interval", type=float, default=60.0,
                         help="seconds between signed checkpoints (on AWS: checkpoint_interval_minutes)")
+    parser.add_argument("--monitor-interval", type=float, default=300.0,
+                        help="seconds between monitor evaluations (on AWS: every 5 minutes)")
+    parser.add_argument("--monitors", default=None, metavar="FILE",
+                        help="the monitors file (default: lambdas/mlaudit/monitors/monitors.json)")
     parser.add_argument("--iam-report", type=Path,
                         help="on exit, write what each function was allowed and denied here (JSON)")
     parser.add_argument("--withhold", action="append", default=[], metavar="FUNCTION:ACTION",
@@ -61,6 +65,8 @@ def run(args: argparse.Namespace) -> int:
         Settings.from_cdk_json(),
         writer_window=args.writer_window,
         checkpoint_interval=args.checkpoint_interval,
+        monitor_interval=args.monitor_interval,
+        monitors_file=args.monitors,
         overrides=Overrides(
             visibility_timeout_seconds=args.visibility_timeout, max_receive_count=args.max_receive_count
         ),

@@ -50,7 +50,7 @@ class LocalStack:
     def __init__(
         self, settings: Settings | None = None, *, writer_window: float | None = None,
         overrides: Overrides | None = None, region: str = DEFAULT_REGION, run_poller: bool = True,
-        checkpoint_interval: float = 60.0,
+        checkpoint_interval: float = 60.0, monitor_interval: float = 300.0, monitors_file: str | None = None,
     ) -> None:
         self.settings = settings or Settings.from_cdk_json()
         self.writer_window = (
@@ -61,6 +61,11 @@ class LocalStack:
         self.run_poller = run_poller
         self.checkpoint_interval = checkpoint_interval
         self.checkpoints: Schedule | None = None
+        # The monitors run on a schedule too (monitor_interval_minutes on AWS), from this file
+        # (default: the packaged lambdas/mlaudit/monitors/monitors.json).
+        self.monitor_interval = monitor_interval
+        self.monitors_file = monitors_file
+        self.monitor_runs: Schedule | None = None
         self.landing: LandingWatcher | None = None
         self.config: dict[str, Any] = {}
         self.resources: Resources | None = None
@@ -123,6 +128,9 @@ class LocalStack:
         self.checkpoints = Schedule(
             "checkpoint", self.checkpoint_interval, timeout_seconds=60, region=self.region,
         ).start()
+        self.monitor_runs = Schedule(
+            "monitors", self.monitor_interval, timeout_seconds=300, region=self.region,
+        ).start()
 
         self.config = {
             "api_url": f"{api_server.url}/{STAGE}",
@@ -142,6 +150,8 @@ class LocalStack:
             "witness_bucket": resources.witness_bucket,
             "witness_topic_arn": resources.witness_topic_arn,
             "checkpoint_interval_seconds": self.checkpoint_interval,
+            "monitors_topic_arn": resources.monitors_topic_arn,
+            "monitor_interval_seconds": self.monitor_interval,
             "queue_url": resources.queue_url,
             "dlq_url": resources.dlq_url,
             "tables": {"idempotency": resources.idempotency_table, "ledger": resources.ledger_table,
@@ -179,6 +189,7 @@ class LocalStack:
             Resource.ENTRY_KEY: f"arn:aws:kms:{base}:key/{r.entry_key_id}",
             Resource.WITNESS_BUCKET: f"arn:aws:s3:::{r.witness_bucket}",
             Resource.WITNESS_TOPIC: r.witness_topic_arn,
+            Resource.MONITORS_TOPIC: r.monitors_topic_arn,
             Resource.EVENTS_QUEUE: r.queue_arn,
             Resource.DEAD_LETTER_QUEUE: r.dlq_arn,
             Resource.IDEMPOTENCY_TABLE: f"arn:aws:dynamodb:{base}:table/{r.idempotency_table}",
@@ -201,7 +212,7 @@ class LocalStack:
             # Everything holding audit data is encrypted with the data key, as in stacks/storage.py.
             encrypted_with={r.bucket: key, r.results_bucket: key, r.landing_bucket: key,
                             r.queue_arn: key, r.dlq_arn: key,
-                            r.witness_bucket: key, r.witness_topic_arn: key,
+                            r.witness_bucket: key, r.witness_topic_arn: key, r.monitors_topic_arn: key,
                             **{arns[t]: key for t in (Resource.IDEMPOTENCY_TABLE, Resource.LEDGER_TABLE,
                                                       Resource.SUBJECT_KEYS_TABLE)}},
             # The audit bucket's policy (mlaudit.bucket_policy), enforced here: moto does not.
@@ -303,6 +314,28 @@ class LocalStack:
         queries = bootstrap.app("queries")
         queries.configure(runtime=queries.runtime,
                           build=lambda env, clients: bootstrap.build_queries(env, clients, engine=engine))
+        self._use_duckdb_for_monitors(resources)
+
+    def _use_duckdb_for_monitors(self, resources: Resources) -> None:
+        """The monitors function's queries on DuckDB, as the queries function's: read with its
+        own clients, each step Athena would take checked against its own grants."""
+        from mlaudit import monitors  # noqa: PLC0415
+
+        from local.athena import AthenaAsCaller, DuckDbEngine, S3Lake  # noqa: PLC0415 - duckdb only here
+
+        assert self._query_cache is not None
+        clients, enforcer, names = self.function_clients("monitors"), self.enforcers["monitors"], self.names
+        lake = S3Lake(clients("s3"), resources.bucket, os.path.join(self._query_cache, "monitors"))
+        engine = AthenaAsCaller(
+            DuckDbEngine(lake, bytes_scanned_cutoff=self.settings.athena_bytes_scanned_cutoff),
+            enforcer, s3=clients("s3"), workgroup=names[Resource.WORKGROUP],
+            database=names[Resource.GLUE_DATABASE], table=names[Resource.EVENTS_GLUE_TABLE],
+            lake_bucket=resources.bucket, results_bucket=resources.results_bucket,
+        )
+        chosen = monitors.load(self.monitors_file)  # a bad file stops the stack at start
+        app = bootstrap.app("monitors")
+        app.configure(runtime=app.runtime, build=lambda env, clients: bootstrap.build_monitors(
+            env, clients, engine=engine, monitors=chosen))
 
     def client(self, service: str) -> Any:
         """A boto3 client for moto (fake credentials, local endpoint)."""
@@ -330,6 +363,9 @@ class LocalStack:
         if self.checkpoints is not None:
             self.checkpoints.stop()
             self.checkpoints = None
+        if self.monitor_runs is not None:
+            self.monitor_runs.stop()
+            self.monitor_runs = None
         if self.poller is not None:
             self.poller.stop()
             self.poller = None

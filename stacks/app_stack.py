@@ -22,13 +22,15 @@ from stacks.imports import Imports
 from stacks.ingestion import Ingestion
 from stacks.integrity import Integrity
 from stacks.monitoring import Monitoring
+from stacks.monitors import Monitors
 from stacks.storage import Storage
 
 DEFAULT_CALLBACK_URLS = ("http://localhost:8080/callback",)
 # Where each function's construct sits (kept stable: logical ids and acknowledgments use it).
 FUNCTION_SCOPES = {"ingest": ("Ingestion", "Ingest"), "writer": ("Ingestion", "Writer"),
                    "imports": ("Imports", "Import"),
-                   "checkpoint": ("Integrity", "Checkpoint"), "authorizer": (None, "Authorizer")}
+                   "checkpoint": ("Integrity", "Checkpoint"), "authorizer": (None, "Authorizer"),
+                   "monitors": ("Monitors", "Evaluator")}
 
 
 class MlAuditStack(Stack):
@@ -64,9 +66,13 @@ class MlAuditStack(Stack):
             access_logs=storage.access_logs,
         )
         imports = Imports(self, "Imports", key=key, access_logs=storage.access_logs)
-        self.resources = resources = self.resource_map(storage, ingestion, integrity, analytics, identity, imports)
+        # Generated from lambdas/mlaudit/monitors/monitors.json: the topic now, the rest once built.
+        self.monitors = monitors = Monitors(self, "Monitors", settings=settings, key=key)
+        self.resources = resources = self.resource_map(
+            storage, ingestion, integrity, analytics, identity, imports, monitors)
 
-        scopes = {"Ingestion": ingestion, "Integrity": integrity, "Imports": imports, None: self}
+        scopes = {"Ingestion": ingestion, "Integrity": integrity, "Imports": imports, "Monitors": monitors,
+                  None: self}
         self.functions: dict[str, AuditFunction] = {}
         for spec in FUNCTIONS:
             scope_name, function_id = FUNCTION_SCOPES.get(spec.name, (None, f"Route-{spec.name}"))
@@ -78,6 +84,7 @@ class MlAuditStack(Stack):
         ingestion.serve(settings=settings, ingest=functions["ingest"], writer=functions["writer"])
         integrity.schedule(functions["checkpoint"])
         imports.trigger(functions["imports"])
+        monitors.wire(functions["monitors"])
 
         # The API calls ingest's alias; every other route its function.
         handlers: dict[str, lambda_.IFunction] = {**functions, "ingest": ingestion.ingest_alias}
@@ -118,12 +125,14 @@ class MlAuditStack(Stack):
         CfnOutput(self, "LogEntryKeyArn", value=integrity.entry_key.key_arn)
         CfnOutput(self, "WitnessBucketName", value=integrity.witness_bucket.bucket_name)
         CfnOutput(self, "WitnessTopicArn", value=integrity.witness_topic.topic_arn)
+        # Subscribe on-call tools here: a monitor entering ALARM (and CloudWatch's monitor alarms).
+        CfnOutput(self, "MonitorsTopicArn", value=monitors.topic.topic_arn)
         # Attach to whoever verifies the lake: read-only, plus kms:GetPublicKey on the signing key.
         CfnOutput(self, "VerifierPolicyArn", value=integrity.verifier_policy.managed_policy_arn)
 
     def resource_map(
         self, storage: Storage, ingestion: Ingestion, integrity: Integrity, analytics: Analytics, identity: Identity,
-        imports: Imports,
+        imports: Imports, monitors: Monitors,
     ) -> ResourceMap:
         """Each declared resource as this stack creates it."""
         database = analytics.database_name
@@ -134,6 +143,7 @@ class MlAuditStack(Stack):
             Resource.ENTRY_KEY: integrity.entry_key.key_arn,
             Resource.WITNESS_BUCKET: integrity.witness_bucket.bucket_arn,
             Resource.WITNESS_TOPIC: integrity.witness_topic.topic_arn,
+            Resource.MONITORS_TOPIC: monitors.topic.topic_arn,
             Resource.EVENTS_QUEUE: ingestion.queue.queue_arn,
             Resource.DEAD_LETTER_QUEUE: ingestion.dead_letter_queue.queue_arn,
             Resource.IDEMPOTENCY_TABLE: storage.idempotency_table.table_arn,

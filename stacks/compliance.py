@@ -136,6 +136,18 @@ ACKNOWLEDGMENTS: tuple[Ack, ...] = (
         "pages them back; the bucket holds nothing else and expires results after 30 days.",
     ),
     Ack(
+        "AwsSolutions-IAM5[Resource::<Storage/AuditBucket.Arn>/events/*]",
+        "Monitors/Evaluator/Role/DefaultPolicy/Resource",
+        "The monitors run named queries like the queries function: Athena reads the Parquet files of the "
+        "partitions a query selects with the caller's permissions; read-only and limited to the events/ prefix.",
+    ),
+    Ack(
+        "AwsSolutions-IAM5[Resource::<Analytics/QueryResults.Arn>/*]",
+        "Monitors/Evaluator/Role/DefaultPolicy/Resource",
+        "Athena writes each monitor query's result files under keys named by execution id, and the function "
+        "reads them back; the bucket holds nothing else and expires results after 30 days.",
+    ),
+    Ack(
         "AwsSolutions-IAM5[Resource::<Storage/AuditBucket.Arn>/integrity/*]",
         "Ingestion/Writer/Role/DefaultPolicy/Resource",
         "The writer appends manifests and file roots under integrity/ with keys made at write time; "
@@ -194,6 +206,15 @@ ACKNOWLEDGMENTS: tuple[Ack, ...] = (
         for pack in PACKS[1:]
     ),
     *(
+        Ack(
+            f"{pack}-LambdaDLQ",
+            "Monitors/Evaluator/Function/Resource",
+            "A scheduled evaluation has nothing to replay: windows are relative to the run, so the next run "
+            "(minutes later) evaluates the then-current data, and the Errors alarm reports a failed run.",
+        )
+        for pack in PACKS[1:]
+    ),
+    *(
         Ack(f"{pack}-LambdaConcurrency", path, f"Stage throttling (api_throttle_rate/burst) bounds it; {why}")
         for pack in PACKS[1:]
         for path, why in zip(API_FUNCTIONS, _UNRESERVED, strict=True)
@@ -216,6 +237,16 @@ ACKNOWLEDGMENTS: tuple[Ack, ...] = (
             "Invoked hourly by one schedule (two retries); a reservation would fail the deployment in a fresh "
             "account (quota 10), and none is needed for correctness: overlapping runs claim the checkpoint's "
             "sequence number with a conditional create, so the loser fails without writing.",
+        )
+        for pack in PACKS[1:]
+    ),
+    *(
+        Ack(
+            f"{pack}-LambdaConcurrency",
+            "Monitors/Evaluator/Function/Resource",
+            "Invoked every few minutes by one schedule (no retries); a reservation would fail the deployment in a "
+            "fresh account (quota 10). Two overlapping runs evaluate the same windows and each records its own "
+            "evaluation; nothing they write can conflict.",
         )
         for pack in PACKS[1:]
     ),

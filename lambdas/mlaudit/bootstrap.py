@@ -25,6 +25,7 @@ from mlaudit.functions import (
     ConfigEnv,
     ImportsEnv,
     IngestEnv,
+    MonitorsEnv,
     PrivacyEnv,
     ProofsEnv,
     QueriesEnv,
@@ -214,6 +215,26 @@ def build_queries(env: QueriesEnv, clients: Clients, engine: Any = None) -> Any:
     return QueryService(catalog, engine, _self_audit(env.events_queue_url, clients))
 
 
+def build_monitors(env: MonitorsEnv, clients: Clients, engine: Any = None, monitors: Any = None) -> Any:
+    """`engine`: Athena by default, the local stack's DuckDB stand-in there; `monitors`: the
+    packaged monitors file's by default (the local stack may name another file)."""
+    from mlaudit import monitors as monitors_file  # noqa: PLC0415
+    from mlaudit.monitors.emf import EmfMonitorMetrics, SnsAlarmTopic  # noqa: PLC0415
+    from mlaudit.monitors.service import MonitorService  # noqa: PLC0415
+    from mlaudit.queries.catalog import load_catalog  # noqa: PLC0415
+
+    catalog = load_catalog()
+    if engine is None:
+        from mlaudit.queries.athena import AthenaEngine  # noqa: PLC0415
+
+        engine = AthenaEngine(clients("athena"), catalog, workgroup=env.athena_workgroup, database=env.glue_database)
+    return MonitorService(
+        monitors if monitors is not None else monitors_file.load(), catalog, engine,
+        _self_audit(env.events_queue_url, clients), SnsAlarmTopic(clients("sns"), env.monitors_topic_arn),
+        EmfMonitorMetrics(),
+    )
+
+
 @dataclass(frozen=True)
 class ConfigService:
     settings: dict[str, Any]
@@ -259,6 +280,7 @@ BUILDERS: dict[str, Builder] = {
     "proofs": build_proofs,
     "privacy": build_privacy,
     "queries": build_queries,
+    "monitors": build_monitors,
     "config": build_config,
     "imports": build_imports,
 }

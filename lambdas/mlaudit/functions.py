@@ -146,6 +146,13 @@ class QueriesEnv(FunctionEnv):
 
 
 @dataclass(frozen=True)
+class MonitorsEnv(QueriesEnv):
+    """What the queries function reads (the same Athena and self-audit), and the alarm topic."""
+
+    monitors_topic_arn: str = var(Env.MONITORS_TOPIC_ARN, Attr(Resource.MONITORS_TOPIC, "arn"))
+
+
+@dataclass(frozen=True)
 class ConfigEnv(FunctionEnv):
     settings_json: str = var(Env.SETTINGS, AllSettings())
     events_queue_url: str = var(Env.EVENTS_QUEUE_URL, Attr(Resource.EVENTS_QUEUE, "url"))
@@ -220,6 +227,20 @@ LIST_AUDIT_BUCKET = Grant(Resource.AUDIT_BUCKET, ("s3:ListBucket",), why="404, n
 SEND_TO_QUEUE = (
     Grant(Resource.EVENTS_QUEUE, ("sqs:SendMessage",), why="the stack's own audit events, like clients'"),
     Grant(Resource.DATA_KEY, ("kms:GenerateDataKey", "kms:Decrypt"), why="the queue is KMS-encrypted"),
+)
+
+# Athena reads the catalog and the lake, and writes results, with the caller's permissions.
+RUN_ATHENA_QUERIES = (
+    Grant(Resource.WORKGROUP, ("athena:StartQueryExecution", "athena:GetQueryExecution",
+                               "athena:GetQueryResults")),
+    Grant(Resource.GLUE_CATALOG, ("glue:GetDatabase", "glue:GetTable")),
+    Grant(Resource.GLUE_DATABASE, ("glue:GetDatabase", "glue:GetTable")),
+    Grant(Resource.EVENTS_GLUE_TABLE, ("glue:GetTable",)),
+    Grant(Resource.AUDIT_BUCKET, ("s3:GetObject",), objects=EVENTS_OBJECTS),
+    Grant(Resource.RESULTS_BUCKET, ("s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload"),
+          objects="*"),
+    Grant(Resource.AUDIT_BUCKET, ("s3:ListBucket", "s3:GetBucketLocation")),
+    Grant(Resource.RESULTS_BUCKET, ("s3:ListBucket", "s3:GetBucketLocation")),
 )
 
 FUNCTIONS: tuple[FunctionSpec, ...] = (
@@ -308,20 +329,19 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
     FunctionSpec(
         "queries", "Named, parameterized Athena queries; every run is audited.",
         QueriesEnv,
+        grants=(*RUN_ATHENA_QUERIES, *SEND_TO_QUEUE),
+    ),
+    FunctionSpec(
+        "monitors", "Scheduled: evaluate each monitor (mlaudit/monitors) through the named queries; "
+        "each evaluation audited, a metric, an alarm on SNS.",
+        MonitorsEnv,
         grants=(
-            Grant(Resource.WORKGROUP, ("athena:StartQueryExecution", "athena:GetQueryExecution",
-                                       "athena:GetQueryResults")),
-            # Athena reads the catalog and the lake, and writes results, with the caller's permissions.
-            Grant(Resource.GLUE_CATALOG, ("glue:GetDatabase", "glue:GetTable")),
-            Grant(Resource.GLUE_DATABASE, ("glue:GetDatabase", "glue:GetTable")),
-            Grant(Resource.EVENTS_GLUE_TABLE, ("glue:GetTable",)),
-            Grant(Resource.AUDIT_BUCKET, ("s3:GetObject",), objects=EVENTS_OBJECTS),
-            Grant(Resource.RESULTS_BUCKET, ("s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload"),
-                  objects="*"),
-            Grant(Resource.AUDIT_BUCKET, ("s3:ListBucket", "s3:GetBucketLocation")),
-            Grant(Resource.RESULTS_BUCKET, ("s3:ListBucket", "s3:GetBucketLocation")),
-            *SEND_TO_QUEUE,
+            *RUN_ATHENA_QUERIES,
+            *SEND_TO_QUEUE,  # the evaluations' audit events; the data key also encrypts the alarm topic
+            Grant(Resource.MONITORS_TOPIC, ("sns:Publish",), why="a monitor entering ALARM"),
         ),
+        # CloudWatch metrics go out as EMF on stdout: no cloudwatch:PutMetricData.
+        timeout_seconds=300,  # one Athena query per monitor, one after the other
     ),
     FunctionSpec(
         "imports", "A file dropped in the landing bucket: each line through ingest's contract and queue; a report.",

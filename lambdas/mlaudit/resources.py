@@ -34,6 +34,7 @@ class Resource(Enum):
     ENTRY_KEY = (Kind.KEY, "log-entries")  # the writer signs each integrity log entry with it
     WITNESS_BUCKET = (Kind.BUCKET, "witness")  # every checkpoint, outside the audit bucket's authority
     WITNESS_TOPIC = (Kind.TOPIC, "witness")  # announces every checkpoint to subscribers
+    MONITORS_TOPIC = (Kind.TOPIC, "monitor-alarms")  # a monitor entering ALARM (stacks/monitors.py)
     EVENTS_QUEUE = (Kind.QUEUE, "events")
     DEAD_LETTER_QUEUE = (Kind.QUEUE, "events-dlq")
     IDEMPOTENCY_TABLE = (Kind.TABLE, "idempotency")

@@ -212,6 +212,7 @@ class Env:
     ATHENA_WORKGROUP = "MLAUDIT_ATHENA_WORKGROUP"
     SETTINGS = "MLAUDIT_SETTINGS"
     LANDING_BUCKET = "MLAUDIT_LANDING_BUCKET"
+    MONITORS_TOPIC_ARN = "MLAUDIT_MONITORS_TOPIC_ARN"
 
 
 # Set on every function (and by the local stack): pydantic otherwise scans installed

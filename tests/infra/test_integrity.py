@@ -85,7 +85,8 @@ def test_checkpoint_runs_on_a_schedule_with_retries(synth: Synth) -> None:
     env = function["Environment"]["Variables"]
     assert env[Env.SIGNING_KEY_ID] == {"Fn::GetAtt": [synth.logical_id("Integrity/SigningKey"), "Arn"]}
     assert {"MLAUDIT_AUDIT_BUCKET", "MLAUDIT_KMS_KEY_ID"} <= set(env)
-    (rule,) = [r for r in synth.props("AWS::Events::Rule") if "ScheduleExpression" in r]
+    (rule,) = [r for r in synth.props("AWS::Events::Rule")
+               if "ScheduleExpression" in r and r.get("Description") == "Sign the integrity log's head"]
     assert rule["ScheduleExpression"] == f"rate({synth.settings.checkpoint_interval_minutes} minutes)"
     (target,) = rule["Targets"]
     assert target["Arn"] == {"Fn::GetAtt": [function_id, "Arn"]}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from mlaudit.monitors import load as load_monitors
 
 from tests.infra.synth import Synth
 
@@ -52,12 +53,19 @@ def test_every_function_has_error_and_throttle_alarms(synth: Synth) -> None:
 
 def test_email_subscription_only_when_set(default: Synth, custom: Synth) -> None:
     assert not default.of_type("AWS::SNS::Subscription")
-    (subscription,) = custom.props("AWS::SNS::Subscription")
-    assert subscription["Protocol"] == "email" and subscription["Endpoint"] == "ops@example.com"
+    # The operations alarms' topic and the monitors' (stacks/monitors.py).
+    subscriptions = custom.props("AWS::SNS::Subscription")
+    assert {s["TopicArn"]["Ref"] for s in subscriptions} == {
+        custom.logical_id("Monitoring/AlarmTopic"), custom.logical_id("Monitors/AlarmTopic")}
+    for subscription in subscriptions:
+        assert subscription["Protocol"] == "email" and subscription["Endpoint"] == "ops@example.com"
 
 
 def test_dashboards_exist(synth: Synth) -> None:
-    assert len(synth.of_type("AWS::CloudWatch::Dashboard")) == 2
+    dashboards = set(synth.of_type("AWS::CloudWatch::Dashboard"))
+    assert {synth.logical_id("Monitoring/Dashboard"), synth.logical_id("Monitoring/ModelsDashboard")} <= dashboards
+    # and one per monitored model (tests/infra/test_monitors.py)
+    assert len(dashboards) == 2 + len({m.model_id for m in load_monitors()})
 
 
 def test_models_dashboard_searches_the_emf_metrics_per_model(synth: Synth) -> None:

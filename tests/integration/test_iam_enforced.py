@@ -28,6 +28,7 @@ from tests.integration.helpers import get, post
 
 SUBJECT = "iam-test-subject@example.com"
 TODAY = datetime.now(UTC).date().isoformat()  # events are partitioned by the day they arrive
+NOW = datetime.now(UTC).isoformat(timespec="seconds")  # inside the monitor's window
 # An action each function cannot do without. Ingest is withheld in a run of its own:
 # without it no event reaches the writer, whose own refusal is shown in the first run.
 WITHHELD_RUNS = (
@@ -38,6 +39,7 @@ WITHHELD_RUNS = (
         "privacy": "dynamodb:DeleteItem",
         "queries": "athena:StartQueryExecution",
         "config": "kms:Decrypt",
+        "monitors": "athena:StartQueryExecution",
     },
     {"ingest": "sqs:SendMessage", "imports": "s3:PutObject"},
 )
@@ -55,7 +57,7 @@ NEEDED_ONLY_IN_RECOVERY = {
 
 
 def _event(i: int, subject: str = SUBJECT) -> dict[str, Any]:
-    return {"event_id": f"iam-{i}", "event_type": "prediction", "occurred_at": "2026-11-26T07:00:00Z",
+    return {"event_id": f"iam-{i}", "event_type": "prediction", "occurred_at": NOW,
             "model_id": "churn", "model_version": "7", "prediction_id": f"iam-p{i}", "prediction_score": 0.5,
             "subject_ref": subject, "personal_data": {"name": "Test Person"}}
 
@@ -66,6 +68,7 @@ def drive_every_function(config: dict[str, Any], *, expect_ok: bool) -> dict[str
     people = {role: client.user_tokens(config, role)["id_token"]
               for role in ("auditor", "analyst", "admin", "privacy_officer")}
     subject = "/v1/subjects/" + requests.utils.quote(SUBJECT, safe="")
+    alarms = _subscribe_to_monitor_alarms(config)  # before any event: the monitor alarms once there are some
     # Before any event: subject access on a fresh deployment makes the pseudonym index.
     get(config, subject, people["privacy_officer"])
     body = {"events": [_event(0), _event(1), _event(2, subject="someone-else")]}  # two subjects: one batch read
@@ -95,7 +98,8 @@ def drive_every_function(config: dict[str, Any], *, expect_ok: bool) -> dict[str
         config["api_url"] + subject, headers={"Authorization": f"Bearer {people['privacy_officer']}"}, timeout=60,
     ).status_code
     status["imports"] = _drop_file(config, expect_ok)
-    time.sleep(3)  # the stack's own audit events (queries, config, privacy) reach the writer
+    status["monitors"] = _monitor_alarm(alarms, 30 if expect_ok else 8)
+    time.sleep(3)  # the stack's own audit events (queries, config, privacy, monitors) reach the writer
     return status
 
 
@@ -109,6 +113,25 @@ def _drop_file(config: dict[str, Any], expect_ok: bool) -> str:
         s3.put_object(Bucket=config["landing_bucket"], Key=f"imports/{name}", Body="\n".join(lines).encode())
         states.append(_report_state(s3, config["landing_bucket"], f"reports/{name}.json", 30 if expect_ok else 6))
     return " then ".join(states)
+
+
+def _subscribe_to_monitor_alarms(config: dict[str, Any]) -> tuple[Any, str]:
+    sqs, sns = client.aws_client(config, "sqs"), client.aws_client(config, "sns")
+    url = sqs.create_queue(QueueName="iam-monitor-alarms")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=config["monitors_topic_arn"], Protocol="sqs", Endpoint=arn)
+    return sqs, url
+
+
+def _monitor_alarm(alarms: tuple[Any, str], timeout: float) -> str:
+    """The monitors file of this run (MONITORS) alarms once churn has events: its first
+    evaluation after they were written publishes to the alarm topic."""
+    sqs, url = alarms
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1).get("Messages"):
+            return "alarm published"
+    return "no alarm"
 
 
 def _report_state(s3: Any, bucket: str, key: str, timeout: float) -> str:
@@ -130,11 +153,25 @@ def _wait(condition: Any, what: str, timeout: float = 60) -> None:
     raise AssertionError(f"timed out waiting for {what}")
 
 
+# A monitor that alarms once churn has events (those above): any rate is above -1.
+MONITORS = {"version": 1, "models": {"churn": {"monitors": [
+    {"name": "dq-rate", "kind": "dq_rate", "threshold": -1, "window_minutes": 120},
+]}}}
+MONITOR_ARGS = ("--monitor-interval", "2")
+
+
+def _monitors_file(workdir: Path) -> str:
+    path = workdir / "monitors.json"
+    path.write_text(json.dumps(MONITORS))
+    return str(path)
+
+
 @pytest.fixture(scope="module")
 def full_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     workdir = tmp_path_factory.mktemp("iam-full")
     report = workdir / "iam.json"
-    with running_local_stack(workdir, *LOCAL_STACK_ARGS, "--iam-report", str(report)) as config:
+    with running_local_stack(workdir, *LOCAL_STACK_ARGS, "--iam-report", str(report), *MONITOR_ARGS,
+                             "--monitors", _monitors_file(workdir)) as config:
         status = drive_every_function(config, expect_ok=True)
     return {"status": status, "report": json.loads(report.read_text())}
 
@@ -142,7 +179,7 @@ def full_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 def test_every_route_writer_signer_and_erasure_pass_with_iam_enforced(full_run: dict[str, Any]) -> None:
     functions = full_run["report"]["functions"]
     assert full_run["status"] == {"ingest": 202, "proofs": 200, "queries": 200, "config": 200, "privacy": 200,
-                                  "imports": "imported then already_imported"}
+                                  "imports": "imported then already_imported", "monitors": "alarm published"}
     assert {name: run["denied"] for name, run in functions.items() if run["denied"]} == {}
     for spec in FUNCTIONS:
         if spec.grants:
@@ -170,7 +207,8 @@ def test_every_declared_action_is_needed(full_run: dict[str, Any]) -> None:
 def test_a_withheld_action_fails_its_function_naming_it(tmp_path: Path, withheld: dict[str, str]) -> None:
     report = tmp_path / "iam.json"
     args = [arg for name, action in withheld.items() for arg in ("--withhold", f"{name}:{action}")]
-    with running_local_stack(tmp_path, *LOCAL_STACK_ARGS, "--iam-report", str(report), *args) as config:
+    with running_local_stack(tmp_path, *LOCAL_STACK_ARGS, "--iam-report", str(report), *args, *MONITOR_ARGS,
+                             "--monitors", _monitors_file(tmp_path)) as config:
         status = drive_every_function(config, expect_ok=False)
     log = Path(config["log_path"]).read_text()
     functions = json.loads(report.read_text())["functions"]

@@ -91,9 +91,12 @@ def oracle_monitor_drift_psi(rows, from_date, to_date, baseline_from, baseline_t
     return out
 
 
-def oracle_monitor_dq_rate(rows, from_date, to_date, window_from, window_to, model_id, rule_id=None):
+def oracle_monitor_dq_rate(rows, from_date, to_date, window_from, window_to, model_id, rule_id=None,
+                           event_type=None):
     found = [r for r in _first_copies([
         r for r in rows if from_date <= r["event_date"] <= to_date and r["model_id"] == model_id
+        and (event_type is None or r["event_type"] == event_type)
+        and not (r["event_type"] == "audit_access" and r["action"] == "monitor")
     ]) if _in(r, window_from, window_to)]
     bad = [r for r in found if (r["dq_violations"] if rule_id is None else rule_id in r["dq_violations"])]
     return [{"events": len(found), "violating_events": len(bad),
@@ -121,7 +124,7 @@ def oracle_monitor_state(rows, from_date, to_date, model_id=None):
         out.append({"monitor": r["resource"][8:], "model_id": r["model_id"],
                     "state": STATES.get(metrics.get("state_code"), "INSUFFICIENT_DATA"),
                     "value": metrics.get("value"), "threshold": metrics.get("threshold"),
-                    "at": _iso(r["occurred_at"])})
+                    "evaluated_at": _iso(r["occurred_at"])})
     out.sort(key=lambda r: (r["model_id"], r["monitor"]))
     return out
 
@@ -162,6 +165,8 @@ MONITOR_CASES: list[tuple[str, dict[str, Any]]] = [
     ("monitor_dq_rate", {"from_date": FROM, "to_date": TO, "window_from": "2026-10-01T00:00:00",
                          "window_to": "2026-10-30T00:00:00", "model_id": "churn",
                          "rule_id": "prediction.score_in_unit_interval"}),
+    ("monitor_dq_rate", {"from_date": FROM, "to_date": TO, "window_from": "2026-10-01T00:00:00",
+                         "window_to": "2026-10-30T00:00:00", "model_id": "fraud", "event_type": "prediction"}),
     ("monitor_state", {"from_date": FROM, "to_date": TO}),
     ("monitor_state", {"from_date": "2026-10-03", "to_date": "2026-10-09", "model_id": "fraud"}),
 ]

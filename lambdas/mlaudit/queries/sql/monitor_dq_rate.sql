@@ -1,4 +1,4 @@
--- description: A model's data-quality violation rate in a time window on occurred_at (half-open): the share of its events that broke a rule (any rule, or the one named). What the DQ-rate monitors evaluate. The rate is NULL when the window has no events.
+-- description: A model's data-quality violation rate in a time window on occurred_at (half-open): the share of its events (of one type, or every type but the monitors' own evaluations) that broke a rule (any rule, or the one named). What the DQ-rate monitors evaluate. The rate is NULL when the window has no events.
 -- roles: analyst auditor
 -- param: from_date date required | First event_date (UTC) to read: the day the window starts.
 -- param: to_date date required | Last event_date (UTC) to read: the day the window ends.
@@ -6,6 +6,7 @@
 -- param: window_to timestamp required | End of the window (exclusive).
 -- param: model_id string required max_length=128 | The model.
 -- param: rule_id string optional max_length=128 | Only violations of this rule.
+-- param: event_type string optional pattern=[a-z_]{1,32} | Only events of this type.
 -- range: from_date to_date max_days=31
 -- column: events integer | The model's events in the window.
 -- column: violating_events integer | Of which broke the rule (any rule without rule_id).
@@ -17,6 +18,9 @@ WITH d AS (
   FROM events
   WHERE event_date BETWEEN :from_date AND :to_date
     AND model_id = :model_id
+    AND (:event_type IS NULL OR event_type = :event_type)
+    -- the monitors' own evaluations carry the model id; they are not the model's data
+    AND NOT (event_type = 'audit_access' AND coalesce(action, '') = 'monitor')
 ),
 e AS (
   SELECT event_id, dq_violations FROM d

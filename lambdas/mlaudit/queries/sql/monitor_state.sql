@@ -10,7 +10,7 @@
 -- column: state string | OK, ALARM or INSUFFICIENT_DATA.
 -- column: value double | What the monitor measured (NULL: insufficient data).
 -- column: threshold double
--- column: at timestamp | When it was evaluated.
+-- column: evaluated_at timestamp | When it was evaluated (the report's Monitors panel).
 WITH m AS (
   SELECT
     resource, model_id, occurred_at, metrics,
@@ -29,7 +29,7 @@ SELECT
   END AS state,
   TRY_CAST(json_extract_scalar(metrics, '$.value') AS DOUBLE) AS value,
   TRY_CAST(json_extract_scalar(metrics, '$.threshold') AS DOUBLE) AS threshold,
-  occurred_at AS at
+  occurred_at AS evaluated_at
 FROM m
 WHERE newest = 1
 ORDER BY model_id, monitor
