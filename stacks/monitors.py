@@ -56,8 +56,8 @@ class Monitors(Construct):
                 self, f"Alarm{index}", threshold=1, evaluation_periods=1,
                 comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
                 treat_missing_data=cw.TreatMissingData.MISSING,
-                alarm_description=f"Monitor {monitor.name} of model {monitor.model_id} ({monitor.kind}) is above "
-                f"its threshold {monitor.threshold}.",
+                alarm_description=f"Monitor {monitor.name} of model {monitor.model_id} ({monitor.kind}) is "
+                f"{monitor.direction} its threshold {monitor.threshold}.",
             )
             alarm.add_alarm_action(cw_actions.SnsAction(self.topic))
             alarm.add_ok_action(cw_actions.SnsAction(self.topic))

@@ -64,7 +64,7 @@ def test_email_subscription_only_when_set(default: Synth, custom: Synth) -> None
 def test_dashboards_exist(synth: Synth) -> None:
     dashboards = set(synth.of_type("AWS::CloudWatch::Dashboard"))
     assert {synth.logical_id("Monitoring/Dashboard"), synth.logical_id("Monitoring/ModelsDashboard")} <= dashboards
-    # and one per monitored model (tests/infra/test_monitors.py)
+    # and one per monitored model (tests/infra/test_monitors_stack.py)
     assert len(dashboards) == 2 + len({m.model_id for m in load_monitors()})
 
 

@@ -103,6 +103,16 @@ def oracle_monitor_dq_rate(rows, from_date, to_date, window_from, window_to, mod
              "violation_rate": len(bad) / len(found) if found else None}]
 
 
+def oracle_monitor_volume_latency(rows, from_date, to_date, window_from, window_to, model_id, model_version=None):
+    found = [r for r in _first_copies([
+        r for r in rows if from_date <= r["event_date"] <= to_date and r["event_type"] == "prediction"
+        and r["model_id"] == model_id and (model_version is None or r["model_version"] == model_version)
+    ]) if _in(r, window_from, window_to)]
+    latencies = sorted(r["latency_ms"] for r in found if r["latency_ms"] is not None)
+    p99 = latencies[max(1, math.ceil(len(latencies) * 0.99)) - 1] if latencies else None
+    return [{"predictions": len(found), "p99_latency_ms": p99}]
+
+
 STATES = {0: "OK", 1: "ALARM"}
 
 
@@ -151,6 +161,7 @@ MONITOR_ORACLES = {
     "monitor_drift_psi": oracle_monitor_drift_psi,
     "monitor_dq_rate": oracle_monitor_dq_rate,
     "monitor_state": oracle_monitor_state,
+    "monitor_volume_latency": oracle_monitor_volume_latency,
 }
 MONITOR_CASES: list[tuple[str, dict[str, Any]]] = [
     ("monitor_drift_psi", {"from_date": FROM, "to_date": TO, "baseline_from": "2026-10-01T00:00:00",
@@ -167,6 +178,10 @@ MONITOR_CASES: list[tuple[str, dict[str, Any]]] = [
                          "rule_id": "prediction.score_in_unit_interval"}),
     ("monitor_dq_rate", {"from_date": FROM, "to_date": TO, "window_from": "2026-10-01T00:00:00",
                          "window_to": "2026-10-30T00:00:00", "model_id": "fraud", "event_type": "prediction"}),
+    ("monitor_volume_latency", {"from_date": FROM, "to_date": TO, "window_from": "2026-10-04T00:00:00",
+                                "window_to": "2026-10-19T06:00:00", "model_id": "fraud"}),
+    ("monitor_volume_latency", {"from_date": FROM, "to_date": TO, "window_from": "2026-10-01T00:00:00",
+                                "window_to": "2026-10-30T00:00:00", "model_id": "churn", "model_version": "v1"}),
     ("monitor_state", {"from_date": FROM, "to_date": TO}),
     ("monitor_state", {"from_date": "2026-10-03", "to_date": "2026-10-09", "model_id": "fraud"}),
 ]

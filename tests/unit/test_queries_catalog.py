@@ -25,6 +25,7 @@ EXPECTED = {
     "monitor_drift_psi",
     "monitor_dq_rate",
     "monitor_state",
+    "monitor_volume_latency",
 }
 
 

@@ -28,12 +28,15 @@ class MonitorsFileError(ValueError):
     """The monitors file is malformed."""
 
 
-Kind = Literal["drift", "dq_rate"]
+Kind = Literal["drift", "dq_rate", "volume", "latency_p99"]
 KINDS: dict[str, tuple[set[str], set[str]]] = {  # kind -> (required keys, optional keys)
     "drift": ({"current_minutes", "baseline_minutes"}, {"metric", "feature", "bins", "model_version"}),
     "dq_rate": ({"window_minutes"}, {"rule_id", "event_type"}),
+    # Predictions in the window: a spike above the threshold, or with direction below, a drop.
+    "volume": ({"window_minutes"}, {"model_version"}),
+    "latency_p99": ({"window_minutes"}, {"model_version"}),
 }
-COMMON = {"name", "kind", "threshold", "min_events", "description"}
+COMMON = {"name", "kind", "threshold", "direction", "min_events", "description"}
 
 
 @dataclass(frozen=True)
@@ -42,7 +45,8 @@ class Monitor:
     name: str
     kind: Kind
     threshold: float
-    min_events: int = 1
+    direction: str = "above"  # ALARM when the value is above the threshold, or below it
+    min_events: int = 1  # fewer events in the window: INSUFFICIENT_DATA (not for volume: 0 is a drop)
     # drift
     metric: str = "prediction_score"  # prediction_score | feature
     feature: str | None = None
@@ -63,7 +67,8 @@ class Monitor:
 
     @property
     def query(self) -> str:
-        return {"drift": "monitor_drift_psi", "dq_rate": "monitor_dq_rate"}[self.kind]
+        return {"drift": "monitor_drift_psi", "dq_rate": "monitor_dq_rate", "volume": "monitor_volume_latency",
+                "latency_p99": "monitor_volume_latency"}[self.kind]
 
     @property
     def reach_minutes(self) -> int:
@@ -112,6 +117,8 @@ def _monitor(model_id: str, entry: Any) -> Monitor:
         lower = 2 if key == "bins" else 1
         if isinstance(value, bool) or not isinstance(value, int) or not lower <= value <= upper:
             raise MonitorsFileError(f"{where}: {key} is an integer from {lower} to {upper}")
+    if entry.get("direction", "above") not in ("above", "below"):
+        raise MonitorsFileError(f"{where}: direction is above or below")
     metric = entry.get("metric", "prediction_score")
     if metric not in ("prediction_score", "feature") or (metric == "feature") != ("feature" in entry):
         raise MonitorsFileError(f"{where}: metric is prediction_score, or feature with a feature path")

@@ -1,8 +1,9 @@
 """Evaluating monitors: one named query per monitor, a state, an audit event, a metric and,
 on a transition to ALARM, a message on the alarm topic.
 
-The state: ALARM when the value is above the threshold, OK when not, INSUFFICIENT_DATA
-when the window holds fewer than `min_events` events (or the query gives no value). The
+The state: ALARM when the value is above the threshold (below, with direction below), OK
+when not, INSUFFICIENT_DATA when the window holds fewer than `min_events` events (or the
+query gives no value; a volume always has one). The
 previous state is this process's memory; a fresh process counts it as OK, so an alarm
 still standing is announced once more after a cold start (CloudWatch's own alarm on the
 metric has the lasting state: stacks/monitors.py).
@@ -95,10 +96,11 @@ class MonitorService:
         window, params = parameters(monitor, now)
         rows = self._query(monitor.query, params)
         value, events = measure(monitor, rows)
-        if events < monitor.min_events or value is None:
+        if value is None or (monitor.kind != "volume" and events < monitor.min_events):
             state = INSUFFICIENT_DATA
         else:
-            state = ALARM if value > monitor.threshold else OK
+            breached = value < monitor.threshold if monitor.direction == "below" else value > monitor.threshold
+            state = ALARM if breached else OK
         previous = self.states.get(monitor.key, OK)
         evaluation = Evaluation(monitor, state, value, events, now, window, previous)
         # Recorded first: an evaluation that could not be audited raises no alarm and no metric.
@@ -149,11 +151,15 @@ def parameters(monitor: Monitor, now: datetime) -> tuple[dict[str, str], dict[st
         optional = {"feature": monitor.feature, "model_version": monitor.model_version}
         params = {**days, **window, "model_id": monitor.model_id, "bins": monitor.bins,
                   **{k: v for k, v in optional.items() if v is not None}}
-    else:
+    elif monitor.kind == "dq_rate":
         window = {"window_from": _iso(start), "window_to": _iso(now)}
         params = {**days, **window, "model_id": monitor.model_id,
                   **({"rule_id": monitor.rule_id} if monitor.rule_id else {}),
                   **({"event_type": monitor.event_type} if monitor.event_type else {})}
+    else:
+        window = {"window_from": _iso(start), "window_to": _iso(now)}
+        params = {**days, **window, "model_id": monitor.model_id,
+                  **({"model_version": monitor.model_version} if monitor.model_version else {})}
     return window, params
 
 
@@ -163,6 +169,10 @@ def measure(monitor: Monitor, rows: list[dict[str, Any]]) -> tuple[float | None,
         row = next((r for r in rows if r["metric"] == monitor.metric), None)
         return (None, 0) if row is None else (row["psi"], row["current_count"])
     [row] = rows
+    if monitor.kind == "volume":
+        return float(row["predictions"]), row["predictions"]
+    if monitor.kind == "latency_p99":
+        return row["p99_latency_ms"], row["predictions"]
     return row["violation_rate"], row["events"]
 
 
@@ -170,7 +180,7 @@ def audit_event(evaluation: Evaluation) -> dict[str, Any]:
     """An audit_access event (action monitor): the monitor read the audit trail. monitor_state reads it back."""
     monitor = evaluation.monitor
     metrics: dict[str, Any] = {"threshold": monitor.threshold, "state_code": STATE_CODES[evaluation.state],
-                               "events": evaluation.events}
+                               "events": evaluation.events, "direction": monitor.direction}
     if evaluation.value is not None:
         metrics["value"] = evaluation.value
     return {

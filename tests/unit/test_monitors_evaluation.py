@@ -44,6 +44,7 @@ def test_the_packaged_file_loads() -> None:
     {**DRIFT, "metric": "feature"},  # without a feature path
     {**DRIFT, "metric": "feature", "feature": "$.a') OR 1=1"},
     {**DRIFT, "window_minutes": 5},  # a dq_rate key on a drift monitor
+    {**DRIFT, "direction": "sideways"},
     {k: v for k, v in DQ.items() if k != "window_minutes"},
 ])
 def test_a_malformed_monitor_is_refused_at_load(bad: dict[str, Any]) -> None:
@@ -89,7 +90,7 @@ def _lake(tmp_path: Any, current: list[float], violations: int = 0) -> DuckDbEng
         for i, score in enumerate(scores):
             at = start + timedelta(seconds=i)
             row = blank("prediction", at, at + timedelta(seconds=1), f"{half}{i}")
-            row.update(model_id="m", model_version="1", prediction_score=score,
+            row.update(model_id="m", model_version="1", prediction_score=score, latency_ms=float(i + 1),
                        dq_violations=["prediction.has_id"] if half == "c" and i < violations else [])
             rows.append(row)
     write_lake(rows, tmp_path)
@@ -146,3 +147,30 @@ def test_an_evaluation_that_cannot_be_recorded_raises_no_alarm(tmp_path: Any) ->
     with pytest.raises(RuntimeError):
         service.run()
     assert topic.messages == []
+
+
+VOLUME = {"kind": "volume", "window_minutes": 60}
+
+
+def test_volume_drops_and_spikes_and_latency_p99(tmp_path: Any) -> None:
+    # 40 predictions in the last hour (40 more before it), latencies 1..40 ms.
+    service, _, topic, _ = _service(
+        _lake(tmp_path, [(i + 0.5) / 40 for i in range(40)]),
+        {**VOLUME, "name": "volume-drop", "threshold": 50, "direction": "below"},
+        {**VOLUME, "name": "volume-spike", "threshold": 50},
+        {**VOLUME, "name": "volume-spike-low", "threshold": 30},
+        {"name": "latency", "kind": "latency_p99", "threshold": 39.5, "window_minutes": 60, "min_events": 10},
+        {"name": "latency-few", "kind": "latency_p99", "threshold": 1, "window_minutes": 60, "min_events": 41},
+    )
+    states = {e.monitor.name: (e.state, e.value) for e in service.run()}
+    assert states == {"volume-drop": (ALARM, 40.0), "volume-spike": (OK, 40.0), "volume-spike-low": (ALARM, 40.0),
+                      "latency": (ALARM, 40.0), "latency-few": (INSUFFICIENT_DATA, 40.0)}
+    assert sorted(s for s, _ in topic.messages) == ["ALARM: m latency", "ALARM: m volume-drop",
+                                                    "ALARM: m volume-spike-low"]
+
+
+def test_no_prediction_at_all_is_a_drop_not_missing_data(tmp_path: Any) -> None:
+    write_lake([], tmp_path)
+    service, _, _, _ = _service(DuckDbEngine(LocalLake(tmp_path), threads=1),
+                                {**VOLUME, "name": "volume-drop", "threshold": 1, "direction": "below"})
+    assert [(e.state, e.value) for e in service.run()] == [(ALARM, 0.0)]
