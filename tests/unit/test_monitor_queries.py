@@ -113,6 +113,22 @@ def oracle_monitor_volume_latency(rows, from_date, to_date, window_from, window_
     return [{"predictions": len(found), "p99_latency_ms": p99}]
 
 
+def oracle_monitor_accuracy(rows, from_date, to_date, window_from, window_to, model_id, model_version=None):
+    found = _first_copies([r for r in rows if from_date <= r["event_date"] <= to_date
+                           and r["event_type"] in ("prediction", "ground_truth")])
+    labels: dict[str, Row] = {}
+    for r in found:
+        if r["event_type"] == "ground_truth" and r["label_for_prediction_id"] is not None:
+            held = labels.get(r["label_for_prediction_id"])
+            if held is None or (r["received_at"], r["true_label"]) > (held["received_at"], held["true_label"]):
+                labels[r["label_for_prediction_id"]] = r
+    pairs = [(r["prediction_label"], labels[r["prediction_id"]]["true_label"]) for r in found
+             if r["event_type"] == "prediction" and r["prediction_id"] in labels and r["model_id"] == model_id
+             and (model_version is None or r["model_version"] == model_version) and _in(r, window_from, window_to)]
+    correct = sum(p is not None and p == t for p, t in pairs)
+    return [{"labeled": len(pairs), "accuracy": correct / len(pairs) if pairs else None}]
+
+
 STATES = {0: "OK", 1: "ALARM"}
 
 
@@ -162,6 +178,7 @@ MONITOR_ORACLES = {
     "monitor_dq_rate": oracle_monitor_dq_rate,
     "monitor_state": oracle_monitor_state,
     "monitor_volume_latency": oracle_monitor_volume_latency,
+    "monitor_accuracy": oracle_monitor_accuracy,
 }
 MONITOR_CASES: list[tuple[str, dict[str, Any]]] = [
     ("monitor_drift_psi", {"from_date": FROM, "to_date": TO, "baseline_from": "2026-10-01T00:00:00",
@@ -182,6 +199,10 @@ MONITOR_CASES: list[tuple[str, dict[str, Any]]] = [
                                 "window_to": "2026-10-19T06:00:00", "model_id": "fraud"}),
     ("monitor_volume_latency", {"from_date": FROM, "to_date": TO, "window_from": "2026-10-01T00:00:00",
                                 "window_to": "2026-10-30T00:00:00", "model_id": "churn", "model_version": "v1"}),
+    ("monitor_accuracy", {"from_date": FROM, "to_date": TO, "window_from": "2026-10-02T00:00:00",
+                          "window_to": "2026-10-21T00:00:00", "model_id": "fraud"}),
+    ("monitor_accuracy", {"from_date": FROM, "to_date": TO, "window_from": "2026-10-01T00:00:00",
+                          "window_to": "2026-10-30T00:00:00", "model_id": "fraud", "model_version": "v2"}),
     ("monitor_state", {"from_date": FROM, "to_date": TO}),
     ("monitor_state", {"from_date": "2026-10-03", "to_date": "2026-10-09", "model_id": "fraud"}),
 ]

@@ -174,3 +174,25 @@ def test_no_prediction_at_all_is_a_drop_not_missing_data(tmp_path: Any) -> None:
     service, _, _, _ = _service(DuckDbEngine(LocalLake(tmp_path), threads=1),
                                 {**VOLUME, "name": "volume-drop", "threshold": 1, "direction": "below"})
     assert [(e.state, e.value) for e in service.run()] == [(ALARM, 0.0)]
+
+
+def test_accuracy_from_ground_truth_alarms_below_its_threshold(tmp_path: Any) -> None:
+    rows = []
+    for model, wrong in (("m", 10), ("good", 0)):
+        for i in range(20):
+            at = NOW - timedelta(minutes=30, seconds=-i)
+            prediction = blank("prediction", at, at + timedelta(seconds=1), f"{model}-p{i}")
+            prediction.update(model_id=model, model_version="1", prediction_id=f"{model}-{i}", prediction_label="pos")
+            label = blank("ground_truth", at + timedelta(minutes=5), at + timedelta(minutes=5), f"{model}-l{i}")
+            label.update(label_for_prediction_id=f"{model}-{i}", true_label="neg" if i < wrong else "pos")
+            rows += [prediction, label]
+    write_lake(rows, tmp_path)
+    monitor = {"name": "accuracy", "kind": "accuracy", "threshold": 0.8, "window_minutes": 60, "min_events": 10}
+    audit, topic, metrics = MemorySelfAudit(), Topic(), Metrics()
+    monitors = parse({"version": 1, "models": {"m": {"monitors": [monitor]}, "good": {"monitors": [monitor]}}})
+    assert {m.direction for m in monitors} == {"below"}  # accuracy's default
+    service = MonitorService(monitors, load_catalog(), DuckDbEngine(LocalLake(tmp_path), threads=1), audit, topic,
+                             metrics, clock=lambda: NOW, poll_seconds=0)
+    states = {e.monitor.model_id: (e.state, e.value, e.events) for e in service.run()}
+    assert states == {"m": (ALARM, 0.5, 20), "good": (OK, 1.0, 20)}
+    assert [s for s, _ in topic.messages] == ["ALARM: m accuracy"]

@@ -26,6 +26,7 @@ EXPECTED = {
     "monitor_dq_rate",
     "monitor_state",
     "monitor_volume_latency",
+    "monitor_accuracy",
 }
 
 

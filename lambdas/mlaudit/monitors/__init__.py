@@ -28,13 +28,15 @@ class MonitorsFileError(ValueError):
     """The monitors file is malformed."""
 
 
-Kind = Literal["drift", "dq_rate", "volume", "latency_p99"]
+Kind = Literal["drift", "dq_rate", "volume", "latency_p99", "accuracy"]
 KINDS: dict[str, tuple[set[str], set[str]]] = {  # kind -> (required keys, optional keys)
     "drift": ({"current_minutes", "baseline_minutes"}, {"metric", "feature", "bins", "model_version"}),
     "dq_rate": ({"window_minutes"}, {"rule_id", "event_type"}),
     # Predictions in the window: a spike above the threshold, or with direction below, a drop.
     "volume": ({"window_minutes"}, {"model_version"}),
     "latency_p99": ({"window_minutes"}, {"model_version"}),
+    # Of the window's predictions with a label by now: below the threshold by default.
+    "accuracy": ({"window_minutes"}, {"model_version"}),
 }
 COMMON = {"name", "kind", "threshold", "direction", "min_events", "description"}
 
@@ -68,7 +70,7 @@ class Monitor:
     @property
     def query(self) -> str:
         return {"drift": "monitor_drift_psi", "dq_rate": "monitor_dq_rate", "volume": "monitor_volume_latency",
-                "latency_p99": "monitor_volume_latency"}[self.kind]
+                "latency_p99": "monitor_volume_latency", "accuracy": "monitor_accuracy"}[self.kind]
 
     @property
     def reach_minutes(self) -> int:
@@ -127,7 +129,8 @@ def _monitor(model_id: str, entry: Any) -> Monitor:
     for key in ("rule_id", "event_type", "model_version", "description"):
         if key in entry and not (isinstance(entry[key], str) and 0 < len(entry[key]) <= 256):
             raise MonitorsFileError(f"{where}: {key} is a string of 1 to 256 characters")
-    return Monitor(model_id=model_id, **{**entry, "threshold": float(threshold)})
+    direction = entry.get("direction", "below" if entry["kind"] == "accuracy" else "above")
+    return Monitor(model_id=model_id, **{**entry, "threshold": float(threshold), "direction": direction})
 
 
 def load(path: Path | str | None = None) -> tuple[Monitor, ...]:

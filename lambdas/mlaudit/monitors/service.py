@@ -173,6 +173,8 @@ def measure(monitor: Monitor, rows: list[dict[str, Any]]) -> tuple[float | None,
         return float(row["predictions"]), row["predictions"]
     if monitor.kind == "latency_p99":
         return row["p99_latency_ms"], row["predictions"]
+    if monitor.kind == "accuracy":
+        return row["accuracy"], row["labeled"]
     return row["violation_rate"], row["events"]
 
 
