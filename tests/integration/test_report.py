@@ -193,4 +193,4 @@ def test_the_request_check_would_see_a_fetch(report, tmp_path):
     page = tmp_path / "leaky.html"
     page.write_text(text.replace("<title>", '<img src="https://cdn.example.test/pixel.png"><title>'))
     _, asked = _chromium(page, 400, tmp_path / "leaky")
-    assert asked == ["https://cdn.example.test/pixel.png"]
+    assert set(asked) == {"https://cdn.example.test/pixel.png"}  # (Chromium may retry the failed lookup)
