@@ -16,11 +16,10 @@ from hypothesis import strategies as st
 from mlaudit.errors import DomainError
 from mlaudit.events import JSON_MAX_BYTES, EventType
 from mlaudit.http import status_of
-from mlaudit.ingest.request import IngestLimits, parse_events
+from mlaudit.ingest.request import IngestLimits, decode_body, parse_events
 from mlaudit.lineage import (
     ACCEPTED_STATUS,
     dataset_ref,
-    decode_body,
     lineage_request_body,
     parse_openlineage,
     to_contract_event,

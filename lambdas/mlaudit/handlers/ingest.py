@@ -13,6 +13,7 @@ from aws_lambda_powertools import Logger
 from mlaudit import bootstrap
 from mlaudit.http import answers_errors, dispatch, header, json_response
 from mlaudit.ingest.identity import RequestMeta
+from mlaudit.ingest.request import decode_body
 from mlaudit.principal import principal_from_event
 
 logger = Logger(service="mlaudit-ingest")
@@ -40,7 +41,7 @@ def _lineage(event: dict[str, Any]) -> dict[str, Any]:
 
     principal = principal_from_event(event)
     service = APP.service()
-    raw = lineage.decode_body(_body(event), header(event, "content-encoding"), service.limits.max_body_bytes)
+    raw = decode_body(_body(event), header(event, "content-encoding"), service.limits.max_body_bytes)
     _, body = service.ingest(lineage.lineage_request_body(raw), "application/json", principal, _meta(event))
     logger.info("lineage accepted", extra={"event_ids": body["event_ids"], "actor_id": principal.actor_id})
     # What Marquez answers; OpenLineage clients only check for a 2xx.

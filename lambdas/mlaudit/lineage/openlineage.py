@@ -22,11 +22,10 @@ from __future__ import annotations
 
 import json
 import re
-import zlib
 from datetime import UTC, datetime
 from typing import Any
 
-from mlaudit.errors import DomainError, Invalid, InvalidEvents, TooLarge, UnsupportedMediaType
+from mlaudit.errors import DomainError, Invalid, InvalidEvents
 from mlaudit.events import JsonBoundsError, _bounded_json, json_path
 
 EVENT_TYPES = ("START", "RUNNING", "COMPLETE", "ABORT", "FAIL", "OTHER")
@@ -57,26 +56,6 @@ class _Problems:
 
     def add(self, path: list[str | int], rule: str, message: str) -> None:
         self.items.append({"path": json_path(path), "rule": rule, "message": message})
-
-
-def decode_body(body: bytes, content_encoding: str | None, max_bytes: int) -> bytes:
-    """The request body, gunzipped when the client compressed it (HttpTransport's
-    `compression: gzip`), at most `max_bytes` either way (else 413)."""
-    encoding = (content_encoding or "identity").strip().lower()
-    if encoding not in ("identity", "gzip"):
-        raise UnsupportedMediaType("unsupported_media_type", "Content-Encoding must be gzip or absent.")
-    if len(body) > max_bytes:
-        raise TooLarge("payload_too_large", f"Request body is larger than {max_bytes} bytes.")
-    if encoding == "identity":
-        return body
-    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)  # gzip framing
-    try:
-        out = inflater.decompress(body, max_bytes + 1)
-    except zlib.error:
-        raise Invalid("malformed_body", "Request body is not valid gzip.") from None
-    if len(out) > max_bytes:
-        raise TooLarge("payload_too_large", f"Request body is larger than {max_bytes} bytes once inflated.")
-    return out
 
 
 def parse_openlineage(body: bytes) -> dict[str, Any]:
