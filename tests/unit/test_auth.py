@@ -110,7 +110,7 @@ def test_valid_person_token_gives_person_with_known_roles_only(token_use):
     "claims",
     [
         machine_claims(exp=int(time.time()) - 120),  # expired beyond the leeway
-        machine_claims(iat=int(time.time()) + 600),  # issued in the future
+        machine_claims(iat=int(time.time()) + 86_400),  # issued in the future (a day: however late the run)
         machine_claims(iss="https://cognito-idp.us-east-1.amazonaws.com/us-east-1_other"),
         machine_claims(sub="someoneelse", client_id="someoneelse"),  # unknown client
         machine_claims(token_use="refresh"),
