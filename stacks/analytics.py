@@ -4,7 +4,7 @@ workgroup with enforced, encrypted results, and opt-in QuickSight."""
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_athena as athena
 from aws_cdk import aws_glue as glue
 from aws_cdk import aws_kms as kms
@@ -15,6 +15,8 @@ from mlaudit.events import EventType
 from mlaudit.layout import EVENTS_PREFIX, PARTITION_KEYS, glue_columns
 from mlaudit.resources import glue_database_name, workgroup_name
 from mlaudit.settings import Settings
+
+from stacks.storage import encrypted_bucket
 
 EVENTS_TABLE = "events"
 # First day partition projection considers; queries name a date range, so older is harmless.
@@ -96,18 +98,12 @@ class Analytics(Construct):
         )
         self.table.node.add_dependency(self.database)
 
-        self.results_bucket = s3.Bucket(
+        self.results_bucket = encrypted_bucket(
             self,
             "QueryResults",
-            encryption=s3.BucketEncryption.KMS,
-            encryption_key=key,
-            bucket_key_enabled=True,
-            enforce_ssl=True,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            versioned=True,
-            server_access_logs_bucket=access_logs,
-            server_access_logs_prefix="query-results/",
+            key=key,
+            access_logs=access_logs,
+            access_logs_prefix="query-results/",
             lifecycle_rules=[
                 s3.LifecycleRule(
                     id="expire-results",
@@ -116,7 +112,6 @@ class Analytics(Construct):
                     abort_incomplete_multipart_upload_after=Duration.days(1),
                 )
             ],
-            removal_policy=RemovalPolicy.RETAIN,
         )
         self.workgroup = athena.CfnWorkGroup(
             self,

@@ -4,13 +4,15 @@ function (declared in mlaudit.functions), which writes its report under reports/
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Duration
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
+
+from stacks.storage import encrypted_bucket
 
 IMPORTS_PREFIX = "imports/"
 # Dropped files and reports are working copies: what they carried is in the lake once imported.
@@ -20,18 +22,14 @@ LANDING_EXPIRE_DAYS = 30
 class Imports(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, key: kms.IKey, access_logs: s3.IBucket) -> None:
         super().__init__(scope, construct_id)
-        self.landing_bucket = s3.Bucket(
+        # Versioned (as every encrypted_bucket): a file is identified by its version, so a
+        # re-upload is a new file. Access logs say who dropped what: S3 events do not.
+        self.landing_bucket = encrypted_bucket(
             self,
             "LandingBucket",
-            encryption=s3.BucketEncryption.KMS,
-            encryption_key=key,
-            bucket_key_enabled=True,
-            enforce_ssl=True,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            versioned=True,  # a file is identified by its version: a re-upload is a new file
-            server_access_logs_bucket=access_logs,
-            server_access_logs_prefix="landing/",  # who dropped what: S3 events do not say
+            key=key,
+            access_logs=access_logs,
+            access_logs_prefix="landing/",
             lifecycle_rules=[
                 s3.LifecycleRule(
                     id="expire-landed-files",
@@ -40,7 +38,6 @@ class Imports(Construct):
                     abort_incomplete_multipart_upload_after=Duration.days(1),
                 )
             ],
-            removal_policy=RemovalPolicy.RETAIN,
         )
         # S3 -> EventBridge, set on the bucket itself: CDK's own notification wiring would add
         # a custom-resource function whose role no declaration describes.

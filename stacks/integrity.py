@@ -19,6 +19,8 @@ from mlaudit.functions import WITNESS_OBJECTS
 from mlaudit.layout import EVENTS_PREFIX, INTEGRITY_PREFIX
 from mlaudit.settings import Settings
 
+from stacks.storage import encrypted_bucket
+
 
 def checkpoint_interval(settings: Settings) -> Duration:
     """How often the log head is signed: the longest an acknowledged event waits for
@@ -65,21 +67,13 @@ class Integrity(Construct):
         # root included, removes a version before retention ends). The signer reads its last
         # state back from here; verifiers trust it. For a witness in another account, grant
         # the checkpoint role PutObject there and point the verifier at that bucket.
-        self.witness_bucket = s3.Bucket(
+        self.witness_bucket = encrypted_bucket(
             self,
             "WitnessBucket",
-            encryption=s3.BucketEncryption.KMS,
-            encryption_key=key,
-            bucket_key_enabled=True,
-            enforce_ssl=True,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            versioned=True,
-            object_lock_enabled=True,
-            object_lock_default_retention=s3.ObjectLockRetention.compliance(Duration.days(settings.object_lock_days)),
-            server_access_logs_bucket=access_logs,
-            server_access_logs_prefix="witness-bucket/",
-            removal_policy=RemovalPolicy.RETAIN,
+            key=key,
+            access_logs=access_logs,
+            access_logs_prefix="witness-bucket/",
+            object_lock=s3.ObjectLockRetention.compliance(Duration.days(settings.object_lock_days)),
         )
         # Subscribers (an archive in another account, a notary, e-mail) keep their own copies.
         self.witness_topic = sns.Topic(

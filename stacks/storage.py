@@ -29,6 +29,38 @@ def _lock_retention(settings: Settings) -> s3.ObjectLockRetention:
     return s3.ObjectLockRetention.governance(days)
 
 
+def encrypted_bucket(
+    scope: Construct,
+    construct_id: str,
+    *,
+    key: kms.IKey,
+    access_logs: s3.IBucket,
+    access_logs_prefix: str,
+    lifecycle_rules: list[s3.LifecycleRule] | None = None,
+    object_lock: s3.ObjectLockRetention | None = None,
+) -> s3.Bucket:
+    """A bucket for audit data or what is derived from it: SSE-KMS under the stack's key
+    (with a bucket key), TLS only, no public access, no ACLs, versioned, access-logged and
+    retained when the stack is deleted. `object_lock` is the default retention, if any."""
+    return s3.Bucket(
+        scope,
+        construct_id,
+        encryption=s3.BucketEncryption.KMS,
+        encryption_key=key,
+        bucket_key_enabled=True,
+        enforce_ssl=True,
+        block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+        object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+        versioned=True,
+        object_lock_enabled=True if object_lock else None,
+        object_lock_default_retention=object_lock,
+        server_access_logs_bucket=access_logs,
+        server_access_logs_prefix=access_logs_prefix,
+        lifecycle_rules=lifecycle_rules,
+        removal_policy=RemovalPolicy.RETAIN,
+    )
+
+
 class Storage(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, settings: Settings) -> None:
         super().__init__(scope, construct_id)
@@ -101,20 +133,13 @@ class Storage(Construct):
 
         retention = Duration.days(settings.object_lock_days)
         archive_class = STORAGE_CLASSES[settings.archive_storage_class]
-        self.audit_bucket = s3.Bucket(
+        self.audit_bucket = encrypted_bucket(
             self,
             "AuditBucket",
-            encryption=s3.BucketEncryption.KMS,
-            encryption_key=self.key,
-            bucket_key_enabled=True,
-            enforce_ssl=True,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            versioned=True,
-            object_lock_enabled=True,
-            object_lock_default_retention=_lock_retention(settings),
-            server_access_logs_bucket=self.access_logs,
-            server_access_logs_prefix="audit-bucket/",
+            key=self.key,
+            access_logs=self.access_logs,
+            access_logs_prefix="audit-bucket/",
+            object_lock=_lock_retention(settings),
             lifecycle_rules=[
                 s3.LifecycleRule(
                     id="archive-then-expire",
@@ -138,7 +163,6 @@ class Storage(Construct):
                     abort_incomplete_multipart_upload_after=Duration.days(7),
                 )
             ],
-            removal_policy=RemovalPolicy.RETAIN,
         )
         # Write-once under events/ and integrity/, for every principal: no delete (no delete
         # markers), no write without If-None-Match (no second version). mlaudit.bucket_policy
