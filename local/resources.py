@@ -148,8 +148,7 @@ def _entry_key(kms: Any, prefix: str) -> str:
 def _witness_bucket(s3: Any, settings: Settings, name: str, key_arn: str) -> str:
     """Every checkpoint, under COMPLIANCE-mode Object Lock (no one can delete a version
     before retention ends), as in stacks/integrity.py."""
-    s3.create_bucket(Bucket=name, ObjectLockEnabledForBucket=True)
-    s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+    _encrypted_bucket(s3, name, key_arn, object_lock=True)
     s3.put_object_lock_configuration(
         Bucket=name,
         ObjectLockConfiguration={
@@ -157,19 +156,11 @@ def _witness_bucket(s3: Any, settings: Settings, name: str, key_arn: str) -> str
             "Rule": {"DefaultRetention": {"Mode": "COMPLIANCE", "Days": settings.object_lock_days}},
         },
     )
-    s3.put_bucket_encryption(
-        Bucket=name,
-        ServerSideEncryptionConfiguration={"Rules": [{
-            "ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key_arn},
-            "BucketKeyEnabled": True,
-        }]},
-    )
     return name
 
 
 def _bucket(s3: Any, settings: Settings, name: str, key_arn: str) -> str:
-    s3.create_bucket(Bucket=name, ObjectLockEnabledForBucket=True)
-    s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+    _encrypted_bucket(s3, name, key_arn, object_lock=True)
     s3.put_object_lock_configuration(
         Bucket=name,
         ObjectLockConfiguration={
@@ -177,15 +168,6 @@ def _bucket(s3: Any, settings: Settings, name: str, key_arn: str) -> str:
             "Rule": {"DefaultRetention": {
                 "Mode": settings.object_lock_mode, "Days": settings.object_lock_days,
             }},
-        },
-    )
-    s3.put_bucket_encryption(
-        Bucket=name,
-        ServerSideEncryptionConfiguration={
-            "Rules": [{
-                "ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key_arn},
-                "BucketKeyEnabled": True,
-            }]
         },
     )
     s3.put_public_access_block(
@@ -198,9 +180,14 @@ def _bucket(s3: Any, settings: Settings, name: str, key_arn: str) -> str:
     return name
 
 
-def _results_bucket(s3: Any, name: str, key_arn: str) -> str:
-    """Where Athena writes query results (the local engine only checks the caller may)."""
-    s3.create_bucket(Bucket=name)
+def _encrypted_bucket(
+    s3: Any, name: str, key_arn: str, *, versioned: bool = False, object_lock: bool = False,
+) -> str:
+    """A bucket with SSE-KMS under the stack's key (and a bucket key) by default; Object Lock
+    needs versioning, so `object_lock` turns it on too."""
+    s3.create_bucket(Bucket=name, **({"ObjectLockEnabledForBucket": True} if object_lock else {}))
+    if versioned or object_lock:
+        s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
     s3.put_bucket_encryption(
         Bucket=name,
         ServerSideEncryptionConfiguration={"Rules": [{
@@ -211,11 +198,14 @@ def _results_bucket(s3: Any, name: str, key_arn: str) -> str:
     return name
 
 
+def _results_bucket(s3: Any, name: str, key_arn: str) -> str:
+    """Where Athena writes query results (the local engine only checks the caller may)."""
+    return _encrypted_bucket(s3, name, key_arn)
+
+
 def _landing_bucket(s3: Any, name: str, key_arn: str) -> str:
     """Files dropped for import (versioned: a file is identified by its version), and reports."""
-    _results_bucket(s3, name, key_arn)
-    s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
-    return name
+    return _encrypted_bucket(s3, name, key_arn, versioned=True)
 
 
 def _queues(
