@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import importlib
 import logging
-import threading
 import time
 from typing import Any
 
 from mlaudit.functions import spec
 
+from local.periodic import Periodic
 from local.runtime import LambdaContext
 
 logger = logging.getLogger(__name__)
@@ -31,39 +31,26 @@ def object_created(bucket: str, key: str, version_id: str | None, size: int, eta
     }
 
 
-class LandingWatcher:
+class LandingWatcher(Periodic):
     def __init__(self, s3: Any, bucket: str, *, region: str, interval: float = 0.5) -> None:
+        super().__init__("landing-watcher", interval)
         self.s3 = s3  # the stack's own client: S3 tells EventBridge, not the function
         self.bucket = bucket
         self.region = region
-        self.interval = interval
         self.imported = 0
         self._seen: set[tuple[str, str]] = set()
-        self._busy = threading.Event()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="landing-watcher", daemon=True)
 
-    def start(self) -> LandingWatcher:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join()
-
-    def _run(self) -> None:
+    def tick(self) -> None:
         handler = importlib.import_module("mlaudit.handlers.imports").handler
         timeout = spec("imports").timeout_seconds
-        while not self._stop.wait(self.interval):
-            for version in self._new_versions():
-                event = object_created(self.bucket, version["Key"], version.get("VersionId"), version["Size"],
-                                       version["ETag"], self.region)
-                try:
-                    handler(event, LambdaContext("imports", int(timeout), region=self.region))
-                    self.imported += 1
-                except Exception:  # logged as Lambda would; EventBridge's retries are not emulated
-                    logger.exception("import of a landed file failed")
+        for version in self._new_versions():
+            event = object_created(self.bucket, version["Key"], version.get("VersionId"), version["Size"],
+                                   version["ETag"], self.region)
+            try:
+                handler(event, LambdaContext("imports", int(timeout), region=self.region))
+                self.imported += 1
+            except Exception:  # logged as Lambda would; EventBridge's retries are not emulated
+                logger.exception("import of a landed file failed")
 
     def _new_versions(self) -> list[dict[str, Any]]:
         found = []
