@@ -11,7 +11,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_quicksight as quicksight
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
-from mlaudit.events import EventType
+from mlaudit.contract import EventType
 from mlaudit.layout import EVENTS_PREFIX, PARTITION_KEYS, glue_columns
 from mlaudit.resources import glue_database_name, workgroup_name
 from mlaudit.settings import Settings

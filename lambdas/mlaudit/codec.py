@@ -23,6 +23,8 @@ def canonical_json(value: Any) -> str:
 
 
 _FAST_SORTED = msgspec.json.Encoder(order="sorted")
+# Sorted keys, msgspec's spelling: canonical only where `canonical_bytes_fast` says so.
+encode_sorted = _FAST_SORTED.encode
 _FAST_AS_BUILT = msgspec.json.Encoder()
 # "Plain" floats, which msgspec writes exactly as Python's repr does: 0, and
 # PLAIN_FLOAT_LOW <= |x| < PLAIN_FLOAT_HIGH. Outside, repr uses exponents that msgspec
@@ -60,4 +62,6 @@ def canonical_json_fast(value: Any, floats_plain: bool) -> str:
 
 def format_timestamp(value: datetime) -> str:
     """UTC, millisecond precision, 'Z': the one timestamp form in canonical records."""
-    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    return value.isoformat(timespec="milliseconds")[:-6] + "Z"  # "+00:00" off

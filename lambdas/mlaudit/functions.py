@@ -20,10 +20,13 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from mlaudit.env import Env
 from mlaudit.resources import Attr, Resource
-from mlaudit.settings import Env, Settings
+
+if TYPE_CHECKING:
+    from mlaudit.settings import Settings
 
 
 class MissingSetting(RuntimeError):

@@ -1,18 +1,19 @@
 """Where and how events sit in the lake: columns, types, partitions, object keys.
 
-Generated from `events.StoredEvent` so the Parquet schema, the Glue table and the
+Generated from `contract.StoredEvent` so the Parquet schema, the Glue table and the
 canonical leaf form cannot drift apart. No pyarrow here (the ingest function
 imports this module); `parquet.py` turns `COLUMNS` into an Arrow schema.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import types
 import typing
 from dataclasses import dataclass
 from datetime import datetime
 
-from mlaudit.events import StoredEvent
+from mlaudit.contract import StoredEvent
 
 EVENTS_PREFIX = "events/"
 INTEGRITY_PREFIX = "integrity/"
@@ -45,12 +46,15 @@ def _kind(annotation: object) -> tuple[str, bool]:
     return {str: "string", int: "int", float: "double", datetime: "timestamp"}[annotation], nullable
 
 
+_STORED_FIELDS = tuple(f.name for f in dataclasses.fields(StoredEvent))
+
+
 def _columns() -> tuple[Column, ...]:
     hints = typing.get_type_hints(StoredEvent)
     partition_names = {name for name, _ in PARTITION_KEYS}
     return tuple(
         Column(name, *_kind(hints[name]))
-        for name in StoredEvent.model_fields
+        for name in _STORED_FIELDS
         if name not in partition_names
     )
 
@@ -60,7 +64,7 @@ COLUMNS: tuple[Column, ...] = _columns()
 COLUMN_NAMES: tuple[str, ...] = tuple(c.name for c in COLUMNS)
 TIMESTAMP_COLUMNS = tuple(c.name for c in COLUMNS if c.kind == "timestamp")
 # The fields hashed into a leaf: every stored field but the hash itself.
-LEAF_FIELDS: tuple[str, ...] = tuple(n for n in StoredEvent.model_fields if n != "leaf_hash")
+LEAF_FIELDS: tuple[str, ...] = tuple(n for n in _STORED_FIELDS if n != "leaf_hash")
 
 
 def glue_columns() -> list[dict[str, str]]:

@@ -19,7 +19,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from mlaudit.codec import canonical_bytes_fast, canonical_json, format_timestamp, plain_float
+import msgspec
+
+from mlaudit.codec import PLAIN_FLOAT_HIGH, PLAIN_FLOAT_LOW, canonical_bytes_fast, canonical_json, format_timestamp
 from mlaudit.integrity import merkle
 from mlaudit.layout import COLUMNS, LEAF_FIELDS, TIMESTAMP_COLUMNS
 
@@ -29,24 +31,49 @@ if TYPE_CHECKING:
 LEAF_ENCODING_VERSION = 1
 # Canonical key order: the sorted field names.
 LEAF_ORDER: tuple[str, ...] = tuple(sorted(LEAF_FIELDS))
-_LEAF_ORDER_LIST = list(LEAF_ORDER)
 _DOUBLES = tuple(c.name for c in COLUMNS if c.kind == "double")
+
+
+class LeafRecord(dict):  # type: ignore[type-arg]
+    """A leaf record made from EMPTY_LEAF (`ingest.leaf_record`), so with every leaf
+    field in LEAF_ORDER: encoded without sorting. Values may change; keys are never
+    added or removed."""
+
+
+EMPTY_LEAF = dict.fromkeys(LEAF_ORDER)
 
 
 def floats_plain(record: dict[str, Any]) -> bool:
     """Whether the fast encoder may write this leaf record (or any part of it): its
     only floats are its doubles (JSON columns hold text); see codec.plain_float."""
     for name in _DOUBLES:
-        value = record[name]
-        if value is not None and not plain_float(value):
+        value = record[name]  # (codec.plain_float, inline: once per event at ingest)
+        if value is not None and not (value == 0.0 or PLAIN_FLOAT_LOW <= abs(value) < PLAIN_FLOAT_HIGH):
             return False
     return True
 
 
 def encode_leaf(record: dict[str, Any]) -> bytes:
-    """canonical_json(record) as ASCII bytes, the fast way when it can. The record's keys
-    must be in LEAF_ORDER (as `ingest.leaf_record` builds it)."""
-    return canonical_bytes_fast(record, floats_plain(record), sort_keys=list(record) != _LEAF_ORDER_LIST)
+    """canonical_json(record) as ASCII bytes, the fast way when it can. A LeafRecord's
+    keys are in order already; any other record's are sorted."""
+    return canonical_bytes_fast(record, floats_plain(record), sort_keys=type(record) is not LeafRecord)
+
+
+_ENCODE_AS_BUILT = msgspec.json.Encoder().encode
+
+
+def encode_leaves(records: list[dict[str, Any]]) -> list[bytes]:
+    """`encode_leaf` of each record, with one check for them all where it can: LeafRecords
+    whose floats are plain and whose texts are printable ASCII (see codec.canonical_bytes_fast)."""
+    if all(type(record) is LeafRecord for record in records) and all(map(floats_plain, records)):
+        try:
+            texts = list(map(_ENCODE_AS_BUILT, records))
+        except (TypeError, UnicodeEncodeError):  # a lone surrogate: the slow way says what
+            texts = []
+        joined = b"".join(texts)
+        if texts and joined.isascii() and b"\x7f" not in joined:
+            return texts
+    return list(map(encode_leaf, records))
 
 
 def leaf_hash_bytes(canonical: bytes) -> bytes:

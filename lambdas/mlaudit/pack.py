@@ -32,10 +32,12 @@ from dataclasses import dataclass
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
-from mlaudit.codec import canonical_bytes_fast, canonical_json
-from mlaudit.events import EventType
+import msgspec
+
+from mlaudit.codec import canonical_json
+from mlaudit.contract import EventType
 from mlaudit.layout import COLUMNS
-from mlaudit.leaf import LEAF_ORDER, encode_leaf, floats_plain, leaf_hash_bytes
+from mlaudit.leaf import LEAF_ORDER, encode_leaves, leaf_hash_bytes
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -47,6 +49,7 @@ _KINDS = {c.name: c for c in COLUMNS}
 # Doubles are never shared: 0.0 == -0.0 but they encode apart, so "equal" is not "same text".
 _NEVER_SHARED = frozenset(c.name for c in COLUMNS if c.kind == "double")
 _LEAF_FIELD_SET = frozenset(LEAF_ORDER)
+_ENCODE_LINE = msgspec.json.Encoder().encode
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,7 @@ class Pack:
     pack_id: str
     body: str  # pack format 2, ASCII
     count: int  # events
+    event_ids: tuple[str, ...]  # the events' ids, in order (as `pack_event_ids` reads them from the body)
 
 
 class PackError(ValueError):
@@ -63,15 +67,17 @@ class PackError(ValueError):
 
 def shared_fields(records: list[dict[str, Any]]) -> tuple[str, ...]:
     """The leaf fields with one value in every record, in leaf order."""
-    count = len(records)
-    shared = []
-    for name in LEAF_ORDER:
-        value = records[0][name]
-        if name in _NEVER_SHARED and value is not None:
-            continue
-        if list(map(itemgetter(name), records)).count(value) == count:
-            shared.append(name)
-    return tuple(shared)
+    first, last = records[0], records[-1]
+    # Candidates: equal in the first and last record (doubles only when null).
+    candidates = [name for name in LEAF_ORDER
+                  if first[name] == last[name] and (first[name] is None or name not in _NEVER_SHARED)]
+    if len(records) < 3 or not candidates:
+        return tuple(candidates)
+    # Their values record by record, then column by column (the transposition in C);
+    # one name twice, so that the getter always gives a tuple.
+    columns = zip(*map(itemgetter(*candidates, candidates[0]), records), strict=True)
+    return tuple(name for name, column in zip(candidates, columns, strict=False)
+                 if column.count(column[0]) == len(column))
 
 
 def pack_records(records: list[dict[str, Any]], key: str, max_message_bytes: int) -> list[Pack]:
@@ -85,17 +91,18 @@ def pack_records(records: list[dict[str, Any]], key: str, max_message_bytes: int
     own = [name for name in LEAF_ORDER if name not in shared]
     packs: list[Pack] = []
     current: list[str] = [header]
+    ids: list[str] = []
     size = len(header)
-    for record in records:
-        line = _event_line(record, own)
+    for record, line in zip(records, _event_lines(records, own), strict=True):
         if len(header) + 1 + len(line) > max_message_bytes:
             raise PackTooLarge
         if len(current) > 1 and size + 1 + len(line) > max_message_bytes:
-            packs.append(_pack(key, len(packs), current))
-            current, size = [header], len(header)
+            packs.append(_pack(key, len(packs), current, ids))
+            current, ids, size = [header], [], len(header)
         current.append(line)
+        ids.append(record["event_id"])
         size += 1 + len(line)
-    packs.append(_pack(key, len(packs), current))
+    packs.append(_pack(key, len(packs), current, ids))
     return packs
 
 
@@ -110,16 +117,25 @@ class PackTooLarge(ValueError):
     """One event does not fit in a queue message."""
 
 
-def _event_line(record: dict[str, Any], own: list[str]) -> str:
-    line = {name: record[name] for name in own}
-    line[LEAF_HASH] = leaf_hash_bytes(encode_leaf(record)).hex()
-    # Key order does not matter here (the line is parsed, not hashed); ASCII it must be.
-    return canonical_bytes_fast(line, floats_plain(record), sort_keys=False).decode("ascii")
+def _event_lines(records: list[dict[str, Any]], own: list[str]) -> list[str]:
+    """Each record's line: its own fields and its leaf hash."""
+    lines = []
+    for record, leaf in zip(records, encode_leaves(records), strict=True):
+        line = dict(zip(own, map(record.__getitem__, own), strict=True))
+        line[LEAF_HASH] = leaf_hash_bytes(leaf).hex()
+        lines.append(line)
+    # A line is parsed, not hashed: any spelling that reads back the same values will do
+    # (msgspec's floats round-trip exactly); ASCII it must be.
+    texts = list(map(_ENCODE_LINE, lines))
+    if b"".join(texts).isascii():
+        return [text.decode("ascii") for text in texts]
+    return [text.decode("ascii") if text.isascii() else canonical_json(line)
+            for text, line in zip(texts, lines, strict=True)]
 
 
-def _pack(key: str, index: int, lines: list[str]) -> Pack:
+def _pack(key: str, index: int, lines: list[str], event_ids: list[str]) -> Pack:
     pack_id = hashlib.sha256(f"{key}:{index}".encode()).hexdigest()[:40]
-    return Pack(pack_id=pack_id, body="\n".join(lines), count=len(lines) - 1)
+    return Pack(pack_id=pack_id, body="\n".join(lines), count=len(lines) - 1, event_ids=tuple(event_ids))
 
 
 # ---------------------------------------------------------------- reading (writer)

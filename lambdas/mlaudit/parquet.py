@@ -9,7 +9,7 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from mlaudit.events import JSON_FIELDS
+from mlaudit.contract import JSON_FIELDS
 from mlaudit.layout import COLUMNS
 from mlaudit.leaf import LEAF_ENCODING_VERSION
 

@@ -35,8 +35,8 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from mlaudit.codec import canonical_json, format_timestamp
+from mlaudit.contract import JSON_FIELDS
 from mlaudit.errors import Incomplete, Invalid, NotFound
-from mlaudit.events import JSON_FIELDS
 from mlaudit.principal import Principal
 
 if TYPE_CHECKING:

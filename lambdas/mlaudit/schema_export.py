@@ -1,7 +1,10 @@
-"""Write the JSON Schema of the v1 event contract: `python -m mlaudit.schema_export FILE`.
+"""Write the JSON Schema of the v1 event contract: `python -m mlaudit.schema_export [FILE]`.
 
 Generated from the pydantic models so clients in any language validate against
-exactly what the ingest function enforces. A test fails when the file is stale.
+exactly what the ingest function enforces. The same run writes the schema's
+validation keywords beside `mlaudit.contract` (`contract_v1.json`), from which the
+ingest function compiles its fast decoder (`ingest.decode`). A test fails when
+either file is stale.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from mlaudit.contract import CONTRACT_FILE
 from mlaudit.events import (
     JSON_MAX_BYTES,
     JSON_MAX_DEPTH,
@@ -53,7 +57,30 @@ def render() -> str:
     return json.dumps(contract_schema(), indent=2, sort_keys=True) + "\n"
 
 
+_ANNOTATIONS = frozenset({"title", "description"})
+
+
+def _keywords(schema: Any) -> Any:
+    """The schema without its annotations (titles and descriptions): what validates."""
+    if isinstance(schema, dict):
+        return {key: _keywords(value) for key, value in schema.items() if key not in _ANNOTATIONS}
+    if isinstance(schema, list):
+        return [_keywords(item) for item in schema]
+    return schema
+
+
+def render_keywords() -> str:
+    definitions = contract_schema()["$defs"]
+    keywords = {
+        "event": _keywords(definitions["AuditEventV1"]),
+        "batch": _keywords(definitions["AuditEventBatchV1"]),
+        "event_types": definitions["EventType"]["enum"],
+    }
+    return json.dumps(keywords, indent=1, sort_keys=True) + "\n"
+
+
 if __name__ == "__main__":
     target = Path(sys.argv[1]) if len(sys.argv) > 1 else REPO_DOC
     target.write_text(render())
-    print(f"wrote {target}")
+    CONTRACT_FILE.write_text(render_keywords())
+    print(f"wrote {target} and {CONTRACT_FILE}")

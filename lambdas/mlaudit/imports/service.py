@@ -29,8 +29,8 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import IO, Any
 
+from mlaudit.contract import Event
 from mlaudit.errors import DomainError, TooLarge
-from mlaudit.events import EventIn
 from mlaudit.imports.readers import FORMATS, Unreadable, read_jsonl, read_parquet
 from mlaudit.ingest.identity import RequestMeta
 from mlaudit.ingest.request import IngestLimits, parse_events
@@ -159,7 +159,7 @@ class FileImporter:
         self, stream: IO[bytes], source: ImportSource, principal: Principal, meta: RequestMeta,
         received_at: datetime, key: str, report: ImportReport, progress: Any,
     ) -> None:
-        batch: list[tuple[int, EventIn, str]] = []
+        batch: list[tuple[int, Event, str]] = []
         supplied: set[str] = set()  # event ids the lines carried themselves
         batches = 0
         for number, line in self._lines(stream, source):
@@ -189,7 +189,7 @@ class FileImporter:
         if progress is not None:
             progress(report.lines)
 
-    def check_line(self, line: bytes) -> tuple[EventIn | None, list[dict[str, Any]]]:
+    def check_line(self, line: bytes) -> tuple[Event | None, list[dict[str, Any]]]:
         """One line through the contract, as POST /v1/events reads one event: the event,
         or the problems as {path, rule, message} with paths inside the event."""
         try:
@@ -213,7 +213,7 @@ class FileImporter:
                            "message": "outside years 1 to 9999 in UTC"}]
         return event, self._personal_problems(event)
 
-    def _personal_problems(self, event: EventIn) -> list[dict[str, Any]]:
+    def _personal_problems(self, event: Event) -> list[dict[str, Any]]:
         # The same rules as IngestService for personal fields (see ingest).
         if event.personal_data is not None and event.subject_ref is None:
             return [{"path": "personal_data", "rule": "requires_subject_ref",
@@ -227,7 +227,7 @@ class FileImporter:
         return []
 
     def _send(
-        self, batch: list[tuple[int, EventIn, str]], batch_key: str, principal: Principal, meta: RequestMeta,
+        self, batch: list[tuple[int, Event, str]], batch_key: str, principal: Principal, meta: RequestMeta,
         received_at: datetime, report: ImportReport,
     ) -> None:
         events = [event for _, event, _ in batch]
@@ -245,7 +245,7 @@ class FileImporter:
             report.dq[status] += count
 
     def _send_one(
-        self, item: tuple[int, EventIn, str], key: str, principal: Principal, meta: RequestMeta,
+        self, item: tuple[int, Event, str], key: str, principal: Principal, meta: RequestMeta,
         received_at: datetime, report: ImportReport,
     ) -> None:
         number, event, event_id = item

@@ -28,19 +28,14 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
-import msgspec
-
+from mlaudit.contract import Event
 from mlaudit.errors import Conflict
-from mlaudit.events import EventIn
 from mlaudit.ingest.request import MAX_REPORTED_ERRORS
 
-_FINGERPRINT = msgspec.json.Encoder(order="sorted")
 
-
-@dataclass(frozen=True)
-class EventClaim:
+class EventClaim(NamedTuple):  # a tuple: one is made per event, on the hot path
     event_key: str  # sender and event id, hashed
     fingerprint: str  # the event's content, as parsed
     owner: str  # the request key that sends it
@@ -83,12 +78,13 @@ def event_key(actor_id: str, event_id: str) -> str:
     return "event#" + hashlib.sha256(f"{actor_id}\n{event_id}".encode()).hexdigest()
 
 
-def event_fingerprint(event: EventIn) -> str:
-    return hashlib.sha256(_FINGERPRINT.encode(event.__dict__)).hexdigest()[:32]
+def event_fingerprint(event: Event) -> str:
+    """The event's content as parsed (`Event.content`), hashed."""
+    return hashlib.sha256(event.content).hexdigest()[:32]
 
 
 def claim_events(
-    store: EventClaimStore, actor_id: str, events: list[EventIn], event_ids: list[str], key: str,
+    store: EventClaimStore, actor_id: str, events: list[Event], event_ids: list[str], key: str,
     now: datetime, window: timedelta, in_flight: timedelta,
 ) -> list[int]:
     """The indexes of the events this request must send (see the module); else Conflict."""

@@ -7,8 +7,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from mlaudit.contract import Event, EventType
 from mlaudit.errors import Forbidden, InvalidEvents
-from mlaudit.events import EventIn, EventType
 from mlaudit.ingest.request import MAX_REPORTED_ERRORS
 from mlaudit.principal import Principal
 
@@ -28,7 +28,7 @@ LINEAGE_EVENT_TYPES = frozenset({
 })
 
 
-def check_scope_allows(principal: Principal, events: list[EventIn]) -> None:
+def check_scope_allows(principal: Principal, events: list[Event]) -> None:
     if principal.kind != "workload" or "events.write" in principal.scopes:
         return
     problems = [
@@ -41,14 +41,18 @@ def check_scope_allows(principal: Principal, events: list[EventIn]) -> None:
                         problems[:MAX_REPORTED_ERRORS])
 
 
-def event_id_of(event: EventIn, principal: Principal) -> str:
+def event_id_of(event: Event, principal: Principal) -> str:
     if event.event_id is not None:
         return event.event_id
-    content = event.model_dump_json(exclude_none=True)
+    # The content as the contract's model writes it (pydantic, imported only for events
+    # sent without an id): the ids derived so far stay the ids.
+    from mlaudit.events import EventIn  # noqa: PLC0415
+
+    content = EventIn.model_construct(**event.__dict__).model_dump_json(exclude_none=True)
     return str(uuid.uuid5(_EVENT_ID_NAMESPACE, f"{principal.actor_id}\n{content}"))
 
 
-def assign_event_ids(events: list[EventIn], principal: Principal) -> list[str]:
+def assign_event_ids(events: list[Event], principal: Principal) -> list[str]:
     ids = [event_id_of(e, principal) for e in events]
     first_seen: dict[str, int] = {}
     problems = []

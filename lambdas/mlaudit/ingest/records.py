@@ -1,52 +1,44 @@
 """Records: a validated event -> its leaf record, the bytes `mlaudit.leaf` hashes, and
-the fingerprint of what a request asks to store."""
+the fingerprints of what a request asks to store."""
 
 from __future__ import annotations
 
 import hashlib
 from typing import Any
 
-import msgspec
-
-from mlaudit.codec import format_timestamp
-from mlaudit.events import JSON_FIELDS, LIST_FIELDS, EventIn
-from mlaudit.leaf import LEAF_ORDER
-
-_FINGERPRINT = msgspec.json.Encoder(order="sorted")
+from mlaudit.contract import EVENT_FIELDS, LIST_FIELDS, Event
+from mlaudit.leaf import EMPTY_LEAF, LEAF_ORDER, LeafRecord
 
 
-def request_fingerprint(events: list[EventIn]) -> str:
-    """What the request asks to store, as parsed: a resend with other whitespace or key
-    order is the same request; one with any other value is not (409)."""
-    return hashlib.sha256(_FINGERPRINT.encode([event.__dict__ for event in events])).hexdigest()
+def request_fingerprint(events: list[Event]) -> str:
+    """What the request asks to store, as parsed: a resend with other whitespace, key
+    order or null fields is the same request; one with any other value is not (409).
+    The hash of the events' contents (`Event.content`) as one JSON array."""
+    return hashlib.sha256(b"[" + b",".join(event.content for event in events) + b"]").hexdigest()
 
 
-# Fields copied as they are from the client's event into the leaf record.
-_COPIED = tuple(
-    name for name in LEAF_ORDER
-    if name in EventIn.model_fields and name not in (*JSON_FIELDS, *LIST_FIELDS, "event_id", "event_type",
-                                                     "occurred_at", "subject_ref", "personal_data")
-)
+# A leaf record starts as every leaf field, null, in canonical key order; merging the
+# event's values into it keeps that order. The event's fields the leaf does not hold:
+_NOT_IN_LEAF = tuple(name for name in EVENT_FIELDS if name not in LEAF_ORDER)  # subject_ref
 
 
 def leaf_record(
-    event: EventIn, event_id: str, server: dict[str, Any], dq_status: str, dq_violations: tuple[str, ...],
+    event: Event, event_id: str, server: dict[str, Any], dq_status: str, dq_violations: tuple[str, ...],
 ) -> dict[str, Any]:
     """The stored fields of one event, in leaf form and canonical key order (see mlaudit.leaf).
-    `server` comes from `server_fields`; its values are shared, never modified."""
-    values = event.__dict__
-    record = dict.fromkeys(LEAF_ORDER)  # the key order; the assignments below keep it
-    for name in _COPIED:
-        record[name] = values[name]
-    for name in JSON_FIELDS:
-        value = values[name]
-        record[name] = None if value is None else value.text  # CanonicalJson, encoded at validation
-    for name in LIST_FIELDS:
-        record[name] = list(values[name] or ())
+    `server` comes from `server_fields`; its values are shared, never modified. Personal
+    data is left null: the protector sets its ciphertext."""
+    record = LeafRecord(EMPTY_LEAF)  # every leaf field in order: the updates keep it
+    record.update(event.__dict__)
+    record.update(event.stored)  # occurred_at, event_type, JSON fields: as stored
     record.update(server)
+    for name in _NOT_IN_LEAF:
+        del record[name]
+    for name in LIST_FIELDS:
+        if record[name] is None:
+            record[name] = []
+    record["personal_data"] = None
     record["event_id"] = event_id
-    record["event_type"] = event.event_type.value
-    record["occurred_at"] = format_timestamp(event.occurred_at)
     record["dq_status"] = dq_status
     record["dq_violations"] = list(dq_violations)
     return record

@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from mlaudit.codec import format_timestamp
+from mlaudit.contract import Event
 from mlaudit.errors import InvalidEvents, TooLarge
-from mlaudit.events import EventIn
 from mlaudit.ingest.claims import EventClaimStore, claim_events
 from mlaudit.ingest.identity import RequestMeta, assign_event_ids, check_scope_allows, request_key, server_fields
 from mlaudit.ingest.records import leaf_record, request_fingerprint
@@ -22,9 +22,9 @@ from mlaudit.ingest.request import (
     decode_body,
     parse_events,
 )
-from mlaudit.pack import Pack, PackTooLarge, pack_event_ids, pack_records
+from mlaudit.pack import Pack, PackTooLarge, pack_records
 from mlaudit.principal import Principal
-from mlaudit.rules import RuleSet, load_rules
+from mlaudit.rules import PASS, RuleSet, load_rules
 
 
 @dataclass
@@ -105,7 +105,7 @@ class EventRecorder:
 
 
     def enqueue(
-        self, events: list[EventIn], event_ids: list[str], key: str, principal: Principal,
+        self, events: list[Event], event_ids: list[str], key: str, principal: Principal,
         meta: RequestMeta, received_at: datetime,
     ) -> IngestResult:
         result, records = self.evaluate(events, event_ids, principal, meta, received_at)
@@ -119,7 +119,7 @@ class EventRecorder:
             raise TooLarge("event_too_large", "An event is larger than one queue message.") from None
 
     def evaluate(
-        self, events: list[EventIn], event_ids: list[str], principal: Principal,
+        self, events: list[Event], event_ids: list[str], principal: Principal,
         meta: RequestMeta, received_at: datetime,
     ) -> tuple[IngestResult, list[dict[str, Any]]]:
         """Each event's data-quality verdict (the answer) and leaf record."""
@@ -127,20 +127,21 @@ class EventRecorder:
         result = IngestResult(event_ids)
         if self.protector is not None:
             self.protector.prepare(e.subject_ref for e in events if e.subject_ref is not None)
-        records = []
-        for index, (event, event_id) in enumerate(zip(events, event_ids, strict=True)):
-            verdict = self.rules.evaluate(event, received_at, self.limits.clock_skew)
-            result.dq_counts[verdict.status] += 1
-            if verdict.violations:
+        verdicts = self.rules.evaluate_all(events, received_at, self.limits.clock_skew)
+        records = [leaf_record(event, event_id, server, verdict.status, verdict.violations)
+                   for event, event_id, verdict in zip(events, event_ids, verdicts, strict=True)]
+        for index, verdict in enumerate(verdicts):
+            if verdict is not PASS:
+                result.dq_counts[verdict.status] += 1
                 result.dq_violations.append(
-                    {"index": index, "event_id": event_id, "rules": list(verdict.violations)}
-                )
-            record = leaf_record(event, event_id, server, verdict.status, verdict.violations)
-            if self.protector is not None and event.subject_ref is not None:
-                record["subject_pseudonym"], record["personal_data"] = self.protector.protect(
-                    event.subject_ref, event.personal_data
-                )
-            records.append(record)
+                    {"index": index, "event_id": event_ids[index], "rules": list(verdict.violations)})
+        result.dq_counts["pass"] = len(events) - result.dq_counts["warn"] - result.dq_counts["fail"]
+        if self.protector is not None:
+            for event, record in zip(events, records, strict=True):
+                if event.subject_ref is not None:
+                    record["subject_pseudonym"], record["personal_data"] = self.protector.protect(
+                        event.subject_ref, event.personal_data
+                    )
         return result, records
 
 
@@ -182,15 +183,15 @@ class IngestService:
             result, records = self.recorder.evaluate(events, event_ids, principal, meta, claim.received_at)
             packs = self._packs([records[i] for i in owned], key, claim, now)
             if packs:
-                self.store.intend(key, {p.pack_id: pack_event_ids(p) for p in packs})
+                self.store.intend(key, {p.pack_id: list(p.event_ids) for p in packs})
             self._send(packs, sent, uncertain)
             response = result.body()
             self.store.complete(key, response, self.clock(), self.limits)
         except BaseException:
             # Released with what the queue confirmed: a retry (or another request) sends the rest.
             self.store.release(key, [p.pack_id for p in sent],
-                               [event_id for p in sent for event_id in pack_event_ids(p)],
-                               {p.pack_id: pack_event_ids(p) for p in uncertain})
+                               [event_id for p in sent for event_id in p.event_ids],
+                               {p.pack_id: list(p.event_ids) for p in uncertain})
             raise
         return 202, response
 
@@ -204,7 +205,7 @@ class IngestService:
         packs = self._pack(records, key)
         before = claim.sent_events | claim.uncertain.keys()
         if all(p.pack_id in claim.sent_packs or p.pack_id in claim.uncertain.values()
-               or before.isdisjoint(pack_event_ids(p)) for p in packs):
+               or before.isdisjoint(p.event_ids) for p in packs):
             return [p for p in packs if p.pack_id not in claim.sent_packs]
         held = {pack for pack in set(claim.uncertain.values()) if not self.store.supersede_pack(pack, now)}
         done = claim.sent_events | {e for e, pack in claim.uncertain.items() if pack in held}
@@ -224,7 +225,7 @@ class IngestService:
             raise
         sent += packs
 
-    def _check_personal_fields(self, events: list[EventIn]) -> None:
+    def _check_personal_fields(self, events: list[Event]) -> None:
         # Personal data is encrypted under its subject's key: without a subject it has none.
         orphans = [
             {"index": i, "path": f"events[{i}].personal_data", "rule": "requires_subject_ref",

@@ -25,8 +25,8 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
+from mlaudit.contract import JsonBoundsError, bounded_json, json_path
 from mlaudit.errors import DomainError, Invalid, InvalidEvents
-from mlaudit.events import JsonBoundsError, _bounded_json, json_path
 
 EVENT_TYPES = ("START", "RUNNING", "COMPLETE", "ABORT", "FAIL", "OTHER")
 RUN, JOB, DATASET = "RunEvent", "JobEvent", "DatasetEvent"
@@ -285,7 +285,7 @@ def to_contract_event(event: dict[str, Any]) -> dict[str, Any]:
             if refs:
                 mapped[side] = list(dict.fromkeys(refs))  # a dataset named twice is one edge
     try:
-        mapped["details"] = _bounded_json(event)
+        mapped["details"] = bounded_json(event)
     except JsonBoundsError as error:
         p.add(error.path, error.bound, error.detail)  # depth, width, key_length, size, finite
     if p.items:

@@ -15,7 +15,7 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Any, Literal
 
-from mlaudit.events import EventIn, EventType
+from mlaudit.contract import EVENT_FIELDS, Event, EventType
 
 RULES_FILE = Path(__file__).with_name("dq_rules.json")
 
@@ -57,7 +57,7 @@ def _compile(rule: Rule) -> Callable[[dict[str, Any], datetime], bool]:
         if len(rule.fields) == 1:
             return lambda values, _: values[name] is None
         present = itemgetter(*rule.fields)
-        return lambda values, _: any(value is None for value in present(values))
+        return lambda values, _: None in present(values)
     if rule.check == "range":
         low = float("-inf") if rule.minimum is None else rule.minimum
         high = float("inf") if rule.maximum is None else rule.maximum
@@ -76,14 +76,20 @@ class RuleSet:
             for event_type in EventType
         }
 
-    def evaluate(self, event: EventIn, received_at: datetime, clock_skew: timedelta) -> Verdict:
+    def evaluate(self, event: Event, received_at: datetime, clock_skew: timedelta) -> Verdict:
+        return self.evaluate_all([event], received_at, clock_skew)[0]
+
+    def evaluate_all(self, events: list[Event], received_at: datetime, clock_skew: timedelta) -> list[Verdict]:
+        """Each event's verdict, in order: the rules of its type it breaks."""
         not_after = received_at + clock_skew
-        values = event.__dict__
-        broken = [r for r in self._by_type[event.event_type.value] if r.test(values, not_after)]
-        if not broken:
-            return PASS
-        status = "fail" if any(r.severity == "fail" for r in broken) else "warn"
-        return Verdict(status, tuple(r.id for r in broken))
+        by_type = self._by_type
+        verdicts = []
+        for event in events:
+            values = event.__dict__
+            broken = [r for r in by_type[values["event_type"]] if r.test(values, not_after)]
+            verdicts.append(PASS if not broken else Verdict(
+                "fail" if any(r.severity == "fail" for r in broken) else "warn", tuple(r.id for r in broken)))
+        return verdicts
 
 
 _CHECKS = {"range", "required", "allowed", "not_future"}
@@ -105,7 +111,7 @@ def load_rules(path: Path = RULES_FILE) -> RuleSet:
             raise ValueError(f"{where}: severity must be 'warn' or 'fail'")
         fields = tuple(raw["fields"]) if "fields" in raw else (raw["field"],)
         for name in fields:
-            if name not in EventIn.model_fields:
+            if name not in EVENT_FIELDS:
                 raise ValueError(f"{where}: {name!r} is not a field of the event contract")
         types = raw.get("event_types")
         if types is not None and not set(types) <= known_types:
