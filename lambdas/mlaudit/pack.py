@@ -119,18 +119,23 @@ class PackTooLarge(ValueError):
 
 def _event_lines(records: list[dict[str, Any]], own: list[str]) -> list[str]:
     """Each record's line: its own fields and its leaf hash."""
-    lines = []
-    for record, leaf in zip(records, encode_leaves(records), strict=True):
-        line = dict(zip(own, map(record.__getitem__, own), strict=True))
-        line[LEAF_HASH] = leaf_hash_bytes(leaf).hex()
-        lines.append(line)
+    line_type = _line_type(tuple(own))
+    values = itemgetter(*own, own[0]) if own else lambda _: ()  # (a name twice: always a tuple)
+    lines = [line_type(*values(record)[:len(own)], leaf_hash_bytes(leaf).hex())
+             for record, leaf in zip(records, encode_leaves(records), strict=True)]
     # A line is parsed, not hashed: any spelling that reads back the same values will do
     # (msgspec's floats round-trip exactly); ASCII it must be.
     texts = list(map(_ENCODE_LINE, lines))
     if b"".join(texts).isascii():
         return [text.decode("ascii") for text in texts]
-    return [text.decode("ascii") if text.isascii() else canonical_json(line)
+    return [text.decode("ascii") if text.isascii() else canonical_json(msgspec.structs.asdict(line))
             for text, line in zip(texts, lines, strict=True)]
+
+
+@functools.lru_cache(maxsize=64)
+def _line_type(own: tuple[str, ...]) -> type:
+    """A line's fields as a msgspec Struct (built and encoded faster than a dict)."""
+    return msgspec.defstruct("PackLine", [*own, LEAF_HASH])
 
 
 def _pack(key: str, index: int, lines: list[str], event_ids: list[str]) -> Pack:
