@@ -18,7 +18,7 @@ help:
 	@echo "make synth  - synthesize the CDK app into cdk.out/ (no Docker, no credentials)"
 	@echo "make bench  - benchmarks; results in docs/benchmarks.md"
 	@echo "make soak   - 10 minutes of load with injected faults on the local stack (0 lost, 0 duplicated)"
-	@echo "make schema - regenerate docs/event-schema.json from the event models"
+	@echo "make schema - regenerate docs/event-schema.json (and the fast decoder's contract_v1.json) from the event models"
 	@echo "make docs   - regenerate every generated doc (schema, settings, compliance, permissions)"
 	@echo "make preflight REGION=r        - read-only checks of an account before the first deploy"
 	@echo "                                 (ARGS='-c name=value ...': the settings you will deploy with)"
