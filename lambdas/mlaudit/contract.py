@@ -146,6 +146,10 @@ class CanonicalJson(dict):  # type: ignore[type-arg]
 
     text: str
 
+    def __init__(self, value: dict[str, Any], text: str = "") -> None:
+        super().__init__(value)
+        self.text = text
+
 
 # Where msgspec writes a float other than repr does (see codec.plain_float): with an
 # exponent repr would not use or spells otherwise ("1e16" against "1e+16"), or
@@ -163,16 +167,23 @@ def bounded_json(value: dict[str, Any]) -> dict[str, Any]:
 
 def bounded_json_all(values: list[dict[str, Any]], *, finite: bool) -> list[dict[str, Any]]:
     """`bounded_json` of each value; faster for objects whose numbers are known to be
-    finite (`finite`: decoded by msgspec, which has no NaN or infinity): their texts,
-    encoded once, are checked together, and only those whose text cannot show that no
-    bound is broken get the full check (`bounded_json_checked`)."""
-    if not finite or not values:
+    finite (`finite`: decoded by msgspec, which has no NaN or infinity), see `bounded_json_texts`."""
+    if not finite:
         return [bounded_json_checked(value) for value in values]
+    return [_canonical(value, text) for value, text in zip(values, bounded_json_texts(values), strict=True)]
+
+
+def bounded_json_texts(values: list[dict[str, Any]]) -> list[str]:
+    """The canonical text of each object (JsonBoundsError if one breaks a bound), for
+    objects whose numbers are known to be finite (decoded by msgspec, which has no NaN or
+    infinity): their texts, encoded once, are checked together, and only those whose text
+    cannot show that no bound is broken get the full check (`bounded_json_checked`)."""
     texts = list(map(encode_sorted, values))
-    if _plain_texts(values, texts):
-        return [_canonical(value, text) for value, text in zip(values, texts, strict=True)]
-    return [_canonical(value, text) if len(values) > 1 and _plain_texts([value], [text])
-            else bounded_json_checked(value) for value, text in zip(values, texts, strict=True)]
+    if values and _plain_texts(values, texts):
+        return [text.decode("ascii") for text in texts]
+    return [text.decode("ascii") if len(values) > 1 and _plain_texts([value], [text])
+            else bounded_json_checked(value).text  # type: ignore[attr-defined]
+            for value, text in zip(values, texts, strict=True)]
 
 
 def _plain_texts(values: list[dict[str, Any]], texts: list[bytes]) -> bool:
@@ -189,10 +200,8 @@ def _plain_texts(values: list[dict[str, Any]], texts: list[bytes]) -> bool:
                     for value, text in zip(values, texts, strict=True) if len(text) > JSON_MAX_KEY_LENGTH))
 
 
-def _canonical(value: dict[str, Any], text: bytes) -> CanonicalJson:
-    result = CanonicalJson(value)
-    result.text = text.decode("ascii")
-    return result
+def _canonical(value: dict[str, Any], text: str) -> CanonicalJson:
+    return CanonicalJson(value, text)
 
 
 def bounded_json_checked(value: dict[str, Any]) -> dict[str, Any]:
@@ -212,9 +221,7 @@ def bounded_json_checked(value: dict[str, Any]) -> dict[str, Any]:
             f"{len(text)} bytes as canonical JSON, at most {JSON_MAX_BYTES} "
             f"(largest member {json_path([largest])}: {len(canonical_json(value[largest]))} bytes)",
         )
-    result = CanonicalJson(value)
-    result.text = text
-    return result
+    return CanonicalJson(value, text)
 
 
 # Timestamps: RFC 3339 `date-time` exactly (section 5.6), not the ISO 8601 variants a
@@ -338,13 +345,13 @@ ABSENT: dict[str, Any] = {name: spec.get("default") for name, spec in _EVENT_PRO
 
 class Event:
     """A client's event once validated: every contract field an attribute, all of them
-    in `__dict__` (None when absent), as `events.EventIn` holds them; JSON fields are
+    in `__dict__` (None when absent), as `events.EventIn` holds them: JSON fields are
     `CanonicalJson`, `occurred_at` an aware datetime, `event_type` an `EventType`.
     `content` (not in `__dict__`) is what was sent, as parsed, in one encoding: the
     fields sent and not null, sorted keys, msgspec's spelling; what its fingerprints
     hash. `stored` (not in `__dict__` either) holds the fields the lake stores in another
     form: `occurred_at` as `codec.format_timestamp` writes it, `event_type` by name, each
-    JSON field present as its canonical text. Made by `ingest.decode`, never by hand."""
+    JSON column present as its canonical text. Made by `ingest.decode`, never by hand."""
 
     __slots__ = ("__dict__", "content", "stored")
 

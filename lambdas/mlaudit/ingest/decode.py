@@ -32,11 +32,12 @@ from mlaudit.codec import encode_sorted
 from mlaudit.contract import (
     ABSENT,
     JSON_FIELDS,
+    CanonicalJson,
     Event,
     EventType,
     JsonBoundsError,
     TimestampError,
-    bounded_json_all,
+    bounded_json_texts,
     contract_keywords,
     parse_rfc3339_matched,
     stored_time_text,
@@ -206,9 +207,10 @@ def _events(decoded: list[dict[str, Any]], *, nulls: bool) -> tuple[list[Event],
     for name in _JSON_FIELDS:  # free-form objects, field by field across the request
         present = [event for event, value in zip(events, map(itemgetter(name), fields), strict=True)
                    if value is not None]
-        checked = bounded_json_all([event.__dict__[name] for event in present], finite=True)
-        for event, value in zip(present, checked, strict=True):
-            event.__dict__[name] = value
-            if name in JSON_FIELDS:  # (personal_data is stored as ciphertext)
-                event.stored[name] = value.text
+        texts = bounded_json_texts([event.__dict__[name] for event in present])
+        stored = name in JSON_FIELDS  # (personal_data is stored encrypted: the protector reads its text)
+        for event, text in zip(present, texts, strict=True):
+            event.__dict__[name] = CanonicalJson(event.__dict__[name], text)
+            if stored:
+                event.stored[name] = text
     return events, colons
