@@ -54,6 +54,8 @@ def event_id_of(event: Event, principal: Principal) -> str:
 
 def assign_event_ids(events: list[Event], principal: Principal) -> list[str]:
     ids = [event_id_of(e, principal) for e in events]
+    if len(set(ids)) == len(ids):
+        return ids
     first_seen: dict[str, int] = {}
     problems = []
     for index, event_id in enumerate(ids):
@@ -72,10 +74,7 @@ def assign_event_ids(events: list[Event], principal: Principal) -> list[str]:
 
 def request_key(principal: Principal, event_ids: list[str]) -> str:
     """Idempotency key: the sender and the ordered event ids (ids are scoped per sender)."""
-    digest = hashlib.sha256(principal.actor_id.encode())
-    for event_id in event_ids:
-        digest.update(b"\n" + event_id.encode())
-    return digest.hexdigest()
+    return hashlib.sha256("\n".join([principal.actor_id, *event_ids]).encode()).hexdigest()
 
 
 def server_fields(principal: Principal, meta: RequestMeta, received_at: str) -> dict[str, Any]:
