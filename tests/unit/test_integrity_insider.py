@@ -390,3 +390,13 @@ def test_the_writer_stores_parquet_write_once_and_a_retry_of_the_same_bytes_is_f
     with pytest.raises(s3.exceptions.ClientError):
         objects.put(key, b"other bytes")
     assert len(s3.list_object_versions(Bucket=AUDIT, Prefix=key)["Versions"]) == 1
+
+
+def test_a_signer_starting_cold_knows_how_old_the_chains_head_had_grown(world) -> None:
+    """The checkpoint age metric comes from the chain (the previous checkpoint's time), so
+    the first run of a new container reports it too."""
+    signed = world.checkpointer().run()
+    cold = world.checkpointer()  # a new container
+    assert cold.previous_time is None
+    cold.run()
+    assert cold.previous_time == signed.body["time"]

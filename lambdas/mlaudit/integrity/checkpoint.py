@@ -176,11 +176,15 @@ class Checkpointer:
         self.leaves = leaves or LogLeaves(store)
         self.entry_key = entry_key
         self.witness = witness
+        # When the checkpoint before the last one `run` signed was signed (None: there was
+        # none): how old the chain's head had grown, read from the chain, not remembered.
+        self.previous_time: str | None = None
 
     def run(self) -> SignedCheckpoint:
         """Sign the log's head (also when nothing changed: a fresh time shows liveness), as
         far as every entry is authenticated and chained; raise after signing if one is not."""
         previous = self._previous()
+        self.previous_time = previous.body["time"] if previous is not None else None
         size = self.log.size()
         if previous is None and size and self.witness is not None:
             raise ChainRestarted(
