@@ -95,7 +95,35 @@ def _close(sock: socket.socket) -> None:
     sock.close()
 
 
-class ShortTokens:
+class _Handler(BaseHTTPRequestHandler):
+    """A request handler that logs nothing and answers JSON."""
+
+    def answer(self, code: int, body: bytes, headers: dict[str, str] | None = None) -> None:
+        self.send_response(code)
+        for name, value in {"Content-Type": "application/json", **(headers or {})}.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+class _Served:
+    """An HTTP server of the test's own on a free local port, in a daemon thread."""
+
+    def serve(self, handler: type[BaseHTTPRequestHandler], path: str) -> None:
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}{path}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class ShortTokens(_Served):
     """A client-credentials endpoint whose tokens live `lifetime` seconds, signed like the
     local stack's (the API's authorizer checks them for real). Every other token it issues
     has already expired (beyond the authorizer's leeway), as a revoked token or a skewed
@@ -107,7 +135,7 @@ class ShortTokens:
         self.issued = 0
         outer = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(_Handler):
             def do_POST(self) -> None:  # noqa: N802
                 self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 outer.issued += 1
@@ -116,26 +144,13 @@ class ShortTokens:
                 token = jwt.encode({"sub": client_id, "client_id": client_id, "token_use": "access", "iss": issuer,
                                     "scope": "mlaudit/events.write", "iat": now - 1, "exp": exp,
                                     "jti": str(uuid.uuid4())}, key, algorithm="RS256", headers={"kid": kid})
-                body = (f'{{"access_token":"{token}","expires_in":{lifetime},"token_type":"Bearer"}}').encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                self.answer(200, f'{{"access_token":"{token}","expires_in":{lifetime},"token_type":"Bearer"}}'
+                            .encode())
 
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/oauth2/token"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.serve(Handler, "/oauth2/token")
 
 
-class BusyFront:
+class BusyFront(_Served):
     """An HTTP front to the API that answers its first requests with `refusals` (statuses)
     and a Retry-After, as a throttled or overloaded API would, then passes requests on."""
 
@@ -145,40 +160,23 @@ class BusyFront:
         self.passed_at: list[float] = []
         outer = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(_Handler):
             def do_POST(self) -> None:  # noqa: N802
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 if len(outer.refused_at) < len(refusals):
                     status = refusals[len(outer.refused_at)]
                     outer.refused_at.append(time.monotonic())
-                    self._answer(status, b'{"error":"busy"}', {"Retry-After": str(retry_after)})
+                    self.answer(status, b'{"error":"busy"}', {"Retry-After": str(retry_after)})
                     return
                 outer.passed_at.append(time.monotonic())
                 upstream = http.client.HTTPConnection(target.hostname, target.port, timeout=60)
                 upstream.request("POST", self.path, body, {k: v for k, v in self.headers.items()
                                                            if k.lower() in ("authorization", "content-type")})
-                answer = upstream.getresponse()
-                self._answer(answer.status, answer.read(), {})
+                response = upstream.getresponse()
+                self.answer(response.status, response.read())
                 upstream.close()
 
-            def _answer(self, code: int, body: bytes, headers: dict[str, str]) -> None:
-                self.send_response(code)
-                for name, value in {"Content-Type": "application/json", **headers}.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}{target.path}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.serve(Handler, target.path)
 
 
 @pytest.fixture
