@@ -159,30 +159,16 @@ class CanonicalJson(dict):  # type: ignore[type-arg]
 _DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
 
 
-def bounded_json(value: dict[str, Any]) -> dict[str, Any]:
-    """The contract's check of a free-form JSON field: bounds (JsonBoundsError naming the
-    bound and the path), then its canonical text, kept with the value."""
-    return bounded_json_all([value], finite=False)[0]
-
-
-def bounded_json_all(values: list[dict[str, Any]], *, finite: bool) -> list[dict[str, Any]]:
-    """`bounded_json` of each value; faster for objects whose numbers are known to be
-    finite (`finite`: decoded by msgspec, which has no NaN or infinity), see `bounded_json_texts`."""
-    if not finite:
-        return [bounded_json_checked(value) for value in values]
-    return [_canonical(value, text) for value, text in zip(values, bounded_json_texts(values), strict=True)]
-
-
 def bounded_json_texts(values: list[dict[str, Any]]) -> list[str]:
     """The canonical text of each object (JsonBoundsError if one breaks a bound), for
     objects whose numbers are known to be finite (decoded by msgspec, which has no NaN or
     infinity): their texts, encoded once, are checked together, and only those whose text
-    cannot show that no bound is broken get the full check (`bounded_json_checked`)."""
+    cannot show that no bound is broken get the full check (`bounded_json`)."""
     texts = list(map(encode_sorted, values))
     if values and _plain_texts(values, texts):
         return [text.decode("ascii") for text in texts]
     return [text.decode("ascii") if len(values) > 1 and _plain_texts([value], [text])
-            else bounded_json_checked(value).text  # type: ignore[attr-defined]
+            else bounded_json(value).text  # type: ignore[attr-defined]
             for value, text in zip(values, texts, strict=True)]
 
 
@@ -200,11 +186,7 @@ def _plain_texts(values: list[dict[str, Any]], texts: list[bytes]) -> bool:
                     for value, text in zip(values, texts, strict=True) if len(text) > JSON_MAX_KEY_LENGTH))
 
 
-def _canonical(value: dict[str, Any], text: str) -> CanonicalJson:
-    return CanonicalJson(value, text)
-
-
-def bounded_json_checked(value: dict[str, Any]) -> dict[str, Any]:
+def bounded_json(value: dict[str, Any]) -> dict[str, Any]:
     """The contract's check of a free-form JSON field: bounds (JsonBoundsError naming the
     bound and the path), then its canonical text, kept with the value."""
     floats_plain = _check_json(value)

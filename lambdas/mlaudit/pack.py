@@ -57,7 +57,7 @@ class Pack:
     pack_id: str
     body: str  # pack format 2, ASCII
     count: int  # events
-    event_ids: tuple[str, ...]  # the events' ids, in order (as `pack_event_ids` reads them from the body)
+    event_ids: tuple[str, ...]  # the events' ids, in order
 
 
 class PackError(ValueError):
@@ -104,13 +104,6 @@ def pack_records(records: list[dict[str, Any]], key: str, max_message_bytes: int
         size += 1 + len(line)
     packs.append(_pack(key, len(packs), current, ids))
     return packs
-
-
-def pack_event_ids(pack: Pack) -> list[str]:
-    """The event ids a pack carries, in order (written by `pack_records`)."""
-    header, *lines = pack.body.split("\n")
-    shared = json.loads(header)["common"].get("event_id")
-    return [shared] * len(lines) if shared is not None else [json.loads(line)["event_id"] for line in lines]
 
 
 class PackTooLarge(ValueError):

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from mlaudit import schema_export
-from mlaudit.contract import CONTRACT_FILE, EVENT_FIELDS, EventType, bounded_json_all, bounded_json_checked
+from mlaudit.contract import CONTRACT_FILE, EVENT_FIELDS, EventType, bounded_json, bounded_json_texts
 from mlaudit.errors import DomainError
 from mlaudit.events import EventIn, JsonBoundsError
 from mlaudit.ingest import decode, validation
@@ -184,16 +184,16 @@ def test_a_field_sent_as_null_is_the_same_content_as_one_left_out() -> None:
 def test_the_batched_bounds_check_gives_the_full_checks_texts_and_errors(values: list[dict[str, Any]]) -> None:
     def one(value: dict[str, Any]) -> str | tuple[str, list[Any]]:
         try:
-            return bounded_json_checked(value).text  # type: ignore[attr-defined]
+            return bounded_json(value).text  # type: ignore[attr-defined]
         except JsonBoundsError as error:
             return error.bound, error.path
 
     expected = [one(value) for value in values]
     if all(isinstance(e, str) for e in expected):
-        assert [v.text for v in bounded_json_all(values, finite=True)] == expected  # type: ignore[attr-defined]
+        assert bounded_json_texts(values) == expected
         return
     with pytest.raises(JsonBoundsError) as caught:
-        bounded_json_all(values, finite=True)
+        bounded_json_texts(values)
     assert (caught.value.bound, caught.value.path) == next(e for e in expected if not isinstance(e, str))
 
 

@@ -95,7 +95,8 @@ def _compile(schema: dict[str, Any], where: str) -> Any:
     return result
 
 
-def _event_type(schema: dict[str, Any], event_types: list[str]) -> Any:
+def _event_fields(schema: dict[str, Any], event_types: list[str]) -> list[tuple[str, Any, bool, Any]]:
+    """(name, msgspec type, required, default) of each field of the event's schema."""
     known = {"type", "properties", "required", "additionalProperties", "dependentRequired"}
     if set(schema) - known or schema["additionalProperties"] is not False:
         raise UnknownKeyword(f"event: {sorted(set(schema) - known)}")
@@ -103,24 +104,27 @@ def _event_type(schema: dict[str, Any], event_types: list[str]) -> Any:
         raise UnknownKeyword("the contract's event types are not mlaudit.contract.EventType")
     # dependentRequired (personal_data needs subject_ref) is the service's check, with its
     # own rule name (requires_subject_ref), on both paths.
-    required = set(schema["required"])
-    fields = {
-        name: (Required if name in required else NotRequired)[_compile(spec, name)]
-        for name, spec in schema["properties"].items()
-    }
-    return TypedDict("AuditEventV1", fields)  # type: ignore[operator]
+    return [(name, _compile(spec, name), name in schema["required"], spec.get("default"))
+            for name, spec in schema["properties"].items()]
+
+
+def _batch_min_items(schema: dict[str, Any]) -> int:
+    events = schema["properties"]["events"]
+    if set(schema) != {"type", "properties", "required", "additionalProperties"} or set(events) != {
+            "type", "items", "minItems"}:
+        raise UnknownKeyword(f"batch: {schema}")
+    return int(events["minItems"])
 
 
 _KEYWORDS = contract_keywords()
-_EVENT = _event_type(_KEYWORDS["event"], _KEYWORDS["event_types"])
-_batch_events = _KEYWORDS["batch"]["properties"]["events"]
-if set(_KEYWORDS["batch"]) != {"type", "properties", "required", "additionalProperties"} or set(
-        _batch_events) != {"type", "items", "minItems"}:
-    raise UnknownKeyword(f"batch: {_KEYWORDS['batch']}")
+_FIELDS = _event_fields(_KEYWORDS["event"], _KEYWORDS["event_types"])
+_MIN_EVENTS = _batch_min_items(_KEYWORDS["batch"])
+del _KEYWORDS
+_EVENT = TypedDict("AuditEventV1", {  # type: ignore[operator]  # noqa: UP013 - built from the contract
+    name: (Required if required else NotRequired)[kind] for name, kind, required, _ in _FIELDS})
 _BATCH = TypedDict("AuditEventBatchV1", {  # type: ignore[operator]  # noqa: UP013 - built from the contract
-    "events": Required[Annotated[list[_EVENT], msgspec.Meta(min_length=_batch_events["minItems"])]],  # type: ignore[valid-type]
+    "events": Required[Annotated[list[_EVENT], msgspec.Meta(min_length=_MIN_EVENTS)]],  # type: ignore[valid-type]
 })
-
 
 
 def contract_struct(*, batch: bool = False) -> Any:
@@ -128,22 +132,16 @@ def contract_struct(*, batch: bool = False) -> Any:
     batch of them): the least a typed decoder must check, the benchmark's floor. The
     service decodes into the TypedDicts above instead, which keep what was sent apart
     from what was absent."""
-    schema = contract_keywords()["event"]
-    required = set(schema["required"])
-    fields = [
-        (name, _compile(spec, name)) if name in required else (name, _compile(spec, name), spec.get("default"))
-        for name, spec in schema["properties"].items()
-    ]
+    fields = [(name, kind) if required else (name, kind, default) for name, kind, required, default in _FIELDS]
     event = msgspec.defstruct("AuditEventV1", fields, kw_only=True, forbid_unknown_fields=True)
     if not batch:
         return event
-    events = Annotated[list[event], msgspec.Meta(min_length=1)]  # type: ignore[valid-type]
+    events = Annotated[list[event], msgspec.Meta(min_length=_MIN_EVENTS)]  # type: ignore[valid-type]
     return msgspec.defstruct("AuditEventBatchV1", [("events", events)], forbid_unknown_fields=True)
 
 
 _JSON_FIELDS = (*JSON_FIELDS, "personal_data")  # free-form objects: contract.bounded_json
 _TYPE_NAMES = {event_type: event_type.value for event_type in EventType}
-del _KEYWORDS, _batch_events
 
 _DECODE_BATCH = msgspec.json.Decoder(_BATCH).decode
 _DECODE_EVENT = msgspec.json.Decoder(_EVENT).decode
