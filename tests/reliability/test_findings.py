@@ -346,10 +346,8 @@ def test_finding_1_copies_of_a_pack_in_two_batches_at_once_are_stored_once(pipel
     assert len(pipeline.rows()) == 5
 
 
-def test_finding_2_a_send_without_an_answer_then_a_re_formed_batch_stores_once(pipeline, monkeypatch):
-    """Every SendMessageBatch takes effect but answers with an error (a timeout): the
-    request fails with its packs maybe queued. The client re-forms its batch: the
-    first pack is superseded in the writer's ledger before its events are sent again."""
+def lose_send_answers(pipeline, monkeypatch) -> None:
+    """Every SendMessageBatch takes effect but answers with an error (a timeout)."""
     from botocore.exceptions import ReadTimeoutError
 
     real = pipeline.sqs.send_message_batch
@@ -359,6 +357,13 @@ def test_finding_2_a_send_without_an_answer_then_a_re_formed_batch_stores_once(p
         raise ReadTimeoutError(endpoint_url="sqs")
 
     monkeypatch.setattr(pipeline.sqs, "send_message_batch", lost_answer)
+
+
+def test_finding_2_a_send_without_an_answer_then_a_re_formed_batch_stores_once(pipeline, monkeypatch):
+    """Every SendMessageBatch takes effect but answers with an error (a timeout): the
+    request fails with its packs maybe queued. The client re-forms its batch: the
+    first pack is superseded in the writer's ledger before its events are sent again."""
+    lose_send_answers(pipeline, monkeypatch)
     events = [event(f"u{i}") for i in range(6)]
     with pytest.raises(ConnectionError):
         pipeline.post(json.dumps({"events": events}))
@@ -369,15 +374,7 @@ def test_finding_2_a_send_without_an_answer_then_a_re_formed_batch_stores_once(p
 
 
 def test_finding_2_a_pack_the_writer_took_is_not_superseded(pipeline, monkeypatch):
-    from botocore.exceptions import ReadTimeoutError
-
-    real = pipeline.sqs.send_message_batch
-
-    def lost_answer(**kwargs):
-        real(**kwargs)
-        raise ReadTimeoutError(endpoint_url="sqs")
-
-    monkeypatch.setattr(pipeline.sqs, "send_message_batch", lost_answer)
+    lose_send_answers(pipeline, monkeypatch)
     events = [event(f"w{i}") for i in range(4)]
     with pytest.raises(ConnectionError):
         pipeline.post(json.dumps({"events": events}))
