@@ -45,14 +45,20 @@ def canonical_bytes_fast(value: Any, floats_plain: bool, *, sort_keys: bool = Tr
     \\u-escaped) and lone surrogates go the slow way. Tests compare both ways with
     hypothesis. `sort_keys=False` skips sorting on the fast way: canonical only for dicts
     built in sorted key order (a leaf record), or where key order does not matter."""
-    if floats_plain:
-        try:
-            fast = (_FAST_SORTED if sort_keys else _FAST_AS_BUILT).encode(value)
-        except (TypeError, UnicodeEncodeError):
-            fast = b""
-        if fast and fast.isascii() and b"\x7f" not in fast:
-            return fast
-    return _CANONICAL.encode(value).encode("ascii")
+    fast = fast_canonical_texts([value], sort_keys=sort_keys) if floats_plain else None
+    return fast[0] if fast else _CANONICAL.encode(value).encode("ascii")
+
+
+def fast_canonical_texts(values: list[Any], *, sort_keys: bool = True) -> list[bytes] | None:
+    """The fast way of `canonical_bytes_fast` for values whose floats the caller has seen
+    are all plain, checked once for them all: their texts, or None when one of them must
+    go the slow way."""
+    try:
+        texts = list(map((_FAST_SORTED if sort_keys else _FAST_AS_BUILT).encode, values))
+    except (TypeError, UnicodeEncodeError):
+        return None
+    joined = b"".join(texts)
+    return texts if joined.isascii() and b"\x7f" not in joined else None
 
 
 def canonical_json_fast(value: Any, floats_plain: bool) -> str:

@@ -19,9 +19,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-import msgspec
-
-from mlaudit.codec import PLAIN_FLOAT_HIGH, PLAIN_FLOAT_LOW, canonical_bytes_fast, canonical_json, format_timestamp
+from mlaudit.codec import (
+    PLAIN_FLOAT_HIGH,
+    PLAIN_FLOAT_LOW,
+    canonical_bytes_fast,
+    canonical_json,
+    fast_canonical_texts,
+    format_timestamp,
+)
 from mlaudit.integrity import merkle
 from mlaudit.layout import COLUMNS, LEAF_FIELDS, TIMESTAMP_COLUMNS
 
@@ -59,19 +64,12 @@ def encode_leaf(record: dict[str, Any]) -> bytes:
     return canonical_bytes_fast(record, floats_plain(record), sort_keys=type(record) is not LeafRecord)
 
 
-_ENCODE_AS_BUILT = msgspec.json.Encoder().encode
-
-
 def encode_leaves(records: list[dict[str, Any]]) -> list[bytes]:
-    """`encode_leaf` of each record, with one check for them all where it can: LeafRecords
-    whose floats are plain and whose texts are printable ASCII (see codec.canonical_bytes_fast)."""
+    """`encode_leaf` of each record, checked once for them all where it can: LeafRecords
+    whose floats are plain (codec.fast_canonical_texts)."""
     if all(type(record) is LeafRecord for record in records) and all(map(floats_plain, records)):
-        try:
-            texts = list(map(_ENCODE_AS_BUILT, records))
-        except (TypeError, UnicodeEncodeError):  # a lone surrogate: the slow way says what
-            texts = []
-        joined = b"".join(texts)
-        if texts and joined.isascii() and b"\x7f" not in joined:
+        texts = fast_canonical_texts(records, sort_keys=False)
+        if texts is not None:
             return texts
     return list(map(encode_leaf, records))
 
