@@ -29,7 +29,9 @@ from tests.integration.helpers import drained
 
 class TcpProxy:
     """127.0.0.1:<port> -> target. `down()` refuses new connections and cuts open ones
-    (the API is unreachable); `up()` listens on the same port again."""
+    (the API is unreachable); `up()` listens on the same port again. While down the port
+    stays bound without listening (connections are refused), so that no other process
+    of the test run can take it in the meantime."""
 
     def __init__(self, target_url: str) -> None:
         parts = urllib.parse.urlsplit(target_url)
@@ -40,14 +42,13 @@ class TcpProxy:
         probe.close()
         self.url = urllib.parse.urlunsplit(parts._replace(netloc=f"127.0.0.1:{self.port}"))
         self._listener: socket.socket | None = None
+        self._reserved: socket.socket | None = None
         self._open: set[socket.socket] = set()
         self._lock = threading.Lock()
         self.up()
 
     def up(self) -> None:
-        listener = socket.socket()
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind(("127.0.0.1", self.port))
+        listener, self._reserved = self._reserved or _bound(self.port), None
         listener.listen(64)
         self._listener = listener
         threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
@@ -56,10 +57,18 @@ class TcpProxy:
         listener, self._listener = self._listener, None
         if listener is not None:
             _close(listener)  # shutdown first: close alone leaves a blocked accept() serving
+            self._reserved = _bound(self.port)
         with self._lock:
             for sock in self._open:
                 _close(sock)
             self._open.clear()
+
+    def close(self) -> None:
+        """Down, and the port given back."""
+        self.down()
+        reserved, self._reserved = self._reserved, None
+        if reserved is not None:
+            reserved.close()
 
     def _accept(self, listener: socket.socket) -> None:
         while True:
@@ -87,6 +96,13 @@ class TcpProxy:
             _close(sock)
             with self._lock:
                 self._open.discard(sock)
+
+
+def _bound(port: int) -> socket.socket:
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", port))
+    return sock
 
 
 def _close(sock: socket.socket) -> None:
@@ -183,7 +199,7 @@ class BusyFront(_Served):
 def api_proxy(local_stack) -> Iterator[TcpProxy]:  # noqa: F811
     proxy = TcpProxy(local_stack["api_url"])
     yield proxy
-    proxy.down()
+    proxy.close()
 
 
 STARTED: dict[str, float] = {}  # workload name -> when its test began (older files are skipped)

@@ -79,7 +79,7 @@ def test_token_expiry_and_token_endpoint_outage_lose_nothing(local_stack, worklo
         stats = audit.stats()
         audit.close()
     finally:
-        token_proxy.down()
+        token_proxy.close()
         tokens.close()
     assert tokens.issued >= 4 and stats["retries"] >= tokens.issued // 2, "renewals, 401s and the outage"
     assert stats["sent"] == 400
