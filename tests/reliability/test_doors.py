@@ -204,3 +204,173 @@ def test_lineage_with_a_key_twice_is_refused(queue):
         assert (status, answer["error"]) == (400, "duplicate_key"), answer
     assert queue.packs == []
     assert post("/v1/lineage", text.encode())[0] == 201
+
+
+# ---- imports: one claim path for every door
+
+def import_file(importer, lines: list[bytes], name: str):
+    import hashlib
+    import io
+
+    from mlaudit.imports import ImportSource
+
+    data = b"".join(lines)
+    return importer.run(io.BytesIO(data), ImportSource("sha256:" + hashlib.sha256(data).hexdigest(), name, "jsonl"),
+                        IMPORTER)
+
+
+IMPORTER = Principal(kind="workload", actor_id="mlaudit-import", client_id="s3://landing",
+                     scopes=("events.write", "lineage.write"))
+
+
+@pytest.fixture
+def pipeline(aws):
+    from tests.unit.moto_pipeline import Pipeline
+
+    return Pipeline()
+
+
+def importer_on(pipeline, **limits):
+    from mlaudit.imports import FileImporter, ImportLimits
+
+    from tests.unit.moto_pipeline import NOW
+
+    return FileImporter(ingest=pipeline.ingest, limits=ImportLimits(**limits), clock=lambda: NOW)
+
+
+def own_id_lines(n: int, ending: bytes = b"\n", start: int = 0) -> list[bytes]:
+    return [json.dumps({**EVENT, "event_id": f"line-{i}", "prediction_id": f"p-{i}"}).encode() + ending
+            for i in range(start, start + n)]
+
+
+def test_three_files_with_the_same_events_store_each_event_once(pipeline):
+    """The finding: a.jsonl (5 events with their own ids), the same lines with CRLF endings,
+    and a.jsonl plus one line gave 3 imported reports and each event 3 times."""
+    importer = importer_on(pipeline)
+    first = import_file(importer, own_id_lines(5), "imports/a.jsonl")
+    crlf = import_file(importer, own_id_lines(5, b"\r\n"), "imports/a-crlf.jsonl")
+    more = import_file(importer, own_id_lines(6), "imports/a-plus-one.jsonl")
+    assert pipeline.drain() == []
+    ids = sorted(r["event_id"] for r in pipeline.rows())
+    assert ids == sorted(f"line-{i}" for i in range(6))  # every event once
+    assert (first.state, first.accepted, first.already_stored, first.rejected) == ("imported", 5, 0, 0)
+    assert (crlf.state, crlf.accepted, crlf.already_stored, crlf.rejected) == ("imported", 0, 5, 0)
+    assert (more.accepted, more.already_stored, more.rejected) == (1, 5, 0)
+    # the second and third reports say which lines were already stored
+    assert crlf.body()["already_stored_lines"] == [1, 2, 3, 4, 5]
+    assert more.body()["already_stored_lines"] == [1, 2, 3, 4, 5]
+    assert first.body()["already_stored_lines"] == []
+
+
+def test_an_imported_id_sent_again_with_other_content_is_a_rejected_line(pipeline):
+    importer = importer_on(pipeline)
+    import_file(importer, own_id_lines(3), "imports/a.jsonl")
+    changed = own_id_lines(3)
+    changed[1] = json.dumps({**EVENT, "event_id": "line-1", "prediction_id": "other"}).encode() + b"\n"
+    report = import_file(importer, [*changed, *own_id_lines(1, start=7)], "imports/b.jsonl")
+    assert (report.accepted, report.already_stored, report.rejected) == (1, 2, 1)
+    assert report.rejections == [{"line": 2, "errors": [
+        {"path": "event_id", "rule": "idempotency_conflict",
+         "message": "this event_id was stored with other content within the idempotency window"}]}]
+    assert pipeline.drain() == []
+    assert sorted(r["event_id"] for r in pipeline.rows()) == ["line-0", "line-1", "line-2", "line-7"]
+    stored = next(r for r in pipeline.rows() if r["event_id"] == "line-1")
+    assert stored["prediction_id"] == "p-1"  # the first content stands
+
+
+def test_an_import_line_that_is_not_utf8_is_one_rejected_line(pipeline):
+    lines = own_id_lines(3)
+    lines[1] = lines[1].replace(b'"m"', b'"\xffm"')
+    report = import_file(importer_on(pipeline), lines, "imports/bad-byte.jsonl")
+    assert (report.accepted, report.rejected) == (2, 1)
+    assert [(r["line"], r["errors"][0]["path"], r["errors"][0]["rule"]) for r in report.rejections] == [
+        (2, "model_id", "utf8")]
+    assert pipeline.drain() == [] and sorted(r["event_id"] for r in pipeline.rows()) == ["line-0", "line-2"]
+
+
+@pytest.mark.parametrize("line", [b"x", b"\xff", b"{", b"[]"])
+def test_the_rejected_lines_report_is_bounded_by_its_input(line):
+    from mlaudit.adapters.memory import MemoryIdempotencyStore, MemoryLedger, MemoryQueue
+    from mlaudit.imports import FileImporter
+
+    service = IngestService(store=MemoryIdempotencyStore(MemoryLedger()), queue=MemoryQueue(), limits=IngestLimits())
+    lines = [line + b"\n"] * 100_000  # 200 KB of "x\n": a 10.2 MB report before
+    report = import_file(FileImporter(ingest=service), lines, "imports/x.jsonl")
+    size = len(json.dumps(report.body()))
+    data = len(line + b"\n") * len(lines)
+    assert size <= 2 * data + 70_000, size  # a small constant of the input, plus the cap
+    assert report.rejected == 100_000 and not report.rejections_listed
+    assert sum(report.body()["rejected_by_rule"].values()) == 100_000
+
+
+# ---- `mlaudit import FILE --name N` printed the previous import's report for N
+
+def test_import_with_a_name_used_before_waits_for_its_own_report(aws, tmp_path, capsys):
+    """A stale report for the name (another version of it) is there from the start: the
+    command must wait for the report of the version it uploaded, and exit by that one."""
+    import argparse
+    import threading
+
+    import boto3
+
+    from cli import imports as command
+
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket="landing")
+    s3.put_bucket_versioning(Bucket="landing", VersioningConfiguration={"Status": "Enabled"})
+    stale = {"state": "imported", "version_id": "an-older-upload", "lines": 3, "accepted": 1, "rejected": 2,
+             "already_stored": 0, "dq": {"pass": 1, "warn": 0, "fail": 0}, "rejections": []}
+    s3.put_object(Bucket="landing", Key="reports/scores.jsonl.json", Body=json.dumps(stale).encode())
+    file = tmp_path / "clean.jsonl"
+    file.write_text(json.dumps(EVENT) + "\n")
+
+    def import_function():  # what the import function does once the file lands, a little later
+        deadline = __import__("time").monotonic() + 60
+        while __import__("time").monotonic() < deadline:
+            versions = s3.list_object_versions(Bucket="landing", Prefix="imports/").get("Versions", [])
+            if versions:
+                fresh = {**stale, "version_id": versions[0]["VersionId"], "lines": 1, "accepted": 1, "rejected": 0}
+                __import__("time").sleep(1.5)
+                s3.put_object(Bucket="landing", Key="reports/scores.jsonl.json", Body=json.dumps(fresh).encode())
+                return
+            __import__("time").sleep(0.1)
+
+    worker = threading.Thread(target=import_function)
+    worker.start()
+    args = argparse.Namespace(file=file, name="scores.jsonl", timeout=60, report=None)
+    status = command.wait_and_report(args, s3, "landing")
+    worker.join()
+    assert status == 0
+    assert "1 lines, 1 accepted, 0 rejected" in capsys.readouterr().out
+
+
+# ---- local only: a landing key holding NUL made every later listing fail (moto answers 500)
+
+def test_the_landing_watcher_survives_any_key():
+    import boto3
+
+    from local.landing import LandingWatcher
+    from local.moto_server import MotoServer
+
+    server = MotoServer()
+    url = server.start()
+    try:
+        s3 = boto3.client("s3", endpoint_url=url, region_name="us-east-1")
+        s3.create_bucket(Bucket="landing")
+        s3.put_bucket_versioning(Bucket="landing", VersioningConfiguration={"Status": "Enabled"})
+        calls: list[dict[str, Any]] = []
+        watcher = LandingWatcher(s3, "landing", region="us-east-1", load_handler=lambda: lambda e, c: calls.append(e))
+        for key in ("imports/a.jsonl", "imports/b\x00c.jsonl", "imports/d\x01<&>.jsonl"):
+            s3.put_object(Bucket="landing", Key=key, Body=b"{}\n")
+        watcher.tick()
+        s3.put_object(Bucket="landing", Key="imports/e.jsonl", Body=b"{}\n")
+        s3.put_object(Bucket="landing", Key="imports/a.jsonl", Body=b"{}\n{}\n")  # a new version of a
+        watcher.tick()
+        watcher.tick()  # nothing new: nothing again
+        keys = [e["detail"]["object"]["key"] for e in calls]
+        assert sorted(keys) == sorted(["imports/a.jsonl", "imports/b\x00c.jsonl", "imports/d\x01<&>.jsonl",
+                                       "imports/e.jsonl", "imports/a.jsonl"])
+        versions = {e["detail"]["object"]["version-id"] for e in calls}
+        assert len(versions) == 5 and None not in versions
+    finally:
+        server.stop()

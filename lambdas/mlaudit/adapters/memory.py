@@ -33,13 +33,14 @@ class MemoryIdempotencyStore:
         self.events: dict[str, tuple[EventClaim, datetime]] = {}
         self.limits: IngestLimits | None = None  # the last claim's, for tests to see
 
-    def claim(self, key: str, fingerprint: str, now: datetime, limits: IngestLimits) -> Claim:
+    def claim(self, key: str, fingerprint: str, now: datetime, limits: IngestLimits,
+              received_at: datetime | None = None) -> Claim:
         self.limits = limits
         item = self.items.get(key)
         if item is None:
-            self.items[key] = {"state": "IN_PROGRESS", "fingerprint": fingerprint, "received_at": now,
-                               "claimed_at": now}
-            return Claim("new", now)
+            self.items[key] = {"state": "IN_PROGRESS", "fingerprint": fingerprint, "received_at": received_at or now,
+                               "claimed_at": now, "in_flight": limits.in_flight}
+            return Claim("new", received_at or now)
         if item["fingerprint"] != fingerprint:
             raise Conflict("idempotency_conflict",
                            "These event ids were already sent with different content; use new event ids.")
@@ -80,7 +81,8 @@ class MemoryIdempotencyStore:
         if item is None:
             return None
         return RequestState(item["state"], item.get("claimed_at", item["received_at"]),
-                            frozenset(item.get("sent_events", ())), dict(item.get("uncertain", {})))
+                            frozenset(item.get("sent_events", ())), dict(item.get("uncertain", {})),
+                            item.get("in_flight"))
 
     def supersede_pack(self, pack_id: str, now: datetime) -> bool:
         if self.ledger is None:
