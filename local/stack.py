@@ -51,6 +51,7 @@ class LocalStack:
         self, settings: Settings | None = None, *, writer_window: float | None = None,
         overrides: Overrides | None = None, region: str = DEFAULT_REGION, run_poller: bool = True,
         checkpoint_interval: float = 60.0, monitor_interval: float = 300.0, monitors_file: str | None = None,
+        recovery_interval: float = 60.0,
     ) -> None:
         self.settings = settings or Settings.from_cdk_json()
         self.writer_window = (
@@ -61,6 +62,9 @@ class LocalStack:
         self.run_poller = run_poller
         self.checkpoint_interval = checkpoint_interval
         self.checkpoints: Schedule | None = None
+        # The writer's recovery sweep logs files it stored and did not log (every 5 minutes on AWS).
+        self.recovery_interval = recovery_interval
+        self.recoveries: Schedule | None = None
         # The monitors run on a schedule too (monitor_interval_minutes on AWS), from this file
         # (default: the packaged lambdas/mlaudit/monitors/monitors.json).
         self.monitor_interval = monitor_interval
@@ -130,6 +134,10 @@ class LocalStack:
         ).start()
         self.monitor_runs = Schedule(
             "monitors", self.monitor_interval, timeout_seconds=300, region=self.region,
+        ).start()
+        # The writer's recovery sweep, on its own schedule (every 5 minutes on AWS).
+        self.recoveries = Schedule(
+            "writer", self.recovery_interval, timeout_seconds=self.settings.writer_timeout_seconds, region=self.region,
         ).start()
 
         self.config = {
@@ -366,6 +374,9 @@ class LocalStack:
         if self.monitor_runs is not None:
             self.monitor_runs.stop()
             self.monitor_runs = None
+        if self.recoveries is not None:
+            self.recoveries.stop()
+            self.recoveries = None
         if self.poller is not None:
             self.poller.stop()
             self.poller = None

@@ -82,6 +82,7 @@ class MlAuditStack(Stack):
             )
         functions = {name: built.function for name, built in self.functions.items()}
         ingestion.serve(settings=settings, ingest=functions["ingest"], writer=functions["writer"])
+        ingestion.sweep(functions["writer"])
         integrity.schedule(functions["checkpoint"])
         imports.trigger(functions["imports"])
         monitors.wire(functions["monitors"])

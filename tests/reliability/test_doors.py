@@ -374,3 +374,174 @@ def test_the_landing_watcher_survives_any_key():
         assert len(versions) == 5 and None not in versions
     finally:
         server.stop()
+
+
+# ---- one queue message sank its whole writer batch; a copy displaced the genuine pack
+
+def redrive_to_dlq(pipeline, receives: int = 3) -> str:
+    dlq = pipeline.sqs.create_queue(QueueName="events-dlq")["QueueUrl"]
+    arn = pipeline.sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    pipeline.sqs.set_queue_attributes(QueueUrl=pipeline.queue_url, Attributes={"RedrivePolicy": json.dumps(
+        {"deadLetterTargetArn": arn, "maxReceiveCount": str(receives)})})
+    return dlq
+
+
+def event_source(pipeline, rounds: int = 20) -> None:
+    """What Lambda's SQS event source does: batches of up to 10, a failed message back at
+    once (visibility 0 here), the DLQ after maxReceiveCount receives."""
+    for _ in range(rounds):
+        raw = pipeline.sqs.receive_message(QueueUrl=pipeline.queue_url, MaxNumberOfMessages=10,
+                                           MessageAttributeNames=["All"], VisibilityTimeout=0).get("Messages", [])
+        if not raw:
+            return
+        failed = set(pipeline.writer.process(pipeline.to_messages(raw)).failed_message_ids)
+        for m in raw:
+            if m["MessageId"] not in failed:
+                pipeline.sqs.delete_message(QueueUrl=pipeline.queue_url, ReceiptHandle=m["ReceiptHandle"])
+
+
+def dead_letters(pipeline, dlq: str) -> list[dict[str, Any]]:
+    return pipeline.sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10,
+                                        MessageAttributeNames=["All"]).get("Messages", [])
+
+
+def test_a_pack_with_a_3000_character_id_fails_alone_and_reaches_the_dlq_alone(pipeline):
+    dlq = redrive_to_dlq(pipeline)
+    pipeline.post(json.dumps({"events": [{**EVENT, "event_id": f"g{i}"} for i in range(4)]}))
+    (raw,) = pipeline.receive()
+    pipeline.sqs.change_message_visibility(QueueUrl=pipeline.queue_url, ReceiptHandle=raw["ReceiptHandle"],
+                                           VisibilityTimeout=0)  # back on the queue, beside the bad one
+    (good,) = pipeline.to_messages([raw])
+    pipeline.post(json.dumps({"events": [{**EVENT, "event_id": f"h{i}"} for i in range(3)]}))
+    pipeline.sqs.send_message(QueueUrl=pipeline.queue_url, MessageBody=good.body, MessageAttributes={
+        "pack_id": {"DataType": "String", "StringValue": "x" * 3000}})
+    event_source(pipeline)
+    assert sorted(r["event_id"] for r in pipeline.rows()) == sorted([*(f"g{i}" for i in range(4)),
+                                                                       *(f"h{i}" for i in range(3))])
+    (dead,) = dead_letters(pipeline, dlq)
+    assert len(dead["MessageAttributes"]["pack_id"]["StringValue"]) == 3000
+
+
+def test_a_message_carrying_another_packs_id_cannot_displace_it(pipeline):
+    dlq = redrive_to_dlq(pipeline)
+    pipeline.post(json.dumps({"events": [{**EVENT, "event_id": "genuine"}]}))
+    (genuine,) = pipeline.to_messages(pipeline.receive(limit=1))
+    pipeline.post(json.dumps({"events": [{**EVENT, "event_id": "forged", "model_id": "other"}]}))
+    (other,) = pipeline.to_messages(pipeline.receive(limit=1))
+    from mlaudit.writer import Message
+
+    forged = Message("forged-copy", genuine.pack_id, other.body)  # first in the batch: it would pass for the pack
+    report = pipeline.writer.process([forged, genuine])
+    assert report.failed_message_ids == ["forged-copy"]
+    assert [r["event_id"] for r in pipeline.rows()] == ["genuine"]
+    again = pipeline.writer.process([forged])  # and after the genuine one is stored, it is no copy either
+    assert again.failed_message_ids == ["forged-copy"]
+    pipeline.sqs.send_message(QueueUrl=pipeline.queue_url, MessageBody=other.body, MessageAttributes={
+        "pack_id": {"DataType": "String", "StringValue": genuine.pack_id}})
+    event_source(pipeline)
+    (dead,) = dead_letters(pipeline, dlq)
+    assert dead["MessageAttributes"]["pack_id"]["StringValue"] == genuine.pack_id and dead["Body"] == other.body
+
+
+@pytest.mark.parametrize("pack_id", [None, "", "A" * 64, "p1", "a" * 63, "a" * 2049])
+def test_a_message_whose_id_is_not_its_bodys_fails_alone(pipeline, pack_id):
+    from mlaudit.writer import Message
+
+    pipeline.post(json.dumps({"events": [{**EVENT, "event_id": f"k{i}"} for i in range(2)]}))
+    (good,) = pipeline.to_messages(pipeline.receive())
+    report = pipeline.writer.process([Message("bad", pack_id, good.body), good])
+    assert report.failed_message_ids == ["bad"] and len(pipeline.rows()) == 2
+
+
+# ---- a slow writer left unlogged files: the recovery sweep adopts them
+
+def test_a_file_put_and_never_logged_is_adopted_by_the_sweep(pipeline, monkeypatch):
+    from datetime import timedelta
+
+    from mlaudit.adapters.bucket import S3Bucket
+    from mlaudit.integrity.checkpoint import Checkpointer
+    from mlaudit.integrity.signing import LocalSigner, load_public_key
+    from mlaudit.integrity.sink import IntegritySink
+    from mlaudit.integrity.verifier import Verifier
+    from mlaudit.recovery import RecoverySweep
+
+    from tests.unit.moto_pipeline import NOW
+
+    store = S3Bucket(pipeline.s3, pipeline.bucket, pipeline.key_id)
+    sink = pipeline.writer.integrity = IntegritySink(store)
+    pipeline.post(json.dumps({"events": [{**EVENT, "event_id": f"o{i}"} for i in range(5)]}))
+    pipeline.post(json.dumps({"events": [{**EVENT, "event_id": "logged", "event_type": "model_deployed"}]}))
+    messages = pipeline.to_messages(pipeline.receive())
+    real = sink.file_written
+
+    def log_down(key, *args, **kwargs):  # the log cannot be written for the prediction file
+        if "event_type=prediction" in key:
+            raise ConnectionError("S3 unavailable")
+        return real(key, *args, **kwargs)
+
+    monkeypatch.setattr(sink, "file_written", log_down)
+    report = pipeline.writer.process(messages)
+    assert report.failed_message_ids == []  # stored: acknowledged, never to the DLQ
+    orphan = next(key for key in pipeline.objects() if "event_type=prediction" in key)
+    signer = LocalSigner.generate()
+    Checkpointer(store, signer, log_id="mlaudit/audit").run()
+    before = Verifier(store, load_public_key(signer.public_key_pem()), jobs=1).run()
+    assert [(p.kind, p.where) for p in before.problems] == [("foreign_file", orphan)]  # the finding
+
+    sweep = RecoverySweep(objects=store, ledger=pipeline.writer.ledger, integrity=sink, grace=timedelta(minutes=15),
+                          clock=lambda: NOW)
+    assert sweep.run().summary() == {"adopted": 0, "logged": 0, "never_stored": 0, "left": 0}  # a writer may be at it
+    sweep.clock = lambda: NOW + timedelta(minutes=17)
+    assert sweep.run().summary() == {"adopted": 0, "logged": 0, "never_stored": 0, "left": 1}  # the log is still down
+    monkeypatch.setattr(sink, "file_written", real)
+    adopted = sweep.run()
+    assert (adopted.adopted, adopted.summary()["left"]) == ([orphan], 0)  # (the writer took the other off itself)
+    assert pipeline.writer.ledger.expected(NOW - timedelta(days=1), NOW + timedelta(minutes=17)) == {}
+    Checkpointer(store, signer, log_id="mlaudit/audit").run()
+    after = Verifier(store, load_public_key(signer.public_key_pem()), jobs=1).run()
+    assert after.problems == []
+    assert sorted(r["event_id"] for r in pipeline.rows()) == ["logged", *(f"o{i}" for i in range(5))]
+
+
+def test_a_listed_file_never_put_is_taken_off_the_list(pipeline):
+    from datetime import timedelta
+
+    from mlaudit.adapters.bucket import S3Bucket
+    from mlaudit.integrity.sink import IntegritySink
+    from mlaudit.recovery import RecoverySweep
+
+    from tests.unit.moto_pipeline import NOW
+
+    store = S3Bucket(pipeline.s3, pipeline.bucket, pipeline.key_id)
+    pipeline.writer.ledger.expect(["events/event_date=2026-11-26/event_type=prediction/never.parquet"], NOW)
+    sweep = RecoverySweep(objects=store, ledger=pipeline.writer.ledger, integrity=IntegritySink(store),
+                          grace=timedelta(minutes=5), clock=lambda: NOW + timedelta(minutes=4, seconds=59))
+    assert sweep.run().summary() == {"adopted": 0, "logged": 0, "never_stored": 0, "left": 0}  # a writer may be at it
+    sweep.clock = lambda: NOW + timedelta(minutes=5)
+    assert sweep.run().summary() == {"adopted": 0, "logged": 0, "never_stored": 1, "left": 0}
+    assert sweep.run().summary() == {"adopted": 0, "logged": 0, "never_stored": 0, "left": 0}
+
+
+def test_a_ledger_claim_that_took_effect_without_an_answer_is_known_as_its_own(pipeline, monkeypatch):
+    from botocore.exceptions import ReadTimeoutError
+    from mlaudit.writer import LedgerEntry
+
+    from tests.unit.moto_pipeline import NOW
+
+    ledger = pipeline.writer.ledger
+    real = pipeline.ddb.put_item
+    calls = []
+
+    def lost_answer(**kwargs):
+        calls.append(1)
+        real(**kwargs)
+        if len(calls) == 1:
+            raise ReadTimeoutError(endpoint_url="dynamodb")
+        return {}
+
+    monkeypatch.setattr(pipeline.ddb, "put_item", lost_answer)
+    monkeypatch.setattr("mlaudit.retry.FIRST_PAUSE_SECONDS", 0.0)
+    assert ledger.claim({"p" * 64: LedgerEntry({"2026-11-26/prediction": "k"}, NOW)}, {}) == {"p" * 64}
+    assert len(calls) == 2  # retried, and the retry's refusal was this claim's own write
+    # Another delivery's claim is still refused.
+    assert ledger.claim({"p" * 64: LedgerEntry({"2026-11-26/prediction": "k2"}, NOW)}, {}) == set()

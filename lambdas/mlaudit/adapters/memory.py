@@ -146,6 +146,16 @@ class MemoryLedger:
 
     def __init__(self) -> None:
         self.entries: dict[str, LedgerEntry] = {}
+        self.files: dict[datetime, set[str]] = {}  # listed at (ms) -> files put and not yet logged
+
+    def expect(self, keys: list[str], at: datetime) -> None:
+        self.files.setdefault(_ms(at), set()).update(keys)
+
+    def settle(self, keys: list[str], at: datetime) -> None:
+        self.files.get(_ms(at), set()).difference_update(keys)
+
+    def expected(self, since: datetime, until: datetime) -> dict[datetime, list[str]]:
+        return {at: sorted(keys) for at, keys in sorted(self.files.items()) if since <= at <= until and keys}
 
     def get(self, pack_ids: list[str]) -> dict[str, LedgerEntry]:
         return {p: self.entries[p] for p in pack_ids if p in self.entries}
@@ -158,6 +168,12 @@ class MemoryLedger:
                 self.entries[pack_id] = entry
                 won.add(pack_id)
         return won
+
+
+def _ms(moment: datetime) -> datetime:
+    """As the DynamoDB ledger keeps a time: UTC, to the millisecond."""
+    moment = moment.astimezone(UTC)
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
 
 
 class MemorySubjectKeys:
