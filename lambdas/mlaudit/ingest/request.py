@@ -101,6 +101,17 @@ def masked_name(name: Any) -> str:
     return f"<name sha256:{digest}>"
 
 
+class DuplicateKey(ValueError):
+    """A JSON object with the same key twice (`unique_keys`, a json.loads object_pairs_hook)."""
+
+
+def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    value = dict(pairs)
+    if len(value) != len(pairs):
+        raise DuplicateKey
+    return value
+
+
 # Keys shown as they are in an error's path: short identifiers (facets, outputs, the
 # contract's fields); any other key is masked (`masked_name`).
 _READABLE_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,31}")

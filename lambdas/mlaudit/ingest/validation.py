@@ -16,7 +16,14 @@ from mlaudit.contract import Event
 from mlaudit.errors import Invalid, InvalidEvents
 from mlaudit.events import JSON_FIELDS, SERVER_OWNED_FIELDS, EventBatchIn, EventIn, JsonBoundsError
 from mlaudit.ingest.decode import events_of
-from mlaudit.ingest.request import MAX_REPORTED_ERRORS, check_utf8, masked_name, shown_key
+from mlaudit.ingest.request import (
+    MAX_REPORTED_ERRORS,
+    DuplicateKey,
+    check_utf8,
+    masked_name,
+    shown_key,
+    unique_keys,
+)
 
 _BATCH = TypeAdapter(EventBatchIn)
 _SINGLE = TypeAdapter(EventIn)
@@ -31,23 +38,12 @@ def validate(body: bytes) -> list[Event]:
     return events_of(body)
 
 
-class _DuplicateKey(ValueError):
-    pass
-
-
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    value = dict(pairs)
-    if len(value) != len(pairs):
-        raise _DuplicateKey
-    return value
-
-
 def check_unique_keys(body: bytes) -> None:
     """JSON with a key twice in one object is refused (a parser would keep one of them
     silently: what was validated need not be what the sender meant)."""
     try:
-        json.loads(body, object_pairs_hook=_unique_keys)
-    except _DuplicateKey:
+        json.loads(body, object_pairs_hook=unique_keys)
+    except DuplicateKey:
         raise Invalid("duplicate_key", "Request body has an object with the same key twice.") from None
     except (ValueError, RecursionError):  # the contract's parser has already said what is wrong
         pass

@@ -27,7 +27,7 @@ from typing import Any
 
 from mlaudit.contract import JsonBoundsError, bounded_json
 from mlaudit.errors import DomainError, Invalid, InvalidEvents
-from mlaudit.ingest.request import invalid_utf8, shown_key
+from mlaudit.ingest.request import DuplicateKey, invalid_utf8, shown_key, unique_keys
 
 EVENT_TYPES = ("START", "RUNNING", "COMPLETE", "ABORT", "FAIL", "OTHER")
 RUN, JOB, DATASET = "RunEvent", "JobEvent", "DatasetEvent"
@@ -79,8 +79,8 @@ def parse_openlineage(body: bytes) -> dict[str, Any]:
         raise Invalid("invalid_utf8", "Request body is not valid UTF-8; nothing was stored.", [
             {"path": where, "rule": "utf8", "message": f"not valid UTF-8 (the byte at offset {offset} of the body)"}])
     try:
-        event = json.loads(body.decode("utf-8"), parse_constant=_no_constant, object_pairs_hook=_unique_keys)
-    except _DuplicateKey:
+        event = json.loads(body.decode("utf-8"), parse_constant=_no_constant, object_pairs_hook=unique_keys)
+    except DuplicateKey:
         raise Invalid("duplicate_key", "Request body has an object with the same key twice.") from None
     except (ValueError, RecursionError) as exc:
         detail = "numbers must be finite (no NaN or Infinity)" if isinstance(exc, _NonFinite) else "not JSON"
@@ -95,15 +95,6 @@ class _NonFinite(ValueError):
     pass
 
 
-class _DuplicateKey(ValueError):
-    pass
-
-
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    value = dict(pairs)
-    if len(value) != len(pairs):
-        raise _DuplicateKey
-    return value
 
 
 def _no_constant(name: str) -> Any:
