@@ -545,3 +545,20 @@ def test_a_ledger_claim_that_took_effect_without_an_answer_is_known_as_its_own(p
     assert len(calls) == 2  # retried, and the retry's refusal was this claim's own write
     # Another delivery's claim is still refused.
     assert ledger.claim({"p" * 64: LedgerEntry({"2026-11-26/prediction": "k2"}, NOW)}, {}) == set()
+
+
+def test_lines_without_their_own_id_are_held_by_their_files_import_alone():
+    """A line's derived id (the file's identity and its line number) can be held by no other
+    request: no claim of its own (a conditional write per line for nothing); lines with
+    their own ids are claimed per (sender, event_id)."""
+    from mlaudit.adapters.memory import MemoryIdempotencyStore, MemoryLedger, MemoryQueue
+    from mlaudit.imports import FileImporter
+
+    store = MemoryIdempotencyStore(MemoryLedger())
+    service = IngestService(store=store, queue=MemoryQueue(), limits=IngestLimits())
+    lines = [json.dumps(EVENT).encode() + b"\n", *own_id_lines(2)]
+    report = import_file(FileImporter(ingest=service), lines, "imports/mixed.jsonl")
+    assert (report.accepted, report.rejected) == (3, 0)
+    assert len(store.events) == 2  # the two lines with their own ids
+    again = import_file(FileImporter(ingest=service), [b"\n", *lines], "imports/mixed-again.jsonl")
+    assert (again.accepted, again.already_stored) == (1, 2)  # another file: its line 2 is another event

@@ -14,10 +14,12 @@ speaks for the same sender, whoever uploaded it):
   file's identity and its line number, so the same line of the same file always has the
   same id (a line without an id in another file is another event);
 - each batch of lines is a request of the claim path, keyed by the file and the batch
-  number: each event is claimed per (sender, event_id) within the idempotency window; a
-  line whose event another request (another file, or the API) stored already is
-  acknowledged and listed as already stored; one whose id holds other content is a
-  rejected line (`idempotency_conflict`); the rest of the file is stored;
+  number: each line carrying its own `event_id` is claimed per (sender, event_id) within
+  the idempotency window; a line whose event another request (another file, or the API)
+  stored already is acknowledged and listed as already stored; one whose id holds other
+  content is a rejected line (`idempotency_conflict`); the rest of the file is stored. A
+  line without its own id needs no claim of its own: its id (the file's identity and the
+  line number) is held by this file's import only, which its batch's claim covers;
 - the file's identity claims an idempotency record (the ingest store): a file imported
   before answers with its first report's summary and sends nothing;
 - an import that died half-way is run again: its finished batches answer from their
@@ -297,7 +299,9 @@ class FileImporter:
             try:
                 return self.ingest.store_events(
                     [event for _, event, _ in batch], [event_id for _, _, event_id in batch], principal, meta, key,
-                    partial=True, in_flight=self.limits.in_flight, received_at=received_at)
+                    partial=True, in_flight=self.limits.in_flight, received_at=received_at,
+                    # A line's id derived from the file and its number: only this file's import holds it.
+                    unclaimed=frozenset(i for i, (_, event, _) in enumerate(batch) if event.event_id is None))
             except Conflict as error:
                 if error.code != "request_in_progress" or time.monotonic() >= deadline:
                     raise

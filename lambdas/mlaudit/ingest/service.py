@@ -177,6 +177,7 @@ class IngestService:
     def store_events(
         self, events: list[Event], event_ids: list[str], principal: Principal, meta: RequestMeta, key: str, *,
         partial: bool = False, in_flight: timedelta | None = None, received_at: datetime | None = None,
+        unclaimed: frozenset[int] = frozenset(),
     ) -> dict[str, Any]:
         """The one way validated events are stored, whichever door they came through (the
         events and lineage routes, file imports): the request `key` claimed (a request
@@ -186,7 +187,9 @@ class IngestService:
         is a 409), or with `partial` (an import's batch) the conflicting events are left out
         and named in the answer (`partial_answer`). `in_flight`: how long the request may
         run (its function's timeout) if longer than ingest's; `received_at`: the time of
-        arrival its events get (an import's, for every batch of the file), if not now."""
+        arrival its events get (an import's, for every batch of the file), if not now;
+        `unclaimed`: events whose ids only this request can ever hold (an import line's id
+        derived from its file and line number), owned without a claim of their own."""
         limits = self.limits if in_flight is None else replace(self.limits, in_flight=in_flight)
         claim = self.store.claim(key, request_fingerprint(events), self.clock(), limits, received_at)
         if claim.state == "replay":
@@ -196,8 +199,7 @@ class IngestService:
         uncertain: list[Pack] = []
         now = self.clock()
         try:
-            settled = settle_claims(self.store, principal.actor_id, events, event_ids, key, self.clock(),
-                                    self.limits.idempotency_ttl, self.limits.in_flight, partial=partial)
+            settled = self._settle(events, event_ids, principal, key, partial, unclaimed)
             if settled.conflicts and not partial:
                 raise idempotency_conflict(settled.conflicts)
             refused = set(settled.conflicts)
@@ -219,6 +221,19 @@ class IngestService:
                                {p.pack_id: list(p.event_ids) for p in uncertain})
             raise
         return response
+
+    def _settle(
+        self, events: list[Event], event_ids: list[str], principal: Principal, key: str, partial: bool,
+        unclaimed: frozenset[int],
+    ) -> Settled:
+        claimed = [i for i in range(len(events)) if i not in unclaimed]
+        settled = settle_claims(self.store, principal.actor_id, [events[i] for i in claimed],
+                                [event_ids[i] for i in claimed], key, self.clock(), self.limits.idempotency_ttl,
+                                self.limits.in_flight, partial=partial)
+        if not unclaimed:
+            return settled
+        return Settled(sorted([claimed[i] for i in settled.owned] + list(unclaimed)),
+                       [claimed[i] for i in settled.conflicts])
 
     def _packs(self, records: list[dict[str, Any]], key: str, claim: Claim, now: datetime) -> list[Pack]:
         """The packs of the events this request owns, named after the request and those
