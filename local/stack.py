@@ -348,7 +348,8 @@ class LocalStack:
         clients, enforcer, names = self.function_clients("queries"), self.enforcers["queries"], self.names
         lake = self._counted_lake("queries", S3Lake(clients("s3"), resources.bucket, self._query_cache))
         engine = AthenaAsCaller(
-            DuckDbEngine(lake, bytes_scanned_cutoff=self.settings.athena_bytes_scanned_cutoff),
+            self._counted_engine("queries", DuckDbEngine(
+                lake, bytes_scanned_cutoff=self.settings.athena_bytes_scanned_cutoff)),
             enforcer, s3=clients("s3"), workgroup=names[Resource.WORKGROUP],
             database=names[Resource.GLUE_DATABASE], table=names[Resource.EVENTS_GLUE_TABLE],
             lake_bucket=resources.bucket, results_bucket=resources.results_bucket,
@@ -370,7 +371,8 @@ class LocalStack:
         lake = self._counted_lake(
             "monitors", S3Lake(clients("s3"), resources.bucket, os.path.join(self._query_cache, "monitors")))
         engine = AthenaAsCaller(
-            DuckDbEngine(lake, bytes_scanned_cutoff=self.settings.athena_bytes_scanned_cutoff),
+            self._counted_engine("monitors", DuckDbEngine(
+                lake, bytes_scanned_cutoff=self.settings.athena_bytes_scanned_cutoff)),
             enforcer, s3=clients("s3"), workgroup=names[Resource.WORKGROUP],
             database=names[Resource.GLUE_DATABASE], table=names[Resource.EVENTS_GLUE_TABLE],
             lake_bucket=resources.bucket, results_bucket=resources.results_bucket,
@@ -382,6 +384,9 @@ class LocalStack:
 
     def _counted_lake(self, function: str, lake: Any) -> Any:
         return lake if self.usage is None else self.usage.athena_lake(function, lake)
+
+    def _counted_engine(self, function: str, engine: Any) -> Any:
+        return engine if self.usage is None else self.usage.athena_engine(function, engine)
 
     def client(self, service: str) -> Any:
         """A boto3 client for moto (fake credentials, local endpoint)."""

@@ -55,6 +55,7 @@ class Calls:
     read_units: float = 0.0  # DynamoDB
     write_units: float = 0.0  # DynamoDB
     billed_requests: int = 0  # SQS: 64 KB chunks; everything else: attempts
+    stored_bytes: int = 0  # what the call left stored: an S3 object's size, a DynamoDB item's
     off_thread: int = 0  # made from a thread other than the invocation's (a pool)
 
 
@@ -92,8 +93,11 @@ class Api:
 @dataclass
 class Athena:
     queries: int = 0
-    bytes_scanned: int = 0
+    bytes_scanned: int = 0  # the sizes of the files a query opens
+    column_bytes: int = 0  # of those, the column chunks of the columns its SQL names: what Athena reads
     files: int = 0
+    columns: list[str] = field(default_factory=list)  # every column its queries named
+    event_types: list[str] = field(default_factory=list)  # every type they read ("*": all)
 
 
 def resource_label(labels: dict[str, str], service: str, params: dict[str, Any]) -> str:
@@ -122,7 +126,8 @@ def key_prefix(key: str) -> str:
     a partition, a number, a digest)."""
     kept = []
     for segment in key.split("/")[:-1]:
-        if "=" in segment or any(c.isdigit() for c in segment) or len(kept) == 4:
+        versioned = segment[:1] == "v" and segment[1:].isdigit()  # a format version: part of the kind
+        if "=" in segment or (any(c.isdigit() for c in segment) and not versioned) or len(kept) == 4:
             break
         kept.append(segment)
     return "/".join(kept) + "/" if kept else ""
@@ -176,8 +181,20 @@ class Usage:
         self.admin_dynamodb: Any = None  # the stack's own client: item sizes, uncounted
         self._key_schemas: dict[str, list[str]] = {}
         self._threads: dict[int, str] = {}  # thread id -> the function it is running
+        self._lake_files: dict[int, list[Any]] = {}  # thread id -> the files its last query listed
         self._lock = threading.Lock()
         self._stdout: _CountingStdout | None = None
+
+    def reset(self) -> None:
+        """Forget what was counted so far (the run that matters starts now)."""
+        with self._lock:
+            self.calls.clear()
+            self.invocations.clear()
+            self.objects.clear()
+            self.api = Api()
+            self.athena.clear()
+            self.tokens = 0
+            self.metrics.clear()
 
     # ---------------------------------------------------------------- AWS calls
 
@@ -214,8 +231,9 @@ class Usage:
         label = resource_label(self.labels, service, params)
         reads = writes = 0.0
         billed = attempts
+        stored = request_bytes if service == "s3" and action == "PutObject" and status < 300 else 0
         if service == "dynamodb":
-            reads, writes = self._capacity(action, params, parsed, context.get("usage_replaced"), status)
+            reads, writes, stored = self._capacity(action, params, parsed, context.get("usage_replaced"), status)
         elif service == "sqs":
             payload = request_bytes if action.startswith("Send") else response_bytes
             billed = attempts * max(1, math.ceil(payload / SQS_CHUNK_BYTES))
@@ -229,6 +247,7 @@ class Usage:
             row.read_units += reads
             row.write_units += writes
             row.billed_requests += billed
+            row.stored_bytes += stored
             row.off_thread += threading.get_ident() not in self._threads
             if service == "s3" and action in ("PutObject", "CopyObject") and status < 300:
                 size = request_bytes if action == "PutObject" else int(parsed.get("ContentLength") or 0)
@@ -245,12 +264,13 @@ class Usage:
     # ---------------------------------------------------------------- DynamoDB capacity
 
     def _capacity(self, action: str, params: dict[str, Any], parsed: dict[str, Any],
-                  replaced: list[int] | None, status: int) -> tuple[float, float]:
-        """(read units, write units) as DynamoDB bills them: writes by the larger of the item
-        before and after (a write whose condition fails too), reads by 4 KB of each item."""
+                  replaced: list[int] | None, status: int) -> tuple[float, float, int]:
+        """(read units, write units, bytes of the items written) as DynamoDB bills them:
+        writes by the larger of the item before and after (a write whose condition fails
+        too), reads by 4 KB of each item."""
         consistent = bool(params.get("ConsistentRead"))
         if action == "GetItem":
-            return read_units(item_size(parsed.get("Item") or {}), consistent), 0.0
+            return read_units(item_size(parsed.get("Item") or {}), consistent), 0.0, 0
         if action == "BatchGetItem":
             units = 0.0
             requested = {t: len(r.get("Keys", [])) for t, r in (params.get("RequestItems") or {}).items()}
@@ -260,27 +280,28 @@ class Usage:
                 units += sum(read_units(item_size(i), strong) for i in items)
                 missing = requested.get(table, 0) - len(items) - unprocessed.get(table, 0)
                 units += max(0, missing) * read_units(0, strong)  # a key that is not there costs a read too
-            return units, 0.0
+            return units, 0.0, 0
         if action in ("Query", "Scan"):
             size = sum(item_size(i) for i in parsed.get("Items") or [])
-            return read_units(size, consistent), 0.0
+            return read_units(size, consistent), 0.0, 0
         if action in _DYNAMODB_WRITES:
             before = (replaced or [0])[0]
             after = 0 if action == "DeleteItem" else self._after_size(action, params, status)
-            return 0.0, write_units(max(before, after))
+            return 0.0, write_units(max(before, after)), after
         if action == "BatchWriteItem":
-            units = 0.0
+            units, stored = 0.0, 0
             sizes = iter(replaced or [])
             for requests in (params.get("RequestItems") or {}).values():
                 for request in requests:
                     old = next(sizes, 0)
                     new = item_size(request["PutRequest"]["Item"]) if "PutRequest" in request else 0
                     units += write_units(max(old, new))
-            return 0.0, units
+                    stored += new
+            return 0.0, units, stored
         if action == "TransactWriteItems":
-            items = params.get("TransactItems") or []
-            return 0.0, 2.0 * sum(write_units(item_size(next(iter(i.values())).get("Item") or {})) for i in items)
-        return 0.0, 0.0
+            sizes = [item_size(next(iter(i.values())).get("Item") or {}) for i in params.get("TransactItems") or []]
+            return 0.0, 2.0 * sum(write_units(size) for size in sizes), sum(sizes)
+        return 0.0, 0.0, 0
 
     def _after_size(self, action: str, params: dict[str, Any], status: int) -> int:
         if action == "PutItem":
@@ -432,10 +453,35 @@ class Usage:
                     record.queries += 1
                     record.files += len(found)
                     record.bytes_scanned += sum(f.size for f in found)
+                    record.event_types = sorted(set(record.event_types) | set(event_types or ["*"]))
+                    usage._lake_files[threading.get_ident()] = list(found)
                 return found
 
             def __getattr__(self, name: str) -> Any:
                 return getattr(lake, name)
+
+        return Counted()
+
+    def athena_engine(self, function: str, engine: Any) -> Any:
+        """The stand-in engine (over a lake from `athena_lake`), counting for each query the
+        bytes of the column chunks its SQL names in the files it opened: Parquet lets Athena
+        read only those, and it bills what it reads."""
+        usage = self
+
+        class Counted:
+            def start(self, query_name: str, params: dict[str, Any], **kwargs: Any) -> str:
+                execution_id = engine.start(query_name, params, **kwargs)
+                files = usage._lake_files.pop(threading.get_ident(), [])
+                columns = referenced_columns(engine.catalog.get(query_name).sql)
+                read = sum(column_bytes(f.path, columns) for f in files)
+                with usage._lock:
+                    record = usage.athena[function]
+                    record.column_bytes += read
+                    record.columns = sorted(set(record.columns) | columns)
+                return execution_id
+
+            def __getattr__(self, name: str) -> Any:
+                return getattr(engine, name)
 
         return Counted()
 
@@ -468,6 +514,30 @@ class Usage:
             for name, value in asdict(row).items():
                 setattr(total, name, getattr(total, name) + value)
         return total
+
+
+def referenced_columns(sql: str) -> set[str]:
+    """The lake's columns a query's SQL names (every word that is one: an upper bound)."""
+    import re  # noqa: PLC0415
+
+    from mlaudit.layout import COLUMN_NAMES  # noqa: PLC0415
+
+    return set(re.findall(r"[a-z_][a-z0-9_]*", sql.lower())) & set(COLUMN_NAMES)
+
+
+def column_bytes(path: str, columns: set[str]) -> int:
+    """The compressed size of these columns' chunks in a Parquet file, and its footer."""
+    import pyarrow.parquet as pq  # noqa: PLC0415
+
+    metadata = pq.ParquetFile(path).metadata
+    total = metadata.serialized_size
+    for group in range(metadata.num_row_groups):
+        row_group = metadata.row_group(group)
+        for index in range(row_group.num_columns):
+            chunk = row_group.column(index)
+            if chunk.path_in_schema.split(".")[0] in columns:
+                total += chunk.total_compressed_size
+    return int(total)
 
 
 def _route(raw_path: str) -> str:

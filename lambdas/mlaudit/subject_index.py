@@ -252,6 +252,7 @@ class SubjectIndex:
         self.clock = clock
         self._monotonic = monotonic or time.monotonic
         self._maintained_at: float | None = None
+        self.maintained = 0  # maintenance passes made (each lists the three prefixes)
 
     # -- writing
 
@@ -275,6 +276,7 @@ class SubjectIndex:
         if not force and self._maintained_at is not None and now - self._maintained_at < MAINTAIN_SECONDS:
             return []
         self._maintained_at = now
+        self.maintained += 1
         written: list[str] = []
         moment = self.clock()
         last_day = _last(self.store.listing(DAYS), DAYS)
@@ -380,10 +382,54 @@ def _last(listing: Iterable[tuple[str, int]], prefix: str) -> str:
     return last
 
 
-def pseudonyms_of(table: Any) -> list[str]:
-    """The distinct subject pseudonyms in an Arrow table of lake rows."""
-    import pyarrow.compute as pc  # noqa: PLC0415
+# ---------------------------------------------------------------- files written before the index
 
-    if "subject_pseudonym" not in table.column_names:
-        return []
-    return [p for p in pc.unique(table.column("subject_pseudonym")).to_pylist() if p]
+
+def backfill(store: Any, *, files_per_object: int = 500, start_after: str = "") -> int:
+    """Index every events file already in the bucket (the files written before the index
+    existed): one index object per `files_per_object` files; the number of files. Files the
+    writer indexed too are named twice, which a lookup reads once."""
+    from mlaudit.layout import EVENTS_PREFIX  # noqa: PLC0415
+    from mlaudit.writer import file_pseudonyms  # noqa: PLC0415
+
+    index = SubjectIndex(store)
+    batch: dict[str, list[str]] = {}
+    done = 0
+    for key in store.list(EVENTS_PREFIX, start_after):
+        if not _FILE.match(key):
+            continue
+        body = store.get(key)
+        if body is None:
+            continue
+        batch[key] = file_pseudonyms(body)
+        done += 1
+        if len(batch) >= files_per_object:
+            index.add(batch)
+            batch = {}
+    if batch:
+        index.add(batch)
+    return done
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m mlaudit.subject_index backfill --bucket B --kms-key-id K``: index the files
+    written before the subject index existed (once, after upgrading; needs s3:ListBucket,
+    s3:GetObject on events/* and s3:PutObject on index/* of the audit bucket)."""
+    import argparse  # noqa: PLC0415
+
+    from mlaudit.adapters.aws import client  # noqa: PLC0415
+    from mlaudit.adapters.bucket import S3Bucket  # noqa: PLC0415
+
+    parser = argparse.ArgumentParser(prog="python -m mlaudit.subject_index")
+    parser.add_argument("command", choices=["backfill"])
+    parser.add_argument("--bucket", required=True)
+    parser.add_argument("--kms-key-id", required=True)
+    parser.add_argument("--start-after", default="", help="resume after this events/ key")
+    args = parser.parse_args(argv)
+    files = backfill(S3Bucket(client("s3"), args.bucket, args.kms_key_id), start_after=args.start_after)
+    print(f"indexed {files} files")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

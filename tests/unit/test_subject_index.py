@@ -158,6 +158,20 @@ def test_maintain_is_rate_limited_per_instance() -> None:
     assert index.maintain() == [f"{HOURS}2026-11-20T02.idx"]
 
 
+def test_backfill_indexes_the_files_written_before_the_index() -> None:
+    # Given a bucket whose files no index object names (written before the upgrade)
+    store = MemoryBucket()
+    for n in range(5):
+        day = f"2026-11-2{n}"
+        store.objects[file_key(day, "prediction", n)] = _parquet(["sp1.s", "sp1.t"] if n % 2 else ["sp1.t"], day)
+    assert SubjectIndex(store).files("sp1.s", workers=1).files == []
+    # When backfilled, Then a lookup finds them
+    assert subject_index.backfill(store, files_per_object=2) == 5
+    assert SubjectIndex(store).files("sp1.s", workers=1).files == [
+        file_key("2026-11-21", "prediction", 1), file_key("2026-11-23", "prediction", 3)]
+    assert sum(1 for k in store.objects if k.startswith(RUNS)) == 3
+
+
 # ---------------------------------------------------------------- reads on S3, counted
 
 
