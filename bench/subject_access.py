@@ -232,7 +232,7 @@ def request_cpu(requests: int = 300) -> float:
 def model(file_cpu: float, object_cpu: float, get_cpu: float, subject_files: int = 100) -> dict[str, float]:
     """A subject access after a year at 1B events a month, as the cost table's month has it
     (94.4% of events about a subject, 7,770 events a writer batch, 179 batches an hour, 2,590
-    events and 174 bytes an event a file): one day object a day, 23 hour objects, an hour of
+    events and 174 bytes an event a file): one day shard a day, 23 hour objects, an hour of
     run objects, then the subject's own files."""
     share, per_run, runs_hour = 0.944, 7_770, 179
     record, block = subject_index.RECORD, subject_index.BLOCK_RECORDS * subject_index.RECORD
@@ -245,13 +245,17 @@ def model(file_cpu: float, object_cpu: float, get_cpu: float, subject_files: int
         head = 14 + 200 + pairs / subject_index.BLOCK_RECORDS * subject_index.KEY_BYTES
         return 1 + math.ceil(head / subject_index.HEAD_READ), max(head, subject_index.HEAD_READ) + block
 
-    day, hour, run = reads(1e9 / 30 * share), reads(per_run * runs_hour * share), reads(per_run * share)
+    day_pairs = 1e9 / 30 * share
+    shards = 1
+    while day_pairs * record / shards > subject_index.SHARD_BYTES:
+        shards *= 2
+    day, hour, run = reads(day_pairs / shards), reads(per_run * runs_hour * share), reads(per_run * share)
     objects = 365 + 23 + runs_hour
     requests = 3 + 365 * day[0] + 23 * hour[0] + runs_hour * run[0] + subject_files
     read = 365 * day[1] + 23 * hour[1] + runs_hour * run[1] + subject_files * 2_590 * 174
     waits = requests / PARALLEL * S3_SECONDS + read / (PARALLEL * S3_BYTES_PER_SECOND)
     cpu = LAMBDA_CPU_FACTOR * (objects * object_cpu + subject_files * file_cpu + requests * get_cpu)
-    return {"requests": requests, "bytes": read, "day_object_bytes": 1e9 / 30 * share * record,
+    return {"requests": requests, "bytes": read, "day_bytes": day_pairs * record, "day_shards": shards,
             "s3_seconds": waits, "cpu_seconds": cpu, "seconds": waits + cpu}
 
 
@@ -268,7 +272,7 @@ def main() -> None:
     sizes = [measure(args.files * k, args.rows, args.rounds) for k in (1, 4, 16)]
     small, large = sizes[0], sizes[-1]
     file_cpu = large["floor"]["cpu_seconds"] / SUBJECT_FILES
-    object_cpu = lookup_cpu(int(1e9 / 30 * 0.944 / 10))  # a tenth of a day object at 1B a month
+    object_cpu = lookup_cpu(int(1e9 / 30 * 0.944 / 16))  # a day's shard at 1B a month
     result = {
         "when": datetime.now(UTC).date().isoformat(),
         "machine": f"{platform.machine()}, Python {platform.python_version()}",

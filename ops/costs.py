@@ -377,8 +377,9 @@ def _lookups(month: Month, report: dict[str, Any], found: list[Row]) -> list[Ite
     runs_per_hour = month.index_runs / 720
     objects = HISTORY_DAYS + 12 + runs_per_hour / 2
     day_bytes = _index_bytes_per_event(report, found, subject_index.DAYS) * month.events / 30
-    day_requests = INDEX_OBJECT_REQUESTS if day_bytes > subject_index.WHOLE_READ else 1
-    archived_days = max(0.0, HISTORY_DAYS - Settings().archive_after_days) if day_bytes >= 128 * 1024 else 0.0
+    shard_bytes = day_bytes / day_shards(day_bytes)  # a lookup reads one shard of a day
+    day_requests = INDEX_OBJECT_REQUESTS if shard_bytes > subject_index.WHOLE_READ else 1
+    archived_days = max(0.0, HISTORY_DAYS - Settings().archive_after_days) if shard_bytes >= 128 * 1024 else 0.0
     reads = SUBJECT_ACCESSES_PER_MONTH * (objects - archived_days + (day_requests - 1) * HISTORY_DAYS)
     block = subject_index.BLOCK_RECORDS * subject_index.RECORD
     return [
@@ -387,8 +388,16 @@ def _lookups(month: Month, report: dict[str, Any], found: list[Row]) -> list[Ite
         Item(INDEX_ROW, "subject access: index reads, Glacier IR", SUBJECT_ACCESSES_PER_MONTH * archived_days
              * day_requests, p["s3_glacier_ir_get_per_1000"] / 1000),
         Item(INDEX_ROW, "subject access: Glacier IR retrieval (GB)", SUBJECT_ACCESSES_PER_MONTH * archived_days
-             * (min(day_bytes, 64 * 1024) + block) / 1e9, p["s3_glacier_ir_retrieval_gb"]),
+             * (min(shard_bytes, subject_index.HEAD_READ) + block) / 1e9, p["s3_glacier_ir_retrieval_gb"]),
     ]
+
+
+def day_shards(day_bytes: float) -> int:
+    """The shards a day's index object is merged into (mlaudit.subject_index.SHARD_BYTES)."""
+    shards = 1
+    while day_bytes / shards > subject_index.SHARD_BYTES:
+        shards *= 2
+    return shards
 
 
 def _latency(service: str, action: str, s3_class: str) -> float:
@@ -498,6 +507,8 @@ def _storage(month: Month, report: dict[str, Any], found: list[Row], workload: d
                          (subject_index.DAYS, "index_day")):
         per_event = _index_bytes_per_event(report, found, prefix)
         objects = month.units[unit]
+        if unit == "index_day":
+            objects *= day_shards(per_event * month.events / 30)
         year(INDEX_ROW, f"index {prefix.removeprefix(subject_index.PREFIX)}", per_event * month.events / 1e9,
              per_event * month.events / max(1.0, objects), objects)
     # DynamoDB: items live as long as their table keeps them (TTL deletes up to ~2 days late).

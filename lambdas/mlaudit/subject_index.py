@@ -20,11 +20,13 @@ period is ever reopened):
 
     runs/<YYYY-MM-DDTHH>/<32 hex>.idx   one per writer batch (`add`), the files it stored
     hours/<YYYY-MM-DDTHH>.idx           an hour's runs, merged once the hour is closed
-    days/<YYYY-MM-DD>.idx               a day's hours, merged once the day is closed
+    days/<YYYY-MM-DD>/<i>of<n>.idx      a day's hours, merged once the day is closed, in n shards
+                                        by subject key (one at small volumes; 16 at 1B a month)
 
 A lookup lists the three prefixes (days all, hours after the last day, runs after the last
-hour) and reads each object it finds: about one object a day of history, at most 23 hours
-and the current hour's runs, however many files the lake holds. `maintain` (the writer, at
+hour) and reads each object it finds (of a day, the shard its key falls in): one object a
+day of history, at most 23 hours and the current hour's runs, however many files the lake
+holds. `maintain` (the writer, at
 most every `MAINTAIN_SECONDS`) does the merges, oldest first, and never merges a period
 past one it could not merge, so "every run up to the last hour object is in an hour object,
 every hour up to the last day object in a day object" always holds.
@@ -55,7 +57,7 @@ MAGIC = b"MLSI1\n"
 RECORD = 28
 KEY_BYTES = 8
 BLOCK_RECORDS = 4096
-HEAD_READ = 64 * 1024  # the first range read of a lookup: header and fences of most objects
+HEAD_READ = 16 * 1024  # the first range read of a lookup: header and fences (a 64 MB shard's: 4.6 KB)
 WHOLE_READ = 256 * 1024  # objects up to this size are read in one request
 # A run object is named for the hour its write starts in; an hour is merged this long after
 # it ends, far beyond any S3 request's time, so no run object of a merged hour comes later.
@@ -63,6 +65,10 @@ GRACE = timedelta(minutes=15)
 MAINTAIN_SECONDS = 300.0
 MAX_HOUR_MERGES = 6  # per `maintain`: a writer batch never waits for more (the rest: next time)
 MAX_DAY_MERGES = 1
+# A day is merged shard by shard (by subject key range), each shard's records read by range
+# from the day's hour objects: a merge holds one shard, not the day. A lookup reads the one
+# shard its key falls in. 1B events a month is ~880 MB of records a day: 16 shards.
+SHARD_BYTES = 64 * 1024**2
 _EPOCH = date(1970, 1, 1)
 _FILE = re.compile(r"^events/event_date=(\d{4}-\d{2}-\d{2})/event_type=([a-z0-9_]+)/([0-9a-f]{32})\.parquet$")
 
@@ -172,21 +178,79 @@ def decode(body: bytes) -> tuple[bytes, int, dict[int, str]]:
 
 def merge(bodies: Iterable[bytes]) -> bytes | None:
     """One index object holding every record of these (sorted, duplicates once)."""
+    parts, types = [], {}
+    for body in bodies:
+        records, _, found = decode(body)
+        parts.append(records)
+        for code, name in found.items():
+            _known(types, code, name)
+    return merge_records(parts, types)
+
+
+def merge_records(parts: list[bytes], types: dict[int, str]) -> bytes | None:
+    """One index object of these runs of whole records (each sorted; duplicates once)."""
     import pyarrow as pa  # noqa: PLC0415 - merges run in the writer, which has pyarrow
     import pyarrow.compute as pc  # noqa: PLC0415
 
-    arrays, types = [], {}
-    for body in bodies:
-        records, count, found = decode(body)
-        for code, name in found.items():
-            _known(types, code, name)
-        arrays.append(pa.Array.from_buffers(pa.binary(RECORD), count, [None, pa.py_buffer(records)]))
+    arrays = [pa.Array.from_buffers(pa.binary(RECORD), len(p) // RECORD, [None, pa.py_buffer(p)])
+              for p in parts if p]
     if not arrays:
         return None
     merged = pc.unique(pa.concat_arrays(arrays))
     merged = merged.take(pc.sort_indices(merged))
     data = pa.concat_arrays([merged]).buffers()[1]  # contiguous after take
     return encode(data.to_pybytes()[:len(merged) * RECORD], len(merged), types)
+
+
+def between(records: bytes, lo: bytes, hi: bytes | None) -> bytes:
+    """The records (whole, sorted) whose subject key is in [lo, hi) (hi None: no end)."""
+    count = len(records) // RECORD
+
+    def first_at_least(key: bytes) -> int:
+        low, high = 0, count
+        while low < high:
+            mid = (low + high) // 2
+            if records[mid * RECORD:mid * RECORD + KEY_BYTES] < key:
+                low = mid + 1
+            else:
+                high = mid
+        return low
+
+    start = first_at_least(lo)
+    end = count if hi is None else first_at_least(hi)
+    return records[start * RECORD:end * RECORD]
+
+
+def shard_of(key: bytes, shards: int) -> int:
+    return int.from_bytes(key, "big") * shards >> (8 * KEY_BYTES)
+
+
+def shard_bounds(shard: int, shards: int) -> tuple[bytes, bytes | None]:
+    lo = ((shard << (8 * KEY_BYTES)) + shards - 1) // shards
+    hi = (((shard + 1) << (8 * KEY_BYTES)) + shards - 1) // shards
+    return lo.to_bytes(KEY_BYTES, "big"), hi.to_bytes(KEY_BYTES, "big") if shard + 1 < shards else None
+
+
+def day_key(day: str, shard: int, shards: int) -> str:
+    return f"{DAYS}{day}/{shard}of{shards}{SUFFIX}"
+
+
+def complete_days(listing: Iterable[tuple[str, int]]) -> dict[str, dict[int, tuple[str, int]]]:
+    """Days whose every shard object is there, in order, up to the first day that is not
+    (a day merge that stopped half way: its hours stay in use until it is done)."""
+    days: dict[str, dict[int, tuple[str, int]]] = {}
+    counts: dict[str, int] = {}
+    for key, size in listing:
+        day, name = key[len(DAYS):].split("/", 1)
+        shard, shards = (int(n) for n in name.removesuffix(SUFFIX).split("of"))
+        days.setdefault(day, {})[shard] = (key, size)
+        counts[day] = shards
+    complete: dict[str, dict[int, tuple[str, int]]] = {}
+    for day in sorted(days):
+        if len(days[day]) != counts[day]:
+            break
+        complete[day] = days[day]
+    return complete
 
 
 def _known(types: dict[int, str], code: int, name: str) -> None:
@@ -279,7 +343,7 @@ class SubjectIndex:
         self.maintained += 1
         written: list[str] = []
         moment = self.clock()
-        last_day = _last(self.store.listing(DAYS), DAYS)
+        last_day = max(complete_days(self.store.listing(DAYS)), default="")
         hours = [(k, s) for k, s in self.store.listing(HOURS, f"{HOURS}{last_day}T99" if last_day else "")]
         last_hour = _period(hours[-1][0], HOURS) if hours else (f"{last_day}T23" if last_day else "")
         runs = list(self.store.listing(RUNS, f"{RUNS}{last_hour}/~" if last_hour else ""))
@@ -294,16 +358,14 @@ class SubjectIndex:
             hours.append((target, 0))
             written.append(target)
         first_open_hour = min(pending) if pending else None
-        by_day: dict[str, list[str]] = {}
-        for key, _ in hours:
-            by_day.setdefault(_period(key, HOURS)[:10], []).append(key)
+        by_day: dict[str, list[tuple[str, int]]] = {}
+        for key, size in hours:
+            by_day.setdefault(_period(key, HOURS)[:10], []).append((key, size))
         for day in sorted(by_day)[:MAX_DAY_MERGES]:
             closed = datetime.fromisoformat(day).replace(tzinfo=UTC) + timedelta(days=1) + GRACE <= moment
             if not closed or (first_open_hour is not None and first_open_hour[:10] <= day):
                 break
-            target = f"{DAYS}{day}{SUFFIX}"
-            self._merge(target, by_day[day])
-            written.append(target)
+            written += self._merge_day(day, by_day[day])
         return written
 
     def _merge(self, target: str, sources: list[str]) -> None:
@@ -313,16 +375,64 @@ class SubjectIndex:
             if body is None:
                 raise RuntimeError(f"index object {key} vanished")
             bodies.append(body)
-        merged = merge(bodies)
-        if merged is not None and not self.store.create(target, merged) and self.store.get(target) != merged:
+        self._create(target, merge(bodies))
+
+    def _create(self, target: str, body: bytes | None) -> None:
+        if body is not None and not self.store.create(target, body) and self.store.get(target) != body:
             raise RuntimeError(f"index object {target} exists with other content")
+
+    def _merge_day(self, day: str, hours: list[tuple[str, int]]) -> list[str]:
+        """A day's hour objects into its shard objects, one key range at a time (the same
+        hours give the same shards: a merge that stopped half way is redone to the same
+        bytes)."""
+        heads = [(key, size, self._head(key, size)) for key, size in hours]
+        total = sum(header.records for _, _, (header, _) in heads)
+        shards = 1
+        while total * RECORD / shards > SHARD_BYTES:
+            shards *= 2
+        types: dict[int, str] = {}
+        for _, _, (header, _) in heads:
+            for code, name in header.types.items():
+                _known(types, code, name)
+        written = []
+        for shard in range(shards):
+            lo, hi = shard_bounds(shard, shards)
+            parts = [self._records(key, size, header, body, lo, hi) for key, size, (header, body) in heads]
+            target = day_key(day, shard, shards)
+            self._create(target, merge_records(parts, types) or encode(b"", 0, types))
+            written.append(target)
+        return written
+
+    def _head(self, key: str, size: int) -> tuple[Header, bytes | None]:
+        """An index object's header (and the whole object, when it is small enough to keep)."""
+        if size <= WHOLE_READ:
+            body = self.store.get(key)
+            if body is None:
+                raise RuntimeError(f"index object {key} vanished")
+            return parse_header(body), body
+        head = self.store.get_range(key, 0, min(size, HEAD_READ))
+        while len(head) < (needed := header_length(head)):
+            head += self.store.get_range(key, len(head), needed)
+        return parse_header(head), None
+
+    def _records(self, key: str, size: int, header: Header, body: bytes | None, lo: bytes,
+                 hi: bytes | None) -> bytes:
+        """The object's records with keys in [lo, hi): the blocks that can hold them, read by range."""
+        if header.records == 0:
+            return b""
+        first = block_span(header.fences, lo)[0]
+        last = block_span(header.fences, hi)[1] if hi is not None else len(header.fences) - 1
+        start = header.data_start + first * header.block * RECORD
+        end = header.data_start + min(header.records, (last + 1) * header.block) * RECORD
+        blocks = body[start:end] if body is not None else self.store.get_range(key, start, end)
+        return between(blocks, lo, hi)
 
     # -- reading
 
     def files(self, pseudonym: str, *, workers: int = 16) -> Lookup:
         """Every events file the index names for this pseudonym, in key order."""
-        objects = self.objects()
         key = subject_key(pseudonym)
+        objects = self.objects(key)
         found: set[str] = set()
         requests = 3  # the three listings
         if len(objects) <= 1 or workers <= 1:
@@ -337,15 +447,18 @@ class SubjectIndex:
             requests += made
         return Lookup(sorted(found), len(objects), requests)
 
-    def objects(self) -> list[tuple[str, int]]:
-        """The index objects a lookup reads: every day, the hours after the last day, the
-        runs after the last hour."""
-        days = list(self.store.listing(DAYS))
-        last_day = _period(days[-1][0], DAYS) if days else ""
+    def objects(self, key: bytes | None = None) -> list[tuple[str, int]]:
+        """The index objects a lookup of `key` reads: each complete day's shard that holds
+        the key (every shard if None), the hours after the last day, the runs after the last
+        hour."""
+        days = complete_days(self.store.listing(DAYS))
+        last_day = max(days, default="")
+        chosen = [found for shards in days.values()
+                  for shard, found in sorted(shards.items()) if key is None or shard == shard_of(key, len(shards))]
         hours = list(self.store.listing(HOURS, f"{HOURS}{last_day}T99" if last_day else ""))
         last_hour = _period(hours[-1][0], HOURS) if hours else (f"{last_day}T23" if last_day else "")
         runs = list(self.store.listing(RUNS, f"{RUNS}{last_hour}/~" if last_hour else ""))
-        return days + hours + runs
+        return chosen + hours + runs
 
     def _find(self, name: str, size: int, key: bytes) -> tuple[list[str], int]:
         """The files one index object names for a subject key, and the requests it took."""
@@ -373,13 +486,6 @@ class SubjectIndex:
             blocks = self.store.get_range(name, start, end)
             requests += 1
         return [file_of(raw, header.types) for raw in matches(blocks, key)], requests
-
-
-def _last(listing: Iterable[tuple[str, int]], prefix: str) -> str:
-    last = ""
-    for key, _ in listing:
-        last = _period(key, prefix)
-    return last
 
 
 # ---------------------------------------------------------------- files written before the index

@@ -18,7 +18,7 @@ from mlaudit.adapters.memory import MemoryBucket
 from mlaudit.adapters.subject_lake import S3SubjectEvents
 from mlaudit.contract import EventType
 from mlaudit.layout import partition_prefix
-from mlaudit.subject_index import DAYS, HOURS, RUNS, SubjectIndex
+from mlaudit.subject_index import DAYS, HOURS, RUNS, SubjectIndex, day_key
 
 from local.usage import Usage
 
@@ -124,11 +124,43 @@ def test_maintain_merges_closed_hours_then_closed_days_and_lookups_see_the_same_
     while index.maintain(force=True):
         pass
     keys = sorted(store.objects)
-    assert [k for k in keys if k.startswith(DAYS)] == [f"{DAYS}2026-11-20.idx", f"{DAYS}2026-11-21.idx"]
+    assert [k for k in keys if k.startswith(DAYS)] == [day_key("2026-11-20", 0, 1), day_key("2026-11-21", 0, 1)]
     assert len([k for k in keys if k.startswith(HOURS)]) == 48
     # Then a lookup reads one object a day, and finds the same files
     after = index.files("sp1.subject", workers=1)
     assert after.files == before.files and after.objects == 2
+
+
+def test_a_large_day_is_merged_in_shards_and_a_lookup_reads_one(monkeypatch) -> None:
+    # Given a day of runs too large for one shard (the shard size made small here)
+    monkeypatch.setattr(subject_index, "SHARD_BYTES", 2000 * subject_index.RECORD)
+    monkeypatch.setattr(subject_index, "WHOLE_READ", 4096)
+    monkeypatch.setattr(subject_index, "HEAD_READ", 1024)
+    monkeypatch.setattr(subject_index, "BLOCK_RECORDS", 64)
+    store = MemoryBucket()
+    clock = Clock(T0)
+    index = SubjectIndex(store, clock=clock)
+    subjects = [f"sp1.{n}" for n in range(700)]
+    for hour in range(24):
+        clock.at = T0 + timedelta(hours=hour)
+        index.add({file_key("2026-11-20", "prediction", hour * 10 + n): subjects[n::10] for n in range(10)})
+    before = {p: index.files(p, workers=1).files for p in subjects[:50]}
+    # When the day is merged
+    clock.at = T0 + timedelta(days=2)
+    while index.maintain(force=True):
+        pass
+    shards = sorted(k for k in store.objects if k.startswith(DAYS))
+    assert set(shards) == {day_key("2026-11-20", i, 16) for i in range(16)}
+    # Then every lookup reads one shard and finds what it found before
+    for pseudonym, files in before.items():
+        found = index.files(pseudonym, workers=1)
+        assert found.files == files and found.objects == 1
+    # And a day missing a shard (a merge that stopped) is not used: its hours are read until
+    # the merge is redone, to the same bytes
+    gone = shards[3]
+    body = store.objects.pop(gone)
+    assert index.files(subjects[0], workers=1).objects == 24
+    assert index.maintain(force=True) and store.objects[gone] == body
 
 
 def test_an_hour_is_not_merged_before_its_grace_and_no_run_is_ever_left_out() -> None:
