@@ -105,6 +105,7 @@ ATHENA_QUERY_SECONDS = 2.0  # the monitors function waits for each of its querie
 WRITER_CPU_SECONDS_PER_EVENT = 10e-6
 IN_FLIGHT = 10  # calls made off the handler's thread (a pool: claims, subject keys, index reads) at once
 INDEX_OBJECT_REQUESTS = 2  # range reads per large index object in a lookup (header, then one block)
+S3_REQUEST_SECONDS, READS_IN_FLIGHT = 0.025, 16  # a GET's time to first byte; a lookup's reads at once
 
 
 # ---------------------------------------------------------------- the measured run
@@ -657,13 +658,16 @@ def index_designs(report: dict[str, Any], events: int = VOLUMES[-1],
     chosen = monthly(events, settings, report)[INDEX_ROW]
     lookups = 3 + HISTORY_DAYS * INDEX_OBJECT_REQUESTS + 23 * INDEX_OBJECT_REQUESTS + month.index_runs / 720
     dynamodb_item = 8 + 16 + 4 + 100  # pseudonym hash, file name, date and type; DynamoDB's 100 bytes
+    def seconds(requests: float) -> float:
+        return requests / READS_IN_FLIGHT * S3_REQUEST_SECONDS
+
     return [
-        ("index objects by writer batch, merged by hour and day (chosen)", chosen, lookups, lookups / 16 * 0.025),
+        ("index objects by writer batch, merged by hour and day (chosen)", chosen, lookups, seconds(lookups)),
         ("a DynamoDB item per (subject, file)", pairs * p["dynamodb_per_million_wru"] / 1e6
          + year_of_pairs * dynamodb_item / 1e9 * p["dynamodb_gb_month"], 1, 0.01),
         ("an S3 object per (subject, file), listed by subject", pairs * p["s3_put_per_1000"] / 1000, 1, 0.05),
         ("no index: Parquet statistics and bloom filters, every footer read", 0.0,
-         2 * files_a_year, 2 * files_a_year / 16 * 0.025),
+         2 * files_a_year, seconds(2 * files_a_year)),
     ]
 
 
