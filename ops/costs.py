@@ -647,7 +647,7 @@ def index_designs(report: dict[str, Any], events: int = VOLUMES[-1],
                   settings: Settings | None = None) -> list[tuple[str, float, float, float]]:
     """The subject index's designs weighed at `events` a month, from the run's counted
     (subject, file) pairs per event: (design, dollars a month after a year, S3 or DynamoDB
-    requests of one subject access, its seconds at S3_SECONDS a request, 16 in flight).
+    requests of one subject access, their seconds at S3_REQUEST_SECONDS, READS_IN_FLIGHT at once).
     The chosen design's dollars are the table's row."""
     settings = settings or Settings()
     month = Month(events, report, settings)
