@@ -4,13 +4,15 @@ function (declared in mlaudit.functions), which writes its report under reports/
 
 from __future__ import annotations
 
-from aws_cdk import Duration
+from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
+from mlaudit.resources import DEAD_LETTER_RETENTION_DAYS
 
 from stacks.storage import encrypted_bucket
 
@@ -39,6 +41,18 @@ class Imports(Construct):
                 )
             ],
         )
+        # A landed file's event that could not be delivered to, or imported by, the function: kept
+        # (SQS's longest) with an alarm on its depth (stacks/monitoring.py). The file stays in the
+        # bucket; `docs/deploy.md` says how to import it again.
+        self.dead_letter_queue = sqs.Queue(
+            self,
+            "DeadLetterQueue",
+            encryption=sqs.QueueEncryption.KMS,
+            encryption_master_key=key,
+            enforce_ssl=True,
+            retention_period=Duration.days(DEAD_LETTER_RETENTION_DAYS),
+            removal_policy=RemovalPolicy.RETAIN,
+        )
         # S3 -> EventBridge, set on the bucket itself: CDK's own notification wiring would add
         # a custom-resource function whose role no declaration describes.
         cfn_bucket = self.landing_bucket.node.default_child
@@ -47,7 +61,7 @@ class Imports(Construct):
 
     def trigger(self, importer: lambda_.IFunction) -> None:
         """Each file created under imports/ goes to the import function."""
-        events.Rule(
+        self.rule = events.Rule(
             self,
             "FileLanded",
             description="A file landed for import",
@@ -59,5 +73,9 @@ class Imports(Construct):
                     "object": {"key": [{"prefix": IMPORTS_PREFIX}]},
                 },
             ),
-            targets=[targets.LambdaFunction(importer, retry_attempts=2, max_event_age=Duration.hours(2))],
+            # An event EventBridge could not deliver (throttled past its retries, refused) goes to
+            # the dead-letter queue; one the function failed on after Lambda's two asynchronous
+            # retries goes there too (the function's DeadLetterConfig, mlaudit.functions).
+            targets=[targets.LambdaFunction(importer, retry_attempts=2, max_event_age=Duration.hours(2),
+                                            dead_letter_queue=self.dead_letter_queue)],
         )
