@@ -83,7 +83,8 @@ class LocalStack:
         self.services: ServicePrincipals | None = None  # AWS services' requests, checked (local/services.py)
         self.alarm_actions: AlarmActions | None = None
         self.alarm_names: dict[str, str] = {}  # alarm name -> the topic it notifies
-        # Local-only: grants to withhold, {function: {action, ...}}, to show what AWS would deny.
+        # Local-only: grants to withhold, {function: {action, ...}}, and resource-policy statements,
+        # {RESOURCE: {Sid, ...}} (a `mlaudit.resources.Resource` name), to show what AWS would deny.
         self.withheld: dict[str, set[str]] = {}
         # Local-only: AWS calls of the functions that fail on purpose (local/faults.py).
         self.faults = FaultPlan()
@@ -249,7 +250,8 @@ class LocalStack:
         values = LocalValues(world, self.api_id, STAGE, self.function_arn)
         for holder, statements in resource_policies.rendered(values).items():
             arn = values.attribute(holder.resource, "arn") if holder.resource else self.function_arn(holder.function)
-            world.policies[arn] = [policy.Statement.from_json(s) for s in statements]
+            withheld = self.withheld.get(holder.resource.name, set()) if holder.resource else set()
+            world.policies[arn] = [policy.Statement.from_json(s) for s in statements if s.get("Sid") not in withheld]
         return world
 
     def function_arn(self, name: str) -> str:
