@@ -96,7 +96,7 @@ class AlarmActions(Periodic):
     SetAlarmState here (moto evaluates no metric)."""
 
     def __init__(self, cloudwatch: Any, sns: Any, services: ServicePrincipals, *, region: str, account: str,
-                 interval: float = 0.5) -> None:
+                 interval: float = 1.0) -> None:
         super().__init__("alarm-actions", interval)
         self.cloudwatch = cloudwatch
         self.sns = sns

@@ -4,16 +4,15 @@ function (declared in mlaudit.functions), which writes its report under reports/
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Duration
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
-from aws_cdk import aws_sqs as sqs
 from constructs import Construct
-from mlaudit.resources import DEAD_LETTER_RETENTION_DAYS
 
+from stacks.ingestion import dead_letter_queue
 from stacks.storage import encrypted_bucket
 
 IMPORTS_PREFIX = "imports/"
@@ -44,15 +43,7 @@ class Imports(Construct):
         # A landed file's event that could not be delivered to, or imported by, the function: kept
         # (SQS's longest) with an alarm on its depth (stacks/monitoring.py). The file stays in the
         # bucket; `docs/deploy.md` says how to import it again.
-        self.dead_letter_queue = sqs.Queue(
-            self,
-            "DeadLetterQueue",
-            encryption=sqs.QueueEncryption.KMS,
-            encryption_master_key=key,
-            enforce_ssl=True,
-            retention_period=Duration.days(DEAD_LETTER_RETENTION_DAYS),
-            removal_policy=RemovalPolicy.RETAIN,
-        )
+        self.dead_letter_queue = dead_letter_queue(self, "DeadLetterQueue", key=key)
         # S3 -> EventBridge, set on the bucket itself: CDK's own notification wiring would add
         # a custom-resource function whose role no declaration describes.
         cfn_bucket = self.landing_bucket.node.default_child
