@@ -34,7 +34,8 @@ def object_created(bucket: str, key: str, version_id: str | None, size: int, eta
 
 class LandingWatcher(Periodic):
     def __init__(self, s3: Any, bucket: str, *, region: str, interval: float = 0.5,
-                 deliver: Callable[[dict], None] | None = None) -> None:
+                 deliver: Callable[[dict], None] | None = None,
+                 load_handler: Callable[[str], Callable[[Any, Any], Any]] | None = None) -> None:
         super().__init__("landing-watcher", interval)
         self.s3 = s3  # the stack's own client: S3 tells EventBridge, not the function
         self.bucket = bucket
@@ -44,6 +45,7 @@ class LandingWatcher(Periodic):
         self.deliver = deliver or self._call_handler
         self.delivered = 0
         self._seen: set[tuple[str, str]] = set()
+        self.load_handler = load_handler or (lambda name: importlib.import_module(f"mlaudit.handlers.{name}").handler)
 
     def tick(self) -> None:
         for version in self._new_versions():
@@ -53,7 +55,7 @@ class LandingWatcher(Periodic):
             self.delivered += 1
 
     def _call_handler(self, event: dict) -> None:
-        handler = importlib.import_module("mlaudit.handlers.imports").handler
+        handler = self.load_handler("imports")
         try:
             handler(event, LambdaContext("imports", int(spec("imports").timeout_seconds), region=self.region))
         except Exception:

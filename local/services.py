@@ -47,6 +47,8 @@ class LambdaTarget:
     send_with_stack: Callable[[str, dict[str, Any], dict[str, str]], None] | None = None  # (queue ARN, body, attrs)
     function_dead_letter: str | None = None  # queue ARN
     send_with_role: Callable[[str, dict[str, Any], dict[str, str]], None] | None = None
+    # The function's handler as the platform invokes it (LocalStack.handler: counted when usage is on).
+    load_handler: Callable[[str], Callable[[Any, Any], Any]] | None = None
     invocations: int = 0
     failures: int = 0
 
@@ -56,7 +58,8 @@ class LambdaTarget:
         if refused is not None:
             self._target_dead_letter(event, "AccessDeniedException", refused.message)
             return
-        handler = importlib.import_module(f"mlaudit.handlers.{self.function}").handler
+        load = self.load_handler or (lambda name: importlib.import_module(f"mlaudit.handlers.{name}").handler)
+        handler = load(self.function)
         error: Exception | None = None
         for _ in range(1 + ASYNC_RETRIES):
             self.invocations += 1

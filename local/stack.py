@@ -13,6 +13,7 @@ function through the composition root (`mlaudit.bootstrap`), not through a share
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import shutil
@@ -24,7 +25,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 from mlaudit import bootstrap, resource_policies
-from mlaudit.functions import FUNCTIONS, FunctionSpec
+from mlaudit.functions import BY_NAME, FUNCTIONS, FunctionSpec
 from mlaudit.functions import spec as function_spec
 from mlaudit.resources import Attr, Kind, Resource
 from mlaudit.settings import FUNCTION_RUNTIME_ENVIRONMENT, Settings
@@ -39,6 +40,7 @@ from local.poller import WriterPoller
 from local.resources import Overrides, Resources, create_resources
 from local.schedule import Schedule
 from local.services import AlarmActions, LambdaTarget
+from local.usage import Usage
 
 DEFAULT_REGION = "us-east-1"
 STAGE = "local"
@@ -55,6 +57,7 @@ class LocalStack:
         self, settings: Settings | None = None, *, writer_window: float | None = None,
         overrides: Overrides | None = None, region: str = DEFAULT_REGION, run_poller: bool = True,
         checkpoint_interval: float = 60.0, monitor_interval: float = 300.0, monitors_file: str | None = None,
+        usage: Usage | None = None,
     ) -> None:
         self.settings = settings or Settings.from_cdk_json()
         self.writer_window = (
@@ -88,6 +91,8 @@ class LocalStack:
         self.withheld: dict[str, set[str]] = {}
         # Local-only: AWS calls of the functions that fail on purpose (local/faults.py).
         self.faults = FaultPlan()
+        # Local-only: count every AWS call, invocation and request (local/usage.py).
+        self.usage = usage
 
     def __enter__(self) -> LocalStack:
         self.start()
@@ -113,35 +118,43 @@ class LocalStack:
         resources = self.resources = create_resources(self.client, self.settings, self.region, self.overrides)
         jwks_url = f"{moto_url}/{resources.user_pool_id}/.well-known/jwks.json"
         self._set_env(PLATFORM_ENVIRONMENT)
+        if self.usage is not None:
+            self.usage.labels.update(self.usage_labels())
+            self.usage.admin_dynamodb = self.client("dynamodb")
+            self.usage.start_logs()
         self._configure_functions(resources, jwks_url)
 
         issuer = oauth.TokenIssuer(self.client("cognito-idp"), resources.user_pool_id, resources.issuer)
-        token_server = self._serve(oauth.handler_class(issuer), "oauth")
+        token_server = self._serve(oauth.handler_class(self._counted(issuer, "token_proxy")), "oauth")
         emulator = api.ApiEmulator(
             region=self.region, account_id=resources.account_id, stage=STAGE, api_id=self.api_id,
             function_timeouts={spec.name: spec.timeout(self.settings) for spec in FUNCTIONS},
             may_invoke=self._api_may_invoke,
+            load_handler=self.handler,
         )
-        api_server = self._serve(api.handler_class(emulator), "api")
+        api_server = self._serve(api.handler_class(self._counted(emulator, "api_proxy")), "api")
         if self.run_poller:
             # Lambda's event source polls with the writer's role.
             self.poller = WriterPoller(
                 self.function_clients("writer")("sqs"), queue_url=resources.queue_url, queue_arn=resources.queue_arn,
                 region=self.region, batch_size=self.settings.writer_batch_size,
                 window_seconds=self.writer_window, timeout_seconds=self.settings.writer_timeout_seconds,
+                load_handler=lambda: self.handler("writer"),
             ).start()
 
         # A file dropped in the landing bucket goes to the import function (S3 -> EventBridge on AWS).
         self.landing = LandingWatcher(self.client("s3"), resources.landing_bucket, region=self.region,
-                                      deliver=self._file_landed_target().deliver).start()
+                                      deliver=self._file_landed_target().deliver, load_handler=self.handler).start()
 
         # The integrity log's head is signed on a schedule (every checkpoint_interval_minutes on AWS).
         self.checkpoints = Schedule(
             "checkpoint", self.checkpoint_interval, timeout_seconds=60, region=self.region,
+            load_handler=self.handler,
             permitted=lambda: self._events_may_invoke("checkpoint", Resource.CHECKPOINT_SCHEDULE),
         ).start()
         self.monitor_runs = Schedule(
             "monitors", self.monitor_interval, timeout_seconds=300, region=self.region,
+            load_handler=self.handler,
             permitted=lambda: self._events_may_invoke("monitors", Resource.MONITORS_SCHEDULE),
         ).start()
         # CloudWatch's side of the alarms: a state change notifies the alarm's topics.
@@ -293,6 +306,7 @@ class LocalStack:
             timeout_seconds=spec_.timeout(self.settings), region=self.region,
             target_dead_letter=self._world.arns[resource_policies.RULE_DEAD_LETTERS[Resource.FILE_LANDED_RULE]],
             send_with_stack=send(stack_sqs), function_dead_letter=dead_letter, send_with_role=send(role_sqs),
+            load_handler=self.handler,
         )
 
     def _create_alarms(self, resources: Resources) -> None:
@@ -371,7 +385,35 @@ class LocalStack:
         self._use_duckdb_for_queries(resources)
 
     def _faulty_client(self, function: str) -> Any:
+        if self.usage is not None:
+            usage = self.usage
+            return lambda service: self.faults.guard(function, usage.guard(function, self._function_client(service)))
         return lambda service: self.faults.guard(function, self._function_client(service))
+
+    def handler(self, name: str) -> Callable[[Any, Any], Any]:
+        """A function's handler as the platform invokes it (counted when usage is on)."""
+        loaded = importlib.import_module(f"mlaudit.handlers.{name}").handler
+        if self.usage is None:
+            return loaded
+        return self.usage.metered(name, loaded, BY_NAME[name].memory(self.settings))
+
+    def _counted(self, front: Any, proxy: str) -> Any:
+        return front if self.usage is None else getattr(self.usage, proxy)(front)
+
+    def usage_labels(self) -> dict[str, str]:
+        """Physical names, URLs and ARNs -> the logical resource, for the usage report."""
+        r = self.resources
+        assert r is not None
+        labels = {arn: resource.name.lower() for resource, arn in self.world().arns.items()}
+        labels.update({
+            r.bucket: "audit_bucket", r.results_bucket: "results_bucket", r.landing_bucket: "landing_bucket",
+            r.witness_bucket: "witness_bucket", r.queue_url: "events_queue", r.dlq_url: "dead_letter_queue",
+            r.imports_dlq_url: "imports_dead_letter_queue",
+            r.idempotency_table: "idempotency_table", r.ledger_table: "ledger_table",
+            r.subject_keys_table: "subject_keys_table", r.kms_key_id: "data_key", r.kms_alias: "data_key",
+            r.signing_key_id: "signing_key", r.entry_key_id: "entry_key",
+        })
+        return labels
 
     def _function_client(self, service: str) -> Any:
         # A function's own client: retries as on Lambda (mlaudit.adapters.aws), pointed at moto.
@@ -407,9 +449,10 @@ class LocalStack:
 
         self._query_cache = tempfile.mkdtemp(prefix="mlaudit-athena-")
         clients, enforcer, names = self.function_clients("queries"), self.enforcers["queries"], self.names
-        lake = S3Lake(clients("s3"), resources.bucket, self._query_cache)
+        lake = self._counted_lake("queries", S3Lake(clients("s3"), resources.bucket, self._query_cache))
         engine = AthenaAsCaller(
-            DuckDbEngine(lake, bytes_scanned_cutoff=self.settings.athena_bytes_scanned_cutoff),
+            self._counted_engine("queries", DuckDbEngine(
+                lake, bytes_scanned_cutoff=self.settings.athena_bytes_scanned_cutoff)),
             enforcer, s3=clients("s3"), workgroup=names[Resource.WORKGROUP],
             database=names[Resource.GLUE_DATABASE], table=names[Resource.EVENTS_GLUE_TABLE],
             lake_bucket=resources.bucket, results_bucket=resources.results_bucket,
@@ -428,9 +471,11 @@ class LocalStack:
 
         assert self._query_cache is not None
         clients, enforcer, names = self.function_clients("monitors"), self.enforcers["monitors"], self.names
-        lake = S3Lake(clients("s3"), resources.bucket, os.path.join(self._query_cache, "monitors"))
+        lake = self._counted_lake(
+            "monitors", S3Lake(clients("s3"), resources.bucket, os.path.join(self._query_cache, "monitors")))
         engine = AthenaAsCaller(
-            DuckDbEngine(lake, bytes_scanned_cutoff=self.settings.athena_bytes_scanned_cutoff),
+            self._counted_engine("monitors", DuckDbEngine(
+                lake, bytes_scanned_cutoff=self.settings.athena_bytes_scanned_cutoff)),
             enforcer, s3=clients("s3"), workgroup=names[Resource.WORKGROUP],
             database=names[Resource.GLUE_DATABASE], table=names[Resource.EVENTS_GLUE_TABLE],
             lake_bucket=resources.bucket, results_bucket=resources.results_bucket,
@@ -439,6 +484,12 @@ class LocalStack:
         app = bootstrap.app("monitors")
         app.configure(runtime=app.runtime, build=lambda env, clients: bootstrap.build_monitors(
             env, clients, engine=engine, monitors=chosen))
+
+    def _counted_lake(self, function: str, lake: Any) -> Any:
+        return lake if self.usage is None else self.usage.athena_lake(function, lake)
+
+    def _counted_engine(self, function: str, engine: Any) -> Any:
+        return engine if self.usage is None else self.usage.athena_engine(function, engine)
 
     def client(self, service: str) -> Any:
         """A boto3 client for moto (fake credentials, local endpoint)."""
@@ -476,6 +527,8 @@ class LocalStack:
             self.poller.stop()
             self.poller = None
         self._moto.stop()
+        if self.usage is not None:
+            self.usage.stop_logs()
         for spec in FUNCTIONS:
             bootstrap.app(spec.name).reset()
         if self._query_cache is not None:

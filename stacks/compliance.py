@@ -126,8 +126,20 @@ ACKNOWLEDGMENTS: tuple[Ack, ...] = (
     Ack(
         "AwsSolutions-IAM5[Resource::<Storage/AuditBucket.Arn>/events/*]",
         "Route-privacy/Role/DefaultPolicy/Resource",
-        "Subject access reads the Parquet files under events/ to find one subject's rows (keys are "
+        "Subject access reads the Parquet files the subject index names for one subject (keys are "
         "partitioned by date and type, not by subject); read-only and limited to that prefix.",
+    ),
+    Ack(
+        "AwsSolutions-IAM5[Resource::<Storage/AuditBucket.Arn>/index/*]",
+        "Route-privacy/Role/DefaultPolicy/Resource",
+        "Subject access reads the subject index's objects (keyed by the hour or day they cover) to find "
+        "the files that hold one subject; read-only and limited to the index/ prefix.",
+    ),
+    Ack(
+        "AwsSolutions-IAM5[Resource::<Storage/AuditBucket.Arn>/index/*]",
+        "Ingestion/Writer/Role/DefaultPolicy/Resource",
+        "The writer adds one subject index object per batch and merges closed hours and days, under "
+        "keys made at write time; the grant is limited to the index/ prefix and to PutObject/GetObject.",
     ),
     Ack(
         "AwsSolutions-IAM5[Resource::<Analytics/QueryResults.Arn>/*]",

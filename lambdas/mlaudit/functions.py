@@ -225,7 +225,7 @@ LAMBDA_PAYLOAD_LIMIT_BYTES = 6 * 1024 * 1024  # synchronous invoke and event sou
 SQS_RECEIVE_MAX = 10  # messages per ReceiveMessage / DeleteMessageBatch
 
 # Shorthands for the grants below.
-EVENTS_OBJECTS, INTEGRITY_OBJECTS = "events/*", "integrity/*"
+EVENTS_OBJECTS, INTEGRITY_OBJECTS, INDEX_OBJECTS = "events/*", "integrity/*", "index/*"
 WITNESS_OBJECTS = "mlaudit/*"  # <log id>/checkpoints/<seq>.json; a log id is mlaudit/<bucket>
 # HeadObject answers 404 for a missing key (not 403) only with ListBucket, and that
 # request carries no s3:prefix, so the grant cannot be narrowed by prefix.
@@ -277,6 +277,8 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         grants=(
             Grant(Resource.AUDIT_BUCKET, ("s3:PutObject", "s3:GetObject"), objects=EVENTS_OBJECTS),
             Grant(Resource.AUDIT_BUCKET, ("s3:PutObject", "s3:GetObject"), objects=INTEGRITY_OBJECTS),
+            Grant(Resource.AUDIT_BUCKET, ("s3:PutObject", "s3:GetObject"), objects=INDEX_OBJECTS,
+                  why="the subject index: each batch's pseudonyms -> files; closed hours and days merged"),
             LIST_AUDIT_BUCKET,
             Grant(Resource.LEDGER_TABLE, ("dynamodb:BatchGetItem", "dynamodb:PutItem"),
                   why="the pack ledger: a redelivered pack is not written twice (conditional claims)"),
@@ -328,10 +330,14 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
             Grant(Resource.SUBJECT_KEYS_TABLE, ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"),
                   why="read a subject's key (the pseudonym index is made on first use); erasure deletes it"),
             Grant(Resource.AUDIT_BUCKET, ("s3:GetObject",), objects=EVENTS_OBJECTS),
+            Grant(Resource.AUDIT_BUCKET, ("s3:GetObject",), objects=INDEX_OBJECTS,
+                  why="the subject index names the files that hold the subject: only those are read"),
             LIST_AUDIT_BUCKET,
             *SEND_TO_QUEUE,
         ),
-        memory_mb=1024, pyarrow=True,
+        # A full vCPU: after a year at 1B events a month, an access makes about 1,000 S3 requests
+        # to the subject index, and boto3's CPU per request, not S3, is most of its time.
+        memory_mb=2048, pyarrow=True,
     ),
     FunctionSpec(
         "queries", "Named, parameterized Athena queries; every run is audited.",
