@@ -185,7 +185,7 @@ ACKNOWLEDGMENTS: tuple[Ack, ...] = (
         "Integrity/Checkpoint/Role/DefaultPolicy/Resource",
         "The signer publishes each checkpoint to the witness under <log id>/checkpoints/<seq>.json "
         "(numbered at run time) and reads the last one back; limited to that prefix and to "
-        "PutObject/GetObject, and the bucket's COMPLIANCE-mode Object Lock keeps every version.",
+        "PutObject/GetObject, and the bucket's Object Lock (object_lock_mode) keeps every version.",
     ),
     Ack(
         "AwsSolutions-IAM5[Resource::<Integrity/WitnessBucket.Arn>/mlaudit/*]",
@@ -267,19 +267,9 @@ ACKNOWLEDGMENTS: tuple[Ack, ...] = (
             f"AwsSolutions-IAM5[Resource::<Imports/LandingBucket.Arn>/{prefix}/*]",
             "Imports/Import/Role/DefaultPolicy/Resource",
             "Files are dropped, and their reports written, under keys the uploader names; the import reads "
-            "only under imports/ (GetObject) and writes only under reports/ (PutObject).",
+            "only under imports/ (GetObjectVersion) and writes only under reports/ (PutObject).",
         )
         for prefix in ("imports", "reports")
-    ),
-    *(
-        Ack(
-            f"{pack}-LambdaDLQ",
-            "Imports/Import/Function/Resource",
-            "EventBridge retries a failed import twice within two hours; a file whose import still fails stays "
-            "in the landing bucket with no report (the CLI says so, the Errors alarm fires), and dropping it "
-            "again is safe: an import stores each line once.",
-        )
-        for pack in PACKS[1:]
     ),
     *(
         Ack(
