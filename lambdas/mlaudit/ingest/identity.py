@@ -8,8 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mlaudit.contract import Event, EventType
-from mlaudit.errors import Forbidden, InvalidEvents
-from mlaudit.ingest.request import MAX_REPORTED_ERRORS
+from mlaudit.errors import MAX_REPORTED_ERRORS, Forbidden, InvalidEvents
 from mlaudit.principal import Principal
 
 # Derived event ids: uuid5 in this namespace over the sender and the event's content.

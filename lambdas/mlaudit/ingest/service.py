@@ -11,12 +11,11 @@ from typing import Any, Protocol
 
 from mlaudit.codec import format_timestamp
 from mlaudit.contract import Event
-from mlaudit.errors import InvalidEvents, TooLarge
+from mlaudit.errors import MAX_REPORTED_ERRORS, InvalidEvents, TooLarge
 from mlaudit.ingest.claims import EventClaimStore, claim_events
 from mlaudit.ingest.identity import RequestMeta, assign_event_ids, check_scope_allows, request_key, server_fields
 from mlaudit.ingest.records import leaf_record, request_fingerprint
 from mlaudit.ingest.request import (
-    MAX_REPORTED_ERRORS,
     IngestLimits,
     check_content_type,
     decode_body,

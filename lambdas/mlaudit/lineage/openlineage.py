@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from mlaudit.contract import JsonBoundsError, bounded_json, json_path
-from mlaudit.errors import DomainError, Invalid, InvalidEvents
+from mlaudit.errors import MAX_REPORTED_ERRORS, DomainError, Invalid, InvalidEvents
 
 EVENT_TYPES = ("START", "RUNNING", "COMPLETE", "ABORT", "FAIL", "OTHER")
 RUN, JOB, DATASET = "RunEvent", "JobEvent", "DatasetEvent"
@@ -36,7 +36,6 @@ KIND_ACTIONS = {RUN: "RUN", JOB: "JOB", DATASET: "DATASET"}
 MAX_REF = 512  # inputs, outputs, resource (events.Ref)
 MAX_DATASETS = 100  # inputs, outputs (events.RefList)
 MAX_URI = 2048  # producer, schemaURL, facets' _producer and _schemaURL
-MAX_REPORTED_ERRORS = 100
 # Spec majors whose events this mapping reads (1-x and 2-x share RunEvent's shape).
 SPEC_MAJORS = ("1", "2")
 # What Marquez answers to a stored event (openlineage-python's HttpTransport needs a 2xx).
