@@ -19,7 +19,7 @@ help:
 	@echo "make bench  - benchmarks; results in docs/benchmarks.md"
 	@echo "make soak   - 10 minutes of load with injected faults on the local stack (0 lost, 0 duplicated)"
 	@echo "make schema - regenerate docs/event-schema.json (and the fast decoder's contract_v1.json) from the event models"
-	@echo "make docs   - regenerate every generated doc (schema, settings, compliance, permissions)"
+	@echo "make docs   - regenerate every generated doc (schema, settings, compliance, permissions, OpenAPI)"
 	@echo "make preflight REGION=r        - read-only checks of an account before the first deploy"
 	@echo "                                 (ARGS='-c name=value ...': the settings you will deploy with)"
 	@echo "make smoke STACK=s REGION=r    - prove a deployment end to end (CONFIG=f: the local stack)"
@@ -78,6 +78,7 @@ schema: venv
 docs: venv schema
 	$(BIN)/python -m stacks.docs
 	$(BIN)/python -m mlaudit.permissions_doc
+	$(BIN)/python -m mlaudit.openapi
 	$(BIN)/python -m ops.costs --write
 
 # Operator tools (docs/deploy.md). Credentials for the target account in the shell.

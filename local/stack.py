@@ -21,7 +21,7 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
-from mlaudit import bootstrap
+from mlaudit import bootstrap, monitors
 from mlaudit.functions import FUNCTIONS, FunctionSpec
 from mlaudit.resources import Attr, Resource
 from mlaudit.settings import FUNCTION_RUNTIME_ENVIRONMENT, Settings
@@ -265,10 +265,15 @@ class LocalStack:
             ]
             enforcer = self.enforcers[spec.name] = Enforcer(spec.name, statements, world)
             clients = self._clients[spec.name] = enforced_clients(self._faulty_client(spec.name), enforcer)
+            engine = self._query_engine(spec, resources) if spec.engine == "athena" else None
             bootstrap.app(spec.name).configure(runtime=bootstrap.Runtime(
-                self.function_environment(spec, jwks_url), clients,
+                self.function_environment(spec, jwks_url), bootstrap.Clients(clients, query_engine=engine),
             ))
-        self._use_duckdb_for_queries(resources)
+        # The monitors from this stack's file (a bad file stops the stack at start).
+        chosen = monitors.load(self.monitors_file)
+        app = bootstrap.app("monitors")
+        app.configure(runtime=app.runtime,
+                      build=lambda env, clients: bootstrap.build_monitors(env, clients, monitors=chosen))
 
     def _faulty_client(self, function: str) -> Any:
         return lambda service: self.faults.guard(function, self._function_client(service))
@@ -296,46 +301,28 @@ class LocalStack:
             },
         }
 
-    def _use_duckdb_for_queries(self, resources: Resources) -> None:
-        """moto's Athena answers nothing: the queries function runs its SQL on DuckDB over
-        the bucket's Parquet instead, read with the function's own clients, and each step
-        Athena would take with the caller's permissions is checked against its grants."""
+    def _query_engine(self, spec: FunctionSpec, resources: Resources) -> bootstrap.EngineFactory:
+        """moto's Athena answers nothing: a function declared with engine="athena" runs its
+        named queries on DuckDB over the bucket's Parquet instead, read with the function's
+        own clients, and each step Athena would take with the caller's permissions is checked
+        against its grants."""
         from local.athena import AthenaAsCaller, DuckDbEngine, S3Lake  # noqa: PLC0415 - duckdb only here
 
-        self._query_cache = tempfile.mkdtemp(prefix="mlaudit-athena-")
-        clients, enforcer, names = self.function_clients("queries"), self.enforcers["queries"], self.names
-        lake = S3Lake(clients("s3"), resources.bucket, self._query_cache)
-        engine = AthenaAsCaller(
-            DuckDbEngine(lake, bytes_scanned_cutoff=self.settings.athena_bytes_scanned_cutoff),
-            enforcer, s3=clients("s3"), workgroup=names[Resource.WORKGROUP],
-            database=names[Resource.GLUE_DATABASE], table=names[Resource.EVENTS_GLUE_TABLE],
-            lake_bucket=resources.bucket, results_bucket=resources.results_bucket,
-        )
-        queries = bootstrap.app("queries")
-        queries.configure(runtime=queries.runtime,
-                          build=lambda env, clients: bootstrap.build_queries(env, clients, engine=engine))
-        self._use_duckdb_for_monitors(resources)
+        if self._query_cache is None:
+            self._query_cache = tempfile.mkdtemp(prefix="mlaudit-athena-")
+        clients, enforcer = self.function_clients(spec.name), self.enforcers[spec.name]
+        lake = S3Lake(clients("s3"), resources.bucket, os.path.join(self._query_cache, spec.name))
+        cutoff = self.settings.athena_bytes_scanned_cutoff
 
-    def _use_duckdb_for_monitors(self, resources: Resources) -> None:
-        """The monitors function's queries on DuckDB, as the queries function's: read with its
-        own clients, each step Athena would take checked against its own grants."""
-        from mlaudit import monitors  # noqa: PLC0415
+        def engine(catalog: Any, env: Any) -> Any:
+            return AthenaAsCaller(
+                DuckDbEngine(lake, bytes_scanned_cutoff=cutoff), enforcer, s3=clients("s3"),
+                workgroup=env.athena_workgroup, database=env.glue_database,
+                table=self.names[Resource.EVENTS_GLUE_TABLE], lake_bucket=resources.bucket,
+                results_bucket=resources.results_bucket,
+            )
 
-        from local.athena import AthenaAsCaller, DuckDbEngine, S3Lake  # noqa: PLC0415 - duckdb only here
-
-        assert self._query_cache is not None
-        clients, enforcer, names = self.function_clients("monitors"), self.enforcers["monitors"], self.names
-        lake = S3Lake(clients("s3"), resources.bucket, os.path.join(self._query_cache, "monitors"))
-        engine = AthenaAsCaller(
-            DuckDbEngine(lake, bytes_scanned_cutoff=self.settings.athena_bytes_scanned_cutoff),
-            enforcer, s3=clients("s3"), workgroup=names[Resource.WORKGROUP],
-            database=names[Resource.GLUE_DATABASE], table=names[Resource.EVENTS_GLUE_TABLE],
-            lake_bucket=resources.bucket, results_bucket=resources.results_bucket,
-        )
-        chosen = monitors.load(self.monitors_file)  # a bad file stops the stack at start
-        app = bootstrap.app("monitors")
-        app.configure(runtime=app.runtime, build=lambda env, clients: bootstrap.build_monitors(
-            env, clients, engine=engine, monitors=chosen))
+        return engine
 
     def client(self, service: str) -> Any:
         """A boto3 client for moto (fake credentials, local endpoint)."""

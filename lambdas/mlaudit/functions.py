@@ -182,6 +182,14 @@ class FunctionSpec:
     timeout_seconds: int | str = 29
     reserved_concurrency: int | str | None = None
     pyarrow: bool = False  # the pyarrow layer: cold-start time, only where Parquet is read or written
+    # Where its named queries run: "athena" (bootstrap.Clients.engine); the local stack runs
+    # them on DuckDB over the lake, checking each step Athena takes as the caller against
+    # these grants. None: the function runs no queries.
+    engine: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.engine not in (None, "athena"):
+            raise ValueError(f"{self.name}: engine is 'athena' or None, not {self.engine!r}")
 
     @property
     def handler(self) -> str:
@@ -333,6 +341,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         "queries", "Named, parameterized Athena queries; every run is audited.",
         QueriesEnv,
         grants=(*RUN_ATHENA_QUERIES, *SEND_TO_QUEUE),
+        engine="athena",
     ),
     FunctionSpec(
         "monitors", "Scheduled: evaluate each monitor (mlaudit/monitors) through the named queries; "
@@ -345,6 +354,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         ),
         # CloudWatch metrics go out as EMF on stdout: no cloudwatch:PutMetricData.
         timeout_seconds=300,  # one Athena query per monitor, one after the other
+        engine="athena",
     ),
     FunctionSpec(
         "imports", "A file dropped in the landing bucket: each line through ingest's contract and queue; a report.",
