@@ -18,6 +18,7 @@ for another's (hence the imports inside the builders).
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import threading
@@ -109,7 +110,7 @@ Builder = Callable[[E, Clients], S]
 class FunctionApp(Generic[S]):
     """One function's service, built on first use from its runtime."""
 
-    def __init__(self, name: str, build: Builder[Any, S]) -> None:
+    def __init__(self, name: str, build: Builder[Any, S] | None = None) -> None:
         self.name = name
         self.env_type = spec(name).environment
         self._build = build
@@ -129,7 +130,7 @@ class FunctionApp(Generic[S]):
     def reset(self) -> None:
         """Back to Lambda's runtime and the default builder."""
         with self._lock:
-            self._runtime, self._service, self._build = None, None, BUILDERS[self.name]
+            self._runtime, self._service, self._build = None, None, None
 
     @property
     def runtime(self) -> Runtime:
@@ -143,7 +144,8 @@ class FunctionApp(Generic[S]):
             if self._service is None:
                 runtime = self.runtime
                 assert isinstance(runtime.clients, Clients)
-                self._service = self._build(self.env_type.from_environ(runtime.environ), runtime.clients)
+                build = self._build or builder(self.name)
+                self._service = build(self.env_type.from_environ(runtime.environ), runtime.clients)
             return self._service
 
 
@@ -315,6 +317,15 @@ BUILDERS: dict[str, Builder[Any, Any]] = {
     "imports": build_imports,
 }
 
+def builder(name: str) -> Builder[Any, Any]:
+    """The function's builder: the one its declaration names, or the composition root's."""
+    declared = spec(name).builder
+    if declared is None:
+        return BUILDERS[name]
+    module, _, function = declared.partition(":")
+    return getattr(importlib.import_module(module), function)  # on first use: the function's own modules only
+
+
 _APPS: dict[str, FunctionApp[Any]] = {}
 _APPS_LOCK = threading.Lock()
 
@@ -323,5 +334,5 @@ def app(name: str) -> FunctionApp[Any]:
     """The function's app; a handler names its service's type: `APP: FunctionApp[QueryService] = app("queries")`."""
     with _APPS_LOCK:
         if name not in _APPS:
-            _APPS[name] = FunctionApp(name, BUILDERS[name])
+            _APPS[name] = FunctionApp(name)
         return _APPS[name]

@@ -186,6 +186,9 @@ class FunctionSpec:
     # them on DuckDB over the lake, checking each step Athena takes as the caller against
     # these grants. None: the function runs no queries.
     engine: str | None = None
+    # "module:function" that builds its service, `(env, clients) -> service`, beside the
+    # service itself; None: mlaudit.bootstrap.BUILDERS[name], the composition root's own.
+    builder: str | None = None
 
     def __post_init__(self) -> None:
         if self.engine not in (None, "athena"):
@@ -247,9 +250,11 @@ RUN_ATHENA_QUERIES = (
     Grant(Resource.GLUE_CATALOG, ("glue:GetDatabase", "glue:GetTable")),
     Grant(Resource.GLUE_DATABASE, ("glue:GetDatabase", "glue:GetTable")),
     Grant(Resource.EVENTS_GLUE_TABLE, ("glue:GetTable",)),
-    Grant(Resource.AUDIT_BUCKET, ("s3:GetObject",), objects=EVENTS_OBJECTS),
+    Grant(Resource.AUDIT_BUCKET, ("s3:GetObject",), objects=EVENTS_OBJECTS,
+          why="Athena reads, as the caller, the Parquet files of the partitions a named query selects"),
     Grant(Resource.RESULTS_BUCKET, ("s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload"),
-          objects="*"),
+          objects="*", why="Athena writes each query's result files under keys named by execution id, and the "
+          "function pages them back; the bucket holds nothing else and expires results after 30 days"),
     Grant(Resource.AUDIT_BUCKET, ("s3:ListBucket", "s3:GetBucketLocation")),
     Grant(Resource.RESULTS_BUCKET, ("s3:ListBucket", "s3:GetBucketLocation")),
 )
@@ -279,8 +284,11 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         "writer", "SQS -> Parquet files and the integrity log in the lake.",
         WriterEnv,
         grants=(
-            Grant(Resource.AUDIT_BUCKET, ("s3:PutObject", "s3:GetObject"), objects=EVENTS_OBJECTS),
-            Grant(Resource.AUDIT_BUCKET, ("s3:PutObject", "s3:GetObject"), objects=INTEGRITY_OBJECTS),
+            Grant(Resource.AUDIT_BUCKET, ("s3:PutObject", "s3:GetObject"), objects=EVENTS_OBJECTS,
+                  why="write each batch's Parquet files, keyed by partition and a file name made at write time; "
+                  "check for one a redelivered pack may already have written"),
+            Grant(Resource.AUDIT_BUCKET, ("s3:PutObject", "s3:GetObject"), objects=INTEGRITY_OBJECTS,
+                  why="append each file's manifest and log entry, keyed at write time"),
             LIST_AUDIT_BUCKET,
             Grant(Resource.LEDGER_TABLE, ("dynamodb:BatchGetItem", "dynamodb:PutItem"),
                   why="the pack ledger: a redelivered pack is not written twice (conditional claims)"),
@@ -299,13 +307,15 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         "checkpoint", "Scheduled: sign the integrity log's head with the signing key.",
         CheckpointEnv,
         grants=(
-            Grant(Resource.AUDIT_BUCKET, ("s3:PutObject", "s3:GetObject"), objects=INTEGRITY_OBJECTS),
+            Grant(Resource.AUDIT_BUCKET, ("s3:PutObject", "s3:GetObject"), objects=INTEGRITY_OBJECTS,
+                  why="read the integrity log and write each numbered checkpoint (numbered at run time)"),
             LIST_AUDIT_BUCKET,
             Grant(Resource.DATA_KEY, ("kms:GenerateDataKey", "kms:Decrypt"), why="SSE-KMS objects"),
             Grant(Resource.SIGNING_KEY, ("kms:Sign",), why="only this function signs"),
             Grant(Resource.ENTRY_KEY, ("kms:GetPublicKey",), why="check each log entry's writer signature"),
             Grant(Resource.WITNESS_BUCKET, ("s3:PutObject", "s3:GetObject"), objects=WITNESS_OBJECTS,
-                  why="publish each checkpoint outside the audit bucket; read the last one back"),
+                  why="publish each checkpoint outside the audit bucket, at <log id>/checkpoints/<seq>.json "
+                  "(numbered at run time); read the last one back"),
             Grant(Resource.WITNESS_BUCKET, ("s3:ListBucket",), why="404, not 403, for a missing checkpoint"),
             Grant(Resource.WITNESS_TOPIC, ("sns:Publish",), why="announce each checkpoint to subscribers"),
         ),
@@ -318,8 +328,10 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         "proofs", "Receipts, the latest checkpoint and consistency proofs (read-only).",
         ProofsEnv,
         grants=(
-            Grant(Resource.AUDIT_BUCKET, ("s3:GetObject",), objects=EVENTS_OBJECTS),
-            Grant(Resource.AUDIT_BUCKET, ("s3:GetObject",), objects=INTEGRITY_OBJECTS),
+            Grant(Resource.AUDIT_BUCKET, ("s3:GetObject",), objects=EVENTS_OBJECTS,
+                  why="a receipt reads the event's Parquet file"),
+            Grant(Resource.AUDIT_BUCKET, ("s3:GetObject",), objects=INTEGRITY_OBJECTS,
+                  why="a receipt reads the log entries and checkpoints that prove the event"),
             LIST_AUDIT_BUCKET,
             Grant(Resource.DATA_KEY, ("kms:Decrypt",), why="SSE-KMS objects"),
         ),
@@ -331,7 +343,9 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         grants=(
             Grant(Resource.SUBJECT_KEYS_TABLE, ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"),
                   why="read a subject's key (the pseudonym index is made on first use); erasure deletes it"),
-            Grant(Resource.AUDIT_BUCKET, ("s3:GetObject",), objects=EVENTS_OBJECTS),
+            Grant(Resource.AUDIT_BUCKET, ("s3:GetObject",), objects=EVENTS_OBJECTS,
+                  why="subject access reads the Parquet files to find one subject's rows (keys are partitioned "
+                  "by date and type, not by subject)"),
             LIST_AUDIT_BUCKET,
             *SEND_TO_QUEUE,
         ),
@@ -365,8 +379,10 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
                   why="a file imported before answers with its first report and sends nothing"),
             Grant(Resource.SUBJECT_KEYS_TABLE, ("dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem"),
                   why="subject keys are created on first sight, as in ingest"),
-            Grant(Resource.LANDING_BUCKET, ("s3:GetObject",), objects="imports/*", why="the dropped file"),
-            Grant(Resource.LANDING_BUCKET, ("s3:PutObject",), objects="reports/*", why="its progress and report"),
+            Grant(Resource.LANDING_BUCKET, ("s3:GetObject",), objects="imports/*",
+                  why="read the dropped file (the uploader names its key)"),
+            Grant(Resource.LANDING_BUCKET, ("s3:PutObject",), objects="reports/*",
+                  why="write the file's progress and report beside it"),
         ),
         memory_mb=1024, timeout_seconds=900,  # a large file: Lambda's longest run (the claim's in-flight time)
         pyarrow=True,  # Parquet files

@@ -30,6 +30,8 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+from mlaudit.errors import DomainError
+
 MAX_MODELS = 50
 OTHER = "other"
 SCORE_BINS = 10
@@ -160,7 +162,7 @@ class MeasuredWriter:
 def _received_at(body: str) -> datetime | None:
     """The received_at a pack's header shares (one request's events share it), if any."""
     try:
-        from mlaudit.pack import read_header  # noqa: PLC0415
+        from mlaudit.pack import read_header  # noqa: PLC0415 - the writer's packs, off the other functions' cold path
 
         text = read_header(body.split("\n", 1)[0].encode("ascii")).get("received_at")
         return datetime.fromisoformat(text.replace("Z", "+00:00")) if isinstance(text, str) else None
@@ -212,8 +214,6 @@ class MeasuredIngest:
         return getattr(self._service, name)
 
     def ingest(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
-        from mlaudit.errors import DomainError  # noqa: PLC0415
-
         self._local.records = None
         try:
             body = self._service.ingest(*args, **kwargs)

@@ -37,15 +37,16 @@ LOCAL_STACK_ARGS = ("--writer-window", "1", "--visibility-timeout", "5", "--max-
 
 
 @contextmanager
-def running_local_stack(workdir: Path, *args: str) -> Iterator[dict[str, Any]]:
+def running_local_stack(workdir: Path, *args: str, repo: Path = REPO) -> Iterator[dict[str, Any]]:
+    """`python -m local serve *args` of `repo` (this checkout, or a copy of it)."""
     config_path = workdir / "local-stack.json"
     log_path = workdir / "local-stack.log"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "lambdas"), str(REPO)]),
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(repo / "lambdas"), str(repo)]),
            "PYTHONUNBUFFERED": "1"}
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "local", "serve", "--config-out", str(config_path), *args],
-            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+            cwd=repo, env=env, stdout=log, stderr=subprocess.STDOUT,
         )
     try:
         deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS

@@ -45,7 +45,7 @@ def event_id_of(event: Event, principal: Principal) -> str:
         return event.event_id
     # The content as the contract's model writes it (pydantic, imported only for events
     # sent without an id): the ids derived so far stay the ids.
-    from mlaudit.events import EventIn  # noqa: PLC0415
+    from mlaudit.events import EventIn  # noqa: PLC0415 - pydantic, ~1 s: only for events sent without an id
 
     content = EventIn.model_construct(**event.__dict__).model_dump_json(exclude_none=True)
     return str(uuid.uuid5(_EVENT_ID_NAMESPACE, f"{principal.actor_id}\n{content}"))

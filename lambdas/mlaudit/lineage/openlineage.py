@@ -27,6 +27,7 @@ from typing import Any
 
 from mlaudit.contract import JsonBoundsError, bounded_json, json_path
 from mlaudit.errors import MAX_REPORTED_ERRORS, DomainError, Invalid, InvalidEvents
+from mlaudit.ingest.request import IngestLimits, parse_events
 
 EVENT_TYPES = ("START", "RUNNING", "COMPLETE", "ABORT", "FAIL", "OTHER")
 RUN, JOB, DATASET = "RunEvent", "JobEvent", "DatasetEvent"
@@ -325,8 +326,6 @@ _SOURCES: dict[str, list[str | int]] = {
 def check_contract(contract_body: bytes, event: dict[str, Any]) -> None:
     """The mapped body through the contract itself (ingest's parser): what the ingest
     service will accept, or a 422 naming the OpenLineage paths the refused fields came from."""
-    from mlaudit.ingest.request import IngestLimits, parse_events  # noqa: PLC0415 - ingest imports pydantic models
-
     try:
         parse_events(contract_body, IngestLimits(max_body_bytes=len(contract_body)))
     except DomainError as error:  # the contract's refusal
