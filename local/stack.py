@@ -305,24 +305,21 @@ class LocalStack:
         """moto's Athena answers nothing: a function declared with engine="athena" runs its
         named queries on DuckDB over the bucket's Parquet instead, read with the function's
         own clients, and each step Athena would take with the caller's permissions is checked
-        against its grants."""
+        against its grants. Built here, at start (the catalog's portability check included),
+        once per function."""
         from local.athena import AthenaAsCaller, DuckDbEngine, S3Lake  # noqa: PLC0415 - duckdb only here
 
         if self._query_cache is None:
             self._query_cache = tempfile.mkdtemp(prefix="mlaudit-athena-")
-        clients, enforcer = self.function_clients(spec.name), self.enforcers[spec.name]
+        clients, names = self.function_clients(spec.name), self.names
         lake = S3Lake(clients("s3"), resources.bucket, os.path.join(self._query_cache, spec.name))
-        cutoff = self.settings.athena_bytes_scanned_cutoff
-
-        def engine(catalog: Any, env: Any) -> Any:
-            return AthenaAsCaller(
-                DuckDbEngine(lake, bytes_scanned_cutoff=cutoff), enforcer, s3=clients("s3"),
-                workgroup=env.athena_workgroup, database=env.glue_database,
-                table=self.names[Resource.EVENTS_GLUE_TABLE], lake_bucket=resources.bucket,
-                results_bucket=resources.results_bucket,
-            )
-
-        return engine
+        engine = AthenaAsCaller(
+            DuckDbEngine(lake, bytes_scanned_cutoff=self.settings.athena_bytes_scanned_cutoff),
+            self.enforcers[spec.name], s3=clients("s3"), workgroup=names[Resource.WORKGROUP],
+            database=names[Resource.GLUE_DATABASE], table=names[Resource.EVENTS_GLUE_TABLE],
+            lake_bucket=resources.bucket, results_bucket=resources.results_bucket,
+        )
+        return lambda catalog, env: engine
 
     def client(self, service: str) -> Any:
         """A boto3 client for moto (fake credentials, local endpoint)."""
