@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from mlaudit.functions import spec
@@ -32,16 +33,18 @@ def object_created(bucket: str, key: str, version_id: str | None, size: int, eta
 
 
 class LandingWatcher(Periodic):
-    def __init__(self, s3: Any, bucket: str, *, region: str, interval: float = 0.5) -> None:
+    def __init__(self, s3: Any, bucket: str, *, region: str, interval: float = 0.5,
+                 load_handler: Callable[[str], Callable[[Any, Any], Any]] | None = None) -> None:
         super().__init__("landing-watcher", interval)
         self.s3 = s3  # the stack's own client: S3 tells EventBridge, not the function
         self.bucket = bucket
         self.region = region
         self.imported = 0
         self._seen: set[tuple[str, str]] = set()
+        self.load_handler = load_handler or (lambda name: importlib.import_module(f"mlaudit.handlers.{name}").handler)
 
     def tick(self) -> None:
-        handler = importlib.import_module("mlaudit.handlers.imports").handler
+        handler = self.load_handler("imports")
         timeout = spec("imports").timeout_seconds
         for version in self._new_versions():
             event = object_created(self.bucket, version["Key"], version.get("VersionId"), version["Size"],

@@ -13,16 +13,18 @@ function through the composition root (`mlaudit.bootstrap`), not through a share
 
 from __future__ import annotations
 
+import importlib
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
 import boto3
 from botocore.config import Config
 from mlaudit import bootstrap, monitors
-from mlaudit.functions import FUNCTIONS, FunctionSpec
+from mlaudit.functions import BY_NAME, FUNCTIONS, FunctionSpec
 from mlaudit.resources import Attr, Resource
 from mlaudit.settings import FUNCTION_RUNTIME_ENVIRONMENT, Settings
 
@@ -35,6 +37,7 @@ from local.moto_server import FAKE_CREDENTIALS, MotoServer
 from local.poller import WriterPoller
 from local.resources import Overrides, Resources, create_resources
 from local.schedule import Schedule
+from local.usage import Usage
 
 DEFAULT_REGION = "us-east-1"
 STAGE = "local"
@@ -51,6 +54,7 @@ class LocalStack:
         self, settings: Settings | None = None, *, writer_window: float | None = None,
         overrides: Overrides | None = None, region: str = DEFAULT_REGION, run_poller: bool = True,
         checkpoint_interval: float = 60.0, monitor_interval: float = 300.0, monitors_file: str | None = None,
+        usage: Usage | None = None,
     ) -> None:
         self.settings = settings or Settings.from_cdk_json()
         self.writer_window = (
@@ -79,6 +83,8 @@ class LocalStack:
         self.withheld: dict[str, set[str]] = {}
         # Local-only: AWS calls of the functions that fail on purpose (local/faults.py).
         self.faults = FaultPlan()
+        # Local-only: count every AWS call, invocation and request (local/usage.py).
+        self.usage = usage
 
     def __enter__(self) -> LocalStack:
         self.start()
@@ -104,32 +110,41 @@ class LocalStack:
         resources = self.resources = create_resources(self.client, self.settings, self.region, self.overrides)
         jwks_url = f"{moto_url}/{resources.user_pool_id}/.well-known/jwks.json"
         self._set_env(PLATFORM_ENVIRONMENT)
+        if self.usage is not None:
+            self.usage.labels.update(self.usage_labels())
+            self.usage.admin_dynamodb = self.client("dynamodb")
+            self.usage.start_logs()
         self._configure_functions(resources, jwks_url)
 
         issuer = oauth.TokenIssuer(self.client("cognito-idp"), resources.user_pool_id, resources.issuer)
-        token_server = self._serve(oauth.handler_class(issuer), "oauth")
+        token_server = self._serve(oauth.handler_class(self._counted(issuer, "token_proxy")), "oauth")
         emulator = api.ApiEmulator(
             region=self.region, account_id=resources.account_id, stage=STAGE,
             function_timeouts={spec.name: spec.timeout(self.settings) for spec in FUNCTIONS},
+            load_handler=self.handler,
         )
-        api_server = self._serve(api.handler_class(emulator), "api")
+        api_server = self._serve(api.handler_class(self._counted(emulator, "api_proxy")), "api")
         if self.run_poller:
             # Lambda's event source polls with the writer's role.
             self.poller = WriterPoller(
                 self.function_clients("writer")("sqs"), queue_url=resources.queue_url, queue_arn=resources.queue_arn,
                 region=self.region, batch_size=self.settings.writer_batch_size,
                 window_seconds=self.writer_window, timeout_seconds=self.settings.writer_timeout_seconds,
+                load_handler=lambda: self.handler("writer"),
             ).start()
 
         # A file dropped in the landing bucket goes to the import function (EventBridge on AWS).
-        self.landing = LandingWatcher(self.client("s3"), resources.landing_bucket, region=self.region).start()
+        self.landing = LandingWatcher(self.client("s3"), resources.landing_bucket, region=self.region,
+                                      load_handler=self.handler).start()
 
         # The integrity log's head is signed on a schedule (every checkpoint_interval_minutes on AWS).
         self.checkpoints = Schedule(
             "checkpoint", self.checkpoint_interval, timeout_seconds=60, region=self.region,
+            load_handler=self.handler,
         ).start()
         self.monitor_runs = Schedule(
             "monitors", self.monitor_interval, timeout_seconds=300, region=self.region,
+            load_handler=self.handler,
         ).start()
 
         self.config = {
@@ -276,7 +291,34 @@ class LocalStack:
                       build=lambda env, clients: bootstrap.build_monitors(env, clients, monitors=chosen))
 
     def _faulty_client(self, function: str) -> Any:
+        if self.usage is not None:
+            usage = self.usage
+            return lambda service: self.faults.guard(function, usage.guard(function, self._function_client(service)))
         return lambda service: self.faults.guard(function, self._function_client(service))
+
+    def handler(self, name: str) -> Callable[[Any, Any], Any]:
+        """A function's handler as the platform invokes it (counted when usage is on)."""
+        loaded = importlib.import_module(f"mlaudit.handlers.{name}").handler
+        if self.usage is None:
+            return loaded
+        return self.usage.metered(name, loaded, BY_NAME[name].memory(self.settings))
+
+    def _counted(self, front: Any, proxy: str) -> Any:
+        return front if self.usage is None else getattr(self.usage, proxy)(front)
+
+    def usage_labels(self) -> dict[str, str]:
+        """Physical names, URLs and ARNs -> the logical resource, for the usage report."""
+        r = self.resources
+        assert r is not None
+        labels = {arn: resource.name.lower() for resource, arn in self.world().arns.items()}
+        labels.update({
+            r.bucket: "audit_bucket", r.results_bucket: "results_bucket", r.landing_bucket: "landing_bucket",
+            r.witness_bucket: "witness_bucket", r.queue_url: "events_queue", r.dlq_url: "dead_letter_queue",
+            r.idempotency_table: "idempotency_table", r.ledger_table: "ledger_table",
+            r.subject_keys_table: "subject_keys_table", r.kms_key_id: "data_key", r.kms_alias: "data_key",
+            r.signing_key_id: "signing_key", r.entry_key_id: "entry_key",
+        })
+        return labels
 
     def _function_client(self, service: str) -> Any:
         # A function's own client: retries as on Lambda (mlaudit.adapters.aws), pointed at moto.
@@ -312,14 +354,22 @@ class LocalStack:
         if self._query_cache is None:
             self._query_cache = tempfile.mkdtemp(prefix="mlaudit-athena-")
         clients, names = self.function_clients(spec.name), self.names
-        lake = S3Lake(clients("s3"), resources.bucket, os.path.join(self._query_cache, spec.name))
+        lake = self._counted_lake(
+            spec.name, S3Lake(clients("s3"), resources.bucket, os.path.join(self._query_cache, spec.name)))
         engine = AthenaAsCaller(
-            DuckDbEngine(lake, bytes_scanned_cutoff=self.settings.athena_bytes_scanned_cutoff),
+            self._counted_engine(spec.name, DuckDbEngine(
+                lake, bytes_scanned_cutoff=self.settings.athena_bytes_scanned_cutoff)),
             self.enforcers[spec.name], s3=clients("s3"), workgroup=names[Resource.WORKGROUP],
             database=names[Resource.GLUE_DATABASE], table=names[Resource.EVENTS_GLUE_TABLE],
             lake_bucket=resources.bucket, results_bucket=resources.results_bucket,
         )
         return lambda catalog, env: engine
+
+    def _counted_lake(self, function: str, lake: Any) -> Any:
+        return lake if self.usage is None else self.usage.athena_lake(function, lake)
+
+    def _counted_engine(self, function: str, engine: Any) -> Any:
+        return engine if self.usage is None else self.usage.athena_engine(function, engine)
 
     def client(self, service: str) -> Any:
         """A boto3 client for moto (fake credentials, local endpoint)."""
@@ -354,6 +404,8 @@ class LocalStack:
             self.poller.stop()
             self.poller = None
         self._moto.stop()
+        if self.usage is not None:
+            self.usage.stop_logs()
         for spec in FUNCTIONS:
             bootstrap.app(spec.name).reset()
         if self._query_cache is not None:

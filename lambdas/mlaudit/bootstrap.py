@@ -206,6 +206,7 @@ def build_writer(env: WriterEnv, clients: Clients) -> MeasuredWriter:
     from mlaudit.integrity.signing import KmsSigner  # noqa: PLC0415
     from mlaudit.integrity.sink import IntegritySink  # noqa: PLC0415
     from mlaudit.metrics import CountedObjects, MeasuredWriter  # noqa: PLC0415
+    from mlaudit.subject_index import SubjectIndex  # noqa: PLC0415
     from mlaudit.writer import WriterService  # noqa: PLC0415
 
     objects = CountedObjects(S3Bucket(clients("s3"), env.audit_bucket, env.kms_key_id))  # bytes_written
@@ -218,6 +219,8 @@ def build_writer(env: WriterEnv, clients: Clients) -> MeasuredWriter:
             require_genesis=True,  # entry 0 waits for checkpoint 0: no chain starts over a written log
         ),
         in_flight=timedelta(seconds=env.writer_timeout_seconds),
+        # Pseudonym -> files, so subject access reads only a subject's files (docs/privacy.md).
+        subject_index=SubjectIndex(S3Bucket(clients("s3"), env.audit_bucket, env.kms_key_id)),
     ), objects)
 
 
@@ -247,12 +250,13 @@ def build_proofs(env: ProofsEnv, clients: Clients) -> ProofService:
 
 
 def build_privacy(env: PrivacyEnv, clients: Clients) -> PrivacyService:
+    from mlaudit.adapters.bucket import S3Bucket  # noqa: PLC0415
     from mlaudit.adapters.subject_lake import S3SubjectEvents  # noqa: PLC0415
     from mlaudit.privacy import PrivacyService  # noqa: PLC0415
 
     return PrivacyService(
         keys=_subject_keys(env.subject_keys_table, env.kms_key_id, clients),
-        lake=S3SubjectEvents(clients("s3"), env.audit_bucket),
+        lake=S3SubjectEvents(S3Bucket(clients("s3"), env.audit_bucket)),  # through the subject index
         audit=_self_audit(env.events_queue_url, clients),
     )
 

@@ -232,7 +232,7 @@ LAMBDA_PAYLOAD_LIMIT_BYTES = 6 * 1024 * 1024  # synchronous invoke and event sou
 SQS_RECEIVE_MAX = 10  # messages per ReceiveMessage / DeleteMessageBatch
 
 # Shorthands for the grants below.
-EVENTS_OBJECTS, INTEGRITY_OBJECTS = "events/*", "integrity/*"
+EVENTS_OBJECTS, INTEGRITY_OBJECTS, INDEX_OBJECTS = "events/*", "integrity/*", "index/*"
 WITNESS_OBJECTS = "mlaudit/*"  # <log id>/checkpoints/<seq>.json; a log id is mlaudit/<bucket>
 # HeadObject answers 404 for a missing key (not 403) only with ListBucket, and that
 # request carries no s3:prefix, so the grant cannot be narrowed by prefix.
@@ -289,6 +289,9 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
                   "check for one a redelivered pack may already have written"),
             Grant(Resource.AUDIT_BUCKET, ("s3:PutObject", "s3:GetObject"), objects=INTEGRITY_OBJECTS,
                   why="append each file's manifest and log entry, keyed at write time"),
+            Grant(Resource.AUDIT_BUCKET, ("s3:PutObject", "s3:GetObject"), objects=INDEX_OBJECTS,
+                  why="the subject index: each batch's pseudonyms -> files, keyed by the hour at write time; "
+                  "closed hours and days merged"),
             LIST_AUDIT_BUCKET,
             Grant(Resource.LEDGER_TABLE, ("dynamodb:BatchGetItem", "dynamodb:PutItem"),
                   why="the pack ledger: a redelivered pack is not written twice (conditional claims)"),
@@ -344,12 +347,17 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
             Grant(Resource.SUBJECT_KEYS_TABLE, ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"),
                   why="read a subject's key (the pseudonym index is made on first use); erasure deletes it"),
             Grant(Resource.AUDIT_BUCKET, ("s3:GetObject",), objects=EVENTS_OBJECTS,
-                  why="subject access reads the Parquet files to find one subject's rows (keys are partitioned "
-                  "by date and type, not by subject)"),
+                  why="subject access reads the Parquet files the subject index names for one subject (keys are "
+                  "partitioned by date and type, not by subject)"),
+            Grant(Resource.AUDIT_BUCKET, ("s3:GetObject",), objects=INDEX_OBJECTS,
+                  why="the subject index (objects keyed by the hour or day they cover) names the files that hold "
+                  "the subject: only those are read"),
             LIST_AUDIT_BUCKET,
             *SEND_TO_QUEUE,
         ),
-        memory_mb=1024, pyarrow=True,
+        # A full vCPU: after a year at 1B events a month, an access makes about 1,000 S3 requests
+        # to the subject index, and boto3's CPU per request, not S3, is most of its time.
+        memory_mb=2048, pyarrow=True,
     ),
     FunctionSpec(
         "queries", "Named, parameterized Athena queries; every run is audited.",

@@ -17,6 +17,7 @@ from mlaudit.contract import StoredEvent
 
 EVENTS_PREFIX = "events/"
 INTEGRITY_PREFIX = "integrity/"
+INDEX_PREFIX = "index/"  # derived lookup aids (the subject index): pseudonym hashes and file names
 
 # Hive-style partitions, in path order. Their values live in the object key, not the file.
 PARTITION_KEYS: tuple[tuple[str, str], ...] = (("event_date", "string"), ("event_type", "string"))

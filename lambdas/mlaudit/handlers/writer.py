@@ -27,7 +27,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     logger.info(
         "batch written",
         extra={"messages": len(messages), "files": len(report.files), "events": sum(report.files.values()),
-               "skipped_parts": report.skipped_parts, "failed": len(report.failed_message_ids)},
+               "skipped_parts": report.skipped_parts, "failed": len(report.failed_message_ids),
+               "index_merges": len(report.index_merges), "index_error": report.index_error},
     )
     # ReportBatchItemFailures: only the listed messages return to the queue.
     return {"batchItemFailures": [{"itemIdentifier": m} for m in report.failed_message_ids]}
