@@ -46,7 +46,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="on exit, write every AWS call, invocation and request each function made, "
                         "with bytes and DynamoDB capacity units, here (JSON; local/usage.py)")
     parser.add_argument("--withhold", action="append", default=[], metavar="FUNCTION:ACTION",
-                        help="withhold one declared action from a function, to see what AWS would deny")
+                        help="withhold one declared action from a function (or, as RESOURCE:SID, one statement "
+                        "of a resource policy, e.g. ALARM_TOPIC:CloudWatchAlarmsPublish), to see what AWS would deny")
     parser.add_argument("--faults", default="", metavar="FUNCTION:SERVICE:OPERATION[:P[:before|after]],...",
                         help="AWS calls of the functions that fail on purpose (local/faults.py)")
     parser.add_argument("--log-level", default="INFO")

@@ -196,16 +196,6 @@ ACKNOWLEDGMENTS: tuple[Ack, ...] = (
     ),
     *(
         Ack(
-            f"{pack}-LambdaDLQ",
-            "Imports/Import/Function/Resource",
-            "EventBridge retries a failed import twice within two hours; a file whose import still fails stays "
-            "in the landing bucket with no report (the CLI says so, the Errors alarm fires), and dropping it "
-            "again is safe: an import stores each line once.",
-        )
-        for pack in PACKS[1:]
-    ),
-    *(
-        Ack(
             f"{pack}-LambdaConcurrency",
             "Imports/Import/Function/Resource",
             "One run per dropped file, bounded by how many files land; a reservation would fail the deployment "

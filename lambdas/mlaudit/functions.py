@@ -182,6 +182,10 @@ class FunctionSpec:
     timeout_seconds: int | str = 29
     reserved_concurrency: int | str | None = None
     pyarrow: bool = False  # the pyarrow layer: cold-start time, only where Parquet is read or written
+    # Where Lambda sends an asynchronous event the function still failed on after its retries
+    # (with the function's role: grant sqs:SendMessage on it); None for functions invoked
+    # synchronously or on a schedule with nothing to replay.
+    dead_letter: Resource | None = None
     # Where its named queries run: "athena" (bootstrap.Clients.engine); the local stack runs
     # them on DuckDB over the lake, checking each step Athena takes as the caller against
     # these grants. None: the function runs no queries.
@@ -387,13 +391,19 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
                   why="a file imported before answers with its first report and sends nothing"),
             Grant(Resource.SUBJECT_KEYS_TABLE, ("dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem"),
                   why="subject keys are created on first sight, as in ingest"),
-            Grant(Resource.LANDING_BUCKET, ("s3:GetObject",), objects="imports/*",
-                  why="read the dropped file (the uploader names its key)"),
+            # The landing bucket is versioned and the event names the version: a GET (and the HEAD
+            # before it) with a VersionId is authorized as s3:GetObjectVersion, not s3:GetObject.
+            Grant(Resource.LANDING_BUCKET, ("s3:GetObjectVersion",), objects="imports/*",
+                  why="read the dropped file, by the version the event names (the uploader names its key)"),
             Grant(Resource.LANDING_BUCKET, ("s3:PutObject",), objects="reports/*",
                   why="write the file's progress and report beside it"),
+            Grant(Resource.IMPORTS_DEAD_LETTER_QUEUE, ("sqs:SendMessage",),
+                  why="Lambda sends an event the import still failed on after its retries here, with this role "
+                  "(the queue's key: SEND_TO_QUEUE)"),
         ),
         memory_mb=1024, timeout_seconds=900,  # a large file: Lambda's longest run (the claim's in-flight time)
         pyarrow=True,  # Parquet files
+        dead_letter=Resource.IMPORTS_DEAD_LETTER_QUEUE,
     ),
     FunctionSpec(
         "config", "GET /v1/config: the settings in force; each read is audited.",

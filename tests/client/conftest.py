@@ -247,7 +247,9 @@ def settings(config: dict[str, Any], tmp_path, **overrides: Any) -> dict[str, An
     machine = config["machine_client"]
     return {"api_url": config["api_url"], "token_url": config["token_url"], "client_id": machine["client_id"],
             "client_secret": machine["client_secret"], "spool_dir": str(tmp_path / "spool"),
-            "flush_interval": 0.2, "backoff_cap": 1.0, **overrides}
+            "flush_interval": 0.2, "backoff_cap": 1.0,
+            # A request the busy local stack takes long over is waited for, not retried (retries are counted).
+            "timeout": 120.0, **overrides}
 
 
 def prediction(workload: str, i: int) -> dict[str, Any]:

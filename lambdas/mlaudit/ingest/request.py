@@ -40,6 +40,9 @@ class IngestLimits:
         )
 
 
+GZIP_MAGIC = b"\x1f\x8b"
+
+
 def check_content_type(content_type: str | None) -> None:
     media_type = (content_type or "").split(";", 1)[0].strip().lower()
     if media_type != "application/json":
@@ -49,13 +52,19 @@ def check_content_type(content_type: str | None) -> None:
 def decode_body(body: bytes, content_encoding: str | None, max_bytes: int) -> bytes:
     """The body as sent (no Content-Encoding, or `identity`) or gunzipped (`gzip`), at most
     `max_bytes` either way (else 413); any other encoding is 415, a body that is not the
-    gzip it claims 400."""
+    gzip it claims 400.
+
+    API Gateway decodes gzip and deflate itself before the function runs and passes the
+    Content-Encoding header on unchanged (mlaudit.api_gateway): a body that does not start
+    with gzip's magic bytes was decoded already (no JSON text starts with them), and is
+    taken as it is."""
     encoding = (content_encoding or "identity").strip().lower()
-    if encoding not in ("identity", "gzip"):
-        raise UnsupportedMediaType("unsupported_media_type", "Content-Encoding must be gzip, identity or absent.")
+    if encoding not in ("identity", "gzip", "deflate"):
+        raise UnsupportedMediaType("unsupported_media_type",
+                                   "Content-Encoding must be gzip, deflate, identity or absent.")
     if len(body) > max_bytes:
         raise TooLarge("payload_too_large", f"Request body is larger than {max_bytes} bytes.")
-    if encoding == "identity":
+    if encoding != "gzip" or not body.startswith(GZIP_MAGIC):
         return body
     inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)  # gzip framing
     try:
