@@ -37,16 +37,15 @@ LOCAL_STACK_ARGS = ("--writer-window", "1", "--visibility-timeout", "5", "--max-
 
 
 @contextmanager
-def running_local_stack(workdir: Path, *args: str, repo: Path = REPO) -> Iterator[dict[str, Any]]:
-    """`python -m local serve *args` of `repo` (this checkout, or a copy of it)."""
+def running_local_stack(workdir: Path, *args: str) -> Iterator[dict[str, Any]]:
     config_path = workdir / "local-stack.json"
     log_path = workdir / "local-stack.log"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(repo / "lambdas"), str(repo)]),
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "lambdas"), str(REPO)]),
            "PYTHONUNBUFFERED": "1"}
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "local", "serve", "--config-out", str(config_path), *args],
-            cwd=repo, env=env, stdout=log, stderr=subprocess.STDOUT,
+            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
         )
     try:
         deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
