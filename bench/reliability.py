@@ -110,6 +110,7 @@ def local_stack(visibility: int = 2, max_receive_count: int = 10, presumed_dead:
     claim_timeout = sink.CLAIM_TIMEOUT
     with stack:
         writer = bootstrap.app("writer").service()
+        writer = getattr(writer, "_service", writer)  # under its metrics wrapper
         writer.in_flight = timedelta(seconds=presumed_dead)
         # Lambda stops a writer at its timeout; nothing stops one here, and a loaded machine's
         # batch can run for many seconds: the sweep leaves a file to its writer that long.

@@ -19,6 +19,19 @@ from mlaudit.settings import Settings
 RECOVERY_INTERVAL = Duration.minutes(5)
 
 
+def dead_letter_queue(scope: Construct, construct_id: str, *, key: kms.IKey) -> sqs.Queue:
+    """A dead-letter queue: KMS-encrypted, TLS only, SQS's longest retention, retained."""
+    return sqs.Queue(
+        scope,
+        construct_id,
+        encryption=sqs.QueueEncryption.KMS,
+        encryption_master_key=key,
+        enforce_ssl=True,
+        retention_period=Duration.days(DEAD_LETTER_RETENTION_DAYS),
+        removal_policy=RemovalPolicy.RETAIN,
+    )
+
+
 class Ingestion(Construct):
     def __init__(
         self,
@@ -31,15 +44,7 @@ class Ingestion(Construct):
         super().__init__(scope, construct_id)
 
         # Both queues hold audit events not yet in the lake: retained like the lake.
-        self.dead_letter_queue = sqs.Queue(
-            self,
-            "DeadLetterQueue",
-            encryption=sqs.QueueEncryption.KMS,
-            encryption_master_key=key,
-            enforce_ssl=True,
-            retention_period=Duration.days(DEAD_LETTER_RETENTION_DAYS),
-            removal_policy=RemovalPolicy.RETAIN,
-        )
+        self.dead_letter_queue = dead_letter_queue(self, "DeadLetterQueue", key=key)
         self.queue = sqs.Queue(
             self,
             "EventsQueue",
@@ -91,10 +96,10 @@ class Ingestion(Construct):
             max_concurrency=pollers if pollers >= 2 else None,
         )
 
-    def sweep(self, writer: lambda_.IFunction) -> None:
+    def sweep(self, writer: lambda_.IFunction) -> events.Rule:
         """The writer's recovery sweep on a fixed rate (bounded work per run: mlaudit.recovery).
         The writer runs it, not a function of its own: its role is the one that signs log entries."""
-        events.Rule(
+        return events.Rule(
             self,
             "RecoverySchedule",
             description="Log the files the writer stored and did not log",

@@ -19,7 +19,7 @@ from mlaudit.functions import WITNESS_OBJECTS
 from mlaudit.layout import EVENTS_PREFIX, INTEGRITY_PREFIX
 from mlaudit.settings import Settings
 
-from stacks.storage import encrypted_bucket
+from stacks.storage import encrypted_bucket, lock_retention
 
 
 def checkpoint_interval(settings: Settings) -> Duration:
@@ -63,17 +63,29 @@ class Integrity(Construct):
             pending_window=Duration.days(30),
             removal_policy=RemovalPolicy.RETAIN,
         )
-        # The witness: every checkpoint, write-once under COMPLIANCE-mode Object Lock (no one,
-        # root included, removes a version before retention ends). The signer reads its last
-        # state back from here; verifiers trust it. For a witness in another account, grant
-        # the checkpoint role PutObject there and point the verifier at that bucket.
+        # The witness: every checkpoint, under Object Lock in object_lock_mode like the lake
+        # (COMPLIANCE in production: no one, root included, removes a version before retention
+        # ends; GOVERNANCE for a trial deploy that must be removable, docs/deploy.md). Lifecycle
+        # expires a checkpoint once its retention has passed, as the lake's objects. The signer
+        # reads its last state back from here; verifiers trust it. For a witness in another
+        # account, grant the checkpoint role PutObject there and point the verifier at that bucket.
         self.witness_bucket = encrypted_bucket(
             self,
             "WitnessBucket",
             key=key,
             access_logs=access_logs,
             access_logs_prefix="witness-bucket/",
-            object_lock=s3.ObjectLockRetention.compliance(Duration.days(settings.object_lock_days)),
+            object_lock=lock_retention(settings),
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    id="expire-after-retention",
+                    # A delete marker once retention ends; the version itself a day later
+                    # (lifecycle never removes a version Object Lock still protects).
+                    expiration=Duration.days(settings.object_lock_days),
+                    noncurrent_version_expiration=Duration.days(1),
+                    abort_incomplete_multipart_upload_after=Duration.days(7),
+                )
+            ],
         )
         # Subscribers (an archive in another account, a notary, e-mail) keep their own copies.
         self.witness_topic = sns.Topic(
@@ -106,7 +118,7 @@ class Integrity(Construct):
 
     def schedule(self, checkpoint: lambda_.IFunction) -> None:
         """Sign the log's head on a fixed rate."""
-        events.Rule(
+        self.schedule_rule = events.Rule(
             self,
             "Schedule",
             description="Sign the integrity log's head",

@@ -6,7 +6,8 @@ the witness and the verifier's version check then expose). The local stack enfor
 same statements on every call a function makes (local/iam.py): moto evaluates bucket
 policies without their conditions, so they are not installed there.
 
-What they forbid under ``events/`` and ``integrity/``: deleting (no delete markers, no
+What they forbid under ``events/``, ``integrity/`` and ``index/`` (the subject index:
+subject access must not lose a file by an index object going missing): deleting (no delete markers, no
 version removed), bypassing governance retention, and any object creation without
 ``If-None-Match: *`` (no second version of a key). What retention itself needs is
 untouched: S3 Lifecycle expires objects after retention as the service, which bucket
@@ -19,9 +20,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from mlaudit.layout import EVENTS_PREFIX, INTEGRITY_PREFIX
+from mlaudit.layout import EVENTS_PREFIX, INDEX_PREFIX, INTEGRITY_PREFIX
 
-WRITE_ONCE_PREFIXES = (EVENTS_PREFIX, INTEGRITY_PREFIX)
+WRITE_ONCE_PREFIXES = (EVENTS_PREFIX, INTEGRITY_PREFIX, INDEX_PREFIX)
 # S3 operations that create an object (what s3:ObjectCreationOperation is true for).
 OBJECT_CREATION_OPERATIONS = frozenset({"PutObject", "CopyObject", "CompleteMultipartUpload"})
 

@@ -16,7 +16,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 from collections import defaultdict
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
@@ -80,6 +81,17 @@ class IntegritySink(Protocol):
         """Record a file an earlier delivery stored, unless that delivery recorded it."""
 
 
+class SubjectIndexSink(Protocol):
+    """Where the pseudonyms of every stored file go (`mlaudit.subject_index.SubjectIndex`),
+    so subject access reads only the files that hold a subject."""
+
+    def add(self, files: Mapping[str, Iterable[str]]) -> Any:
+        """Index these files (key -> pseudonyms); idempotent."""
+
+    def maintain(self) -> Any:
+        """Merge what is due (rate-limited by the index itself)."""
+
+
 @dataclass
 class _Part:
     """The events of one pack that fall in one partition, in line order."""
@@ -98,6 +110,8 @@ class WriteReport:
     failed_message_ids: list[str]
     files: dict[str, int]  # object key -> event count
     skipped_parts: int  # already stored by an earlier delivery
+    index_merges: list[str] = field(default_factory=list)  # subject index objects merged this batch
+    index_error: str | None = None  # why maintaining the subject index failed (retried next batch)
 
 
 def partition_name(partition: Partition) -> str:
@@ -109,10 +123,12 @@ class WriterService:
         self, *, objects: ObjectStore, ledger: Ledger, integrity: IntegritySink | None = None,
         in_flight: timedelta = timedelta(minutes=15),
         clock: Any = lambda: datetime.now(UTC),
+        subject_index: SubjectIndexSink | None = None,
     ) -> None:
         self.objects = objects
         self.ledger = ledger
         self.integrity = integrity
+        self.subject_index = subject_index
         self.in_flight = in_flight
         self.clock = clock
         # After how long no invocation that listed a file still runs (None: in_flight, the
@@ -132,7 +148,29 @@ class WriterService:
         # A second copy of a pack in the same batch (SQS delivers at least once; a client
         # retry resends the same pack) is stored by its first copy, or retried with it.
         failed.update(copy.message_id for copy, first in copies if first.message_id in failed)
-        return WriteReport(sorted(failed, key=_order(messages)), files, skipped + len(copies))
+        report = WriteReport(sorted(failed, key=_order(messages)), files, skipped + len(copies))
+        self._maintain_index(report)
+        return report
+
+    def _maintain_index(self, report: WriteReport) -> None:
+        """Merge the subject index's closed hours and days. Never fails the batch: what is
+        not merged now is merged by a later one (lookups read the unmerged objects meanwhile)."""
+        if self.subject_index is None:
+            return
+        try:
+            report.index_merges = list(self.subject_index.maintain() or [])
+        except Exception as error:  # noqa: BLE001 - reported and retried with the next batch
+            report.index_error = f"{type(error).__name__}: {error}"
+
+    def _index(self, files: dict[str, list[str]], message_ids: Iterable[str], failed: set[str]) -> None:
+        """One index object for the stored files' pseudonyms; if it cannot be written, the
+        messages come back and index their (stored) files on the way out."""
+        if self.subject_index is None or not files:
+            return
+        try:
+            self.subject_index.add(files)
+        except Exception:  # noqa: BLE001 - redelivered; the stored path indexes them
+            failed.update(message_ids)
 
     def recover(self) -> Any:
         """The recovery sweep over the files this writer listed (`mlaudit.recovery`), run on a
@@ -177,16 +215,29 @@ class WriterService:
 
     def _ensure_recorded(self, stored: dict[str, list[str]], failed: set[str]) -> None:
         """An earlier delivery may have stored a file and stopped before the integrity log
-        recorded it: the file goes on the recovery sweep's list (again), which logs it once
-        no writer still works on it (`mlaudit.recovery`: only one caller appends a file), and
-        the messages are acknowledged: their events are stored, and a message whose events
-        are stored never goes to the DLQ. The sweep takes a logged file off at once."""
+        recorded it (or the subject index named it): the file goes on the recovery sweep's
+        list (again), which logs it once no writer still works on it (`mlaudit.recovery`: only
+        one caller appends a file), and is indexed again. The messages are acknowledged: their
+        events are stored, and a message whose events are stored never goes to the DLQ for
+        the log's sake. The sweep takes a logged file off at once."""
         keys = [key for key in stored if key]  # ("": superseded packs, no file)
-        if self.integrity is None or not keys:
+        if not keys:
             return
-        if not self._expect(keys):
+        if self.integrity is not None and not self._expect(keys):
             for key in keys:
                 failed.update(stored[key])
+        if self.subject_index is None:
+            return
+        indexed: dict[str, list[str]] = {}
+        for key in keys:
+            try:
+                body = self.objects.get(key)
+                if body is None:
+                    raise LookupError(f"{key} is gone")  # the ledger said stored: try again later
+                indexed[key] = file_pseudonyms(body)
+            except Exception:  # noqa: BLE001 - retried with the messages; others go on
+                failed.update(stored[key])
+        self._index(indexed, (m for key in indexed for m in stored[key]), failed)
 
     def _expect(self, keys: list[str]) -> bool:
         """Put files on the recovery sweep's list (`Ledger.expect`); False if that failed."""
@@ -253,6 +304,7 @@ class WriterService:
             return {}
         files = {}
         logged = []
+        indexed: dict[str, list[str]] = {}
         for key, body, partition_parts in encoded.values():
             try:
                 retried(lambda key=key, body=body: self.objects.put(key, body))
@@ -260,6 +312,8 @@ class WriterService:
                 failed.update(part.message.message_id for part in partition_parts)
                 continue
             files[key] = sum(part.count for part in partition_parts)
+            if self.subject_index is not None:
+                indexed[key] = _pseudonyms(partition_parts)
             if self.integrity is None:
                 continue
             if self.clock() < log_until and self._log(key, body, partition_parts):
@@ -269,6 +323,8 @@ class WriterService:
         if logged:
             with contextlib.suppress(Exception):  # still listed: the sweep finds it logged
                 self.ledger.settle(logged, listed_at)
+        stored_ids = (part.message.message_id for _, _, parts in encoded.values() for part in parts)
+        self._index(indexed, stored_ids, failed)
         return files
 
     def _log(self, key: str, body: bytes, partition_parts: list[_Part]) -> bool:
@@ -309,6 +365,21 @@ def _file_table(parts: list[_Part]) -> pa.Table:
     """Rows of one partition file, in leaf order, in the file schema (event_type is
     the partition, in the key)."""
     return pa.concat_tables([p.table for p in parts]).drop_columns(["event_type"])
+
+
+def _pseudonyms(parts: list[_Part]) -> list[str]:
+    found: set[str] = set()
+    for part in parts:
+        found.update(p for p in pc.unique(part.table.column("subject_pseudonym")).to_pylist() if p)
+    return sorted(found)
+
+
+def file_pseudonyms(body: bytes) -> list[str]:
+    """The distinct subject pseudonyms of a stored Parquet file (its one column read)."""
+    import pyarrow.parquet as pq  # noqa: PLC0415
+
+    column = pq.read_table(pa.BufferReader(body), columns=["subject_pseudonym"]).column(0)
+    return sorted(p for p in pc.unique(column).to_pylist() if p)
 
 
 def file_key(partition: Partition, parts: list[_Part]) -> str:

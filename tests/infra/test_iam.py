@@ -72,7 +72,7 @@ def test_audit_objects_are_only_written_under_their_prefixes(synth: Synth) -> No
     for logical_id, statement in _statements(synth):
         for resource in map(_render, _as_list(statement["Resource"])):
             if resource.startswith(f"<{bucket}.Arn>/"):
-                assert re.fullmatch(rf"<{bucket}\.Arn>/(events|integrity)/\*", resource), resource
+                assert re.fullmatch(rf"<{bucket}\.Arn>/(events|integrity|index)/\*", resource), resource
                 assert set(_as_list(statement["Action"])) <= {"s3:PutObject", "s3:GetObject"}
 
 

@@ -359,7 +359,7 @@ def test_the_landing_watcher_survives_any_key():
         s3.create_bucket(Bucket="landing")
         s3.put_bucket_versioning(Bucket="landing", VersioningConfiguration={"Status": "Enabled"})
         calls: list[dict[str, Any]] = []
-        watcher = LandingWatcher(s3, "landing", region="us-east-1", load_handler=lambda: lambda e, c: calls.append(e))
+        watcher = LandingWatcher(s3, "landing", region="us-east-1", deliver=calls.append)
         for key in ("imports/a.jsonl", "imports/b\x00c.jsonl", "imports/d\x01<&>.jsonl"):
             s3.put_object(Bucket="landing", Key=key, Body=b"{}\n")
         watcher.tick()

@@ -232,3 +232,9 @@ class MemoryBucket:
 
     def list(self, prefix: str, start_after: str = "") -> Iterator[str]:
         return iter(sorted(k for k in list(self.objects) if k.startswith(prefix) and k > start_after))
+
+    def listing(self, prefix: str, start_after: str = "") -> Iterator[tuple[str, int]]:
+        return iter([(k, len(self.objects[k])) for k in self.list(prefix, start_after)])
+
+    def get_range(self, key: str, start: int, end: int) -> bytes:
+        return self.objects[key][start:end]

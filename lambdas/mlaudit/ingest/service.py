@@ -11,12 +11,11 @@ from typing import Any, Protocol
 
 from mlaudit.codec import format_timestamp
 from mlaudit.contract import Event
-from mlaudit.errors import InvalidEvents, TooLarge
+from mlaudit.errors import MAX_REPORTED_ERRORS, InvalidEvents, TooLarge
 from mlaudit.ingest.claims import EventClaimStore, Settled, idempotency_conflict, settle_claims
 from mlaudit.ingest.identity import RequestMeta, assign_event_ids, check_scope_allows, request_key, server_fields
 from mlaudit.ingest.records import leaf_record, request_fingerprint
 from mlaudit.ingest.request import (
-    MAX_REPORTED_ERRORS,
     IngestLimits,
     check_content_type,
     decode_body,
@@ -166,13 +165,15 @@ class IngestService:
     def ingest(
         self, body: bytes, content_type: str | None, principal: Principal, meta: RequestMeta,
         content_encoding: str | None = None,
-    ) -> tuple[int, dict[str, Any]]:
+    ) -> dict[str, Any]:
+        """The answer's body: the events accepted (stored, or already stored by an earlier
+        identical request: its answer again). The route says the status."""
         check_content_type(content_type)
         events = parse_events(decode_body(body, content_encoding, self.limits.max_body_bytes), self.limits)
         check_scope_allows(principal, events)
         self._check_personal_fields(events)
         event_ids = assign_event_ids(events, principal)
-        return 202, self.store_events(events, event_ids, principal, meta, request_key(principal, event_ids))
+        return self.store_events(events, event_ids, principal, meta, request_key(principal, event_ids))
 
     def store_events(
         self, events: list[Event], event_ids: list[str], principal: Principal, meta: RequestMeta, key: str, *,
