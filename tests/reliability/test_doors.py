@@ -562,3 +562,42 @@ def test_lines_without_their_own_id_are_held_by_their_files_import_alone():
     assert len(store.events) == 2  # the two lines with their own ids
     again = import_file(FileImporter(ingest=service), [b"\n", *lines], "imports/mixed-again.jsonl")
     assert (again.accepted, again.already_stored) == (1, 2)  # another file: its line 2 is another event
+
+
+def test_passing_ledger_failures_in_a_batch_of_many_packs_and_a_copy_send_nothing_back(pipeline, monkeypatch):
+    """The soak's redundant DLQ copies: one ledger read or claim that raised failed the whole
+    batch (most batches of 70 messages drew one of its 2% faults), and a copy behind its
+    first copy's failed batch found the pack claimed and in flight: both came back until the
+    copy ran out of receives. Here every first attempt of each ledger call fails: each is
+    retried in the invocation, and the whole batch, copy included, is acknowledged."""
+    from collections import Counter
+
+    from botocore.exceptions import ClientError
+    from mlaudit.writer import Message
+
+    for i in range(8):
+        pipeline.post(json.dumps({"events": [{**EVENT, "event_id": f"s{i}-{j}"} for j in range(3)]}))
+    messages = pipeline.to_messages(pipeline.receive())
+    assert len(messages) == 8
+    copy = Message("copy-of-the-first", messages[0].pack_id, messages[0].body)
+    calls: Counter[str] = Counter()
+
+    def flaky(name: str) -> Any:
+        real = getattr(pipeline.ddb, name)
+
+        def call(**kwargs: Any) -> Any:
+            calls[name] += 1
+            if calls[name] % 2 == 1:  # every other call, before it takes effect
+                raise ClientError({"Error": {"Code": "ProvisionedThroughputExceededException",
+                                             "Message": "slow down"}}, name)
+            return real(**kwargs)
+        return call
+
+    monkeypatch.setattr("mlaudit.retry.FIRST_PAUSE_SECONDS", 0.0)
+    for name in ("batch_get_item", "put_item", "update_item"):
+        monkeypatch.setattr(pipeline.ddb, name, flaky(name))
+    report = pipeline.writer.process([*messages, copy])
+    assert report.failed_message_ids == []
+    assert calls["batch_get_item"] >= 2 and calls["put_item"] >= 16  # the read and each claim failed once
+    monkeypatch.undo()
+    assert sorted(r["event_id"] for r in pipeline.rows()) == sorted(f"s{i}-{j}" for i in range(8) for j in range(3))
