@@ -52,7 +52,11 @@ LINEAGE = {
 INSERTS = [b"\xff", b"\xc0\xaf", b"\xed\xa0\x80", b"\xe2\x82", b"\xf4\x90\x80\x80", b"\x80", b"\x00", b"\x1f",
            b"\x7f", "\u0085".encode(), b"\\u0000", b"\\ud800", b"1.0", b"1e0", b"-0", b"1e400", "²".encode(),
            "١٢".encode(), "１".encode(), b"NaN", b"Infinity", b"null", b"true", b"{", b"}", b"[", b"]", b",", b":",
-           b'"', b"\\", b"\n", b"\r\n", b" ", b'"event_type":"prediction",', b'"x":1,', b"[" * 40]
+           b'"', b"\\", b"\n", b"\r\n", b" ", b'"event_type":"prediction",', b'"x":1,', b"[" * 40,
+           # odd and huge keys: empty, controls, escapes, non-ASCII, an address, a dotted path, 5,000 characters
+           b'"":1,', b'"\\u0000":1,', b'"\x01":1,', '"é":1,'.encode(), b'"jane.doe@example.com":{},', b'"a.b[0]":1,',
+           b'"__proto__":null,', b'"' + b"k" * 5_000 + b'":1,', b'"' + "é".encode() * 3_000 + b'":"v",',
+           b'"features":{"' + b"f" * 300 + b'":1},', b'"details":{"\\ud83d\\ude00":[1e308]},']
 
 
 def mutate(data: bytes, rng: random.Random) -> bytes:
@@ -110,6 +114,7 @@ def call(route: str, body: bytes) -> dict[str, Any]:
 def test_bodies_mutated_byte_by_byte_get_a_2xx_or_a_4xx_and_a_refusal_stores_nothing(queue, route):
     rng = random.Random(f"{SEED}{route}")
     statuses: dict[int, int] = {}
+    answered: set[str] = set()  # the event ids 2xx answers named
     for body in bodies(rng, route, BODIES // 2):
         before = len(queue.packs)
         answer = call(route, body)
@@ -119,8 +124,13 @@ def test_bodies_mutated_byte_by_byte_get_a_2xx_or_a_4xx_and_a_refusal_stores_not
         if status >= 300:
             assert len(queue.packs) == before, body  # nothing stored from a refused body
             assert json.loads(answer["body"])["error"], body
+        elif route == "/v1/events":
+            answered.update(json.loads(answer["body"])["event_ids"])
     assert sum(statuses.values()) == BODIES // 2
     assert min(statuses) < 300 and max(statuses) >= 400, statuses  # both stored and refused bodies were seen
+    stored = queue.event_ids()
+    assert len(stored) == len(set(stored)), "an event sent twice"  # every 2xx stored once
+    assert answered <= set(stored)
 
 
 def test_import_lines_mutated_byte_by_byte_are_each_stored_or_rejected():
