@@ -268,6 +268,34 @@ def dlq_messages(stack: LocalStack) -> int:
     return int(attributes["Attributes"]["ApproximateNumberOfMessages"])
 
 
+def dlq_held(stack: LocalStack) -> int:
+    """Every message the DLQ holds, those being read included."""
+    attributes = stack.client("sqs").get_queue_attributes(
+        QueueUrl=stack.resources.dlq_url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+    return int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
+
+
+def take_poison(stack: LocalStack) -> tuple[int, list[str]]:
+    """Take the poison `send_poison` sent off the DLQ, as an operator who looked at each
+    would: (how many, the pack ids of the other messages, which stay). After it, the DLQ
+    holds only what should not be there."""
+    sqs = stack.client("sqs")
+    taken, others = 0, []
+    while True:
+        messages = sqs.receive_message(QueueUrl=stack.resources.dlq_url, MaxNumberOfMessages=10,
+                                       MessageAttributeNames=["All"], VisibilityTimeout=60).get("Messages", [])
+        if not messages:
+            return taken, others
+        for message in messages:
+            pack_id = message.get("MessageAttributes", {}).get("pack_id", {}).get("StringValue", "")
+            if pack_id.startswith("poison-"):
+                sqs.delete_message(QueueUrl=stack.resources.dlq_url, ReceiptHandle=message["ReceiptHandle"])
+                taken += 1
+            else:
+                others.append(pack_id)
+
+
 def run(stack: LocalStack, *, clients: int = 4, batches: int = 10, size: int = 40, seconds: float | None = None,
         poison: int = 3, faults: tuple[Fault, ...] = FAULTS, drain_timeout: float = 120,
         prefix: str = PREFIX, faults_while_draining: bool = False) -> Result:
