@@ -20,7 +20,7 @@ from typing import Any
 from mlaudit.adapters.memory import MemoryIdempotencyStore, MemoryQueue
 from mlaudit.imports import FileImporter, ImportSource
 from mlaudit.ingest.request import IngestLimits
-from mlaudit.ingest.service import EventRecorder
+from mlaudit.ingest.service import IngestService
 from mlaudit.principal import Principal
 
 from bench.workload import prediction_events
@@ -57,8 +57,8 @@ def parquet_bytes(events: list[dict[str, Any]]) -> bytes:
 
 def run_once(data: bytes, fmt: str, lines: int) -> tuple[float, Any]:
     queue = MemoryQueue()
-    recorder = EventRecorder(queue=queue, limits=IngestLimits(), clock=lambda: NOW)
-    importer = FileImporter(recorder=recorder, store=MemoryIdempotencyStore(), clock=lambda: NOW)
+    ingest = IngestService(store=MemoryIdempotencyStore(), queue=queue, limits=IngestLimits(), clock=lambda: NOW)
+    importer = FileImporter(ingest=ingest, clock=lambda: NOW)
     started = time.process_time()
     report = importer.run(io.BytesIO(data), ImportSource(f"bench-{fmt}", f"bench.{fmt}", fmt), IMPORTER)
     elapsed = time.process_time() - started

@@ -27,7 +27,7 @@ from mlaudit.integrity.verifier import Verifier
 from mlaudit.integrity.witness import Witness
 from mlaudit.layout import partition_prefix
 from mlaudit.leaf import encode_leaf, leaf_hash_bytes
-from mlaudit.pack import unpack
+from mlaudit.pack import pack_id_of, unpack
 from mlaudit.writer import Message, WriterService
 
 from bench.pipeline import bench_ingest
@@ -56,7 +56,7 @@ def writer_overhead(n_events: int) -> dict[str, float]:
     other load on the machine): ingest's leaf hashing, the writer's sink."""
     ingest_rates, packs = bench_ingest(n_events, 3)
     ingest_us = 1e6 / max(ingest_rates)
-    messages = [Message(f"m{i}", f"pack{i}", body) for i, body in enumerate(packs)]
+    messages = [Message(f"m{i}", pack_id_of(body), body) for i, body in enumerate(packs)]
     # The leaf records ingest hashed, rebuilt from the packs.
     lines = []
     for body in packs:
@@ -111,7 +111,7 @@ def verify_million(files: int = 100, per_file: int = 10_000) -> dict[str, float]
     _, packs = bench_ingest(per_file)
     objects = MemoryBucket()
     WriterService(objects=objects, ledger=MemoryLedger()).process(
-        [Message(f"m{i}", f"pack{i}", body) for i, body in enumerate(packs)]
+        [Message(f"m{i}", pack_id_of(body), body) for i, body in enumerate(packs)]
     )
     (body,) = objects.objects.values()
     import pyarrow as pa

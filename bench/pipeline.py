@@ -208,9 +208,10 @@ def bench_writer(pack_bodies: list[str], n_events: int, rounds: int = 1) -> tupl
     """Events/s through WriterService.process, with the integrity sink (file tree,
     manifest, log entry) on in-memory stores: all the writer's work but S3's latency."""
     from mlaudit.integrity.sink import IntegritySink
+    from mlaudit.pack import pack_id_of
     from mlaudit.writer import Message, WriterService
 
-    messages = [Message(f"m{i}", f"pack{i}", body) for i, body in enumerate(pack_bodies)]
+    messages = [Message(f"m{i}", pack_id_of(body), body) for i, body in enumerate(pack_bodies)]
     gc.collect()
     gc.freeze()
     rates = []

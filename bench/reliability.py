@@ -16,7 +16,10 @@ queue drains, and the lake is read back.
 from __future__ import annotations
 
 import json
+import os
 import random
+import subprocess
+import sys
 import threading
 import time
 from collections import Counter
@@ -24,6 +27,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import requests
@@ -52,6 +56,8 @@ FAULTS = (
     Fault("writer", "s3", "GetObject", 0.02),
 )
 PREFIX = "rel"
+RECOVER_AFTER_SECONDS = 15
+REPO = Path(__file__).resolve().parents[1]
 
 
 @dataclass
@@ -95,15 +101,20 @@ def local_stack(visibility: int = 2, max_receive_count: int = 10, presumed_dead:
     after `visibility` s; a pack claim, a request claim or a log entry being written is
     presumed dead after `presumed_dead` s (twice that for a request) (the ratio AWS keeps:
     the visibility timeout above the function timeout and the integrity sink's
-    CLAIM_TIMEOUT). A batch that takes longer than `visibility` comes back while it runs and
-    uses up receives: under a long load, give it room."""
-    stack = LocalStack(Settings.from_cdk_json(), writer_window=0.5, checkpoint_interval=2.0,
+    CLAIM_TIMEOUT); the writer's recovery sweep runs every 2 s and takes files listed
+    RECOVER_AFTER_SECONDS ago.
+    A batch that takes longer than `visibility` comes back while it runs and uses up
+    receives: under a long load, give it room."""
+    stack = LocalStack(Settings.from_cdk_json(), writer_window=0.5, checkpoint_interval=2.0, recovery_interval=2.0,
                        overrides=Overrides(visibility_timeout_seconds=visibility, max_receive_count=max_receive_count))
     claim_timeout = sink.CLAIM_TIMEOUT
     with stack:
         writer = bootstrap.app("writer").service()
         writer = getattr(writer, "_service", writer)  # under its metrics wrapper
         writer.in_flight = timedelta(seconds=presumed_dead)
+        # Lambda stops a writer at its timeout; nothing stops one here, and a loaded machine's
+        # batch can run for many seconds: the sweep leaves a file to its writer that long.
+        writer.recover_after = timedelta(seconds=RECOVER_AFTER_SECONDS)
         ingest = bootstrap.app("ingest").service()
         ingest = getattr(ingest, "_service", ingest)  # under its metrics wrapper
         ingest.limits = replace(ingest.limits, in_flight=timedelta(seconds=2 * presumed_dead))
@@ -216,6 +227,40 @@ def lake_counts(stack: LocalStack, prefix: str = PREFIX) -> Counter[str]:
     return counts
 
 
+def unlogged_files(stack: LocalStack) -> list[str]:
+    """The files the writer put and the integrity log does not hold yet (the sweep's list)."""
+    ledger = bootstrap.app("writer").service().ledger
+    now = datetime.now(UTC)
+    return [key for keys in ledger.expected(now - timedelta(days=1), now).values() for key in keys]
+
+
+def wait_recovered(stack: LocalStack, timeout: float) -> bool:
+    """True once the recovery sweep has left no file unlogged."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not unlogged_files(stack):
+            return True
+        time.sleep(0.5)
+    return False
+
+
+def verify(stack: LocalStack, workdir: Path) -> dict[str, Any]:
+    """`mlaudit verify --json` on the stack (a process of its own, as an auditor runs it),
+    once a checkpoint covers the log as it is: the report."""
+    if stack.checkpoints is not None:  # signed every 2 s: two more runs, and the last began after now
+        runs, deadline = stack.checkpoints.runs, time.monotonic() + 120
+        while stack.checkpoints.runs < runs + 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+    config = workdir / "stack.json"
+    config.write_text(json.dumps(stack.config))
+    path = os.pathsep.join(str(REPO / part) for part in ("lambdas", "client", "."))
+    answer = subprocess.run([sys.executable, "-m", "cli", "verify", "--config", str(config), "--json", "--jobs", "1"],
+                            capture_output=True, text=True, timeout=600, check=False, cwd=REPO,
+                            env={**os.environ, "PYTHONPATH": path})
+    report = json.loads(answer.stdout)
+    return {"ok": report["ok"] and answer.returncode == 0, "problems": report.get("problems", [])}
+
+
 def dlq_messages(stack: LocalStack) -> int:
     sqs = stack.client("sqs")
     attributes = sqs.get_queue_attributes(QueueUrl=stack.resources.dlq_url,
@@ -223,10 +268,39 @@ def dlq_messages(stack: LocalStack) -> int:
     return int(attributes["Attributes"]["ApproximateNumberOfMessages"])
 
 
+def dlq_held(stack: LocalStack) -> int:
+    """Every message the DLQ holds, those being read included."""
+    attributes = stack.client("sqs").get_queue_attributes(
+        QueueUrl=stack.resources.dlq_url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+    return int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
+
+
+def take_poison(stack: LocalStack) -> tuple[int, list[str]]:
+    """Take the poison `send_poison` sent off the DLQ, as an operator who looked at each
+    would: (how many, the pack ids of the other messages, which stay). After it, the DLQ
+    holds only what should not be there."""
+    sqs = stack.client("sqs")
+    taken, others = 0, []
+    while True:
+        messages = sqs.receive_message(QueueUrl=stack.resources.dlq_url, MaxNumberOfMessages=10,
+                                       MessageAttributeNames=["All"], VisibilityTimeout=60).get("Messages", [])
+        if not messages:
+            return taken, others
+        for message in messages:
+            pack_id = message.get("MessageAttributes", {}).get("pack_id", {}).get("StringValue", "")
+            if pack_id.startswith("poison-"):
+                sqs.delete_message(QueueUrl=stack.resources.dlq_url, ReceiptHandle=message["ReceiptHandle"])
+                taken += 1
+            else:
+                others.append(pack_id)
+
+
 def run(stack: LocalStack, *, clients: int = 4, batches: int = 10, size: int = 40, seconds: float | None = None,
         poison: int = 3, faults: tuple[Fault, ...] = FAULTS, drain_timeout: float = 120,
-        prefix: str = PREFIX) -> Result:
-    """Load with faults, then drain without them; the result (see `Result`)."""
+        prefix: str = PREFIX, faults_while_draining: bool = False) -> Result:
+    """Load with faults, then drain without them (or with them, `faults_while_draining`: the
+    writer's faults strike the whole backlog); the result (see `Result`)."""
     result = Result()
     lock = threading.Lock()
     started = time.monotonic()
@@ -244,10 +318,12 @@ def run(stack: LocalStack, *, clients: int = 4, batches: int = 10, size: int = 4
         worker.join()
         if worker.error is not None:
             raise worker.error
-    result.faults = sum(plan.struck.values())
-    plan.clear()
+    if not faults_while_draining:
+        plan.clear()
     if not stack.wait_drained(drain_timeout):
         raise RuntimeError("the queue did not drain")
+    plan.clear()
+    result.faults = sum(plan.struck.values())
     result.stored = lake_counts(stack, prefix)
     result.poison_in_dlq = dlq_messages(stack)
     result.seconds = time.monotonic() - started

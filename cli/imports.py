@@ -4,8 +4,10 @@ follow the import with a progress bar, and print its report.
     python -m cli import events.jsonl --stack mlaudit-stack --region eu-west-1
     python -m cli import events.jsonl --config stack.json     # the local stack
 
-Exit code 0 when every line was stored (or the file was imported before), 1 when some
-lines were rejected (the report lists each with its reasons), 2 on an error.
+Exit code 0 when every line was stored (or was already, by an earlier import or the API),
+1 when some lines were rejected (the report lists each with its reasons), 2 on an error.
+The command waits for the report of the version it uploaded: an earlier import under the
+same --name has left its own report there.
 """
 
 from __future__ import annotations
@@ -41,11 +43,25 @@ def run(args: argparse.Namespace) -> int:
     if not args.file.is_file():
         raise CommandError(f"{args.file} is not a file")
     s3, bucket = _landing(args)
+    return wait_and_report(args, s3, bucket)
+
+
+# One PUT (which answers with the version it made) takes up to 5 GB: more than an import
+# function reads in its 15 minutes.
+MAX_UPLOAD_BYTES = 5 * 1024**3
+
+
+def wait_and_report(args: argparse.Namespace, s3: Any, bucket: str) -> int:
+    """Upload the file, wait for the report of the version uploaded (an earlier import under
+    the same name left its own report there), print it; the exit status."""
     key = IMPORTS_PREFIX + (args.name or args.file.name)
     total = count_lines(args.file)
-    s3.upload_file(str(args.file), bucket, key, ExtraArgs={"ChecksumAlgorithm": "SHA256"})
+    if args.file.stat().st_size > MAX_UPLOAD_BYTES:
+        raise CommandError(f"{args.file} is larger than 5 GB: split it into files an import can read")
+    with args.file.open("rb") as body:
+        version = s3.put_object(Bucket=bucket, Key=key, Body=body, ChecksumAlgorithm="SHA256").get("VersionId")
     print(f"uploaded {args.file} to s3://{bucket}/{key}", file=sys.stderr)
-    report = wait_for_report(s3, bucket, key, total, args.timeout)
+    report = wait_for_report(s3, bucket, key, version, total, args.timeout)
     if args.report:
         args.report.write_text(json.dumps(report, indent=2))
     print(summary(report))
@@ -81,18 +97,26 @@ def count_lines(path: Path) -> int | None:
         return sum(1 for line in handle if line.strip())
 
 
-def wait_for_report(s3: Any, bucket: str, key: str, total: int | None, timeout: float) -> dict[str, Any]:
+def wait_for_report(
+    s3: Any, bucket: str, key: str, version: str | None, total: int | None, timeout: float,
+) -> dict[str, Any]:
+    """The report of this version of the file (`version_id`; any report if the bucket
+    keeps no versions), once written; its progress meanwhile."""
     name = key.removeprefix(IMPORTS_PREFIX)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         report = _read(s3, bucket, f"{REPORTS_PREFIX}{name}.json")
-        if report is not None:
+        if report is not None and _ours(report, version):
             _bar(report.get("lines", 0), total, done=True)
             return report
         progress = _read(s3, bucket, f"{REPORTS_PREFIX}{name}.progress") or {}
-        _bar(progress.get("lines", 0), total)
+        _bar(progress.get("lines", 0) if _ours(progress, version) else 0, total)
         time.sleep(0.5)
     raise CommandError(f"no report for {key} after {timeout:.0f} s (is the import function running?)")
+
+
+def _ours(document: dict[str, Any], version: str | None) -> bool:
+    return version in (None, "null") or document.get("version_id") == version
 
 
 def _read(s3: Any, bucket: str, key: str) -> dict[str, Any] | None:
@@ -115,8 +139,8 @@ def summary(report: dict[str, Any]) -> str:
     if report.get("state") == "refused":
         return f"refused: {report.get('error')}"
     lines = [f"{report['state']}: {report['lines']:,} lines, {report['accepted']:,} accepted, "
-             f"{report['rejected']:,} rejected (dq pass {report['dq']['pass']:,}, warn {report['dq']['warn']:,}, "
-             f"fail {report['dq']['fail']:,})"]
+             f"{report['rejected']:,} rejected, {report.get('already_stored', 0):,} already stored "
+             f"(dq pass {report['dq']['pass']:,}, warn {report['dq']['warn']:,}, fail {report['dq']['fail']:,})"]
     for rejection in report.get("rejections", [])[:20]:
         reasons = "; ".join(f"{e['path']}: {e['rule']}" for e in rejection["errors"])
         lines.append(f"  line {rejection['line']}: {reasons}")

@@ -1,7 +1,12 @@
 """S3 -> EventBridge -> the import function, as the CDK app wires it (stacks/imports.py):
 a thread watches the landing bucket's imports/ prefix for new object versions and calls
 the real handler with the "Object Created" event EventBridge would deliver, one file at
-a time. moto sends no S3 events, so the watcher lists versions instead."""
+a time. moto sends no S3 events, so the watcher lists versions instead.
+
+Any key S3 takes, the watcher survives: moto answers ListObjectVersions with a 500 once a
+key holds a character XML cannot carry (NUL, most controls), even with encoding-type=url,
+which S3 itself honours. Then it lists the current objects instead (ListObjectsV2 encodes
+keys) and asks each new one's version (HeadObject)."""
 
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from botocore.exceptions import ClientError
 from mlaudit.functions import spec
 
 from local.periodic import Periodic
@@ -45,6 +51,7 @@ class LandingWatcher(Periodic):
         self.deliver = deliver or self._call_handler
         self.delivered = 0
         self._seen: set[tuple[str, str]] = set()
+        self._listed: set[tuple[str, str, str]] = set()  # (key, ETag, LastModified) seen by the fallback
         self.load_handler = load_handler or (lambda name: importlib.import_module(f"mlaudit.handlers.{name}").handler)
 
     def tick(self) -> None:
@@ -62,12 +69,30 @@ class LandingWatcher(Periodic):
             logger.exception("import of a landed file failed")
 
     def _new_versions(self) -> list[dict[str, Any]]:
+        try:
+            versions = [version for page in self.s3.get_paginator("list_object_versions").paginate(
+                Bucket=self.bucket, Prefix=IMPORTS_PREFIX) for version in page.get("Versions", [])]
+        except ClientError:  # moto cannot list a key XML cannot carry: see the module
+            versions = self._current_versions()
         found = []
-        pages = self.s3.get_paginator("list_object_versions").paginate(Bucket=self.bucket, Prefix=IMPORTS_PREFIX)
-        for page in pages:
-            for version in page.get("Versions", []):
-                ident = (version["Key"], version.get("VersionId") or version["ETag"])
-                if ident not in self._seen:
-                    self._seen.add(ident)
-                    found.append(version)
+        for version in versions:
+            ident = (version["Key"], version.get("VersionId") or version["ETag"])
+            if ident not in self._seen:
+                self._seen.add(ident)
+                found.append(version)
         return sorted(found, key=lambda v: v["LastModified"])
+
+    def _current_versions(self) -> list[dict[str, Any]]:
+        """The current version of each object, from ListObjectsV2 and HeadObject (for the
+        objects not seen before only): a version replaced between two ticks is missed."""
+        found = []
+        for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=IMPORTS_PREFIX):
+            for item in page.get("Contents", []):
+                listed = (item["Key"], item["ETag"], str(item["LastModified"]))
+                if listed in self._listed:
+                    continue
+                self._listed.add(listed)
+                head = self.s3.head_object(Bucket=self.bucket, Key=item["Key"])
+                found.append({**item, "VersionId": head.get("VersionId"), "ETag": head["ETag"],
+                              "Size": head["ContentLength"], "LastModified": head["LastModified"]})
+        return found

@@ -1,5 +1,6 @@
-"""EventBridge's rate schedule for the checkpoint signer: calls the real handler every
-`interval` seconds in a thread (moto cannot invoke functions)."""
+"""EventBridge's rate schedules (the checkpoint signer, the monitors, the writer's recovery
+sweep): calls the real handler every `interval` seconds in a thread (moto cannot invoke
+functions)."""
 
 from __future__ import annotations
 

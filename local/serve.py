@@ -38,6 +38,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="seconds between signed checkpoints (on AWS: checkpoint_interval_minutes)")
     parser.add_argument("--monitor-interval", type=float, default=300.0,
                         help="seconds between monitor evaluations (on AWS: every 5 minutes)")
+    parser.add_argument("--recovery-interval", type=float, default=60.0,
+                        help="seconds between recovery sweeps, which log files the writer stored and did not "
+                        "(on AWS: every 5 minutes)")
     parser.add_argument("--monitors", default=None, metavar="FILE",
                         help="the monitors file (default: lambdas/mlaudit/monitors/monitors.json)")
     parser.add_argument("--iam-report", type=Path,
@@ -72,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
         checkpoint_interval=args.checkpoint_interval,
         monitor_interval=args.monitor_interval,
         monitors_file=args.monitors,
+        recovery_interval=args.recovery_interval,
         usage=Usage() if args.usage_report else None,
         overrides=Overrides(
             visibility_timeout_seconds=args.visibility_timeout, max_receive_count=args.max_receive_count

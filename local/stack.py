@@ -57,6 +57,7 @@ class LocalStack:
         self, settings: Settings | None = None, *, writer_window: float | None = None,
         overrides: Overrides | None = None, region: str = DEFAULT_REGION, run_poller: bool = True,
         checkpoint_interval: float = 60.0, monitor_interval: float = 300.0, monitors_file: str | None = None,
+        recovery_interval: float = 60.0,
         usage: Usage | None = None,
     ) -> None:
         self.settings = settings or Settings.from_cdk_json()
@@ -68,6 +69,9 @@ class LocalStack:
         self.run_poller = run_poller
         self.checkpoint_interval = checkpoint_interval
         self.checkpoints: Schedule | None = None
+        # The writer's recovery sweep logs files it stored and did not log (every 5 minutes on AWS).
+        self.recovery_interval = recovery_interval
+        self.recoveries: Schedule | None = None
         # The monitors run on a schedule too (monitor_interval_minutes on AWS), from this file
         # (default: the packaged lambdas/mlaudit/monitors/monitors.json).
         self.monitor_interval = monitor_interval
@@ -156,6 +160,12 @@ class LocalStack:
             "monitors", self.monitor_interval, timeout_seconds=300, region=self.region,
             load_handler=self.handler,
             permitted=lambda: self._events_may_invoke("monitors", Resource.MONITORS_SCHEDULE),
+        ).start()
+        # The writer's recovery sweep, on its own schedule (every 5 minutes on AWS).
+        self.recoveries = Schedule(
+            "writer", self.recovery_interval, timeout_seconds=self.settings.writer_timeout_seconds, region=self.region,
+            load_handler=self.handler,
+            permitted=lambda: self._events_may_invoke("writer", Resource.RECOVERY_SCHEDULE),
         ).start()
         # CloudWatch's side of the alarms: a state change notifies the alarm's topics.
         self._create_alarms(resources)
@@ -503,6 +513,9 @@ class LocalStack:
         if self.monitor_runs is not None:
             self.monitor_runs.stop()
             self.monitor_runs = None
+        if self.recoveries is not None:
+            self.recoveries.stop()
+            self.recoveries = None
         if self.alarm_actions is not None:
             self.alarm_actions.stop()
             self.alarm_actions = None

@@ -96,6 +96,7 @@ class MlAuditStack(Stack):
             )
         functions = {name: built.function for name, built in self.functions.items()}
         ingestion.serve(settings=settings, ingest=functions["ingest"], writer=functions["writer"])
+        recovery_schedule = ingestion.sweep(functions["writer"])
         integrity.schedule(functions["checkpoint"])
         imports.trigger(functions["imports"])
         monitors.wire(functions["monitors"])
@@ -128,6 +129,7 @@ class MlAuditStack(Stack):
         resources.register(Resource.ACCESS_LOGS_BUCKET, storage.access_logs.bucket_arn)
         resources.register(Resource.CHECKPOINT_SCHEDULE, integrity.schedule_rule.rule_arn)
         resources.register(Resource.MONITORS_SCHEDULE, monitors.schedule.rule_arn)
+        resources.register(Resource.RECOVERY_SCHEDULE, recovery_schedule.rule_arn)
         resources.register(Resource.FILE_LANDED_RULE, imports.rule.rule_arn)
         resources.register(Resource.REST_API, api.rest_api.arn_for_execute_api(), id=api.rest_api.rest_api_id,
                            stage=api.stage.stage_name, authorizer_id=api.authorizer.authorizer_id)

@@ -56,9 +56,13 @@ _VPC = (
 )
 _DLQ = (
     "Not invoked asynchronously, so a function DLQ would never receive anything: API Gateway invokes "
-    "ingest, the authorizer and the route functions synchronously (the caller sees the error), and "
-    "the writer's failed messages go to the SQS dead-letter queue after max_receive_count attempts, "
-    "with an alarm on its depth."
+    "ingest, the authorizer and the route functions synchronously (the caller sees the error)."
+)
+_WRITER_DLQ = (
+    "The writer's failed messages go to the SQS dead-letter queue after max_receive_count attempts, with "
+    "an alarm on its depth. Its only asynchronous invocation is the recovery sweep's schedule, which "
+    "EventBridge retries twice; a lost run leaves nothing to replay (the next run, 5 minutes later, reads "
+    "the same lists of files) and the Errors alarm reports it."
 )
 _INLINE = (
     "Each function has its own role whose one CDK-managed policy lists only that function's grants "
@@ -139,7 +143,8 @@ ACKNOWLEDGMENTS: tuple[Ack, ...] = (
     *(Ack(f"{pack}-APIGWCacheEnabledAndEncrypted", STAGE, _CACHE) for pack in PACKS[1:]),
     *(Ack(f"{pack}-APIGWSSLEnabled", STAGE, _SSL) for pack in PACKS[1:]),
     *(Ack(f"{pack}-LambdaInsideVPC", FUNCTIONS, _VPC) for pack in PACKS[1:]),
-    *(Ack(f"{pack}-LambdaDLQ", p, _DLQ) for pack in PACKS[1:] for p in (*API_FUNCTIONS, WRITER)),
+    *(Ack(f"{pack}-LambdaDLQ", p, _DLQ) for pack in PACKS[1:] for p in API_FUNCTIONS),
+    *(Ack(f"{pack}-LambdaDLQ", WRITER, _WRITER_DLQ) for pack in PACKS[1:]),
     *(
         Ack(
             f"{pack}-LambdaDLQ",

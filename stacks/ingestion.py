@@ -6,12 +6,17 @@ are declared in mlaudit.functions and built by the app stack."""
 from __future__ import annotations
 
 from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 from mlaudit.resources import DEAD_LETTER_RETENTION_DAYS
 from mlaudit.settings import Settings
+
+# How often the writer's recovery sweep (mlaudit.recovery) logs the files it stored and did not log.
+RECOVERY_INTERVAL = Duration.minutes(5)
 
 
 def dead_letter_queue(scope: Construct, construct_id: str, *, key: kms.IKey) -> sqs.Queue:
@@ -89,4 +94,15 @@ class Ingestion(Construct):
             max_batching_window=Duration.seconds(settings.writer_batch_window_seconds),
             report_batch_item_failures=True,
             max_concurrency=pollers if pollers >= 2 else None,
+        )
+
+    def sweep(self, writer: lambda_.IFunction) -> events.Rule:
+        """The writer's recovery sweep on a fixed rate (bounded work per run: mlaudit.recovery).
+        The writer runs it, not a function of its own: its role is the one that signs log entries."""
+        return events.Rule(
+            self,
+            "RecoverySchedule",
+            description="Log the files the writer stored and did not log",
+            schedule=events.Schedule.rate(RECOVERY_INTERVAL),
+            targets=[targets.LambdaFunction(writer, retry_attempts=2, max_event_age=Duration.minutes(30))],
         )

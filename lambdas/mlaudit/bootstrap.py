@@ -300,7 +300,7 @@ def build_imports(env: ImportsEnv, clients: Clients) -> ImportService:
     return ImportService(
         bucket=env.landing_bucket,
         landing=LandingFiles(clients("s3"), env.landing_bucket, env.kms_key_id),
-        importer=FileImporter(recorder=ingest.recorder, store=ingest.store),
+        importer=FileImporter(ingest=ingest),  # the ingest's own claim path: one for every door
         # The events' sender: the import itself (S3 does not say who uploaded a file;
         # the landing bucket's access logs and CloudTrail do).
         principal=Principal(kind="workload", actor_id="mlaudit-import", client_id=f"s3://{env.landing_bucket}",

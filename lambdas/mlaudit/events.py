@@ -84,6 +84,8 @@ def _rfc3339_text(value: Any) -> Any:
 def _not_bool(value: Any) -> Any:
     if type(value) is bool:
         raise PydanticCustomError("int_type", "must be the integer 1, not a boolean")
+    if type(value) is float:  # JSON Schema's const 1 also admits 1.0 and 1e0: the contract does not
+        raise PydanticCustomError("int_type", "must be the integer 1 written as 1 (not 1.0 or 1e0)")
     return value
 
 
@@ -112,7 +114,10 @@ class EventIn(BaseModel):
         "absent the server derives one from the sender and the event's content, so a retried "
         "identical event keeps its id.",
     )
-    schema_version: SchemaVersion = 1
+    schema_version: SchemaVersion = Field(
+        1, description="The contract's version: the integer 1, written 1. JSON Schema's const also admits "
+        "1.0 and 1e0; the API refuses them (422, rule int_type).",
+    )
     event_type: EventType
     occurred_at: Timestamp = Field(
         description="When it happened: RFC 3339 date-time with a UTC offset (Z or +hh:mm), seconds "

@@ -285,7 +285,8 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         memory_mb="ingest_memory_mb", timeout_seconds="ingest_timeout_seconds",
     ),
     FunctionSpec(
-        "writer", "SQS -> Parquet files and the integrity log in the lake.",
+        "writer", "SQS -> Parquet files and the integrity log in the lake; on a schedule, the recovery sweep "
+        "(files it stored and did not log).",
         WriterEnv,
         grants=(
             Grant(Resource.AUDIT_BUCKET, ("s3:PutObject", "s3:GetObject"), objects=EVENTS_OBJECTS,
@@ -297,8 +298,9 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
                   why="the subject index: each batch's pseudonyms -> files, keyed by the hour at write time; "
                   "closed hours and days merged"),
             LIST_AUDIT_BUCKET,
-            Grant(Resource.LEDGER_TABLE, ("dynamodb:BatchGetItem", "dynamodb:PutItem"),
-                  why="the pack ledger: a redelivered pack is not written twice (conditional claims)"),
+            Grant(Resource.LEDGER_TABLE, ("dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"),
+                  why="the pack ledger: a redelivered pack is not written twice (conditional claims); "
+                  "the files put and not yet logged, for the recovery sweep"),
             # What Lambda's SQS event source mapping does with the function's role.
             Grant(Resource.EVENTS_QUEUE, ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"),
                   why="the SQS event source polls with the function's role"),

@@ -2,9 +2,15 @@
 
 One SQS message body carries events of one request, as lines of ASCII JSON:
 
-    {"common":{<leaf fields with the same value in every event>},"format":2}
+    {"common":{<leaf fields with the same value in every event>},"format":2,"key":"<the request's>"}
     {<each event's other leaf fields>,"leaf_hash":"<64 hex>"}
     ...
+
+A pack's id (the message attribute `pack_id`, the writer's ledger key) is the SHA-256 of
+its body (`pack_id_of`): the writer checks it, so a message carrying another pack's id
+cannot pass for a copy of it and displace it. The header's `key` (what the request's packs
+are named after) keeps the packs of two requests apart even when their events are alike:
+a request that takes over events never sends the very pack another one superseded.
 
 Ingest hashes each event's whole canonical leaf record (`mlaudit.leaf`): the bytes
 it validated. The writer stores those hashes and parses only what differs between
@@ -82,12 +88,13 @@ def shared_fields(records: list[dict[str, Any]]) -> tuple[str, ...]:
 
 def pack_records(records: list[dict[str, Any]], key: str, max_message_bytes: int) -> list[Pack]:
     """Leaf records (in LEAF_ORDER, floats finite) -> packs of at most max_message_bytes.
-    Greedy and deterministic: pack ids come from the request key and position, and a
-    resent request (same records) yields the same bytes."""
+    Greedy and deterministic: a resent request (same key, same records) yields the same
+    bytes, so the same pack ids (`pack_id_of`)."""
     if not records:
         return []
     shared = shared_fields(records)
-    header = canonical_json({"common": {name: records[0][name] for name in shared}, "format": PACK_FORMAT})
+    header = canonical_json({"common": {name: records[0][name] for name in shared}, "format": PACK_FORMAT,
+                             "key": key})
     own = [name for name in LEAF_ORDER if name not in shared]
     packs: list[Pack] = []
     current: list[str] = [header]
@@ -97,12 +104,12 @@ def pack_records(records: list[dict[str, Any]], key: str, max_message_bytes: int
         if len(header) + 1 + len(line) > max_message_bytes:
             raise PackTooLarge
         if len(current) > 1 and size + 1 + len(line) > max_message_bytes:
-            packs.append(_pack(key, len(packs), current, ids))
+            packs.append(_pack(current, ids))
             current, ids, size = [header], [], len(header)
         current.append(line)
         ids.append(record["event_id"])
         size += 1 + len(line)
-    packs.append(_pack(key, len(packs), current, ids))
+    packs.append(_pack(current, ids))
     return packs
 
 
@@ -131,9 +138,17 @@ def _line_type(own: tuple[str, ...]) -> type:
     return msgspec.defstruct("PackLine", [*own, LEAF_HASH])
 
 
-def _pack(key: str, index: int, lines: list[str], event_ids: list[str]) -> Pack:
-    pack_id = hashlib.sha256(f"{key}:{index}".encode()).hexdigest()[:40]
-    return Pack(pack_id=pack_id, body="\n".join(lines), count=len(lines) - 1, event_ids=tuple(event_ids))
+def _pack(lines: list[str], event_ids: list[str]) -> Pack:
+    body = "\n".join(lines)
+    return Pack(pack_id=pack_id_of(body), body=body, count=len(lines) - 1, event_ids=tuple(event_ids))
+
+
+def pack_id_of(body: str) -> str:
+    """A pack's id: the SHA-256 of its body (ASCII; any text a message may hold, as UTF-8), in hex."""
+    return hashlib.sha256(body.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+MAX_KEY_LENGTH = 1024  # a header's key (request keys are 64 hex and a digest; an import's a little more)
 
 
 # ---------------------------------------------------------------- reading (writer)
@@ -145,8 +160,11 @@ def read_header(line: bytes) -> dict[str, Any]:
         header = json.loads(line)
     except ValueError:
         raise PackError("first line is not JSON") from None
-    if not isinstance(header, dict) or header.get("format") != PACK_FORMAT or header.keys() != {"common", "format"}:
+    if not isinstance(header, dict) or header.get("format") != PACK_FORMAT or header.keys() != {
+            "common", "format", "key"}:
         raise PackError(f"first line is not a format-{PACK_FORMAT} pack header")
+    if type(header["key"]) is not str or not 0 < len(header["key"]) <= MAX_KEY_LENGTH:
+        raise PackError("the pack header's key is not a string of 1 to 1024 characters")
     common = header["common"]
     if not isinstance(common, dict) or not common.keys() <= _LEAF_FIELD_SET:
         raise PackError("pack header shares fields that are not leaf fields")

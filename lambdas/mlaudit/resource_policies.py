@@ -173,8 +173,10 @@ ACCESS_LOG_PREFIXES = {Resource.AUDIT_BUCKET: "audit-bucket/", Resource.WITNESS_
                        Resource.RESULTS_BUCKET: "query-results/", Resource.LANDING_BUCKET: "landing/"}
 # The topics CloudWatch alarms publish to (stacks/monitoring.py, stacks/monitors.py).
 ALARM_TOPICS = (Resource.ALARM_TOPIC, Resource.MONITORS_TOPIC)
-# Which rule invokes which function (stacks/integrity.py, stacks/monitors.py, stacks/imports.py).
+# Which rule invokes which function (stacks/integrity.py, stacks/monitors.py, stacks/ingestion.py,
+# stacks/imports.py).
 RULE_TARGETS = {Resource.CHECKPOINT_SCHEDULE: "checkpoint", Resource.MONITORS_SCHEDULE: "monitors",
+                Resource.RECOVERY_SCHEDULE: "writer",
                 Resource.FILE_LANDED_RULE: "imports"}
 # A rule whose failed deliveries go to a dead-letter queue.
 RULE_DEAD_LETTERS = {Resource.FILE_LANDED_RULE: Resource.IMPORTS_DEAD_LETTER_QUEUE}

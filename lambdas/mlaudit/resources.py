@@ -57,6 +57,7 @@ class Resource(Enum):
     USER_POOL = (Kind.USER_POOL, "users")
     CHECKPOINT_SCHEDULE = (Kind.RULE, "checkpoint-schedule")  # EventBridge -> the checkpoint signer
     MONITORS_SCHEDULE = (Kind.RULE, "monitors-schedule")  # EventBridge -> the monitors
+    RECOVERY_SCHEDULE = (Kind.RULE, "recovery-schedule")  # EventBridge -> the writer's recovery sweep
     FILE_LANDED_RULE = (Kind.RULE, "file-landed")  # S3 -> EventBridge -> the import function
     REST_API = (Kind.API, "")
 

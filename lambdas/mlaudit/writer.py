@@ -6,13 +6,14 @@ pack records which file holds its events for each partition; a redelivered pack
 whose file exists is acknowledged without writing again. File names derive from
 the packs they hold, so a retry never overwrites other data.
 
-A message that cannot be parsed or encoded fails alone (partial batch failure):
-SQS redelivers it until maxReceiveCount sends it to the DLQ, while the rest of
-its batch lands.
+A message that cannot be parsed or encoded, or whose pack id is not its body's, fails
+alone (partial batch failure): SQS redelivers it until maxReceiveCount sends it to the
+DLQ, while the rest of its batch lands.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
@@ -24,8 +25,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from mlaudit.layout import partition_prefix
-from mlaudit.pack import PackError, leaf_digests, parse_pack
+from mlaudit.pack import PackError, leaf_digests, pack_id_of, parse_pack
 from mlaudit.parquet import to_parquet_bytes
+from mlaudit.retry import retried
 
 Partition = tuple[str, str]  # (event_date, event_type)
 
@@ -51,6 +53,12 @@ class Ledger(Protocol):
         """Write each entry if its pack's entry is still as `seen` (its claimed_at; None:
         absent); the pack ids written. Two deliveries of one pack (a copy in another
         batch, run at the same time) cannot both win."""
+
+    # The files put and not yet in the integrity log, by when they were listed (to the ms):
+    # what the recovery sweep (`mlaudit.recovery`) adopts if the writer never logs them.
+    def expect(self, keys: list[str], at: datetime) -> None: ...
+    def settle(self, keys: list[str], at: datetime) -> None: ...
+    def expected(self, since: datetime, until: datetime) -> dict[datetime, list[str]]: ...
 
 
 class ObjectStore(Protocol):
@@ -123,10 +131,13 @@ class WriterService:
         self.subject_index = subject_index
         self.in_flight = in_flight
         self.clock = clock
+        # After how long no invocation that listed a file still runs (None: in_flight, the
+        # writer's timeout, which Lambda enforces; the local stack, which enforces none, sets it).
+        self.recover_after: timedelta | None = None
 
     def process(self, messages: list[Message]) -> WriteReport:
         failed: set[str] = set()  # message ids SQS must deliver again
-        firsts, copies = _first_copies(messages)
+        firsts, copies = _first_copies(bound_to_content(messages, failed))
         parts = _parse(firsts, failed)
         known = self.ledger.get(sorted({m.pack_id for m in firsts if m.pack_id and m.message_id not in failed}))
         todo, stored = self._not_yet_stored(parts, known, failed)
@@ -161,6 +172,17 @@ class WriterService:
         except Exception:  # noqa: BLE001 - redelivered; the stored path indexes them
             failed.update(message_ids)
 
+    def recover(self) -> Any:
+        """The recovery sweep over the files this writer listed (`mlaudit.recovery`), run on a
+        schedule by the writer itself: only the writer's role signs log entries. A file is
+        taken once its listing is older than `recover_after` (the writer's timeout)."""
+        from mlaudit.recovery import RecoverySweep, SweepReport  # noqa: PLC0415
+
+        if self.integrity is None:
+            return SweepReport()
+        return RecoverySweep(objects=self.objects, ledger=self.ledger, integrity=self.integrity,
+                             grace=self.recover_after or self.in_flight, clock=self.clock).run()
+
     def _not_yet_stored(
         self, parts: dict[Partition, list[_Part]], known: dict[str, LedgerEntry], failed: set[str],
     ) -> tuple[dict[Partition, list[_Part]], dict[str, list[str]]]:
@@ -175,7 +197,9 @@ class WriterService:
                 stored_in = entry.files.get(partition_name(partition)) if entry else None
                 if entry and entry.superseded:
                     stored.setdefault("", []).append(part.message.message_id)  # acknowledged, never written
-                elif stored_in and self.objects.exists(stored_in):
+                elif stored_in and (there := self._exists(stored_in)) is None:
+                    failed.add(part.message.message_id)  # S3 did not say: another time
+                elif stored_in and there:
                     stored.setdefault(stored_in, []).append(part.message.message_id)
                 elif stored_in and entry and now - entry.claimed_at < self.in_flight:
                     failed.add(part.message.message_id)
@@ -183,26 +207,45 @@ class WriterService:
                     todo.setdefault(partition, []).append(part)
         return todo, stored
 
+    def _exists(self, key: str) -> bool | None:
+        try:
+            return retried(lambda: self.objects.exists(key))
+        except Exception:  # noqa: BLE001 - only this part's message is retried
+            return None
+
     def _ensure_recorded(self, stored: dict[str, list[str]], failed: set[str]) -> None:
         """An earlier delivery may have stored a file and stopped before the integrity log
-        recorded it: record it now, or the verifier would call it foreign forever."""
-        if self.integrity is None and self.subject_index is None:
+        recorded it (or the subject index named it): the file goes on the recovery sweep's
+        list (again), which logs it once no writer still works on it (`mlaudit.recovery`: only
+        one caller appends a file), and is indexed again. The messages are acknowledged: their
+        events are stored, and a message whose events are stored never goes to the DLQ for
+        the log's sake. The sweep takes a logged file off at once."""
+        keys = [key for key in stored if key]  # ("": superseded packs, no file)
+        if not keys:
+            return
+        if self.integrity is not None and not self._expect(keys):
+            for key in keys:
+                failed.update(stored[key])
+        if self.subject_index is None:
             return
         indexed: dict[str, list[str]] = {}
-        for key, message_ids in stored.items():
-            if not key:  # superseded packs: no file
-                continue
+        for key in keys:
             try:
                 body = self.objects.get(key)
                 if body is None:
                     raise LookupError(f"{key} is gone")  # the ledger said stored: try again later
-                if self.integrity is not None:
-                    self.integrity.file_stored(key, body)
-                if self.subject_index is not None:  # the delivery that stored it may not have indexed it
-                    indexed[key] = file_pseudonyms(body)
+                indexed[key] = file_pseudonyms(body)
             except Exception:  # noqa: BLE001 - retried with the messages; others go on
-                failed.update(message_ids)
+                failed.update(stored[key])
         self._index(indexed, (m for key in indexed for m in stored[key]), failed)
+
+    def _expect(self, keys: list[str]) -> bool:
+        """Put files on the recovery sweep's list (`Ledger.expect`); False if that failed."""
+        try:
+            self.ledger.expect(keys, self.clock())
+            return True
+        except Exception:  # noqa: BLE001 - the caller fails what it cannot leave to the sweep
+            return False
 
     def _claimed(
         self, todo: dict[Partition, list[_Part]], known: dict[str, LedgerEntry], failed: set[str],
@@ -245,25 +288,56 @@ class WriterService:
     def _store(
         self, encoded: dict[Partition, tuple[str, bytes, list[_Part]]], failed: set[str],
     ) -> dict[str, int]:
+        """Each file put, then recorded in the integrity log. Before any put, the files go on
+        the recovery sweep's list (`Ledger.expect`), and come off it once logged: a file put
+        and never logged (the function stopped, the log could not be written) is adopted by
+        the next delivery of its messages or by the sweep, never left for the verifier to
+        call foreign. So once a file is stored its messages are acknowledged, logged or not."""
+        listed_at = self.clock()
+        # The sweep takes a file once its listing is `recover_after` old; the writer logs a
+        # file only while its listing is less than half that old, so the two never append it
+        # at once (the log would hold it twice).
+        log_until = listed_at + (self.recover_after or self.in_flight) / 2
+        if encoded and self.integrity is not None and not self._expect([key for key, _, _ in encoded.values()]):
+            for _, _, partition_parts in encoded.values():  # (without a log, nothing to list)
+                failed.update(part.message.message_id for part in partition_parts)
+            return {}
         files = {}
+        logged = []
         indexed: dict[str, list[str]] = {}
         for key, body, partition_parts in encoded.values():
             try:
-                self.objects.put(key, body)
-                if self.integrity is not None:
-                    leaves = [leaf for part in partition_parts for leaf in part.leaves]
-                    first = partition_parts[0].table.column("event_id")[0].as_py()
-                    last = partition_parts[-1].table.column("event_id")[-1].as_py()
-                    self.integrity.file_written(key, body, leaves, first, last)
+                retried(lambda key=key, body=body: self.objects.put(key, body))
             except Exception:  # noqa: BLE001 - these packs are retried; other partitions still land
                 failed.update(part.message.message_id for part in partition_parts)
                 continue
             files[key] = sum(part.count for part in partition_parts)
             if self.subject_index is not None:
                 indexed[key] = _pseudonyms(partition_parts)
+            if self.integrity is None:
+                continue
+            if self.clock() < log_until and self._log(key, body, partition_parts):
+                logged.append(key)
+            elif not self._expect([key]):  # listed again, after any sweep that found it not yet put
+                failed.update(part.message.message_id for part in partition_parts)
+        if logged:
+            with contextlib.suppress(Exception):  # still listed: the sweep finds it logged
+                self.ledger.settle(logged, listed_at)
         stored_ids = (part.message.message_id for _, _, parts in encoded.values() for part in parts)
         self._index(indexed, stored_ids, failed)
         return files
+
+    def _log(self, key: str, body: bytes, partition_parts: list[_Part]) -> bool:
+        """Record a stored file in the integrity log; False if that failed (the sweep's, then)."""
+        assert self.integrity is not None
+        leaves = [leaf for part in partition_parts for leaf in part.leaves]
+        first = partition_parts[0].table.column("event_id")[0].as_py()
+        last = partition_parts[-1].table.column("event_id")[-1].as_py()
+        try:
+            self.integrity.file_written(key, body, leaves, first, last)
+            return True
+        except Exception:  # noqa: BLE001 - the file is on the sweep's list
+            return False
 
     def _encode(
         self, partition: Partition, parts: list[_Part], failed: set[str],
@@ -314,6 +388,22 @@ def file_key(partition: Partition, parts: list[_Part]) -> str:
     for pack_id in sorted(p.message.pack_id or p.message.message_id for p in parts):
         digest.update(pack_id.encode() + b"\n")
     return f"{partition_prefix(*partition)}{digest.hexdigest()[:32]}.parquet"
+
+
+def bound_to_content(messages: list[Message], failed: set[str]) -> list[Message]:
+    """The messages whose pack id is their body's (`pack.pack_id_of`). Any other fails
+    alone, before a claim or a ledger read (which a 3,000-character id made fail for the
+    whole batch: DynamoDB keys hold 2,048 bytes): one without an id, with an id of another
+    shape, or carrying another pack's id, which would otherwise pass for a copy of that
+    pack and, arriving first, displace it. In time such a message reaches the DLQ."""
+    good = []
+    for message in messages:
+        pack_id = message.pack_id
+        if pack_id is not None and len(pack_id) == 64 and pack_id == pack_id_of(message.body):
+            good.append(message)
+        else:
+            failed.add(message.message_id)
+    return good
 
 
 def _first_copies(messages: list[Message]) -> tuple[list[Message], list[tuple[Message, Message]]]:

@@ -256,12 +256,12 @@ def test_finding_2_an_event_claimed_by_a_request_in_flight_is_a_retryable_409(pi
     store = pipeline.ingest.store
     key = request_key(WORKLOAD, ["B", "X"])
     store.claim(key, "f", NOW, pipeline.limits)
-    from mlaudit.ingest.claims import claim_events
+    from mlaudit.ingest.claims import settle_claims
     from mlaudit.ingest.request import parse_events
 
     parsed = parse_events(json.dumps({"events": [event("B"), event("X")]}).encode(), pipeline.limits)
-    claim_events(store, WORKLOAD.actor_id, parsed, ["B", "X"], key, NOW, pipeline.limits.idempotency_ttl,
-                 pipeline.limits.in_flight)
+    settle_claims(store, WORKLOAD.actor_id, parsed, ["B", "X"], key, NOW, pipeline.limits.idempotency_ttl,
+                  pipeline.limits.in_flight, partial=False)
     error = refusal(pipeline, json.dumps({"events": [event("B")]}))
     assert (status_of(error), error.code) == (409, "request_in_progress")
     # Once that attempt is surely dead, B is taken over and stored once.

@@ -37,3 +37,4 @@ def test_a_crash_between_the_s3_put_and_the_log_stores_once(stack):
                              faults=(Fault("writer", "s3", "PutObject", 0.5, "after"),))
     assert (result.lost, result.duplicated) == ([], []), result.summary()
     assert len(result.accepted) == 60
+

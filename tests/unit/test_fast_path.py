@@ -125,7 +125,7 @@ def bodies(draw: st.DrawFn) -> bytes:
             if draw(st.integers(0, 20)) == 0:
                 event.pop(name)
     text = json.dumps(batch[0] if single else {"events": batch}, ensure_ascii=draw(st.booleans()))
-    twist = draw(st.sampled_from(["none"] * 6 + ["duplicate", "escaped_colon", "trailing", "bare_nan"]))
+    twist = draw(st.sampled_from(["none"] * 6 + ["duplicate", "escaped_colon", "trailing", "bare_nan", "bytes"]))
     if twist == "duplicate" and batch:  # a key twice in the first object that has one
         at = text.index('"event_type"') if '"event_type"' in text else text.index("{") + 1
         text = text[:at] + '"event_type": "prediction", ' + text[at:] if text[at] == '"' else text
@@ -135,7 +135,14 @@ def bodies(draw: st.DrawFn) -> bytes:
         text += " x"
     elif twist == "bare_nan":
         text = text.replace("1.0", "NaN", 1)
-    return text.encode("utf-8", "surrogatepass")
+    raw = text.encode("utf-8", "surrogatepass")
+    if twist == "bytes":  # byte-level: invalid UTF-8 (lone, overlong, surrogate, cut) or any byte, anywhere
+        at = draw(st.integers(0, len(raw)))
+        bad = draw(st.one_of(st.sampled_from([b"\xff", b"\xc0\xaf", b"\xed\xa0\x80", b"\xe2\x82", b"\x80",
+                                              b"\xf4\x90\x80\x80", b"\x00", b"\x1f", b"1.0", b"1e0"]),
+                             st.binary(min_size=1, max_size=3)))
+        raw = raw[:at] + bad + raw[at + draw(st.integers(0, 2)):]
+    return raw
 
 
 @settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -148,6 +155,10 @@ def bodies(draw: st.DrawFn) -> bytes:
 @example(b'{"event_type":"prediction","occurred_at":"2026-11-26T06\\u003a00:00Z","model_id":"a\\\\u003ab"}')
 @example(json.dumps({**GOOD, "event_id": "a\n"}).encode())
 @example(json.dumps({**GOOD, "features": {"x": 1e-05, "y": 1e16}}).encode())
+@example(json.dumps({**GOOD, "schema_version": 1.0}).encode())
+@example(json.dumps({**GOOD, "schema_version": 1}).replace('"schema_version": 1', '"schema_version": 1e0').encode())
+@example(json.dumps(GOOD).replace('"m"', '"\xff"').encode("latin-1"))
+@example(b'{"events":[' + json.dumps(GOOD).encode() + b',{"event_type":"prediction","model_id":"a\xc0\xafb"}]}')
 def test_fast_and_full_paths_agree_on_any_body(body: bytes) -> None:
     fast = decode.decode_events(body)
     full = full_path(body)

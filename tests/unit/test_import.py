@@ -24,7 +24,7 @@ from mlaudit.imports import (
     read_jsonl,
 )
 from mlaudit.ingest.request import IngestLimits
-from mlaudit.ingest.service import Claim, EventRecorder
+from mlaudit.ingest.service import Claim, IngestService
 from mlaudit.principal import Principal
 
 from tests.unit.moto_pipeline import Pipeline
@@ -35,10 +35,14 @@ GOOD = {"event_type": "prediction", "occurred_at": "2026-11-28T06:00:00Z", "mode
         "model_version": "7", "prediction_score": 0.25, "latency_ms": 4.5}
 
 
+def ingest_on(queue: MemoryQueue, store: MemoryIdempotencyStore | None = None,
+              limits: IngestLimits | None = None, clock: Any = lambda: NOW) -> IngestService:
+    return IngestService(store=store if store is not None else MemoryIdempotencyStore(), queue=queue,
+                         limits=limits or IngestLimits(), clock=clock)
+
+
 def importer(queue: MemoryQueue, store: MemoryIdempotencyStore | None = None, **limits: Any) -> FileImporter:
-    recorder = EventRecorder(queue=queue, limits=IngestLimits(), clock=lambda: NOW)
-    return FileImporter(recorder=recorder, store=store or MemoryIdempotencyStore(), limits=ImportLimits(**limits),
-                        clock=lambda: NOW)
+    return FileImporter(ingest=ingest_on(queue, store), limits=ImportLimits(**limits), clock=lambda: NOW)
 
 
 def jsonl(rows: list[Any]) -> io.BytesIO:
@@ -104,7 +108,7 @@ def test_a_100000_line_file_is_imported_once_with_every_bad_line_reported() -> N
     print(f"imported 100,000 lines in {elapsed:.2f} s: {100_000 / elapsed:,.0f} lines/s")
 
 
-def test_a_rerun_after_a_failure_resends_exactly_the_same_packs() -> None:
+def test_a_rerun_after_a_failure_sends_what_the_first_attempt_did_not() -> None:
     lines = [{**GOOD, "prediction_id": f"p-{n}"} for n in range(2_000)]
     source = ImportSource("s3://landing/imports/a.jsonl@v1", "imports/a.jsonl", "jsonl")
     clean = MemoryQueue()
@@ -114,15 +118,14 @@ def test_a_rerun_after_a_failure_resends_exactly_the_same_packs() -> None:
         importer(failing, store, batch_events=300).run(jsonl(lines), source, IMPORTER)
     assert store.items[import_key(source.file_id)]["state"] == "FAILED"
     retry = MemoryQueue()
-    later = FileImporter(recorder=EventRecorder(queue=retry, limits=IngestLimits(), clock=lambda: NOW),
-                         store=store, limits=ImportLimits(batch_events=300),
-                         clock=lambda: NOW + timedelta(minutes=5))
+    later = FileImporter(ingest=ingest_on(retry, store, clock=lambda: NOW + timedelta(minutes=5)),
+                         limits=ImportLimits(batch_events=300), clock=lambda: NOW + timedelta(minutes=5))
     report = later.run(jsonl(lines), source, IMPORTER)
-    # Same received_at as the first attempt, same pack ids, same bytes: the writer's
-    # ledger drops the packs it already stored.
-    assert [(p.pack_id, p.body) for p in retry.packs] == [(p.pack_id, p.body) for p in clean.packs]
+    # The batches the first attempt finished answer from their records (nothing sent again);
+    # the one it failed in and the rest are sent with its received_at, byte for byte as a clean run.
     assert [p.pack_id for p in failing.packs] == [p.pack_id for p in clean.packs[:3]]
-    assert report.accepted == 2_000
+    assert [(p.pack_id, p.body) for p in retry.packs] == [(p.pack_id, p.body) for p in clean.packs[3:]]
+    assert (report.accepted, report.already_stored) == (2_000, 0)
 
 
 def test_another_file_or_version_gets_other_ids() -> None:
@@ -157,8 +160,7 @@ def test_a_line_longer_than_a_request_body_is_rejected_unread() -> None:
     base = len(json.dumps({**GOOD, "details": {"x": ""}}))
     line = json.dumps({**GOOD, "details": {"x": "y" * (limits.max_body_bytes - 5 - base)}}).encode()
     assert len(line) == limits.max_body_bytes - 5 <= ImportLimits().max_line_bytes
-    recorder = EventRecorder(queue=MemoryQueue(), limits=limits, clock=lambda: NOW)
-    report = FileImporter(recorder=recorder, store=MemoryIdempotencyStore(), clock=lambda: NOW).run(
+    report = FileImporter(ingest=ingest_on(MemoryQueue(), limits=limits), clock=lambda: NOW).run(
         io.BytesIO(line + b"\n" + json.dumps(GOOD).encode()), ImportSource("l", "l.jsonl", "jsonl"), IMPORTER)
     assert report.accepted == 1 and report.rejections[0]["errors"][0]["rule"] == "max_line_bytes"
 
@@ -220,8 +222,7 @@ def test_an_import_through_the_real_queue_and_writer_stores_each_line_once(aws) 
     store = DynamoIdempotencyStore(pipeline.ddb, "idempotency")
     lines = [{**GOOD, "prediction_id": f"p-{n}"} for n in range(300)] + [{**GOOD, "colour": "red"}]
     source = ImportSource("sha256:" + "cd" * 32, "imports/b.jsonl", "jsonl")
-    run = FileImporter(recorder=pipeline.ingest.recorder, store=store, limits=ImportLimits(batch_events=100),
-                       clock=lambda: NOW)
+    run = FileImporter(ingest=pipeline.ingest, store=store, limits=ImportLimits(batch_events=100), clock=lambda: NOW)
     report = run.run(jsonl(lines), source, IMPORTER)
     assert (report.accepted, report.rejected) == (300, 1)
     assert pipeline.drain() == []
@@ -232,7 +233,7 @@ def test_an_import_through_the_real_queue_and_writer_stores_each_line_once(aws) 
     again = run.run(jsonl(lines), source, IMPORTER)
     assert again.state == "already_imported" and pipeline.receive() == []
     pipeline.ddb.delete_item(TableName="idempotency", Key={"pk": {"S": import_key(source.file_id)}})
-    FileImporter(recorder=pipeline.ingest.recorder, store=_Replaying(store, NOW),
+    FileImporter(ingest=pipeline.ingest, store=_Replaying(store, NOW),
                  limits=ImportLimits(batch_events=100), clock=lambda: NOW).run(jsonl(lines), source, IMPORTER)
     assert pipeline.drain() == []
     assert len(pipeline.rows()) == 300

@@ -123,6 +123,7 @@ def test_public_key_from_kms_is_enough(lake):
 def test_a_value_changed_on_the_way_to_the_writer_is_named_by_the_verifier(aws):
     from mlaudit.integrity.signing import LocalSigner, load_public_key
     from mlaudit.integrity.verifier import Verifier
+    from mlaudit.pack import pack_id_of
     from mlaudit.writer import Message
 
     pipeline = moto_pipeline.Pipeline()
@@ -131,12 +132,13 @@ def test_a_value_changed_on_the_way_to_the_writer_is_named_by_the_verifier(aws):
     pipeline.post(json.dumps({"events": [{**EVENT, "event_id": f"ev-{i}"} for i in range(3)]}))
     (message,) = pipeline.to_messages(pipeline.receive())
     # The writer re-derives only the first leaf of a pack; a later value altered in the
-    # queue is stored with the hash ingest computed, and verification names the event.
+    # queue (by whoever can send to it, with the id of the body it sends) is stored with the
+    # hash ingest computed, and verification names the event.
     header, first, second, third = message.body.split("\n")
     altered = second.replace('"prediction_score":0.25', '"prediction_score":0.5')
     assert altered != second
-    report = pipeline.writer.process([Message(message.message_id, message.pack_id,
-                                              "\n".join([header, first, altered, third]))])
+    body = "\n".join([header, first, altered, third])
+    report = pipeline.writer.process([Message(message.message_id, pack_id_of(body), body)])
     assert report.failed_message_ids == []
     signer = LocalSigner.generate()
     Checkpointer(store, signer, log_id="mlaudit/audit").run()

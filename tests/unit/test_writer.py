@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import pytest
 from mlaudit.leaf import leaf_hash, leaf_record_from_row
@@ -112,7 +113,7 @@ def test_file_names_are_deterministic_per_batch(pipeline):
     assert file_key(("2026-11-26", "prediction"), parts) == file_key(("2026-11-26", "prediction"), parts[::-1])
 
 
-def test_a_file_stored_but_not_logged_is_logged_on_redelivery(pipeline, monkeypatch):
+def test_a_file_stored_but_not_logged_is_logged_by_the_recovery_sweep(pipeline, monkeypatch):
     from mlaudit.adapters.bucket import S3Bucket
     from mlaudit.integrity.sink import IntegritySink
 
@@ -127,16 +128,23 @@ def test_a_file_stored_but_not_logged_is_logged_on_redelivery(pipeline, monkeypa
 
     monkeypatch.setattr(sink, "file_written", crash)
     first = pipeline.writer.process(messages)
-    assert first.failed_message_ids == [m.message_id for m in messages]
+    # The events are stored: the messages are acknowledged, and the file is on the
+    # recovery sweep's list (mlaudit.recovery), listed before it was put.
+    assert first.failed_message_ids == []
     (key,) = pipeline.objects()
     assert log_entries_naming(pipeline, key) == 0
+    assert [keys for keys in pipeline.writer.ledger.expected(NOW - timedelta(minutes=5), NOW).values()] == [[key]]
 
     monkeypatch.setattr(sink, "file_written", real)
     pipeline.writer.clock = lambda: NOW + pipeline.writer.in_flight
-    again = pipeline.writer.process(messages)
+    again = pipeline.writer.process(messages)  # a redelivery (an SQS copy) lists it again, writes nothing
     assert again.failed_message_ids == [] and again.skipped_parts == len(messages)
     assert pipeline.objects() == [key]  # not written twice
-    assert log_entries_naming(pipeline, key) == 1  # but now in the log, once
+    # Once no writer still works on it, the writer's recovery sweep logs it, once.
+    pipeline.writer.clock = lambda: NOW + 2 * pipeline.writer.in_flight + timedelta(minutes=2)
+    assert pipeline.writer.recover().adopted == [key]
+    assert log_entries_naming(pipeline, key) == 1
+    assert pipeline.writer.recover().summary() == {"adopted": 0, "logged": 0, "never_stored": 0, "left": 0}
 
 
 def log_entries_naming(pipeline, key):

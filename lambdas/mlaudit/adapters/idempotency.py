@@ -42,12 +42,16 @@ class DynamoIdempotencyStore:
         self.table = table
         self.ledger_table = ledger_table  # the writer's: where a pack sent without an answer is superseded
 
-    def claim(self, key: str, fingerprint: str, now: datetime, limits: IngestLimits) -> Claim:
+    def claim(self, key: str, fingerprint: str, now: datetime, limits: IngestLimits,
+              received_at: datetime | None = None) -> Claim:
         expires = int((now + limits.idempotency_ttl).timestamp())
+        arrived = received_at or now
         item = {
             "pk": {"S": key}, "state": {"S": "IN_PROGRESS"}, "fingerprint": {"S": fingerprint},
-            "received_at": {"N": str(_ms(now))}, "claimed_at": {"N": str(_ms(now))},
+            "received_at": {"N": str(_ms(arrived))}, "claimed_at": {"N": str(_ms(now))},
             "expires_at": {"N": str(expires)},
+            # How long an attempt may run: others presume it dead after this (claims.settle_claims).
+            "in_flight_ms": {"N": str(int(limits.in_flight.total_seconds() * 1000))},
         }
         try:
             self.client.put_item(
@@ -56,13 +60,13 @@ class DynamoIdempotencyStore:
                 ConditionExpression="attribute_not_exists(pk) OR expires_at < :now",
                 ExpressionAttributeValues={":now": {"N": str(int(now.timestamp()))}},
             )
-            return Claim("new", now)
+            return Claim("new", arrived)
         except self.client.exceptions.ConditionalCheckFailedException:
             pass
         existing = self.client.get_item(TableName=self.table, Key={"pk": {"S": key}}, ConsistentRead=True)
         current = existing.get("Item")
         if current is None:  # deleted between our two calls: start again
-            return self.claim(key, fingerprint, now, limits)
+            return self.claim(key, fingerprint, now, limits, received_at)
         if current["fingerprint"]["S"] != fingerprint:
             raise Conflict(
                 "idempotency_conflict", "These event ids were already sent with different content; use new event ids.",
@@ -174,7 +178,9 @@ class DynamoIdempotencyStore:
         if item is None or int(item["expires_at"]["N"]) < int(now.timestamp()):
             return None
         sent = frozenset(item.get("sent_events", {}).get("SS", ()))
-        return RequestState(item["state"]["S"], _from_ms(int(item["claimed_at"]["N"])), sent, _uncertain(item))
+        in_flight = timedelta(milliseconds=int(item["in_flight_ms"]["N"])) if "in_flight_ms" in item else None
+        return RequestState(item["state"]["S"], _from_ms(int(item["claimed_at"]["N"])), sent, _uncertain(item),
+                            in_flight)
 
     def supersede_pack(self, pack_id: str, now: datetime) -> bool:
         if self.ledger_table is None:

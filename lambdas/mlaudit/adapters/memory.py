@@ -33,13 +33,14 @@ class MemoryIdempotencyStore:
         self.events: dict[str, tuple[EventClaim, datetime]] = {}
         self.limits: IngestLimits | None = None  # the last claim's, for tests to see
 
-    def claim(self, key: str, fingerprint: str, now: datetime, limits: IngestLimits) -> Claim:
+    def claim(self, key: str, fingerprint: str, now: datetime, limits: IngestLimits,
+              received_at: datetime | None = None) -> Claim:
         self.limits = limits
         item = self.items.get(key)
         if item is None:
-            self.items[key] = {"state": "IN_PROGRESS", "fingerprint": fingerprint, "received_at": now,
-                               "claimed_at": now}
-            return Claim("new", now)
+            self.items[key] = {"state": "IN_PROGRESS", "fingerprint": fingerprint, "received_at": received_at or now,
+                               "claimed_at": now, "in_flight": limits.in_flight}
+            return Claim("new", received_at or now)
         if item["fingerprint"] != fingerprint:
             raise Conflict("idempotency_conflict",
                            "These event ids were already sent with different content; use new event ids.")
@@ -80,7 +81,8 @@ class MemoryIdempotencyStore:
         if item is None:
             return None
         return RequestState(item["state"], item.get("claimed_at", item["received_at"]),
-                            frozenset(item.get("sent_events", ())), dict(item.get("uncertain", {})))
+                            frozenset(item.get("sent_events", ())), dict(item.get("uncertain", {})),
+                            item.get("in_flight"))
 
     def supersede_pack(self, pack_id: str, now: datetime) -> bool:
         if self.ledger is None:
@@ -144,6 +146,16 @@ class MemoryLedger:
 
     def __init__(self) -> None:
         self.entries: dict[str, LedgerEntry] = {}
+        self.files: dict[datetime, set[str]] = {}  # listed at (ms) -> files put and not yet logged
+
+    def expect(self, keys: list[str], at: datetime) -> None:
+        self.files.setdefault(_ms(at), set()).update(keys)
+
+    def settle(self, keys: list[str], at: datetime) -> None:
+        self.files.get(_ms(at), set()).difference_update(keys)
+
+    def expected(self, since: datetime, until: datetime) -> dict[datetime, list[str]]:
+        return {at: sorted(keys) for at, keys in sorted(self.files.items()) if since <= at <= until and keys}
 
     def get(self, pack_ids: list[str]) -> dict[str, LedgerEntry]:
         return {p: self.entries[p] for p in pack_ids if p in self.entries}
@@ -156,6 +168,12 @@ class MemoryLedger:
                 self.entries[pack_id] = entry
                 won.add(pack_id)
         return won
+
+
+def _ms(moment: datetime) -> datetime:
+    """As the DynamoDB ledger keeps a time: UTC, to the millisecond."""
+    moment = moment.astimezone(UTC)
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
 
 
 class MemorySubjectKeys:

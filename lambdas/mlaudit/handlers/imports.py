@@ -3,7 +3,8 @@ import it through the same contract, rules, queue and writer as the API (logic i
 mlaudit.imports), and write its report beside it under reports/.
 
 While it runs, reports/<key>.progress holds the lines read so far (the CLI shows it);
-the finished report is reports/<key>.json. A file is identified by the
+the finished report is reports/<key>.json; both name the object version they are about
+(`version_id`: the CLI waits for its own upload's). A file is identified by the
 SHA-256 of its content, so dropping the same content again, under any name, stores
 nothing twice (the report says "already_imported"); each line's event id derives from
 that identity and the line number.
@@ -51,8 +52,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         raise ValueError("event for another bucket or prefix")
     fmt = format_of(key)
     if fmt is None:
-        body = {"state": "refused", "name": key, "error": "the file name must end in .jsonl, .ndjson, "
-                ".json or .parquet"}
+        body = {"state": "refused", "name": key, "version_id": version,
+                "error": "the file name must end in .jsonl, .ndjson, .json or .parquet"}
         service.landing.put(report_key(key), json.dumps(body).encode())
         return body
     last = [0.0]
@@ -60,11 +61,11 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     def progress(lines: int) -> None:
         if time.monotonic() - last[0] >= PROGRESS_EVERY_SECONDS:
             last[0] = time.monotonic()
-            service.landing.put(progress_key(key), json.dumps({"lines": lines}).encode())
+            service.landing.put(progress_key(key), json.dumps({"lines": lines, "version_id": version}).encode())
 
     with service.landing.open(key, version) as (stream, sha256):
         source = ImportSource(file_id=f"sha256:{sha256}", name=key, format=fmt)
-        report = service.importer.run(stream, source, service.principal, progress=progress)
+        report = service.importer.run(stream, source, service.principal, progress=progress, version_id=version)
     body = report.body()
     service.landing.put(report_key(key), json.dumps(body, separators=(",", ":")).encode())
     logger.info("file imported", extra={"state": report.state, "lines": report.lines,

@@ -1,4 +1,5 @@
-"""SQS -> Parquet: the thin Lambda entry point for the writer (logic in mlaudit.writer)."""
+"""SQS -> Parquet: the thin Lambda entry point for the writer (logic in mlaudit.writer).
+On its schedule (EventBridge), the recovery sweep instead (mlaudit.recovery)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,8 @@ APP: FunctionApp[MeasuredWriter] = bootstrap.app("writer")
 
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    if event.get("source") == "aws.events":
+        return recover()
     messages = [to_message(record) for record in event.get("Records", [])]
     report = APP.service().process(messages)  # with its metrics (metrics.MeasuredWriter)
     logger.info(
@@ -39,3 +42,10 @@ def to_message(record: dict[str, Any]) -> Message:
     return Message(
         message_id=record["messageId"], pack_id=attribute.get("stringValue"), body=record.get("body") or "",
     )
+
+
+def recover() -> dict[str, Any]:
+    report = APP.service().recover()
+    # Object keys name a partition and a digest of pack ids, never an event's content.
+    logger.info("recovery sweep", extra={**report.summary(), "adopted_files": report.adopted[:20]})
+    return report.summary()

@@ -1,6 +1,6 @@
 """Batch import of audit events from JSON Lines and Parquet files (issue #13).
 
-`FileImporter(recorder=..., store=...).run(stream, ImportSource(file_id, name, format),
+`FileImporter(ingest=IngestService(...)).run(stream, ImportSource(file_id, name, format),
 principal)` -> `ImportReport` (`.body()` is the report as JSON). See `service`.
 """
 

@@ -1,6 +1,8 @@
 """Exactly once per (sender, event_id): per-event claims within the idempotency window.
 
-Each event of a request is claimed in the idempotency store under its sender and id,
+The one claim path of every door: POST /v1/events, POST /v1/lineage (mapped to a contract
+event first) and each batch of a file import go through `settle_claims`, by way of
+`IngestService.store_events`. Each event of a request is claimed in the idempotency store under its sender and id,
 with the fingerprint of its content and the request that owns it (the request key,
 `identity.request_key`). A request sends only the events it owns:
 
@@ -16,8 +18,10 @@ with the fingerprint of its content and the request that owns it (the request ke
   `intend`), so the queue may or may not hold it: that pack is superseded in the writer's ledger
   first (`supersede_pack`; the writer then drops it), then taken over and sent; if the
   writer had already claimed that pack, the event is acknowledged again;
-- owned by another request still in flight: 409 request_in_progress (retry shortly);
-- the same id with other content: 409 idempotency_conflict naming each index.
+- owned by another request still in flight (younger than that request's own in-flight
+  time: the timeout of the function that runs it): 409 request_in_progress (retry shortly);
+- the same id with other content: 409 idempotency_conflict naming each index (a file
+  import rejects those lines alone and stores the rest).
 
 After the window (`idempotency_ttl`) a claim expires: the same id is then a new event
 and is stored again (docs/benchmarks.md, "Exactly once").
@@ -54,6 +58,23 @@ class RequestState:
     claimed_at: datetime
     sent_events: frozenset[str]  # event ids in packs the queue confirmed (a FAILED request)
     uncertain: dict[str, str] = field(default_factory=dict)  # event id -> pack sent without an answer
+    # How long the request may still be running after claimed_at (its function's timeout:
+    # an import batch's is an import's); None: as long as the caller's own requests.
+    in_flight: timedelta | None = None
+
+
+@dataclass(frozen=True)
+class Settled:
+    """What a request's claims came to, by index: the events it sends (`owned`), those the
+    same id holds with other content (`conflicts`); the others are stored already, or on
+    their way through another request: acknowledged again, sent nothing."""
+
+    owned: list[int]
+    conflicts: list[int]
+
+    def acknowledged(self, count: int) -> list[int]:
+        taken = set(self.owned) | set(self.conflicts)
+        return [index for index in range(count) if index not in taken]
 
 
 class EventClaimStore(Protocol):
@@ -82,36 +103,45 @@ def event_fingerprint(event: Event) -> str:
     return hashlib.sha256(event.content).hexdigest()[:32]
 
 
-def claim_events(
+def idempotency_conflict(indexes: list[int]) -> Conflict:
+    return Conflict(
+        "idempotency_conflict", "These event ids were already sent with different content; use new event ids.",
+        [{"index": i, "path": f"events[{i}].event_id", "rule": "idempotency_conflict", "message": CONFLICT_MESSAGE}
+         for i in sorted(indexes)[:MAX_REPORTED_ERRORS]],
+    )
+
+
+CONFLICT_MESSAGE = "this event_id was stored with other content within the idempotency window"
+
+
+def settle_claims(
     store: EventClaimStore, actor_id: str, events: list[Event], event_ids: list[str], key: str,
-    now: datetime, window: timedelta, in_flight: timedelta,
-) -> list[int]:
-    """The indexes of the events this request must send (see the module); else Conflict."""
+    now: datetime, window: timedelta, in_flight: timedelta, *, partial: bool,
+) -> Settled:
+    """Claim each event (see the module). `partial`: settle the other events whatever the
+    conflicts (a file import stores the rest of its lines); else stop at the first round
+    that finds one (the request is refused whole). Conflict request_in_progress either way."""
     claims = [
         EventClaim(event_key(actor_id, event_id), event_fingerprint(event), key)
         for event, event_id in zip(events, event_ids, strict=True)
     ]
     owned: list[int] = []
+    conflicts: list[int] = []
     pending = list(range(len(claims)))
     for _ in range(8):  # each round settles every claim but those raced by another request
         held = store.insert_event_claims([claims[i] for i in pending], now, window)
         owned += [index for position, index in enumerate(pending) if position not in held]
-        conflicts = [
-            pending[position] for position, claim in held.items()
-            if claim.fingerprint != claims[pending[position]].fingerprint
-        ]
-        if conflicts:
-            raise Conflict(
-                "idempotency_conflict",
-                "These event ids were already sent with different content; use new event ids.",
-                [{"index": i, "path": f"events[{i}].event_id", "rule": "idempotency_conflict",
-                  "message": "this event_id was stored with other content within the idempotency window"}
-                 for i in sorted(conflicts)[:MAX_REPORTED_ERRORS]],
-            )
+        found = [pending[position] for position, claim in held.items()
+                 if claim.fingerprint != claims[pending[position]].fingerprint]
+        conflicts += found
+        if found and not partial:
+            return Settled(sorted(owned), sorted(conflicts))
         owners: dict[str, RequestState | None] = {}
         raced = []
         for position, claim in held.items():
             index = pending[position]
+            if index in found:
+                continue
             if claim.owner == key:
                 owned.append(index)
                 continue
@@ -122,7 +152,8 @@ def claim_events(
                 state.state == "COMPLETED" or (state.state == "FAILED" and event_ids[index] in state.sent_events)
             ):
                 continue  # stored, or on its way: acknowledged again
-            if state is not None and state.state == "IN_PROGRESS" and now - state.claimed_at < in_flight:
+            if state is not None and state.state == "IN_PROGRESS" and (
+                    now - state.claimed_at < (state.in_flight or in_flight)):
                 raise Conflict(
                     "request_in_progress", "Some of these events are being stored by another request; retry shortly.",
                     retry_after_seconds=int(in_flight.total_seconds()),
@@ -136,6 +167,6 @@ def claim_events(
                 raced.append(index)
         pending = raced
         if not pending:
-            return sorted(owned)
+            return Settled(sorted(owned), sorted(conflicts))
     raise Conflict("request_in_progress", "Some of these events are being stored by another request; retry shortly.",
                    retry_after_seconds=1)

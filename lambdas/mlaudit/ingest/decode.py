@@ -153,7 +153,7 @@ def decode_events(body: bytes) -> list[Event] | None:
     {"events": [...]}); None when it may not (the full path says why)."""
     try:
         sent, batch = _decode(body)
-    except (msgspec.DecodeError, RecursionError):  # (a ValidationError is a DecodeError)
+    except (msgspec.DecodeError, RecursionError, UnicodeDecodeError):  # (a ValidationError is a DecodeError)
         return None
     colons = body.count(b":")
     if b"\\u003" in body:

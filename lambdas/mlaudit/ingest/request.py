@@ -94,3 +94,4 @@ def parse_events(body: bytes, limits: IngestLimits) -> list[Event]:
             [{"path": "events", "rule": "max_items", "message": f"at most {limits.max_batch_events} events"}],
         )
     return events
+

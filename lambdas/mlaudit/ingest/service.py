@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from mlaudit.codec import format_timestamp
 from mlaudit.contract import Event
 from mlaudit.errors import MAX_REPORTED_ERRORS, InvalidEvents, TooLarge
-from mlaudit.ingest.claims import EventClaimStore, claim_events
+from mlaudit.ingest.claims import EventClaimStore, Settled, idempotency_conflict, settle_claims
 from mlaudit.ingest.identity import RequestMeta, assign_event_ids, check_scope_allows, request_key, server_fields
 from mlaudit.ingest.records import leaf_record, request_fingerprint
 from mlaudit.ingest.request import (
@@ -41,7 +41,10 @@ class Claim:
 class IdempotencyStore(EventClaimStore, Protocol):
     """Requests (a retried one answers its first answer) and each event's claim."""
 
-    def claim(self, key: str, fingerprint: str, now: datetime, limits: IngestLimits) -> Claim: ...
+    def claim(self, key: str, fingerprint: str, now: datetime, limits: IngestLimits,
+              received_at: datetime | None = None) -> Claim:
+        """Claim a request key at `now`; a new request arrives at `received_at` (default: now),
+        a request claimed before keeps the time of arrival of its first attempt."""
     def complete(self, key: str, response: dict[str, Any], now: datetime, limits: IngestLimits) -> None: ...
     def release(
         self, key: str, sent_packs: Iterable[str] = (), sent_events: Iterable[str] = (),
@@ -145,7 +148,7 @@ class EventRecorder:
 
 
 class IngestService:
-    """POST /v1/events: parse, check, claim the request key, record, answer."""
+    """POST /v1/events: parse, check, then `store_events` (every door's one claim path)."""
 
     def __init__(
         self, *, store: IdempotencyStore, queue: Queue, limits: IngestLimits,
@@ -170,8 +173,26 @@ class IngestService:
         check_scope_allows(principal, events)
         self._check_personal_fields(events)
         event_ids = assign_event_ids(events, principal)
-        key = request_key(principal, event_ids)
-        claim = self.store.claim(key, request_fingerprint(events), self.clock(), self.limits)
+        return self.store_events(events, event_ids, principal, meta, request_key(principal, event_ids))
+
+    def store_events(
+        self, events: list[Event], event_ids: list[str], principal: Principal, meta: RequestMeta, key: str, *,
+        partial: bool = False, in_flight: timedelta | None = None, received_at: datetime | None = None,
+        unclaimed: frozenset[int] = frozenset(),
+    ) -> dict[str, Any]:
+        """The one way validated events are stored, whichever door they came through (the
+        events and lineage routes, file imports): the request `key` claimed (a request
+        completed before is answered with its first answer), each event claimed per
+        (sender, event_id) within the window (`claims.settle_claims`), the events this
+        request owns recorded and sent, the answer kept. All or nothing (a conflicting id
+        is a 409), or with `partial` (an import's batch) the conflicting events are left out
+        and named in the answer (`partial_answer`). `in_flight`: how long the request may
+        run (its function's timeout) if longer than ingest's; `received_at`: the time of
+        arrival its events get (an import's, for every batch of the file), if not now;
+        `unclaimed`: events whose ids only this request can ever hold (an import line's id
+        derived from its file and line number), owned without a claim of their own."""
+        limits = self.limits if in_flight is None else replace(self.limits, in_flight=in_flight)
+        claim = self.store.claim(key, request_fingerprint(events), self.clock(), limits, received_at)
         if claim.state == "replay":
             assert claim.response is not None
             return claim.response
@@ -179,15 +200,21 @@ class IngestService:
         uncertain: list[Pack] = []
         now = self.clock()
         try:
-            owned = claim_events(self.store, principal.actor_id, events, event_ids, key, self.clock(),
-                                 self.limits.idempotency_ttl, self.limits.in_flight)
-            result, records = self.recorder.evaluate(events, event_ids, principal, meta, claim.received_at)
-            packs = self._packs([records[i] for i in owned], key, claim, now)
+            settled = self._settle(events, event_ids, principal, key, partial, unclaimed)
+            if settled.conflicts and not partial:
+                raise idempotency_conflict(settled.conflicts)
+            refused = set(settled.conflicts)
+            keep = [i for i in range(len(events)) if i not in refused]
+            result, records = self.recorder.evaluate(
+                [events[i] for i in keep], [event_ids[i] for i in keep], principal, meta, claim.received_at)
+            owned = set(settled.owned)
+            packs = self._packs([record for i, record in zip(keep, records, strict=True) if i in owned], key,
+                                claim, now)
             if packs:
                 self.store.intend(key, {p.pack_id: list(p.event_ids) for p in packs})
             self._send(packs, sent, uncertain)
-            response = result.body()
-            self.store.complete(key, response, self.clock(), self.limits)
+            response = partial_answer(settled, records, keep, len(events)) if partial else result.body()
+            self.store.complete(key, response, self.clock(), limits)
         except BaseException:
             # Released with what the queue confirmed: a retry (or another request) sends the rest.
             self.store.release(key, [p.pack_id for p in sent],
@@ -195,6 +222,19 @@ class IngestService:
                                {p.pack_id: list(p.event_ids) for p in uncertain})
             raise
         return response
+
+    def _settle(
+        self, events: list[Event], event_ids: list[str], principal: Principal, key: str, partial: bool,
+        unclaimed: frozenset[int],
+    ) -> Settled:
+        claimed = [i for i in range(len(events)) if i not in unclaimed]
+        settled = settle_claims(self.store, principal.actor_id, [events[i] for i in claimed],
+                                [event_ids[i] for i in claimed], key, self.clock(), self.limits.idempotency_ttl,
+                                self.limits.in_flight, partial=partial)
+        if not unclaimed:
+            return settled
+        return Settled(sorted([claimed[i] for i in settled.owned] + list(unclaimed)),
+                       [claimed[i] for i in settled.conflicts])
 
     def _packs(self, records: list[dict[str, Any]], key: str, claim: Claim, now: datetime) -> list[Pack]:
         """The packs of the events this request owns, named after the request and those
@@ -249,6 +289,20 @@ class IngestService:
         if problems:
             raise InvalidEvents("validation_failed", "Personal fields cannot be stored here; nothing was stored.",
                                 problems[:MAX_REPORTED_ERRORS])
+
+
+def partial_answer(settled: Settled, records: list[dict[str, Any]], kept: list[int], count: int) -> dict[str, Any]:
+    """What a partial request (an import's batch) came to, by index in the request:
+    `stored` (sent by this request), `already_stored` (by another request within the
+    window: acknowledged, not sent) and `conflicts` (the id holds other content: left out);
+    `dq` counts the events this request stored."""
+    owned = set(settled.owned)
+    dq = {"pass": 0, "warn": 0, "fail": 0}
+    for index, record in zip(kept, records, strict=True):
+        if index in owned:
+            dq[record["dq_status"]] += 1
+    return {"stored": len(owned), "already_stored": settled.acknowledged(count), "conflicts": settled.conflicts,
+            "dq": dq}
 
 
 def pack_key(key: str, event_ids: list[str]) -> str:

@@ -8,7 +8,6 @@ becomes the same `Event`s the fast path makes (`decode.events_of`)."""
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
@@ -17,6 +16,7 @@ from mlaudit.contract import Event
 from mlaudit.errors import MAX_REPORTED_ERRORS, Invalid, InvalidEvents, masked_name
 from mlaudit.events import JSON_FIELDS, SERVER_OWNED_FIELDS, EventBatchIn, EventIn, JsonBoundsError
 from mlaudit.ingest.decode import events_of
+from mlaudit.ingest.jsontext import DuplicateKey, check_utf8, shown_key, unique_keys
 
 _BATCH = TypeAdapter(EventBatchIn)
 _SINGLE = TypeAdapter(EventIn)
@@ -24,29 +24,19 @@ _SINGLE = TypeAdapter(EventIn)
 
 def validate(body: bytes) -> list[Event]:
     """The events of a body that meets the contract; else InvalidEvents (or Invalid for
-    a body that is not JSON, or has a key twice)."""
+    a body that is not UTF-8 or not JSON, or has a key twice)."""
+    check_utf8(body)
     _validate(body)
     check_unique_keys(body)
     return events_of(body)
-
-
-class _DuplicateKey(ValueError):
-    pass
-
-
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    value = dict(pairs)
-    if len(value) != len(pairs):
-        raise _DuplicateKey
-    return value
 
 
 def check_unique_keys(body: bytes) -> None:
     """JSON with a key twice in one object is refused (a parser would keep one of them
     silently: what was validated need not be what the sender meant)."""
     try:
-        json.loads(body, object_pairs_hook=_unique_keys)
-    except _DuplicateKey:
+        json.loads(body, object_pairs_hook=unique_keys)
+    except DuplicateKey:
         raise Invalid("duplicate_key", "Request body has an object with the same key twice.") from None
     except (ValueError, RecursionError):  # the contract's parser has already said what is wrong
         pass
@@ -113,17 +103,11 @@ def _validation_error(errors: list[dict[str, Any]]) -> InvalidEvents:
     )
 
 
-# Keys on the way to a broken bound shown as they are: short identifiers (facets,
-# outputs); the key at the end and any other key are masked (`masked_name`).
-_READABLE_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,31}$")
-
-
 def _bounds_message(error: JsonBoundsError) -> str:
-    """A JSON bound broken, with the keys on the way masked (array indexes kept)."""
-    where = "$" + "".join(
-        f"[{part}]" if type(part) is int else f".{part}" if _READABLE_KEY.match(part) else f".{masked_name(part)}"
-        for part in error.path[:-1]
-    ) + "".join(f"[{part}]" if type(part) is int else f".{masked_name(part)}" for part in error.path[-1:])
+    """A JSON bound broken, with the keys on the way shown or masked (`shown_key`; array
+    indexes kept), the key at the end masked."""
+    where = "$" + "".join(f"[{part}]" if type(part) is int else f".{shown_key(part)}" for part in error.path[:-1]) \
+        + "".join(f"[{part}]" if type(part) is int else f".{masked_name(part)}" for part in error.path[-1:])
     detail = error.detail.split(" (largest member", 1)[0]
     return f"{error.bound} bound broken at {where}: {detail}"
 

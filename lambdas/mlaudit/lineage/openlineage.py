@@ -25,8 +25,9 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-from mlaudit.contract import JsonBoundsError, bounded_json, json_path
+from mlaudit.contract import JsonBoundsError, bounded_json
 from mlaudit.errors import MAX_REPORTED_ERRORS, DomainError, Invalid, InvalidEvents
+from mlaudit.ingest.jsontext import DuplicateKey, invalid_utf8, shown_key, unique_keys
 from mlaudit.ingest.request import IngestLimits, parse_events
 
 EVENT_TYPES = ("START", "RUNNING", "COMPLETE", "ABORT", "FAIL", "OTHER")
@@ -42,12 +43,22 @@ SPEC_MAJORS = ("1", "2")
 # What Marquez answers to a stored event (openlineage-python's HttpTransport needs a 2xx).
 ACCEPTED_STATUS = 201
 
-_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
-_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:[^\s]+$")  # RFC 3986: scheme ":" and no spaces
+# Matched whole (`fullmatch`): `$` would also match before a final newline.
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+# RFC 3986: scheme ":" and no spaces, controls (C0, DEL, C1) or lone surrogates.
+_URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:[^\s\x00-\x1f\x7f-\x9f\ud800-\udfff]+")
 _RFC3339 = re.compile(
-    r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$"
+    r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})", re.ASCII
 )
 _SPEC_URL = re.compile(r"^https?://openlineage\.io/spec/(\d+)-(\d+)-(\d+)/OpenLineage\.json")
+# What a name (namespace, name) must not hold: controls (C0, DEL, C1) or lone surrogates.
+_NOT_IN_NAMES = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def masked_path(path: list[str | int]) -> str:
+    """A JSONPath into the event as sent, each key shown as /v1/events shows it: short
+    identifiers as they are, any other (caller-chosen) name masked (`ingest.jsontext.shown_key`)."""
+    return "$" + "".join(f"[{part}]" if type(part) is int else f".{shown_key(part)}" for part in path)
 
 
 class _Problems:
@@ -55,14 +66,23 @@ class _Problems:
         self.items: list[dict[str, str]] = []
 
     def add(self, path: list[str | int], rule: str, message: str) -> None:
-        self.items.append({"path": json_path(path), "rule": rule, "message": message})
+        self.items.append({"path": masked_path(path), "rule": rule, "message": message})
 
 
 def parse_openlineage(body: bytes) -> dict[str, Any]:
-    """A JSON body -> the OpenLineage event object, validated (else Invalid: 400, or InvalidEvents: 422)."""
+    """A JSON body -> the OpenLineage event object, validated (else Invalid: 400, or InvalidEvents: 422).
+    UTF-8 only (RFC 8259), each key once (as in /v1/events: what was validated is what was meant)."""
+    found = invalid_utf8(body)
+    if found is not None:
+        offset, path = found
+        where = masked_path(path) if path else "$"
+        raise Invalid("invalid_utf8", "Request body is not valid UTF-8; nothing was stored.", [
+            {"path": where, "rule": "utf8", "message": f"not valid UTF-8 (the byte at offset {offset} of the body)"}])
     try:
-        event = json.loads(body, parse_constant=_no_constant)
-    except (ValueError, RecursionError) as exc:  # includes UnicodeDecodeError
+        event = json.loads(body.decode("utf-8"), parse_constant=_no_constant, object_pairs_hook=unique_keys)
+    except DuplicateKey:
+        raise Invalid("duplicate_key", "Request body has an object with the same key twice.") from None
+    except (ValueError, RecursionError) as exc:
         detail = "numbers must be finite (no NaN or Infinity)" if isinstance(exc, _NonFinite) else "not JSON"
         raise Invalid("malformed_json", f"Request body is not valid JSON: {detail}.") from None
     problems = validate(event)
@@ -73,6 +93,8 @@ def parse_openlineage(body: bytes) -> dict[str, Any]:
 
 class _NonFinite(ValueError):
     pass
+
+
 
 
 def _no_constant(name: str) -> Any:
@@ -136,7 +158,7 @@ def validate(event: Any) -> list[dict[str, str]]:
 def _check_time(p: _Problems, value: Any, path: list[str | int]) -> None:
     if not isinstance(value, str):
         p.add(path, "type", "a date-time string (RFC 3339)")
-    elif not _RFC3339.match(value):
+    elif not _RFC3339.fullmatch(value):
         p.add(path, "rfc3339", "an RFC 3339 date-time with a UTC offset, such as 2026-11-30T01:02:03.456Z")
     else:
         try:
@@ -152,7 +174,7 @@ def _check_uri(p: _Problems, value: Any, path: list[str | int]) -> None:
         p.add(path, "type", "a URI string")
     elif len(value) > MAX_URI:
         p.add(path, "max_length", f"at most {MAX_URI} characters")
-    elif not _URI.match(value):
+    elif not _URI.fullmatch(value):
         p.add(path, "uri", "a URI with a scheme, such as https://github.com/OpenLineage/OpenLineage")
 
 
@@ -162,6 +184,9 @@ def _check_string(p: _Problems, value: Any, path: list[str | int]) -> bool:
         return False
     if not value:
         p.add(path, "min_length", "must not be empty")
+        return False
+    if _NOT_IN_NAMES.search(value):
+        p.add(path, "characters", "must not hold control characters or lone surrogates")
         return False
     return True
 
@@ -178,7 +203,7 @@ def _check_run(p: _Problems, run: Any, path: list[str | int]) -> None:
         return
     if "runId" not in run:
         p.add([*path, "runId"], "required", "a run has a runId (a UUID)")
-    elif not isinstance(run["runId"], str) or not _UUID.match(run["runId"]):
+    elif not isinstance(run["runId"], str) or not _UUID.fullmatch(run["runId"]):
         p.add([*path, "runId"], "uuid", "runId is a UUID (8-4-4-4-12 hexadecimal digits)")
     facets = run.get("facets")
     if "facets" in run:
@@ -190,7 +215,7 @@ def _check_run(p: _Problems, run: Any, path: list[str | int]) -> None:
 def _check_parent(p: _Problems, parent: dict[str, Any], path: list[str | int]) -> None:
     run = parent.get("run")
     if _check_object(p, run, [*path, "run"], "the parent facet's run") and not (
-        isinstance(run.get("runId"), str) and _UUID.match(run["runId"])
+        isinstance(run.get("runId"), str) and _UUID.fullmatch(run["runId"])
     ):
         p.add([*path, "run", "runId"], "uuid", "the parent run's runId is a UUID")
     job = parent.get("job")
@@ -286,8 +311,12 @@ def to_contract_event(event: dict[str, Any]) -> dict[str, Any]:
                 mapped[side] = list(dict.fromkeys(refs))  # a dataset named twice is one edge
     try:
         mapped["details"] = bounded_json(event)
-    except JsonBoundsError as error:
-        p.add(error.path, error.bound, error.detail)  # depth, width, key_length, size, finite
+    except JsonBoundsError as error:  # depth, width, key_length, size, finite
+        detail = error.detail.split(" (largest member", 1)[0]
+        if error.bound == "size":  # the largest member, named as any key is (masked or not)
+            largest = max(event, key=lambda name: len(json.dumps(event[name])))
+            detail += f" (largest member {masked_path([largest])})"
+        p.add(error.path, error.bound, detail)
     if p.items:
         raise _refusal(p.items)
     return mapped

@@ -30,8 +30,8 @@ from mlaudit.queries.params import ParameterError
 if TYPE_CHECKING:
     from mlaudit.self_audit import SelfAudit
 
-_EXECUTION_ID = re.compile(r"^[0-9a-fA-F-]{36}$")
-_PAGE_TOKEN = re.compile(r"^[\x21-\x7e]{1,4096}$")
+_EXECUTION_ID = re.compile(r"^[0-9a-fA-F-]{36}\Z")
+_PAGE_TOKEN = re.compile(r"^[\x21-\x7e]{1,4096}\Z")
 
 
 def owner_digest(principal: Principal) -> str:
@@ -136,11 +136,15 @@ class QueryService:
             self.audit.record(principal, [audit_event(name, outcome)])
 
 
+_ASCII_NUMBER = re.compile(r"[0-9]{1,9}")
+
+
 def _page_size(raw: Any) -> int:
     if raw is None or raw == "":
         return DEFAULT_PAGE_SIZE
     text = str(raw)
-    if not text.isdigit() or not 1 <= int(text) <= MAX_PAGE_SIZE:
+    # ASCII digits only: str.isdigit() and int() also take "²", "١٢" and "１２".
+    if not _ASCII_NUMBER.fullmatch(text) or not 1 <= int(text) <= MAX_PAGE_SIZE:
         raise Invalid(
             "invalid_request",
             f"page_size must be an integer from 1 to {MAX_PAGE_SIZE}.",
