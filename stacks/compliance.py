@@ -203,7 +203,21 @@ ACKNOWLEDGMENTS: tuple[Ack, ...] = (
         )
         for pack in PACKS[1:]
     ),
+    *(
+        Ack(
+            f"{pack}-LambdaConcurrency",
+            "Capture/Capture/Function/Resource",
+            "Invoked by one EventBridge rule (SageMaker's state changes: a few per job) and one pipe (one batch at "
+            "a time per stream shard); a reservation would fail the deployment in a fresh account (quota 10), and "
+            "concurrent deliveries of the same events are settled by their claims, as ingest's requests are.",
+        )
+        for pack in PACKS[1:]
+    ),
     *(Ack(f"{pack}-IAMNoInlinePolicy", FUNCTION_POLICIES, _INLINE) for pack in PACKS[1:]),
+    *(Ack(f"{pack}-IAMNoInlinePolicy", "Capture/PipeRole/DefaultPolicy/Resource",
+          "The capture pipe's own role, whose one CDK-managed policy lists only its declared grants "
+          "(mlaudit.functions.CAPTURE_PIPE); a customer managed policy would hold the same statements.")
+      for pack in PACKS[1:]),
     *(Ack(f"{pack}-S3BucketReplicationEnabled", p, _REPLICATION) for pack in PACKS[1:] for p in BUCKETS),
     *(
         Ack(
