@@ -1,5 +1,6 @@
 """S3 -> EventBridge -> the import function, as the CDK app wires it (stacks/imports.py):
-a thread watches the landing bucket's imports/ prefix for new object versions and calls
+a thread watches the landing bucket's imports/ prefix (and the captured sources' bedrock/ and
+dms/) for new object versions and calls
 the real handler with the "Object Created" event EventBridge would deliver, one file at
 a time. moto sends no S3 events, so the watcher lists versions instead."""
 
@@ -11,6 +12,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from mlaudit.capture.files import PREFIXES as CAPTURED_PREFIXES
 from mlaudit.functions import spec
 
 from local.periodic import Periodic
@@ -19,6 +21,8 @@ from local.runtime import LambdaContext
 logger = logging.getLogger(__name__)
 
 IMPORTS_PREFIX = "imports/"
+# The rule's prefixes (stacks/imports.py): imports/, and the captured sources' files (bedrock/, dms/).
+LANDED_PREFIXES = (IMPORTS_PREFIX, *CAPTURED_PREFIXES)
 
 
 def object_created(bucket: str, key: str, version_id: str | None, size: int, etag: str, region: str) -> dict:
@@ -63,11 +67,12 @@ class LandingWatcher(Periodic):
 
     def _new_versions(self) -> list[dict[str, Any]]:
         found = []
-        pages = self.s3.get_paginator("list_object_versions").paginate(Bucket=self.bucket, Prefix=IMPORTS_PREFIX)
-        for page in pages:
-            for version in page.get("Versions", []):
-                ident = (version["Key"], version.get("VersionId") or version["ETag"])
-                if ident not in self._seen:
-                    self._seen.add(ident)
-                    found.append(version)
+        for prefix in LANDED_PREFIXES:
+            pages = self.s3.get_paginator("list_object_versions").paginate(Bucket=self.bucket, Prefix=prefix)
+            for page in pages:
+                for version in page.get("Versions", []):
+                    ident = (version["Key"], version.get("VersionId") or version["ETag"])
+                    if ident not in self._seen:
+                        self._seen.add(ident)
+                        found.append(version)
         return sorted(found, key=lambda v: v["LastModified"])
