@@ -149,7 +149,8 @@ def test_a_captured_table_changes_reach_the_lake_once_and_a_redelivered_batch_st
     assert (prediction["actor_id"], prediction["prediction_score"], prediction["model_version"]) == (
         "aws.dynamodb", 0.61, "8")
     assert json.loads(prediction["features"]) == {"tenure_months": 3}
-    assert prediction["subject_pseudonym"] and "customer-7" not in json.dumps(rows, default=str)  # pseudonymized as always
+    # The mapped subject is pseudonymized as always: never in clear.
+    assert prediction["subject_pseudonym"] and "customer-7" not in json.dumps(rows, default=str)
 
 
 def test_a_malformed_stream_record_is_refused_with_its_reason_and_the_rest_stored(local_stack):
