@@ -175,6 +175,8 @@ class MlAuditStack(Stack):
         CfnOutput(self, "ImportsDeadLetterQueueUrl", value=imports.dead_letter_queue.queue_url)
         # What the capture function refused (with its reasons) or could not be delivered to it.
         CfnOutput(self, "CaptureDeadLetterQueueUrl", value=capture.dead_letter_queue.queue_url)
+        # make smoke invokes it with the event EventBridge would deliver (SageMaker's source is AWS's own).
+        CfnOutput(self, "CaptureFunctionName", value=functions["capture"].function_name)
         # Attach to whoever verifies the lake: read-only, plus kms:GetPublicKey on the signing key.
         CfnOutput(self, "VerifierPolicyArn", value=integrity.verifier_policy.managed_policy_arn)
 
