@@ -80,4 +80,5 @@ class Capture(Construct):
                     invocation_type="REQUEST_RESPONSE"),  # a failed batch is retried, in order
             ),
         )
-        self.pipe.node.add_dependency(self.pipe_role)
+        # The role is referenced already; its policy is not, and Pipes checks the role can read the stream.
+        self.pipe.node.add_dependency(self.pipe_role.node.find_child("DefaultPolicy"))
