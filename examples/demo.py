@@ -3,7 +3,9 @@
 A small logistic-regression model is trained on synthetic patient data, registered
 and deployed; it then serves a few thousand predictions with features and linear
 explanations, and ground-truth labels arrive for most of them. Every step is an
-audit event sent through the workload client. The demo waits for the writer,
+audit event sent through the workload client. A SageMaker training job is captured
+with no code (docs/capture.md): its state changes, as SageMaker sends them, go on the
+local event bus and the capture function records them. The demo waits for the writer,
 reads the Parquet back from the bucket and prints what an auditor would check.
 """
 
@@ -56,7 +58,8 @@ def run(args: argparse.Namespace) -> int:
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")  # the report, not the functions' logs
     os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")  # nor their EMF lines (mlaudit serve prints them)
     print("Starting the local stack (moto, Cognito, API emulator, writer poller)...")
-    with LocalStack(Settings.from_cdk_json(), writer_window=1, checkpoint_interval=1) as stack:
+    settings = Settings.from_cdk_json(overrides={"capture_sagemaker": True})  # off by default on AWS
+    with LocalStack(settings, writer_window=1, checkpoint_interval=1) as stack:
         config = stack.config
         machine = config["machine_client"]
         with tempfile.TemporaryDirectory() as spool:
@@ -73,6 +76,12 @@ def run(args: argparse.Namespace) -> int:
         if not flushed or sdk["rejected"] or sdk["dropped"]:
             print("The SDK did not send every event.", file=sys.stderr)
             return 1
+        print("A SageMaker training job starts and completes; capturing its state changes...")
+        captured = sagemaker_training_job(config)
+        if captured is None:
+            print("The SageMaker training job's events did not reach the lake in 120 s.", file=sys.stderr)
+            return 1
+        sent += captured
         print("Waiting for the writer...")
         if not local_client.wait_drained(config, timeout=120):
             print("The writer did not drain the queue in 120 s.", file=sys.stderr)
@@ -183,6 +192,54 @@ def run_workload(audit: Auditor, n_predictions: int, rng: random.Random) -> list
             ids.append(audit.ground_truth(prediction_id, "readmit" if y else "no_readmit", model_id=MODEL_ID,
                                           model_version=MODEL_VERSION, model_artifact_sha256=artifact))
     return ids
+
+
+# ---------------------------------------------------------------- capture without code
+
+
+def sagemaker_training_job(config: dict[str, Any], timeout: float = 120) -> list[str] | None:
+    """SageMaker's part, played: a training job's two state changes (Starting, Completed) on
+    the account's default bus, in the shape SageMaker sends them (the EventBridge samples of
+    the SageMaker documentation). The rule hands them to the capture function, which records
+    training_started and training_completed under the EventBridge event ids. Those ids, once
+    both are in the lake; None if they are not there within `timeout`."""
+    now = datetime.now(UTC)
+    job = f"readmission-risk-xgb-{now:%Y%m%d-%H%M%S}"
+    arn = f"arn:aws:sagemaker:{config['region']}:{config['account_id']}:training-job/{job}"
+    millis = str(int(now.timestamp() * 1000))
+    detail: dict[str, Any] = {
+        "TrainingJobName": job, "TrainingJobArn": arn, "TrainingJobStatus": "InProgress", "SecondaryStatus": "Starting",
+        "HyperParameters": {"max_depth": "4", "eta": "0.2", "num_round": "50"},
+        "AlgorithmSpecification": {"TrainingImage": "sagemaker-xgboost:1.7-1", "TrainingInputMode": "File"},
+        "InputDataConfig": [{"ChannelName": "train", "DataSource": {"S3DataSource": {
+            "S3DataType": "S3Prefix", "S3Uri": "s3://hospital-data/readmissions/2026-11-01/train/"}}}],
+        "OutputDataConfig": {"S3OutputPath": "s3://models/readmission-risk/"},
+        "CreationTime": millis, "TrainingStartTime": millis, "LastModifiedTime": millis,
+        "Tags": {"mlaudit:model_id": MODEL_ID, "mlaudit:model_version": "2.0.0"},
+    }
+    completed = {**detail, "TrainingJobStatus": "Completed", "SecondaryStatus": "Completed",
+                 "TrainingEndTime": millis, "ModelArtifacts": {
+                     "S3ModelArtifacts": f"s3://models/readmission-risk/{job}/output/model.tar.gz"},
+                 "FinalMetricDataList": [{"MetricName": "validation:auc", "Value": 0.83}]}
+    answer = local_client.aws_client(config, "events").put_events(Entries=[
+        {"Source": "aws.sagemaker", "DetailType": "SageMaker Training Job State Change", "Resources": [arn],
+         "Detail": json.dumps(change)} for change in (detail, completed)])
+    if answer["FailedEntryCount"]:
+        return None
+    ids = [entry["EventId"] for entry in answer["Entries"]]
+    s3, deadline = local_client.aws_client(config, "s3"), time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = set()
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=config["bucket"], Prefix="events/"):
+            for item in page.get("Contents", []):
+                if parse_partition(item["Key"])[1] in ("training_started", "training_completed"):
+                    body = s3.get_object(Bucket=config["bucket"], Key=item["Key"])["Body"].read()
+                    found |= {row["event_id"] for row in read_parquet_bytes(body).to_pylist()}
+        if found >= set(ids):
+            print(f"SageMaker training job {job}: training_started and training_completed captured")
+            return ids
+        time.sleep(1)
+    return None
 
 
 # ---------------------------------------------------------------- the report

@@ -37,7 +37,7 @@ from urllib.parse import parse_qs, unquote
 from botocore.exceptions import ClientError
 from mlaudit.bucket_policy import OBJECT_CREATION_OPERATIONS
 from mlaudit.bucket_policy import statements as write_once_statements
-from mlaudit.functions import FunctionSpec
+from mlaudit.functions import FunctionSpec, ServiceRole
 
 from local import policy
 
@@ -157,9 +157,9 @@ class World:
         return resource.startswith("arn:aws:kms:")
 
 
-def statements_for(spec: FunctionSpec, arns: dict[Any, str]) -> list[Statement]:
+def statements_for(spec: FunctionSpec | ServiceRole, arns: dict[Any, str]) -> list[Statement]:
     """The declaration's grants as IAM statements over local ARNs (what stacks/functions.py
-    renders with CloudFormation references)."""
+    renders with CloudFormation references); a service role's the same way."""
     found = []
     for grant in spec.grants:
         arn = arns[grant.resource]
@@ -184,9 +184,17 @@ def needs(service: str, operation: str, params: dict[str, Any], world: World) ->
         return _glue(operation, params, world)
     if service == "sns":
         return _sns(operation, params, world)
+    if service == "dynamodbstreams":  # DynamoDB Streams' API, authorized as dynamodb: actions on the stream
+        return [Need(f"dynamodb:{operation}", params.get("StreamArn") or _stream_of(params.get("ShardIterator", "")))]
     if service == "sts" and operation == "GetCallerIdentity":
         return []  # allowed to everyone, as on AWS
     raise NotImplementedError(f"local IAM does not model {service}:{operation}; add it to local/iam.py")
+
+
+def _stream_of(iterator: str) -> str:
+    """The stream a shard iterator reads (moto's iterators start with the stream's ARN; AWS's
+    are opaque, and AWS authorizes GetRecords on the stream they were made for)."""
+    return iterator.split("|", 1)[0] if iterator.startswith("arn:") else iterator
 
 
 def call_context(service: str, operation: str, params: dict[str, Any]) -> dict[str, policy.ContextValue]:

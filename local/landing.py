@@ -1,5 +1,6 @@
 """S3 -> EventBridge -> the import function, as the CDK app wires it (stacks/imports.py):
-a thread watches the landing bucket's imports/ prefix for new object versions and calls
+a thread watches the landing bucket's imports/ prefix (and the captured sources' bedrock/ and
+dms/) for new object versions and calls
 the real handler with the "Object Created" event EventBridge would deliver, one file at
 a time. moto sends no S3 events, so the watcher lists versions instead.
 
@@ -17,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from botocore.exceptions import ClientError
+from mlaudit.capture.files import PREFIXES as CAPTURED_PREFIXES
 from mlaudit.functions import spec
 
 from local.periodic import Periodic
@@ -25,6 +27,8 @@ from local.runtime import LambdaContext
 logger = logging.getLogger(__name__)
 
 IMPORTS_PREFIX = "imports/"
+# The rule's prefixes (stacks/imports.py): imports/, and the captured sources' files (bedrock/, dms/).
+LANDED_PREFIXES = (IMPORTS_PREFIX, *CAPTURED_PREFIXES)
 
 
 def object_created(bucket: str, key: str, version_id: str | None, size: int, etag: str, region: str) -> dict:
@@ -69,11 +73,13 @@ class LandingWatcher(Periodic):
             logger.exception("import of a landed file failed")
 
     def _new_versions(self) -> list[dict[str, Any]]:
-        try:
-            versions = [version for page in self.s3.get_paginator("list_object_versions").paginate(
-                Bucket=self.bucket, Prefix=IMPORTS_PREFIX) for version in page.get("Versions", [])]
-        except ClientError:  # moto cannot list a key XML cannot carry: see the module
-            versions = self._current_versions()
+        versions = []
+        for prefix in LANDED_PREFIXES:
+            try:
+                versions += [version for page in self.s3.get_paginator("list_object_versions").paginate(
+                    Bucket=self.bucket, Prefix=prefix) for version in page.get("Versions", [])]
+            except ClientError:  # moto cannot list a key XML cannot carry: see the module
+                versions += self._current_versions(prefix)
         found = []
         for version in versions:
             ident = (version["Key"], version.get("VersionId") or version["ETag"])
@@ -82,11 +88,11 @@ class LandingWatcher(Periodic):
                 found.append(version)
         return sorted(found, key=lambda v: v["LastModified"])
 
-    def _current_versions(self) -> list[dict[str, Any]]:
+    def _current_versions(self, prefix: str) -> list[dict[str, Any]]:
         """The current version of each object, from ListObjectsV2 and HeadObject (for the
         objects not seen before only): a version replaced between two ticks is missed."""
         found = []
-        for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=IMPORTS_PREFIX):
+        for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
             for item in page.get("Contents", []):
                 listed = (item["Key"], item["ETag"], str(item["LastModified"]))
                 if listed in self._listed:

@@ -33,6 +33,20 @@ class Overrides:
 
 
 @dataclass(frozen=True)
+class CaptureResources:
+    """The capture function's: its dead-letter queue, the stand-in for your captured table,
+    and the local delivery queues EventBridge and the pipe deliver through (local/capture.py)."""
+
+    dlq_url: str
+    dlq_arn: str
+    table: str
+    stream_arn: str
+    eventbridge_url: str  # the SageMaker rule's target on moto's bus
+    eventbridge_arn: str
+    pipe_url: str  # a batch sent here is delivered again by the pipe
+
+
+@dataclass(frozen=True)
 class Resources:
     region: str
     account_id: str
@@ -65,6 +79,7 @@ class Resources:
     machine_client_secret: str = field(repr=False)
     machine_scopes: tuple[str, ...] = ()
     users: dict[str, dict[str, str]] = field(default_factory=dict, repr=False)
+    capture: CaptureResources | None = None
 
     @property
     def allowed_client_ids(self) -> tuple[str, ...]:
@@ -111,6 +126,7 @@ def create_resources(
     idempotency, ledger = (_table(dynamodb, name(r)) for r in (Resource.IDEMPOTENCY_TABLE, Resource.LEDGER_TABLE))
     subject_keys = _subject_keys_table(dynamodb, name(Resource.SUBJECT_KEYS_TABLE))
     cognito = _cognito(clients("cognito-idp"), prefix, name(Resource.USER_POOL), region)
+    capture = _capture(clients, prefix, name, key_id)
     return Resources(
         region=region, account_id=account_id, kms_key_id=key_id, kms_key_arn=key_arn, kms_alias=alias,
         signing_key_id=signing_key_id, entry_key_id=entry_key_id,
@@ -121,9 +137,31 @@ def create_resources(
         queue_url=queue_url, queue_arn=queue_arn,
         visibility_timeout_seconds=visibility,
         dlq_url=dlq_url, dlq_arn=dlq_arn, idempotency_table=idempotency, ledger_table=ledger,
-        subject_keys_table=subject_keys,
+        subject_keys_table=subject_keys, capture=capture,
         **cognito,
     )
+
+
+def _capture(clients: Any, prefix: str, name: Any, key_id: str) -> CaptureResources:
+    sqs = clients("sqs")
+    dlq_url = sqs.create_queue(
+        QueueName=name(Resource.CAPTURE_DEAD_LETTER_QUEUE),
+        Attributes={"MessageRetentionPeriod": str(DEAD_LETTER_RETENTION_DAYS * 86_400), "KmsMasterKeyId": key_id},
+    )["QueueUrl"]
+    # Your table (on AWS you own it; capture_dynamodb_stream_arn names its stream), with the
+    # view type tables.json's mapping needs.
+    table = clients("dynamodb").create_table(
+        TableName=name(Resource.CAPTURED_STREAM), BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": "request_id", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "request_id", "KeyType": "HASH"}],
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+    )["TableDescription"]
+    # Local plumbing (no AWS counterpart): what EventBridge and Pipes deliver, read by local/capture.py.
+    eventbridge_url = sqs.create_queue(QueueName=f"{prefix}-local-eventbridge-to-capture")["QueueUrl"]
+    pipe_url = sqs.create_queue(QueueName=f"{prefix}-local-pipe-to-capture")["QueueUrl"]
+    return CaptureResources(dlq_url=dlq_url, dlq_arn=_queue_arn(sqs, dlq_url), table=table["TableName"],
+                            stream_arn=table["LatestStreamArn"], eventbridge_url=eventbridge_url,
+                            eventbridge_arn=_queue_arn(sqs, eventbridge_url), pipe_url=pipe_url)
 
 
 def _kms(kms: Any, prefix: str) -> tuple[str, str, str]:

@@ -53,6 +53,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "of a resource policy, e.g. ALARM_TOPIC:CloudWatchAlarmsPublish), to see what AWS would deny")
     parser.add_argument("--faults", default="", metavar="FUNCTION:SERVICE:OPERATION[:P[:before|after]],...",
                         help="AWS calls of the functions that fail on purpose (local/faults.py)")
+    parser.add_argument("--setting", action="append", default=[], metavar="NAME=VALUE",
+                        help="a deployment setting over cdk.json's, as -c NAME=VALUE gives the CDK app "
+                        "(e.g. capture_sagemaker=true)")
     parser.add_argument("--log-level", default="INFO")
     parser.set_defaults(func=run)
 
@@ -70,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
         function, _, action = item.partition(":")
         withheld.setdefault(function, set()).add(action)
     stack = LocalStack(
-        Settings.from_cdk_json(),
+        Settings.from_cdk_json(overrides=dict(item.partition("=")[::2] for item in args.setting)),
         writer_window=args.writer_window,
         checkpoint_interval=args.checkpoint_interval,
         monitor_interval=args.monitor_interval,

@@ -25,12 +25,13 @@ from typing import Any
 import boto3
 from botocore.config import Config
 from mlaudit import bootstrap, monitors, resource_policies
-from mlaudit.functions import BY_NAME, FUNCTIONS, FunctionSpec
+from mlaudit.functions import BY_NAME, CAPTURE_PIPE, FUNCTIONS, FunctionSpec
 from mlaudit.functions import spec as function_spec
 from mlaudit.resources import Attr, Kind, Resource
 from mlaudit.settings import FUNCTION_RUNTIME_ENVIRONMENT, Settings
 
 from local import api, oauth, policy
+from local.capture import EventBridgeDeliveries, StreamPipe
 from local.faults import FaultPlan
 from local.httpd import BackgroundServer
 from local.iam import Enforcer, ServicePrincipals, World, enforced_clients, statements_for
@@ -78,6 +79,8 @@ class LocalStack:
         self.monitors_file = monitors_file
         self.monitor_runs: Schedule | None = None
         self.landing: LandingWatcher | None = None
+        self.capture_deliveries: EventBridgeDeliveries | None = None
+        self.capture_pipe: StreamPipe | None = None
         self.config: dict[str, Any] = {}
         self.resources: Resources | None = None
         self.poller: WriterPoller | None = None
@@ -150,6 +153,8 @@ class LocalStack:
         self.landing = LandingWatcher(self.client("s3"), resources.landing_bucket, region=self.region,
                                       deliver=self._file_landed_target().deliver, load_handler=self.handler).start()
 
+        self._start_capture(resources)
+
         # The integrity log's head is signed on a schedule (every checkpoint_interval_minutes on AWS).
         self.checkpoints = Schedule(
             "checkpoint", self.checkpoint_interval, timeout_seconds=60, region=self.region,
@@ -194,6 +199,7 @@ class LocalStack:
             "alarm_topic_arn": resources.alarm_topic_arn,
             "alarms": self.alarm_names,
             "imports_dlq_url": resources.imports_dlq_url,
+            "capture": self._capture_config(resources),
             "monitor_interval_seconds": self.monitor_interval,
             "queue_url": resources.queue_url,
             "dlq_url": resources.dlq_url,
@@ -246,6 +252,9 @@ class LocalStack:
             Resource.USER_POOL: f"arn:aws:cognito-idp:{base}:userpool/{r.user_pool_id}",
             Resource.ALARM_TOPIC: r.alarm_topic_arn,
             Resource.IMPORTS_DEAD_LETTER_QUEUE: r.imports_dlq_arn,
+            Resource.CAPTURE_DEAD_LETTER_QUEUE: r.capture.dlq_arn,
+            Resource.CAPTURED_STREAM: r.capture.stream_arn,
+            Resource.CAPTURE_FUNCTION: self.function_arn("capture"),
             # Not in moto (S3 delivers no access logs there, EventBridge is played by local/services.py,
             # API Gateway by local/api.py): ARNs only, for the resource policies that name them.
             Resource.ACCESS_LOGS_BUCKET: f"arn:aws:s3:::{self.names[Resource.ACCESS_LOGS_BUCKET]}",
@@ -257,12 +266,13 @@ class LocalStack:
         signing, entry = arns[Resource.SIGNING_KEY], arns[Resource.ENTRY_KEY]
         world = World(
             account=r.account_id, region=self.region, arns=arns,
-            queue_arns={r.queue_url: r.queue_arn, r.dlq_url: r.dlq_arn, r.imports_dlq_url: r.imports_dlq_arn},
+            queue_arns={r.queue_url: r.queue_arn, r.dlq_url: r.dlq_arn, r.imports_dlq_url: r.imports_dlq_arn,
+                        r.capture.dlq_url: r.capture.dlq_arn},
             key_arns={r.kms_key_id: key, key: key, r.kms_alias: key, r.signing_key_id: signing, signing: signing,
                       r.entry_key_id: entry, entry: entry},
             # Everything holding audit data is encrypted with the data key, as in stacks/storage.py.
             encrypted_with={r.bucket: key, r.results_bucket: key, r.landing_bucket: key,
-                            r.queue_arn: key, r.dlq_arn: key, r.imports_dlq_arn: key,
+                            r.queue_arn: key, r.dlq_arn: key, r.imports_dlq_arn: key, r.capture.dlq_arn: key,
                             r.witness_bucket: key, r.witness_topic_arn: key, r.monitors_topic_arn: key,
                             r.alarm_topic_arn: key,
                             **{arns[t]: key for t in (Resource.IDEMPOTENCY_TABLE, Resource.LEDGER_TABLE,
@@ -299,9 +309,13 @@ class LocalStack:
 
     def _file_landed_target(self) -> LambdaTarget:
         """EventBridge's target for a landed file: the import function, its retries, its dead letters."""
+        return self._rule_target("imports", Resource.FILE_LANDED_RULE)
+
+    def _rule_target(self, function: str, rule: Resource) -> LambdaTarget:
+        """EventBridge's target for a rule: its function, Lambda's retries, both dead-letter queues."""
         assert self.services is not None
-        spec_ = function_spec("imports")
-        role_sqs = self.function_clients("imports")("sqs")
+        spec_ = function_spec(function)
+        role_sqs = self.function_clients(function)("sqs")
         stack_sqs = self.client("sqs")
         urls = {arn: url for url, arn in self._world.queue_arns.items()}
 
@@ -312,12 +326,54 @@ class LocalStack:
 
         dead_letter = self._world.arns[spec_.dead_letter] if spec_.dead_letter else None
         return LambdaTarget(
-            "imports", self.function_arn("imports"), self._world.arns[Resource.FILE_LANDED_RULE], self.services,
+            function, self.function_arn(function), self._world.arns[rule], self.services,
             timeout_seconds=spec_.timeout(self.settings), region=self.region,
-            target_dead_letter=self._world.arns[resource_policies.RULE_DEAD_LETTERS[Resource.FILE_LANDED_RULE]],
+            target_dead_letter=self._world.arns[resource_policies.RULE_DEAD_LETTERS[rule]],
             send_with_stack=send(stack_sqs), function_dead_letter=dead_letter, send_with_role=send(role_sqs),
             load_handler=self.handler,
         )
+
+    def _start_capture(self, resources: Resources) -> None:
+        """SageMaker's rule on moto's bus (its state from capture_sagemaker) and the capture pipe
+        (with capture_dynamodb_stream_arn set; it reads the local stand-in table's stream), as
+        stacks/capture.py wires them on AWS (local/capture.py)."""
+        from mlaudit.capture import sagemaker  # noqa: PLC0415
+
+        capture, events = resources.capture, self.client("events")
+        assert capture is not None
+        rule = self.names[Resource.SAGEMAKER_RULE]
+        events.put_rule(Name=rule, EventPattern=json.dumps(sagemaker.PATTERN),
+                        State="ENABLED" if self.settings.capture_sagemaker else "DISABLED")
+        events.put_targets(Rule=rule, Targets=[{"Id": "capture", "Arn": capture.eventbridge_arn}])
+        self.capture_deliveries = EventBridgeDeliveries(
+            self.client("sqs"), capture.eventbridge_url, self._rule_target("capture", Resource.SAGEMAKER_RULE)).start()
+        if self.settings.capture_dynamodb_stream_arn is None:
+            return
+        pipe_clients = self.function_clients(CAPTURE_PIPE.name)
+        spec_ = function_spec("capture")
+
+        def dead_letter(batch: list[Any], error: str) -> None:
+            pipe_clients("sqs").send_message(
+                QueueUrl=capture.dlq_url, MessageBody=json.dumps(batch), MessageAttributes={
+                    "source": {"DataType": "String", "StringValue": "pipe"},
+                    "error": {"DataType": "String", "StringValue": error[:1000]}})
+
+        self.capture_pipe = StreamPipe(
+            pipe_clients("dynamodbstreams"), capture.stream_arn, enforcer=self.enforcers[CAPTURE_PIPE.name],
+            function="capture", function_arn=self.function_arn("capture"), load_handler=self.handler,
+            timeout_seconds=spec_.timeout(self.settings), region=self.region, send_dead_letter=dead_letter,
+            redeliveries=(self.client("sqs"), capture.pipe_url),
+        ).start()
+
+    def _capture_config(self, resources: Resources) -> dict[str, Any]:
+        capture = resources.capture
+        assert capture is not None
+        return {"dlq_url": capture.dlq_url, "table": capture.table, "stream_arn": capture.stream_arn,
+                "sagemaker_rule": self.names[Resource.SAGEMAKER_RULE],
+                "sagemaker_enabled": self.settings.capture_sagemaker,
+                "pipe_running": self.capture_pipe is not None,
+                # Local only: an event (a batch) sent here is delivered again, as EventBridge (the pipe) may.
+                "eventbridge_delivery_url": capture.eventbridge_url, "pipe_delivery_url": capture.pipe_url}
 
     def _create_alarms(self, resources: Resources) -> None:
         """The alarms whose delivery the local stack plays: each dead-letter queue's (to the
@@ -326,8 +382,10 @@ class LocalStack:
         from mlaudit import monitors  # noqa: PLC0415
 
         cloudwatch, prefix = self.client("cloudwatch"), self.settings.name_prefix
+        assert resources.capture is not None
         queues = {"DeadLetterQueueNotEmpty": resources.dlq_url,
-                  "ImportsDeadLetterQueueNotEmpty": resources.imports_dlq_url}
+                  "ImportsDeadLetterQueueNotEmpty": resources.imports_dlq_url,
+                  "CaptureDeadLetterQueueNotEmpty": resources.capture.dlq_url}
         found = {f"{prefix}-{name}": (resources.alarm_topic_arn, "AWS/SQS", "ApproximateNumberOfMessagesVisible",
                                       [{"Name": "QueueName", "Value": url.rsplit("/", 1)[1]}])
                  for name, url in queues.items()}
@@ -360,6 +418,7 @@ class LocalStack:
             Attr(Resource.LANDING_BUCKET, "name"): r.landing_bucket,
             Attr(Resource.WITNESS_BUCKET, "name"): r.witness_bucket,
             Attr(Resource.EVENTS_QUEUE, "url"): r.queue_url,
+            Attr(Resource.CAPTURE_DEAD_LETTER_QUEUE, "url"): r.capture.dlq_url,
             Attr(Resource.IDEMPOTENCY_TABLE, "name"): r.idempotency_table,
             Attr(Resource.LEDGER_TABLE, "name"): r.ledger_table,
             Attr(Resource.SUBJECT_KEYS_TABLE, "name"): r.subject_keys_table,
@@ -393,6 +452,11 @@ class LocalStack:
             bootstrap.app(spec.name).configure(runtime=bootstrap.Runtime(
                 self.function_environment(spec, jwks_url), bootstrap.Clients(clients, query_engine=engine),
             ))
+        # The capture pipe's role (EventBridge Pipes acts with it; local/capture.py plays Pipes).
+        withheld = {a.lower() for a in self.withheld.get(CAPTURE_PIPE.name, ())}
+        statements = [replace(s, actions=s.actions - withheld) for s in statements_for(CAPTURE_PIPE, world.arns)]
+        enforcer = self.enforcers[CAPTURE_PIPE.name] = Enforcer(CAPTURE_PIPE.name, statements, world)
+        self._clients[CAPTURE_PIPE.name] = enforced_clients(self._faulty_client(CAPTURE_PIPE.name), enforcer)
         # The monitors from this stack's file (a bad file stops the stack at start).
         chosen = monitors.load(self.monitors_file)
         app = bootstrap.app("monitors")
@@ -423,7 +487,8 @@ class LocalStack:
         labels.update({
             r.bucket: "audit_bucket", r.results_bucket: "results_bucket", r.landing_bucket: "landing_bucket",
             r.witness_bucket: "witness_bucket", r.queue_url: "events_queue", r.dlq_url: "dead_letter_queue",
-            r.imports_dlq_url: "imports_dead_letter_queue",
+            r.imports_dlq_url: "imports_dead_letter_queue", r.capture.dlq_url: "capture_dead_letter_queue",
+            r.capture.table: "captured_table",
             r.idempotency_table: "idempotency_table", r.ledger_table: "ledger_table",
             r.subject_keys_table: "subject_keys_table", r.kms_key_id: "data_key", r.kms_alias: "data_key",
             r.signing_key_id: "signing_key", r.entry_key_id: "entry_key",
@@ -507,6 +572,10 @@ class LocalStack:
         if self.landing is not None:
             self.landing.stop()
             self.landing = None
+        for thread in (self.capture_deliveries, self.capture_pipe):
+            if thread is not None:
+                thread.stop()
+        self.capture_deliveries = self.capture_pipe = None
         if self.checkpoints is not None:
             self.checkpoints.stop()
             self.checkpoints = None

@@ -143,10 +143,12 @@ MODELED = ("esm_receive", "athena_read", "index_lookup", "local_only")
 def unit_of(row: Row) -> str:
     f, service, action, resource = row.function, row.service, row.action, row.resource
     index = subject_index.PREFIX
-    if f in ("ingest", "imports") and (action == "GenerateDataKey" or (
+    if f == "capture-pipe":
+        return "local_only"  # Pipes reads a DynamoDB stream at no charge for the reads (it bills per request)
+    if f in ("ingest", "imports", "capture") and (action == "GenerateDataKey" or (
             resource == "subject_keys_table" and action in ("PutItem", "GetItem"))):
         return "new_subject"  # a subject's key made on first sight (its lookup, data key and item)
-    if f in ("ingest", "authorizer", "config", "proofs", "imports"):
+    if f in ("ingest", "authorizer", "config", "proofs", "imports", "capture"):  # capture: per delivery
         return "request"
     if f == "writer":
         if service == "sqs":

@@ -12,6 +12,7 @@ ingest       a batch of uniquely named prediction events (one about a data subje
 lineage      an OpenLineage RunEvent, gzip-compressed as OpenLineage clients send it, at both endpoints
 import       a JSON Lines file dropped in the landing bucket is imported (its report)
 receipt      a receipt for an ingested event, once the writer stored it and a checkpoint covers it
+capture      a SageMaker training job's completion delivered to the capture function is stored (its receipt)
 checkpoints  the latest checkpoint and a consistency proof
 lake         the receipt's Parquet file is in the audit bucket
 verify       the receipt verifies offline with the public keys, and holds the values sent
@@ -31,9 +32,11 @@ On AWS the credentials need cloudformation:DescribeStacks, cognito-idp:DescribeU
 s3:PutObject on the landing bucket's imports/ and s3:GetObject on its reports/ (with
 kms:GenerateDataKey and kms:Decrypt on the data key), cloudwatch:DescribeAlarms and
 SetAlarmState, sns:Subscribe and Unsubscribe, and sqs:CreateQueue, ReceiveMessage and
-DeleteQueue (a temporary queue). Routes for people need people (MFA-protected sign-in): pass
-the ID token of an auditor and of a privacy officer with --person-token (repeatable, or
-whitespace-separated in MLAUDIT_SMOKE_PERSON_TOKEN); each step uses a token whose groups
+DeleteQueue (a temporary queue), and lambda:InvokeFunction on the capture function (on AWS the
+capture step invokes it with the event EventBridge would deliver: SageMaker's source is AWS's
+own; locally the event goes through the local EventBridge delivery). Routes for people need
+people (MFA-protected sign-in): pass the ID token of an auditor and of a privacy officer with
+--person-token (repeatable, or whitespace-separated in MLAUDIT_SMOKE_PERSON_TOKEN); each step uses a token whose groups
 the route allows. The local stack signs in its generated users itself. The alarm step sets
 one of the operations alarms to ALARM and back to its previous state: its subscribers (the
 alarm e-mail) receive both notifications.
@@ -70,7 +73,7 @@ BATCH = 3
 IMPORTED = 2
 # The stack outputs the smoke test reads (tests/infra/test_deploy_outputs.py checks the stack has them).
 OUTPUTS = ("ApiUrl", "TokenUrl", "UserPoolId", "WorkloadClientId", "AuditBucketName", "CheckpointSigningKeyArn",
-           "LogEntryKeyArn", "LandingBucketName", "AlarmTopicArn")
+           "LogEntryKeyArn", "LandingBucketName", "AlarmTopicArn", "CaptureFunctionName")
 
 
 class SmokeFailure(RuntimeError):
@@ -94,6 +97,8 @@ class Target:
     landing_bucket: str = ""
     alarm_topic_arn: str = ""
     monitor_interval_seconds: float = INTERVAL_MINUTES * 60
+    # Hands the capture function an EventBridge event, as EventBridge would.
+    deliver_to_capture: Callable[[dict[str, Any]], None] | None = None
 
 
 def person_tokens(tokens: Iterable[str]) -> Callable[[frozenset[str]], str]:
@@ -140,7 +145,15 @@ def from_stack(stack: str, region: str | None, person_tokens_: Sequence[str], wa
         signing_key_id=outputs["CheckpointSigningKeyArn"], entry_key_id=outputs["LogEntryKeyArn"],
         aws=session.client, person=person_tokens(person_tokens_), wait_seconds=wait_seconds,
         landing_bucket=outputs["LandingBucketName"], alarm_topic_arn=outputs["AlarmTopicArn"],
+        deliver_to_capture=lambda event: _invoke(session.client("lambda"), outputs["CaptureFunctionName"], event),
     )
+
+
+def _invoke(lambda_client: Any, function: str, event: dict[str, Any]) -> None:
+    answer = lambda_client.invoke(FunctionName=function, Payload=json.dumps(event).encode())
+    body = json.loads(answer["Payload"].read() or b"null")
+    if answer.get("FunctionError") or not isinstance(body, dict) or body.get("stored") != 1:
+        raise SmokeFailure(f"the capture function answered {json.dumps(body)[:300]}")
 
 
 def from_config(path: Path, wait_seconds: float = 180) -> Target:
@@ -161,6 +174,8 @@ def from_config(path: Path, wait_seconds: float = 180) -> Target:
         person=person, wait_seconds=wait_seconds, landing_bucket=config["landing_bucket"],
         alarm_topic_arn=config["alarm_topic_arn"],
         monitor_interval_seconds=float(config.get("monitor_interval_seconds", INTERVAL_MINUTES * 60)),
+        deliver_to_capture=lambda event: local_client.aws_client(config, "sqs").send_message(
+            QueueUrl=config["capture"]["eventbridge_delivery_url"], MessageBody=json.dumps(event)),
     )
 
 
@@ -324,6 +339,38 @@ def _receipt(smoke: Smoke) -> str:
             f"checkpoint {found['checkpoint']['checkpoint']['seq']}")
 
 
+def _capture(smoke: Smoke) -> str:
+    """A training job's completion, as SageMaker sends it to EventBridge (the shape of the AWS
+    documentation's sample), stored through the capture function: its receipt, read by an auditor."""
+    job = f"{smoke.run_id}-job"
+    arn = f"arn:aws:sagemaker:us-east-1:123456789012:training-job/{job}"
+    event = {"version": "0", "id": f"{smoke.run_id}-capture", "detail-type": "SageMaker Training Job State Change",
+             "source": "aws.sagemaker", "account": "123456789012", "time": f"{smoke.started:%Y-%m-%dT%H:%M:%SZ}",
+             "region": "us-east-1", "resources": [arn],
+             "detail": {"TrainingJobName": job, "TrainingJobArn": arn, "TrainingJobStatus": "Completed",
+                        "SecondaryStatus": "Completed", "TrainingEndTime": int(smoke.started.timestamp() * 1000),
+                        "InputDataConfig": [{"ChannelName": "train", "DataSource": {"S3DataSource": {
+                            "S3Uri": "s3://mlaudit-smoke/train/"}}}],
+                        "FinalMetricDataList": [{"MetricName": "validation:auc", "Value": 0.9}]}}
+    if smoke.target.deliver_to_capture is None:
+        raise SmokeFailure("this target cannot deliver to the capture function")
+    smoke.target.deliver_to_capture(event)
+    route = next(r for r in ROUTES if (r.method, r.path) == ("GET", "/v1/events/{event_id}/proof"))
+    token = smoke.target.person(frozenset(route.roles))
+
+    def receipt() -> Any:
+        for date in smoke.dates:
+            answer = smoke.call("GET", f"/v1/events/{event['id']}/proof", token,
+                                params={"event_type": "training_completed", "event_date": date})
+            if answer.status_code == 200:
+                return answer.json()
+        return None
+
+    found = smoke.wait(receipt, f"a receipt for the captured event {event['id']}")
+    smoke.ran.add("capture")
+    return f"{event['id']} (SageMaker, {job}) is in {found['object_key']}"
+
+
 def _checkpoints(smoke: Smoke) -> str:
     token = smoke.state["token"]
     latest = smoke.expect(smoke.call("GET", "/v1/checkpoints/latest", token), 200, "GET /v1/checkpoints/latest")
@@ -485,6 +532,7 @@ STEPS: tuple[Step, ...] = (
     Step("lineage", _lineage, routes=(("POST", "/v1/lineage"), ("POST", "/api/v1/lineage"))),
     Step("import", _import, functions=("imports",)),
     Step("receipt", _receipt, routes=(("GET", "/v1/events/{event_id}/proof"),), functions=("writer", "checkpoint")),
+    Step("capture", _capture, functions=("capture",)),
     Step("checkpoints", _checkpoints, routes=(("GET", "/v1/checkpoints/latest"),
                                               ("GET", "/v1/checkpoints/consistency"))),
     Step("lake", _lake),

@@ -16,6 +16,7 @@ from mlaudit.settings import Settings
 
 from stacks.analytics import EVENTS_TABLE, Analytics
 from stacks.api import Api
+from stacks.capture import Capture
 from stacks.functions import AuditFunction, Layers, ResourceMap
 from stacks.identity import Identity
 from stacks.imports import Imports
@@ -32,7 +33,7 @@ DEFAULT_CALLBACK_URLS = ("http://localhost:8080/callback",)
 FUNCTION_SCOPES = {"ingest": ("Ingestion", "Ingest"), "writer": ("Ingestion", "Writer"),
                    "imports": ("Imports", "Import"),
                    "checkpoint": ("Integrity", "Checkpoint"), "authorizer": (None, "Authorizer"),
-                   "monitors": ("Monitors", "Evaluator")}
+                   "monitors": ("Monitors", "Evaluator"), "capture": ("Capture", "Capture")}
 
 
 def function_scope(name: str) -> tuple[str | None, str]:
@@ -80,13 +81,14 @@ class MlAuditStack(Stack):
             access_logs=storage.access_logs,
         )
         imports = Imports(self, "Imports", key=key, access_logs=storage.access_logs)
+        capture = Capture(self, "Capture", key=key)
         # Generated from lambdas/mlaudit/monitors/monitors.json: the topic now, the rest once built.
         self.monitors = monitors = Monitors(self, "Monitors", settings=settings, key=key)
         self.resources = resources = self.resource_map(
-            storage, ingestion, integrity, analytics, identity, imports, monitors)
+            storage, ingestion, integrity, analytics, identity, imports, monitors, capture)
 
         scopes = {"Ingestion": ingestion, "Integrity": integrity, "Imports": imports, "Monitors": monitors,
-                  None: self}
+                  "Capture": capture, None: self}
         self.functions: dict[str, AuditFunction] = {}
         for spec in FUNCTIONS:
             scope_name, function_id = function_scope(spec.name)
@@ -100,6 +102,7 @@ class MlAuditStack(Stack):
         integrity.schedule(functions["checkpoint"])
         imports.trigger(functions["imports"])
         monitors.wire(functions["monitors"])
+        capture.wire(functions["capture"], settings=settings, resources=resources)
 
         # The API calls ingest's alias; every other route its function.
         handlers: dict[str, lambda_.IFunction] = {**functions, "ingest": ingestion.ingest_alias}
@@ -121,6 +124,7 @@ class MlAuditStack(Stack):
             queue=ingestion.queue,
             dead_letter_queue=ingestion.dead_letter_queue,
             imports_dead_letter_queue=imports.dead_letter_queue,
+            capture_dead_letter_queue=capture.dead_letter_queue,
             functions=functions,
         )
 
@@ -131,6 +135,7 @@ class MlAuditStack(Stack):
         resources.register(Resource.MONITORS_SCHEDULE, monitors.schedule.rule_arn)
         resources.register(Resource.RECOVERY_SCHEDULE, recovery_schedule.rule_arn)
         resources.register(Resource.FILE_LANDED_RULE, imports.rule.rule_arn)
+        resources.register(Resource.SAGEMAKER_RULE, capture.rule.rule_arn)
         resources.register(Resource.REST_API, api.rest_api.arn_for_execute_api(), id=api.rest_api.rest_api_id,
                            stage=api.stage.stage_name, authorizer_id=api.authorizer.authorizer_id)
         self.policy_values = CdkValues(self, resources, {**{name: f.function_arn for name, f in functions.items()},
@@ -141,6 +146,7 @@ class MlAuditStack(Stack):
             Resource.ACCESS_LOGS_BUCKET: storage.access_logs, Resource.EVENTS_QUEUE: ingestion.queue,
             Resource.DEAD_LETTER_QUEUE: ingestion.dead_letter_queue,
             Resource.IMPORTS_DEAD_LETTER_QUEUE: imports.dead_letter_queue,
+            Resource.CAPTURE_DEAD_LETTER_QUEUE: capture.dead_letter_queue,
             Resource.WITNESS_TOPIC: integrity.witness_topic, Resource.MONITORS_TOPIC: monitors.topic,
             Resource.ALARM_TOPIC: monitoring.topic, Resource.DATA_KEY: storage.key,
             Resource.SIGNING_KEY: integrity.signing_key, Resource.ENTRY_KEY: integrity.entry_key,
@@ -169,12 +175,16 @@ class MlAuditStack(Stack):
         CfnOutput(self, "AlarmTopicArn", value=monitoring.topic.topic_arn)
         # A landed file's event that could not be delivered to, or imported by, the import function.
         CfnOutput(self, "ImportsDeadLetterQueueUrl", value=imports.dead_letter_queue.queue_url)
+        # What the capture function refused (with its reasons) or could not be delivered to it.
+        CfnOutput(self, "CaptureDeadLetterQueueUrl", value=capture.dead_letter_queue.queue_url)
+        # make smoke invokes it with the event EventBridge would deliver (SageMaker's source is AWS's own).
+        CfnOutput(self, "CaptureFunctionName", value=functions["capture"].function_name)
         # Attach to whoever verifies the lake: read-only, plus kms:GetPublicKey on the signing key.
         CfnOutput(self, "VerifierPolicyArn", value=integrity.verifier_policy.managed_policy_arn)
 
     def resource_map(
         self, storage: Storage, ingestion: Ingestion, integrity: Integrity, analytics: Analytics, identity: Identity,
-        imports: Imports, monitors: Monitors,
+        imports: Imports, monitors: Monitors, capture: Capture,
     ) -> ResourceMap:
         """Each declared resource as this stack creates it."""
         database = analytics.database_name
@@ -194,6 +204,7 @@ class MlAuditStack(Stack):
             Resource.RESULTS_BUCKET: analytics.results_bucket.bucket_arn,
             Resource.LANDING_BUCKET: imports.landing_bucket.bucket_arn,
             Resource.IMPORTS_DEAD_LETTER_QUEUE: imports.dead_letter_queue.queue_arn,
+            Resource.CAPTURE_DEAD_LETTER_QUEUE: capture.dead_letter_queue.queue_arn,
             Resource.WORKGROUP: self.format_arn(
                 service="athena", resource="workgroup", resource_name=analytics.workgroup.name),
             Resource.GLUE_CATALOG: self.format_arn(service="glue", resource="catalog"),
@@ -207,6 +218,7 @@ class MlAuditStack(Stack):
             Attr(Resource.LANDING_BUCKET, "name"): imports.landing_bucket.bucket_name,
             Attr(Resource.WITNESS_BUCKET, "name"): integrity.witness_bucket.bucket_name,
             Attr(Resource.EVENTS_QUEUE, "url"): ingestion.queue.queue_url,
+            Attr(Resource.CAPTURE_DEAD_LETTER_QUEUE, "url"): capture.dead_letter_queue.queue_url,
             Attr(Resource.IDEMPOTENCY_TABLE, "name"): storage.idempotency_table.table_name,
             Attr(Resource.LEDGER_TABLE, "name"): storage.ledger_table.table_name,
             Attr(Resource.SUBJECT_KEYS_TABLE, "name"): storage.subject_keys_table.table_name,

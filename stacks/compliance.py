@@ -32,6 +32,11 @@ class Ack:
     path: str  # construct path below the stack; fnmatch glob
     reason: str
     unless: str | None = None  # a setting that, when set (true or a number), removes the finding
+    only_with: str | None = None  # a setting without which the construct is not built (nothing to acknowledge)
+
+    def applies(self, settings: Settings) -> bool:
+        return not (self.unless and getattr(settings, self.unless)) and (
+            self.only_with is None or bool(getattr(settings, self.only_with)))
 
 
 FUNCTION_POLICIES = "*/Role/DefaultPolicy/Resource"
@@ -208,7 +213,22 @@ ACKNOWLEDGMENTS: tuple[Ack, ...] = (
         )
         for pack in PACKS[1:]
     ),
+    *(
+        Ack(
+            f"{pack}-LambdaConcurrency",
+            "Capture/Capture/Function/Resource",
+            "Invoked by one EventBridge rule (SageMaker's state changes: a few per job) and one pipe (one batch at "
+            "a time per stream shard); a reservation would fail the deployment in a fresh account (quota 10), and "
+            "concurrent deliveries of the same events are settled by their claims, as ingest's requests are.",
+        )
+        for pack in PACKS[1:]
+    ),
     *(Ack(f"{pack}-IAMNoInlinePolicy", FUNCTION_POLICIES, _INLINE) for pack in PACKS[1:]),
+    *(Ack(f"{pack}-IAMNoInlinePolicy", "Capture/PipeRole/DefaultPolicy/Resource",
+          "The capture pipe's own role, whose one CDK-managed policy lists only its declared grants "
+          "(mlaudit.functions.CAPTURE_PIPE); a customer managed policy would hold the same statements.",
+          only_with="capture_dynamodb_stream_arn")
+      for pack in PACKS[1:]),
     *(Ack(f"{pack}-S3BucketReplicationEnabled", p, _REPLICATION) for pack in PACKS[1:] for p in BUCKETS),
     *(
         Ack(
@@ -281,7 +301,7 @@ def acknowledge(stack: Stack, settings: Settings) -> None:
     prefix = stack.node.path + "/"
     nodes = [n for n in stack.node.find_all() if n is not stack]
     for ack in ACKNOWLEDGMENTS:
-        if ack.unless and getattr(settings, ack.unless):
+        if not ack.applies(settings):
             continue
         matched = [n for n in nodes if fnmatch.fnmatchcase(n.node.path.removeprefix(prefix), ack.path)]
         if not matched and not ack.path.startswith("Route-"):

@@ -11,11 +11,14 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
+from mlaudit.capture.files import PREFIXES as CAPTURED_PREFIXES
 
 from stacks.ingestion import dead_letter_queue
 from stacks.storage import encrypted_bucket
 
 IMPORTS_PREFIX = "imports/"
+# imports/, and the captured sources' files: Bedrock's invocation logs, DMS's Parquet (mlaudit.capture).
+LANDED_PREFIXES = (IMPORTS_PREFIX, *CAPTURED_PREFIXES)
 # Dropped files and reports are working copies: what they carried is in the lake once imported.
 LANDING_EXPIRE_DAYS = 30
 
@@ -51,7 +54,7 @@ class Imports(Construct):
         cfn_bucket.add_property_override("NotificationConfiguration.EventBridgeConfiguration.EventBridgeEnabled", True)
 
     def trigger(self, importer: lambda_.IFunction) -> None:
-        """Each file created under imports/ goes to the import function."""
+        """Each file created under imports/, bedrock/ or dms/ goes to the import function."""
         self.rule = events.Rule(
             self,
             "FileLanded",
@@ -61,7 +64,7 @@ class Imports(Construct):
                 detail_type=["Object Created"],
                 detail={
                     "bucket": {"name": [self.landing_bucket.bucket_name]},
-                    "object": {"key": [{"prefix": IMPORTS_PREFIX}]},
+                    "object": {"key": [{"prefix": prefix} for prefix in LANDED_PREFIXES]},
                 },
             ),
             # An event EventBridge could not deliver (throttled past its retries, refused) goes to

@@ -38,6 +38,7 @@ class Monitoring(Construct):
         queue: sqs.IQueue,
         dead_letter_queue: sqs.IQueue,
         imports_dead_letter_queue: sqs.IQueue,
+        capture_dead_letter_queue: sqs.IQueue,
         functions: Mapping[str, lambda_.IFunction],
     ) -> None:
         super().__init__(scope, construct_id)
@@ -55,14 +56,16 @@ class Monitoring(Construct):
             threshold=0,
             description="Events the writer could not store are waiting in the DLQ: inspect, fix, redrive.",
         )
-        self._alarm(
-            "ImportsDeadLetterQueueNotEmpty",
-            imports_dead_letter_queue.metric_approximate_number_of_messages_visible(period=PERIOD,
-                                                                                     statistic="Maximum"),
-            threshold=0,
-            description="A landed file's event could not be delivered to, or imported by, the import function: "
-            "read it from the imports dead-letter queue, fix the cause, drop the file again (docs/deploy.md).",
-        )
+        for name, waiting, description in (
+            ("ImportsDeadLetterQueueNotEmpty", imports_dead_letter_queue,
+             "A landed file's event could not be delivered to, or imported by, the import function: "
+             "read it from the imports dead-letter queue, fix the cause, drop the file again (docs/deploy.md)."),
+            ("CaptureDeadLetterQueueNotEmpty", capture_dead_letter_queue,
+             "A captured input was refused (its reasons in the message's attributes) or could not be "
+             "delivered to the capture function: read it from the capture dead-letter queue (docs/capture.md)."),
+        ):
+            self._alarm(name, waiting.metric_approximate_number_of_messages_visible(period=PERIOD, statistic="Maximum"),
+                        threshold=0, description=description)
         self._alarm(
             "WriterFallingBehind",
             queue.metric_approximate_age_of_oldest_message(period=PERIOD, statistic="Maximum"),

@@ -292,6 +292,7 @@ def build_config(env: ConfigEnv, clients: Clients) -> ConfigService:
 
 def build_imports(env: ImportsEnv, clients: Clients) -> ImportService:
     from mlaudit.adapters.landing import LandingFiles  # noqa: PLC0415
+    from mlaudit.capture.files import CapturedFiles  # noqa: PLC0415
     from mlaudit.imports import FileImporter  # noqa: PLC0415
     from mlaudit.imports.landed import ImportService  # noqa: PLC0415
     from mlaudit.principal import Principal  # noqa: PLC0415
@@ -300,7 +301,8 @@ def build_imports(env: ImportsEnv, clients: Clients) -> ImportService:
     return ImportService(
         bucket=env.landing_bucket,
         landing=LandingFiles(clients("s3"), env.landing_bucket, env.kms_key_id),
-        importer=FileImporter(ingest=ingest),  # the ingest's own claim path: one for every door
+        # The ingest's own claim path: one for every door.
+        importer=FileImporter(ingest=ingest, capture=CapturedFiles(prompts=env.bedrock_prompts)),
         # The events' sender: the import itself (S3 does not say who uploaded a file;
         # the landing bucket's access logs and CloudTrail do).
         principal=Principal(kind="workload", actor_id="mlaudit-import", client_id=f"s3://{env.landing_bucket}",

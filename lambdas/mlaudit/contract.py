@@ -44,6 +44,9 @@ class EventType(StrEnum):
     MODEL_DEPLOYED = "model_deployed"
     MODEL_RETIRED = "model_retired"
     PREDICTION = "prediction"
+    # A call to a generative model (Bedrock's invocation logs): model, tokens, latency,
+    # guardrail action and caller; prompt and output as hashes (docs/capture.md).
+    GENERATIVE_INFERENCE = "generative_inference"
     GROUND_TRUTH = "ground_truth"
     LINEAGE = "lineage"
     AUDIT_ACCESS = "audit_access"

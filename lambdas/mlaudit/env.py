@@ -33,6 +33,8 @@ class Env:
     SETTINGS = "MLAUDIT_SETTINGS"
     LANDING_BUCKET = "MLAUDIT_LANDING_BUCKET"
     MONITORS_TOPIC_ARN = "MLAUDIT_MONITORS_TOPIC_ARN"
+    CAPTURE_DLQ_URL = "MLAUDIT_CAPTURE_DLQ_URL"
+    CAPTURE_BEDROCK_PROMPTS = "MLAUDIT_CAPTURE_BEDROCK_PROMPTS"
 
 
 # Set on every function (and by the local stack): pydantic otherwise scans installed

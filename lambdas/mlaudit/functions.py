@@ -107,6 +107,14 @@ class ImportsEnv(IngestEnv):
     """What ingest reads (the same contract, rules, queue and tables), and the landing bucket."""
 
     landing_bucket: str = var(Env.LANDING_BUCKET, Attr(Resource.LANDING_BUCKET, "name"))
+    bedrock_prompts: str = var(Env.CAPTURE_BEDROCK_PROMPTS, Setting("capture_bedrock_prompts"))
+
+
+@dataclass(frozen=True)
+class CaptureEnv(IngestEnv):
+    """What ingest reads (the same contract, rules, queue and tables), and where refused inputs go."""
+
+    capture_dlq_url: str = var(Env.CAPTURE_DLQ_URL, Attr(Resource.CAPTURE_DEAD_LETTER_QUEUE, "url"))
 
 
 @dataclass(frozen=True)
@@ -397,6 +405,10 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
             # before it) with a VersionId is authorized as s3:GetObjectVersion, not s3:GetObject.
             Grant(Resource.LANDING_BUCKET, ("s3:GetObjectVersion",), objects="imports/*",
                   why="read the dropped file, by the version the event names (the uploader names its key)"),
+            Grant(Resource.LANDING_BUCKET, ("s3:GetObjectVersion",), objects="bedrock/*",
+                  why="read a Bedrock invocation log file, by the version the event names (Bedrock names its key)"),
+            Grant(Resource.LANDING_BUCKET, ("s3:GetObjectVersion",), objects="dms/*",
+                  why="read a DMS Parquet file, by the version the event names (the DMS task names its key)"),
             Grant(Resource.LANDING_BUCKET, ("s3:PutObject",), objects="reports/*",
                   why="write the file's progress and report beside it"),
             Grant(Resource.IMPORTS_DEAD_LETTER_QUEUE, ("sqs:SendMessage",),
@@ -408,6 +420,27 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         dead_letter=Resource.IMPORTS_DEAD_LETTER_QUEUE,
     ),
     FunctionSpec(
+        "capture", "SageMaker's state changes (EventBridge) and a DynamoDB stream (Pipes) -> contract events "
+        "through ingest's path; refused inputs kept with their reasons.",
+        CaptureEnv,
+        grants=(
+            *SEND_TO_QUEUE,
+            Grant(Resource.IDEMPOTENCY_TABLE, ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"),
+                  why="claim each delivery and each event id, as ingest does: a redelivery stores nothing twice"),
+            Grant(Resource.LEDGER_TABLE, ("dynamodb:PutItem",),
+                  why="supersede a pack whose send failed without an answer before resending its events, as ingest"),
+            Grant(Resource.SUBJECT_KEYS_TABLE, ("dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem"),
+                  why="a column mapped to subject_ref is pseudonymized under its subject's key, as in ingest"),
+            Grant(Resource.CAPTURE_DEAD_LETTER_QUEUE, ("sqs:SendMessage",),
+                  why="keep a refused input with its reasons; Lambda sends an event the function still fails on "
+                  "after its retries here, with this role (the queue's key: SEND_TO_QUEUE)"),
+        ),
+        # Ingest's timeout: a claim younger than that is in flight, as for ingest's requests.
+        timeout_seconds="ingest_timeout_seconds",
+        dead_letter=Resource.CAPTURE_DEAD_LETTER_QUEUE,
+        builder="mlaudit.capture.service:build",
+    ),
+    FunctionSpec(
         "config", "GET /v1/config: the settings in force; each read is audited.",
         ConfigEnv,
         grants=SEND_TO_QUEUE,
@@ -415,6 +448,35 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
 )
 
 BY_NAME: dict[str, FunctionSpec] = {spec.name: spec for spec in FUNCTIONS}
+
+
+@dataclass(frozen=True)
+class ServiceRole:
+    """A role an AWS service assumes to act for the stack, declared like a function's grants:
+    the CDK app gives it these grants and nothing else, the local stack plays the service
+    with them (local/pipes.py)."""
+
+    name: str
+    service: str  # the principal that assumes it
+    summary: str
+    grants: tuple[Grant, ...]
+
+
+# EventBridge Pipes reads the captured stream and invokes the capture function with each
+# batch; a batch that still fails after its retries goes to the capture dead-letter queue.
+CAPTURE_PIPE = ServiceRole(
+    "capture-pipe", "pipes.amazonaws.com", "EventBridge Pipes: the captured DynamoDB stream -> the capture function.",
+    grants=(
+        Grant(Resource.CAPTURED_STREAM, ("dynamodb:DescribeStream", "dynamodb:GetShardIterator",
+                                         "dynamodb:GetRecords", "dynamodb:ListStreams"),
+              why="read the stream (the actions the Pipes documentation lists for a DynamoDB source)"),
+        Grant(Resource.CAPTURE_FUNCTION, ("lambda:InvokeFunction",), why="the pipe's target"),
+        Grant(Resource.CAPTURE_DEAD_LETTER_QUEUE, ("sqs:SendMessage",),
+              why="a batch the function still fails on after the pipe's retries"),
+        Grant(Resource.DATA_KEY, ("kms:GenerateDataKey", "kms:Decrypt"), why="the dead-letter queue is KMS-encrypted"),
+    ),
+)
+SERVICE_ROLES: tuple[ServiceRole, ...] = (CAPTURE_PIPE,)
 
 
 def spec(name: str) -> FunctionSpec:

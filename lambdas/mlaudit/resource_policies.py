@@ -165,7 +165,8 @@ ALARMS_OF_THIS_ACCOUNT = _arn_pattern("cloudwatch", "alarm:*")
 RULES_OF_THIS_ACCOUNT = _arn_pattern("events", "rule/*")
 BUCKETS = (Resource.AUDIT_BUCKET, Resource.WITNESS_BUCKET, Resource.RESULTS_BUCKET, Resource.LANDING_BUCKET,
            Resource.ACCESS_LOGS_BUCKET)
-QUEUES = (Resource.EVENTS_QUEUE, Resource.DEAD_LETTER_QUEUE, Resource.IMPORTS_DEAD_LETTER_QUEUE)
+QUEUES = (Resource.EVENTS_QUEUE, Resource.DEAD_LETTER_QUEUE, Resource.IMPORTS_DEAD_LETTER_QUEUE,
+          Resource.CAPTURE_DEAD_LETTER_QUEUE)
 TOPICS = (Resource.WITNESS_TOPIC, Resource.MONITORS_TOPIC, Resource.ALARM_TOPIC)
 KEYS = (Resource.DATA_KEY, Resource.SIGNING_KEY, Resource.ENTRY_KEY)
 # Where each logged bucket's S3 server access logs go in the access-log bucket (stacks/).
@@ -177,9 +178,13 @@ ALARM_TOPICS = (Resource.ALARM_TOPIC, Resource.MONITORS_TOPIC)
 # stacks/imports.py).
 RULE_TARGETS = {Resource.CHECKPOINT_SCHEDULE: "checkpoint", Resource.MONITORS_SCHEDULE: "monitors",
                 Resource.RECOVERY_SCHEDULE: "writer",
-                Resource.FILE_LANDED_RULE: "imports"}
+                Resource.FILE_LANDED_RULE: "imports", Resource.SAGEMAKER_RULE: "capture"}
 # A rule whose failed deliveries go to a dead-letter queue.
-RULE_DEAD_LETTERS = {Resource.FILE_LANDED_RULE: Resource.IMPORTS_DEAD_LETTER_QUEUE}
+RULE_DEAD_LETTERS = {Resource.FILE_LANDED_RULE: Resource.IMPORTS_DEAD_LETTER_QUEUE,
+                     Resource.SAGEMAKER_RULE: Resource.CAPTURE_DEAD_LETTER_QUEUE}
+# Bedrock delivers its model invocation logs to the landing bucket, under bedrock/ (docs/capture.md),
+# for this account's Bedrock only (the conditions Bedrock's documentation gives).
+BEDROCK_OF_THIS_ACCOUNT = {"StringEquals": SOURCE_ACCOUNT, "ArnLike": {"aws:SourceArn": _arn_pattern("bedrock", "*")}}
 
 
 def _tls_only(resource: Resource) -> Statement:
@@ -244,12 +249,27 @@ def _key_statements(key: Resource) -> tuple[Statement, ...]:
             condition={"StringEquals": SOURCE_ACCOUNT},
         ),
         Statement(
+            "Allow", service("bedrock.amazonaws.com"), ("kms:GenerateDataKey",), ("*",),
+            "Bedrock writes its invocation logs to the landing bucket, which encrypts them with this key "
+            "(SSE-KMS asks for a data key with the writer's permission)", sid="BedrockInvocationLogs",
+            condition=BEDROCK_OF_THIS_ACCOUNT,
+        ),
+        Statement(
             "Allow", service("events.amazonaws.com"), ("kms:Decrypt", "kms:GenerateDataKey"), ("*",),
             "EventBridge sends an undeliverable event to an encrypted dead-letter queue (SQS uses the key with "
             "the sender's permission); a rule of this account only (naming the rule would be a cycle: the "
             "rule's target's role names this key)", sid="EventBridgeDeadLetters",
             condition={"ArnLike": {"aws:SourceArn": RULES_OF_THIS_ACCOUNT}, "StringEquals": SOURCE_ACCOUNT},
         ),
+    )
+
+
+def _bedrock_logs() -> Statement:
+    return Statement(
+        "Allow", service("bedrock.amazonaws.com"), ("s3:PutObject",),
+        (Join((Ref(Resource.LANDING_BUCKET), "/bedrock/AWSLogs/", ACCOUNT, "/BedrockModelInvocationLogs/*")),),
+        "Bedrock delivers this account's model invocation logs under bedrock/, where the import function reads "
+        "them (capture)", sid="BedrockInvocationLogs", condition=BEDROCK_OF_THIS_ACCOUNT,
     )
 
 
@@ -307,6 +327,7 @@ def declared(routes: Iterable[Route] = ROUTES) -> dict[Holder, tuple[Statement, 
         policies[Holder(bucket)] = (_tls_only(bucket),)
     policies[Holder(Resource.AUDIT_BUCKET)] += _write_once()
     policies[Holder(Resource.ACCESS_LOGS_BUCKET)] += _access_logs()
+    policies[Holder(Resource.LANDING_BUCKET)] += (_bedrock_logs(),)
     for queue in QUEUES:
         policies[Holder(queue)] = (_tls_only(queue),)
     for rule, queue in RULE_DEAD_LETTERS.items():

@@ -27,6 +27,8 @@ class Kind(Enum):
     TOPIC = "topic"
     RULE = "rule"  # an EventBridge rule
     API = "api"  # the REST API (attributes: id, stage, authorizer_id)
+    STREAM = "stream"  # a DynamoDB stream the stack reads but does not own (capture)
+    FUNCTION = "function"  # a function, where a role names it (a pipe's target)
 
 
 class Resource(Enum):
@@ -60,6 +62,14 @@ class Resource(Enum):
     RECOVERY_SCHEDULE = (Kind.RULE, "recovery-schedule")  # EventBridge -> the writer's recovery sweep
     FILE_LANDED_RULE = (Kind.RULE, "file-landed")  # S3 -> EventBridge -> the import function
     REST_API = (Kind.API, "")
+    # Capture (docs/capture.md): SageMaker's state changes -> the capture function; what it
+    # refuses or cannot take, and what EventBridge or Pipes cannot deliver, in its dead-letter queue.
+    SAGEMAKER_RULE = (Kind.RULE, "sagemaker-events")
+    CAPTURE_DEAD_LETTER_QUEUE = (Kind.QUEUE, "capture-dlq")
+    # Your table's stream, read by the capture pipe (capture_dynamodb_stream_arn); locally a
+    # table of this name (its mapping in capture/tables.json).
+    CAPTURED_STREAM = (Kind.STREAM, "predictions")
+    CAPTURE_FUNCTION = (Kind.FUNCTION, "capture")  # the capture pipe's target
 
     @property
     def kind(self) -> Kind:
@@ -78,6 +88,8 @@ class Resource(Enum):
             return suffix
         if self.kind is Kind.API:
             return api_name(prefix)
+        if self.kind is Kind.STREAM:
+            return suffix  # the table's own name, as tables.json names it
         return f"{prefix}-{suffix}"
 
 

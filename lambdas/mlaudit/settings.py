@@ -136,6 +136,18 @@ class Settings(BaseModel):
     writer_max_message_age_seconds: int = Field(900, ge=60, le=1_209_600)
     """Alarm when the oldest queued event is older than this (s)."""
 
+    # Capture (docs/capture.md)
+    capture_sagemaker: bool = False
+    """Capture SageMaker's training job, model package and endpoint state changes from the account's default
+    event bus (the rule is created disabled while false)."""
+    capture_dynamodb_stream_arn: str | None = Field(
+        None, pattern=r"^arn:aws[a-z-]*:dynamodb:[a-z0-9-]+:\d{12}:table/[A-Za-z0-9_.-]+/stream/.+$")
+    """A DynamoDB stream (NEW_IMAGE or NEW_AND_OLD_IMAGES) to capture through EventBridge Pipes; its table needs
+    a mapping in lambdas/mlaudit/capture/tables.json. None: no pipe."""
+    capture_bedrock_prompts: Literal["hash", "encrypted"] = "hash"
+    """Bedrock invocation logs: prompts and outputs stored only as SHA-256 hashes (hash), or also as personal
+    data encrypted under the key of the subject the request names, else of the caller (encrypted)."""
+
     @model_validator(mode="after")
     def _coherent(self) -> Settings:
         if self.ingest_provisioned_max < self.ingest_provisioned_min:

@@ -39,6 +39,10 @@ CUSTOM_CONTEXT: dict[str, str] = {
     "alarm_email": "ops@example.com",
     "api_p99_latency_ms": "1500",
     "writer_max_message_age_seconds": "600",
+    "capture_sagemaker": "true",
+    "capture_dynamodb_stream_arn": "arn:aws:dynamodb:eu-west-1:123456789012:table/predictions/stream/"
+                                   "2026-11-01T00:00:00.000",
+    "capture_bedrock_prompts": "encrypted",
 }
 
 

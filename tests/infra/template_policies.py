@@ -311,6 +311,36 @@ def service_paths(ev: Evaluator) -> list[Step]:
         steps.append(Step(f"access logs of {logical_id}", Request.make(
             logging, "s3:PutObject", destination + "2026-01-01-00-00-00-0000", _context(
                 aws__SourceArn=ev.get_att(logical_id, "Arn"), aws__SourceAccount=ACCOUNT))))
+    # Bedrock -> its invocation logs, under bedrock/ in the bucket that tells EventBridge of new
+    # files (the landing bucket), encrypted with the bucket's key (docs/capture.md).
+    bedrock = Principal.of_service("bedrock.amazonaws.com")
+    for logical_id, props in ev.of_type("AWS::S3::Bucket"):
+        if not props.get("NotificationConfiguration", {}).get("EventBridgeConfiguration", {}).get("EventBridgeEnabled"):
+            continue
+        context = _context(aws__SourceArn=f"arn:{PARTITION}:bedrock:{REGION}:{ACCOUNT}:model-invocation-logging",
+                           aws__SourceAccount=ACCOUNT)
+        key = f"bedrock/AWSLogs/{ACCOUNT}/BedrockModelInvocationLogs/{REGION}/2026/01/01/00/log.json.gz"
+        steps.append(Step(f"Bedrock's invocation logs -> {logical_id}", Request.make(
+            bedrock, "s3:PutObject", f"{ev.get_att(logical_id, 'Arn')}/{key}", context)))
+        for rule in props.get("BucketEncryption", {}).get("ServerSideEncryptionConfiguration", []):
+            master = rule.get("ServerSideEncryptionByDefault", {}).get("KMSMasterKeyID")
+            if master is not None:
+                steps.append(Step(f"Bedrock's invocation logs -> {logical_id} (SSE-KMS)", Request.make(
+                    bedrock, "kms:GenerateDataKey", str(ev(master)), context)))
+    # EventBridge Pipes -> (with the pipe's role) its source stream, its target, its dead-letter queue.
+    for logical_id, props in ev.of_type("AWS::Pipes::Pipe"):
+        role = Principal.role(str(ev(props["RoleArn"])), logical_id)
+        source = str(ev(props["Source"]))
+        for action in ("dynamodb:DescribeStream", "dynamodb:GetShardIterator", "dynamodb:GetRecords"):
+            steps.append(Step(f"pipe {logical_id} reads its source", Request.make(role, action, source, _context())))
+        steps.append(Step(f"pipe {logical_id} -> its target", Request.make(
+            role, "lambda:InvokeFunction", str(ev(props["Target"])), _context())))
+        dead_letter = props["SourceParameters"]["DynamoDBStreamParameters"].get("DeadLetterConfig", {}).get("Arn")
+        if dead_letter is not None:
+            queue_arn = str(ev(dead_letter))
+            encrypted_send(f"pipe {logical_id} -> its dead-letter queue", role,
+                           _logical_id_of_arn(ev, queue_arn, "AWS::SQS::Queue"), queue_arn, "sqs:SendMessage",
+                           _context())
     # CloudWatch Logs -> the key of each encrypted log group.
     logs = Principal.of_service(f"logs.{REGION}.amazonaws.com")
     for logical_id, props in ev.of_type("AWS::Logs::LogGroup"):

@@ -32,7 +32,7 @@ def test_each_acknowledgment_is_recorded_where_its_path_points(synth: Synth) -> 
                     path = node.node.path.removeprefix(prefix)
                     recorded.setdefault(rule.removeprefix("Annotation::"), set()).add(path)
     for ack in ACKNOWLEDGMENTS:
-        if (ack.unless and getattr(synth.settings, ack.unless)) or ack.path.startswith("Route-"):
+        if not ack.applies(synth.settings) or ack.path.startswith("Route-"):
             continue
         paths = recorded.get(resolve_rule(synth.stack, ack.rule), set())
         assert any(fnmatch.fnmatchcase(p, ack.path) for p in paths), (ack.rule, ack.path)

@@ -32,8 +32,13 @@ STARTUP_TIMEOUT_SECONDS = 600  # a busy 2-core machine: several stacks start at 
 SHUTDOWN_TIMEOUT_SECONDS = 180
 # Fast enough for tests: batches close after 1 s, failed messages come back after
 # 5 s and reach the DLQ on their 3rd receive; the log's head is signed every 2 s.
+# Capture switched on (off by default on AWS): SageMaker's rule enabled, the pipe on the
+# local stand-in for a captured table (local/capture.py).
+CAPTURE_SETTINGS = ("--setting", "capture_sagemaker=true", "--setting",
+                    "capture_dynamodb_stream_arn=arn:aws:dynamodb:us-east-1:123456789012:table/predictions/stream/"
+                    "2026-11-01T00:00:00.000")
 LOCAL_STACK_ARGS = ("--writer-window", "1", "--visibility-timeout", "5", "--max-receive-count", "3",
-                    "--checkpoint-interval", "2")
+                    "--checkpoint-interval", "2", *CAPTURE_SETTINGS)
 
 
 @contextmanager

@@ -22,6 +22,8 @@ def test_demo_runs_the_workload_and_every_check_passes(tmp_path):
     assert "OK: every event stored once, every hash verifies" in result.stdout
     assert "OK: nothing altered, removed or added" in result.stdout
     assert "300 predictions" in result.stdout
+    # One SageMaker training job captured with no code, its events among those stored once
+    assert "training_started and training_completed captured" in result.stdout
     # It ends by writing the HTML report and printing where
     assert result.stdout.rstrip().splitlines()[-1] == f"HTML report (opens offline): {report.resolve()}"
     assert 'data-plot="readmission-risk/volume"' in report.read_text()

@@ -29,7 +29,7 @@ from typing import Any
 
 import pytest
 import requests
-from mlaudit.functions import FUNCTIONS
+from mlaudit.functions import FUNCTIONS, SERVICE_ROLES
 from mlaudit.resources import Resource
 from mlaudit.routes import ROUTES, Route
 
@@ -52,6 +52,7 @@ WITHHELD_RUNS = (
         "queries": "athena:StartQueryExecution",
         "config": "kms:Decrypt",
         "monitors": "athena:StartQueryExecution",
+        "capture": "dynamodb:PutItem",
     },
     # The import function cannot read the versioned file it is sent (what AWS did before the
     # grant was s3:GetObjectVersion), and CloudWatch may not publish to the alarm topic.
@@ -69,6 +70,14 @@ NEEDED_ONLY_IN_RECOVERY = {
     "imports dead-letter queue with the function's role (the second withheld run below)",
     ("writer", "s3:GetObject", "index/*"): "the writer reads subject index objects only to merge an hour once it "
     "has closed, later than this run lasts (tests/unit/test_subject_index.py merges them on moto)",
+    ("capture", "dynamodb:PutItem", None): "as ingest: a pack sent without an answer is superseded in the writer's "
+    "ledger before another delivery resends its events",
+    ("capture-pipe", "dynamodb:ListStreams", None): "the Pipes documentation lists it for a DynamoDB source; a pipe "
+    "given its stream's ARN reads with DescribeStream, GetShardIterator and GetRecords (the local pipe does)",
+    ("capture-pipe", "sqs:SendMessage", None): "a batch the capture function still fails on after the pipe's "
+    "retries (tests/integration/test_capture.py sends refused records there from the function instead)",
+    ("capture-pipe", "kms:GenerateDataKey", None): "the encrypted dead-letter queue, for a failed batch (above)",
+    ("capture-pipe", "kms:Decrypt", None): "the encrypted dead-letter queue, for a failed batch (above)",
 }
 
 
@@ -97,6 +106,7 @@ class Run:
     status: dict[tuple[str, str], int] = field(default_factory=dict)  # (method, path) -> status
     execution: str = ""
     imports: str = ""  # the two landed files' report states
+    captured: list[str] = field(default_factory=list)  # the captured events' types in the lake
     monitor_alarm: list[dict[str, Any]] = field(default_factory=list)  # on the monitors' topic
     cloudwatch_alarm: str = ""  # the DLQ alarm's notification on the alarm topic
 
@@ -148,6 +158,7 @@ OTHER_DRIVERS = {
     "checkpoint": "a receipt for an ingested event (signed)",
     "imports": "a file dropped in the landing bucket",
     "monitors": "their schedule; a monitor that alarms publishes to the monitors' topic",
+    "capture": "SageMaker state changes on the bus (one malformed) and an item written to the captured table",
 }
 
 
@@ -202,6 +213,7 @@ def drive_every_function(config: dict[str, Any], *, expect_ok: bool) -> Run:
     else:
         time.sleep(4)  # let the writer and the signer try
     run.imports = _drop_file(config, expect_ok)  # before the routes: a landed file's report may be read
+    run.captured = _capture(config, expect_ok)
     for route in ROUTES:
         if (route.method, route.path) != ("POST", "/v1/events"):
             driver(route)(run, route)
@@ -221,6 +233,53 @@ def _drop_file(config: dict[str, Any], expect_ok: bool) -> str:
         s3.put_object(Bucket=config["landing_bucket"], Key=f"imports/{name}", Body="\n".join(lines).encode())
         states.append(_report_state(s3, config["landing_bucket"], f"reports/{name}.json", 30 if expect_ok else 6))
     return " then ".join(states)
+
+
+def _capture(config: dict[str, Any], expect_ok: bool) -> list[str]:
+    """Capture's doors: SageMaker's (a training job's completion on the bus, one event it
+    refuses, one delivered twice), a workload's (a prediction written to the captured table;
+    a batch of two subjects delivered by the pipe), Bedrock's and DMS's (a file each in the
+    landing bucket). Returns the captured events' types found in the lake."""
+    from tests.fixtures.capture import load  # noqa: PLC0415
+    from tests.integration.test_capture import _parquet, _stream_batch  # noqa: PLC0415
+
+    tag = uuid.uuid4().hex[:10]
+    job, again, request = f"iam-{tag}", f"iam-{tag}-again", f"iam-{tag}-row"
+    completed = json.loads(json.dumps(load("sagemaker_training_completed")).replace("churn-xgb-2026-11-30", job))
+    broken = json.loads(json.dumps(completed))
+    del broken["detail"]["TrainingJobName"]
+    client.aws_client(config, "events").put_events(Entries=[
+        {"Source": e["source"], "DetailType": e["detail-type"], "Detail": json.dumps(e["detail"]),
+         "Resources": e["resources"]} for e in (completed, broken)])
+    sqs = client.aws_client(config, "sqs")
+    redelivered = {**json.loads(json.dumps(completed).replace(job, again)), "id": str(uuid.uuid4())}
+    batch = _stream_batch(config, f"iam-{tag}-batch")[:1] * 2
+    batch = json.loads(json.dumps(batch))
+    batch[1]["eventID"], batch[1]["dynamodb"]["NewImage"]["request_id"]["S"] = "x" + tag, f"iam-{tag}-batch2"
+    batch[1]["dynamodb"]["NewImage"]["customer_id"]["S"] = "another-capture-subject"
+    for queue, body in (("eventbridge", redelivered), ("eventbridge", redelivered), ("pipe", batch)):
+        sqs.send_message(QueueUrl=config["capture"][f"{queue}_delivery_url"], MessageBody=json.dumps(body))
+    client.aws_client(config, "dynamodb").put_item(TableName=config["capture"]["table"], Item={
+        "request_id": {"S": request}, "model_id": {"S": "churn"}, "model_version": {"S": "7"},
+        "score": {"N": "0.5"}, "created_at": {"S": NOW}, "customer_id": {"S": "iam-capture-subject"}})
+    record = {**load("bedrock_invocations")[0], "requestId": f"iam-{tag}-bedrock"}
+    dms = [{**load("dms_predictions")["full_load"][0], "request_id": f"iam-{tag}-dms"}]
+    s3 = client.aws_client(config, "s3")
+    s3.put_object(Bucket=config["landing_bucket"], Body=gzip.compress(json.dumps(record).encode()),
+                  Key=f"bedrock/AWSLogs/{config['account_id']}/BedrockModelInvocationLogs/us-east-1/{tag}.json.gz")
+    s3.put_object(Bucket=config["landing_bucket"], Key=f"dms/public/predictions/LOAD{tag}.parquet", Body=_parquet(dms))
+    if not expect_ok:
+        time.sleep(4)  # let EventBridge, the pipe and Lambda's retries try
+        return []
+    _wait(lambda: len(_captured(config, tag)) == 7, "the captured events in the lake", timeout=120)
+    return sorted(_captured(config, tag))
+
+
+def _captured(config: dict[str, Any], tag: str) -> list[str]:
+    from tests.integration.test_capture import lake  # noqa: PLC0415
+
+    return [r["event_type"] for r in lake(config, lambda r: tag in (r["run_id"] or r["prediction_id"] or "")
+                                          or tag in r["event_id"])]
 
 
 def _subscribe(config: dict[str, Any], keys: tuple[str, ...]) -> dict[str, tuple[Any, str]]:
@@ -307,6 +366,8 @@ def test_every_route_and_function_passes_with_iam_enforced(full_run: dict[str, A
     run: Run = full_run["run"]
     assert run.status == {(r.method, r.path): EXPECTED.get((r.method, r.path), 200) for r in ROUTES}
     assert run.imports == "imported then already_imported"
+    assert run.captured == ["generative_inference", "prediction", "prediction", "prediction", "prediction",
+                            "training_completed", "training_completed"]
     assert run.monitor_alarm, "the monitor's alarm was not published"
     assert run.cloudwatch_alarm == "ALARM delivered"
     functions = full_run["report"]["functions"]
@@ -325,14 +386,14 @@ def test_every_aws_service_the_stack_plays_was_allowed_by_the_declared_policies(
     invoked = {resource.rsplit(":", 1)[-1] if resource.endswith(":live") else resource.rsplit("-", 1)[-1]
                for principal, action, resource in services["allowed"] if action == "lambda:InvokeFunction"}
     assert invoked >= {"authorizer", "live", "proofs", "queries", "privacy", "config", "checkpoint", "monitors",
-                       "imports"}
+                       "imports", "capture"}
 
 
 def test_every_declared_action_is_needed(full_run: dict[str, Any]) -> None:
     """Drop any one action from any declaration: some call the run made is then denied."""
     arns = {Resource[name]: arn for name, arn in full_run["report"]["arns"].items()}
     unneeded = []
-    for spec in FUNCTIONS:
+    for spec in (*FUNCTIONS, *SERVICE_ROLES):
         needs = [Need(action, resource) for action, resource in full_run["report"]["functions"][spec.name]["allowed"]]
         for index, grant in enumerate(spec.grants):
             for action in grant.actions:

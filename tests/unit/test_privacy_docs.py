@@ -30,5 +30,6 @@ def test_every_requirement_of_the_issue_is_mapped():
     text = DOC.read_text(encoding="utf-8")
     for requirement in ("§164.312(b)", "§164.312(c)(1)", "§164.312(d)", "§164.316(b)(2)", "Art. 5(1)(e)",
                         "Art. 15", "Art. 17", "Art. 30", "Art. 32", "AU-2 ", "AU-3 ", "AU-6 ", "AU-9 ",
-                        "AU-10 ", "AU-11 ", "AU-12 "):
+                        "AU-10 ", "AU-11 ", "AU-12 ", "SageMaker (EventBridge) ", "Bedrock (invocation logs) ",
+                        "DynamoDB (EventBridge Pipes) ", "Relational databases (DMS) ", "Training callbacks "):
         assert f"| {requirement}" in text, requirement

@@ -1,5 +1,7 @@
 """Integrations with ML code. `audited` needs nothing else; `sklearn` and `mlflow` need
-their extras (`pip install 'mlaudit-client[sklearn]'`, `[mlflow]`)."""
+their extras (`pip install 'mlaudit-client[sklearn]'`, `[mlflow]`), and so do the training
+callbacks: `lightning`, `transformers`, `xgboost`, `lightgbm` (each imported only from its
+own module, never from here)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,9 @@
 """A file dropped under imports/ in the landing bucket (EventBridge "Object Created"):
 import it through the same contract, rules, queue and writer as the API (logic in
-mlaudit.imports), and write its report beside it under reports/.
+mlaudit.imports), and write its report beside it under reports/. Files of the captured
+sources (Bedrock's invocation logs under bedrock/, DMS's Parquet under dms/; mlaudit.capture)
+are imported the same way, each record mapped to its contract event first; their reports
+are under reports/bedrock/ and reports/dms/.
 
 While it runs, reports/<key>.progress holds the lines read so far (the CLI shows it);
 the finished report is reports/<key>.json; both name the object version they are about
@@ -19,6 +22,8 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools import Logger
 
 from mlaudit import bootstrap
+from mlaudit.capture.files import PREFIXES as CAPTURED_PREFIXES
+from mlaudit.capture.files import captured_format
 from mlaudit.imports import ImportSource, format_of
 
 if TYPE_CHECKING:
@@ -30,6 +35,8 @@ logger = Logger(service="mlaudit-imports")
 
 APP: FunctionApp[ImportService] = bootstrap.app("imports")
 IMPORTS_PREFIX, REPORTS_PREFIX = "imports/", "reports/"
+# Where files are imported from: imports/, and the captured sources' files (bedrock/, dms/).
+LANDING_PREFIXES = (IMPORTS_PREFIX, *CAPTURED_PREFIXES)
 PROGRESS_EVERY_SECONDS = 2.0
 
 
@@ -47,10 +54,16 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     bucket, obj = (detail.get("bucket") or {}).get("name"), detail.get("object") or {}
     key, version = obj.get("key", ""), obj.get("version-id")
     service = APP.service()
-    if bucket != service.bucket or not key.startswith(IMPORTS_PREFIX):
-        # The rule matches only this bucket's imports/; anything else is a wiring fault.
+    if bucket != service.bucket or not key.startswith(LANDING_PREFIXES):
+        # The rule matches only this bucket's imports/ and captured sources; anything else is a wiring fault.
         raise ValueError("event for another bucket or prefix")
-    fmt = format_of(key)
+    captured = not key.startswith(IMPORTS_PREFIX)
+    fmt = captured_format(key) if captured else format_of(key)
+    if fmt is None and captured:
+        # A captured source's file that holds no records (Bedrock's permission check, its
+        # large-data objects): nothing to import, nothing to report.
+        logger.info("landed file ignored", extra={"key": key})
+        return {"state": "ignored", "name": key}
     if fmt is None:
         body = {"state": "refused", "name": key, "version_id": version,
                 "error": "the file name must end in .jsonl, .ndjson, .json or .parquet"}
@@ -65,7 +78,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
     with service.landing.open(key, version) as (stream, sha256):
         source = ImportSource(file_id=f"sha256:{sha256}", name=key, format=fmt)
-        report = service.importer.run(stream, source, service.principal, progress=progress, version_id=version)
+        report = service.importer.run(stream, source, service.sender(fmt), progress=progress,
+                                      version_id=version)
     body = report.body()
     service.landing.put(report_key(key), json.dumps(body, separators=(",", ":")).encode())
     logger.info("file imported", extra={"state": report.state, "lines": report.lines,

@@ -16,3 +16,9 @@ class ImportService:
     landing: LandingFiles
     importer: FileImporter
     principal: Principal  # the events' sender: the import itself
+
+    def sender(self, fmt: str) -> Principal:
+        """A captured source's file speaks for the service that wrote it (mlaudit.capture)."""
+        from mlaudit.capture.files import SENDERS, sender  # noqa: PLC0415
+
+        return sender(fmt, self.bucket) if fmt in SENDERS else self.principal

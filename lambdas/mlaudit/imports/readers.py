@@ -26,7 +26,7 @@ from typing import IO, Any
 
 from mlaudit.contract import JSON_FIELDS
 
-FORMATS = ("jsonl", "parquet")
+FORMATS = ("jsonl", "parquet", "bedrock", "dms")  # the last two: mlaudit.capture
 _SUFFIXES = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".parquet": "parquet"}
 _JSON_COLUMNS = frozenset((*JSON_FIELDS, "personal_data"))
 _COPY_CHUNK = 1 << 20
@@ -36,6 +36,7 @@ _COPY_CHUNK = 1 << 20
 class Unreadable:
     rule: str
     message: str
+    path: str = "$"  # where in the line (a mapped source's record: the field it lacks)
 
 
 def format_of(name: str) -> str | None:

@@ -94,6 +94,7 @@ class ImportReport:
     format: str
     state: str = "imported"  # imported | already_imported
     lines: int = 0  # lines (rows) read, blank lines not counted
+    ignored: int = 0  # a captured source's records its mapping records nothing for (mlaudit.capture)
     accepted: int = 0  # stored by this import
     rejected: int = 0
     already_stored: int = 0  # their events stored before, by another import or the API: nothing sent
@@ -111,7 +112,7 @@ class ImportReport:
         """What the idempotency record keeps (no per-line list: DynamoDB items are small)."""
         return {
             "report_version": REPORT_VERSION, "file_id": self.file_id, "name": self.name, "format": self.format,
-            "lines": self.lines, "accepted": self.accepted, "rejected": self.rejected,
+            "lines": self.lines, "accepted": self.accepted, "rejected": self.rejected, "ignored": self.ignored,
             "already_stored": self.already_stored, "dq": dict(self.dq), "received_at": self.received_at,
         }
 
@@ -136,8 +137,8 @@ class ImportReport:
     def replayed(cls, summary: dict[str, Any]) -> ImportReport:
         report = cls(summary["file_id"], summary["name"], summary["format"], state="already_imported",
                      lines=summary["lines"], accepted=summary["accepted"], rejected=summary["rejected"],
-                     already_stored=summary.get("already_stored", 0), dq=dict(summary["dq"]),
-                     received_at=summary["received_at"])
+                     already_stored=summary.get("already_stored", 0), ignored=summary.get("ignored", 0),
+                     dq=dict(summary["dq"]), received_at=summary["received_at"])
         report.rejections_listed = report.already_stored_listed = False  # in the first import's report
         return report
 
@@ -156,9 +157,12 @@ class FileImporter:
 
     def __init__(
         self, *, ingest: IngestService, store: IdempotencyStore | None = None, limits: ImportLimits = ImportLimits(),
-        clock: Any = lambda: datetime.now(UTC), sleep: Callable[[float], None] = time.sleep,
+        clock: Any = lambda: datetime.now(UTC), sleep: Callable[[float], None] = time.sleep, capture: Any = None,
     ) -> None:
+        from mlaudit.capture.files import CapturedFiles  # noqa: PLC0415 - capture reads imports' readers
+
         self.ingest = ingest
+        self.capture = capture or CapturedFiles()  # bedrock/ and dms/ files (mlaudit.capture)
         self.store = store if store is not None else ingest.store  # the file's own record
         self.limits = limits
         self.clock = clock
@@ -191,9 +195,11 @@ class FileImporter:
         self.store.complete(key, report.summary(), self.clock(), self.claim_limits)
         return report
 
-    def _lines(self, stream: IO[bytes], source: ImportSource) -> Iterator[tuple[int, bytes | Unreadable]]:
+    def _lines(self, stream: IO[bytes], source: ImportSource) -> Iterator[tuple[int, bytes | Unreadable | None]]:
         if source.format == "parquet":
             return read_parquet(stream, self.limits.parquet_batch_rows)
+        if source.format in ("bedrock", "dms"):
+            return self.capture.lines(stream, source.format, source.name, self.limits.parquet_batch_rows)
         # A line is validated as a request body of one event: no longer than a body may be.
         longest = min(self.limits.max_line_bytes, self.ingest_limits.max_body_bytes - len(_PREFIX) - len(_SUFFIX))
         return read_jsonl(stream, longest)
@@ -208,7 +214,10 @@ class FileImporter:
         for number, line in self._lines(stream, source):
             report.lines += 1
             if isinstance(line, Unreadable):
-                self._reject(report, number, [{"path": "$", "rule": line.rule, "message": line.message}])
+                self._reject(report, number, [{"path": line.path, "rule": line.rule, "message": line.message}])
+                continue
+            if line is None:  # a captured source's record the mapping records nothing for
+                report.ignored += 1
                 continue
             event, problems = self.check_line(line)
             if event is not None and event.event_id is not None:
