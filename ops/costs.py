@@ -35,7 +35,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mlaudit import monitors as monitors_file
 from mlaudit import subject_index
 from mlaudit.functions import BY_NAME, LAMBDA_PAYLOAD_LIMIT_BYTES
 from mlaudit.routes import ACCESS_TOKEN_SECONDS, AUTHORIZER_CACHE_SECONDS
@@ -234,7 +233,7 @@ class Month:
                                   MONTH_SECONDS / subject_index.MAINTAIN_SECONDS * settings.writer_max_concurrency)
         self.delete_batches = max(self.writer_runs, self.messages / 10)
         self.checkpoint_runs = MONTH_SECONDS / (settings.checkpoint_interval_minutes * 60)
-        self.monitor_runs = MONTH_SECONDS / (monitors_file.INTERVAL_MINUTES * 60)
+        self.monitor_runs = MONTH_SECONDS / (settings.monitor_interval_minutes * 60)
         # A token is fetched when the last one expired and authorized when the cached answer did
         # (at most once a request: a quiet client makes one of each per request).
         self.authorizer_runs = min(self.requests, CLIENT_PROCESSES * MONTH_SECONDS / min(

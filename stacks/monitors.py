@@ -24,8 +24,6 @@ from mlaudit.monitors.emf import ALARM_METRIC, VALUE
 from mlaudit.resources import service_name
 from mlaudit.settings import Settings
 
-INTERVAL = Duration.minutes(monitors_file.INTERVAL_MINUTES)
-
 
 class Monitors(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, settings: Settings, key: kms.IKey,
@@ -42,15 +40,16 @@ class Monitors(Construct):
         self.dashboards: dict[str, cw.Dashboard] = {}
 
     def wire(self, function: lambda_.IFunction) -> None:
+        interval = Duration.minutes(self.settings.monitor_interval_minutes)
         self.schedule = events.Rule(
-            self, "Schedule", description="Evaluate the monitors", schedule=events.Schedule.rate(INTERVAL),
+            self, "Schedule", description="Evaluate the monitors", schedule=events.Schedule.rate(interval),
             targets=[targets.LambdaFunction(function, retry_attempts=0, max_event_age=Duration.minutes(10))],
         )
         namespace, service = self.settings.name_prefix, service_name(self.settings.name_prefix, "monitors")
         for index, monitor in enumerate(self.monitors):
             dimensions = {"model_id": monitor.model_id, "monitor": monitor.name, "service": service}
             alarm = cw.Metric(
-                namespace=namespace, metric_name=ALARM_METRIC, statistic="Maximum", period=INTERVAL,
+                namespace=namespace, metric_name=ALARM_METRIC, statistic="Maximum", period=interval,
                 dimensions_map=dimensions,
             ).create_alarm(
                 self, f"Alarm{index}", threshold=1, evaluation_periods=1,
@@ -71,7 +70,7 @@ class Monitors(Construct):
                     [cw.GraphWidget(
                         title=f"{m.name} ({m.kind})", width=8,
                         left=[cw.Metric(namespace=namespace, metric_name=VALUE, statistic="Maximum",
-                                        period=INTERVAL, label=m.name,
+                                        period=interval, label=m.name,
                                         dimensions_map={"model_id": m.model_id, "monitor": m.name,
                                                         "service": service})],
                         left_annotations=[cw.HorizontalAnnotation(value=m.threshold, label="threshold")],

@@ -135,6 +135,10 @@ class Settings(BaseModel):
     """Alarm when API p99 latency exceeds this (ms)."""
     writer_max_message_age_seconds: int = Field(900, ge=60, le=1_209_600)
     """Alarm when the oldest queued event is older than this (s)."""
+    monitor_interval_minutes: int = Field(60, ge=5, le=1440)
+    """Minutes between evaluations of the monitors (monitors.json). Each evaluation scans the days its
+    windows touch: at 60 the packaged monitors' one-hour windows are each seen once; 5 costs twelve times
+    as much (docs/deploy.md, "What it costs")."""
 
     @model_validator(mode="after")
     def _coherent(self) -> Settings:

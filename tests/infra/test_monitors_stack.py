@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import json
 
-from mlaudit.monitors import INTERVAL_MINUTES
+from aws_cdk import Duration
+from aws_cdk import aws_events as events
 from mlaudit.monitors import load as load_monitors
 from mlaudit.resources import service_name
 from mlaudit.settings import Env
@@ -17,7 +18,8 @@ from tests.infra.synth import Synth
 def test_the_schedule_runs_the_monitors_function(synth: Synth) -> None:
     function_id = synth.logical_id("Monitors/Evaluator/Function")
     (rule,) = [r for r in synth.props("AWS::Events::Rule") if r.get("Description") == "Evaluate the monitors"]
-    assert rule["ScheduleExpression"] == f"rate({INTERVAL_MINUTES} minutes)"
+    every = Duration.minutes(synth.settings.monitor_interval_minutes)
+    assert rule["ScheduleExpression"] == events.Schedule.rate(every).expression_string
     (target,) = rule["Targets"]
     assert target["Arn"] == {"Fn::GetAtt": [function_id, "Arn"]}
     env = synth.resources[function_id]["Properties"]["Environment"]["Variables"]
