@@ -109,6 +109,7 @@ class MlAuditStack(Stack):
             dead_letter_queue=ingestion.dead_letter_queue,
             imports_dead_letter_queue=imports.dead_letter_queue,
             functions=functions,
+            monitor_widgets=monitors.widgets,
         )
 
         # Every resource policy, from its one declaration (mlaudit.resource_policies).

@@ -1,5 +1,6 @@
 """Monitoring: alarms that page someone when events stop flowing or pile up, an
-encrypted SNS topic for them, one dashboard of the pipeline and one of the models.
+encrypted SNS topic for them, and one dashboard ($3 a month each: one, not one per concern)
+of the pipeline, the models and their monitors.
 
 The models' dashboard reads the business metrics the functions emit as EMF
 (mlaudit.metrics): per model id and version, through CloudWatch SEARCH expressions, so a
@@ -39,6 +40,7 @@ class Monitoring(Construct):
         dead_letter_queue: sqs.IQueue,
         imports_dead_letter_queue: sqs.IQueue,
         functions: Mapping[str, lambda_.IFunction],
+        monitor_widgets: list[list[cw.IWidget]] | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         # Its policy lets CloudWatch alarms publish (mlaudit.resource_policies): a topic policy
@@ -111,11 +113,6 @@ class Monitoring(Construct):
         signer_alarm.add_alarm_action(cw_actions.SnsAction(self.topic))
         signer_alarm.add_ok_action(cw_actions.SnsAction(self.topic))
         self.alarms.append(signer_alarm)
-        self.models_dashboard = cw.Dashboard(
-            self, "ModelsDashboard", default_interval=Duration.hours(24),
-            widgets=_model_widgets(namespace, settings.name_prefix),
-        )
-
         self.dashboard = cw.Dashboard(
             self,
             "Dashboard",
@@ -146,6 +143,8 @@ class Monitoring(Construct):
                     for name, f in sorted(functions.items())
                 ],
                 [cw.AlarmStatusWidget(title="Alarms", alarms=self.alarms, width=24)],
+                *_model_widgets(namespace, settings.name_prefix),
+                *(monitor_widgets or []),
             ],
         )
 
@@ -191,9 +190,8 @@ def _model_widgets(namespace: str, prefix: str) -> list[list[cw.IWidget]]:
             cw.GraphWidget(title="DQ violations per model and rule", width=12,
                            left=[_search(namespace, "model_id,model_version,rule_id,service", "dq_violations",
                                          "Sum", "")]),
-            cw.GraphWidget(title="Score distribution (all models, ten bins over [0, 1])", width=12, stacked=True,
-                           left=[_search(namespace, model, f"score_bin_{i:02d}", "Sum", f"[{i / 10:.1f}, "
-                                         f"{(i + 1) / 10:.1f})") for i in range(10)]),
+            cw.GraphWidget(title="Prediction score per model (p10, p50, p90)", width=12,
+                           left=[_search(namespace, model, "prediction_score", p, p) for p in ("p10", "p50", "p90")]),
         ],
         [
             cw.GraphWidget(title="Writer: events written, lag p99 (ms)", width=12,

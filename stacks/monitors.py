@@ -1,7 +1,8 @@
 """The monitors (lambdas/mlaudit/monitors/monitors.json) on AWS: their alarm topic, the
 schedule that runs the monitors function, one CloudWatch alarm per monitor on the EMF
-metric the function emits (`monitor_alarm`, mlaudit.monitors.emf) and one dashboard per
-model, all generated from the monitors file.
+metric the function emits (`monitor_alarm`, mlaudit.monitors.emf) and a row per model on
+the deployment's dashboard (stacks/monitoring.py: one dashboard, $3 a month, not one per
+model), all generated from the monitors file.
 
 The topic exists before the functions (the monitors function's role names it); the rest is
 wired once the function is built (`wire`)."""
@@ -37,7 +38,7 @@ class Monitors(Construct):
         if settings.alarm_email:
             self.topic.add_subscription(subscriptions.EmailSubscription(settings.alarm_email))
         self.alarms: dict[str, cw.Alarm] = {}
-        self.dashboards: dict[str, cw.Dashboard] = {}
+        self.widgets: list[list[cw.IWidget]] = []  # rows for the deployment's dashboard
 
     def wire(self, function: lambda_.IFunction) -> None:
         interval = Duration.minutes(self.settings.monitor_interval_minutes)
@@ -61,21 +62,17 @@ class Monitors(Construct):
             alarm.add_alarm_action(cw_actions.SnsAction(self.topic))
             alarm.add_ok_action(cw_actions.SnsAction(self.topic))
             self.alarms[monitor.key] = alarm
-        models = sorted({m.model_id for m in self.monitors})
-        for index, model in enumerate(models):
+        for model in sorted({m.model_id for m in self.monitors}):
             own = [m for m in self.monitors if m.model_id == model]
-            self.dashboards[model] = cw.Dashboard(
-                self, f"Dashboard{index}", default_interval=Duration.hours(24),
-                widgets=[
-                    [cw.GraphWidget(
-                        title=f"{m.name} ({m.kind})", width=8,
-                        left=[cw.Metric(namespace=namespace, metric_name=VALUE, statistic="Maximum",
-                                        period=interval, label=m.name,
-                                        dimensions_map={"model_id": m.model_id, "monitor": m.name,
-                                                        "service": service})],
-                        left_annotations=[cw.HorizontalAnnotation(value=m.threshold, label="threshold")],
-                    ) for m in own[row:row + 3]]
-                    for row in range(0, len(own), 3)
-                ] + [[cw.AlarmStatusWidget(title=f"{model}: monitors", width=24,
-                                           alarms=[self.alarms[m.key] for m in own])]],
-            )
+            self.widgets += [
+                [cw.GraphWidget(
+                    title=f"{m.name} ({m.kind})", width=8,
+                    left=[cw.Metric(namespace=namespace, metric_name=VALUE, statistic="Maximum",
+                                    period=interval, label=m.name,
+                                    dimensions_map={"model_id": m.model_id, "monitor": m.name,
+                                                    "service": service})],
+                    left_annotations=[cw.HorizontalAnnotation(value=m.threshold, label="threshold")],
+                ) for m in own[row:row + 3]]
+                for row in range(0, len(own), 3)
+            ] + [[cw.AlarmStatusWidget(title=f"{model}: monitors", width=24,
+                                       alarms=[self.alarms[m.key] for m in own])]]

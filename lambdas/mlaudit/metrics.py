@@ -5,10 +5,10 @@ seconds (locally they sit in the stack's log). Namespace: POWERTOOLS_METRICS_NAM
 (default "mlaudit").
 
 - ingest, per model id and version: `events`, `predictions`, `dq_violations` (and, with a
-  `rule_id` dimension, per rule), the score distribution (`score_bin_00` .. `score_bin_09`
-  over [0, 1], `score_out_of_range`) and `prediction_latency_ms` (CloudWatch computes p50/p99
-  from the values); per reason (no model: a refused event's fields are not trusted),
-  `rejected_events`.
+  `rule_id` dimension, per rule), `prediction_score` and `prediction_latency_ms` (each
+  prediction's value: CloudWatch computes their percentiles); per reason (no model: a
+  refused event's fields are not trusted), `rejected_events`. Five series per model version
+  (each $0.30 a month): the score's distribution is one series of values, not a series per bin.
 - writer: `events_written`, `bytes_written`, `write_lag_ms` (from received_at to stored,
   for the oldest event of each batch).
 - signer: `checkpoint_age_seconds` (since the previous signed checkpoint), `log_size`.
@@ -32,7 +32,6 @@ from typing import Any
 
 MAX_MODELS = 50
 OTHER = "other"
-SCORE_BINS = 10
 MAX_VALUES = 100  # EMF takes at most 100 values per metric in one document
 DEFAULT_NAMESPACE = "mlaudit"
 
@@ -72,12 +71,6 @@ def _emit(dimensions: dict[str, str], metrics: dict[str, tuple[str, list[float]]
         document.flush_metrics()
 
 
-def _score_bin(score: float) -> str:
-    if not 0.0 <= score <= 1.0:
-        return "score_out_of_range"
-    return f"score_bin_{min(int(score * SCORE_BINS), SCORE_BINS - 1):02d}"
-
-
 class IngestMetrics:
     def __init__(self, buckets: ModelBuckets | None = None) -> None:
         self.buckets = buckets or ModelBuckets()
@@ -86,6 +79,7 @@ class IngestMetrics:
         """The events of one accepted request (leaf records: contract fields and dq verdicts)."""
         counts: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
         latencies: dict[tuple[str, str], list[float]] = defaultdict(list)
+        scores: dict[tuple[str, str], list[float]] = defaultdict(list)
         rules: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
         for record in records:
             model = self.buckets.of(record.get("model_id"), record.get("model_version"))
@@ -99,7 +93,7 @@ class IngestMetrics:
                 count["predictions"] += 1
                 score = record.get("prediction_score")
                 if isinstance(score, int | float) and math.isfinite(score):
-                    count[_score_bin(float(score))] += 1
+                    scores[model].append(float(score))
                 latency = record.get("latency_ms")
                 if isinstance(latency, int | float) and math.isfinite(latency):
                     latencies[model].append(float(latency))
@@ -108,6 +102,8 @@ class IngestMetrics:
             metrics: dict[str, tuple[str, list[float]]] = {n: ("Count", [float(v)]) for n, v in sorted(count.items())}
             if latencies[model]:
                 metrics["prediction_latency_ms"] = ("Milliseconds", latencies[model])
+            if scores[model]:
+                metrics["prediction_score"] = ("None", scores[model])
             _emit(names, metrics)
             for rule, violated in sorted(rules[model].items()):
                 _emit({**names, "rule_id": rule}, {"dq_violations": ("Count", [float(violated)])})
