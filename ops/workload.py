@@ -277,7 +277,10 @@ def template_facts() -> dict[str, Any]:
         1 for r in resources.values() if r["Type"] == "AWS::Cognito::UserPoolClient"
         and "client_credentials" in (r.get("Properties", {}).get("AllowedOAuthFlows") or [])
     )
+    (api_rule,) = (r["Properties"]["SamplingRule"] for r in resources.values()
+                   if r["Type"] == "AWS::XRay::SamplingRule")
     return {
+        "api_trace_rule": {"rate": api_rule["FixedRate"], "reservoir_per_second": api_rule["ReservoirSize"]},
         "alarms": kinds["AWS::CloudWatch::Alarm"],
         "dashboards": kinds["AWS::CloudWatch::Dashboard"],
         "kms_keys": kinds["AWS::KMS::Key"],
