@@ -246,7 +246,7 @@ class Month:
         # (at most once a request: a quiet client makes one of each per request).
         self.authorizer_runs = min(self.requests, CLIENT_PROCESSES * MONTH_SECONDS / min(
             AUTHORIZER_CACHE_SECONDS, ACCESS_TOKEN_SECONDS))
-        self.tokens = min(self.requests, CLIENT_PROCESSES * MONTH_SECONDS / ACCESS_TOKEN_SECONDS)
+        self.tokens = min(self.requests, CLIENT_PROCESSES * MONTH_SECONDS / (settings.machine_token_hours * 3600))
         self.units = {
             "request": self.requests, "new_subject": self.new_subjects, "message": self.messages,
             "file": self.files, "writer_run": self.writer_runs,

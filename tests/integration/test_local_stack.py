@@ -18,6 +18,7 @@ import pytest
 import requests
 from cryptography.hazmat.primitives.asymmetric import rsa
 from mlaudit.routes import ROUTES
+from mlaudit.settings import Settings
 
 from local import client
 from local.api import ApiEmulator
@@ -68,6 +69,9 @@ def test_token_endpoint_accepts_credentials_in_the_form_and_narrows_scope(local_
     assert response.json()["token_type"] == "Bearer"
     claims = jwt.decode(response.json()["access_token"], options={"verify_signature": False})
     assert claims["scope"] == "mlaudit/events.read"
+    # As long as the client's validity says, like Cognito (machine_token_hours)
+    lifetime = Settings.from_cdk_json().machine_token_hours * 3600
+    assert response.json()["expires_in"] == claims["exp"] - claims["iat"] == lifetime
 
 
 @pytest.mark.parametrize(
