@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from stacks.monitoring import BEHIND_THE_API
 from tests.infra.synth import Synth
 
 
@@ -18,12 +19,9 @@ def _alarm(synth: Synth, name: str) -> dict:
         ("WriterFallingBehind", "ApproximateAgeOfOldestMessage", lambda s: s.writer_max_message_age_seconds),
         ("Api5xx", "5XXError", lambda s: 0),
         ("ApiLatencyP99", "Latency", lambda s: s.api_p99_latency_ms),
-        ("IngestErrors", "Errors", lambda s: 0),
-        ("IngestThrottles", "Throttles", lambda s: 0),
         ("WriterErrors", "Errors", lambda s: 0),
+        ("CheckpointErrors", "Errors", lambda s: 0),
         ("WriterThrottles", "Throttles", lambda s: 0),
-        ("AuthorizerErrors", "Errors", lambda s: 0),
-        ("AuthorizerThrottles", "Throttles", lambda s: 0),
     ],
 )
 def test_alarm_threshold(synth: Synth, name: str, metric: str, threshold) -> None:
@@ -39,15 +37,19 @@ def test_p99_latency_alarm_uses_the_p99_statistic(synth: Synth) -> None:
     assert _alarm(synth, "ApiLatencyP99")["ExtendedStatistic"] == "p99"
 
 
-def test_every_function_has_error_and_throttle_alarms(synth: Synth) -> None:
-    functions = {lid for lid in synth.of_type("AWS::Lambda::Function")}
+def test_every_function_failing_pages_someone(synth: Synth) -> None:
+    # Its own errors alarm, or (a route's function, the authorizer) the API's 5xx alarm
+    functions = set(synth.of_type("AWS::Lambda::Function"))
     watched = {
         dim["Value"]["Ref"]
         for alarm in synth.props("AWS::CloudWatch::Alarm")
-        if alarm["MetricName"] in {"Errors", "Throttles"}
+        if alarm["MetricName"] == "Errors"
         for dim in alarm["Dimensions"]
     }
-    assert watched == functions
+    scopes = {**{n: f"Route-{n}" for n in BEHIND_THE_API}, "ingest": "Ingestion/Ingest", "authorizer": "Authorizer"}
+    behind_the_api = {synth.logical_id(f"{scopes[name]}/Function") for name in BEHIND_THE_API}
+    assert watched == functions - behind_the_api and watched
+    assert _alarm(synth, "Api5xx")["MetricName"] == "5XXError"
 
 
 def test_email_subscription_only_when_set(default: Synth, custom: Synth) -> None:
