@@ -19,7 +19,7 @@ help:
 	@echo "make bench  - benchmarks; results in docs/benchmarks.md"
 	@echo "make soak   - 10 minutes of load with injected faults on the local stack (0 lost, 0 duplicated)"
 	@echo "make schema - regenerate docs/event-schema.json (and the fast decoder's contract_v1.json) from the event models"
-	@echo "make docs   - regenerate every generated doc (schema, settings, compliance, permissions)"
+	@echo "make docs   - regenerate every generated doc (schema, settings, compliance, permissions, OpenAPI)"
 	@echo "make cost   - run the fixed workload on the local stack, count every AWS call (ops/usage.json)"
 	@echo "              and price the cost table in docs/deploy.md from the counts"
 	@echo "make preflight REGION=r        - read-only checks of an account before the first deploy"
@@ -80,6 +80,7 @@ schema: venv
 docs: venv schema
 	$(BIN)/python -m stacks.docs
 	$(BIN)/python -m mlaudit.permissions_doc
+	$(BIN)/python -m mlaudit.openapi
 	$(BIN)/python -m ops.costs --write
 
 # The cost table from counted calls: the fixed workload through the local stack (about 10

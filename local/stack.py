@@ -24,7 +24,7 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
-from mlaudit import bootstrap, resource_policies
+from mlaudit import bootstrap, monitors, resource_policies
 from mlaudit.functions import BY_NAME, FUNCTIONS, FunctionSpec
 from mlaudit.functions import spec as function_spec
 from mlaudit.resources import Attr, Kind, Resource
@@ -379,10 +379,15 @@ class LocalStack:
             ]
             enforcer = self.enforcers[spec.name] = Enforcer(spec.name, statements, world)
             clients = self._clients[spec.name] = enforced_clients(self._faulty_client(spec.name), enforcer)
+            engine = self._query_engine(spec, resources) if spec.engine == "athena" else None
             bootstrap.app(spec.name).configure(runtime=bootstrap.Runtime(
-                self.function_environment(spec, jwks_url), clients,
+                self.function_environment(spec, jwks_url), bootstrap.Clients(clients, query_engine=engine),
             ))
-        self._use_duckdb_for_queries(resources)
+        # The monitors from this stack's file (a bad file stops the stack at start).
+        chosen = monitors.load(self.monitors_file)
+        app = bootstrap.app("monitors")
+        app.configure(runtime=app.runtime,
+                      build=lambda env, clients: bootstrap.build_monitors(env, clients, monitors=chosen))
 
     def _faulty_client(self, function: str) -> Any:
         if self.usage is not None:
@@ -441,49 +446,27 @@ class LocalStack:
                          "denied": [list(t) for t in self.services.denied] if self.services else []},
         }
 
-    def _use_duckdb_for_queries(self, resources: Resources) -> None:
-        """moto's Athena answers nothing: the queries function runs its SQL on DuckDB over
-        the bucket's Parquet instead, read with the function's own clients, and each step
-        Athena would take with the caller's permissions is checked against its grants."""
+    def _query_engine(self, spec: FunctionSpec, resources: Resources) -> bootstrap.EngineFactory:
+        """moto's Athena answers nothing: a function declared with engine="athena" runs its
+        named queries on DuckDB over the bucket's Parquet instead, read with the function's
+        own clients, and each step Athena would take with the caller's permissions is checked
+        against its grants. Built here, at start (the catalog's portability check included),
+        once per function."""
         from local.athena import AthenaAsCaller, DuckDbEngine, S3Lake  # noqa: PLC0415 - duckdb only here
 
-        self._query_cache = tempfile.mkdtemp(prefix="mlaudit-athena-")
-        clients, enforcer, names = self.function_clients("queries"), self.enforcers["queries"], self.names
-        lake = self._counted_lake("queries", S3Lake(clients("s3"), resources.bucket, self._query_cache))
-        engine = AthenaAsCaller(
-            self._counted_engine("queries", DuckDbEngine(
-                lake, bytes_scanned_cutoff=self.settings.athena_bytes_scanned_cutoff)),
-            enforcer, s3=clients("s3"), workgroup=names[Resource.WORKGROUP],
-            database=names[Resource.GLUE_DATABASE], table=names[Resource.EVENTS_GLUE_TABLE],
-            lake_bucket=resources.bucket, results_bucket=resources.results_bucket,
-        )
-        queries = bootstrap.app("queries")
-        queries.configure(runtime=queries.runtime,
-                          build=lambda env, clients: bootstrap.build_queries(env, clients, engine=engine))
-        self._use_duckdb_for_monitors(resources)
-
-    def _use_duckdb_for_monitors(self, resources: Resources) -> None:
-        """The monitors function's queries on DuckDB, as the queries function's: read with its
-        own clients, each step Athena would take checked against its own grants."""
-        from mlaudit import monitors  # noqa: PLC0415
-
-        from local.athena import AthenaAsCaller, DuckDbEngine, S3Lake  # noqa: PLC0415 - duckdb only here
-
-        assert self._query_cache is not None
-        clients, enforcer, names = self.function_clients("monitors"), self.enforcers["monitors"], self.names
+        if self._query_cache is None:
+            self._query_cache = tempfile.mkdtemp(prefix="mlaudit-athena-")
+        clients, names = self.function_clients(spec.name), self.names
         lake = self._counted_lake(
-            "monitors", S3Lake(clients("s3"), resources.bucket, os.path.join(self._query_cache, "monitors")))
+            spec.name, S3Lake(clients("s3"), resources.bucket, os.path.join(self._query_cache, spec.name)))
         engine = AthenaAsCaller(
-            self._counted_engine("monitors", DuckDbEngine(
+            self._counted_engine(spec.name, DuckDbEngine(
                 lake, bytes_scanned_cutoff=self.settings.athena_bytes_scanned_cutoff)),
-            enforcer, s3=clients("s3"), workgroup=names[Resource.WORKGROUP],
+            self.enforcers[spec.name], s3=clients("s3"), workgroup=names[Resource.WORKGROUP],
             database=names[Resource.GLUE_DATABASE], table=names[Resource.EVENTS_GLUE_TABLE],
             lake_bucket=resources.bucket, results_bucket=resources.results_bucket,
         )
-        chosen = monitors.load(self.monitors_file)  # a bad file stops the stack at start
-        app = bootstrap.app("monitors")
-        app.configure(runtime=app.runtime, build=lambda env, clients: bootstrap.build_monitors(
-            env, clients, engine=engine, monitors=chosen))
+        return lambda catalog, env: engine
 
     def _counted_lake(self, function: str, lake: Any) -> Any:
         return lake if self.usage is None else self.usage.athena_lake(function, lake)

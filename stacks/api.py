@@ -26,10 +26,6 @@ STAGE = "prod"
 # reservoir (1 a second) alone is 2.6 million traces a month (~$13) once traffic is steady.
 TRACE_RATE, TRACE_RESERVOIR = 0.05, 0
 TLS_POLICY = "SecurityPolicy_TLS13_1_3_2025_09"
-# Operations whose requests must carry a JSON object body (an event or {"events": [...]});
-# others (a query's optional parameters) may send none, which a body model would refuse,
-# and lineage may arrive gzip-compressed (its function inflates and validates it).
-JSON_BODY_OPERATIONS = frozenset({"ingest"})
 
 # One JSON object per request; never the body or headers (they may carry personal data).
 ACCESS_LOG_FORMAT = {
@@ -152,7 +148,8 @@ class Api(Construct):
                 authorizer=None if route.public else self.authorizer,
                 authorization_type=apigw.AuthorizationType.NONE if route.public else apigw.AuthorizationType.CUSTOM,
                 request_validator=validator,
-                request_models={"application/json": json_body} if route.operation in JSON_BODY_OPERATIONS else None,
+                # Only where the route's body must be a JSON object as sent (routes.Body.gateway_model).
+                request_models={"application/json": json_body} if route.body and route.body.gateway_model else None,
             )
 
         self.stage = self.rest_api.deployment_stage

@@ -35,6 +35,18 @@ FUNCTION_SCOPES = {"ingest": ("Ingestion", "Ingest"), "writer": ("Ingestion", "W
                    "monitors": ("Monitors", "Evaluator")}
 
 
+def function_scope(name: str) -> tuple[str | None, str]:
+    """(the unit a function's construct sits in, or None for the stack; its id): a function
+    not listed above is a route function, Route-<name>, in the stack."""
+    return FUNCTION_SCOPES.get(name, (None, f"Route-{name}"))
+
+
+def function_path(name: str) -> str:
+    """A function's construct path below the stack, e.g. Ingestion/Writer or Route-queries."""
+    scope, function_id = function_scope(name)
+    return f"{scope}/{function_id}" if scope else function_id
+
+
 class MlAuditStack(Stack):
     def __init__(
         self,
@@ -77,7 +89,7 @@ class MlAuditStack(Stack):
                   None: self}
         self.functions: dict[str, AuditFunction] = {}
         for spec in FUNCTIONS:
-            scope_name, function_id = FUNCTION_SCOPES.get(spec.name, (None, f"Route-{spec.name}"))
+            scope_name, function_id = function_scope(spec.name)
             self.functions[spec.name] = AuditFunction(
                 scopes[scope_name], function_id, spec=spec, settings=settings, resources=resources,
                 key=key, layers=layers,

@@ -186,6 +186,17 @@ class FunctionSpec:
     # (with the function's role: grant sqs:SendMessage on it); None for functions invoked
     # synchronously or on a schedule with nothing to replay.
     dead_letter: Resource | None = None
+    # Where its named queries run: "athena" (bootstrap.Clients.engine); the local stack runs
+    # them on DuckDB over the lake, checking each step Athena takes as the caller against
+    # these grants. None: the function runs no queries.
+    engine: str | None = None
+    # "module:function" that builds its service, `(env, clients) -> service`, beside the
+    # service itself; None: mlaudit.bootstrap.BUILDERS[name], the composition root's own.
+    builder: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.engine not in (None, "athena"):
+            raise ValueError(f"{self.name}: engine is 'athena' or None, not {self.engine!r}")
 
     @property
     def handler(self) -> str:
@@ -243,9 +254,11 @@ RUN_ATHENA_QUERIES = (
     Grant(Resource.GLUE_CATALOG, ("glue:GetDatabase", "glue:GetTable")),
     Grant(Resource.GLUE_DATABASE, ("glue:GetDatabase", "glue:GetTable")),
     Grant(Resource.EVENTS_GLUE_TABLE, ("glue:GetTable",)),
-    Grant(Resource.AUDIT_BUCKET, ("s3:GetObject",), objects=EVENTS_OBJECTS),
+    Grant(Resource.AUDIT_BUCKET, ("s3:GetObject",), objects=EVENTS_OBJECTS,
+          why="Athena reads, as the caller, the Parquet files of the partitions a named query selects"),
     Grant(Resource.RESULTS_BUCKET, ("s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload"),
-          objects="*"),
+          objects="*", why="Athena writes each query's result files under keys named by execution id, and the "
+          "function pages them back; the bucket holds nothing else and expires results after 30 days"),
     Grant(Resource.AUDIT_BUCKET, ("s3:ListBucket", "s3:GetBucketLocation")),
     Grant(Resource.RESULTS_BUCKET, ("s3:ListBucket", "s3:GetBucketLocation")),
 )
@@ -275,10 +288,14 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         "writer", "SQS -> Parquet files and the integrity log in the lake.",
         WriterEnv,
         grants=(
-            Grant(Resource.AUDIT_BUCKET, ("s3:PutObject", "s3:GetObject"), objects=EVENTS_OBJECTS),
-            Grant(Resource.AUDIT_BUCKET, ("s3:PutObject", "s3:GetObject"), objects=INTEGRITY_OBJECTS),
+            Grant(Resource.AUDIT_BUCKET, ("s3:PutObject", "s3:GetObject"), objects=EVENTS_OBJECTS,
+                  why="write each batch's Parquet files, keyed by partition and a file name made at write time; "
+                  "check for one a redelivered pack may already have written"),
+            Grant(Resource.AUDIT_BUCKET, ("s3:PutObject", "s3:GetObject"), objects=INTEGRITY_OBJECTS,
+                  why="append each file's manifest and log entry, keyed at write time"),
             Grant(Resource.AUDIT_BUCKET, ("s3:PutObject", "s3:GetObject"), objects=INDEX_OBJECTS,
-                  why="the subject index: each batch's pseudonyms -> files; closed hours and days merged"),
+                  why="the subject index: each batch's pseudonyms -> files, keyed by the hour at write time; "
+                  "closed hours and days merged"),
             LIST_AUDIT_BUCKET,
             Grant(Resource.LEDGER_TABLE, ("dynamodb:BatchGetItem", "dynamodb:PutItem"),
                   why="the pack ledger: a redelivered pack is not written twice (conditional claims)"),
@@ -297,13 +314,15 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         "checkpoint", "Scheduled: sign the integrity log's head with the signing key.",
         CheckpointEnv,
         grants=(
-            Grant(Resource.AUDIT_BUCKET, ("s3:PutObject", "s3:GetObject"), objects=INTEGRITY_OBJECTS),
+            Grant(Resource.AUDIT_BUCKET, ("s3:PutObject", "s3:GetObject"), objects=INTEGRITY_OBJECTS,
+                  why="read the integrity log and write each numbered checkpoint (numbered at run time)"),
             LIST_AUDIT_BUCKET,
             Grant(Resource.DATA_KEY, ("kms:GenerateDataKey", "kms:Decrypt"), why="SSE-KMS objects"),
             Grant(Resource.SIGNING_KEY, ("kms:Sign",), why="only this function signs"),
             Grant(Resource.ENTRY_KEY, ("kms:GetPublicKey",), why="check each log entry's writer signature"),
             Grant(Resource.WITNESS_BUCKET, ("s3:PutObject", "s3:GetObject"), objects=WITNESS_OBJECTS,
-                  why="publish each checkpoint outside the audit bucket; read the last one back"),
+                  why="publish each checkpoint outside the audit bucket, at <log id>/checkpoints/<seq>.json "
+                  "(numbered at run time); read the last one back"),
             Grant(Resource.WITNESS_BUCKET, ("s3:ListBucket",), why="404, not 403, for a missing checkpoint"),
             Grant(Resource.WITNESS_TOPIC, ("sns:Publish",), why="announce each checkpoint to subscribers"),
         ),
@@ -316,8 +335,10 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         "proofs", "Receipts, the latest checkpoint and consistency proofs (read-only).",
         ProofsEnv,
         grants=(
-            Grant(Resource.AUDIT_BUCKET, ("s3:GetObject",), objects=EVENTS_OBJECTS),
-            Grant(Resource.AUDIT_BUCKET, ("s3:GetObject",), objects=INTEGRITY_OBJECTS),
+            Grant(Resource.AUDIT_BUCKET, ("s3:GetObject",), objects=EVENTS_OBJECTS,
+                  why="a receipt reads the event's Parquet file"),
+            Grant(Resource.AUDIT_BUCKET, ("s3:GetObject",), objects=INTEGRITY_OBJECTS,
+                  why="a receipt reads the log entries and checkpoints that prove the event"),
             LIST_AUDIT_BUCKET,
             Grant(Resource.DATA_KEY, ("kms:Decrypt",), why="SSE-KMS objects"),
         ),
@@ -329,9 +350,12 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         grants=(
             Grant(Resource.SUBJECT_KEYS_TABLE, ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"),
                   why="read a subject's key (the pseudonym index is made on first use); erasure deletes it"),
-            Grant(Resource.AUDIT_BUCKET, ("s3:GetObject",), objects=EVENTS_OBJECTS),
+            Grant(Resource.AUDIT_BUCKET, ("s3:GetObject",), objects=EVENTS_OBJECTS,
+                  why="subject access reads the Parquet files the subject index names for one subject (keys are "
+                  "partitioned by date and type, not by subject)"),
             Grant(Resource.AUDIT_BUCKET, ("s3:GetObject",), objects=INDEX_OBJECTS,
-                  why="the subject index names the files that hold the subject: only those are read"),
+                  why="the subject index (objects keyed by the hour or day they cover) names the files that hold "
+                  "the subject: only those are read"),
             LIST_AUDIT_BUCKET,
             *SEND_TO_QUEUE,
         ),
@@ -343,6 +367,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         "queries", "Named, parameterized Athena queries; every run is audited.",
         QueriesEnv,
         grants=(*RUN_ATHENA_QUERIES, *SEND_TO_QUEUE),
+        engine="athena",
     ),
     FunctionSpec(
         "monitors", "Scheduled: evaluate each monitor (mlaudit/monitors) through the named queries; "
@@ -355,6 +380,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         ),
         # CloudWatch metrics go out as EMF on stdout: no cloudwatch:PutMetricData.
         timeout_seconds=300,  # one Athena query per monitor, one after the other
+        engine="athena",
     ),
     FunctionSpec(
         "imports", "A file dropped in the landing bucket: each line through ingest's contract and queue; a report.",
@@ -368,8 +394,9 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
             # The landing bucket is versioned and the event names the version: a GET (and the HEAD
             # before it) with a VersionId is authorized as s3:GetObjectVersion, not s3:GetObject.
             Grant(Resource.LANDING_BUCKET, ("s3:GetObjectVersion",), objects="imports/*",
-                  why="the dropped file, by the version the event names"),
-            Grant(Resource.LANDING_BUCKET, ("s3:PutObject",), objects="reports/*", why="its progress and report"),
+                  why="read the dropped file, by the version the event names (the uploader names its key)"),
+            Grant(Resource.LANDING_BUCKET, ("s3:PutObject",), objects="reports/*",
+                  why="write the file's progress and report beside it"),
             Grant(Resource.IMPORTS_DEAD_LETTER_QUEUE, ("sqs:SendMessage",),
                   why="Lambda sends an event the import still failed on after its retries here, with this role "
                   "(the queue's key: SEND_TO_QUEUE)"),

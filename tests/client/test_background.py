@@ -8,7 +8,7 @@ import os
 import threading
 import time
 
-from mlaudit.ingest.request import masked_name
+from mlaudit.errors import masked_name
 from mlaudit_client import Auditor
 
 from tests.client.conftest import (

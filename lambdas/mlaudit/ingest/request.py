@@ -7,19 +7,15 @@ problem or, where the fast path was only unsure, accepts it."""
 
 from __future__ import annotations
 
-import hashlib
 import os
 import zlib
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
 
 from mlaudit.contract import Event
 from mlaudit.env import Env
 from mlaudit.errors import Invalid, TooLarge, UnsupportedMediaType
 from mlaudit.ingest.decode import decode_events
-
-MAX_REPORTED_ERRORS = 100
 
 
 @dataclass(frozen=True)
@@ -98,11 +94,3 @@ def parse_events(body: bytes, limits: IngestLimits) -> list[Event]:
             [{"path": "events", "rule": "max_items", "message": f"at most {limits.max_batch_events} events"}],
         )
     return events
-
-
-def masked_name(name: Any) -> str:
-    """A caller-chosen name (a field or key) in an error: never echoed, which could be
-    personal data, but named by the first 8 hex digits of its UTF-8 SHA-256, which the
-    caller can compute to find it."""
-    digest = hashlib.sha256(str(name).encode("utf-8", "surrogatepass")).hexdigest()[:8]
-    return f"<name sha256:{digest}>"
