@@ -326,6 +326,9 @@ class MemorySpool:
         self.sealed: deque[list[dict[str, Any]]] = deque()
         self.ready: deque[Batch] = deque()
         self.unsent = 0  # events held
+        self._new_lane()
+
+    def _new_lane(self) -> None:
         self.lane = f"mem-{time.time_ns():020d}-{os.getpid()}-{os.urandom(4).hex()}"
         self.batches = 0  # the position of the next batch in the lane
 
@@ -378,3 +381,6 @@ class MemorySpool:
 
     def forget_after_fork(self) -> None:
         self.open, self.sealed, self.ready, self.unsent = [], deque(), deque(), 0
+        # A lane of its own: the parent goes on at the same positions in its lane, and the
+        # server refuses other events at a position it stored (409 idempotency_conflict).
+        self._new_lane()

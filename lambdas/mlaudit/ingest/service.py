@@ -14,6 +14,7 @@ from mlaudit.contract import Event
 from mlaudit.errors import MAX_REPORTED_ERRORS, InvalidEvents, TooLarge
 from mlaudit.ingest.claims import EventClaimStore, claim_events
 from mlaudit.ingest.identity import RequestMeta, assign_event_ids, check_scope_allows, request_key, server_fields
+from mlaudit.ingest.lanes import Lane, LaneStore, advance
 from mlaudit.ingest.records import leaf_record, request_fingerprint
 from mlaudit.ingest.request import (
     IngestLimits,
@@ -150,9 +151,10 @@ class IngestService:
     def __init__(
         self, *, store: IdempotencyStore, queue: Queue, limits: IngestLimits,
         rules: RuleSet | None = None, protector: Protector | None = None,
-        clock: Any = lambda: datetime.now(UTC),
+        clock: Any = lambda: datetime.now(UTC), lanes: LaneStore | None = None,
     ) -> None:
         self.store = store
+        self.lanes = lanes  # None: every request is claimed event by event
         self.queue = queue
         self.limits = limits
         self.protector = protector
@@ -161,10 +163,11 @@ class IngestService:
 
     def ingest(
         self, body: bytes, content_type: str | None, principal: Principal, meta: RequestMeta,
-        content_encoding: str | None = None,
+        content_encoding: str | None = None, lane: Lane | None = None,
     ) -> dict[str, Any]:
         """The answer's body: the events accepted (stored, or already stored by an earlier
-        identical request: its answer again). The route says the status."""
+        identical request: its answer again). The route says the status. A request in a
+        lane (mlaudit.ingest.lanes) moves its lane's watermark instead of claiming each event."""
         check_content_type(content_type)
         events = parse_events(decode_body(body, content_encoding, self.limits.max_body_bytes), self.limits)
         check_scope_allows(principal, events)
@@ -179,8 +182,13 @@ class IngestService:
         uncertain: list[Pack] = []
         now = self.clock()
         try:
-            owned = claim_events(self.store, principal.actor_id, events, event_ids, key, self.clock(),
-                                 self.limits.idempotency_ttl, self.limits.in_flight)
+            if lane is not None and self.lanes is not None:
+                # After the request's own record: a resend of a stored request is answered above.
+                advance(self.lanes, principal.actor_id, lane, key, now, self.limits.idempotency_ttl)
+                owned = list(range(len(events)))
+            else:
+                owned = claim_events(self.store, principal.actor_id, events, event_ids, key, self.clock(),
+                                     self.limits.idempotency_ttl, self.limits.in_flight)
             result, records = self.recorder.evaluate(events, event_ids, principal, meta, claim.received_at)
             packs = self._packs([records[i] for i in owned], key, claim, now)
             if packs:
