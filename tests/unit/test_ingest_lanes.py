@@ -137,3 +137,19 @@ def test_without_lane_headers_each_event_is_claimed_as_before(pipeline):
         pipeline.post(batch(range(3), prediction_score=0.9))
     assert (status_of(caught.value), caught.value.code) == (409, "idempotency_conflict")
     assert sum(len(unpack(m["Body"])) for m in pipeline.receive()) == 15
+
+
+def test_an_attempt_that_died_after_sending_is_taken_over_and_stored_once(pipeline, monkeypatch):
+    # No intentions are written in a lane: the takeover sends the same packs again, and the
+    # writer's ledger keeps one of each.
+    def died(*args, **kwargs):
+        raise SystemExit("the function timed out")
+
+    monkeypatch.setattr(pipeline.ingest.store, "complete", died)
+    monkeypatch.setattr(pipeline.ingest.store, "release", lambda *args, **kwargs: None)  # it never ran
+    with pytest.raises(SystemExit):
+        pipeline.post(batch(range(10)), lane=Lane("lane-1", 0))
+    monkeypatch.undo()
+    pipeline.ingest.clock = lambda: NOW + pipeline.limits.in_flight + pipeline.limits.in_flight
+    assert pipeline.post(batch(range(10)), lane=Lane("lane-1", 0))[0] == 202
+    assert stored(pipeline) == Counter(f"ev-{i}" for i in range(10))

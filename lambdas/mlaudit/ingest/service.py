@@ -182,7 +182,9 @@ class IngestService:
         uncertain: list[Pack] = []
         now = self.clock()
         try:
-            if lane is not None and self.lanes is not None:
+            in_lane = lane is not None and self.lanes is not None
+            if in_lane:
+                assert lane is not None and self.lanes is not None
                 # After the request's own record: a resend of a stored request is answered above.
                 advance(self.lanes, principal.actor_id, lane, key, now, self.limits.idempotency_ttl)
                 owned = list(range(len(events)))
@@ -191,7 +193,9 @@ class IngestService:
                                      self.limits.idempotency_ttl, self.limits.in_flight)
             result, records = self.recorder.evaluate(events, event_ids, principal, meta, claim.received_at)
             packs = self._packs([records[i] for i in owned], key, claim, now)
-            if packs:
+            # Intentions are for whoever takes over an event's claim; a lane's events have none,
+            # and its resend sends the same packs (the ledger drops those stored).
+            if packs and not in_lane:
                 self.store.intend(key, {p.pack_id: list(p.event_ids) for p in packs})
             self._send(packs, sent, uncertain)
             response = result.body()
