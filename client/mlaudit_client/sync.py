@@ -12,7 +12,6 @@ sends batches of at most 500 events and 1 MB, and retries network errors, timeou
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -36,9 +35,8 @@ class AuditClient:
                                    scopes=c.scopes, timeout=c.timeout)
         self.backoff = Backoff(c.backoff_base, c.backoff_cap)
         self.attempts = attempts
-        # Its own lane: each batch a new position, every attempt of it the same one.
-        self.lane = f"sync-{time.time_ns():020d}-{os.getpid()}-{os.urandom(4).hex()}"
-        self.batches = 0
+        # No lane headers: a batch job's own retry of `send` may regroup its events, and may run
+        # from several threads; only per-event claims recognise those (docs/client.md).
 
     def send(self, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Send events in as few requests as the limits allow; returns each 202 answer."""
@@ -48,10 +46,9 @@ class AuditClient:
 
     def _post(self, events: list[dict[str, Any]]) -> dict[str, Any]:
         body = json.dumps({"events": events}, separators=(",", ":"), allow_nan=False).encode()
-        at, self.batches = (self.lane, self.batches), self.batches + 1
         for attempt in range(self.attempts):
             try:
-                return self.transport.post_events(body, at)  # AuditRejected goes to the caller
+                return self.transport.post_events(body)  # AuditRejected goes to the caller
             except RetryLater as error:
                 last = error
                 if attempt + 1 < self.attempts:
