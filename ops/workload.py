@@ -9,6 +9,8 @@ What it does, in order (deterministic: seeded events, one client, requests in se
    predictions) in requests of `EVENTS_PER_REQUEST`: 80% predictions, each about a patient
    (`subject_ref`, one of events/5; 10% with `personal_data`), 15% ground-truth labels about
    the same patients, 5% data accesses by people (no subject). The writer writes them.
+   The requests carry the SDK's lane headers (one lane, a position per request), as the
+   SDK sends them: each request moves its lane's watermark (mlaudit.ingest.lanes).
 2. Scheduled work, run by hand so each run is counted once: `CHECKPOINT_RUNS` checkpoint
    runs and `MONITOR_RUNS` monitor runs (the packaged monitors file).
 3. People's requests: each named query in `QUERIES` once and its results (an auditor), and subject access
@@ -40,6 +42,7 @@ from urllib.parse import quote
 import requests
 from mlaudit import bootstrap
 from mlaudit.settings import Settings
+from mlaudit_client.transport import LANE_HEADER, POSITION_HEADER
 
 from bench.workload import prediction_events
 from local import client
@@ -114,11 +117,12 @@ def drive(stack: LocalStack, n: int) -> dict[str, Any]:
     sent = events(n)
     began = time.monotonic()
     hours = _key_cache_per_request()
+    lane = f"workload-{time.time_ns()}"  # one client's lane, as the SDK names its own
     for start in range(0, len(sent), EVENTS_PER_REQUEST):
         hours[0] += 1
         batch = {"events": sent[start:start + EVENTS_PER_REQUEST]}
-        answer = requests.post(config["api_url"] + "/v1/events", json=batch, headers=client.bearer(token),
-                               timeout=TIMEOUT)
+        headers = {**client.bearer(token), LANE_HEADER: lane, POSITION_HEADER: str(start // EVENTS_PER_REQUEST)}
+        answer = requests.post(config["api_url"] + "/v1/events", json=batch, headers=headers, timeout=TIMEOUT)
         if answer.status_code != 202:
             raise RuntimeError(f"the workload's request {start // EVENTS_PER_REQUEST} got {answer.status_code}")
     if not stack.wait_drained(TIMEOUT * 5):
