@@ -12,7 +12,9 @@ highest position stored, and the request (its key, `identity.request_key`) that 
   record, as any request is; one whose first attempt failed after moving the watermark
   finds the watermark at its own position, under its own key, and goes on;
 - a different request at or below the watermark is a conflicting resend: 409
-  `idempotency_conflict`, at once, nothing stored.
+  `idempotency_conflict`, at once, nothing stored. So a lane has one sender, which sends
+  its batches in order, one at a time (the SDK's Auditor does): a batch first seen below
+  the watermark is refused too.
 
 What this keeps is exactly once per lane position within the window (the watermark is kept
 `idempotency_ttl` after it last moved): since the SDK puts each event it emits in one batch,
