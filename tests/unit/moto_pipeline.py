@@ -63,6 +63,20 @@ class Pipeline:
                                     lane=lane)
         return EVENTS_ROUTE.status, answer
 
+    def fail_first_send(self, monkeypatch: Any) -> list[Any]:
+        """The queue fails the first send_packs (no pack sent) and takes the next ones;
+        returns each call's packs."""
+        real, sent = self.ingest.queue.send_packs, []
+
+        def flaky(packs: Any) -> None:
+            sent.append(packs)
+            if len(sent) == 1:
+                raise ConnectionError("queue down")
+            real(packs)
+
+        monkeypatch.setattr(self.ingest.queue, "send_packs", flaky)
+        return sent
+
     def receive(self, limit: int = 100) -> list[dict[str, Any]]:
         received: list[dict[str, Any]] = []
         while len(received) < limit:

@@ -68,16 +68,7 @@ def test_a_resend_is_answered_again_and_stored_once(pipeline):
 
 
 def test_a_request_that_failed_after_moving_its_lane_is_resent_and_stored_once(pipeline, monkeypatch):
-    real = pipeline.ingest.queue.send_packs
-    attempts = []
-
-    def flaky(packs):
-        attempts.append(packs)
-        if len(attempts) == 1:
-            raise ConnectionError("queue down")
-        real(packs)
-
-    monkeypatch.setattr(pipeline.ingest.queue, "send_packs", flaky)
+    attempts = pipeline.fail_first_send(monkeypatch)
     with pytest.raises(ConnectionError):
         pipeline.post(batch(range(10)), lane=Lane("lane-1", 7))
     pipeline.ingest.clock = lambda: NOW.replace(minute=5)  # the resend comes later
