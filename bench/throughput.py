@@ -15,7 +15,8 @@ The floor, timed in the same run: the same P processes sending the same events t
 same SDK to an HTTP server that answers every request 202 at once (what the SDK, HTTP and
 the processes cost on this machine without the stack). Then the answer time of single
 500-event requests sent as the SDK sends them (its lane headers), one after another, on the
-stack left idle. Peak resident memory of the stack's process is read from /proc.
+stack left idle, against the same requests to the floor's server. Peak resident memory of
+the stack's process is read from /proc.
 """
 
 from __future__ import annotations
@@ -129,11 +130,15 @@ class _Accept(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def floor(processes: int, n: int, workdir: Path) -> float:
-    """Events/s the same senders reach against a server that accepts everything at once."""
+def _accepting() -> tuple[http.server.ThreadingHTTPServer, str]:
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Accept)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{server.server_address[1]}"
+    return server, f"http://127.0.0.1:{server.server_address[1]}"
+
+
+def floor(processes: int, n: int, workdir: Path) -> float:
+    """Events/s the same senders reach against a server that accepts everything at once."""
+    server, url = _accepting()
     config_path = workdir / f"floor-{processes}.json"
     config_path.write_text(json.dumps({"api_url": url, "token_url": url + "/token",
                                        "machine_client": {"client_id": "floor", "client_secret": "floor"}}))
@@ -147,20 +152,24 @@ def floor(processes: int, n: int, workdir: Path) -> float:
     return processes * n / elapsed
 
 
-def single_requests(config: dict[str, Any], count: int = SINGLE_REQUESTS, size: int = 500) -> list[float]:
-    """Seconds each 500-event request takes to answer, sent one after another as the SDK sends them."""
-    token = local_client.machine_token(config)
+def single_requests(config: dict[str, Any] | None, count: int = SINGLE_REQUESTS, size: int = 500) -> list[float]:
+    """Seconds each 500-event request takes to answer, sent one after another as the SDK sends them;
+    config None: to a server that accepts at once (the floor: the client, the body and HTTP)."""
+    server, url = _accepting() if config is None else (None, config["api_url"])
+    token = "floor" if config is None else local_client.machine_token(config)
     lane, times = f"bench-{uuid.uuid4().hex[:8]}", []
     for n in range(count + 1):
         body = {"events": [{**event(i), "event_id": str(uuid.uuid4()), "workload": "bench-single"}
                            for i in range(size)]}
         headers = {**local_client.bearer(token), "X-Mlaudit-Lane": lane, "X-Mlaudit-Lane-Position": str(n)}
         began = time.perf_counter()
-        answer = requests.post(config["api_url"] + "/v1/events", json=body, headers=headers, timeout=300)
+        answer = requests.post(url + "/v1/events", json=body, headers=headers, timeout=300)
         if answer.status_code != 202:
             raise RuntimeError(f"a 500-event request got {answer.status_code}: {answer.text[:200]}")
         if n:  # the first warms the function
             times.append(time.perf_counter() - began)
+    if server is not None:
+        server.shutdown()
     return times
 
 
@@ -191,6 +200,7 @@ def main(processes: tuple[int, ...] = PROCESSES, n: int = EVENTS) -> dict[str, A
                     "unsent": sum(r["spooled"] for r in reports), "floor_per_s": floor(count, n, workdir),
                 })
             results["single_500"] = single_requests(config)
+            results["single_500_floor"] = single_requests(None)
             results["stack_peak_rss_mb"] = {"stack": peak_rss_mb(config["pid"]),
                                              "moto": sum(peak_rss_mb(c) for c in _children(config["pid"]))}
     return results
@@ -226,9 +236,10 @@ def print_table(n: int, results: dict[str, Any]) -> None:
               f"{r['retries']} | {r['rejected']} |")
     if len(runs) > 1:
         print(f"\ngrowth exponent of end-to-end time in events: {growth_exponent(runs):.2f}")
-    single = results["single_500"]
+    single, floor_single = statistics.median(results["single_500"]), statistics.median(results["single_500_floor"])
     print(f"\n500-event requests, one after another (SDK lane headers): median "
-          f"{statistics.median(single):.3f} s, max {max(single):.3f} s over {len(single)}")
+          f"{single:.3f} s, max {max(results['single_500']):.3f} s over {len(results['single_500'])}; floor (the "
+          f"same requests to a server that accepts at once) median {floor_single:.3f} s: {single / floor_single:.1f}x")
     rss = results["stack_peak_rss_mb"]
     print(f"peak RSS: the stack's process {rss['stack']:,.0f} MB, moto's {rss['moto']:,.0f} MB")
 
