@@ -150,7 +150,7 @@ def local_stack(workdir: Path) -> Iterator[dict[str, Any]]:
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"the local stack did not start; see {workdir / 'stack.log'}")
             time.sleep(0.1)
-        yield json.loads(config_path.read_text())
+        yield {**json.loads(config_path.read_text()), "pid": process.pid}
     finally:
         process.send_signal(signal.SIGINT)
         process.wait(60)

@@ -72,9 +72,10 @@ class TokenIssuer:
         requested = form.get("scope", "").split() or allowed  # no scope: all the client may have
         if not requested or any(scope not in allowed for scope in requested):
             raise OAuthError(400, "invalid_scope")
+        lifetime = _validity_seconds(client, self.lifetime_seconds)
         return {
-            "access_token": self._sign(client_id, requested),
-            "expires_in": self.lifetime_seconds,
+            "access_token": self._sign(client_id, requested, lifetime),
+            "expires_in": lifetime,
             "token_type": "Bearer",
         }
 
@@ -86,7 +87,7 @@ class TokenIssuer:
         except self.cognito.exceptions.ResourceNotFoundException:
             raise OAuthError(401, "invalid_client") from None
 
-    def _sign(self, client_id: str, scopes: list[str]) -> str:
+    def _sign(self, client_id: str, scopes: list[str], lifetime: int) -> str:
         # The claims Cognito puts in a client-credentials access token.
         now = int(time.time())
         claims = {
@@ -95,13 +96,22 @@ class TokenIssuer:
             "scope": " ".join(scopes),
             "auth_time": now,
             "iss": self.issuer,
-            "exp": now + self.lifetime_seconds,
+            "exp": now + lifetime,
             "iat": now,
             "version": 2,
             "jti": str(uuid.uuid4()),
             "client_id": client_id,
         }
         return jwt.encode(claims, self._key, algorithm="RS256", headers={"kid": self._kid})
+
+
+def _validity_seconds(client: dict[str, Any], default: int) -> int:
+    """The client's access token lifetime as Cognito reads it (AccessTokenValidity in its unit)."""
+    validity = client.get("AccessTokenValidity")
+    if not validity:
+        return default
+    unit = (client.get("TokenValidityUnits") or {}).get("AccessToken", "hours")
+    return int(validity) * {"seconds": 1, "minutes": 60, "hours": 3600, "days": 86_400}[unit]
 
 
 def _client_credentials(form: dict[str, str], authorization: str | None) -> tuple[str, str]:

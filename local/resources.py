@@ -125,7 +125,7 @@ def create_resources(
     dynamodb = clients("dynamodb")
     idempotency, ledger = (_table(dynamodb, name(r)) for r in (Resource.IDEMPOTENCY_TABLE, Resource.LEDGER_TABLE))
     subject_keys = _subject_keys_table(dynamodb, name(Resource.SUBJECT_KEYS_TABLE))
-    cognito = _cognito(clients("cognito-idp"), prefix, name(Resource.USER_POOL), region)
+    cognito = _cognito(clients("cognito-idp"), prefix, name(Resource.USER_POOL), region, settings.machine_token_hours)
     capture = _capture(clients, prefix, name, key_id)
     return Resources(
         region=region, account_id=account_id, kms_key_id=key_id, kms_key_arn=key_arn, kms_alias=alias,
@@ -313,7 +313,7 @@ def _subject_keys_table(dynamodb: Any, name: str) -> str:
     return name
 
 
-def _cognito(cognito: Any, prefix: str, pool_name: str, region: str) -> dict[str, Any]:
+def _cognito(cognito: Any, prefix: str, pool_name: str, region: str, token_hours: int) -> dict[str, Any]:
     pool_id = cognito.create_user_pool(
         PoolName=pool_name,
         AdminCreateUserConfig={"AllowAdminCreateUserOnly": True},
@@ -328,7 +328,8 @@ def _cognito(cognito: Any, prefix: str, pool_name: str, region: str) -> dict[str
     machine = cognito.create_user_pool_client(
         UserPoolId=pool_id, ClientName=f"{prefix}-workloads", GenerateSecret=True,
         AllowedOAuthFlows=["client_credentials"], AllowedOAuthScopes=list(scopes),
-        AllowedOAuthFlowsUserPoolClient=True,
+        AllowedOAuthFlowsUserPoolClient=True, AccessTokenValidity=token_hours,
+        TokenValidityUnits={"AccessToken": "hours"},
     )["UserPoolClient"]
     people = cognito.create_user_pool_client(
         UserPoolId=pool_id, ClientName=f"{prefix}-people", GenerateSecret=False,

@@ -29,7 +29,7 @@ from __future__ import annotations
 import json
 import math
 import sys
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,7 +93,7 @@ SERVICE_KEY_PERIOD_SECONDS = 300  # SQS and DynamoDB reuse a data key about this
 BUCKET_KEY_PERIOD_SECONDS = 3600  # S3 Bucket Keys: about one KMS call an hour per role and bucket (not published)
 PLATFORM_LOG_BYTES = 330  # Lambda's START, END and REPORT lines per invocation
 LOG_COMPRESSION = 0.15  # CloudWatch Logs stores (and bills storage of) compressed data
-XRAY_RESERVOIR_PER_SECOND, XRAY_RATE = 1, 0.05  # X-Ray's default sampling rule
+XRAY_RESERVOIR_PER_SECOND, XRAY_RATE = 1, 0.05  # X-Ray's default sampling rule (Lambda's: not configurable)
 LATENCY_SECONDS = {  # what a function waits on one AWS call (Lambda bills the wait)
     ("s3", "put"): 0.030, ("s3", "get"): 0.015, ("dynamodb", ""): 0.005, ("sqs", ""): 0.010,
     ("kms", "Sign"): 0.020, ("kms", ""): 0.008, ("sns", ""): 0.020,
@@ -173,7 +173,8 @@ def unit_of(row: Row) -> str:
     if f == "monitors":
         return "monitor_run"
     if f == "checkpoint":
-        return "checkpoint_run"
+        # The signer reads each new log entry once (one per file); the rest is per run.
+        return "file" if action == "GetObject" and resource.endswith("integrity/log/") else "checkpoint_run"
     if f == "privacy":
         return "index_lookup" if service == "s3" and ":index/" in resource else "subject_access"
     raise ValueError(f"no unit for {f} {service}:{action} on {resource}: add it to ops/costs.py's unit_of")
@@ -213,35 +214,41 @@ class Month:
     def __init__(self, events: int, report: dict[str, Any], settings: Settings) -> None:
         notes = report["notes"]
         measured = notes["events"]
-        self.events = events
+        self.checkpoint_runs = MONTH_SECONDS / (settings.checkpoint_interval_minutes * 60)
+        self.monitor_runs = MONTH_SECONDS / (settings.monitor_interval_minutes * 60)
+        # The stack's own events, there with no client at all: each monitor evaluation is an
+        # audit event (audit_access), sent on its own and written with its run's others.
+        self.own_events = self.monitor_runs * len(monitors_file.load())
+        self.client_events = events
+        self.events = events + self.own_events  # stored
         self.requests = events / notes["events_per_request"]
-        self.messages = notes["messages"] / measured * events
+        self.messages = notes["messages"] / measured * events + self.own_events
         sent = sum(c["request_bytes"] for c in report["calls"]
                    if c["function"] == "ingest" and c["action"] == "SendMessageBatch")
-        self.queue_bytes = sent / measured * events
+        self.queue_bytes = sent / measured * self.events
         window = settings.writer_batch_window_seconds or 1
-        self.writer_runs = max(min(MONTH_SECONDS / window, self.requests), self.messages / settings.writer_batch_size,
+        self.writer_runs = max(min(MONTH_SECONDS / window, self.requests + self.monitor_runs),
+                               self.messages / settings.writer_batch_size,
                                self.queue_bytes / LAMBDA_PAYLOAD_LIMIT_BYTES)
-        per_run = events / self.writer_runs
-        shares = {t: n / measured for t, n in notes["event_types"].items()}
+        per_run = self.events / self.writer_runs
+        shares = {t: n / measured * events / self.events for t, n in notes["event_types"].items()}
+        shares["audit_access"] = shares.get("audit_access", 0.0) + self.own_events / self.events
         self.partitions_per_run = sum(1 - (1 - share) ** per_run for share in shares.values())
         self.files = self.writer_runs * self.partitions_per_run
-        self.events_per_file = events / self.files
-        subject_share = notes["subject_share"]
-        self.new_subjects = events * subject_share * NEW_SUBJECT_SHARE
+        self.events_per_file = self.events / self.files
+        subject_share = notes["subject_share"] * events / self.events
+        self.new_subjects = events * notes["subject_share"] * NEW_SUBJECT_SHARE
         self.index_runs = self.writer_runs * (1 - (1 - subject_share) ** per_run)
         self.index_hours = min(720.0, self.index_runs)
         self.index_days = min(30.0, self.index_runs)
         self.index_maintain = min(self.writer_runs,
                                   MONTH_SECONDS / subject_index.MAINTAIN_SECONDS * settings.writer_max_concurrency)
         self.delete_batches = max(self.writer_runs, self.messages / 10)
-        self.checkpoint_runs = MONTH_SECONDS / (settings.checkpoint_interval_minutes * 60)
-        self.monitor_runs = MONTH_SECONDS / (monitors_file.INTERVAL_MINUTES * 60)
         # A token is fetched when the last one expired and authorized when the cached answer did
         # (at most once a request: a quiet client makes one of each per request).
         self.authorizer_runs = min(self.requests, CLIENT_PROCESSES * MONTH_SECONDS / min(
             AUTHORIZER_CACHE_SECONDS, ACCESS_TOKEN_SECONDS))
-        self.tokens = min(self.requests, CLIENT_PROCESSES * MONTH_SECONDS / ACCESS_TOKEN_SECONDS)
+        self.tokens = min(self.requests, CLIENT_PROCESSES * MONTH_SECONDS / (settings.machine_token_hours * 3600))
         self.units = {
             "request": self.requests, "new_subject": self.new_subjects, "message": self.messages,
             "file": self.files, "writer_run": self.writer_runs,
@@ -570,7 +577,7 @@ def _monthly(month: Month, report: dict[str, Any]) -> list[Item]:
                     p["logs_ingest_gb"]))
     out.append(Item("CloudWatch (logs, metrics, alarms, dashboards)", "logs stored, a year (GB, compressed)",
                     12 * logged / 1e9 * LOG_COMPRESSION, p["logs_store_gb_month"]))
-    per_model, fixed = _series(report)
+    per_model, fixed = _series(report, month)
     out.append(Item("CloudWatch (logs, metrics, alarms, dashboards)",
                     f"metrics: {per_model:g} series per model version x {MODEL_VERSIONS}, {fixed} others",
                     per_model * MODEL_VERSIONS + fixed, p["metric_month"]))
@@ -578,9 +585,13 @@ def _monthly(month: Month, report: dict[str, Any]) -> list[Item]:
     out.append(Item("CloudWatch (logs, metrics, alarms, dashboards)", "dashboards", template["dashboards"],
                     p["dashboard_month"]))
     # X-Ray: API requests and every other invocation, under the default sampling rule.
-    traces = _sampled(requests) + _sampled(month.writer_runs + month.checkpoint_runs + month.monitor_runs)
+    api_rule = template["api_trace_rule"]  # the API stage's own rule (stacks/api.py)
+    traces = (_sampled(requests, api_rule["reservoir_per_second"], api_rule["rate"])
+              + _sampled(month.writer_runs + month.checkpoint_runs + month.monitor_runs))
     out.append(Item("X-Ray", "traces recorded", traces, p["xray_per_million_traces"] / 1e6))
-    out.append(Item("Cognito (machine clients, tokens)", "machine app clients", template["machine_app_clients"],
+    # Billed per app client active in the month (one that asked for a token): none when idle.
+    active = template["machine_app_clients"] if month.tokens else 0
+    out.append(Item("Cognito (machine clients, tokens)", "machine app clients (active: asked for a token)", active,
                     p["cognito_m2m_client_month"]))
     out.append(Item("Cognito (machine clients, tokens)", "client-credentials tokens", month.tokens,
                     p["cognito_m2m_per_1000_tokens"] / 1000))
@@ -601,17 +612,22 @@ def _invocations_month(function: str, month: Month, report: dict[str, Any]) -> f
     return 0.0
 
 
-def _series(report: dict[str, Any]) -> tuple[float, int]:
-    """EMF series: those of a model version (the workload's divided by its versions) and the rest."""
+def _series(report: dict[str, Any], month: Month) -> tuple[float, int]:
+    """EMF series: those of a model version (the most any of the workload's versions has) and
+    the rest. CloudWatch bills a series for the hours it gets data: with no client events
+    only the functions' own (writer, signer, monitors) get any."""
     series = report["metric_series"]
-    models = {(d.get("model_id"), d.get("model_version")) for _, _, d in series if "model_version" in d}
-    per_model = sum(1 for _, _, d in series if "model_version" in d) / max(1, len(models))
-    return per_model, sum(1 for _, _, d in series if "model_version" not in d)
+    versions = Counter((d["model_id"], d["model_version"]) for _, _, d in series
+                       if d.get("model_version") not in (None, "none"))
+    own = sum(1 for _, _, d in series if "function" in d or "monitor" in d)
+    if not month.client_events:
+        return 0, own
+    return max(versions.values(), default=0), sum(1 for _, _, d in series if d.get("model_version") in (None, "none"))
 
 
-def _sampled(requests: float) -> float:
-    reservoir = min(requests, XRAY_RESERVOIR_PER_SECOND * MONTH_SECONDS)
-    return reservoir + XRAY_RATE * (requests - reservoir)
+def _sampled(requests: float, per_second: float = XRAY_RESERVOIR_PER_SECOND, rate: float = XRAY_RATE) -> float:
+    reservoir = min(requests, per_second * MONTH_SECONDS)
+    return reservoir + rate * (requests - reservoir)
 
 
 def _tiered(count: float, tiers: tuple[tuple[float, float], ...]) -> float:
@@ -637,12 +653,24 @@ def monthly(events: int, settings: Settings | None = None, report: dict[str, Any
 
 
 def write_units_per_event(report: dict[str, Any]) -> dict[str, float]:
-    """DynamoDB write units per stored event, by function (the per-event claim is ingest's)."""
+    """DynamoDB write units per stored event, by function: the claims (a lane's watermark or
+    each event's claim, the request's record) are ingest's, the pack ledger the writer's. A
+    subject's key is written once per new subject, not per event: `subject_key_writes`."""
     by: dict[str, float] = defaultdict(float)
     for call in report["calls"]:
-        if call["service"] == "dynamodb" and call["write_units"]:
+        if call["service"] == "dynamodb" and call["write_units"] and not _new_subject(call):
             by[call["function"]] += call["write_units"] / report["notes"]["events"]
     return dict(sorted(by.items()))
+
+
+def subject_key_writes(report: dict[str, Any]) -> float:
+    """DynamoDB write units of the run's new subjects' keys (`unit_of`'s new_subject)."""
+    return sum(c["write_units"] for c in report["calls"] if c["service"] == "dynamodb" and _new_subject(c))
+
+
+def _new_subject(call: dict[str, Any]) -> bool:
+    row = Row(call["function"], call["service"], call["action"], call.get("resource", ""), call)
+    return unit_of(row) == "new_subject"
 
 
 def index_designs(report: dict[str, Any], events: int = VOLUMES[-1],
@@ -676,14 +704,15 @@ def index_designs(report: dict[str, Any], events: int = VOLUMES[-1],
 def table(settings: Settings | None = None, report: dict[str, Any] | None = None) -> str:
     settings = settings or Settings()
     report = report if report is not None else load()
-    columns = [monthly(n, settings, report) for n in VOLUMES]
-    heads = " | ".join(f"{n:,} events" for n in VOLUMES)
-    lines = [f"| a month | {heads} |", "| --- |" + " ---: |" * len(VOLUMES)]
+    volumes = (0, *VOLUMES)
+    columns = [monthly(n, settings, report) for n in volumes]
+    heads = " | ".join(f"{n:,} events" if n else "idle (no events)" for n in volumes)
+    lines = [f"| a month | {heads} |", "| --- |" + " ---: |" * len(volumes)]
     for row in ROWS:
         lines.append(f"| {row} | " + " | ".join(f"${c[row]:,.2f}" for c in columns) + " |")
     lines.append("| **total** | " + " | ".join(f"**${sum(c.values()):,.2f}**" for c in columns) + " |")
     lines.append("| per million events | " + " | ".join(
-        f"${sum(c.values()) / (n / 1e6):,.2f}" for c, n in zip(columns, VOLUMES, strict=True)) + " |")
+        f"${sum(c.values()) / (n / 1e6):,.2f}" if n else "" for c, n in zip(columns, volumes, strict=True)) + " |")
     notes = report["notes"]
     wru = write_units_per_event(report)
     largest = sorted(items(VOLUMES[-1], settings, report), key=lambda i: -i.dollars)[:12]
@@ -695,7 +724,10 @@ def table(settings: Settings | None = None, report: dict[str, Any] | None = None
         f"{notes['events_per_request']}, measured {notes['date']}); generated by `make cost`.\n\n"
         + "\n".join(lines)
         + "\n\nDynamoDB write units per stored event, counted: "
-        + ", ".join(f"{f} {v:.3f}" for f, v in wru.items()) + f" (total {sum(wru.values()):.3f}).\n\n"
+        + ", ".join(f"{f} {v:.3f}" for f, v in wru.items()) + f" (total {sum(wru.values()):.3f}). "
+        + f"Besides, each new subject's key: {subject_key_writes(report) / notes['subjects']:.2f} write units "
+        + f"per new subject ({notes['subjects']:,} subjects in this run's {notes['events']:,} events: "
+        + f"{subject_key_writes(report) / notes['events']:.3f} per event here).\n\n"
         + "The largest items at 1,000,000,000 events a month:\n\n" + "\n".join(detail)
         + "\n\nThe subject index's designs, weighed at 1,000,000,000 events a month with the counted "
         f"{notes['index_records'] / notes['events']:.2f} (subject, file) pairs per event "

@@ -65,8 +65,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 from mlaudit.functions import FUNCTIONS, FunctionSpec
 from mlaudit.integrity.proofs import check_receipt
 from mlaudit.integrity.signing import kms_public_key_pem
-from mlaudit.monitors import INTERVAL_MINUTES
 from mlaudit.routes import RESOURCE_SERVER, ROUTES, Route, match
+from mlaudit.settings import Settings
 
 QUERY = "prediction_volume_latency"
 BATCH = 3
@@ -96,7 +96,7 @@ class Target:
     wait_seconds: float  # how long a receipt may take: the writer's window plus a checkpoint interval
     landing_bucket: str = ""
     alarm_topic_arn: str = ""
-    monitor_interval_seconds: float = INTERVAL_MINUTES * 60
+    monitor_interval_seconds: float = Settings().monitor_interval_minutes * 60  # the default schedule
     # Hands the capture function an EventBridge event, as EventBridge would.
     deliver_to_capture: Callable[[dict[str, Any]], None] | None = None
 
@@ -173,7 +173,7 @@ def from_config(path: Path, wait_seconds: float = 180) -> Target:
         entry_key_id=config.get("entry_key_id"), aws=lambda service: local_client.aws_client(config, service),
         person=person, wait_seconds=wait_seconds, landing_bucket=config["landing_bucket"],
         alarm_topic_arn=config["alarm_topic_arn"],
-        monitor_interval_seconds=float(config.get("monitor_interval_seconds", INTERVAL_MINUTES * 60)),
+        monitor_interval_seconds=float(config.get("monitor_interval_seconds", Target.monitor_interval_seconds)),
         deliver_to_capture=lambda event: local_client.aws_client(config, "sqs").send_message(
             QueueUrl=config["capture"]["eventbridge_delivery_url"], MessageBody=json.dumps(event)),
     )

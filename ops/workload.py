@@ -9,6 +9,8 @@ What it does, in order (deterministic: seeded events, one client, requests in se
    predictions) in requests of `EVENTS_PER_REQUEST`: 80% predictions, each about a patient
    (`subject_ref`, one of events/5; 10% with `personal_data`), 15% ground-truth labels about
    the same patients, 5% data accesses by people (no subject). The writer writes them.
+   The requests carry the SDK's lane headers (one lane, a position per request), as the
+   SDK sends them: each request moves its lane's watermark (mlaudit.ingest.lanes).
 2. Scheduled work, run by hand so each run is counted once: `CHECKPOINT_RUNS` checkpoint
    runs and `MONITOR_RUNS` monitor runs (the packaged monitors file).
 3. People's requests: each named query in `QUERIES` once and its results (an auditor), and subject access
@@ -40,6 +42,7 @@ from urllib.parse import quote
 import requests
 from mlaudit import bootstrap
 from mlaudit.settings import Settings
+from mlaudit_client.transport import LANE_HEADER, POSITION_HEADER
 
 from bench.workload import prediction_events
 from local import client
@@ -113,10 +116,13 @@ def drive(stack: LocalStack, n: int) -> dict[str, Any]:
     token = client.machine_token(config)
     sent = events(n)
     began = time.monotonic()
+    hours = _key_cache_per_request()
+    lane = f"workload-{time.time_ns()}"  # one client's lane, as the SDK names its own
     for start in range(0, len(sent), EVENTS_PER_REQUEST):
+        hours[0] += 1
         batch = {"events": sent[start:start + EVENTS_PER_REQUEST]}
-        answer = requests.post(config["api_url"] + "/v1/events", json=batch, headers=client.bearer(token),
-                               timeout=TIMEOUT)
+        headers = {**client.bearer(token), LANE_HEADER: lane, POSITION_HEADER: str(start // EVENTS_PER_REQUEST)}
+        answer = requests.post(config["api_url"] + "/v1/events", json=batch, headers=headers, timeout=TIMEOUT)
         if answer.status_code != 202:
             raise RuntimeError(f"the workload's request {start // EVENTS_PER_REQUEST} got {answer.status_code}")
     if not stack.wait_drained(TIMEOUT * 5):
@@ -177,6 +183,17 @@ def drive(stack: LocalStack, n: int) -> dict[str, Any]:
         "index_records": records,
         "ingest_wall_seconds": round(ingest_seconds, 1),
     }
+
+
+def _key_cache_per_request() -> list[float]:
+    """Ingest's subject keys as at scale: with many containers and many subjects, a subject's
+    key is rarely still cached from an earlier request, so each request looks up its own
+    (distinct) subjects. The protector's clock moves an hour per request: its 30 s cache
+    holds within a request, never across two, however fast the local stack answers."""
+    hours = [0.0]
+    protector = bootstrap.app("ingest").service().protector
+    protector.clock = lambda: hours[0] * 3600.0
+    return hours
 
 
 def large_files(stack: LocalStack, usage: Usage) -> dict[str, Any]:
@@ -277,7 +294,10 @@ def template_facts() -> dict[str, Any]:
         1 for r in resources.values() if r["Type"] == "AWS::Cognito::UserPoolClient"
         and "client_credentials" in (r.get("Properties", {}).get("AllowedOAuthFlows") or [])
     )
+    (api_rule,) = (r["Properties"]["SamplingRule"] for r in resources.values()
+                   if r["Type"] == "AWS::XRay::SamplingRule")
     return {
+        "api_trace_rule": {"rate": api_rule["FixedRate"], "reservoir_per_second": api_rule["ReservoirSize"]},
         "alarms": kinds["AWS::CloudWatch::Alarm"],
         "dashboards": kinds["AWS::CloudWatch::Dashboard"],
         "kms_keys": kinds["AWS::KMS::Key"],

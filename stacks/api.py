@@ -12,6 +12,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_wafv2 as wafv2
+from aws_cdk import aws_xray as xray
 from constructs import Construct
 from mlaudit.api_gateway import BINARY_MEDIA_TYPES, CONTENT_HANDLING
 from mlaudit.resources import api_name, waf_log_group_name
@@ -21,6 +22,9 @@ from mlaudit.settings import Settings
 from stacks.functions import log_retention
 
 STAGE = "prod"
+# X-Ray traces one API request in 20, with no per-second reservoir: the default rule's
+# reservoir (1 a second) alone is 2.6 million traces a month (~$13) once traffic is steady.
+TRACE_RATE, TRACE_RESERVOIR = 0.05, 0
 TLS_POLICY = "SecurityPolicy_TLS13_1_3_2025_09"
 
 # One JSON object per request; never the body or headers (they may carry personal data).
@@ -95,6 +99,12 @@ class Api(Construct):
                 throttling_burst_limit=settings.api_throttle_burst,
             ),
         )
+        xray.CfnSamplingRule(self, "TraceSampling", sampling_rule=xray.CfnSamplingRule.SamplingRuleProperty(
+            rule_name=f"{settings.name_prefix}-api", priority=9000, fixed_rate=TRACE_RATE,
+            reservoir_size=TRACE_RESERVOIR, service_name=f"{api_name(settings.name_prefix)}/{STAGE}",
+            service_type="AWS::ApiGateway::Stage", host="*", http_method="*", url_path="*", resource_arn="*",
+            version=1,
+        ))
         # TLS 1.3 only (the L2 construct has no property for it yet). STRICT access mode makes
         # API Gateway check that SNI and Host name this API, as enhanced policies require.
         cfn_api = self.rest_api.node.default_child

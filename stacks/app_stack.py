@@ -126,6 +126,7 @@ class MlAuditStack(Stack):
             imports_dead_letter_queue=imports.dead_letter_queue,
             capture_dead_letter_queue=capture.dead_letter_queue,
             functions=functions,
+            monitor_widgets=monitors.widgets,
         )
 
         # Every resource policy, from its one declaration (mlaudit.resource_policies).

@@ -89,7 +89,8 @@ class Identity(Construct):
             o_auth=cognito.OAuthSettings(
                 flows=cognito.OAuthFlows(client_credentials=True), scopes=api_scopes
             ),
-            access_token_validity=Duration.seconds(ACCESS_TOKEN_SECONDS),
+            # Longer than people's: Cognito bills each client-credentials token (settings).
+            access_token_validity=Duration.hours(settings.machine_token_hours),
             enable_token_revocation=True,
             prevent_user_existence_errors=True,
         )

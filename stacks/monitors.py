@@ -1,7 +1,8 @@
 """The monitors (lambdas/mlaudit/monitors/monitors.json) on AWS: their alarm topic, the
 schedule that runs the monitors function, one CloudWatch alarm per monitor on the EMF
-metric the function emits (`monitor_alarm`, mlaudit.monitors.emf) and one dashboard per
-model, all generated from the monitors file.
+metric the function emits (`monitor_alarm`, mlaudit.monitors.emf) and a row per model on
+the deployment's dashboard (stacks/monitoring.py: one dashboard, $3 a month, not one per
+model), all generated from the monitors file.
 
 The topic exists before the functions (the monitors function's role names it); the rest is
 wired once the function is built (`wire`)."""
@@ -24,8 +25,6 @@ from mlaudit.monitors.emf import ALARM_METRIC, VALUE
 from mlaudit.resources import service_name
 from mlaudit.settings import Settings
 
-INTERVAL = Duration.minutes(monitors_file.INTERVAL_MINUTES)
-
 
 class Monitors(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, settings: Settings, key: kms.IKey,
@@ -39,18 +38,19 @@ class Monitors(Construct):
         if settings.alarm_email:
             self.topic.add_subscription(subscriptions.EmailSubscription(settings.alarm_email))
         self.alarms: dict[str, cw.Alarm] = {}
-        self.dashboards: dict[str, cw.Dashboard] = {}
+        self.widgets: list[list[cw.IWidget]] = []  # rows for the deployment's dashboard
 
     def wire(self, function: lambda_.IFunction) -> None:
+        interval = Duration.minutes(self.settings.monitor_interval_minutes)
         self.schedule = events.Rule(
-            self, "Schedule", description="Evaluate the monitors", schedule=events.Schedule.rate(INTERVAL),
+            self, "Schedule", description="Evaluate the monitors", schedule=events.Schedule.rate(interval),
             targets=[targets.LambdaFunction(function, retry_attempts=0, max_event_age=Duration.minutes(10))],
         )
         namespace, service = self.settings.name_prefix, service_name(self.settings.name_prefix, "monitors")
         for index, monitor in enumerate(self.monitors):
             dimensions = {"model_id": monitor.model_id, "monitor": monitor.name, "service": service}
             alarm = cw.Metric(
-                namespace=namespace, metric_name=ALARM_METRIC, statistic="Maximum", period=INTERVAL,
+                namespace=namespace, metric_name=ALARM_METRIC, statistic="Maximum", period=interval,
                 dimensions_map=dimensions,
             ).create_alarm(
                 self, f"Alarm{index}", threshold=1, evaluation_periods=1,
@@ -62,21 +62,17 @@ class Monitors(Construct):
             alarm.add_alarm_action(cw_actions.SnsAction(self.topic))
             alarm.add_ok_action(cw_actions.SnsAction(self.topic))
             self.alarms[monitor.key] = alarm
-        models = sorted({m.model_id for m in self.monitors})
-        for index, model in enumerate(models):
+        for model in sorted({m.model_id for m in self.monitors}):
             own = [m for m in self.monitors if m.model_id == model]
-            self.dashboards[model] = cw.Dashboard(
-                self, f"Dashboard{index}", default_interval=Duration.hours(24),
-                widgets=[
-                    [cw.GraphWidget(
-                        title=f"{m.name} ({m.kind})", width=8,
-                        left=[cw.Metric(namespace=namespace, metric_name=VALUE, statistic="Maximum",
-                                        period=INTERVAL, label=m.name,
-                                        dimensions_map={"model_id": m.model_id, "monitor": m.name,
-                                                        "service": service})],
-                        left_annotations=[cw.HorizontalAnnotation(value=m.threshold, label="threshold")],
-                    ) for m in own[row:row + 3]]
-                    for row in range(0, len(own), 3)
-                ] + [[cw.AlarmStatusWidget(title=f"{model}: monitors", width=24,
-                                           alarms=[self.alarms[m.key] for m in own])]],
-            )
+            self.widgets += [
+                [cw.GraphWidget(
+                    title=f"{m.name} ({m.kind})", width=8,
+                    left=[cw.Metric(namespace=namespace, metric_name=VALUE, statistic="Maximum",
+                                    period=interval, label=m.name,
+                                    dimensions_map={"model_id": m.model_id, "monitor": m.name,
+                                                    "service": service})],
+                    left_annotations=[cw.HorizontalAnnotation(value=m.threshold, label="threshold")],
+                ) for m in own[row:row + 3]]
+                for row in range(0, len(own), 3)
+            ] + [[cw.AlarmStatusWidget(title=f"{model}: monitors", width=24,
+                                       alarms=[self.alarms[m.key] for m in own])]]

@@ -273,7 +273,7 @@ class Auditor(EventHelpers):
             reader, batch = item
             for event, reason in batch.refused:
                 self._refuse_local(event, reason)
-            if batch.lines and not self._send(batch.lines):
+            if batch.lines and not self._send(batch.lines, batch.at):
                 return False
             self.spool.ack(reader, batch)
             with self._lock:
@@ -282,13 +282,13 @@ class Auditor(EventHelpers):
                 self._room.notify_all()
         return True
 
-    def _send(self, lines: list[bytes]) -> bool:
+    def _send(self, lines: list[bytes], at: tuple[str, int] | None) -> bool:
         """Until the server answers 202 or a 4xx; False when closing ran out of time."""
         body = Batch(lines).body()
         attempt = 0
         while True:
             try:
-                self.transport.post_events(body)
+                self.transport.post_events(body, at)
             except RetryLater as error:
                 with self._lock:
                     self._counts["retries"] += 1
@@ -304,14 +304,14 @@ class Auditor(EventHelpers):
                 time.sleep(min(delay, remaining))
                 continue
             except AuditRejected as error:
-                return self._rejected(lines, error)
+                return self._rejected(lines, error, at)
             if attempt:
                 logger.info("mlaudit: sending again after %d failed attempts", attempt)
             with self._lock:
                 self._counts["sent"] += len(lines)
             return True
 
-    def _rejected(self, lines: list[bytes], error: AuditRejected) -> bool:
+    def _rejected(self, lines: list[bytes], error: AuditRejected, at: tuple[str, int] | None) -> bool:
         """The server takes all of a request or none of it: refuse the events it names,
         and send the others on their own (the same split again if this one is replayed)."""
         named: dict[int, list[dict[str, Any]]] = {}
@@ -331,7 +331,8 @@ class Auditor(EventHelpers):
                          answer)
             return True
         self._reject([json.loads(lines[i]) for i in sorted(named)], [named[i] for i in sorted(named)], answer)
-        return self._send([line for i, line in enumerate(lines) if i not in named])
+        # At the same position: a refused request stored nothing, so its lane did not move.
+        return self._send([line for i, line in enumerate(lines) if i not in named], at)
 
     def _reject(self, events: list[dict[str, Any]], reasons: list[list[dict[str, Any]]],
                 answer: dict[str, Any]) -> None:

@@ -41,6 +41,7 @@ class Batch:
     resume: tuple[int, int] = (0, 0)  # (segment, offset) after the batch, seals included
     nbytes: int = 0  # spool bytes it frees
     refused: list[tuple[dict[str, Any], str]] = field(default_factory=list)  # memory mode: failed encoding
+    at: tuple[str, int] | None = None  # (lane id, position): where it starts, the same on a replay
 
     def body(self) -> bytes:
         return BODY_HEAD + b",".join(self.lines) + BODY_TAIL
@@ -190,7 +191,8 @@ class LaneReader:
                     return None  # not a whole line yet (cannot happen below a seal)
                 self._advance((segment, offset + used))  # only seals
                 continue
-            return Batch(lines, (segment, offset + used), used)
+            # Its position: where its reading began (segment, offset), as one increasing number.
+            return Batch(lines, (segment, offset + used), used, at=(self.lane.path.name, segment << 32 | offset))
 
     def ack(self, batch: Batch) -> None:
         self._advance(batch.resume)
@@ -324,6 +326,11 @@ class MemorySpool:
         self.sealed: deque[list[dict[str, Any]]] = deque()
         self.ready: deque[Batch] = deque()
         self.unsent = 0  # events held
+        self._new_lane()
+
+    def _new_lane(self) -> None:
+        self.lane = f"mem-{time.time_ns():020d}-{os.getpid()}-{os.urandom(4).hex()}"
+        self.batches = 0  # the position of the next batch in the lane
 
     def append(self, event: dict[str, Any]) -> None:
         self.open.append(event)
@@ -357,7 +364,8 @@ class MemorySpool:
             lines, start = greedy_batch(whole, start, self.max_events, self.max_body)
             if not lines and not refused:
                 return
-            self.ready.append(Batch(lines, nbytes=len(lines), refused=refused))
+            self.ready.append(Batch(lines, nbytes=len(lines), refused=refused, at=(self.lane, self.batches)))
+            self.batches += 1
             refused = []
             if not lines:
                 return
@@ -373,3 +381,6 @@ class MemorySpool:
 
     def forget_after_fork(self) -> None:
         self.open, self.sealed, self.ready, self.unsent = [], deque(), deque(), 0
+        # A lane of its own: the parent goes on at the same positions in its lane, and the
+        # server refuses other events at a position it stored (409 idempotency_conflict).
+        self._new_lane()

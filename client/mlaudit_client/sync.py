@@ -35,6 +35,8 @@ class AuditClient:
                                    scopes=c.scopes, timeout=c.timeout)
         self.backoff = Backoff(c.backoff_base, c.backoff_cap)
         self.attempts = attempts
+        # No lane headers: a batch job's own retry of `send` may regroup its events, and may run
+        # from several threads; only per-event claims recognise those (docs/client.md).
 
     def send(self, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Send events in as few requests as the limits allow; returns each 202 answer."""

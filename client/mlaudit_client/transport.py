@@ -27,6 +27,11 @@ logger = logging.getLogger("mlaudit_client")
 USER_AGENT = f"mlaudit-client/{__version__} Python/{platform.python_version()}"
 # 408 and 429 ask the sender to come back; 5xx are the server's trouble, not the events'.
 RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+# Where a request sits in its sender's sequence of batches: a lane (one spool directory, or
+# one process's memory) and the batch's position in it, increasing, the same on every resend.
+# The server keeps one watermark per lane instead of a claim per event (docs/client.md).
+LANE_HEADER, POSITION_HEADER = "X-Mlaudit-Lane", "X-Mlaudit-Lane-Position"
+Lane = tuple[str, int]  # (lane id, batch position)
 
 
 class AuditRejected(Exception):
@@ -76,14 +81,15 @@ class Transport:
         self._connections: dict[tuple[str, str, int], http.client.HTTPConnection] = {}
         self._lock = threading.Lock()
 
-    def post_events(self, body: bytes) -> dict[str, Any]:
+    def post_events(self, body: bytes, lane: Lane | None = None) -> dict[str, Any]:
         """The 202 answer, or raises `RetryLater` or `AuditRejected`."""
+        sent = {"Content-Type": "application/json"}
+        if lane is not None:
+            sent.update({LANE_HEADER: lane[0], POSITION_HEADER: str(lane[1])})
         with self._lock:
             token = self._current_token()
             status, headers, raw = self._request(
-                self.api_url + "/v1/events", body,
-                {"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
-            )
+                self.api_url + "/v1/events", body, {**sent, "Authorization": f"Bearer {token}"})
             if status == 202:
                 return _json(raw)
             if status == 401:

@@ -178,6 +178,7 @@ def _subject_keys(table: str, key_id: str, clients: Clients) -> Any:
 
 def build_ingest(env: IngestEnv, clients: Clients) -> MeasuredIngest:
     from mlaudit.adapters.idempotency import DynamoIdempotencyStore  # noqa: PLC0415
+    from mlaudit.adapters.lanes import DynamoLanes  # noqa: PLC0415
     from mlaudit.adapters.queue import SqsQueue  # noqa: PLC0415
     from mlaudit.ingest.request import IngestLimits  # noqa: PLC0415
     from mlaudit.ingest.service import IngestService  # noqa: PLC0415
@@ -186,6 +187,7 @@ def build_ingest(env: IngestEnv, clients: Clients) -> MeasuredIngest:
 
     return MeasuredIngest(IngestService(  # per-model metrics (EMF) of what each request stored or was refused
         store=DynamoIdempotencyStore(clients("dynamodb"), env.idempotency_table, env.ledger_table),
+        lanes=DynamoLanes(clients("dynamodb"), env.idempotency_table),  # in the same table, TTL and grants
         queue=SqsQueue(clients("sqs"), env.events_queue_url),
         limits=IngestLimits(
             max_batch_events=env.max_batch_events,

@@ -128,6 +128,12 @@ class Settings(BaseModel):
     """QuickSight user or group ARN; when set, a data source on the workgroup and a dataset on the events
     table are created and shared with it."""
 
+    machine_token_hours: int = Field(12, ge=1, le=24)
+    """Lifetime of the workload client's access tokens (client credentials). Cognito bills each token
+    ($2.25 per 1,000): a process renewing hourly costs $1.62 a month, twice a day $0.14. A token cannot be
+    revoked: a leaked one writes events until it expires (whoever can read it from a workload can
+    usually read the client secret too)."""
+
     # Monitoring
     alarm_email: str | None = Field(None, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
     """Email address subscribed to the alarm topic (confirm the subscription email)."""
@@ -135,6 +141,10 @@ class Settings(BaseModel):
     """Alarm when API p99 latency exceeds this (ms)."""
     writer_max_message_age_seconds: int = Field(900, ge=60, le=1_209_600)
     """Alarm when the oldest queued event is older than this (s)."""
+    monitor_interval_minutes: int = Field(60, ge=5, le=1440)
+    """Minutes between evaluations of the monitors (monitors.json). Each evaluation scans the days its
+    windows touch: at 60 the packaged monitors' one-hour windows are each seen once; 5 costs twelve times
+    as much (docs/deploy.md, "What it costs")."""
 
     # Capture (docs/capture.md)
     capture_sagemaker: bool = False

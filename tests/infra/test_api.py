@@ -8,7 +8,7 @@ import json
 import pytest
 from mlaudit.routes import RESOURCE_SERVER
 
-from stacks.api import ACCESS_LOG_FORMAT
+from stacks.api import ACCESS_LOG_FORMAT, TRACE_RATE, TRACE_RESERVOIR
 from tests.infra.synth import Synth, path_of
 
 
@@ -68,6 +68,17 @@ def test_stage_throttling_tracing_and_logging(synth: Synth) -> None:
     assert settings["ThrottlingBurstLimit"] == synth.settings.api_throttle_burst
     assert settings["LoggingLevel"] == "ERROR" and settings["DataTraceEnabled"] is False
     assert json.loads(stage["AccessLogSetting"]["Format"]) == ACCESS_LOG_FORMAT
+
+
+def test_the_stage_is_traced_by_its_own_sampling_rule(synth: Synth) -> None:
+    # The default rule's per-second reservoir would trace ~2.6 million requests a month at steady traffic
+    (stage,) = synth.props("AWS::ApiGateway::Stage")
+    (api,) = synth.props("AWS::ApiGateway::RestApi")
+    (rule,) = (r["SamplingRule"] for r in synth.props("AWS::XRay::SamplingRule"))
+    assert rule["ServiceName"] == f"{api['Name']}/{stage['StageName']}"
+    assert rule["ServiceType"] == "AWS::ApiGateway::Stage"
+    assert (rule["FixedRate"], rule["ReservoirSize"]) == (TRACE_RATE, TRACE_RESERVOIR) and TRACE_RESERVOIR == 0
+    assert all(rule[k] == "*" for k in ("Host", "HTTPMethod", "URLPath", "ResourceARN"))
 
 
 def test_event_bodies_must_be_json_objects(synth: Synth) -> None:

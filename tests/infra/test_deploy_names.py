@@ -42,6 +42,7 @@ PHYSICAL_NAMES: dict[str, tuple[str, ...]] = {
     "AWS::CloudWatch::Dashboard": ("DashboardName",),
     "AWS::CloudWatch::Alarm": ("AlarmName",),
     "AWS::Events::Rule": ("Name",),
+    "AWS::XRay::SamplingRule": ("SamplingRule.RuleName", "SamplingRule.ServiceName"),
 }
 # Names that live inside another resource (a pool's groups, an API's stage, a function's
 # alias, a table's columns) or that CloudFormation derives from the logical id.

@@ -53,6 +53,9 @@ def test_workload_client_uses_client_credentials_with_every_scope(synth: Synth) 
     assert client["AllowedOAuthScopes"] == [
         {"Fn::Join": ["", [{"Ref": server}, f"/{scope}"]]} for scope in SCOPES
     ]
+    # Cognito bills each client-credentials token: they last machine_token_hours, people's an hour
+    assert client["AccessTokenValidity"] == synth.settings.machine_token_hours * 60
+    assert client["TokenValidityUnits"]["AccessToken"] == "minutes"
 
 
 def test_people_client_is_public_and_uses_the_code_grant(synth: Synth) -> None:

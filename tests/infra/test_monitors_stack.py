@@ -1,12 +1,13 @@
 """The monitors on AWS, generated from lambdas/mlaudit/monitors/monitors.json: the schedule
 runs the monitors function, each monitor has an alarm on its EMF metric wired to the
-monitors' encrypted topic, and each monitored model has a dashboard."""
+monitors' encrypted topic, and each monitored model has a row on the dashboard."""
 
 from __future__ import annotations
 
 import json
 
-from mlaudit.monitors import INTERVAL_MINUTES
+from aws_cdk import Duration
+from aws_cdk import aws_events as events
 from mlaudit.monitors import load as load_monitors
 from mlaudit.resources import service_name
 from mlaudit.settings import Env
@@ -17,7 +18,8 @@ from tests.infra.synth import Synth
 def test_the_schedule_runs_the_monitors_function(synth: Synth) -> None:
     function_id = synth.logical_id("Monitors/Evaluator/Function")
     (rule,) = [r for r in synth.props("AWS::Events::Rule") if r.get("Description") == "Evaluate the monitors"]
-    assert rule["ScheduleExpression"] == f"rate({INTERVAL_MINUTES} minutes)"
+    every = Duration.minutes(synth.settings.monitor_interval_minutes)
+    assert rule["ScheduleExpression"] == events.Schedule.rate(every).expression_string
     (target,) = rule["Targets"]
     assert target["Arn"] == {"Fn::GetAtt": [function_id, "Arn"]}
     env = synth.resources[function_id]["Properties"]["Environment"]["Variables"]
@@ -40,11 +42,11 @@ def test_each_monitor_alarms_on_its_metric_to_the_encrypted_topic(synth: Synth) 
         assert alarm["AlarmActions"] == [{"Ref": topic}] and alarm["OKActions"] == [{"Ref": topic}]
 
 
-def test_each_model_has_a_dashboard_of_its_monitors(synth: Synth) -> None:
+def test_each_model_has_its_monitors_on_the_dashboard(synth: Synth) -> None:
     monitors = load_monitors()
-    for index, model in enumerate(sorted({m.model_id for m in monitors})):
-        body = json.dumps(synth.resources[synth.logical_id(f"Monitors/Dashboard{index}")]["Properties"]
-                          ["DashboardBody"]).replace("\\", "")
+    body = json.dumps(synth.resources[synth.logical_id("Monitoring/Dashboard")]["Properties"]
+                      ["DashboardBody"]).replace("\\", "")
+    for model in sorted({m.model_id for m in monitors}):
         for monitor in (m for m in monitors if m.model_id == model):
             assert f'"title":"{monitor.name} ({monitor.kind})"' in body
             assert f'"value":{monitor.threshold}' in body or f'"value":{monitor.threshold:g}' in body

@@ -18,6 +18,7 @@ import pytest
 import requests
 from cryptography.hazmat.primitives.asymmetric import rsa
 from mlaudit.routes import ROUTES
+from mlaudit.settings import Settings
 
 from local import client
 from local.api import ApiEmulator
@@ -68,6 +69,9 @@ def test_token_endpoint_accepts_credentials_in_the_form_and_narrows_scope(local_
     assert response.json()["token_type"] == "Bearer"
     claims = jwt.decode(response.json()["access_token"], options={"verify_signature": False})
     assert claims["scope"] == "mlaudit/events.read"
+    # As long as the client's validity says, like Cognito (machine_token_hours)
+    lifetime = Settings.from_cdk_json().machine_token_hours * 3600
+    assert response.json()["expires_in"] == claims["exp"] - claims["iat"] == lifetime
 
 
 @pytest.mark.parametrize(
@@ -144,6 +148,32 @@ def test_write_scope_reaches_the_ingest_handler(local_stack, machine_token, scop
     response = _post_events(local_stack, machine_token([scope]), body=b'{"events": []}')
     assert response.status_code not in (401, 403, 404, 405)
     assert response.status_code < 500
+
+
+def test_lane_headers_reach_ingest_a_resend_is_answered_and_a_conflict_named(local_stack, machine_token):
+    token = machine_token(["events.write"])
+    lane = f"lane-{time.time_ns()}"  # its own lane in the session's stack
+
+    def post(event_ids, position, lane_id=lane):
+        events = [{"event_type": "prediction", "event_id": e, "model_id": "m", "model_version": "1",
+                   "occurred_at": "2026-12-07T00:00:00Z", "prediction_score": 0.5} for e in event_ids]
+        headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json",
+                   "X-Mlaudit-Lane": lane_id, "X-Mlaudit-Lane-Position": position}
+        return requests.post(local_stack["api_url"] + EVENTS, json={"events": events}, headers=headers, timeout=300)
+
+    ids = [f"{lane}-{i}" for i in range(3)]
+    first = post(ids, "4")
+    assert first.status_code == 202, first.text
+    again = post(ids, "4")
+    assert (again.status_code, again.json()) == (202, first.json())
+    conflict = post([f"{lane}-other"], "4")
+    assert conflict.status_code == 409
+    assert conflict.json()["error"] == "idempotency_conflict"
+    assert conflict.json()["errors"][0]["path"] == "headers.X-Mlaudit-Lane-Position"
+    malformed = post([f"{lane}-other"], "four")
+    assert malformed.status_code == 400
+    assert [e["path"] for e in malformed.json()["errors"]] == ["headers.X-Mlaudit-Lane-Position"]
+    assert post([f"{lane}-next"], "5").status_code == 202
 
 
 @pytest.mark.parametrize("route", ROUTES, ids=lambda r: f"{r.method} {r.path}")

@@ -27,6 +27,20 @@ def test_every_counted_call_is_scaled_by_a_unit_the_workload_counted() -> None:
             assert measured[unit] > 0, (unit, row)
 
 
+def test_the_counted_run_writes_a_tenth_of_a_write_unit_per_stored_event_or_less() -> None:
+    # The 10,000-event run on one lane (the SDK's headers): the claims, the requests' records
+    # and the writer's ledger; a subject's key is written once per new subject, not per event.
+    report = costs.load()
+    assert report["notes"]["events"] == workload.EVENTS == 10_000
+    per_event = costs.write_units_per_event(report)
+    assert set(per_event) == {"ingest", "writer"}
+    assert sum(per_event.values()) <= 0.1, per_event
+    assert costs.subject_key_writes(report) <= 1.01 * report["notes"]["subjects"]
+    # (the per-event claim it replaced was ~1 write unit per event by itself)
+    assert not [c for c in report["calls"] if c["function"] == "ingest" and c["action"] == "PutItem"
+                and c["resource"] == "idempotency_table" and c["calls"] > report["notes"]["requests"]]
+
+
 def test_a_call_no_unit_names_stops_the_pricing() -> None:
     report = copy.deepcopy(costs.load())
     report["calls"].append({**report["calls"][0], "function": "compactor"})

@@ -8,9 +8,11 @@ from typing import Any
 import boto3
 from mlaudit.adapters.bucket import S3Bucket
 from mlaudit.adapters.idempotency import DynamoIdempotencyStore
+from mlaudit.adapters.lanes import DynamoLanes
 from mlaudit.adapters.ledger import DynamoLedger
 from mlaudit.adapters.queue import SqsQueue
 from mlaudit.ingest.identity import RequestMeta
+from mlaudit.ingest.lanes import Lane
 from mlaudit.ingest.request import IngestLimits
 from mlaudit.ingest.service import IngestService
 from mlaudit.principal import Principal
@@ -45,6 +47,7 @@ class Pipeline:
         self.ingest = IngestService(
             store=DynamoIdempotencyStore(self.ddb, "idempotency", "ledger"),
             queue=SqsQueue(self.sqs, self.queue_url), limits=self.limits, clock=clock,
+            lanes=DynamoLanes(self.ddb, "idempotency"),
         )
         self.writer = WriterService(
             objects=S3Bucket(self.s3, self.bucket, self.key_id),
@@ -52,12 +55,27 @@ class Pipeline:
         )
 
     def post(self, body: bytes | str, principal: Principal = WORKLOAD, content_type="application/json",
-             content_encoding: str | None = None):
+             content_encoding: str | None = None, lane: Lane | None = None):
         """(status, body) as POST /v1/events answers: the route's status, the service's body."""
         if isinstance(body, str):
             body = body.encode()
-        answer = self.ingest.ingest(body, content_type, principal, META, content_encoding=content_encoding)
+        answer = self.ingest.ingest(body, content_type, principal, META, content_encoding=content_encoding,
+                                    lane=lane)
         return EVENTS_ROUTE.status, answer
+
+    def fail_first_send(self, monkeypatch: Any) -> list[Any]:
+        """The queue fails the first send_packs (no pack sent) and takes the next ones;
+        returns each call's packs."""
+        real, sent = self.ingest.queue.send_packs, []
+
+        def flaky(packs: Any) -> None:
+            sent.append(packs)
+            if len(sent) == 1:
+                raise ConnectionError("queue down")
+            real(packs)
+
+        monkeypatch.setattr(self.ingest.queue, "send_packs", flaky)
+        return sent
 
     def receive(self, limit: int = 100) -> list[dict[str, Any]]:
         received: list[dict[str, Any]] = []

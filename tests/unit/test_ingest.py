@@ -103,16 +103,7 @@ def test_personal_fields_refused_without_a_key_store(pipeline):
 
 
 def test_failed_enqueue_is_retried_with_identical_packs(pipeline, monkeypatch):
-    sent: list[list[Pack]] = []
-    real = pipeline.ingest.queue.send_packs
-
-    def flaky(packs):
-        sent.append(packs)
-        if len(sent) == 1:
-            raise ConnectionError("queue down")
-        real(packs)
-
-    monkeypatch.setattr(pipeline.ingest.queue, "send_packs", flaky)
+    sent: list[list[Pack]] = pipeline.fail_first_send(monkeypatch)
     with pytest.raises(ConnectionError):
         pipeline.post(batch(10))
     pipeline.ingest.clock = lambda: NOW.replace(minute=5)  # the retry comes later

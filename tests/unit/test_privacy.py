@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+from collections import Counter
 from datetime import UTC, datetime
 
 import boto3
 import pytest
+from cryptography.exceptions import InvalidTag
 from mlaudit.adapters.memory import MemorySelfAudit, MemorySubjectKeys
-from mlaudit.adapters.subject_keys import INDEX_PK, DynamoKmsKeyStore
+from mlaudit.adapters.subject_keys import INDEX_PK, WRAP_PREFIX, WRAP_VERSION, DynamoKmsKeyStore
 from mlaudit.errors import DomainError
 from mlaudit.events import EventIn
 from mlaudit.handlers import privacy as privacy_handler
@@ -118,10 +120,60 @@ def test_key_store_keeps_one_key_per_subject_under_a_keyed_hash(store):
     assert other.find("patient-1") == created
     assert store.find_or_create("patient-2") != created
     items = store.dynamodb.scan(TableName="keys")["Items"]
-    assert INDEX_PK in {i["pk"]["S"] for i in items} and len(items) == 3
+    assert {INDEX_PK, WRAP_PREFIX + WRAP_VERSION} <= {i["pk"]["S"] for i in items} and len(items) == 4
     assert not any("patient" in json.dumps(i, default=str) for i in items)
     # Only ciphertext of keys is stored
-    assert not any(created.material in i["encrypted_key"]["B"] for i in items)
+    assert not any(created.material in value["B"] for i in items for value in i.values() if "B" in value)
+
+
+class CountingKms:
+    """The KMS client, counting its calls by operation."""
+
+    def __init__(self, kms):
+        self.kms, self.calls = kms, Counter()
+
+    def __getattr__(self, name):
+        if name in ("decrypt", "generate_data_key"):
+            self.calls[name] += 1
+        return getattr(self.kms, name)
+
+
+def test_subject_keys_cost_no_kms_call_once_the_wrapping_key_is_open(store):
+    # Given a process that made some subjects' keys (the index and wrapping keys: one KMS call each)
+    refs = [f"s-{i}" for i in range(120)]
+    store.find_or_create_many(refs[:60])
+    # When a cold process reads them and makes the others
+    kms = CountingKms(store.kms)
+    cold = DynamoKmsKeyStore(store.dynamodb, kms, "keys", store.kms_key_id)
+    loaded = cold.find_or_create_many(refs)
+    cold.find_or_create("s-new")
+    # Then it decrypted the index and wrapping keys once each, and nothing per subject
+    assert kms.calls == Counter({"decrypt": 2})
+    assert all(store.find(ref) == loaded[ref] for ref in ("s-0", "s-59", "s-60", "s-119"))
+
+
+def test_a_wrapped_key_opens_only_in_its_own_item(store):
+    store.find_or_create("patient-1")
+    store.find_or_create("patient-2")
+    one, two = (store.dynamodb.get_item(TableName="keys", Key={"pk": {"S": store._pk(ref)}})["Item"]
+                for ref in ("patient-1", "patient-2"))
+    # Given patient-1's wrapped key copied onto patient-2's item (same key id, so only the pk differs)
+    store.dynamodb.put_item(TableName="keys", Item={**two, "wrapped_key": one["wrapped_key"], "key_id": one["key_id"]})
+    with pytest.raises(InvalidTag):
+        DynamoKmsKeyStore(store.dynamodb, store.kms, "keys", store.kms_key_id).find("patient-2")
+
+
+def test_keys_made_before_wrapping_still_open_with_kms(store):
+    # Given a subject item as written before wrapping: the key as a KMS data key's ciphertext
+    pk = store._pk("patient-old")
+    key_id, material, encrypted = store._data_key("subject-key")
+    store.dynamodb.put_item(TableName="keys", Item={"pk": {"S": pk}, "key_id": {"S": key_id},
+                                                    "encrypted_key": {"B": encrypted}, "created_at": {"N": "1"}})
+    # Then it opens, alone and in a batch with new subjects
+    assert store.find("patient-old").material == material
+    assert store.find_or_create_many(["patient-old", "patient-new"])["patient-old"].material == material
+    # And erasure deletes it like any other
+    assert store.destroy("patient-old", store.find("patient-old")) and store.find("patient-old") is None
 
 
 def test_key_store_destroys_only_the_key_the_caller_saw(store):

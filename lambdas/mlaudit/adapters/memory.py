@@ -238,3 +238,20 @@ class MemoryBucket:
 
     def get_range(self, key: str, start: int, end: int) -> bytes:
         return self.objects[key][start:end]
+
+
+class MemoryLanes:
+    """Lane watermarks (mlaudit.ingest.lanes.LaneStore): key -> (position, request, expires)."""
+
+    def __init__(self) -> None:
+        self.lanes: dict[str, tuple[int, str, datetime]] = {}
+        self._lock = threading.Lock()
+
+    def advance_lane(self, key: str, position: int, request: str, now: datetime, window: timedelta) -> bool:
+        with self._lock:
+            held = self.lanes.get(key)
+            if held is not None and held[2] >= now and (held[0] > position or (
+                    held[0] == position and held[1] != request)):
+                return False
+            self.lanes[key] = (position, request, now + window)
+            return True

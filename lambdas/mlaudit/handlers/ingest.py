@@ -13,6 +13,7 @@ from aws_lambda_powertools import Logger
 from mlaudit import bootstrap
 from mlaudit.http import api_handler, header
 from mlaudit.ingest.identity import RequestMeta
+from mlaudit.ingest.lanes import LANE_HEADER, POSITION_HEADER, lane_of
 from mlaudit.ingest.request import decode_body
 from mlaudit.principal import principal_from_event
 
@@ -36,8 +37,9 @@ APP: FunctionApp[MeasuredIngest] = bootstrap.app("ingest")
 
 def events(event: dict[str, Any], ingest: MeasuredIngest) -> dict[str, Any]:
     principal = principal_from_event(event)
+    lane = lane_of(header(event, LANE_HEADER), header(event, POSITION_HEADER))
     body = ingest.ingest(_body(event), header(event, "content-type"), principal, _meta(event),
-                         content_encoding=header(event, "content-encoding"))
+                         content_encoding=header(event, "content-encoding"), lane=lane)
     logger.info("events accepted", extra={"accepted": body["accepted"], "actor_id": principal.actor_id})
     return body
 

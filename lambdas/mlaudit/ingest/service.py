@@ -14,6 +14,7 @@ from mlaudit.contract import Event
 from mlaudit.errors import MAX_REPORTED_ERRORS, InvalidEvents, TooLarge
 from mlaudit.ingest.claims import EventClaimStore, Settled, idempotency_conflict, settle_claims
 from mlaudit.ingest.identity import RequestMeta, assign_event_ids, check_scope_allows, request_key, server_fields
+from mlaudit.ingest.lanes import Lane, LaneStore, advance
 from mlaudit.ingest.records import leaf_record, request_fingerprint
 from mlaudit.ingest.request import (
     IngestLimits,
@@ -153,9 +154,10 @@ class IngestService:
     def __init__(
         self, *, store: IdempotencyStore, queue: Queue, limits: IngestLimits,
         rules: RuleSet | None = None, protector: Protector | None = None,
-        clock: Any = lambda: datetime.now(UTC),
+        clock: Any = lambda: datetime.now(UTC), lanes: LaneStore | None = None,
     ) -> None:
         self.store = store
+        self.lanes = lanes  # None: every request is claimed event by event
         self.queue = queue
         self.limits = limits
         self.protector = protector
@@ -164,21 +166,22 @@ class IngestService:
 
     def ingest(
         self, body: bytes, content_type: str | None, principal: Principal, meta: RequestMeta,
-        content_encoding: str | None = None,
+        content_encoding: str | None = None, lane: Lane | None = None,
     ) -> dict[str, Any]:
         """The answer's body: the events accepted (stored, or already stored by an earlier
-        identical request: its answer again). The route says the status."""
+        identical request: its answer again). The route says the status. A request in a
+        lane (mlaudit.ingest.lanes) moves its lane's watermark instead of claiming each event."""
         check_content_type(content_type)
         events = parse_events(decode_body(body, content_encoding, self.limits.max_body_bytes), self.limits)
         check_scope_allows(principal, events)
         self._check_personal_fields(events)
         event_ids = assign_event_ids(events, principal)
-        return self.store_events(events, event_ids, principal, meta, request_key(principal, event_ids))
+        return self.store_events(events, event_ids, principal, meta, request_key(principal, event_ids), lane=lane)
 
     def store_events(
         self, events: list[Event], event_ids: list[str], principal: Principal, meta: RequestMeta, key: str, *,
         partial: bool = False, in_flight: timedelta | None = None, received_at: datetime | None = None,
-        unclaimed: frozenset[int] = frozenset(),
+        unclaimed: frozenset[int] = frozenset(), lane: Lane | None = None,
     ) -> dict[str, Any]:
         """The one way validated events are stored, whichever door they came through (the
         events and lineage routes, file imports): the request `key` claimed (a request
@@ -190,7 +193,9 @@ class IngestService:
         run (its function's timeout) if longer than ingest's; `received_at`: the time of
         arrival its events get (an import's, for every batch of the file), if not now;
         `unclaimed`: events whose ids only this request can ever hold (an import line's id
-        derived from its file and line number), owned without a claim of their own."""
+        derived from its file and line number), owned without a claim of their own; `lane`:
+        the SDK's lane and batch position (`mlaudit.ingest.lanes`), whose watermark moves
+        instead of a claim per event."""
         limits = self.limits if in_flight is None else replace(self.limits, in_flight=in_flight)
         claim = self.store.claim(key, request_fingerprint(events), self.clock(), limits, received_at)
         if claim.state == "replay":
@@ -200,7 +205,14 @@ class IngestService:
         uncertain: list[Pack] = []
         now = self.clock()
         try:
-            settled = self._settle(events, event_ids, principal, key, partial, unclaimed)
+            in_lane = lane is not None and self.lanes is not None
+            if in_lane:
+                assert lane is not None and self.lanes is not None
+                # After the request's own record: a resend of a stored request is answered above.
+                advance(self.lanes, principal.actor_id, lane, key, now, self.limits.idempotency_ttl)
+                settled = Settled(list(range(len(events))), [])
+            else:
+                settled = self._settle(events, event_ids, principal, key, partial, unclaimed)
             if settled.conflicts and not partial:
                 raise idempotency_conflict(settled.conflicts)
             refused = set(settled.conflicts)
@@ -210,7 +222,9 @@ class IngestService:
             owned = set(settled.owned)
             packs = self._packs([record for i, record in zip(keep, records, strict=True) if i in owned], key,
                                 claim, now)
-            if packs:
+            # Intentions are for whoever takes over an event's claim; a lane's events have none,
+            # and its resend sends the same packs (the ledger drops those stored).
+            if packs and not in_lane:
                 self.store.intend(key, {p.pack_id: list(p.event_ids) for p in packs})
             self._send(packs, sent, uncertain)
             response = partial_answer(settled, records, keep, len(events)) if partial else result.body()

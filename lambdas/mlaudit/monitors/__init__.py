@@ -21,7 +21,6 @@ NAME = re.compile(r"^[a-z][a-z0-9-]{0,62}$")  # a metric dimension and an alarm 
 FEATURE = re.compile(r"^\$\.[A-Za-z_][A-Za-z0-9_]{0,63}$")  # as the query's feature parameter
 MAX_WINDOW_MINUTES = 7 * 24 * 60  # the queries read at most 31 days of partitions
 MAX_MONITORS = 200  # each is an alarm and a metric series
-INTERVAL_MINUTES = 5  # the schedule on AWS (the local stack's --monitor-interval)
 
 
 class MonitorsFileError(ValueError):
