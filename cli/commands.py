@@ -215,7 +215,7 @@ class QueryHelp(argparse.Action):
                 text += "\n" + describe_query(load_catalog().get(name).describe(), full=True) + "\n"
             except UnknownQueryError:
                 text += f"\nThere is no query {name!r} in this version's catalog: `mlaudit query` lists them.\n"
-        parser._print_message(text)  # noqa: SLF001 - argparse's own way to print help
+        print(text, end="")
         parser.exit()
 
 
@@ -233,7 +233,8 @@ def describe_query(query: dict[str, Any], *, full: bool = False) -> str:
     lines += ["", "parameters (--param NAME=VALUE):"]
     for p in params:
         facts = ["required" if p.get("required") else "optional"]
-        facts += [f"{key} {p[key]}" for key in ("default", "max_length", "pattern", "minimum", "maximum") if key in p]
+        facts += [f"{key} {p[key]:g}" if isinstance(p[key], float) else f"{key} {p[key]}"
+                  for key in ("default", "max_length", "pattern", "minimum", "maximum") if key in p]
         lines.append(f"  {p['name']}=<{p['type']}>  {', '.join(facts)}")
         lines += textwrap.wrap(p.get("description", ""), 92, initial_indent="      ", subsequent_indent="      ")
     if columns := query.get("columns"):
