@@ -15,12 +15,12 @@ from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 from mlaudit.api_gateway import BINARY_MEDIA_TYPES, CONTENT_HANDLING
 from mlaudit.resources import api_name, waf_log_group_name
-from mlaudit.routes import AUTHORIZER_CACHE_SECONDS, Route
+from mlaudit.routes import AUTHORIZER_CACHE_SECONDS, DEPLOYED_STAGE, Route
 from mlaudit.settings import Settings
 
 from stacks.functions import log_retention
 
-STAGE = "prod"
+STAGE = DEPLOYED_STAGE
 TLS_POLICY = "SecurityPolicy_TLS13_1_3_2025_09"
 
 # One JSON object per request; never the body or headers (they may carry personal data).

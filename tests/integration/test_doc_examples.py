@@ -115,6 +115,8 @@ EXAMPLES: dict[tuple[str, str], str] = {
     ("docs/monitoring.md", '{"version": 1, "models"'):
         "run: test_monitors_file_example",
     ("docs/queries.md", "from local.athena import DuckDbEngine, S3Lake"): "run: test_local_engine_example",
+    ("docs/monitoring.md", "openapi-python-client generate"):
+        "run: tests/integration/test_generated_client.py (the same command, then the client against the stack)",
 }
 
 
