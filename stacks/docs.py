@@ -38,6 +38,7 @@ def compliance_table() -> str:
     rows = ["| Rule | Resource | Reason |", "| --- | --- | --- |"]
     for ack in ACKNOWLEDGMENTS:
         when = f" (only while `{ack.unless}` is unset or false)" if ack.unless else ""
+        when += f" (only with `{ack.when}` set)" if ack.when else ""
         rows.append(f"| `{ack.rule}` | `{ack.path}` | {_cell(ack.reason)}{when} |")
     return "\n".join(rows)
 
