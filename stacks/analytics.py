@@ -216,37 +216,24 @@ class Analytics(Construct):
         self.data_source.node.add_dependency(self.quicksight_policy)
         self.data_source.node.add_dependency(self.workgroup)
         columns = [*glue_columns(), *({"name": n, "type": t} for n, t in PARTITION_KEYS)]
-        self.data_set = quicksight.CfnDataSet(
-            self,
-            "QuickSightDataSet",
-            aws_account_id=stack.account,
-            data_set_id=f"{prefix}-events",
-            name=f"{prefix} events",
-            import_mode="DIRECT_QUERY",
-            physical_table_map={
-                "events": quicksight.CfnDataSet.PhysicalTableProperty(
-                    relational_table=quicksight.CfnDataSet.RelationalTableProperty(
-                        data_source_arn=self.data_source.attr_arn,
-                        catalog="AwsDataCatalog",
-                        schema=self.database_name,
-                        name=EVENTS_TABLE,
-                        input_columns=[
-                            quicksight.CfnDataSet.InputColumnProperty(
-                                name=c["name"], type=QUICKSIGHT_TYPES[c["type"]]
-                            )
-                            for c in columns
-                            if c["type"] in QUICKSIGHT_TYPES
-                        ],
-                    )
+        self.data_set = self._data_set(
+            "QuickSightDataSet", EVENTS_TABLE, principal_arn,
+            quicksight.CfnDataSet.PhysicalTableProperty(
+                relational_table=quicksight.CfnDataSet.RelationalTableProperty(
+                    data_source_arn=self.data_source.attr_arn,
+                    catalog="AwsDataCatalog",
+                    schema=self.database_name,
+                    name=EVENTS_TABLE,
+                    input_columns=[
+                        quicksight.CfnDataSet.InputColumnProperty(name=c["name"], type=QUICKSIGHT_TYPES[c["type"]])
+                        for c in columns
+                        if c["type"] in QUICKSIGHT_TYPES
+                    ],
                 )
-            },
-            permissions=[
-                quicksight.CfnDataSet.ResourcePermissionProperty(principal=principal_arn, actions=DATA_SET_ACTIONS)
-            ],
+            ),
         )
-        self.data_set.node.add_dependency(self.table)
         self.view_data_sets = {
-            name: self._view_data_set(spec, principal_arn, prefix) for name, spec in load_catalog().views.items()
+            name: self._view_data_set(spec, principal_arn) for name, spec in load_catalog().views.items()
         }
         self.dashboard = quicksight.CfnDashboard(
             self,
@@ -264,28 +251,33 @@ class Analytics(Construct):
             "Definition", dashboard_definition({name: ds.attr_arn for name, ds in self.view_data_sets.items()})
         )
 
-    def _view_data_set(self, spec: QuerySpec, principal_arn: str, prefix: str) -> quicksight.CfnDataSet:
+    def _view_data_set(self, spec: QuerySpec, principal_arn: str) -> quicksight.CfnDataSet:
         """A named view (queries/views/) as a data set: its SQL over the events table, the
         last VIEW_DAYS days only; its columns as the view's header declares them."""
-        stack = Stack.of(self)
+        return self._data_set(
+            "QuickSightView" + "".join(part.title() for part in spec.name.split("_")), spec.name, principal_arn,
+            quicksight.CfnDataSet.PhysicalTableProperty(
+                custom_sql=quicksight.CfnDataSet.CustomSqlProperty(
+                    data_source_arn=self.data_source.attr_arn,
+                    name=spec.name,
+                    sql_query=quicksight_sql(spec, self.database_name, VIEW_DAYS),
+                    columns=[quicksight.CfnDataSet.InputColumnProperty(name=c.name, type=VIEW_TYPES[c.type])
+                             for c in spec.columns],
+                )
+            ),
+        )
+
+    def _data_set(self, construct_id: str, name: str, principal_arn: str,
+                  table: quicksight.CfnDataSet.PhysicalTableProperty) -> quicksight.CfnDataSet:
+        """A direct-query data set `<prefix>-<name>` of one table, shared read-only."""
         data_set = quicksight.CfnDataSet(
             self,
-            "QuickSightView" + "".join(part.title() for part in spec.name.split("_")),
-            aws_account_id=stack.account,
-            data_set_id=f"{prefix}-{spec.name.replace('_', '-')}",
-            name=f"{prefix} {spec.name}",
+            construct_id,
+            aws_account_id=Stack.of(self).account,
+            data_set_id=f"{self.prefix}-{name.replace('_', '-')}",
+            name=f"{self.prefix} {name}",
             import_mode="DIRECT_QUERY",
-            physical_table_map={
-                spec.name.replace("_", "-"): quicksight.CfnDataSet.PhysicalTableProperty(
-                    custom_sql=quicksight.CfnDataSet.CustomSqlProperty(
-                        data_source_arn=self.data_source.attr_arn,
-                        name=spec.name,
-                        sql_query=quicksight_sql(spec, self.database_name, VIEW_DAYS),
-                        columns=[quicksight.CfnDataSet.InputColumnProperty(name=c.name, type=VIEW_TYPES[c.type])
-                                 for c in spec.columns],
-                    )
-                )
-            },
+            physical_table_map={name.replace("_", "-"): table},
             permissions=[quicksight.CfnDataSet.ResourcePermissionProperty(principal=principal_arn,
                                                                           actions=DATA_SET_ACTIONS)],
         )
