@@ -59,6 +59,10 @@ def main(argv: list[str] | None = None) -> int:
 def _describe(error: Exception) -> str:
     kind = type(error).__name__
     module = type(error).__module__
+    if kind == "EndpointConnectionError":  # botocore's: nothing answers at the endpoint
+        return (f"AWS: nothing answers at {getattr(error, 'kwargs', {}).get('endpoint_url', 'the endpoint')} "
+                "(a local stack that stopped: start it with `mlaudit serve`; a deployment: check the region "
+                "and the network)")
     if module.startswith(("botocore", "boto3")):
         return f"AWS: {error}"
     if module.startswith(("requests", "urllib3")):

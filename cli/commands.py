@@ -8,15 +8,14 @@ import csv
 import io
 import json
 import sys
+import textwrap
 import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from cli.target import CommandError, Target, add_arguments, progress, table
-
-DEFAULT_CONFIG = Path(".local/stack.json")  # where `mlaudit serve` writes its config unless told
+from cli.target import DEFAULT_CONFIG, CommandError, Target, add_arguments, answer_text, progress, table
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -50,9 +49,13 @@ def register(commands: argparse._SubParsersAction) -> None:
     verify.add_argument("--json", action="store_true", help="print the full report as JSON")
     verify.set_defaults(func=run_verify)
 
-    query = commands.add_parser("query", help="run a named query (no NAME: list them)",
+    query = commands.add_parser("query", help="run a named query (no NAME: list them)", add_help=False,
                                 description="Run a named query through the API (DuckDB on the local stack, "
-                                            "Athena on AWS) and print its rows. Each run is an audit event.")
+                                            "Athena on AWS) and print its rows. Each run is an audit event. "
+                                            "`mlaudit query` lists the queries with their parameters and roles; "
+                                            "`mlaudit query NAME --help` shows one.")
+    query.add_argument("-h", "--help", action=QueryHelp, nargs=0,
+                       help="show this help (after NAME: the query's parameters, columns and roles) and exit")
     query.add_argument("name", nargs="?", help="the query (omit to list the queries your role may run)")
     query.add_argument("--param", action="append", default=[], metavar="K=V", help="a parameter (repeatable)")
     query.add_argument("--format", choices=("table", "csv", "json"), default="table")
@@ -195,17 +198,85 @@ def parse_params(items: list[str]) -> dict[str, Any]:
     return parameters
 
 
+QUERY_ROLES = ("auditor", "analyst", "privacy_officer")  # who may list queries (GET /v1/queries), first tried first
+
+
+class QueryHelp(argparse.Action):
+    """`query --help`, and after a NAME the query itself, from this version's catalog (no
+    stack needed; `mlaudit query` asks the stack)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        text = parser.format_help()
+        if name := getattr(namespace, "name", None):
+            from mlaudit.queries.catalog import UnknownQueryError, load_catalog  # noqa: PLC0415
+
+            try:
+                text += "\n" + describe_query(load_catalog().get(name).describe(), full=True) + "\n"
+            except UnknownQueryError:
+                text += f"\nThere is no query {name!r} in this version's catalog: `mlaudit query` lists them.\n"
+        print(text, end="")
+        parser.exit()
+
+
+def describe_query(query: dict[str, Any], *, full: bool = False) -> str:
+    """A query as GET /v1/queries describes it (`QuerySpec.describe()`): its name and roles,
+    description, and the --param each parameter takes."""
+    lines = [f"{query['name']}  (roles: {', '.join(query.get('roles', [])) or 'none'})"]
+    lines += textwrap.wrap(query.get("description", ""), 96, initial_indent="    ", subsequent_indent="    ")
+    params = query.get("parameters", [])
+    if not full:
+        shown = [f"{p['name']}=<{p['type']}>" + ("" if p.get("required") else "?") for p in params]
+        lines += textwrap.wrap("--param " + "  ".join(shown) + ("  (? optional)" if shown else ""), 96,
+                               initial_indent="    ", subsequent_indent="            ")
+        return "\n".join(lines)
+    lines += ["", "parameters (--param NAME=VALUE):"]
+    for p in params:
+        facts = ["required" if p.get("required") else "optional"]
+        facts += [f"{key} {p[key]:g}" if isinstance(p[key], float) else f"{key} {p[key]}"
+                  for key in ("default", "max_length", "pattern", "minimum", "maximum") if key in p]
+        lines.append(f"  {p['name']}=<{p['type']}>  {', '.join(facts)}")
+        lines += textwrap.wrap(p.get("description", ""), 92, initial_indent="      ", subsequent_indent="      ")
+    if columns := query.get("columns"):
+        lines += ["", "columns:"] + [f"  {c['name']} ({c['type']})" + (f": {c['description']}" if c.get("description")
+                                                                        else "") for c in columns]
+    return "\n".join(lines)
+
+
+def _roles_to_ask(target: Target) -> list[str]:
+    """Whose catalog to list: the one --role (or a token) gives; on the local stack without
+    --role, every role that may run queries, so that none is missing from the list."""
+    if target.role or target.token or target.local is None:
+        return [target.role or "auditor"]
+    return [r for r in QUERY_ROLES if r in target.local.get("users", {})]
+
+
+def _role_for(target: Target, name: str) -> str:
+    """The local stack's user to run `name` as: --role, else a role the query allows."""
+    if target.role or target.token:
+        return target.role or "auditor"
+    from mlaudit.queries.catalog import UnknownQueryError, load_catalog  # noqa: PLC0415
+
+    try:
+        allowed = load_catalog().get(name).roles
+    except UnknownQueryError:
+        return "auditor"
+    return next((r for r in QUERY_ROLES if r in allowed), "auditor")
+
+
 def run_query(args: argparse.Namespace) -> int:
     target = Target.from_args(args)
-    role = "auditor"
     if not args.name:
-        answer = target.request("GET", "/v1/queries", role=role)
-        if answer.status_code != 200:
-            raise CommandError(f"cannot list the queries: {answer.status_code}")
-        queries = answer.json()["queries"]
-        print(table(["query", "description"], [[q["name"], q.get("description", "")[:100]] for q in queries]))
+        queries: dict[str, dict[str, Any]] = {}
+        for role in _roles_to_ask(target):
+            answer = target.request("GET", "/v1/queries", role=role)
+            if answer.status_code != 200:
+                raise CommandError(f"cannot list the queries as {role}: {answer.status_code} {answer_text(answer)}")
+            queries.update((q["name"], q) for q in answer.json()["queries"])
+        print("\n\n".join(describe_query(queries[name]) for name in sorted(queries)))
+        print(f"\n{len(queries)} queries. `mlaudit query NAME --help` shows one; dates are YYYY-MM-DD.")
         return 0
-    columns, rows = target.run_query(args.name, parse_params(args.param), role=role)
+    columns, rows = target.run_query(args.name, parse_params(args.param), role=_role_for(target, args.name))
     names = [c["name"] for c in columns] or (list(rows[0]) if rows else [])
     text = render_rows(names, rows, args.format)
     if args.out:
@@ -283,6 +354,12 @@ def failure_reason(body: str) -> str:
 
 
 def run_dlq(args: argparse.Namespace) -> int:
+    # Checked before anything is read: a redrive the user did not ask for cannot be undone.
+    if args.all and args.redrive is None:
+        raise CommandError("--all goes with --redrive: `mlaudit dlq --redrive --all` sends every message back; "
+                           "`mlaudit dlq` alone only lists them")
+    if args.redrive == [] and not args.all:
+        raise CommandError("--redrive needs the message ids to send back (or --all)")
     target = Target.from_args(args)
     sqs = target.client("sqs")
     dlq_url = target.name("dlq_url", "DeadLetterQueueUrl")
@@ -309,7 +386,7 @@ def run_dlq(args: argparse.Namespace) -> int:
             print(table(["message id", "receives", "sent (UTC)", "bytes", "failure reason"], rows))
         print(f"{len(messages)} message(s) in the dead-letter queue" + (f" (looked at {args.limit} at most)"
               if len(messages) >= args.limit else ""))
-        if args.redrive is not None or args.all:
+        if args.redrive is not None:
             queue_url = target.name("queue_url", "EventsQueueUrl")
             for message_id in sorted(chosen):
                 message = messages.pop(message_id)

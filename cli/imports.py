@@ -2,7 +2,7 @@
 follow the import with a progress bar, and print its report.
 
     python -m cli import events.jsonl --stack mlaudit-stack --region eu-west-1
-    python -m cli import events.jsonl --config stack.json     # the local stack
+    python -m cli import events.jsonl --config stack.json     # the local stack (default .local/stack.json)
 
 Exit code 0 when every line was stored (or was already, by an earlier import or the API),
 1 when some lines were rejected (the report lists each with its reasons), 2 on an error.
@@ -19,7 +19,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from cli.target import CommandError
+from mlaudit.imports.readers import format_of
+
+from cli.masked import own_names, unmask
+from cli.target import CommandError, Target, add_arguments
 
 REPORTS_PREFIX, IMPORTS_PREFIX = "reports/", "imports/"
 BAR_WIDTH = 30
@@ -29,10 +32,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("import", help="import a JSON Lines or Parquet file of audit events",
                                  description=__doc__.splitlines()[0])
     parser.add_argument("file", type=Path, help="a .jsonl/.ndjson/.json (one event per line) or .parquet file")
-    where = parser.add_mutually_exclusive_group(required=True)
-    where.add_argument("--config", type=Path, help="the local stack's config file (python -m local serve)")
-    where.add_argument("--stack", help="the deployed stack's name (its LandingBucketName output)")
-    parser.add_argument("--region", help="the stack's region (with --stack)")
+    add_arguments(parser, token=False)  # --config (default .local/stack.json) or --stack (LandingBucketName)
     parser.add_argument("--name", help="the object name under imports/ (default: the file's name)")
     parser.add_argument("--timeout", type=float, default=900, help="seconds to wait for the report")
     parser.add_argument("--report", type=Path, help="also write the full report (JSON) here")
@@ -42,6 +42,10 @@ def register(commands: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     if not args.file.is_file():
         raise CommandError(f"{args.file} is not a file")
+    key = IMPORTS_PREFIX + (args.name or args.file.name)
+    if format_of(key) is None:  # the import function's own test of the name, before anything is sent
+        raise CommandError(f"{key.removeprefix(IMPORTS_PREFIX)}: not a file type the import reads; name it "
+                           ".jsonl, .ndjson or .json (JSON Lines) or .parquet")
     s3, bucket = _landing(args)
     return wait_and_report(args, s3, bucket)
 
@@ -64,24 +68,13 @@ def wait_and_report(args: argparse.Namespace, s3: Any, bucket: str) -> int:
     report = wait_for_report(s3, bucket, key, version, total, args.timeout)
     if args.report:
         args.report.write_text(json.dumps(report, indent=2))
-    print(summary(report))
+    print(unmask(summary(report), own_names(args.file, report)))
     return 0 if report.get("state") in ("imported", "already_imported") and not report.get("rejected") else 1
 
 
 def _landing(args: argparse.Namespace) -> tuple[Any, str]:
-    import boto3  # noqa: PLC0415 - only when the command runs
-
-    if args.config:
-        config = json.loads(args.config.read_text())
-        session = boto3.session.Session(region_name=config["region"], aws_access_key_id="testing",
-                                        aws_secret_access_key="testing", aws_session_token="testing")  # noqa: S106
-        return session.client("s3", endpoint_url=config["aws_endpoint_url"]), config["landing_bucket"]
-    session = boto3.session.Session(region_name=args.region)
-    outputs = session.client("cloudformation").describe_stacks(StackName=args.stack)["Stacks"][0].get("Outputs", [])
-    bucket = next((o["OutputValue"] for o in outputs if o["OutputKey"] == "LandingBucketName"), None)
-    if bucket is None:
-        raise CommandError(f"stack {args.stack} has no LandingBucketName output")
-    return session.client("s3"), bucket
+    target = Target.from_args(args)
+    return target.client("s3"), target.name("landing_bucket", "LandingBucketName")
 
 
 def count_lines(path: Path) -> int | None:

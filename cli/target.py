@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 BAR_WIDTH = 30
+DEFAULT_CONFIG = Path(".local/stack.json")  # where `mlaudit serve` writes its config unless told
 QUERY_TIMEOUT_SECONDS = 300
 
 
@@ -23,7 +24,8 @@ class CommandError(Exception):
 
 def add_arguments(parser: argparse.ArgumentParser, *, token: bool = True) -> None:
     where = parser.add_argument_group("where (one of)")
-    where.add_argument("--config", type=Path, help="the local stack's config file (mlaudit serve --config-out)")
+    where.add_argument("--config", type=Path, help=f"the local stack's config file (default {DEFAULT_CONFIG}, "
+                                                   "which mlaudit serve writes)")
     where.add_argument("--stack", help="a deployed stack's name (its outputs name the resources)")
     where.add_argument("--region", help="the deployed stack's region")
     if token:
@@ -45,21 +47,14 @@ class Target:
     def from_args(cls, args: argparse.Namespace) -> Target:
         config_path = getattr(args, "config", None)
         if config_path is None and not getattr(args, "stack", None):
-            default = Path(".local/stack.json")
-            if default.is_file():
-                config_path = default
-            else:
-                raise CommandError("say where: --config FILE (the local stack) or --stack NAME --region R")
+            if not DEFAULT_CONFIG.is_file():
+                raise CommandError(f"no local stack here ({DEFAULT_CONFIG} is missing): start one with `mlaudit serve` "
+                                   "in another terminal, or name a deployment with --stack NAME --region R")
+            config_path = DEFAULT_CONFIG
         token = getattr(args, "token", None) or os.environ.get("MLAUDIT_TOKEN")
         role = getattr(args, "role", None)
         if config_path is not None:
-            try:
-                config = json.loads(Path(config_path).read_text())
-            except FileNotFoundError:
-                raise CommandError(f"{config_path}: no such file (start the local stack: mlaudit serve "
-                                   f"--config-out {config_path})") from None
-            except ValueError:
-                raise CommandError(f"{config_path} is not a local stack config (JSON)") from None
+            config = _local_config(Path(config_path))
             return cls(config["api_url"], local=config, region=config["region"], token=token, role=role)
         import boto3  # noqa: PLC0415 - only for a deployed stack
 
@@ -113,15 +108,23 @@ class Target:
         try:
             return requests.request(method, self.api_url + path, headers=headers, timeout=60, **kwargs)
         except requests.ConnectionError:
-            raise CommandError(f"cannot reach the API at {self.api_url} (is the stack running?)") from None
+            if self.local is not None:
+                raise CommandError(f"the local stack stopped answering at {self.api_url}: start it again with "
+                                   "`mlaudit serve`") from None
+            raise CommandError(f"cannot reach the API at {self.api_url} (is the stack deployed?)") from None
 
     def run_query(self, name: str, parameters: dict[str, Any], *, role: str = "analyst",
                   timeout: float = QUERY_TIMEOUT_SECONDS) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         """A named query's (columns, every row), through the API: DuckDB on the local stack,
         Athena on AWS. Each run is itself an audit event."""
         started = self.request("POST", f"/v1/queries/{name}", role=role, json={"parameters": parameters})
+        if started.status_code == 403:
+            how = ("--role ROLE acts as the local stack's user of that role" if self.local is not None
+                   else "a token of a person in one of them (--token or MLAUDIT_TOKEN)")
+            raise CommandError(f"query {name} refused (403, as {role if self.local is not None else 'your token'}): "
+                               f"{answer_text(started, details=False)} Run it with {how}.")
         if started.status_code != 202:
-            raise CommandError(f"query {name} refused: {started.status_code} {_message(started)}")
+            raise CommandError(f"query {name} refused: {started.status_code} {answer_text(started)}")
         execution = started.json()["execution_id"]
         rows: list[dict[str, Any]] = []
         columns: list[dict[str, Any]] = []
@@ -131,7 +134,7 @@ class Target:
             params = {"page_size": "1000", **({"page_token": page_token} if page_token else {})}
             answer = self.request("GET", f"/v1/query-executions/{execution}", role=role, params=params)
             if answer.status_code != 200:
-                raise CommandError(f"query {name}: {answer.status_code} {_message(answer)}")
+                raise CommandError(f"query {name}: {answer.status_code} {answer_text(answer)}")
             body = answer.json()
             if body["state"] in ("FAILED", "CANCELLED"):
                 raise CommandError(f"query {name} {body['state'].lower()}: {body.get('reason', '')}")
@@ -147,11 +150,36 @@ class Target:
                 return columns, rows
 
 
-def _message(response: Any) -> str:
+def _serve_hint(path: Path) -> str:
+    out = "" if path == DEFAULT_CONFIG else f" --config-out {path}"
+    return f"start it with `mlaudit serve{out}` in another terminal and run this again"
+
+
+def _local_config(path: Path) -> dict[str, Any]:
+    """The config of a local stack that is running, or why not and how to start one."""
+    try:
+        config = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise CommandError(f"{path}: no such file; the local stack is not running: {_serve_hint(path)}") from None
+    except (ValueError, UnicodeDecodeError):
+        raise CommandError(f"{path} is not a local stack config (JSON)") from None
+    if not isinstance(config, dict) or not {"api_url", "aws_endpoint_url", "region"} <= set(config):
+        raise CommandError(f"{path} is not a local stack config (mlaudit serve writes one)")
+    from local import client as local_client  # noqa: PLC0415
+
+    if not local_client.answers(config):
+        raise CommandError(f"the local stack of {path} is not running (nothing answers at {config['api_url']}): "
+                           f"{_serve_hint(path)}")
+    return config
+
+
+def answer_text(response: Any, *, details: bool = True) -> str:
     try:
         body = response.json()
     except ValueError:
         return response.text[:200]
+    if not details:
+        return body.get("message", "")
     detail = "; ".join(f"{e.get('path', '')}: {e.get('message', e.get('rule', ''))}" for e in body.get("errors", []))
     return body.get("message", "") + (f" ({detail})" if detail else "")
 

@@ -4,7 +4,9 @@ Used by tests and the demo; they work the same in-process or against a subproces
 
 from __future__ import annotations
 
+import socket
 import time
+import urllib.parse
 from collections.abc import Iterable
 from typing import Any
 
@@ -39,6 +41,18 @@ def user_tokens(config: dict[str, Any], role: str) -> dict[str, str]:
         AuthParameters={"USERNAME": user["username"], "PASSWORD": user["password"]},
     )["AuthenticationResult"]
     return {"id_token": result["IdToken"], "access_token": result["AccessToken"]}
+
+
+def answers(config: dict[str, Any], timeout: float = 2) -> bool:
+    """True when the stack a config names is up: its AWS endpoint and its API take a
+    connection (a config left by a stack that stopped names ports nobody listens on)."""
+    for url in (config["aws_endpoint_url"], config["api_url"]):
+        parts = urllib.parse.urlsplit(url)
+        try:
+            socket.create_connection((parts.hostname, parts.port or 80), timeout=timeout).close()
+        except OSError:
+            return False
+    return True
 
 
 def bearer(token: str) -> dict[str, str]:

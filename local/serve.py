@@ -2,7 +2,8 @@
 
 Writes the stack's config (URLs, names, the machine client's secret, the generated
 users' passwords) as JSON to ``--config-out``, readable by the owner only, written
-atomically so a reader never sees half a file.
+atomically so a reader never sees half a file, and removes it on the way out (Ctrl-C,
+SIGTERM, SIGHUP), so no command is sent to a stack that is gone.
 """
 
 from __future__ import annotations
@@ -64,8 +65,12 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    if args.config_out and _running(args.config_out):
+        logger.error("a local stack is already running with the config %s: stop it first (Ctrl-C), or give this "
+                     "one another --config-out", args.config_out)
+        return 2
     stop = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # SIGHUP: its terminal was closed
         signal.signal(signum, lambda *_: stop.set())
 
     withheld: dict[str, set[str]] = {}
@@ -86,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
     )
     stack.withheld = withheld
     stack.faults = FaultPlan.parse(args.faults)
+    config: dict | None = None
     try:
         config = stack.start()
         if args.config_out:
@@ -96,6 +102,10 @@ def run(args: argparse.Namespace) -> int:
             pass
         logger.info("stopping")
     finally:
+        # The config names ports that are about to close: a file left behind would send the
+        # next command to a stack that is gone.
+        if args.config_out and config is not None:
+            remove_config(args.config_out, config)
         report = stack.iam_report()
         stack.stop()
         if args.iam_report:
@@ -104,6 +114,26 @@ def run(args: argparse.Namespace) -> int:
             write_config(args.usage_report, stack.usage.report())
     logger.info("stopped")
     return 0
+
+
+def _running(path: Path) -> bool:
+    """True when `path` is the config of a stack that still answers."""
+    from local import client  # noqa: PLC0415
+
+    try:
+        config = json.loads(path.read_text())
+        return isinstance(config, dict) and client.answers(config)
+    except (OSError, ValueError, KeyError):
+        return False
+
+
+def remove_config(path: Path, config: dict) -> None:
+    """Remove the config file this stack wrote, unless another stack has written it since."""
+    try:
+        if json.loads(path.read_text()).get("api_url") == config["api_url"]:
+            path.unlink()
+    except (OSError, ValueError, AttributeError):
+        pass
 
 
 def write_config(path: Path, config: dict) -> None:

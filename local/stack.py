@@ -28,6 +28,7 @@ from mlaudit import bootstrap, monitors, resource_policies
 from mlaudit.functions import BY_NAME, CAPTURE_PIPE, FUNCTIONS, FunctionSpec
 from mlaudit.functions import spec as function_spec
 from mlaudit.resources import Attr, Kind, Resource
+from mlaudit.routes import LOCAL_STAGE
 from mlaudit.settings import FUNCTION_RUNTIME_ENVIRONMENT, Settings
 
 from local import api, oauth, policy
@@ -44,7 +45,7 @@ from local.services import AlarmActions, LambdaTarget
 from local.usage import Usage
 
 DEFAULT_REGION = "us-east-1"
-STAGE = "local"
+STAGE = LOCAL_STAGE
 # What Lambda's platform sets for every function; the same for all, so process-wide.
 PLATFORM_ENVIRONMENT = {
     **FUNCTION_RUNTIME_ENVIRONMENT,

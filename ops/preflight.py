@@ -298,8 +298,8 @@ class Preflight:
             yield Finding("FAIL", "quicksight", f"quicksight_principal_arn is set but the account's QuickSight "
                           f"subscription is {status}", "sign up for QuickSight in this account, or unset the setting")
         else:
-            yield Finding("OK", "quicksight", "subscribed; allow its service role to read the buckets and use the key "
-                          "(QuickSight console, Security & permissions)")
+            yield Finding("OK", "quicksight", "subscribed; the stack's data source reads through a role of its own, "
+                          "so QuickSight's service role needs no access to the buckets or the key")
 
 
 def parse_context(pairs: list[str]) -> dict[str, str]:

@@ -16,12 +16,12 @@ from aws_cdk import aws_xray as xray
 from constructs import Construct
 from mlaudit.api_gateway import BINARY_MEDIA_TYPES, CONTENT_HANDLING
 from mlaudit.resources import api_name, waf_log_group_name
-from mlaudit.routes import AUTHORIZER_CACHE_SECONDS, Route
+from mlaudit.routes import AUTHORIZER_CACHE_SECONDS, DEPLOYED_STAGE, Route
 from mlaudit.settings import Settings
 
 from stacks.functions import log_retention
 
-STAGE = "prod"
+STAGE = DEPLOYED_STAGE
 # X-Ray traces one API request in 20, with no per-second reservoir: the default rule's
 # reservoir (1 a second) alone is 2.6 million traces a month (~$13) once traffic is steady.
 TRACE_RATE, TRACE_RESERVOIR = 0.05, 0

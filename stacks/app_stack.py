@@ -86,6 +86,8 @@ class MlAuditStack(Stack):
         self.monitors = monitors = Monitors(self, "Monitors", settings=settings, key=key)
         self.resources = resources = self.resource_map(
             storage, ingestion, integrity, analytics, identity, imports, monitors, capture)
+        if settings.quicksight_principal_arn:
+            analytics.share_with_quicksight(settings.quicksight_principal_arn, resources)
 
         scopes = {"Ingestion": ingestion, "Integrity": integrity, "Imports": imports, "Monitors": monitors,
                   "Capture": capture, None: self}

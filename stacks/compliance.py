@@ -23,6 +23,7 @@ from mlaudit.functions import FunctionSpec
 from mlaudit.resources import Resource
 from mlaudit.settings import Settings
 
+from stacks.analytics import QUICKSIGHT_GRANTS
 from stacks.app_stack import function_path
 
 
@@ -256,20 +257,23 @@ def grant_acknowledgments(specs: Sequence[FunctionSpec] = functions.FUNCTIONS) -
     """AwsSolutions-IAM5 on each function's role for each grant on a bucket's objects
     (`Grant.objects`): the keys are made at run time, so the statement names a key pattern,
     and the grant's own `why` says what for. A new grant brings its acknowledgment along;
-    one without a why stops here."""
+    one without a why stops here. The same for the policy of QuickSight's data source."""
     rows: dict[tuple[str, str], Ack] = {}
-    for spec in specs:
-        for grant in (g for g in spec.grants if g.objects is not None):
+    holders = [(f"The {spec.name} function", spec.grants, f"{function_path(spec.name)}/Role/DefaultPolicy/Resource",
+                None) for spec in specs]
+    holders.append(("QuickSight's data source", QUICKSIGHT_GRANTS, "Analytics/QuickSightPolicy/Resource",
+                    "quicksight_principal_arn"))
+    for who, grants, path, when in holders:
+        for grant in (g for g in grants if g.objects is not None):
             if not grant.why:
-                raise ValueError(f"{spec.name}: the grant on {grant.resource.name} objects {grant.objects} "
+                raise ValueError(f"{who}: the grant on {grant.resource.name} objects {grant.objects} "
                                  "needs its why (it is the cdk-nag acknowledgment's reason)")
             rule = f"AwsSolutions-IAM5[Resource::<{BUCKET_PATHS[grant.resource]}.Arn>/{grant.objects}]"
-            path = f"{function_path(spec.name)}/Role/DefaultPolicy/Resource"
-            reason = (f"The {spec.name} function: {grant.why}. Object keys are made at run time, so the grant "
+            reason = (f"{who}: {grant.why}. Object keys are made at run time, so the grant "
                       f"names the pattern {grant.objects} and allows only {', '.join(grant.actions)} there.")
             if (rule, path) in rows:  # two grants under one pattern: one row, both reasons
                 reason = f"{rows[rule, path].reason} {reason}"
-            rows[rule, path] = Ack(rule, path, reason)
+            rows[rule, path] = Ack(rule, path, reason, only_with=when)
     return tuple(rows.values())
 
 

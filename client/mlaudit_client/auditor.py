@@ -18,6 +18,7 @@ from __future__ import annotations
 import atexit
 import json
 import logging
+import math
 import os
 import threading
 import time
@@ -50,6 +51,27 @@ def _json_default(value: Any) -> Any:
 
 
 _ENCODE = json.JSONEncoder(separators=(",", ":"), allow_nan=False, default=_json_default).encode
+
+
+def _strict(value: Any) -> Any:
+    """`value` with what JSON cannot hold as text: a non-finite float as "NaN", "Infinity"
+    or "-Infinity", anything else unknown as its repr (the rejected file is strict JSON)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if value != value else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, Mapping):
+        return {str(k): _strict(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_strict(v) for v in value]
+    if value is None or isinstance(value, str | int | float):
+        return value
+    try:
+        return _strict(_json_default(value))
+    except TypeError:
+        return repr(value)
+
+
+def _rejected_line(record: dict[str, Any]) -> str:
+    return json.dumps(_strict(record), allow_nan=False)
 
 RejectedCallback = Callable[[list[dict[str, Any]], dict[str, Any]], None]
 
@@ -153,11 +175,18 @@ class Auditor(EventHelpers):
         self._thread.join(timeout + 5)
         with self._lock:
             if self._thread.is_alive():  # stuck in a request longer than its timeout: leave it
+                logger.warning("mlaudit: %d event(s) not sent: a request outlived close(); %s", self._pending,
+                               "they are lost (durability=memory)" if self._memory else
+                               f"they wait in {self.config.spool_path()} for the next Auditor")
                 return False
             empty = self.spool.close()
             if self._memory and not empty:
                 self._counts["dropped"] += self._pending
                 logger.error("mlaudit: %d unsent events lost at close (durability=memory)", self._pending)
+            elif not empty:
+                logger.warning("mlaudit: %d event(s) not sent in %.0f s; they wait in %s and the next Auditor "
+                               "with this spool_dir, api_url and client_id sends them", self._pending, timeout,
+                               self.config.spool_path())
         atexit.unregister(self._at_exit)
         return empty
 
@@ -338,14 +367,13 @@ class Auditor(EventHelpers):
                 answer: dict[str, Any]) -> None:
         now = datetime.now(UTC).isoformat()
         head = {k: answer.get(k) for k in ("status", "error", "message")}
-        lines = [json.dumps({"rejected_at": now, **head, "reasons": why, "event": event})
+        lines = [_rejected_line({"rejected_at": now, **head, "reasons": why, "event": event})
                  for event, why in zip(events, reasons, strict=True)]
         self._record_rejection(events, lines, answer)
 
     def _refuse_local(self, event: dict[str, Any], reason: str) -> None:
         answer = {"status": 0, "error": "refused_by_client", "message": reason}
-        line = json.dumps({"rejected_at": datetime.now(UTC).isoformat(), **answer, "reasons": [], "event": event},
-                          default=repr)
+        line = _rejected_line({"rejected_at": datetime.now(UTC).isoformat(), **answer, "reasons": [], "event": event})
         self._record_rejection([event], [line], answer)
 
     def _record_rejection(self, events: list[dict[str, Any]], lines: list[str], answer: dict[str, Any]) -> None:

@@ -18,7 +18,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from mlaudit.routes import ROLES, ROUTES, SCOPES, Route
+from mlaudit.api_schemas import SCHEMAS
+from mlaudit.routes import DEPLOYED_STAGE, LOCAL_STAGE, ROLES, ROUTES, SCOPES, Route
 
 REPO_DOC = Path(__file__).resolve().parents[2] / "docs" / "openapi.json"
 OPENAPI_VERSION = "3.1.0"
@@ -119,12 +120,21 @@ def document() -> dict[str, Any]:
                 f"Cognito ID or access token and act through groups ({roles})."
             ),
         },
-        "servers": [{"url": "/prod", "description": "The API's stage (prefix the API's host)."}],
+        "servers": [
+            {"url": "https://{api_id}.execute-api.{region}.amazonaws.com/" + DEPLOYED_STAGE,
+             "description": "A deployment: the stack's ApiUrl output.",
+             "variables": {"api_id": {"default": "abc123", "description": "The REST API's id (ApiUrl's host)."},
+                           "region": {"default": "eu-west-1", "description": "The stack's region."}}},
+            {"url": "http://127.0.0.1:{port}/" + LOCAL_STAGE,
+             "description": "The local stack (mlaudit serve): api_url in .local/stack.json.",
+             "variables": {"port": {"default": "8080", "description": "The port in api_url (a new one each start)."}}},
+        ],
         "paths": dict(sorted(paths.items())),
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
             "schemas": {
                 **_event_schemas(),
+                **SCHEMAS,
                 "Error": {
                     "type": "object",
                     "required": ["error", "message"],

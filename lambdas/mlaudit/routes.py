@@ -18,6 +18,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from mlaudit.api_schemas import ref
+
 # Cognito resource server identifier; access tokens carry "<identifier>/<scope>".
 RESOURCE_SERVER = "mlaudit"
 
@@ -31,6 +33,8 @@ SCOPES = {
 AUTHORIZER_CACHE_SECONDS = 300  # API Gateway reuses an authorizer's answer per token this long
 ACCESS_TOKEN_SECONDS = 3600  # access and ID token lifetime (Cognito app clients)
 API_PAYLOAD_LIMIT_BYTES = 10 * 1024 * 1024  # API Gateway REST's request payload quota
+# The stage in every API URL: a deployment's (API Gateway) and the local stack's emulator.
+DEPLOYED_STAGE, LOCAL_STAGE = "prod", "local"
 
 ROLES = {
     "auditor": "Raw events, proofs and verification.",
@@ -62,7 +66,6 @@ class Body:
 
 
 _OBJECT: dict[str, Any] = {"type": "object"}
-_ID_LIST = {"type": "array", "items": {"type": "string"}}
 _SIZE = {"type": "string", "pattern": "^[0-9]{1,19}$"}
 
 
@@ -115,9 +118,8 @@ ROUTES: tuple[Route, ...] = (
         scopes=frozenset({"events.write", "lineage.write"}),
         summary="Send one event or a batch of up to 500.",
         status=202,
-        response={"type": "object", "required": ["accepted", "event_ids"],
-                  "properties": {"accepted": {"type": "integer", "minimum": 0}, "event_ids": _ID_LIST}},
-        answer="Stored (or already stored by an earlier identical request).",
+        response=ref("EventsAccepted"),
+        answer="Stored (or already stored by an earlier identical request), with each event's data-quality verdict.",
         errors=(400, 409, 413, 415, 422),
         body=Body({"oneOf": [{"$ref": "#/components/schemas/AuditEventV1"},
                              {"$ref": "#/components/schemas/AuditEventBatchV1"}]}, gateway_model=True),
@@ -131,6 +133,7 @@ ROUTES: tuple[Route, ...] = (
         "GET", "/v1/events/{event_id}/proof", "proofs", "receipt", **_PROOF_READERS,
         summary="Receipt: the event's inclusion up to the latest signed checkpoint "
         "(?event_date=&event_type= narrow the search).",
+        response=ref("Receipt"),
         answer="The event's Merkle path to its file, the file's path to the latest signed checkpoint.",
         errors=(400, 404),
         query=(Param("event_date", {"type": "string"}, text="YYYY-MM-DD: where to look first."),
@@ -139,12 +142,12 @@ ROUTES: tuple[Route, ...] = (
     Route(
         "GET", "/v1/checkpoints/latest", "proofs", "latest_checkpoint", **_PROOF_READERS,
         summary="The latest signed checkpoint of the integrity log.",
-        answer="The latest signed tree head.", errors=(404,),
+        response=ref("SignedCheckpoint"), answer="The latest signed tree head.", errors=(404,),
     ),
     Route(
         "GET", "/v1/checkpoints/consistency", "proofs", "consistency", **_PROOF_READERS,
         summary="Consistency proof between two log sizes (?first=&second=).",
-        answer="A consistency proof between the two sizes.", errors=(400, 404),
+        response=ref("ConsistencyProof"), answer="A consistency proof between the two sizes.", errors=(400, 404),
         query=(Param("first", _SIZE, True, "The older tree size."),
                Param("second", _SIZE, True, "The newer tree size.")),
     ),
@@ -152,14 +155,14 @@ ROUTES: tuple[Route, ...] = (
     Route(
         "GET", "/v1/queries", "queries", "list_queries", roles=_QUERY_READERS,
         summary="The catalog of named queries the caller may run.",
-        response={"type": "object", "required": ["queries"], "properties": {"queries": {"type": "array"}}},
+        response=ref("QueryCatalog"),
         answer="The named queries the caller's roles allow.",
     ),
     Route(
         "POST", "/v1/queries/{name}", "queries", "start_query", roles=_QUERY_READERS,
         summary="Start a named query with typed parameters.",
         status=202,
-        response={"type": "object", "required": ["execution_id"], "properties": {"execution_id": {"type": "string"}}},
+        response=ref("QueryStarted"),
         answer="Started; poll GET /v1/query-executions/{id}.",
         errors=(400, 404, 413, 415),
         body=Body({"type": "object", "properties": {"parameters": {"type": "object"}},
@@ -168,6 +171,7 @@ ROUTES: tuple[Route, ...] = (
     Route(
         "GET", "/v1/query-executions/{id}", "queries", "query_execution", roles=_QUERY_READERS,
         summary="A query run's state and a page of its results.",
+        response=ref("QueryExecution"),
         answer="The run's state and, once it succeeded, a page of rows.", errors=(400, 404),
         query=(Param("page_token", {"type": "string"}, text="From the previous page's next_page_token."),
                Param("page_size", {"type": "string"}, text="Rows per page, 1 to 1000.")),
@@ -176,23 +180,23 @@ ROUTES: tuple[Route, ...] = (
     Route(
         "GET", "/v1/subjects/{subject_ref}", "privacy", "subject_access", roles=frozenset({"privacy_officer"}),
         summary="Every event about one data subject, personal data decrypted (audited).",
-        answer="Every event about the subject, decrypted.", errors=(400,),
+        response=ref("SubjectEvents"), answer="Every event about the subject, decrypted.", errors=(400,),
     ),
     Route(
         "DELETE", "/v1/subjects/{subject_ref}", "privacy", "erase_subject", roles=frozenset({"privacy_officer"}),
         summary="Erase a data subject: destroy their key, record the erasure.",
-        answer="The subject's key is destroyed.", errors=(400, 500),
+        response=ref("SubjectErased"), answer="The subject's key is destroyed.", errors=(400, 500),
     ),
     Route(
         "GET", "/v1/config", "config", "read_config", roles=frozenset({"admin", "auditor"}),
         summary="The deployment's settings in force: retention, Object Lock, limits, throttles.",
-        response={"type": "object", "required": ["settings"]}, answer="The settings in force.",
+        response=ref("DeployedSettings"), answer="The settings in force.",
     ),
     # The API's description (mlaudit.openapi): generated from this table and the contract.
     Route(
         "GET", "/v1/openapi.json", "config", "openapi", public=True,
         summary="This API as an OpenAPI 3.1 document.",
-        response={"type": "object", "required": ["openapi", "paths"]}, answer="This document.",
+        response=ref("OpenApiDocument"), answer="This document.",
     ),
 )
 

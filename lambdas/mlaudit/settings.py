@@ -125,8 +125,9 @@ class Settings(BaseModel):
     quicksight_principal_arn: str | None = Field(
         None, pattern=r"^arn:aws[a-z-]*:quicksight:[a-z0-9-]+:\d{12}:(user|group)/.+$"
     )
-    """QuickSight user or group ARN; when set, a data source on the workgroup and a dataset on the events
-    table are created and shared with it."""
+    """QuickSight user or group ARN; when set, the stack creates a data source on the workgroup (with a
+    role of its own), a data set on the events table and one per view in queries/views/, and the dashboard
+    in stacks/quicksight/dashboard.json, and shares them with it read-only (docs/queries.md#quicksight)."""
 
     machine_token_hours: int = Field(12, ge=1, le=24)
     """Lifetime of the workload client's access tokens (client credentials). Cognito bills each token

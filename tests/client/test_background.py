@@ -116,11 +116,17 @@ def test_a_refused_event_reaches_the_callback_and_the_rejected_file_and_is_not_r
     (local_events, local_answer), (events, answer) = seen
     assert local_answer["error"] == "refused_by_client" and "finite" in local_answer["message"]
     assert [e["event_id"] for e in events] == [bad] and answer["status"] == 422
-    rejected = [json.loads(line) for line in (tmp_path / "spool").rglob("rejected.jsonl").__next__().open()]
+    rejected = [json.loads(line, parse_constant=_not_json)
+                for line in (tmp_path / "spool").rglob("rejected.jsonl").__next__().open()]
+    assert rejected[0]["event"]["prediction_score"] == "NaN"  # strict JSON: the value named, as text
     assert [r["event"]["event_id"] for r in rejected][1:] == [bad]
     reason = rejected[1]["reasons"][0]
     assert reason["rule"] == "unknown_field" and reason["path"].endswith(masked_name("colour"))  # not echoed
     assert stored_ids(local_stack, workload) == dict.fromkeys(good, 1)  # the rest of its batch went on its own
+
+
+def _not_json(constant: str) -> None:
+    raise ValueError(f"{constant} is not JSON")
 
 
 def test_429_and_503_are_retried_no_sooner_than_retry_after(local_stack, workload, tmp_path):

@@ -12,6 +12,7 @@ import tracemalloc
 from pathlib import Path
 
 from mlaudit_client import Auditor
+from mlaudit_client.config import Config
 
 from tests.client.conftest import flushed, prediction, settings, stored_ids, wait_until
 
@@ -133,3 +134,23 @@ def test_events_are_flushed_when_the_process_exits(local_stack, workload, tmp_pa
     ids = json.loads(done.stdout)
     assert stored_ids(local_stack, workload) == dict.fromkeys(ids, 1)
     assert not list((tmp_path / "spool").rglob("seg-*.log")), "all sent: the lane was removed"
+    assert "not sent" not in done.stderr, "nothing to warn about"
+
+
+def test_exit_with_events_unsent_says_how_many_and_where_they_wait(local_stack, api_proxy, workload, tmp_path):
+    # Given an API that is away for the whole life of a process, when it exits,
+    api_proxy.down()
+    child_settings = settings(local_stack, tmp_path, api_url=api_proxy.url, exit_timeout=1)
+    done = subprocess.run([sys.executable, "-c", EXITS, json.dumps(child_settings), workload], check=True,
+                          capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO / "client")},
+                          timeout=300)
+    ids = json.loads(done.stdout)
+    # then its last words name the count and the directory the events wait in,
+    spool = Config.load(**child_settings).spool_path()
+    assert f"mlaudit: 10 event(s) not sent in 1 s; they wait in {spool}" in done.stderr, done.stderr
+    # and they are there: the next Auditor on that spool sends them, once.
+    api_proxy.up()
+    audit = Auditor(**child_settings)
+    assert flushed(audit)
+    audit.close()
+    assert stored_ids(local_stack, workload) == dict.fromkeys(ids, 1)

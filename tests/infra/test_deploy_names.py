@@ -25,6 +25,7 @@ PHYSICAL_NAMES: dict[str, tuple[str, ...]] = {
     "AWS::Athena::WorkGroup": ("Name",),
     "AWS::QuickSight::DataSource": ("DataSourceId", "Name"),
     "AWS::QuickSight::DataSet": ("DataSetId", "Name"),
+    "AWS::QuickSight::Dashboard": ("DashboardId", "Name"),
     "AWS::ApiGateway::RestApi": ("Name",),
     "AWS::Logs::LogGroup": ("LogGroupName",),
     "AWS::WAFv2::WebACL": ("Name", "VisibilityConfig.MetricName"),

@@ -80,16 +80,25 @@ def lineage_links(rows: list[Row], start: str, end: str) -> dict[tuple[Node, Nod
 
 
 def walk(links: dict[tuple[Node, Node], list[datetime]], level1: dict[Node, list[datetime]],
-         max_depth: int, upstream: bool) -> list[Row]:
+         max_depth: int, upstream: bool, level0: dict[Node, list[datetime]] | None = None) -> list[Row]:
     """Every walk of up to max_depth edges, level by level (walks, not paths: a cycle is
-    followed until the depth runs out), folded per node."""
+    followed until the depth runs out), folded per node. `level0`: nodes that stand for the
+    start (a job's runs), whose own neighbours are at depth 1."""
     step: dict[Node, list[tuple[Node, list[datetime]]]] = defaultdict(list)
     for (src, dst), span in links.items():
         if upstream:
             step[dst].append((src, span))
         else:
             step[src].append((dst, span))
-    reached = {node: [1, span[0], span[1]] for node, span in level1.items()}
+    reached = {node: [0, span[0], span[1]] for node, span in (level0 or {}).items()}
+    level1 = {**level1}
+    for node in level0 or {}:
+        for other, (first, last) in step[node]:
+            span = level1.setdefault(other, [first, last])
+            span[0], span[1] = min(span[0], first), max(span[1], last)
+    for node, (first, last) in level1.items():
+        held = reached.setdefault(node, [1, first, last])
+        held[1], held[2] = min(held[1], first), max(held[2], last)
     frontier = set(level1)
     for depth in range(2, max_depth + 1):
         following = set()
@@ -114,14 +123,26 @@ def _neighbours(links: dict[tuple[Node, Node], list[datetime]], start: Node, ups
     return out
 
 
+def job_runs(rows: list[Row], start: str, end: str, job: str) -> dict[Node, list[datetime]]:
+    """The runs of an OpenLineage job (RunEvents naming it in `resource`) -> their events' span."""
+    runs: dict[Node, list[datetime]] = {}
+    for r in _first_copies(rows, start, end):
+        if r["event_type"] == "lineage" and r["run_id"] is not None and r["resource"] == job:
+            span = runs.setdefault(("run", r["run_id"]), [r["occurred_at"], r["occurred_at"]])
+            span[0], span[1] = min(span[0], r["occurred_at"]), max(span[1], r["occurred_at"])
+    return runs
+
+
 def oracle_lineage_upstream(rows, from_date, to_date, node_type, node_id, max_depth=4):
     links = lineage_links(rows, from_date, to_date)
-    return walk(links, _neighbours(links, (node_type, node_id), True), max_depth, upstream=True)
+    runs = job_runs(rows, from_date, to_date, node_id) if node_type == "job" else {}
+    return walk(links, _neighbours(links, (node_type, node_id), True), max_depth, upstream=True, level0=runs)
 
 
 def oracle_lineage_downstream(rows, from_date, to_date, node_type, node_id, max_depth=4):
     links = lineage_links(rows, from_date, to_date)
-    return walk(links, _neighbours(links, (node_type, node_id), False), max_depth, upstream=False)
+    runs = job_runs(rows, from_date, to_date, node_id) if node_type == "job" else {}
+    return walk(links, _neighbours(links, (node_type, node_id), False), max_depth, upstream=False, level0=runs)
 
 
 def oracle_model_inputs(rows, from_date, to_date, model_id, model_version, max_depth=4):
@@ -160,6 +181,11 @@ LINEAGE_CASES: list[tuple[str, dict[str, Any]]] = [
     ("lineage_downstream", {"from_date": FROM, "to_date": TO, "node_type": "job",
                             "node_id": "dbt/analytics.fraud_agg", "max_depth": 3}),
     ("lineage_downstream", {"from_date": FROM, "to_date": TO, "node_type": "run", "node_id": PREPARE}),
+    # A job known by RunEvents only: found by its name, through its runs.
+    ("lineage_downstream", {"from_date": FROM, "to_date": TO, "node_type": "job",
+                            "node_id": "airflow/fraud.prepare_train", "max_depth": 8}),
+    ("lineage_upstream", {"from_date": FROM, "to_date": TO, "node_type": "job", "node_id": "spark/raw.backfill",
+                          "max_depth": 3}),
     ("model_inputs", {"from_date": FROM, "to_date": TO, "model_id": "fraud", "model_version": "v1"}),
     ("model_inputs", {"from_date": FROM, "to_date": TO, "model_id": "fraud", "model_version": "v1",
                       "max_depth": 1}),
@@ -210,6 +236,11 @@ def test_the_graph_reads_as_built(engine: DuckDbEngine) -> None:
     assert depths[("job", "dbt/analytics.fraud_agg")] == 2
     assert depths[("dataset", "s3://raw/cust")] == 5
     assert depths[("run", "run-1")] == 2
+    by_job = run(engine, "lineage_downstream", {"from_date": FROM, "to_date": TO, "node_type": "job",
+                                                "node_id": "airflow/fraud.prepare_train", "max_depth": 1})
+    # The job's run (its START and COMPLETE name the job), then what that run wrote.
+    assert [(r["node_type"], r["node_id"], r["depth"]) for r in by_job] == [
+        ("run", PREPARE, 0), ("dataset", "ds-train", 1)]
     inputs = run(engine, "model_inputs", {"from_date": FROM, "to_date": TO, "model_id": "fraud",
                                           "model_version": "v1", "max_depth": 3})
     nodes = {(r["node_type"], r["node_id"]): r["depth"] for r in inputs}

@@ -4,6 +4,7 @@ never stale, and served without a token (the schemathesis run is in tests/integr
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from mlaudit import openapi
@@ -71,3 +72,69 @@ def test_the_config_function_serves_the_document_without_a_principal():
     response = config.handler(event, LambdaContext("config", 10, region="us-east-1"))
     assert response["statusCode"] == 200
     assert json.loads(response["body"]) == openapi.document()
+
+
+def test_every_answer_with_a_body_is_a_named_schema_with_its_fields():
+    # A generated client makes one typed model per named schema; a bare {"type": "object"}
+    # (or an array without items) would come out untyped or not at all.
+    document = openapi.document()
+    schemas = document["components"]["schemas"]
+    for route in ROUTES:
+        operation = document["paths"][route.path][route.method.lower()]
+        success = operation["responses"][str(route.status)]
+        if route.response is None:
+            assert "content" not in success, route.path
+            continue
+        reference = success["content"]["application/json"]["schema"]["$ref"]
+        schema = schemas[reference.rsplit("/", 1)[1]]
+        assert schema["properties"] and set(schema["required"]) <= set(schema["properties"]), route.path
+
+    def arrays(node):
+        if isinstance(node, dict):
+            if node.get("type") == "array":
+                yield node
+            for value in node.values():
+                yield from arrays(value)
+        elif isinstance(node, list):
+            for value in node:
+                yield from arrays(value)
+
+    assert all("items" in array for array in arrays(document)), "every array says what it holds"
+
+
+def test_the_events_answer_lists_the_data_quality_fields():
+    schemas = openapi.document()["components"]["schemas"]
+    accepted = schemas["EventsAccepted"]
+    assert set(accepted["required"]) == {"accepted", "event_ids", "dq", "dq_violations"}
+    assert set(schemas["DataQualityCounts"]["required"]) == {"pass", "warn", "fail"}
+    assert set(schemas["DataQualityViolation"]["required"]) == {"index", "event_id", "rules"}
+    # the same fields the ingest service writes
+    from mlaudit.ingest.service import IngestResult
+
+    body = IngestResult(["e1"], {"pass": 0, "warn": 1, "fail": 0},
+                        [{"index": 0, "event_id": "e1", "rules": ["environment.known"]}]).body()
+    assert set(body) == set(accepted["properties"])
+    assert set(body["dq_violations"][0]) == set(schemas["DataQualityViolation"]["properties"])
+
+
+def test_the_query_catalog_answer_describes_what_the_catalog_says():
+    from mlaudit.queries.catalog import load_catalog
+
+    schemas = openapi.document()["components"]["schemas"]
+    for query in load_catalog().describe():
+        assert set(query) <= set(schemas["NamedQuery"]["properties"])
+        for parameter in query["parameters"]:
+            assert set(parameter) <= set(schemas["QueryParameter"]["properties"]), parameter
+            assert parameter["type"] in schemas["QueryParameter"]["properties"]["type"]["enum"]
+
+
+def test_servers_are_a_deployment_and_the_local_stack():
+    from mlaudit.routes import DEPLOYED_STAGE, LOCAL_STAGE
+
+    servers = openapi.document()["servers"]
+    urls = [s["url"] for s in servers]
+    assert urls == [f"https://{{api_id}}.execute-api.{{region}}.amazonaws.com/{DEPLOYED_STAGE}",
+                    f"http://127.0.0.1:{{port}}/{LOCAL_STAGE}"]
+    for server in servers:  # every {variable} of a URL is declared, with a default
+        assert set(re.findall(r"\{(\w+)\}", server["url"])) == set(server["variables"])
+        assert all(v["default"] for v in server["variables"].values())

@@ -140,6 +140,8 @@ def test_only_the_caller_who_started_a_run_sees_it(audit: list) -> None:
 def test_roles_per_query_are_enforced_and_refusals_audited(audit: list) -> None:
     status, error = start("subject_events", principal("analyst"), {**WINDOW, "subject_pseudonym": "subj-0001"})
     assert status == 403 and error["error"] == "forbidden"
+    assert "the roles that may run it: privacy_officer." in error["message"]  # whom to ask
+    assert error["errors"] == [{"path": "roles", "rule": "roles", "message": "one of ['privacy_officer']"}]
     assert audit[-1][1]["details"] == {"query": "subject_events", "outcome": "denied"}
     status, _ = start("subject_events", principal("privacy_officer"), {**WINDOW, "subject_pseudonym": "subj-0001"})
     assert status == 202

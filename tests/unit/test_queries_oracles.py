@@ -15,11 +15,13 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
-from mlaudit.queries.catalog import load_catalog
+from mlaudit.queries.catalog import CatalogError, load_catalog, quicksight_sql
 from mlaudit.queries.engine import decode_row
 
 from bench.synthetic import blank, generate, write_lake
 from local.athena import DuckDbEngine, LocalLake
+from local.athena.engine import render
+from local.athena.transpile import to_duckdb
 from tests.unit.test_lineage_queries import LINEAGE_CASES, LINEAGE_ORACLES
 from tests.unit.test_monitor_queries import MONITOR_CASES, MONITOR_ORACLES, monitor_evaluations
 
@@ -724,3 +726,41 @@ def test_views_agree_with_the_events(engine: DuckDbEngine, events: list[Row]) ->
     assert {
         (b["event_date"], b["model_id"], b["model_version"], float(b["bucket"])): int(b["predictions"]) for b in buckets
     } == expected
+
+
+def test_quicksight_data_sets_are_the_views_over_their_last_days(engine: DuckDbEngine, events: list[Row]) -> None:
+    # Given each view as its QuickSight data set's SQL (the events table named in full, the
+    # last `days` days only), with the cut-off in the middle of the generated month,
+    dates = sorted({r["event_date"] for r in events})
+    middle = dates[len(dates) // 2]
+    for name, spec in load_catalog().views.items():
+        columns, rows = engine.run_view(name)
+        con = engine._connect(engine.lake.files(None, spec.event_types))
+        con.execute("ATTACH ':memory:' AS \"AwsDataCatalog\"")
+        con.execute('CREATE SCHEMA "AwsDataCatalog".audit_db')
+        con.execute('CREATE TABLE "AwsDataCatalog".audit_db.events AS SELECT * FROM events')
+        while True:  # the days counted from the engine's own today (again if midnight passes)
+            today = con.execute("SELECT current_date").fetchone()[0]
+            days = (today - date.fromisoformat(middle)).days
+            got = con.execute(to_duckdb(quicksight_sql(spec, "audit_db", days))).fetchall()
+            if con.execute("SELECT current_date").fetchone()[0] == today:
+                break
+        # when run, then they are the view's rows from that day on, and none before it.
+        expected = [row for row in rows if row[columns.index("event_date")] >= middle]
+        assert 0 < len(expected) < len(rows), name
+        doubles = [c.type == "double" for c in spec.columns]  # summation order differs: 1e-9
+
+        def key(row: list[str | None]) -> list[Any]:
+            return [round(float(v), 9) if v is not None and double else v
+                    for v, double in zip(row, doubles, strict=True)]
+
+        assert sorted((key([render(v) for v in row]) for row in got), key=str) == sorted(map(key, expected), key=str)
+
+
+def test_quicksight_sql_refuses_what_it_must_not_splice() -> None:
+    catalog = load_catalog()
+    view = catalog.views["dq_daily"]
+    for spec, database, days in ((view, 'x"; DROP', 92), (view, "audit_db", 0), (view, "audit_db", 5000),
+                                 (catalog.get("prediction_volume_latency"), "audit_db", 92)):
+        with pytest.raises(CatalogError):
+            quicksight_sql(spec, database, days)

@@ -48,6 +48,16 @@ def test_required_for_type():
     assert verdict(event_type="ground_truth").violations == ("ground_truth.names_prediction",)
 
 
+def test_a_training_run_names_its_data_by_dataset_id_or_by_inputs():
+    # The SDK's training_run(datasets=[...]) sends inputs; a job may name one dataset_id instead.
+    for event_type in ("training_started", "training_completed"):
+        assert verdict(event_type=event_type, run_id="r", inputs=["s3://data/churn@v3"]).status == "pass"
+        assert verdict(event_type=event_type, run_id="r", dataset_id="churn").status == "pass"
+        for fields in ({"run_id": "r"}, {"run_id": "r", "inputs": []}, {"inputs": ["s3://d"]}):
+            result = verdict(event_type=event_type, **fields)
+            assert (result.status, result.violations) == ("warn", ("training.names_dataset",)), fields
+
+
 def test_allowed_values_warn_only():
     result = prediction(environment="moon")
     assert (result.status, result.violations) == ("warn", ("environment.known",))
@@ -60,6 +70,11 @@ def test_rule_file_errors_name_the_rule(tmp_path):
         ({"id": "r", "check": "required", "fields": ["model_id"], "severity": "fatal"}, "severity"),
         ({"id": "r", "check": "required", "fields": ["model_id"], "severity": "warn", "event_types": ["x"]},
          "unknown event types"),
+        ({"id": "r", "check": "required", "fields": [], "any_of": ["inputs", "hue"], "severity": "warn"},
+         "'hue' is not a field"),
+        ({"id": "r", "check": "required", "fields": [], "any_of": ["inputs"], "severity": "warn"}, "two or more"),
+        ({"id": "r", "check": "range", "field": "latency_ms", "any_of": ["inputs"], "severity": "warn"},
+         "any_of goes with the 'required' check only"),
     ]:
         path = tmp_path / "rules.json"
         path.write_text(json.dumps({"rules": [bad]}))

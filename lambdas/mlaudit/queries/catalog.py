@@ -354,6 +354,26 @@ def view_ddl(spec: QuerySpec, database: str) -> str:
     return f'CREATE OR REPLACE VIEW "{database}"."{spec.name}" AS\n{spec.athena_sql}'
 
 
+# The Glue catalog QuickSight's Athena data source reads: custom SQL names tables in full.
+GLUE_CATALOG = "AwsDataCatalog"
+_FROM_EVENTS = re.compile(r"\bFROM\s+events\b")
+
+
+def quicksight_sql(spec: QuerySpec, database: str, days: int) -> str:
+    """A view as the custom SQL of its QuickSight data set: over the events table of
+    `database`, and only the last `days` days of event_date, so a dashboard never scans
+    all history (the views partition by event_date, so the filter prunes through them)."""
+    if spec.kind != "view" or not _DATABASE.match(database) or not 1 <= days <= MAX_RANGE_DAYS:
+        raise CatalogError("quicksight_sql takes a view, a Glue database name and 1..2192 days")
+    sql, found = _FROM_EVENTS.subn(f'FROM "{GLUE_CATALOG}"."{database}"."events"', spec.athena_sql)
+    if not found:
+        raise CatalogError(f"{spec.name}: a view reads FROM events")
+    # Spliced are only our own: a catalog file's SQL, a checked database name, an int. A DATE
+    # cast to varchar reads 'YYYY-MM-DD' in Athena and DuckDB alike, as event_date does.
+    return (f"SELECT * FROM (\n{sql}\n) AS view_rows\n"  # noqa: S608
+            f"WHERE event_date >= CAST(CAST(current_date - INTERVAL '{days:d}' DAY AS date) AS varchar)")
+
+
 @dataclass(frozen=True)
 class Catalog:
     queries: dict[str, QuerySpec]

@@ -127,7 +127,11 @@ class QueryService:
             raise NotFound("unknown_query", f"There is no named query '{exc.name}'.") from None
         if not set(principal.roles) & spec.roles:
             self._record(principal, spec.name, "denied")
-            raise Forbidden("forbidden", f"Your roles do not allow the query '{spec.name}'.")
+            # Which roles may run it is no secret (GET /v1/queries and docs/queries.md list them),
+            # and it tells the caller whom to ask.
+            raise Forbidden("forbidden", f"Your roles do not allow the query '{spec.name}'; the roles that may run "
+                            f"it: {', '.join(sorted(spec.roles))}.",
+                            [{"path": "roles", "rule": "roles", "message": f"one of {sorted(spec.roles)}"}])
         return spec
 
     def _record(self, principal: Principal, name: str, outcome: str) -> None:

@@ -41,6 +41,7 @@ class Rule:
     minimum: float | None = None
     maximum: float | None = None
     values: frozenset[Any] = frozenset()
+    any_of: tuple[str, ...] = ()  # 'required': besides `fields`, at least one of these
 
     # The check, built once from the fields above: ingest runs it for every event.
     test: Callable[[dict[str, Any], datetime], bool] = field(init=False, repr=False, compare=False)
@@ -52,12 +53,13 @@ class Rule:
 def _compile(rule: Rule) -> Callable[[dict[str, Any], datetime], bool]:
     """A rule as one small function of (event values, not_after). Absence is only the
     'required' check's business: the others pass a missing value."""
-    name = rule.fields[0]
+    name = rule.fields[0] if rule.fields else ""
     if rule.check == "required":
-        if len(rule.fields) == 1:
-            return lambda values, _: values[name] is None
-        present = itemgetter(*rule.fields)
-        return lambda values, _: None in present(values)
+        missing = _missing(rule.fields)
+        if not rule.any_of:
+            return missing
+        alternatives = rule.any_of  # an empty list names nothing either
+        return lambda values, now: missing(values, now) or not any(values[a] for a in alternatives)
     if rule.check == "range":
         low = float("-inf") if rule.minimum is None else rule.minimum
         high = float("inf") if rule.maximum is None else rule.maximum
@@ -66,6 +68,16 @@ def _compile(rule: Rule) -> Callable[[dict[str, Any], datetime], bool]:
         allowed = rule.values
         return lambda values, _: (value := values[name]) is not None and value not in allowed
     return lambda values, not_after: (value := values[name]) is not None and value > not_after  # not_future
+
+
+def _missing(fields: tuple[str, ...]) -> Callable[[dict[str, Any], datetime], bool]:
+    if not fields:
+        return lambda values, _: False
+    if len(fields) == 1:
+        name = fields[0]
+        return lambda values, _: values[name] is None
+    present = itemgetter(*fields)
+    return lambda values, _: None in present(values)
 
 
 class RuleSet:
@@ -110,7 +122,12 @@ def load_rules(path: Path = RULES_FILE) -> RuleSet:
         if raw.get("severity") not in ("warn", "fail"):
             raise ValueError(f"{where}: severity must be 'warn' or 'fail'")
         fields = tuple(raw["fields"]) if "fields" in raw else (raw["field"],)
-        for name in fields:
+        any_of = tuple(raw.get("any_of", ()))
+        if any_of and raw["check"] != "required":
+            raise ValueError(f"{where}: any_of goes with the 'required' check only")
+        if not fields and len(any_of) < 2:
+            raise ValueError(f"{where}: name the required fields, or two or more in any_of")
+        for name in (*fields, *any_of):
             if name not in EVENT_FIELDS:
                 raise ValueError(f"{where}: {name!r} is not a field of the event contract")
         types = raw.get("event_types")
@@ -126,6 +143,7 @@ def load_rules(path: Path = RULES_FILE) -> RuleSet:
                 minimum=raw.get("min"),
                 maximum=raw.get("max"),
                 values=frozenset(raw.get("values", ())),
+                any_of=any_of,
             )
         )
     return RuleSet(rules)

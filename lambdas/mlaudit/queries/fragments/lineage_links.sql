@@ -13,7 +13,7 @@ d AS (
 ),
 e AS (
   SELECT
-    event_type, occurred_at, model_id, model_version, run_id, dataset_id, inputs, outputs,
+    event_type, occurred_at, model_id, model_version, run_id, dataset_id, inputs, outputs, resource,
     CASE WHEN run_id IS NOT NULL THEN 'run' WHEN event_type = 'lineage' AND action = 'JOB' THEN 'job' END AS p_type,
     CASE WHEN run_id IS NOT NULL THEN run_id WHEN event_type = 'lineage' AND action = 'JOB' THEN resource END AS p_id
   FROM d WHERE copy_no = 1

@@ -1,9 +1,18 @@
 -- The walk from the node (:node_type, :node_id) along a CTE arcs (from_type, from_id,
 -- to_type, to_id, first_seen, last_seen), up to :max_depth hops, ending the query: each
 -- node reached, at its fewest hops. lineage_upstream orients the graph's links toward
--- what fed the node, lineage_downstream toward what it fed.
-walk (node_type, node_id, depth, first_seen, last_seen) AS (
+-- what fed the node, lineage_downstream toward what it fed. A job stands for its runs
+-- too: an OpenLineage RunEvent names its job in `resource`, so the job's runs are found
+-- by its name (depth 0) and the walk goes on from each of them.
+starts (node_type, node_id, depth, first_seen, last_seen) AS (
   SELECT to_type, to_id, 1, first_seen, last_seen FROM arcs WHERE from_type = :node_type AND from_id = :node_id
+  UNION ALL
+  SELECT 'run', run_id, 0, min(occurred_at), max(occurred_at) FROM e
+  WHERE :node_type = 'job' AND event_type = 'lineage' AND run_id IS NOT NULL AND resource = :node_id
+  GROUP BY run_id
+),
+walk (node_type, node_id, depth, first_seen, last_seen) AS (
+  SELECT node_type, node_id, depth, first_seen, last_seen FROM starts
   UNION ALL
   SELECT x.to_type, x.to_id, w.depth + 1, x.first_seen, x.last_seen
   FROM walk w JOIN arcs x ON x.from_type = w.node_type AND x.from_id = w.node_id

@@ -1,4 +1,4 @@
--- description: What a dataset, run or job came from, up to max_depth hops (each hop one edge of the lineage graph; see docs/lineage.md for the edges). A dataset's upstream is the runs and jobs that wrote it, their inputs, the runs that wrote those, and so on; dataset registrations link a dataset to its sources. Edges come from the events in the range.
+-- description: What a dataset, run or job came from, up to max_depth hops (each hop one edge of the lineage graph; see docs/lineage.md for the edges). A dataset's upstream is the runs and jobs that wrote it, their inputs, the runs that wrote those, and so on; dataset registrations link a dataset to its sources. A job's runs (OpenLineage RunEvents naming it) come back at depth 0, and the walk goes on from them, so a job is found by its name (namespace/name). Edges come from the events in the range.
 -- roles: analyst auditor
 -- param: from_date date required | First event_date (UTC), inclusive.
 -- param: to_date date required | Last event_date (UTC), inclusive.
@@ -8,7 +8,7 @@
 -- range: from_date to_date max_days=366
 -- column: node_type string | dataset, run or job.
 -- column: node_id string | Dataset ref, run id or job ref.
--- column: depth integer | The fewest hops from the start node.
+-- column: depth integer | The fewest hops from the start node (0: a run of the start job).
 -- column: first_seen timestamp | Earliest occurred_at of the events that show an edge out of this node toward the start.
 -- column: last_seen timestamp | Latest occurred_at of those events.
 WITH RECURSIVE
