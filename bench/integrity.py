@@ -37,7 +37,7 @@ class TimedSink:
     """The real sink, with the CPU time spent inside it added up."""
 
     def __init__(self) -> None:
-        self.sink = IntegritySink(MemoryBucket())
+        self.sink = IntegritySink(MemoryBucket(), log_id="mlaudit/bench")
         self.seconds = 0.0
 
     def file_written(self, *args, **kwargs):
@@ -121,7 +121,7 @@ def verify_million(files: int = 100, per_file: int = 10_000) -> dict[str, float]
     ids = table.column("event_id").to_pylist()
     leaves = [bytes.fromhex(h) for h in table.column("leaf_hash").to_pylist()]
     store, signer, entry_signer = MemoryBucket(), LocalSigner.generate(), LocalSigner.generate("entries")
-    sink = IntegritySink(store, entry_signer=entry_signer)
+    sink = IntegritySink(store, log_id="mlaudit/bench", entry_signer=entry_signer)
     for n in range(files):  # the same rows in every file: the verifier's work is the same
         key = f"{partition_prefix('2026-11-26', 'prediction')}bench-{n:03d}.parquet"
         store.put(key, body)

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.exceptions import ClientError
-from mlaudit.bucket_policy import OBJECT_CREATION_OPERATIONS, WRITE_ONCE
+from mlaudit.bucket_policy import OBJECT_CREATION_OPERATIONS, WITNESS_PREFIXES, WRITE_ONCE, WRITE_ONCE_PREFIXES
 from mlaudit.functions import FunctionSpec
 
 logger = logging.getLogger(__name__)
@@ -94,8 +94,10 @@ class World:
     key_arns: dict[str, str] = field(default_factory=dict)  # key id, ARN or alias -> ARN
     # Buckets, queues and tables encrypted with a KMS key: name or ARN -> the key's ARN.
     encrypted_with: dict[str, str] = field(default_factory=dict)
-    # Buckets whose policy holds mlaudit.bucket_policy.WRITE_ONCE (the audit bucket).
+    # Buckets whose policy holds mlaudit.bucket_policy.WRITE_ONCE (the audit bucket), and
+    # the witness, whose policy holds it for every object.
     write_once_buckets: frozenset[str] = frozenset()
+    witness_buckets: frozenset[str] = frozenset()
 
     def workgroup_arn(self, name: str) -> str:
         return f"arn:aws:athena:{self.region}:{self.account}:workgroup/{name}"
@@ -209,8 +211,9 @@ def bucket_policy_denials(operation: str, params: dict[str, Any], world: World) 
     """The (action, object) pairs of an S3 call that a write-once bucket policy denies,
     with the statement's Sid. A Deny beats any Allow, for every principal."""
     bucket = params.get("Bucket", "")
-    if bucket not in world.write_once_buckets:
+    if bucket not in world.write_once_buckets | world.witness_buckets:
         return []
+    prefixes = WITNESS_PREFIXES if bucket in world.witness_buckets else WRITE_ONCE_PREFIXES
     if operation == "DeleteObjects":
         keys = [o["Key"] for o in params.get("Delete", {}).get("Objects", [])]
         versioned = any("VersionId" in o for o in params.get("Delete", {}).get("Objects", []))
@@ -227,7 +230,7 @@ def bucket_policy_denials(operation: str, params: dict[str, Any], world: World) 
         context["s3:if-none-match"] = params["IfNoneMatch"]
     return [
         (Need(action, f"arn:aws:s3:::{bucket}/{key}"), deny.sid)
-        for key in keys for action in actions for deny in WRITE_ONCE if deny.applies(action, key, context)
+        for key in keys for action in actions for deny in WRITE_ONCE if deny.applies(action, key, context, prefixes)
     ]
 
 

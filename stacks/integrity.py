@@ -1,8 +1,8 @@
-"""Integrity: the asymmetric keys that sign checkpoints of the integrity log and the
-writer's log entries, the witness (a bucket and a topic outside the audit bucket's
-authority that receive every checkpoint), the schedule of the function that signs
-(declared in mlaudit.functions), and the read-only policy verifiers need. Verifiers
-need only the two public keys."""
+"""Integrity: the asymmetric keys that sign checkpoints of the integrity log, the writer's
+log entries and ingest's pack seals, the witness (a bucket and a topic outside the audit
+bucket's authority that receive every checkpoint; the bucket write-once for everyone),
+the schedule of the function that signs (declared in mlaudit.functions), and the
+read-only policy verifiers need. Verifiers need only the three public keys."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from constructs import Construct
+from mlaudit.bucket_policy import WITNESS_PREFIXES
+from mlaudit.bucket_policy import statements as write_once_statements
 from mlaudit.functions import WITNESS_OBJECTS
 from mlaudit.layout import EVENTS_PREFIX, INTEGRITY_PREFIX
 from mlaudit.settings import Settings
@@ -63,6 +65,18 @@ class Integrity(Construct):
             pending_window=Duration.days(30),
             removal_policy=RemovalPolicy.RETAIN,
         )
+        # Ingest's seals: each function that enqueues makes a sealing key in memory and has
+        # this key certify it (kms:Sign, once per container); the writer, which cannot sign
+        # with it, stores only sealed events, so it cannot invent any (mlaudit.integrity.seals).
+        self.seal_key = kms.Key(
+            self,
+            "SealKey",
+            description="mlaudit: certifies the keys that seal each pack of events where they are accepted",
+            key_spec=kms.KeySpec.RSA_2048,
+            key_usage=kms.KeyUsage.SIGN_VERIFY,
+            pending_window=Duration.days(30),
+            removal_policy=RemovalPolicy.RETAIN,
+        )
         # The witness: every checkpoint, write-once under COMPLIANCE-mode Object Lock (no one,
         # root included, removes a version before retention ends). The signer reads its last
         # state back from here; verifiers trust it. For a witness in another account, grant
@@ -75,6 +89,10 @@ class Integrity(Construct):
             access_logs_prefix="witness-bucket/",
             object_lock=s3.ObjectLockRetention.compliance(Duration.days(settings.object_lock_days)),
         )
+        # Object Lock protects versions, not keys: the policy makes every key write-once for
+        # every principal (no delete marker, no second version), as in the audit bucket.
+        for statement in write_once_statements(self.witness_bucket.bucket_arn, WITNESS_PREFIXES):
+            self.witness_bucket.add_to_resource_policy(iam.PolicyStatement.from_json(statement))
         # Subscribers (an archive in another account, a notary, e-mail) keep their own copies.
         self.witness_topic = sns.Topic(
             self, "WitnessTopic", master_key=key, enforce_ssl=True,
@@ -95,12 +113,15 @@ class Integrity(Construct):
                 ),
                 iam.PolicyStatement(actions=["s3:ListBucket", "s3:ListBucketVersions"],
                                     resources=[audit_bucket.bucket_arn]),
-                iam.PolicyStatement(actions=["s3:GetObject"],
+                # Hidden or replaced witness checkpoints are read by version id.
+                iam.PolicyStatement(actions=["s3:GetObject", "s3:GetObjectVersion"],
                                     resources=[self.witness_bucket.arn_for_objects(WITNESS_OBJECTS)]),
-                iam.PolicyStatement(actions=["s3:ListBucket"], resources=[self.witness_bucket.bucket_arn]),
+                iam.PolicyStatement(actions=["s3:ListBucket", "s3:ListBucketVersions"],
+                                    resources=[self.witness_bucket.bucket_arn]),
                 iam.PolicyStatement(actions=["kms:Decrypt"], resources=[key.key_arn]),
                 iam.PolicyStatement(actions=["kms:GetPublicKey"],
-                                    resources=[self.signing_key.key_arn, self.entry_key.key_arn]),
+                                    resources=[self.signing_key.key_arn, self.entry_key.key_arn,
+                                               self.seal_key.key_arn]),
             ],
         )
 

@@ -123,7 +123,8 @@ def test_a_forged_file_is_refused_by_the_signer_and_reported_by_the_verifier(for
         object_key=key, object_sha256=records.sha256_hex(body), record_count=len(rows), merkle_root=root,
         first_event_id=rows[0]["event_id"], last_event_id=rows[-1]["event_id"]))
     entry = records.encode(records.log_entry(
-        index=n, prev=records.entry_leaf(get_object(s3, config, records.log_key(n - 1))).hex(), object_key=key,
+        log_id=f"mlaudit/{config['bucket']}", index=n, object_key=key,
+        prev=records.entry_leaf(get_object(s3, config, records.log_key(n - 1))).hex(),
         object_sha256=records.sha256_hex(body), record_count=len(rows), merkle_root=root,
         manifest_sha256=records.sha256_hex(manifest), appended_at=last["appended_at"]))
     for k, v in ((key, body), (records.manifest_key(key), manifest), (records.log_key(n), entry),

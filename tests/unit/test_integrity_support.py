@@ -66,7 +66,7 @@ class Lake:
                  entry_signer=None, entry_key=None, witness=None, log_id="mlaudit/audit") -> None:
         self.store = store
         self.signer = signer
-        self.sink = IntegritySink(store, entry_signer=entry_signer)
+        self.sink = IntegritySink(store, log_id=log_id, entry_signer=entry_signer)
         self.clock_now = T0
         self.checkpointer = Checkpointer(store, signer, log_id=log_id, clock=self.clock,
                                          entry_key=entry_key, witness=witness)
