@@ -286,6 +286,7 @@ class Verifier:
         self._certificates: dict[str, bytes] = {}
         self._new_dates: set[str] = set()  # event_date partitions of the entries checked
         self._tile_tree: int | None = None  # the tree whose tiles gave the trusted frontier
+        self._aborted = False  # the trusted checkpoint failed: the run stopped there
 
     # -- the two modes ---------------------------------------------------------------------------
 
@@ -328,6 +329,7 @@ class Verifier:
         seq, size = trusted.body.get("seq"), trusted.body.get("tree_size")
         report.mode, report.since = "since", trusted.body
         where = f"checkpoint {seq} (trusted)"
+        self._aborted = True  # until the trusted checkpoint is known good: nothing else is read
         if not verify_signature(self.public_key, trusted.message, trusted.signature):
             report.add("checkpoint_bad_signature", where, "the trusted checkpoint's signature does not verify")
             return
@@ -337,6 +339,7 @@ class Verifier:
         if not isinstance(seq, int) or not isinstance(size, int):
             report.add("checkpoint_invalid", where, "no sequence number or tree size")
             return
+        self._aborted = False
         held = self.store.get(records.checkpoint_key(seq))
         if held is None or _body(held) != trusted.body:
             report.add("checkpoint_rollback", where, "the lake no longer holds this signed checkpoint")
@@ -351,6 +354,7 @@ class Verifier:
         # The log tree at the trusted size: its frontier from the tiles, checked against the trusted root.
         frontier, last_leaf = self._frontier(report, size, trusted.body["root"], highest)
         if frontier is None:
+            self._aborted = True
             return
         self._stream_log(report, size, frontier, last_leaf, targets)
         dates = sorted(self._since_dates(trusted.body["time"]) | self._new_dates)
@@ -394,9 +398,14 @@ class Verifier:
                 return frontier, last
         report.notes.append(f"the tiles do not give the trusted tree of {size} entries: read from the log instead")
         frontier, leaf = merkle.CompactRange(), None
-        for _index, body in self._entries(0, size, report):
+        for index, body in self._entries(0, size, report):
             leaf = records.entry_leaf(body or b"")
             frontier.append(leaf)
+            try:  # the files these entries name are logged (if the tree proves them)
+                key = str(records.decode(body or b"", "entry")["object_key"])
+                self._keys.add(digest16(key), b"L", struct.pack(">Q", index))
+            except (KeyError, records.FormatError):
+                pass
         if frontier.size != size or frontier.root().hex() != root:
             report.add("checkpoint_root_mismatch", f"checkpoint {self.since.body.get('seq') if self.since else ''} "
                        "(trusted)", f"the log's first {size} entries no longer give the trusted root: the signed "
@@ -810,7 +819,8 @@ class Verifier:
         if self.since is None and not self.all_checkpoints:
             report.notes.append(f"{report.checkpoints_checked} checkpoints read in full (a sample; each is also "
                                 "listed with its versions); --all-checkpoints reads every one")
-        if not report.files_checked and not (self.since is not None and report.checkpoints_checked):
+        if not report.files_checked and not self._aborted and not (self.since is not None
+                                                                   and report.checkpoints_checked):
             scope = (f"event_date {self.from_date or '…'}..{self.to_date or '…'}" if self.from_date or self.to_date
                      else "the lake")
             report.add("nothing_verified", scope,
