@@ -287,11 +287,11 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         WriterEnv,
         grants=(
             Grant(Resource.AUDIT_BUCKET, ("s3:PutObject", "s3:GetObject"), objects=EVENTS_OBJECTS),
+            Grant(Resource.AUDIT_BUCKET, ("s3:GetObject",), objects=INTEGRITY_OBJECTS,
+                  why="the log's head and each entry's prev; a retry's manifest and seals; checkpoint 0"),
             # What the writer records, and nothing the signer writes (checkpoints, tiles).
-            *(Grant(Resource.AUDIT_BUCKET, ("s3:PutObject", "s3:GetObject"), objects=f"integrity/{area}/*")
+            *(Grant(Resource.AUDIT_BUCKET, ("s3:PutObject",), objects=f"integrity/{area}/*")
               for area in WRITER_INTEGRITY_AREAS),
-            Grant(Resource.AUDIT_BUCKET, ("s3:GetObject",), objects="integrity/checkpoints/*",
-                  why="the first log entry waits for checkpoint 0"),
             LIST_AUDIT_BUCKET,
             Grant(Resource.LEDGER_TABLE, ("dynamodb:BatchGetItem", "dynamodb:PutItem"),
                   why="the pack ledger: a redelivered pack is not written twice (conditional claims)"),

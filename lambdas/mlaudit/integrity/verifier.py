@@ -42,6 +42,7 @@ FETCH_THREADS = 16
 LOG_CHUNK = 512  # log entries fetched and checked at a time
 PENDING_BYTES = 64 << 20  # file bytes held at once (fetched, hashing in a worker)
 MAX_REPORTED = 100  # per kind of repeated finding in one file, and anomalous witness versions read
+MAX_KEPT = 1000  # problems of one kind kept in a report (the rest counted)
 _INDEX_ROW = struct.Struct(">QI")
 
 
@@ -79,13 +80,27 @@ class Report:
     since: dict[str, Any] | None = None  # the trusted checkpoint an incremental run started from
     entries_checked: int = 0
     checkpoints_checked: int = 0
+    # Problems past MAX_KEPT of one kind are counted, not kept: a lake emptied of ten million
+    # objects makes ten million delete markers, and the report stays a bounded size.
+    suppressed: dict[str, int] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
         return not self.problems
 
     def add(self, kind: str, where: str, detail: str) -> None:
+        kept = self._kept.get(kind, 0)
+        if kept >= MAX_KEPT:
+            self.suppressed[kind] = self.suppressed.get(kind, 0) + 1
+            return
+        self._kept[kind] = kept + 1
         self.problems.append(Problem(kind, where, detail))
+
+    @property
+    def _kept(self) -> dict[str, int]:
+        if not hasattr(self, "_counts"):
+            self._counts: dict[str, int] = {}
+        return self._counts
 
     def kinds(self) -> set[str]:
         return {p.kind for p in self.problems}
@@ -99,7 +114,9 @@ class Report:
             f"events checked: {self.events_checked}",
             *(f"note: {n}" for n in self.notes),
             *(str(p) for p in self.problems),
-            "OK: no problem found" if self.ok else f"FAILED: {len(self.problems)} problem(s)",
+            *(f"[{kind}] … and {count} more not shown" for kind, count in sorted(self.suppressed.items())),
+            "OK: no problem found" if self.ok else
+            f"FAILED: {len(self.problems) + sum(self.suppressed.values())} problem(s)",
         ]
         return "\n".join(lines)
 
@@ -724,22 +741,25 @@ class Verifier:
 
     def _keys_pass(self, report: Report) -> None:
         """Each logged key once; each listed object logged (or, since a checkpoint, logged before it)."""
-        doubles: list[tuple[int, int]] = []
+        doubles = _Smallest(MAX_REPORTED)
         for group in self._keys.groups():
             for items in group.values():
                 logged = [struct.unpack(">Q", payload)[0] for tag, payload in items if tag == b"L"]
-                if len(logged) > 1:
-                    doubles += [(later, logged[0]) for later in logged[1:]]
+                for later in logged[1:]:
+                    doubles.add((later, logged[0]))
                 if not logged:
                     for tag, payload in items:
                         if tag == b"S":
                             key = payload.decode("utf-8", "surrogatepass")
                             if not self._logged_before(key):
                                 report.add("foreign_file", key, "object under events/ that is not in the log")
-        for later, first in sorted(doubles)[:MAX_REPORTED]:
+        for later, first in doubles.sorted():
             entry = records.decode(self.store.get(records.log_key(later)) or b"{}", "entry")
             report.add("log_duplicate_file", f"log index {later} ({records.log_key(later)})",
                        f"{entry.get('object_key')} is already at log index {first}")
+        if doubles.count > MAX_REPORTED:
+            report.add("log_duplicate_file", records.LOG, f"{doubles.count - MAX_REPORTED} more entries name a "
+                       "file already logged")
 
     def _logged_before(self, key: str) -> bool:
         """Since a checkpoint: is this file logged in the trusted tree (its log-by-file
@@ -759,20 +779,19 @@ class Verifier:
 
     def _events_pass(self, report: Report) -> None:
         """Exactly once: a (sender, event_id) stored twice, in one file or two, is a finding."""
-        doubles: list[tuple[tuple[int, int], tuple[int, int]]] = []
+        doubles = _Smallest(MAX_REPORTED)
         for group in self._events.groups():
             for items in group.values():
                 if len(items) > 1:
                     places = [_INDEX_ROW.unpack(payload) for _, payload in items]
-                    doubles += [(later, places[0]) for later in places[1:]]
-        doubles.sort()
+                    for later in places[1:]:
+                        doubles.add((later, places[0]))
         names = _FileNames(self.store)
-        for (index, row), (first, _) in doubles[:MAX_REPORTED]:
-            key = names.key(index)
-            report.add("duplicate_event", f"{key} event {names.event_id(index, row)}",
+        for (index, row), (first, _) in doubles.sorted():
+            report.add("duplicate_event", f"{names.key(index)} event {names.event_id(index, row)}",
                        f"the same sender and event_id are stored in {names.key(first)}")
-        if len(doubles) > MAX_REPORTED:
-            report.add("duplicate_event", "events/", f"{len(doubles) - MAX_REPORTED} more duplicated events")
+        if doubles.count > MAX_REPORTED:
+            report.add("duplicate_event", "events/", f"{doubles.count - MAX_REPORTED} more duplicated events")
 
     # -- 5. versions ---------------------------------------------------------------------------------
 
@@ -856,6 +875,34 @@ def _chunks(items: Iterator[int], size: int) -> Iterator[list[int]]:
             chunk = []
     if chunk:
         yield chunk
+
+
+class _Smallest:
+    """The ``limit`` smallest items added (a bounded heap), and how many were added."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.count = 0
+        self._heap: list[Any] = []  # negated order: the largest kept item on top
+
+    def add(self, item: Any) -> None:
+        self.count += 1
+        entry = _Reverse(item)
+        if len(self._heap) < self.limit:
+            heapq.heappush(self._heap, entry)
+        elif item < self._heap[0].item:
+            heapq.heapreplace(self._heap, entry)
+
+    def sorted(self) -> list[Any]:
+        return sorted(e.item for e in self._heap)
+
+
+@dataclass(frozen=True)
+class _Reverse:
+    item: Any
+
+    def __lt__(self, other: _Reverse) -> bool:
+        return self.item > other.item
 
 
 class _Peek:
