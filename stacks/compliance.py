@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from aws_cdk import Acknowledgment, App, Stack, Validations
 from cdk_nag import AwsSolutionsChecks, HIPAASecurityChecks, NIST80053R5Checks
+from mlaudit.functions import SIGNER_INTEGRITY_AREAS, WRITER_INTEGRITY_AREAS
 from mlaudit.settings import Settings
 
 
@@ -150,8 +151,18 @@ ACKNOWLEDGMENTS: tuple[Ack, ...] = (
     Ack(
         "AwsSolutions-IAM5[Resource::<Storage/AuditBucket.Arn>/integrity/*]",
         "Ingestion/Writer/Role/DefaultPolicy/Resource",
-        "The writer appends manifests and file roots under integrity/ with keys made at write time; "
-        "the grant is limited to that prefix and to PutObject/GetObject.",
+        "The writer reads back the integrity log (each entry's prev, the head, checkpoint 0) and a retried "
+        "file's manifest and seals under keys made at write time; read-only (GetObject) on that prefix.",
+    ),
+    *(
+        Ack(
+            f"AwsSolutions-IAM5[Resource::<Storage/AuditBucket.Arn>/integrity/{area}/*]",
+            "Ingestion/Writer/Role/DefaultPolicy/Resource",
+            "The writer creates the objects that record each file (its manifest, seals, log entry, lookup "
+            "aid, the seal keys' certificates) under keys made at write time; PutObject only, on exactly the "
+            "areas it records (not checkpoints or tiles), and the bucket policy makes each a create.",
+        )
+        for area in WRITER_INTEGRITY_AREAS
     ),
     *(
         Ack(
@@ -165,8 +176,17 @@ ACKNOWLEDGMENTS: tuple[Ack, ...] = (
     Ack(
         "AwsSolutions-IAM5[Resource::<Storage/AuditBucket.Arn>/integrity/*]",
         "Integrity/Checkpoint/Role/DefaultPolicy/Resource",
-        "The checkpoint signer reads the integrity log and writes numbered checkpoints under "
-        "integrity/ (keys made at run time); limited to that prefix and to PutObject/GetObject.",
+        "The checkpoint signer reads the integrity log's new entries and the log tree's tiles under "
+        "integrity/ (keys numbered at run time); read-only (GetObject) on that prefix.",
+    ),
+    *(
+        Ack(
+            f"AwsSolutions-IAM5[Resource::<Storage/AuditBucket.Arn>/integrity/{area}/*]",
+            "Integrity/Checkpoint/Role/DefaultPolicy/Resource",
+            "The checkpoint signer creates numbered checkpoints and the log tree's tiles (keys made at run "
+            "time); PutObject only, on exactly those two areas, and the bucket policy makes each a create.",
+        )
+        for area in SIGNER_INTEGRITY_AREAS
     ),
     Ack(
         "AwsSolutions-IAM5[Resource::<Integrity/WitnessBucket.Arn>/mlaudit/*]",
