@@ -43,6 +43,8 @@ def register(commands: argparse._SubParsersAction) -> None:
                                              "checkpoints and the witness's history, or only what is new since a "
                                              "checkpoint you trust (--since; read-only; mlaudit.integrity.verifier).")
     add_arguments(verify, token=False)
+    from mlaudit.integrity.verify import date_argument  # noqa: PLC0415
+
     verify.add_argument("--from", dest="from_date", type=date_argument("--from"),
                         help="first event_date to check (YYYY-MM-DD)")
     verify.add_argument("--to", dest="to_date", type=date_argument("--to"),
@@ -127,19 +129,6 @@ class CountingStore:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.store, name)
-
-
-def date_argument(option: str) -> Any:
-    """argparse type: a YYYY-MM-DD date, or a usage error naming the option."""
-    from mlaudit.integrity.verifier import parse_date  # noqa: PLC0415
-
-    def parse(text: str) -> str:
-        try:
-            return parse_date(text, option) or ""
-        except ValueError as exc:
-            raise argparse.ArgumentTypeError(str(exc)) from None
-
-    return parse
 
 
 def lake_verifier(target: Target, store: Any = None, *, since: Any = None, **options: Any) -> Any:

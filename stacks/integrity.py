@@ -45,38 +45,15 @@ class Integrity(Construct):
         self.settings = settings
         # RSASSA_PKCS1_V1_5_SHA_256 over a raw message verifies offline (docs/integrity.md).
         # Asymmetric KMS keys cannot rotate: a new key starts a new chain of checkpoints.
-        self.signing_key = kms.Key(
-            self,
-            "SigningKey",
-            description="mlaudit: signs integrity-log checkpoints",
-            key_spec=kms.KeySpec.RSA_3072,
-            key_usage=kms.KeyUsage.SIGN_VERIFY,
-            pending_window=Duration.days(30),
-            removal_policy=RemovalPolicy.RETAIN,
-        )
+        self.signing_key = self._signing_key("SigningKey", "signs integrity-log checkpoints", kms.KeySpec.RSA_3072)
         # The writer authenticates each log entry with this key; only its role may sign, so
         # S3 write access alone cannot add an entry the signer or a verifier accepts.
-        self.entry_key = kms.Key(
-            self,
-            "EntryKey",
-            description="mlaudit: the writer signs each integrity-log entry",
-            key_spec=kms.KeySpec.RSA_2048,
-            key_usage=kms.KeyUsage.SIGN_VERIFY,
-            pending_window=Duration.days(30),
-            removal_policy=RemovalPolicy.RETAIN,
-        )
+        self.entry_key = self._signing_key("EntryKey", "the writer signs each integrity-log entry")
         # Ingest's seals: each function that enqueues makes a sealing key in memory and has
         # this key certify it (kms:Sign, once per container); the writer, which cannot sign
         # with it, stores only sealed events, so it cannot invent any (mlaudit.integrity.seals).
-        self.seal_key = kms.Key(
-            self,
-            "SealKey",
-            description="mlaudit: certifies the keys that seal each pack of events where they are accepted",
-            key_spec=kms.KeySpec.RSA_2048,
-            key_usage=kms.KeyUsage.SIGN_VERIFY,
-            pending_window=Duration.days(30),
-            removal_policy=RemovalPolicy.RETAIN,
-        )
+        self.seal_key = self._signing_key(
+            "SealKey", "certifies the keys that seal each pack of events where they are accepted")
         # The witness: every checkpoint, write-once under COMPLIANCE-mode Object Lock (no one,
         # root included, removes a version before retention ends). The signer reads its last
         # state back from here; verifiers trust it. For a witness in another account, grant
@@ -124,6 +101,12 @@ class Integrity(Construct):
                                                self.seal_key.key_arn]),
             ],
         )
+
+    def _signing_key(self, construct_id: str, purpose: str, spec: kms.KeySpec = kms.KeySpec.RSA_2048) -> kms.Key:
+        """An RSA SIGN_VERIFY key, retained: its public key verifies what it signed for years."""
+        return kms.Key(self, construct_id, description=f"mlaudit: {purpose}", key_spec=spec,
+                       key_usage=kms.KeyUsage.SIGN_VERIFY, pending_window=Duration.days(30),
+                       removal_policy=RemovalPolicy.RETAIN)
 
     def schedule(self, checkpoint: lambda_.IFunction) -> None:
         """Sign the log's head on a fixed rate."""

@@ -45,34 +45,17 @@ def _stack(tmp_path_factory: pytest.TempPathFactory, name: str) -> Iterator[dict
         yield config
 
 
-@pytest.fixture(scope="module")
-def forgery_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    yield from _stack(tmp_path_factory, "forgery")
+def _module_stack(name: str) -> Any:
+    @pytest.fixture(scope="module")
+    def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+        yield from _stack(tmp_path_factory, name)
+
+    return stack
 
 
-@pytest.fixture(scope="module")
-def rewrite_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    yield from _stack(tmp_path_factory, "rewrite")
-
-
-@pytest.fixture(scope="module")
-def emptied_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    yield from _stack(tmp_path_factory, "emptied")
-
-
-@pytest.fixture(scope="module")
-def writer_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    yield from _stack(tmp_path_factory, "writer")
-
-
-@pytest.fixture(scope="module")
-def rollback_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    yield from _stack(tmp_path_factory, "rollback")
-
-
-@pytest.fixture(scope="module")
-def replaced_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    yield from _stack(tmp_path_factory, "replaced")
+# One stack per attack that leaves its lake unusable for the next.
+forgery_stack, rewrite_stack, emptied_stack = map(_module_stack, ("forgery", "rewrite", "emptied"))
+writer_stack, rollback_stack, replaced_stack = map(_module_stack, ("writer", "rollback", "replaced"))
 
 
 def role_client(config: dict[str, Any], function: str, service: str) -> Any:

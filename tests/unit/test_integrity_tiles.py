@@ -13,7 +13,7 @@ from mlaudit.integrity import merkle, records, tiles
 from mlaudit.integrity.checkpoint import Checkpointer, LogRewritten, latest_checkpoint
 from mlaudit.integrity.proofs import ProofService, check_consistency, check_receipt
 
-from tests.unit.test_integrity_support import SIGNER, Lake
+from tests.unit.test_integrity_support import SIGNER, Lake, RecordingBucket
 
 
 def leaves(n: int, start: int = 0) -> list[bytes]:
@@ -43,21 +43,6 @@ def test_tiles_grown_in_any_steps_give_every_node_and_proof_of_the_tree(seed):
         assert cold.reads <= len(tiles.right_edge(size))
 
 
-class CountingStore(MemoryBucket):
-    def __init__(self, objects) -> None:
-        super().__init__(objects)
-        self.reads: list[str] = []
-        self.listed: list[str] = []
-
-    def get(self, key):
-        self.reads.append(key)
-        return super().get(key)
-
-    def list(self, prefix, start_after=""):
-        self.listed.append(prefix)
-        return super().list(prefix, start_after)
-
-
 def test_a_cold_signer_reads_what_is_new_and_the_right_edge_never_the_history():
     # Given a log of 600 entries signed over 30 checkpoints, then 7 more entries
     lake = Lake(MemoryBucket(), files=[("2026-11-26", "prediction", 1)], checkpoint_after=())
@@ -68,7 +53,7 @@ def test_a_cold_signer_reads_what_is_new_and_the_right_edge_never_the_history():
     for m in range(7):
         lake.add_file("2026-11-27", "prediction", 1, name=f"late{m}")
     signed = latest_checkpoint(lake.store).body["tree_size"]
-    store = CountingStore(lake.store.objects)
+    store = RecordingBucket(lake.store.objects)
     # When a new container signs
     checkpoint = Checkpointer(store, SIGNER, log_id="mlaudit/audit", clock=lake.clock).run()
     # Then it signed the whole log, listing nothing and reading only the new entries, the

@@ -13,7 +13,7 @@ from mlaudit.integrity.signing import LocalSigner, load_public_key
 from mlaudit.integrity.verifier import Verifier
 from mlaudit.integrity.verify import main
 
-from tests.unit.test_integrity_support import SIGNER, Lake, parquet_file
+from tests.unit.test_integrity_support import SIGNER, Lake, RecordingBucket, parquet_file
 
 KEY = load_public_key(SIGNER.public_key_pem())
 
@@ -234,23 +234,6 @@ def test_a_malformed_date_is_refused(lake, tmp_path, capsys, bad):
 # -- since a trusted checkpoint ---------------------------------------------------------------------
 
 
-class Reads(MemoryBucket):
-    """Counts what a verifier run reads and lists."""
-
-    def __init__(self, objects) -> None:
-        super().__init__(objects)
-        self.got: list[str] = []
-        self.listed: list[str] = []
-
-    def get(self, key):
-        self.got.append(key)
-        return super().get(key)
-
-    def list(self, prefix, start_after=""):
-        self.listed.append(prefix)
-        return super().list(prefix, start_after)
-
-
 def grown(lake, days: int, per_day: int = 3, first: int = 0):
     """More days of files after the lake's checkpoints, each day signed at its noon."""
     for day in range(first, first + days):
@@ -265,7 +248,7 @@ def test_since_a_trusted_checkpoint_only_what_is_new_is_read(lake):
     grown(lake, 3)
     trusted = load_checkpoint(lake.store, 3)  # after 2026-12-02
     lake.add_file("2026-12-03", "lineage", 1, name="late")
-    store = Reads(lake.store.objects)
+    store = RecordingBucket(lake.store.objects)
     report = Verifier(store, KEY, jobs=1, since=trusted, now=datetime(2026, 12, 3, 12, tzinfo=UTC)).run()
     assert report.ok, report.text()
     assert report.mode == "since" and report.since["seq"] == 3
@@ -273,10 +256,10 @@ def test_since_a_trusted_checkpoint_only_what_is_new_is_read(lake):
     # Of the history before the trusted checkpoint, only its own day's log entries were read
     # (its files are listed in the scanned partitions: each must be logged before it)
     same_day = {records.log_key(i) for i in range(7, 10)}
-    assert {k for k in store.got if k.startswith(records.LOG)} - same_day == {
+    assert {k for k in store.reads if k.startswith(records.LOG)} - same_day == {
         records.log_key(i) for i in range(10, 14)}
-    assert not {k for k in store.got if k.startswith("events/") and "2026-12-03" not in k}
-    assert not {k for k in store.got if k.startswith(records.CHECKPOINTS)} - {
+    assert not {k for k in store.reads if k.startswith("events/") and "2026-12-03" not in k}
+    assert not {k for k in store.reads if k.startswith(records.CHECKPOINTS)} - {
         records.checkpoint_key(3), records.checkpoint_key(4)}
     assert not [p for p in store.listed if p.startswith(("events/event_date=2026-11", "events/event_date=2026-12-01"))]
 

@@ -55,9 +55,10 @@ def _parser() -> argparse.ArgumentParser:
         "restarted or copied lake fails)",
     )
     parser.add_argument("--log-id", help="the log's id (default: mlaudit/<bucket>)")
-    parser.add_argument("--from", dest="from_date", type=_date("--from"),
+    parser.add_argument("--from", dest="from_date", type=date_argument("--from"),
                         help="first event_date to check (YYYY-MM-DD)")
-    parser.add_argument("--to", dest="to_date", type=_date("--to"), help="last event_date to check (YYYY-MM-DD)")
+    parser.add_argument("--to", dest="to_date", type=date_argument("--to"),
+                        help="last event_date to check (YYYY-MM-DD)")
     parser.add_argument(
         "--since", metavar="CHECKPOINT",
         help="verify only what came after a checkpoint you trust: a signed checkpoint JSON file (one you kept, "
@@ -92,7 +93,9 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _date(option: str) -> Any:
+def date_argument(option: str) -> Any:
+    """argparse type: a YYYY-MM-DD date, or a usage error naming the option."""
+
     def parse(text: str) -> str:
         try:
             return parse_date(text, option) or ""
@@ -185,16 +188,12 @@ def _since(text: str, witness: Any) -> SignedCheckpoint | None:
 
 def _save(store: Store, seq: int, path: str) -> None:
     """The checkpoint a clean run ended at, as the bucket holds it (canonical JSON)."""
-    data = store.get(records_key(seq))
+    from mlaudit.integrity import records
+
+    data = store.get(records.checkpoint_key(seq))
     if data is not None:
         with open(path, "wb") as handle:
             handle.write(data)
-
-
-def records_key(seq: int) -> str:
-    from mlaudit.integrity import records
-
-    return records.checkpoint_key(seq)
 
 
 def _key(path: str | None, kms_key_id: str | None, kms: Any) -> bytes | None:
