@@ -335,3 +335,20 @@ def test_whole_lake_reads_a_sample_of_checkpoints_unless_asked_for_all(lake):
     forged = SignedCheckpoint.decode(lake.store.get(key))
     lake.store.put(key, SignedCheckpoint(forged.body, LocalSigner.generate().sign(forged.message)).encode())
     assert "checkpoint_bad_signature" in verify(lake.store, all_checkpoints=True).kinds()
+
+
+def test_the_report_verifies_since_the_last_witnessed_checkpoint_before_its_window():
+    from mlaudit.integrity.witness import Witness
+
+    from cli.report import checkpoint_before
+
+    witness = Witness(MemoryBucket(), "mlaudit/audit")
+    lake = Lake(MemoryBucket(), witness=witness)  # checkpoints 0..2 at T0 + 1, 2, 3 h
+    times = [witness.load(seq).body["time"] for seq in range(3)]
+    assert checkpoint_before(witness, times[2]).body["seq"] == 1
+    assert checkpoint_before(witness, "2099-01-01T00:00:00.000Z").body["seq"] == 2
+    assert checkpoint_before(witness, "2000-01-01T00:00:00.000Z").body["seq"] == 0  # the chain's start
+    assert checkpoint_before(Witness(MemoryBucket(), "mlaudit/none"), times[0]) is None
+    report = Verifier(lake.store, KEY, jobs=1, log_id="mlaudit/audit", witness=witness,
+                      since=checkpoint_before(witness, times[1])).run()
+    assert report.ok and report.since["seq"] == 0 and report.files_checked == 4, report.text()
