@@ -336,8 +336,10 @@ class Verifier:
         else:
             seqs = self._sample(highest)
         targets = heapq.merge(self._checkpoints(report, seqs, None), sorted(view.targets))
-        self._stream_log(report, 0, merkle.CompactRange(), None, targets)
+        # Objects first, the log after: a file stored while this runs is logged by the time
+        # the log's listing reaches its end (the writer logs each file as soon as it is stored).
         self._foreign_files(self.store.list(EVENTS_PREFIX))
+        self._stream_log(report, 0, merkle.CompactRange(), None, targets)
         self._versions(report, [(EVENTS_PREFIX, ""), (records.INTEGRITY_PREFIX, "")])
 
     def _incremental(self, report: Report) -> None:
@@ -373,9 +375,12 @@ class Verifier:
         if frontier is None:
             self._aborted = True
             return
+        scanned = self._since_dates(trusted.body["time"])
+        self._foreign_files(k for d in sorted(scanned) for k in self.store.list(f"{EVENTS_PREFIX}event_date={d}/"))
         self._stream_log(report, size, frontier, last_leaf, targets)
-        dates = sorted(self._since_dates(trusted.body["time"]) | self._new_dates)
-        self._foreign_files(k for d in dates for k in self.store.list(f"{EVENTS_PREFIX}event_date={d}/"))
+        older = sorted(self._new_dates - scanned)  # new entries' partitions before the trusted day
+        self._foreign_files(k for d in older for k in self.store.list(f"{EVENTS_PREFIX}event_date={d}/"))
+        dates = sorted(scanned | self._new_dates)
         self._versions(report, [
             (records.CHECKPOINTS, records.checkpoint_key(seq)),
             (records.LOG, records.log_key(size - 1) if size else ""),
