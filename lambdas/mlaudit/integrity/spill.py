@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import struct
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterator
 
 BUCKETS = 256
@@ -37,13 +37,23 @@ class Spill:
         if len(buffer) >= _FLUSH_BYTES:
             self._flush(digest[0])
 
+    def add_packed(self, chunks: dict[int, bytes], count: int) -> None:
+        """Records already packed (`pack_records`), by bucket: a file's events at once."""
+        for bucket, chunk in chunks.items():
+            self._buffers[bucket] += chunk
+            if len(self._buffers[bucket]) >= _FLUSH_BYTES:
+                self._flush(bucket)
+        self.count += count
+
     def _flush(self, bucket: int) -> None:
         with open(self.paths[bucket], "ab") as handle:
             handle.write(self._buffers[bucket])
         self._buffers[bucket] = bytearray()
 
-    def groups(self) -> Iterator[dict[bytes, list[tuple[bytes, bytes]]]]:
-        """Bucket by bucket: hash -> its (tag, payload) records, in the order added."""
+    def groups(self, record_size: int = 0) -> Iterator[dict[bytes, list[tuple[bytes, bytes]]]]:
+        """Bucket by bucket: hash -> its (tag, payload) records, in the order added. With
+        ``record_size`` (records all that long), only hashes added more than once: the
+        common case, no repeat, costs a set of the bucket's hashes."""
         for bucket in range(BUCKETS):
             if self._buffers[bucket]:
                 self._flush(bucket)
@@ -52,11 +62,32 @@ class Spill:
             with open(self.paths[bucket], "rb") as handle:
                 data = handle.read()
             os.remove(self.paths[bucket])
+            repeated: set[bytes] | None = None
+            if record_size:
+                digests = [data[o:o + 16] for o in range(0, len(data), record_size)]
+                if len(set(digests)) == len(digests):
+                    continue
+                repeated = {d for d, n in Counter(digests).items() if n > 1}
             found: dict[bytes, list[tuple[bytes, bytes]]] = defaultdict(list)
             offset = 0
             while offset < len(data):
                 digest, tag, length = _HEADER.unpack_from(data, offset)
                 offset += _HEADER.size
-                found[digest].append((tag, data[offset:offset + length]))
+                if repeated is None or digest in repeated:
+                    found[digest].append((tag, data[offset:offset + length]))
                 offset += length
             yield found
+
+
+def pack_records(digests: list[bytes], tag: bytes, payloads: list[bytes]) -> dict[int, bytes]:
+    """Records packed as `Spill.add` packs them, grouped by bucket (a worker's half of adding)."""
+    chunks: dict[int, bytearray] = defaultdict(bytearray)
+    for digest, payload in zip(digests, payloads, strict=True):
+        chunk = chunks[digest[0]]
+        chunk += _HEADER.pack(digest, tag, len(payload))
+        chunk += payload
+    return {bucket: bytes(chunk) for bucket, chunk in chunks.items()}
+
+
+def record_size(payload_size: int) -> int:
+    return _HEADER.size + payload_size

@@ -34,7 +34,7 @@ from mlaudit.codec import format_timestamp
 from mlaudit.integrity import merkle, records, seals, tiles
 from mlaudit.integrity.records import SignedCheckpoint
 from mlaudit.integrity.signing import entry_authentic, load_public_key, verify_signature
-from mlaudit.integrity.spill import Spill, digest16
+from mlaudit.integrity.spill import Spill, digest16, pack_records, record_size
 from mlaudit.integrity.store import KeyHistory, Store, histories
 from mlaudit.layout import EVENTS_PREFIX, parse_partition
 
@@ -136,8 +136,9 @@ class FileDigest:
     last_event_id: str = ""
     mismatched_events: tuple[str, ...] = ()
     error: str = ""
-    # Each row's (actor_id, event_id), hashed to 16 bytes: duplicates across the lake.
-    identities: tuple[bytes, ...] = ()
+    # Each row's (actor_id, event_id), hashed to 16 bytes, as spill records by bucket (with
+    # the file's log index and the row): duplicates across the lake, packed in the worker.
+    identities: dict[int, bytes] = field(default_factory=dict)
     seal_problems: tuple[str, ...] | None = None  # None: seals not checked
 
 
@@ -146,7 +147,7 @@ _CHECKERS: dict[bytes, seals.SealChecker] = {}
 
 def digest_file(
     data: bytes, event_type: str, object_key: str = "", seals_object: bytes | None = None,
-    seal_key_pem: bytes | None = None, certificates: dict[str, bytes] | None = None,
+    seal_key_pem: bytes | None = None, certificates: dict[str, bytes] | None = None, log_index: int = 0,
 ) -> FileDigest:
     sha = hashlib.sha256(data).hexdigest()
     try:
@@ -170,7 +171,9 @@ def digest_file(
                 checker = _CHECKERS[seal_key_pem] = seals.SealChecker(load_public_key(seal_key_pem))
             sealed = tuple(seals.check_file_seals(seals_object, object_key, computed, checker,
                                                   (certificates or {}).get))
-    who = {"identities": tuple(_identity(a, e) for a, e in zip(actors, ids, strict=True)), "seal_problems": sealed}
+    who = {"identities": pack_records([_identity(a, e) for a, e in zip(actors, ids, strict=True)], b"E",
+                                      [_INDEX_ROW.pack(log_index, row) for row in range(len(ids))]),
+           "seal_problems": sealed}
     # Fast path: the leaf_hash column equals the recomputed leaves (one comparison).
     if _same_leaves(stored, computed):
         root = merkle.root(computed).hex()
@@ -785,7 +788,7 @@ class Verifier:
     def _events_pass(self, report: Report) -> None:
         """Exactly once: a (sender, event_id) stored twice, in one file or two, is a finding."""
         doubles = _Smallest(MAX_REPORTED)
-        for group in self._events.groups():
+        for group in self._events.groups(record_size(_INDEX_ROW.size)):
             for items in group.values():
                 if len(items) > 1:
                     places = [_INDEX_ROW.unpack(payload) for _, payload in items]
@@ -987,7 +990,7 @@ class _Files:
             seals_object = self._seals(key, sealed)
             certificates = self.v._certificates_for(seals_object) if seals_object is not None else {}
             future = self.pool.submit(digest_file, data, _event_type(key), key, seals_object,
-                                      self.v.seal_key_pem, certificates)
+                                      self.v.seal_key_pem, certificates, index)
             self.pending.append((key, index, entry, len(data), future))
             self.held += len(data)
             while self.pending and (self.held > PENDING_BYTES or len(self.pending) > 2 * FETCH_THREADS):
@@ -1044,8 +1047,7 @@ class _Files:
         for name, value in (("first_event_id", digest.first_event_id), ("last_event_id", digest.last_event_id)):
             if name in manifest and manifest[name] != value:
                 report.add("manifest_mismatch", records.manifest_key(key), f"{name} is not the file's ({value})")
-        for row, identity in enumerate(digest.identities):
-            self.v._events.add(identity, b"E", _INDEX_ROW.pack(index, row))
+        self.v._events.add_packed(digest.identities, digest.record_count)
         for event_id in digest.mismatched_events[:MAX_REPORTED]:
             report.add("event_modified", f"{key} event {event_id}", "the row's values do not hash to its leaf_hash")
         if len(digest.mismatched_events) > MAX_REPORTED:
