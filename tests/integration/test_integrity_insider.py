@@ -98,13 +98,17 @@ def hide_witness_after(config: dict[str, Any], seq: int) -> list[int]:
     """Delete markers on every visible witness checkpoint after ``seq``, again until none
     is left (the signer may publish one more meanwhile; once one is hidden it stops)."""
     s3, hidden = client.aws_client(config, "s3"), []
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 120
     while pending := [(n, k) for n, k in witness_keys(config) if n > seq]:
         assert time.monotonic() < deadline, "the witness kept growing"
+        refusals = signer_log(config).count(HIDDEN)
         for number, key in pending:
             s3.delete_object(Bucket=config["witness_bucket"], Key=key)
             hidden.append(number)
-        time.sleep(2.5)  # a run that read the witness before the markers finishes
+        # The signer runs one at a time: once a run has refused over the markers, a run that
+        # read the witness before them has ended, and whatever it published is listed above.
+        wait_until(lambda refusals=refusals: signer_log(config).count(HIDDEN) > refusals,
+                   "the signer never refused over the delete markers")
     return hidden
 
 
@@ -153,17 +157,29 @@ def latest_signed(config: dict[str, Any]) -> dict[str, Any] | None:
     return answer.json()["checkpoint"] if answer.status_code == 200 else None
 
 
+HIDDEN = "behind a delete marker"  # what the signer says when it refuses over a hidden checkpoint
+
+
 def signer_log(config: dict[str, Any]) -> str:
     with open(config["log_path"], errors="replace") as handle:
         return handle.read()
 
 
-def wait_for_signer_runs(config: dict[str, Any], marker: str, timeout: float = 30) -> None:
+def wait_until(condition: Any, what: str, timeout: float = 120) -> None:
+    """Poll ``condition`` until it holds (a generous deadline: the machine may be busy)."""
     deadline = time.monotonic() + timeout
-    while marker not in signer_log(config):
-        assert time.monotonic() < deadline, f"the signer never reported {marker}"
-        time.sleep(0.5)
-    time.sleep(4.5)  # and two more runs after it
+    while not condition():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.2)
+
+
+def wait_for_signer_runs(config: dict[str, Any], marker: str, runs: int = 2) -> None:
+    """Until the signer has reported ``marker``, and again in ``runs`` later runs (a signer
+    that refuses reports it at every run): what it does is settled, not a race."""
+    wait_until(lambda: marker in signer_log(config), f"the signer never reported {marker}")
+    seen = signer_log(config).count(marker)
+    wait_until(lambda: signer_log(config).count(marker) >= seen + runs,
+               f"the signer stopped reporting {marker}")
 
 
 def test_a_forged_file_is_refused_by_the_signer_and_reported_by_the_verifier(forgery_stack):
