@@ -142,6 +142,7 @@ class MlAuditStack(Stack):
             Resource.WITNESS_TOPIC: integrity.witness_topic, Resource.MONITORS_TOPIC: monitors.topic,
             Resource.ALARM_TOPIC: monitoring.topic, Resource.DATA_KEY: storage.key,
             Resource.SIGNING_KEY: integrity.signing_key, Resource.ENTRY_KEY: integrity.entry_key,
+            Resource.SEAL_KEY: integrity.seal_key,
         })
 
         CfnOutput(self, "ApiUrl", value=api.rest_api.url)

@@ -15,6 +15,7 @@ import base64
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -26,8 +27,10 @@ import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding
 from mlaudit.adapters.bucket import S3Bucket
-from mlaudit.functions import spec
+from mlaudit.bootstrap import Clients, build_checkpoint
+from mlaudit.functions import CheckpointEnv, spec
 from mlaudit.integrity import records
+from mlaudit.integrity.checkpoint import ChainRestarted
 from mlaudit.integrity.proofs import check_receipt
 from mlaudit.integrity.signing import KmsSigner, kms_public_key_pem
 from mlaudit.integrity.sink import IntegritySink
@@ -294,12 +297,23 @@ def test_attacks_2_and_5_an_emptied_lake_behind_a_hidden_witness_and_a_cold_sign
     for kind in ("witness_delete_marker", "witness_checkpoint_missing", "log_shrunk", "delete_marker",
                  "checkpoint_stale", "nothing_verified"):
         assert f"[{kind}]" in output, output
-    # Attack 5: the signer, finding no visible checkpoint anywhere, never starts a chain over them
+    # Attack 5: the signer, finding no visible checkpoint anywhere, never starts a chain over them:
+    # neither the scheduled one nor a cold one (a new container, the checkpoint role's grants)
     wait_for_signer_runs(config, "checkpoint 0 of mlaudit/")
-    assert "behind a delete marker" in signer_log(config)
+    assert HIDDEN in signer_log(config)
+    cold = build_checkpoint(
+        CheckpointEnv(audit_bucket=config["bucket"], kms_key_id=config["kms_key_arn"],
+                      signing_key_id=config["signing_key_id"], entry_key_id=config["entry_key_id"],
+                      witness_bucket=config["witness_bucket"], witness_topic_arn=config["witness_topic_arn"]),
+        Clients(lambda service: role_client(config, "checkpoint", service)))
+    with pytest.raises(ChainRestarted, match=re.escape(f"checkpoint 0 of mlaudit/{config['bucket']} {HIDDEN}")):
+        cold.run()
     witness = Witness(S3Bucket(s3, config["witness_bucket"]), records.log_id(config["bucket"]))
     assert witness.latest_seq() is None and latest_signed(config) is None
     assert not s3.list_objects_v2(Bucket=config["bucket"], Prefix=records.CHECKPOINTS).get("Contents")
+    code, output = verify(config)
+    assert code == 1, output
+    assert f"[witness_delete_marker] {records.witness_key(records.log_id(config['bucket']), 0)}" in output, output
 
 
 def test_a_copied_bucket_fails_verification(local_stack, machine_token, user_tokens):
