@@ -26,6 +26,7 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding
+from mlaudit import resource_policies
 from mlaudit.adapters.bucket import S3Bucket
 from mlaudit.bootstrap import Clients, build_checkpoint
 from mlaudit.functions import CheckpointEnv, spec
@@ -64,7 +65,9 @@ writer_stack, rollback_stack, replaced_stack = map(_module_stack, ("writer", "ro
 def role_client(config: dict[str, Any], function: str, service: str) -> Any:
     """A client holding exactly ``function``'s declared grants, with both buckets' write-once
     policies enforced: what someone with that role's credentials can do (local/iam.py)."""
+    from local import policy
     from local.iam import Enforcer, World, statements_for
+    from local.stack import LocalValues
 
     account, region = config["account_id"], config["region"]
     key = lambda name: f"arn:aws:kms:{region}:{account}:key/{config[name]}"  # noqa: E731
@@ -79,9 +82,13 @@ def role_client(config: dict[str, Any], function: str, service: str) -> Any:
     world = World(account=account, region=region, arns=arns,
                   key_arns={**key_arns, config["kms_key_id"]: config["kms_key_arn"]},
                   encrypted_with={config["bucket"]: config["kms_key_arn"],
-                                  config["witness_bucket"]: config["kms_key_arn"]},
-                  write_once_buckets=frozenset({config["bucket"]}),
-                  witness_buckets=frozenset({config["witness_bucket"]}))
+                                  config["witness_bucket"]: config["kms_key_arn"]})
+    # The resource policies of these resources, as the stack declares them (both buckets'
+    # write-once statements, the keys' policies), rendered on this stack's ARNs.
+    values = LocalValues(world, "", "", lambda name: name)
+    for holder, statements in resource_policies.declared().items():
+        if holder.resource in arns:
+            world.policies[arns[holder.resource]] = [policy.Statement.from_json(s.render(values)) for s in statements]
     return Enforcer(function, statements_for(spec(function), arns), world).guard(client.aws_client(config, service))
 
 
