@@ -9,7 +9,7 @@ export PYTHONPATH := $(CURDIR)/lambdas:$(CURDIR)/client:$(CURDIR)
 export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 export JSII_DEPRECATED := quiet
 
-.PHONY: help venv demo test chromium unit infra integration lint synth bench soak schema docs preflight smoke clean
+.PHONY: help venv demo test chromium unit infra integration lint synth bench soak schema docs cost preflight smoke clean
 
 help:
 	@echo "make demo   - start the local stack and run a sample ML workload through it"
@@ -19,7 +19,9 @@ help:
 	@echo "make bench  - benchmarks; results in docs/benchmarks.md"
 	@echo "make soak   - 10 minutes of load with injected faults on the local stack (0 lost, 0 duplicated)"
 	@echo "make schema - regenerate docs/event-schema.json (and the fast decoder's contract_v1.json) from the event models"
-	@echo "make docs   - regenerate every generated doc (schema, settings, compliance, permissions)"
+	@echo "make docs   - regenerate every generated doc (schema, settings, compliance, permissions, OpenAPI)"
+	@echo "make cost   - run the fixed workload on the local stack, count every AWS call (ops/usage.json)"
+	@echo "              and price the cost table in docs/deploy.md from the counts"
 	@echo "make preflight REGION=r        - read-only checks of an account before the first deploy"
 	@echo "                                 (ARGS='-c name=value ...': the settings you will deploy with)"
 	@echo "make smoke STACK=s REGION=r    - prove a deployment end to end (CONFIG=f: the local stack)"
@@ -78,6 +80,13 @@ schema: venv
 docs: venv schema
 	$(BIN)/python -m stacks.docs
 	$(BIN)/python -m mlaudit.permissions_doc
+	$(BIN)/python -m mlaudit.openapi
+	$(BIN)/python -m ops.costs --write
+
+# The cost table from counted calls: the fixed workload through the local stack (about 10
+# minutes), its usage report in ops/usage.json, priced into docs/deploy.md (ops/costs.py).
+cost: venv
+	$(BIN)/python -m ops.workload --out ops/usage.json
 	$(BIN)/python -m ops.costs --write
 
 # Operator tools (docs/deploy.md). Credentials for the target account in the shell.

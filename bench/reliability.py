@@ -102,6 +102,7 @@ def local_stack(visibility: int = 2, max_receive_count: int = 10, presumed_dead:
     claim_timeout = sink.CLAIM_TIMEOUT
     with stack:
         writer = bootstrap.app("writer").service()
+        writer = getattr(writer, "_service", writer)  # under its metrics wrapper
         writer.in_flight = timedelta(seconds=presumed_dead)
         ingest = bootstrap.app("ingest").service()
         ingest = getattr(ingest, "_service", ingest)  # under its metrics wrapper

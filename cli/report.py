@@ -109,51 +109,15 @@ def gather(target: Target, from_day: date, to_day: date, *, models: list[str],
     days = [from_day + timedelta(days=i) for i in range((to_day - from_day).days + 1)]
     window = {"from_date": from_day.isoformat(), "to_date": to_day.isoformat()}
     _, volume = target.run_query("prediction_volume_latency", window)
-    seen = sorted({r["model_id"] for r in volume if r.get("model_id")})
-    chosen = [m for m in seen if not models or m in models] or list(models)
-    per_model = {m: ModelData(m) for m in chosen}
-    baselines: dict[str, tuple[str, str]] = {}
-    for model_id in per_model:
-        first = min((str(r["hour"])[:10] for r in volume if r.get("model_id") == model_id), default=None)
-        start = baseline[0].isoformat() if baseline[0] else (first or from_day.isoformat())
-        baselines[model_id] = (start, baseline[1].isoformat() if baseline[1] else start)
+    per_model = {m: ModelData(m, days=[d.isoformat()[5:] for d in days]) for m in _chosen(volume, models)}
     for model in per_model.values():
-        by_hour: dict[str, list[dict[str, Any]]] = {}
-        for row in volume:
-            if row.get("model_id") == model.model_id:
-                by_hour.setdefault(str(row["hour"])[:13], []).append(row)
-        for hour in sorted(by_hour):
-            rows = by_hour[hour]
-            model.hours.append(hour[5:].replace("T", " ") + "h")
-            model.predictions.append(float(sum(r["predictions"] for r in rows)))
-            model.p50.append(max((r["p50_latency_ms"] for r in rows if r["p50_latency_ms"] is not None), default=None))
-            model.p99.append(max((r["p99_latency_ms"] for r in rows if r["p99_latency_ms"] is not None), default=None))
+        _add_hours(model, volume)
     _, dq = target.run_query("dq_violation_rate", window)
-    for row in dq:
-        if row.get("model_id") in per_model and row.get("rule_id"):
-            per_model[row["model_id"]].dq_rules.append((row["rule_id"], float(row["violation_rate"] or 0.0)))
     for model in per_model.values():
-        rates: dict[str, float] = {}
-        for rule, rate in model.dq_rules:  # one bar per rule: the worst dataset's rate
-            rates[rule] = max(rate, rates.get(rule, 0.0))
-        model.dq_rules = sorted(rates.items())
-        model.days = [d.isoformat()[5:] for d in days]
+        model.dq_rules = _worst_rates(dq, model.model_id)
+    baselines = {m: _baseline(volume, m, baseline, from_day) for m in per_model}
     for day in days:
-        one = {"from_date": day.isoformat(), "to_date": day.isoformat(), "positive_label": "1"}
-        _, accuracy = target.run_query("accuracy", one)
-        labelled: dict[str, tuple[int, float]] = {}
-        for row in accuracy:
-            if row.get("model_id") in per_model and row.get("labeled"):
-                count, correct = labelled.get(row["model_id"], (0, 0.0))
-                labelled[row["model_id"]] = (count + row["labeled"], correct + row["labeled"] * (row["accuracy"] or 0))
-        for model in per_model.values():
-            count, correct = labelled.get(model.model_id, (0, 0.0))
-            model.accuracy.append(correct / count if count else None)
-            _, psi = target.run_query("drift_psi", {
-                "baseline_from_date": baselines[model.model_id][0], "baseline_to_date": baselines[model.model_id][1],
-                "current_from_date": day.isoformat(), "current_to_date": day.isoformat(), "model_id": model.model_id,
-            })
-            model.psi.append(next((r["psi"] for r in psi if r.get("metric") == "prediction_score"), None))
+        _add_day(target, day, per_model, baselines)
     data = ReportData(
         generated_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"), from_date=from_day.isoformat(),
         to_date=to_day.isoformat(),
@@ -162,20 +126,83 @@ def gather(target: Target, from_day: date, to_day: date, *, models: list[str],
         source="local stack (DuckDB)" if target.local is not None else f"AWS (Athena), {target.api_url}",
         models=list(per_model.values()),
     )
-    latest = target.request("GET", "/v1/checkpoints/latest", role="auditor")
-    if latest.status_code == 200:
-        body = latest.json()
-        data.checkpoint = body.get("checkpoint", body)
-        signed = str(data.checkpoint.get("time", ""))
-        try:
-            data.checkpoint_age_seconds = (datetime.now(UTC) - datetime.fromisoformat(
-                signed.replace("Z", "+00:00"))).total_seconds()
-        except ValueError:
-            data.checkpoint_age_seconds = None
+    data.checkpoint, data.checkpoint_age_seconds = _latest_checkpoint(target)
     if verify:
         data.verifier = _verify(target, from_day)
     data.monitors = _monitors(target, from_day, to_day)
     return data
+
+
+def _chosen(volume: list[dict[str, Any]], models: list[str]) -> list[str]:
+    """The models asked for that have predictions; every model with predictions when none
+    was asked for; the models asked for when none has any."""
+    seen = sorted({r["model_id"] for r in volume if r.get("model_id")})
+    return [m for m in seen if not models or m in models] or list(models)
+
+
+def _baseline(volume: list[dict[str, Any]], model_id: str, asked: tuple[date | None, date | None],
+              from_day: date) -> tuple[str, str]:
+    """The drift baseline's days: as asked, else the model's first day with predictions."""
+    first = min((str(r["hour"])[:10] for r in volume if r.get("model_id") == model_id), default=None)
+    start = asked[0].isoformat() if asked[0] else (first or from_day.isoformat())
+    return start, asked[1].isoformat() if asked[1] else start
+
+
+def _add_hours(model: ModelData, volume: list[dict[str, Any]]) -> None:
+    """Predictions and the worst p50/p99 latency per hour (over the model's versions)."""
+    by_hour: dict[str, list[dict[str, Any]]] = {}
+    for row in volume:
+        if row.get("model_id") == model.model_id:
+            by_hour.setdefault(str(row["hour"])[:13], []).append(row)
+    for hour in sorted(by_hour):
+        rows = by_hour[hour]
+        model.hours.append(hour[5:].replace("T", " ") + "h")
+        model.predictions.append(float(sum(r["predictions"] for r in rows)))
+        model.p50.append(max((r["p50_latency_ms"] for r in rows if r["p50_latency_ms"] is not None), default=None))
+        model.p99.append(max((r["p99_latency_ms"] for r in rows if r["p99_latency_ms"] is not None), default=None))
+
+
+def _worst_rates(dq: list[dict[str, Any]], model_id: str) -> list[tuple[str, float]]:
+    """One bar per rule: the worst dataset's violation rate."""
+    rates: dict[str, float] = {}
+    for row in dq:
+        if row.get("model_id") == model_id and row.get("rule_id"):
+            rates[row["rule_id"]] = max(float(row["violation_rate"] or 0.0), rates.get(row["rule_id"], 0.0))
+    return sorted(rates.items())
+
+
+def _add_day(target: Target, day: date, per_model: dict[str, ModelData],
+             baselines: dict[str, tuple[str, str]]) -> None:
+    """One day's accuracy (over the model's versions) and score drift, for each model."""
+    one = {"from_date": day.isoformat(), "to_date": day.isoformat(), "positive_label": "1"}
+    _, accuracy = target.run_query("accuracy", one)
+    labelled: dict[str, tuple[int, float]] = {}
+    for row in accuracy:
+        if row.get("model_id") in per_model and row.get("labeled"):
+            count, correct = labelled.get(row["model_id"], (0, 0.0))
+            labelled[row["model_id"]] = (count + row["labeled"], correct + row["labeled"] * (row["accuracy"] or 0))
+    for model in per_model.values():
+        count, correct = labelled.get(model.model_id, (0, 0.0))
+        model.accuracy.append(correct / count if count else None)
+        _, psi = target.run_query("drift_psi", {
+            "baseline_from_date": baselines[model.model_id][0], "baseline_to_date": baselines[model.model_id][1],
+            "current_from_date": day.isoformat(), "current_to_date": day.isoformat(), "model_id": model.model_id,
+        })
+        model.psi.append(next((r["psi"] for r in psi if r.get("metric") == "prediction_score"), None))
+
+
+def _latest_checkpoint(target: Target) -> tuple[dict[str, Any] | None, float | None]:
+    """The latest signed checkpoint and its age in seconds (None when there is none yet)."""
+    latest = target.request("GET", "/v1/checkpoints/latest", role="auditor")
+    if latest.status_code != 200:
+        return None, None
+    body = latest.json()
+    checkpoint = body.get("checkpoint", body)
+    try:
+        signed = datetime.fromisoformat(str(checkpoint.get("time", "")).replace("Z", "+00:00"))
+    except ValueError:
+        return checkpoint, None
+    return checkpoint, (datetime.now(UTC) - signed).total_seconds()
 
 
 def _verify(target: Target, from_day: date) -> dict[str, Any]:

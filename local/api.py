@@ -1,13 +1,18 @@
 """An API Gateway (REST, Lambda proxy) emulator that runs the real authorizer and the
 real handlers in-process.
 
-Per request, in API Gateway's order: route match (404 unknown path, 405 wrong
-method), payload limit (413 over 10 MB), the REQUEST authorizer
-(`mlaudit.handlers.authorizer.handler`: an exception "Unauthorized" is 401, a
-policy that does not allow the method ARN is 403), then the route's handler with
-a REST proxy event whose `requestContext.authorizer` is the authorizer's context.
-Errors use the mlaudit JSON shape (the CDK app gives API Gateway's gateway
-responses the same bodies, from `mlaudit.auth`).
+Per request, in API Gateway's order: payload limit (413 over 10 MB), the request's
+content coding (API Gateway decodes gzip and deflate before anything else, 415 for
+another coding or a body that is not what it claims; mlaudit.api_gateway), route
+match (404 unknown path, 405 wrong method), the REQUEST authorizer
+(`mlaudit.handlers.authorizer.handler`: an exception "Unauthorized" is 401, a policy
+that does not allow the method ARN is 403), then the route's handler with a REST proxy
+event whose `requestContext.authorizer` is the authorizer's context. Invoking a
+function (the authorizer or a route's) needs its Lambda permission for API Gateway
+(`may_invoke`; a refusal is API Gateway's 500). The body reaches the function as text,
+under the API's configuration (no binary media types). Errors use the mlaudit JSON
+shape (the CDK app gives API Gateway's gateway responses the same bodies, from
+`mlaudit.auth`).
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import secrets
 import string
 import time
 import uuid
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
@@ -28,7 +34,8 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from mlaudit import auth
-from mlaudit.functions import spec
+from mlaudit.api_gateway import BINARY_MEDIA_TYPES, REQUEST_CODINGS
+from mlaudit.functions import LAMBDA_PAYLOAD_LIMIT_BYTES, spec
 from mlaudit.routes import API_PAYLOAD_LIMIT_BYTES, AUTHORIZER_CACHE_SECONDS, ROUTES, Route, match, path_exists
 
 from local.runtime import LambdaContext
@@ -37,6 +44,7 @@ logger = logging.getLogger(__name__)
 
 
 Handler = Callable[[dict[str, Any], Any], Any]
+LOCAL_AUTHORIZER_ID = "local-authorizer"  # the authorizer's id in the execute-api ARNs Lambda permissions name
 
 
 def new_api_id() -> str:
@@ -72,6 +80,8 @@ class ApiEmulator:
     load_handler: Callable[[str], Handler] = lambda name: importlib.import_module(  # noqa: E731
         f"mlaudit.handlers.{name}"
     ).handler
+    # May API Gateway invoke this function for this source ARN (its Lambda permission)? None: yes.
+    may_invoke: Callable[[str, str], bool] | None = None
 
     def __post_init__(self) -> None:
         self.api_id = self.api_id or new_api_id()
@@ -85,6 +95,12 @@ class ApiEmulator:
         self, method: str, raw_path: str, headers: list[tuple[str, str]], body: bytes, source_ip: str
     ) -> Response:
         url = urlsplit(raw_path)
+        if len(body) > API_PAYLOAD_LIMIT_BYTES:
+            return _error(413, "payload_too_large", "Request body is too large.")
+        decoded = _decode_content(headers, body)  # before the API and stage are identified, as API Gateway
+        if isinstance(decoded, Response):
+            return decoded
+        body = decoded
         stage_prefix = f"/{self.stage}"
         if url.path != stage_prefix and not url.path.startswith(stage_prefix + "/"):
             return _error(404, "not_found", "No such route.")
@@ -95,8 +111,6 @@ class ApiEmulator:
                 return _error(405, "method_not_allowed", "Method not allowed on this route.")
             return _error(404, "not_found", "No such route.")
         route, path_params = found
-        if len(body) > API_PAYLOAD_LIMIT_BYTES:
-            return _error(413, "payload_too_large", "Request body is too large.")
 
         single = {name: value for name, value in headers}  # last value wins, as in API Gateway
         multi: dict[str, list[str]] = {}
@@ -143,6 +157,8 @@ class ApiEmulator:
         if cached and cached[0] > time.monotonic():
             result = cached[1]
         else:
+            if not self._may_invoke("authorizer", f"{self._execute_api}/authorizers/{LOCAL_AUTHORIZER_ID}"):
+                return _error(500, "internal_error", "Internal server error.")  # AuthorizerConfigurationException
             try:
                 result = self.load_handler("authorizer")(
                     event, LambdaContext("authorizer", spec("authorizer").timeout_seconds, region=self.region)
@@ -166,7 +182,7 @@ class ApiEmulator:
         query: str, path_params: dict[str, str], body: bytes, source_ip: str, request_id: str,
         authorizer_context: dict[str, Any],
     ) -> dict[str, Any]:
-        text, is_base64 = _body(body)
+        text, is_base64 = _body(body, headers.get("Content-Type") or _header(headers, "content-type"))
         now = time.time()
         single_query, multi_query = _query(query)
         return {
@@ -202,7 +218,17 @@ class ApiEmulator:
             },
         }
 
+    @property
+    def _execute_api(self) -> str:
+        return f"arn:aws:execute-api:{self.region}:{self.account_id}:{self.api_id}"
+
+    def _may_invoke(self, function: str, source_arn: str) -> bool:
+        return self.may_invoke is None or self.may_invoke(function, source_arn)
+
     def _invoke(self, route: Route, event: dict[str, Any]) -> Response:
+        if not self._may_invoke(route.function, f"{self.arn_prefix}/{route.method}{event['path']}"):
+            # "Execution failed due to configuration error: Invalid permissions on Lambda function"
+            return _error(500, "internal_error", "Internal server error.")
         context = LambdaContext(
             route.function, self.function_timeouts.get(route.function, 29), region=self.region
         )
@@ -213,7 +239,10 @@ class ApiEmulator:
             for name, values in (result.get("multiValueHeaders") or {}).items():
                 headers[name] = ", ".join(str(v) for v in values)
             body = result.get("body") or ""
-            raw = base64.b64decode(body) if result.get("isBase64Encoded") else body.encode("utf-8")
+            # A base64 body is decoded only for a binary media type the client accepts; none is
+            # configured, so API Gateway sends it as the text it is.
+            binary = result.get("isBase64Encoded") and _is_binary(_header(event.get("headers") or {}, "accept"))
+            raw = base64.b64decode(body) if binary else body.encode("utf-8")
         except Exception:
             # A crashing handler or a malformed proxy response is API Gateway's 502.
             logger.exception("handler %s failed", route.function)
@@ -249,15 +278,50 @@ def _query(query: str) -> tuple[dict[str, str] | None, dict[str, list[str]] | No
     return {k: v[-1] for k, v in multi.items()}, multi
 
 
-def _body(raw: bytes) -> tuple[str | None, bool]:
-    """Text bodies pass as strings; anything that is not UTF-8 goes base64, as API
-    Gateway does for binary media types."""
+def _body(raw: bytes, content_type: str | None) -> tuple[str | None, bool]:
+    """A body whose Content-Type is one of the API's binary media types passes base64;
+    any other is text (UTF-8; bytes that are not UTF-8 become U+FFFD)."""
     if not raw:
         return None, False
-    try:
-        return raw.decode("utf-8"), False
-    except UnicodeDecodeError:
+    if _is_binary(content_type):
         return base64.b64encode(raw).decode("ascii"), True
+    return raw.decode("utf-8", errors="replace"), False
+
+
+def _is_binary(media_type: str | None) -> bool:
+    base = (media_type or "").split(",", 1)[0].split(";", 1)[0].strip().lower()
+    return any(fnmatch.fnmatchcase(base, pattern.lower()) for pattern in BINARY_MEDIA_TYPES) if base else False
+
+
+def _header(headers: dict[str, str], name: str) -> str | None:
+    return next((v for k, v in headers.items() if k.lower() == name), None)
+
+
+def _decode_content(headers: list[tuple[str, str]], body: bytes) -> bytes | Response:
+    """What API Gateway does with a request's Content-Encoding: decode each coding it supports
+    (last applied, first undone), 415 for any other or for a body not encoded as claimed.
+    The header itself reaches the function unchanged. The decoded body must still fit a
+    Lambda invocation."""
+    value = next((v for k, v in reversed(headers) if k.lower() == "content-encoding"), None)
+    if value is None:
+        return body
+    codings = [c.strip().lower() for c in value.split(",") if c.strip()]
+    if any(c not in REQUEST_CODINGS for c in codings):
+        return _error(415, "unsupported_media_type", "Unsupported Media Type")
+    for coding in reversed(codings):
+        if coding == "identity":
+            continue
+        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS if coding == "gzip" else zlib.MAX_WBITS)
+        try:
+            body_out = inflater.decompress(body, LAMBDA_PAYLOAD_LIMIT_BYTES + 1)
+        except zlib.error:
+            return _error(415, "unsupported_media_type", "Unsupported Media Type")
+        if len(body_out) > LAMBDA_PAYLOAD_LIMIT_BYTES:
+            return _error(413, "payload_too_large", "Request body is too large.")
+        if not inflater.eof or inflater.unused_data:
+            return _error(415, "unsupported_media_type", "Unsupported Media Type")
+        body = body_out
+    return body
 
 
 def handler_class(api: ApiEmulator) -> type[BaseHTTPRequestHandler]:

@@ -1,31 +1,45 @@
-"""IAM, enforced on the laptop: every AWS call a function makes is checked against the
-grants its declaration gives it (`mlaudit.functions`), the same grants the CDK app
-renders into the function's role (tests/infra/test_declared_roles.py proves they match).
+"""IAM, enforced on the laptop: every AWS call a function makes, and every delivery an AWS
+service makes in the stack, is evaluated as AWS evaluates it (local/policy.py).
 
-Why not moto's own IAM mode: moto checks resources only for S3 and evaluates every
-other service's call against the resource "*", so a role scoped to one table or one
-queue is refused everything; and it knows nothing of the KMS permissions that SSE-KMS
-buckets, encrypted queues and encrypted tables ask of the caller. Here each call
-becomes the (action, resource) pairs AWS would authorize, including those implied
-KMS calls, and an Allow must match each; otherwise the call fails as AWS fails it:
-AccessDenied, naming the function, the action and the resource.
+- A function's identity policy is its declaration's grants (`mlaudit.functions`), the
+  same grants the CDK app renders into its role (tests/infra/test_declared_roles.py).
+- Resource policies are `mlaudit.resource_policies` rendered on the local ARNs, the same
+  declaration the CDK app renders (tests/infra/test_resource_policies.py): bucket,
+  queue, topic and key policies, and Lambda permissions. An explicit Deny anywhere wins;
+  a KMS key's policy must let the caller (or its account) use it.
+- Each call becomes the (action, resource) pairs AWS authorizes, with the request's
+  condition keys: versioned object actions (a GET with a VersionId is
+  s3:GetObjectVersion), the KMS calls SSE-KMS buckets, encrypted queues, topics and tables
+  make with the caller's permissions, the write-once bucket's If-None-Match.
+- AWS services (CloudWatch alarms publishing to SNS, EventBridge invoking a function or
+  sending to its dead-letter queue, API Gateway invoking a route's function) are checked
+  by `ServicePrincipals` against the resource policies alone, where the local stack plays
+  their part.
 
-Each client records what it was allowed, so a test can show that every declared
-action is needed by some call (tests/integration/test_iam_enforced.py).
+Why not moto's own IAM mode: moto checks resources for S3 only and evaluates every other
+service's call against the resource "*", so a role scoped to one table or one queue is
+refused everything; it knows nothing of the KMS permissions encryption asks of the
+caller, and nothing of service principals. A refused call fails as AWS fails it:
+AccessDenied, naming the function, the action and the resource. Each check is recorded,
+so a test can show that every declared action is needed by some call
+(tests/integration/test_iam_enforced.py).
 """
 
 from __future__ import annotations
 
-import fnmatch
 import logging
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qs, unquote
 
 from botocore.exceptions import ClientError
-from mlaudit.bucket_policy import OBJECT_CREATION_OPERATIONS, WITNESS_PREFIXES, WRITE_ONCE, WRITE_ONCE_PREFIXES
+from mlaudit.bucket_policy import OBJECT_CREATION_OPERATIONS
+from mlaudit.bucket_policy import statements as write_once_statements
 from mlaudit.functions import FunctionSpec
+
+from local import policy
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +56,19 @@ _S3_ACTIONS = {
     "UploadPart": "s3:PutObject",
     "CompleteMultipartUpload": "s3:PutObject",
     "HeadBucket": "s3:ListBucket",
+    "DeleteObjects": "s3:DeleteObject",
+}
+# With a VersionId, S3 authorizes these operations as the version's action.
+_S3_VERSIONED = {
+    "GetObject": "s3:GetObjectVersion",
+    "HeadObject": "s3:GetObjectVersion",
+    "GetObjectAttributes": "s3:GetObjectVersionAttributes",
+    "GetObjectAcl": "s3:GetObjectVersionAcl",
+    "PutObjectAcl": "s3:PutObjectVersionAcl",
+    "GetObjectTagging": "s3:GetObjectVersionTagging",
+    "PutObjectTagging": "s3:PutObjectVersionTagging",
+    "DeleteObjectTagging": "s3:DeleteObjectVersionTagging",
+    "DeleteObject": "s3:DeleteObjectVersion",
 }
 _SQS_ACTIONS = {
     "SendMessageBatch": "sqs:SendMessage",
@@ -61,9 +88,10 @@ class Need:
 
 
 class AccessDenied(ClientError):
-    def __init__(self, function: str, need: Need, operation: str, denied_by: str = "") -> None:
-        reason = (f"with an explicit deny in the bucket policy ({denied_by})" if denied_by
-                  else "(no grant in its declaration allows it)")
+    def __init__(self, function: str, need: Need, operation: str, denied_by: str = "", reason: str = "") -> None:
+        if not reason:
+            reason = (f"with an explicit deny in the bucket policy ({denied_by})" if denied_by
+                      else "(no grant in its declaration allows it)")
         message = (f"local IAM: function {function} is not authorized to perform: {need.action} "
                    f"on resource: {need.resource} {reason}")
         super().__init__({"Error": {"Code": "AccessDenied", "Message": message}}, operation)
@@ -73,37 +101,60 @@ class AccessDenied(ClientError):
 
 @dataclass(frozen=True)
 class Statement:
+    """An Allow of a function's identity policy: these actions on these resources."""
+
     actions: frozenset[str]
     resources: tuple[str, ...]
 
     def allows(self, need: Need) -> bool:
-        # IAM matches actions case-insensitively, resources with * and ? wildcards.
-        return need.action.lower() in self.actions and any(
-            fnmatch.fnmatchcase(need.resource, pattern) for pattern in self.resources
-        )
+        return self.to_policy().matches(policy.Request.make(policy.Principal(), need.action, need.resource))
+
+    def to_policy(self) -> policy.Statement:
+        return policy.Statement("Allow", tuple(sorted(self.actions)), self.resources)
 
 
 @dataclass
 class World:
-    """What the checks need to know about the local resources: names -> ARNs, keys."""
+    """What the checks need to know about the local resources: names -> ARNs, keys, and the
+    resource policies of everything that has one."""
 
     account: str
     region: str
     arns: dict[Any, str]  # Resource -> ARN
     queue_arns: dict[str, str] = field(default_factory=dict)  # queue URL or name -> ARN
     key_arns: dict[str, str] = field(default_factory=dict)  # key id, ARN or alias -> ARN
-    # Buckets, queues and tables encrypted with a KMS key: name or ARN -> the key's ARN.
+    # Buckets, queues, topics and tables encrypted with a KMS key: name or ARN -> the key's ARN.
     encrypted_with: dict[str, str] = field(default_factory=dict)
-    # Buckets whose policy holds mlaudit.bucket_policy.WRITE_ONCE (the audit bucket), and
-    # the witness, whose policy holds it for every object.
+    # Buckets given mlaudit.bucket_policy's write-once statements (when `policies` does not hold them).
     write_once_buckets: frozenset[str] = frozenset()
-    witness_buckets: frozenset[str] = frozenset()
+    # Resource ARN (bucket, queue, topic, key, function) -> its resource policy.
+    policies: dict[str, list[policy.Statement]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for bucket in self.write_once_buckets:
+            arn = f"arn:aws:s3:::{bucket}"
+            self.policies.setdefault(arn, []).extend(
+                policy.Statement.from_json(s) for s in write_once_statements(arn))
 
     def workgroup_arn(self, name: str) -> str:
         return f"arn:aws:athena:{self.region}:{self.account}:workgroup/{name}"
 
     def table_arn(self, name: str) -> str:
         return name if name.startswith("arn:") else f"arn:aws:dynamodb:{self.region}:{self.account}:table/{name}"
+
+    def role_arn(self, function: str) -> str:
+        return f"arn:aws:iam::{self.account}:role/{function}"
+
+    def policy_for(self, resource: str) -> list[policy.Statement] | None:
+        """The resource policy that governs `resource` (an object: its bucket's)."""
+        if resource in self.policies:
+            return self.policies[resource]
+        if resource.startswith("arn:aws:s3:::") and "/" in resource:
+            return self.policies.get(resource.split("/", 1)[0])
+        return None
+
+    def is_key(self, resource: str) -> bool:
+        return resource.startswith("arn:aws:kms:")
 
 
 def statements_for(spec: FunctionSpec, arns: dict[Any, str]) -> list[Statement]:
@@ -138,19 +189,52 @@ def needs(service: str, operation: str, params: dict[str, Any], world: World) ->
     raise NotImplementedError(f"local IAM does not model {service}:{operation}; add it to local/iam.py")
 
 
+def call_context(service: str, operation: str, params: dict[str, Any]) -> dict[str, policy.ContextValue]:
+    """The condition keys of a request (what a resource policy's conditions read)."""
+    context: dict[str, policy.ContextValue] = {"aws:SecureTransport": True}  # AWS SDKs use TLS
+    if service == "s3":
+        context["s3:ObjectCreationOperation"] = operation in OBJECT_CREATION_OPERATIONS
+        if "IfNoneMatch" in params:
+            context["s3:if-none-match"] = str(params["IfNoneMatch"])
+    return context
+
+
 def _s3(operation: str, params: dict[str, Any], world: World) -> list[Need]:
     bucket = params.get("Bucket", "")
+    found: list[Need] = []
+    if operation == "DeleteObjects":
+        for obj in params.get("Delete", {}).get("Objects", []):
+            action = "s3:DeleteObjectVersion" if "VersionId" in obj else "s3:DeleteObject"
+            found.append(Need(action, f"arn:aws:s3:::{bucket}/{obj['Key']}"))
+        return found
     action = _S3_ACTIONS.get(operation, f"s3:{operation}")
+    if "VersionId" in params and operation in _S3_VERSIONED:
+        action = _S3_VERSIONED[operation]
     if "Key" in params and action not in ("s3:ListBucket", "s3:ListBucketVersions"):
-        found = [Need(action, f"arn:aws:s3:::{bucket}/{params['Key']}")]
+        found.append(Need(action, f"arn:aws:s3:::{bucket}/{params['Key']}"))
     else:
-        found = [Need(action, f"arn:aws:s3:::{bucket}")]
+        found.append(Need(action, f"arn:aws:s3:::{bucket}"))
+    if params.get("BypassGovernanceRetention"):
+        found.append(Need("s3:BypassGovernanceRetention", found[0].resource))
+    if operation == "CopyObject":
+        found.append(_copy_source(params.get("CopySource", "")))
     key = world.encrypted_with.get(bucket)
     if key is not None and operation in _S3_WRITES:
         found.append(Need("kms:GenerateDataKey", key))
     if key is not None and operation in _S3_READS:
         found.append(Need("kms:Decrypt", key))
     return found
+
+
+def _copy_source(source: Any) -> Need:
+    """CopyObject reads its source: s3:GetObject, or s3:GetObjectVersion for a version."""
+    if isinstance(source, dict):
+        bucket, key, version = source["Bucket"], source["Key"], source.get("VersionId")
+    else:
+        path, _, query = str(source).lstrip("/").partition("?")
+        bucket, _, key = unquote(path).partition("/")
+        version = parse_qs(query).get("versionId", [None])[0]
+    return Need("s3:GetObjectVersion" if version else "s3:GetObject", f"arn:aws:s3:::{bucket}/{key}")
 
 
 def _dynamodb(operation: str, params: dict[str, Any], world: World) -> list[Need]:
@@ -208,63 +292,59 @@ def _sns(operation: str, params: dict[str, Any], world: World) -> list[Need]:
 
 
 def bucket_policy_denials(operation: str, params: dict[str, Any], world: World) -> list[tuple[Need, str]]:
-    """The (action, object) pairs of an S3 call that a write-once bucket policy denies,
-    with the statement's Sid. A Deny beats any Allow, for every principal."""
-    bucket = params.get("Bucket", "")
-    if bucket not in world.write_once_buckets | world.witness_buckets:
-        return []
-    prefixes = WITNESS_PREFIXES if bucket in world.witness_buckets else WRITE_ONCE_PREFIXES
-    if operation == "DeleteObjects":
-        keys = [o["Key"] for o in params.get("Delete", {}).get("Objects", [])]
-        versioned = any("VersionId" in o for o in params.get("Delete", {}).get("Objects", []))
-    else:
-        keys = [params["Key"]] if "Key" in params else []
-        versioned = "VersionId" in params
-    actions = [_S3_ACTIONS.get(operation, f"s3:{operation}")]
-    if operation in ("DeleteObject", "DeleteObjects"):
-        actions = ["s3:DeleteObjectVersion" if versioned else "s3:DeleteObject"]
-    if params.get("BypassGovernanceRetention"):
-        actions.append("s3:BypassGovernanceRetention")
-    context: dict[str, Any] = {"s3:ObjectCreationOperation": operation in OBJECT_CREATION_OPERATIONS}
-    if "IfNoneMatch" in params:
-        context["s3:if-none-match"] = params["IfNoneMatch"]
-    return [
-        (Need(action, f"arn:aws:s3:::{bucket}/{key}"), deny.sid)
-        for key in keys for action in actions for deny in WRITE_ONCE if deny.applies(action, key, context, prefixes)
-    ]
+    """The (action, object) pairs of an S3 call that its bucket's policy denies to every
+    principal, with the deciding statement's Sid (a Deny beats any Allow)."""
+    anyone = policy.Principal.role(f"arn:aws:iam::{world.account}:role/anyone", "anyone")
+    context = call_context("s3", operation, params)
+    found = []
+    for need in _s3(operation, params, world):
+        if not need.action.startswith("s3:"):
+            continue
+        decision = policy.decide(policy.Request.make(anyone, need.action, need.resource, context),
+                                 [policy.Statement("Allow", ("s3:*",), ("*",))], world.policy_for(need.resource))
+        if not decision.allowed:
+            found.append((need, decision.statement))
+    return found
 
 
 class Enforcer:
-    """One function's permissions: checks needs, records what was allowed."""
+    """One function's permissions: checks every call against its identity policy and the
+    resources' policies, records what was allowed and denied."""
 
     def __init__(self, function: str, statements: Iterable[Statement], world: World) -> None:
         self.function = function
         self.statements = list(statements)
         self.world = world
+        self.identity = [s.to_policy() for s in self.statements]
+        self.principal = policy.Principal.role(world.role_arn(function), function)
         self.allowed: set[Need] = set()
         self.denied: list[Need] = []
         self._lock = threading.Lock()
 
-    def check(self, needed: Iterable[Need], operation: str) -> None:
+    def check(self, needed: Iterable[Need], operation: str,
+              context: Mapping[str, policy.ContextValue] | None = None) -> None:
+        context = context if context is not None else {"aws:SecureTransport": True}
         for need in needed:
-            if not any(statement.allows(need) for statement in self.statements):
+            request = policy.Request.make(self.principal, need.action, need.resource, context)
+            decision = policy.decide(request, self.identity, self.world.policy_for(need.resource),
+                                     key_policy=self.world.is_key(need.resource))
+            if not decision.allowed:
                 with self._lock:
                     self.denied.append(need)
-                denied = AccessDenied(self.function, need, operation)
+                reason = decision.reason
+                if decision.statement:
+                    reason = f"{reason} ({decision.statement})"
+                if reason == "because no identity-based policy allows it":
+                    reason = "(no grant in its declaration allows it)"
+                denied = AccessDenied(self.function, need, operation, reason=reason)
                 logger.warning("%s", denied.response["Error"]["Message"])  # as CloudTrail would record it
                 raise denied
             with self._lock:
                 self.allowed.add(need)
 
     def check_call(self, service: str, operation: str, params: dict[str, Any]) -> None:
-        if service == "s3":
-            for need, sid in bucket_policy_denials(operation, params, self.world):
-                with self._lock:
-                    self.denied.append(need)
-                denied = AccessDenied(self.function, need, f"s3:{operation}", denied_by=sid)
-                logger.warning("%s", denied.response["Error"]["Message"])
-                raise denied
-        self.check(needs(service, operation, params, self.world), f"{service}:{operation}")
+        self.check(needs(service, operation, params, self.world), f"{service}:{operation}",
+                   call_context(service, operation, params))
 
     def guard(self, client: Any) -> Any:
         """Check every call of this boto3 client before it is sent."""
@@ -284,6 +364,44 @@ class Enforcer:
         if service == "s3":
             client.meta.events.register("after-call.s3", after_call)
         return client
+
+
+class ServicePrincipals:
+    """The AWS services that act in the stack, where the local stack plays their part: each
+    of their requests is evaluated against the resource policies (a service has no
+    identity policy), recorded, and a refusal logged as the service reports it."""
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+        self.allowed: set[tuple[str, str, str]] = set()
+        self.denied: list[tuple[str, str, str]] = []
+        self._lock = threading.Lock()
+
+    def decide(self, service: str, action: str, resource: str,
+               context: Mapping[str, policy.ContextValue]) -> policy.Decision:
+        request = policy.Request.make(policy.Principal.of_service(service), action, resource,
+                                      {"aws:SecureTransport": True, "aws:SourceAccount": self.world.account,
+                                       **context})
+        decision = policy.decide(request, [], self.world.policy_for(resource), key_policy=self.world.is_key(resource))
+        with self._lock:
+            (self.allowed.add if decision.allowed else self.denied.append)((service, action, resource))
+        if not decision.allowed:
+            logger.warning("local IAM: %s", decision.message)
+        return decision
+
+    def allow_all(self, service: str, steps: Iterable[tuple[str, str]],
+                  context: Mapping[str, policy.ContextValue]) -> policy.Decision | None:
+        """Each (action, resource) in turn; the first refusal, or None when all are allowed."""
+        for action, resource in steps:
+            decision = self.decide(service, action, resource, context)
+            if not decision.allowed:
+                return decision
+        return None
+
+    def sends(self, action: str, resource: str) -> list[tuple[str, str]]:
+        """`action` on a queue or topic, and what its encryption asks of the sender's key."""
+        key = self.world.encrypted_with.get(resource)
+        return [(action, resource), *([("kms:GenerateDataKey", key), ("kms:Decrypt", key)] if key else [])]
 
 
 def enforced_clients(make_client: Callable[[str], Any], enforcer: Enforcer) -> Callable[[str], Any]:

@@ -47,6 +47,7 @@ class Resources:
     witness_bucket: str
     witness_topic_arn: str
     monitors_topic_arn: str
+    alarm_topic_arn: str
     results_bucket: str
     landing_bucket: str
     queue_url: str
@@ -54,6 +55,8 @@ class Resources:
     visibility_timeout_seconds: int
     dlq_url: str
     dlq_arn: str
+    imports_dlq_url: str
+    imports_dlq_arn: str
     idempotency_table: str
     ledger_table: str
     subject_keys_table: str
@@ -93,6 +96,9 @@ def create_resources(
     monitors_topic_arn = clients("sns").create_topic(
         Name=name(Resource.MONITORS_TOPIC), Attributes={"KmsMasterKeyId": key_id},
     )["TopicArn"]
+    alarm_topic_arn = clients("sns").create_topic(
+        Name=name(Resource.ALARM_TOPIC), Attributes={"KmsMasterKeyId": key_id},
+    )["TopicArn"]
     results_bucket = _results_bucket(clients("s3"), name(Resource.RESULTS_BUCKET), key_arn)
     landing_bucket = _landing_bucket(clients("s3"), name(Resource.LANDING_BUCKET), key_arn)
     visibility = overrides.visibility_timeout_seconds or settings.queue_visibility_timeout_seconds
@@ -100,6 +106,10 @@ def create_resources(
         clients("sqs"), settings, name(Resource.EVENTS_QUEUE), name(Resource.DEAD_LETTER_QUEUE), key_id, visibility,
         overrides.max_receive_count or settings.max_receive_count,
     )
+    imports_dlq_url = clients("sqs").create_queue(
+        QueueName=name(Resource.IMPORTS_DEAD_LETTER_QUEUE),
+        Attributes={"MessageRetentionPeriod": str(DEAD_LETTER_RETENTION_DAYS * 86_400), "KmsMasterKeyId": key_id},
+    )["QueueUrl"]
     dynamodb = clients("dynamodb")
     idempotency, ledger = (_table(dynamodb, name(r)) for r in (Resource.IDEMPOTENCY_TABLE, Resource.LEDGER_TABLE))
     subject_keys = _subject_keys_table(dynamodb, name(Resource.SUBJECT_KEYS_TABLE))
@@ -108,7 +118,8 @@ def create_resources(
         region=region, account_id=account_id, kms_key_id=key_id, kms_key_arn=key_arn, kms_alias=alias,
         signing_key_id=signing_key_id, entry_key_id=entry_key_id, seal_key_id=seal_key_id,
         bucket=bucket, witness_bucket=witness_bucket, witness_topic_arn=witness_topic_arn,
-        monitors_topic_arn=monitors_topic_arn,
+        monitors_topic_arn=monitors_topic_arn, alarm_topic_arn=alarm_topic_arn,
+        imports_dlq_url=imports_dlq_url, imports_dlq_arn=_queue_arn(clients("sqs"), imports_dlq_url),
         results_bucket=results_bucket, landing_bucket=landing_bucket,
         queue_url=queue_url, queue_arn=queue_arn,
         visibility_timeout_seconds=visibility,
@@ -158,14 +169,14 @@ def _seal_key(kms: Any, prefix: str) -> str:
 
 
 def _witness_bucket(s3: Any, settings: Settings, name: str, key_arn: str) -> str:
-    """Every checkpoint, under COMPLIANCE-mode Object Lock (no one can delete a version
-    before retention ends), as in stacks/integrity.py."""
+    """Every checkpoint, under Object Lock in object_lock_mode like the lake, as in
+    stacks/integrity.py."""
     _encrypted_bucket(s3, name, key_arn, object_lock=True)
     s3.put_object_lock_configuration(
         Bucket=name,
         ObjectLockConfiguration={
             "ObjectLockEnabled": "Enabled",
-            "Rule": {"DefaultRetention": {"Mode": "COMPLIANCE", "Days": settings.object_lock_days}},
+            "Rule": {"DefaultRetention": {"Mode": settings.object_lock_mode, "Days": settings.object_lock_days}},
         },
     )
     return name

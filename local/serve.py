@@ -20,6 +20,7 @@ from mlaudit.settings import Settings
 from local.faults import FaultPlan
 from local.resources import Overrides
 from local.stack import LocalStack
+from local.usage import Usage
 
 logger = logging.getLogger("local.serve")
 
@@ -41,8 +42,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="the monitors file (default: lambdas/mlaudit/monitors/monitors.json)")
     parser.add_argument("--iam-report", type=Path,
                         help="on exit, write what each function was allowed and denied here (JSON)")
+    parser.add_argument("--usage-report", type=Path,
+                        help="on exit, write every AWS call, invocation and request each function made, "
+                        "with bytes and DynamoDB capacity units, here (JSON; local/usage.py)")
     parser.add_argument("--withhold", action="append", default=[], metavar="FUNCTION:ACTION",
-                        help="withhold one declared action from a function, to see what AWS would deny")
+                        help="withhold one declared action from a function (or, as RESOURCE:SID, one statement "
+                        "of a resource policy, e.g. ALARM_TOPIC:CloudWatchAlarmsPublish), to see what AWS would deny")
     parser.add_argument("--faults", default="", metavar="FUNCTION:SERVICE:OPERATION[:P[:before|after]],...",
                         help="AWS calls of the functions that fail on purpose (local/faults.py)")
     parser.add_argument("--log-level", default="INFO")
@@ -67,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
         checkpoint_interval=args.checkpoint_interval,
         monitor_interval=args.monitor_interval,
         monitors_file=args.monitors,
+        usage=Usage() if args.usage_report else None,
         overrides=Overrides(
             visibility_timeout_seconds=args.visibility_timeout, max_receive_count=args.max_receive_count
         ),
@@ -87,6 +93,8 @@ def run(args: argparse.Namespace) -> int:
         stack.stop()
         if args.iam_report:
             write_config(args.iam_report, report)
+        if stack.usage is not None:
+            write_config(args.usage_report, stack.usage.report())
     logger.info("stopped")
     return 0
 

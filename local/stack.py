@@ -13,28 +13,34 @@ function through the composition root (`mlaudit.bootstrap`), not through a share
 
 from __future__ import annotations
 
+import importlib
+import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
 import boto3
 from botocore.config import Config
-from mlaudit import bootstrap
-from mlaudit.functions import FUNCTIONS, FunctionSpec
-from mlaudit.resources import Attr, Resource
+from mlaudit import bootstrap, monitors, resource_policies
+from mlaudit.functions import BY_NAME, FUNCTIONS, FunctionSpec
+from mlaudit.functions import spec as function_spec
+from mlaudit.resources import Attr, Kind, Resource
 from mlaudit.settings import FUNCTION_RUNTIME_ENVIRONMENT, Settings
 
-from local import api, oauth
+from local import api, oauth, policy
 from local.faults import FaultPlan
 from local.httpd import BackgroundServer
-from local.iam import Enforcer, World, enforced_clients, statements_for
+from local.iam import Enforcer, ServicePrincipals, World, enforced_clients, statements_for
 from local.landing import LandingWatcher
 from local.moto_server import FAKE_CREDENTIALS, MotoServer
 from local.poller import WriterPoller
 from local.resources import Overrides, Resources, create_resources
 from local.schedule import Schedule
+from local.services import AlarmActions, LambdaTarget
+from local.usage import Usage
 
 DEFAULT_REGION = "us-east-1"
 STAGE = "local"
@@ -51,6 +57,7 @@ class LocalStack:
         self, settings: Settings | None = None, *, writer_window: float | None = None,
         overrides: Overrides | None = None, region: str = DEFAULT_REGION, run_poller: bool = True,
         checkpoint_interval: float = 60.0, monitor_interval: float = 300.0, monitors_file: str | None = None,
+        usage: Usage | None = None,
     ) -> None:
         self.settings = settings or Settings.from_cdk_json()
         self.writer_window = (
@@ -75,10 +82,17 @@ class LocalStack:
         self._saved_env: dict[str, str | None] = {}
         self._query_cache: str | None = None
         self.enforcers: dict[str, Enforcer] = {}
-        # Local-only: grants to withhold, {function: {action, ...}}, to show what AWS would deny.
+        self.api_id = api.new_api_id()
+        self.services: ServicePrincipals | None = None  # AWS services' requests, checked (local/services.py)
+        self.alarm_actions: AlarmActions | None = None
+        self.alarm_names: dict[str, str] = {}  # alarm name -> the topic it notifies
+        # Local-only: grants to withhold, {function: {action, ...}}, and resource-policy statements,
+        # {RESOURCE: {Sid, ...}} (a `mlaudit.resources.Resource` name), to show what AWS would deny.
         self.withheld: dict[str, set[str]] = {}
         # Local-only: AWS calls of the functions that fail on purpose (local/faults.py).
         self.faults = FaultPlan()
+        # Local-only: count every AWS call, invocation and request (local/usage.py).
+        self.usage = usage
 
     def __enter__(self) -> LocalStack:
         self.start()
@@ -104,33 +118,49 @@ class LocalStack:
         resources = self.resources = create_resources(self.client, self.settings, self.region, self.overrides)
         jwks_url = f"{moto_url}/{resources.user_pool_id}/.well-known/jwks.json"
         self._set_env(PLATFORM_ENVIRONMENT)
+        if self.usage is not None:
+            self.usage.labels.update(self.usage_labels())
+            self.usage.admin_dynamodb = self.client("dynamodb")
+            self.usage.start_logs()
         self._configure_functions(resources, jwks_url)
 
         issuer = oauth.TokenIssuer(self.client("cognito-idp"), resources.user_pool_id, resources.issuer)
-        token_server = self._serve(oauth.handler_class(issuer), "oauth")
+        token_server = self._serve(oauth.handler_class(self._counted(issuer, "token_proxy")), "oauth")
         emulator = api.ApiEmulator(
-            region=self.region, account_id=resources.account_id, stage=STAGE,
+            region=self.region, account_id=resources.account_id, stage=STAGE, api_id=self.api_id,
             function_timeouts={spec.name: spec.timeout(self.settings) for spec in FUNCTIONS},
+            may_invoke=self._api_may_invoke,
+            load_handler=self.handler,
         )
-        api_server = self._serve(api.handler_class(emulator), "api")
+        api_server = self._serve(api.handler_class(self._counted(emulator, "api_proxy")), "api")
         if self.run_poller:
             # Lambda's event source polls with the writer's role.
             self.poller = WriterPoller(
                 self.function_clients("writer")("sqs"), queue_url=resources.queue_url, queue_arn=resources.queue_arn,
                 region=self.region, batch_size=self.settings.writer_batch_size,
                 window_seconds=self.writer_window, timeout_seconds=self.settings.writer_timeout_seconds,
+                load_handler=lambda: self.handler("writer"),
             ).start()
 
-        # A file dropped in the landing bucket goes to the import function (EventBridge on AWS).
-        self.landing = LandingWatcher(self.client("s3"), resources.landing_bucket, region=self.region).start()
+        # A file dropped in the landing bucket goes to the import function (S3 -> EventBridge on AWS).
+        self.landing = LandingWatcher(self.client("s3"), resources.landing_bucket, region=self.region,
+                                      deliver=self._file_landed_target().deliver, load_handler=self.handler).start()
 
         # The integrity log's head is signed on a schedule (every checkpoint_interval_minutes on AWS).
         self.checkpoints = Schedule(
             "checkpoint", self.checkpoint_interval, timeout_seconds=60, region=self.region,
+            load_handler=self.handler,
+            permitted=lambda: self._events_may_invoke("checkpoint", Resource.CHECKPOINT_SCHEDULE),
         ).start()
         self.monitor_runs = Schedule(
             "monitors", self.monitor_interval, timeout_seconds=300, region=self.region,
+            load_handler=self.handler,
+            permitted=lambda: self._events_may_invoke("monitors", Resource.MONITORS_SCHEDULE),
         ).start()
+        # CloudWatch's side of the alarms: a state change notifies the alarm's topics.
+        self._create_alarms(resources)
+        self.alarm_actions = AlarmActions(self.client("cloudwatch"), self.client("sns"), self.services,
+                                          region=self.region, account=resources.account_id).start()
 
         self.config = {
             "api_url": f"{api_server.url}/{STAGE}",
@@ -152,6 +182,9 @@ class LocalStack:
             "witness_topic_arn": resources.witness_topic_arn,
             "checkpoint_interval_seconds": self.checkpoint_interval,
             "monitors_topic_arn": resources.monitors_topic_arn,
+            "alarm_topic_arn": resources.alarm_topic_arn,
+            "alarms": self.alarm_names,
+            "imports_dlq_url": resources.imports_dlq_url,
             "monitor_interval_seconds": self.monitor_interval,
             "queue_url": resources.queue_url,
             "dlq_url": resources.dlq_url,
@@ -203,23 +236,103 @@ class LocalStack:
             Resource.EVENTS_GLUE_TABLE: (f"arn:aws:glue:{base}:table/{self.names[Resource.GLUE_DATABASE]}/"
                                          f"{self.names[Resource.EVENTS_GLUE_TABLE]}"),
             Resource.USER_POOL: f"arn:aws:cognito-idp:{base}:userpool/{r.user_pool_id}",
+            Resource.ALARM_TOPIC: r.alarm_topic_arn,
+            Resource.IMPORTS_DEAD_LETTER_QUEUE: r.imports_dlq_arn,
+            # Not in moto (S3 delivers no access logs there, EventBridge is played by local/services.py,
+            # API Gateway by local/api.py): ARNs only, for the resource policies that name them.
+            Resource.ACCESS_LOGS_BUCKET: f"arn:aws:s3:::{self.names[Resource.ACCESS_LOGS_BUCKET]}",
+            **{rule: f"arn:aws:events:{base}:rule/{self.names[rule]}" for rule in Resource
+               if rule.kind is Kind.RULE},
+            Resource.REST_API: f"arn:aws:execute-api:{base}:{self.api_id}/*",
         }
         key = r.kms_key_arn
         signing, entry, seal = arns[Resource.SIGNING_KEY], arns[Resource.ENTRY_KEY], arns[Resource.SEAL_KEY]
-        return World(
+        world = World(
             account=r.account_id, region=self.region, arns=arns,
-            queue_arns={r.queue_url: r.queue_arn, r.dlq_url: r.dlq_arn},
+            queue_arns={r.queue_url: r.queue_arn, r.dlq_url: r.dlq_arn, r.imports_dlq_url: r.imports_dlq_arn},
             key_arns={r.kms_key_id: key, key: key, r.kms_alias: key, r.signing_key_id: signing, signing: signing,
                       r.entry_key_id: entry, entry: entry, r.seal_key_id: seal, seal: seal},
             # Everything holding audit data is encrypted with the data key, as in stacks/storage.py.
             encrypted_with={r.bucket: key, r.results_bucket: key, r.landing_bucket: key,
-                            r.queue_arn: key, r.dlq_arn: key,
+                            r.queue_arn: key, r.dlq_arn: key, r.imports_dlq_arn: key,
                             r.witness_bucket: key, r.witness_topic_arn: key, r.monitors_topic_arn: key,
+                            r.alarm_topic_arn: key,
                             **{arns[t]: key for t in (Resource.IDEMPOTENCY_TABLE, Resource.LEDGER_TABLE,
                                                       Resource.SUBJECT_KEYS_TABLE)}},
-            # The audit bucket's and the witness's policies (mlaudit.bucket_policy), enforced here: moto does not.
-            write_once_buckets=frozenset({r.bucket}), witness_buckets=frozenset({r.witness_bucket}),
         )
+        # Every resource policy of the stack (mlaudit.resource_policies), evaluated here: moto
+        # evaluates none of them (or none of their conditions).
+        values = LocalValues(world, self.api_id, STAGE, self.function_arn)
+        for holder, statements in resource_policies.rendered(values).items():
+            arn = values.attribute(holder.resource, "arn") if holder.resource else self.function_arn(holder.function)
+            withheld = self.withheld.get(holder.resource.name, set()) if holder.resource else set()
+            world.policies[arn] = [policy.Statement.from_json(s) for s in statements if s.get("Sid") not in withheld]
+        return world
+
+    def function_arn(self, name: str) -> str:
+        """The ARN a function's invokers name (ingest: its live alias, as on AWS)."""
+        r = self.resources
+        assert r is not None
+        arn = f"arn:aws:lambda:{self.region}:{r.account_id}:function:{self.settings.name_prefix}-{name}"
+        return f"{arn}:live" if name == "ingest" else arn
+
+    # --- what AWS services do (local/services.py), checked as their principals ----------------
+
+    def _api_may_invoke(self, function: str, source_arn: str) -> bool:
+        assert self.services is not None
+        return self.services.allow_all("apigateway.amazonaws.com", [("lambda:InvokeFunction",
+                                                                    self.function_arn(function))],
+                                       {"aws:SourceArn": source_arn}) is None
+
+    def _events_may_invoke(self, function: str, rule: Resource) -> bool:
+        assert self.services is not None
+        return self.services.allow_all("events.amazonaws.com", [("lambda:InvokeFunction", self.function_arn(function))],
+                                       {"aws:SourceArn": self._world.arns[rule]}) is None
+
+    def _file_landed_target(self) -> LambdaTarget:
+        """EventBridge's target for a landed file: the import function, its retries, its dead letters."""
+        assert self.services is not None
+        spec_ = function_spec("imports")
+        role_sqs = self.function_clients("imports")("sqs")
+        stack_sqs = self.client("sqs")
+        urls = {arn: url for url, arn in self._world.queue_arns.items()}
+
+        def send(client: Any) -> Callable[[str, dict[str, Any], dict[str, str]], None]:
+            return lambda queue, body, attributes: client.send_message(
+                QueueUrl=urls[queue], MessageBody=json.dumps(body),
+                MessageAttributes={k: {"DataType": "String", "StringValue": v} for k, v in attributes.items()})
+
+        dead_letter = self._world.arns[spec_.dead_letter] if spec_.dead_letter else None
+        return LambdaTarget(
+            "imports", self.function_arn("imports"), self._world.arns[Resource.FILE_LANDED_RULE], self.services,
+            timeout_seconds=spec_.timeout(self.settings), region=self.region,
+            target_dead_letter=self._world.arns[resource_policies.RULE_DEAD_LETTERS[Resource.FILE_LANDED_RULE]],
+            send_with_stack=send(stack_sqs), function_dead_letter=dead_letter, send_with_role=send(role_sqs),
+            load_handler=self.handler,
+        )
+
+    def _create_alarms(self, resources: Resources) -> None:
+        """The alarms whose delivery the local stack plays: each dead-letter queue's (to the
+        operations topic) and one per monitor (to the monitors' topic), as on AWS; moto keeps
+        their state, which SetAlarmState changes (moto evaluates no metric)."""
+        from mlaudit import monitors  # noqa: PLC0415
+
+        cloudwatch, prefix = self.client("cloudwatch"), self.settings.name_prefix
+        queues = {"DeadLetterQueueNotEmpty": resources.dlq_url,
+                  "ImportsDeadLetterQueueNotEmpty": resources.imports_dlq_url}
+        found = {f"{prefix}-{name}": (resources.alarm_topic_arn, "AWS/SQS", "ApproximateNumberOfMessagesVisible",
+                                      [{"Name": "QueueName", "Value": url.rsplit("/", 1)[1]}])
+                 for name, url in queues.items()}
+        for monitor in monitors.load(self.monitors_file):
+            found[f"{prefix}-monitor-{monitor.model_id}-{monitor.name}"] = (
+                resources.monitors_topic_arn, self.settings.name_prefix, "monitor_alarm",
+                [{"Name": "model_id", "Value": monitor.model_id}, {"Name": "monitor", "Value": monitor.name}])
+        for name, (topic, namespace, metric, dimensions) in found.items():
+            cloudwatch.put_metric_alarm(
+                AlarmName=name, Namespace=namespace, MetricName=metric, Dimensions=dimensions, Statistic="Maximum",
+                Period=300, EvaluationPeriods=1, Threshold=0, ComparisonOperator="GreaterThanThreshold",
+                AlarmActions=[topic], OKActions=[topic], TreatMissingData="notBreaching")
+            self.alarm_names[name] = topic
 
     @property
     def names(self) -> dict[Resource, str]:
@@ -258,7 +371,8 @@ class LocalStack:
         return self._clients[name]
 
     def _configure_functions(self, resources: Resources, jwks_url: str) -> None:
-        world = self.world()
+        world = self._world = self.world()
+        self.services = ServicePrincipals(world)
         self._clients: dict[str, Any] = {}
         for spec in FUNCTIONS:
             withheld = {a.lower() for a in self.withheld.get(spec.name, ())}
@@ -267,13 +381,46 @@ class LocalStack:
             ]
             enforcer = self.enforcers[spec.name] = Enforcer(spec.name, statements, world)
             clients = self._clients[spec.name] = enforced_clients(self._faulty_client(spec.name), enforcer)
+            engine = self._query_engine(spec, resources) if spec.engine == "athena" else None
             bootstrap.app(spec.name).configure(runtime=bootstrap.Runtime(
-                self.function_environment(spec, jwks_url), clients,
+                self.function_environment(spec, jwks_url), bootstrap.Clients(clients, query_engine=engine),
             ))
-        self._use_duckdb_for_queries(resources)
+        # The monitors from this stack's file (a bad file stops the stack at start).
+        chosen = monitors.load(self.monitors_file)
+        app = bootstrap.app("monitors")
+        app.configure(runtime=app.runtime,
+                      build=lambda env, clients: bootstrap.build_monitors(env, clients, monitors=chosen))
 
     def _faulty_client(self, function: str) -> Any:
+        if self.usage is not None:
+            usage = self.usage
+            return lambda service: self.faults.guard(function, usage.guard(function, self._function_client(service)))
         return lambda service: self.faults.guard(function, self._function_client(service))
+
+    def handler(self, name: str) -> Callable[[Any, Any], Any]:
+        """A function's handler as the platform invokes it (counted when usage is on)."""
+        loaded = importlib.import_module(f"mlaudit.handlers.{name}").handler
+        if self.usage is None:
+            return loaded
+        return self.usage.metered(name, loaded, BY_NAME[name].memory(self.settings))
+
+    def _counted(self, front: Any, proxy: str) -> Any:
+        return front if self.usage is None else getattr(self.usage, proxy)(front)
+
+    def usage_labels(self) -> dict[str, str]:
+        """Physical names, URLs and ARNs -> the logical resource, for the usage report."""
+        r = self.resources
+        assert r is not None
+        labels = {arn: resource.name.lower() for resource, arn in self.world().arns.items()}
+        labels.update({
+            r.bucket: "audit_bucket", r.results_bucket: "results_bucket", r.landing_bucket: "landing_bucket",
+            r.witness_bucket: "witness_bucket", r.queue_url: "events_queue", r.dlq_url: "dead_letter_queue",
+            r.imports_dlq_url: "imports_dead_letter_queue",
+            r.idempotency_table: "idempotency_table", r.ledger_table: "ledger_table",
+            r.subject_keys_table: "subject_keys_table", r.kms_key_id: "data_key", r.kms_alias: "data_key",
+            r.signing_key_id: "signing_key", r.entry_key_id: "entry_key",
+        })
+        return labels
 
     def _function_client(self, service: str) -> Any:
         # A function's own client: retries as on Lambda (mlaudit.adapters.aws), pointed at moto.
@@ -296,48 +443,38 @@ class LocalStack:
                        "denied": [[n.action, n.resource] for n in e.denied]}
                 for name, e in self.enforcers.items()
             },
+            # What AWS services were allowed and refused: [principal, action, resource].
+            "services": {"allowed": sorted(list(t) for t in self.services.allowed) if self.services else [],
+                         "denied": [list(t) for t in self.services.denied] if self.services else []},
         }
 
-    def _use_duckdb_for_queries(self, resources: Resources) -> None:
-        """moto's Athena answers nothing: the queries function runs its SQL on DuckDB over
-        the bucket's Parquet instead, read with the function's own clients, and each step
-        Athena would take with the caller's permissions is checked against its grants."""
+    def _query_engine(self, spec: FunctionSpec, resources: Resources) -> bootstrap.EngineFactory:
+        """moto's Athena answers nothing: a function declared with engine="athena" runs its
+        named queries on DuckDB over the bucket's Parquet instead, read with the function's
+        own clients, and each step Athena would take with the caller's permissions is checked
+        against its grants. Built here, at start (the catalog's portability check included),
+        once per function."""
         from local.athena import AthenaAsCaller, DuckDbEngine, S3Lake  # noqa: PLC0415 - duckdb only here
 
-        self._query_cache = tempfile.mkdtemp(prefix="mlaudit-athena-")
-        clients, enforcer, names = self.function_clients("queries"), self.enforcers["queries"], self.names
-        lake = S3Lake(clients("s3"), resources.bucket, self._query_cache)
+        if self._query_cache is None:
+            self._query_cache = tempfile.mkdtemp(prefix="mlaudit-athena-")
+        clients, names = self.function_clients(spec.name), self.names
+        lake = self._counted_lake(
+            spec.name, S3Lake(clients("s3"), resources.bucket, os.path.join(self._query_cache, spec.name)))
         engine = AthenaAsCaller(
-            DuckDbEngine(lake, bytes_scanned_cutoff=self.settings.athena_bytes_scanned_cutoff),
-            enforcer, s3=clients("s3"), workgroup=names[Resource.WORKGROUP],
+            self._counted_engine(spec.name, DuckDbEngine(
+                lake, bytes_scanned_cutoff=self.settings.athena_bytes_scanned_cutoff)),
+            self.enforcers[spec.name], s3=clients("s3"), workgroup=names[Resource.WORKGROUP],
             database=names[Resource.GLUE_DATABASE], table=names[Resource.EVENTS_GLUE_TABLE],
             lake_bucket=resources.bucket, results_bucket=resources.results_bucket,
         )
-        queries = bootstrap.app("queries")
-        queries.configure(runtime=queries.runtime,
-                          build=lambda env, clients: bootstrap.build_queries(env, clients, engine=engine))
-        self._use_duckdb_for_monitors(resources)
+        return lambda catalog, env: engine
 
-    def _use_duckdb_for_monitors(self, resources: Resources) -> None:
-        """The monitors function's queries on DuckDB, as the queries function's: read with its
-        own clients, each step Athena would take checked against its own grants."""
-        from mlaudit import monitors  # noqa: PLC0415
+    def _counted_lake(self, function: str, lake: Any) -> Any:
+        return lake if self.usage is None else self.usage.athena_lake(function, lake)
 
-        from local.athena import AthenaAsCaller, DuckDbEngine, S3Lake  # noqa: PLC0415 - duckdb only here
-
-        assert self._query_cache is not None
-        clients, enforcer, names = self.function_clients("monitors"), self.enforcers["monitors"], self.names
-        lake = S3Lake(clients("s3"), resources.bucket, os.path.join(self._query_cache, "monitors"))
-        engine = AthenaAsCaller(
-            DuckDbEngine(lake, bytes_scanned_cutoff=self.settings.athena_bytes_scanned_cutoff),
-            enforcer, s3=clients("s3"), workgroup=names[Resource.WORKGROUP],
-            database=names[Resource.GLUE_DATABASE], table=names[Resource.EVENTS_GLUE_TABLE],
-            lake_bucket=resources.bucket, results_bucket=resources.results_bucket,
-        )
-        chosen = monitors.load(self.monitors_file)  # a bad file stops the stack at start
-        app = bootstrap.app("monitors")
-        app.configure(runtime=app.runtime, build=lambda env, clients: bootstrap.build_monitors(
-            env, clients, engine=engine, monitors=chosen))
+    def _counted_engine(self, function: str, engine: Any) -> Any:
+        return engine if self.usage is None else self.usage.athena_engine(function, engine)
 
     def client(self, service: str) -> Any:
         """A boto3 client for moto (fake credentials, local endpoint)."""
@@ -368,10 +505,15 @@ class LocalStack:
         if self.monitor_runs is not None:
             self.monitor_runs.stop()
             self.monitor_runs = None
+        if self.alarm_actions is not None:
+            self.alarm_actions.stop()
+            self.alarm_actions = None
         if self.poller is not None:
             self.poller.stop()
             self.poller = None
         self._moto.stop()
+        if self.usage is not None:
+            self.usage.stop_logs()
         for spec in FUNCTIONS:
             bootstrap.app(spec.name).reset()
         if self._query_cache is not None:
@@ -393,3 +535,19 @@ class LocalStack:
         for name, value in values.items():
             self._saved_env.setdefault(name, os.environ.get(name))
             os.environ[name] = value
+
+
+class LocalValues:
+    """`mlaudit.resource_policies.Renderer` for the local stack: its own ARNs."""
+
+    def __init__(self, world: World, api_id: str, stage: str, function_arn: Callable[[str], str]) -> None:
+        self.world = world
+        self.values = {Attr(Resource.REST_API, "id"): api_id, Attr(Resource.REST_API, "stage"): stage,
+                       Attr(Resource.REST_API, "authorizer_id"): api.LOCAL_AUTHORIZER_ID}
+        self.function_arn = function_arn
+
+    def pseudo(self, name: str) -> str:
+        return {"partition": "aws", "region": self.world.region, "account": self.world.account}[name]
+
+    def attribute(self, resource: Resource, attribute: str) -> str:
+        return self.world.arns[resource] if attribute == "arn" else self.values[Attr(resource, attribute)]

@@ -5,7 +5,8 @@ for what stops a deploy in a fresh account or collides with another deployment.
 
 The settings are the ones the deploy will use: cdk.json's context, then each `-c`.
 Every finding says what to do. Exit status 1 when any finding is FAIL (the deploy would
-stop or clash); WARN and OK never fail. Calls made (all read-only): sts:GetCallerIdentity,
+stop or clash) or UNCHECKED (a check could not run, so it cannot say the deploy is safe),
+unless `--allow-unchecked` is given; WARN and OK never fail. Calls made (all read-only): sts:GetCallerIdentity,
 lambda:GetAccountSettings, apigateway:GetAccount, apigateway:GetRestApis,
 cloudformation:DescribeStacks, ssm:GetParameter (CDK bootstrap), kms:ListAliases,
 glue:GetDatabase, athena:GetWorkGroup, cognito-idp:DescribeUserPoolDomain and, when
@@ -42,7 +43,7 @@ COGNITO_DEFAULT_EMAILS_PER_DAY = 50
 
 @dataclass(frozen=True)
 class Finding:
-    level: str  # OK | WARN | FAIL
+    level: str  # OK | WARN | FAIL | UNCHECKED
     check: str
     message: str
     action: str = ""
@@ -72,16 +73,38 @@ class Preflight:
             return findings
         self.account = self.client("sts").get_caller_identity()["Account"]
         checks: list[Callable[[], Iterator[Finding]]] = [
-            self.lambda_concurrency, self.cdk_bootstrap, self.existing_stack, self.name_collisions,
-            self.api_gateway_logging_role, self.cognito, self.object_lock, self.quicksight,
+            self.lambda_concurrency, self.writer_throttling, self.cdk_bootstrap, self.existing_stack,
+            self.name_collisions, self.api_gateway_logging_role, self.cognito, self.object_lock, self.quicksight,
         ]
         for check in checks:
             try:
                 findings.extend(check())
             except (ClientError, BotoCoreError) as error:
-                findings.append(Finding("WARN", check.__name__, f"could not check: {error}",
-                                        "check by hand, or grant the read-only call it needs"))
+                findings.append(self.unchecked(check.__name__, error))
         return findings
+
+    def unchecked(self, check: str, error: Exception) -> Finding:
+        """A check that could not run: what it would have decided, and how to decide it by hand."""
+        s = self.settings
+        by_hand = {
+            "lambda_concurrency": "aws lambda get-account-settings: ConcurrentExecutions must be at least "
+            f"{UNRESERVED_MINIMUM} + what the settings reserve ({self._reserved()}), and "
+            f"UnreservedConcurrentExecutions at least {UNRESERVED_MINIMUM + self._reserved()}",
+            "writer_throttling": "aws lambda get-account-settings: UnreservedConcurrentExecutions should be at "
+            f"least 2 x writer_max_concurrency ({2 * s.writer_max_concurrency})",
+        }.get(check, "check by hand")
+        return Finding("UNCHECKED", check.replace("_", " "), f"could not check: {error}",
+                       f"{by_hand}; or grant the read-only call it needs and run again; or accept the risk "
+                       "with --allow-unchecked")
+
+    def _reserved(self) -> int:
+        s = self.settings
+        return (s.writer_reserved_concurrency or 0) + (s.ingest_provisioned_max if s.ingest_provisioned_min else 0)
+
+    def _account_limit(self) -> dict[str, int]:
+        if not hasattr(self, "_limit"):
+            self._limit = self.client("lambda").get_account_settings()["AccountLimit"]
+        return self._limit
 
     def region_supported(self) -> Iterator[Finding]:
         if self.region not in SUPPORTED_REGIONS:
@@ -91,7 +114,7 @@ class Preflight:
             yield Finding("OK", "region", f"{self.region} is supported; the functions' layers are this stack's own")
 
     def lambda_concurrency(self) -> Iterator[Finding]:
-        limit = self.client("lambda").get_account_settings()["AccountLimit"]
+        limit = self._account_limit()
         quota, unreserved = limit["ConcurrentExecutions"], limit["UnreservedConcurrentExecutions"]
         s = self.settings
         provisioned = s.ingest_provisioned_max if s.ingest_provisioned_min else 0
@@ -122,6 +145,41 @@ class Preflight:
         else:
             yield Finding("OK", "lambda concurrency",
                           f"quota {quota}, {unreserved} unreserved; the settings reserve {wanted}")
+
+    def writer_throttling(self) -> Iterator[Finding]:
+        """The SQS event source starts up to writer_max_concurrency writers (fewer with a
+        reservation). A throttled batch is retried by Lambda until the queue's visibility timeout
+        ends, then costs the messages one receive: a healthy message reaches the DLQ only after
+        max_receive_count x queue_visibility_timeout_seconds of continuous throttling."""
+        s = self.settings
+        unreserved = self._account_limit()["UnreservedConcurrentExecutions"]
+        pollers = min(s.writer_max_concurrency, s.writer_reserved_concurrency or s.writer_max_concurrency)
+        hours = s.max_receive_count * s.queue_visibility_timeout_seconds / 3600
+        outlasts = (f"a throttled batch is retried for a visibility timeout and loses a receive only then, so a "
+                    f"healthy message reaches the DLQ only after {hours:g} h of continuous throttling "
+                    f"(max_receive_count x queue_visibility_timeout_seconds); the WriterThrottles alarm fires first")
+        if s.writer_reserved_concurrency:
+            yield Finding("OK", "writer throttling", f"the writer has {s.writer_reserved_concurrency} reserved and "
+                          f"the event source runs at most {pollers}: it never throttles itself; {outlasts}")
+        elif pollers > unreserved:
+            yield Finding(
+                "FAIL", "writer throttling",
+                f"writer_max_concurrency={s.writer_max_concurrency} is more than the {unreserved} executions the "
+                "account leaves unreserved: every batch beyond them is throttled, and each throttle spends a "
+                "receive of a healthy message",
+                f"deploy with writer_max_concurrency at most {max(unreserved, 2)} (-c writer_max_concurrency=...), "
+                "or raise the Lambda concurrency quota (L-B99A9384)",
+            )
+        elif unreserved < 2 * UNRESERVED_MINIMUM:
+            yield Finding(
+                "WARN", "writer throttling",
+                f"the writer (up to {pollers} at once) shares {unreserved} executions with ingest and the other "
+                f"functions: an ingest burst can throttle it; {outlasts}",
+                "request a Lambda concurrency quota of 1000 (L-B99A9384) before production traffic",
+            )
+        else:
+            yield Finding("OK", "writer throttling", f"the writer takes at most {pollers} of {unreserved} "
+                          f"unreserved executions; {outlasts}")
 
     def cdk_bootstrap(self) -> Iterator[Finding]:
         try:
@@ -217,9 +275,11 @@ class Preflight:
         s = self.settings
         if s.object_lock_mode == "COMPLIANCE":
             yield Finding("WARN", "object lock",
-                          f"COMPLIANCE mode: nobody, root included, can delete an audit object or shorten its "
-                          f"retention for {s.object_lock_days} days, and the bucket cannot be deleted before",
-                          "deploy with GOVERNANCE first and smoke-test; switch when sure")
+                          f"COMPLIANCE mode: nobody, root included, can delete an audit object or a witnessed "
+                          f"checkpoint or shorten its retention for {s.object_lock_days} days, and neither bucket "
+                          "can be deleted before",
+                          "deploy with GOVERNANCE first (a trial that can be removed: docs/deploy.md) and "
+                          "smoke-test; switch when sure")
         else:
             yield Finding("OK", "object lock", f"{s.object_lock_mode} for {s.object_lock_days} days; new buckets "
                           "get Object Lock at creation, no account setting needed; keys are created by the stack")
@@ -257,6 +317,8 @@ def main(argv: list[str] | None = None, session: boto3.session.Session | None = 
     parser.add_argument("--region", help="the target region (default: the profile's)")
     parser.add_argument("-c", "--context", action="append", default=[], metavar="NAME=VALUE",
                         help="a setting, as for cdk deploy")
+    parser.add_argument("--allow-unchecked", action="store_true",
+                        help="exit 0 even when a check could not run (UNCHECKED findings)")
     args = parser.parse_args(argv)
     try:
         settings = Settings.from_cdk_json(overrides=parse_context(args.context))
@@ -268,9 +330,19 @@ def main(argv: list[str] | None = None, session: boto3.session.Session | None = 
     for finding in findings:
         print(finding)
     failed = [f for f in findings if f.level == "FAIL"]
-    print(f"\n{len(failed)} FAIL, {sum(f.level == 'WARN' for f in findings)} WARN: "
-          + ("fix the FAIL findings before deploying" if failed else "nothing stops a deploy"))
-    return 1 if failed else 0
+    unchecked = [f for f in findings if f.level == "UNCHECKED"]
+    blocking = failed + ([] if args.allow_unchecked else unchecked)
+    if failed:
+        verdict = "fix the FAIL findings before deploying"
+    elif unchecked and not args.allow_unchecked:
+        verdict = "some checks could not run: check those by hand, or pass --allow-unchecked"
+    elif unchecked:
+        verdict = "nothing found that stops a deploy, but some checks could not run (--allow-unchecked)"
+    else:
+        verdict = "nothing stops a deploy"
+    print(f"\n{len(failed)} FAIL, {len(unchecked)} UNCHECKED, {sum(f.level == 'WARN' for f in findings)} WARN: "
+          + verdict)
+    return 1 if blocking else 0
 
 
 if __name__ == "__main__":

@@ -1,52 +1,76 @@
-"""As-deployed smoke test: proves a deployment end to end from the outside.
+"""As-deployed smoke test: proves a deployment end to end from the outside, driving every
+route of the API (`mlaudit.routes.ROUTES`) and every function (`mlaudit.functions.FUNCTIONS`).
 
-    python -m ops.smoke --stack mlaudit-stack --region eu-west-1 --person-token "$ID_TOKEN"
+    python -m ops.smoke --stack mlaudit-stack --region eu-west-1 --person-token "$AUDITOR" --person-token "$OFFICER"
     python -m ops.smoke --config stack.json       # the local stack (`python -m local serve --config-out`)
 
 Steps, each printed as it passes (exit 1 at the first failure, naming it):
 
-1. token     a machine token (client credentials of the workload client)
-2. ingest    a batch of uniquely named prediction events is accepted (202)
-3. receipt   a receipt for one of them, once the writer stored it and a checkpoint covers it
-4. lake      the receipt's Parquet file is in the audit bucket
-5. verify    the receipt verifies offline with the checkpoint key's public key (and the
-             writer's entry key), and its leaf record holds the values sent
-6. query     a named query (prediction_volume_latency) run by a person counts the batch
-7. denied    a token without the events.read scope gets 403 for the same receipt
+token        a machine token (client credentials of the workload client)
+openapi      the public OpenAPI document
+ingest       a batch of uniquely named prediction events (one about a data subject) is accepted
+lineage      an OpenLineage RunEvent, gzip-compressed as OpenLineage clients send it, at both endpoints
+import       a JSON Lines file dropped in the landing bucket is imported (its report)
+receipt      a receipt for an ingested event, once the writer stored it and a checkpoint covers it
+checkpoints  the latest checkpoint and a consistency proof
+lake         the receipt's Parquet file is in the audit bucket
+verify       the receipt verifies offline with the public keys, and holds the values sent
+query        the named queries a person may run; one counts the batch and the imported lines
+monitor      a monitor evaluation recorded since the smoke test began (the schedule runs)
+subject      subject access finds the event with its personal data; erasure; then nothing opens
+config       the settings in force
+alarm        an alarm set to ALARM is delivered to a queue subscribed to the alarm topic
+denied       a token without the events.read scope gets 403
+
+Before any step, the steps are checked to cover every route and every function; after the
+last, the routes called and the functions seen to run must be all of them: a route or a
+function the smoke test does not drive fails it, by name.
 
 On AWS the credentials need cloudformation:DescribeStacks, cognito-idp:DescribeUserPoolClient
-(the workload client's secret), kms:GetPublicKey and s3:GetObject (HEAD) on the audit bucket.
-Named queries are for people (MFA-protected sign-in): pass an analyst's, auditor's or
-privacy officer's ID token with --person-token (or MLAUDIT_SMOKE_PERSON_TOKEN); the local
-stack signs in its generated analyst itself.
+(the workload client's secret), kms:GetPublicKey, s3:GetObject (HEAD) on the audit bucket,
+s3:PutObject on the landing bucket's imports/ and s3:GetObject on its reports/ (with
+kms:GenerateDataKey and kms:Decrypt on the data key), cloudwatch:DescribeAlarms and
+SetAlarmState, sns:Subscribe and Unsubscribe, and sqs:CreateQueue, ReceiveMessage and
+DeleteQueue (a temporary queue). Routes for people need people (MFA-protected sign-in): pass
+the ID token of an auditor and of a privacy officer with --person-token (repeatable, or
+whitespace-separated in MLAUDIT_SMOKE_PERSON_TOKEN); each step uses a token whose groups
+the route allows. The local stack signs in its generated users itself. The alarm step sets
+one of the operations alarms to ALARM and back to its previous state: its subscribers (the
+alarm e-mail) receive both notifications.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
+import gzip
 import json
 import os
 import sys
 import time
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import boto3
 import requests
 from botocore.exceptions import BotoCoreError, ClientError
+from mlaudit.functions import FUNCTIONS, FunctionSpec
 from mlaudit.integrity.proofs import check_receipt
 from mlaudit.integrity.signing import kms_public_key_pem
-from mlaudit.routes import RESOURCE_SERVER
+from mlaudit.monitors import INTERVAL_MINUTES
+from mlaudit.routes import RESOURCE_SERVER, ROUTES, Route, match
 
 QUERY = "prediction_volume_latency"
 BATCH = 3
+IMPORTED = 2
 # The stack outputs the smoke test reads (tests/infra/test_deploy_outputs.py checks the stack has them).
 OUTPUTS = ("ApiUrl", "TokenUrl", "UserPoolId", "WorkloadClientId", "AuditBucketName", "CheckpointSigningKeyArn",
-           "LogEntryKeyArn")
+           "LogEntryKeyArn", "LandingBucketName", "AlarmTopicArn")
 
 
 class SmokeFailure(RuntimeError):
@@ -65,11 +89,42 @@ class Target:
     signing_key_id: str
     entry_key_id: str | None
     aws: Callable[[str], Any]  # service name -> boto3 client
-    person_token: Callable[[], str]
+    person: Callable[[frozenset[str]], str]  # roles a route allows -> an ID token of a person in one of them
     wait_seconds: float  # how long a receipt may take: the writer's window plus a checkpoint interval
+    landing_bucket: str = ""
+    alarm_topic_arn: str = ""
+    monitor_interval_seconds: float = INTERVAL_MINUTES * 60
 
 
-def from_stack(stack: str, region: str, person_token: str | None, wait_seconds: float = 1200) -> Target:
+def person_tokens(tokens: Iterable[str]) -> Callable[[frozenset[str]], str]:
+    """Pick, for a route, a token whose cognito:groups it allows (read from the token; the API
+    verifies it)."""
+    by_role: dict[str, str] = {}
+    for token in tokens:
+        for role in _claims(token).get("cognito:groups", []):
+            by_role.setdefault(role, token)
+
+    def person(roles: frozenset[str]) -> str:
+        for role in sorted(roles):
+            if role in by_role:
+                return by_role[role]
+        raise SmokeFailure(
+            f"this step needs a person in one of {', '.join(sorted(roles))} (sign-in needs MFA): sign in as one "
+            "and pass the ID token with --person-token (or MLAUDIT_SMOKE_PERSON_TOKEN)"
+        )
+
+    return person
+
+
+def _claims(token: str) -> dict[str, Any]:
+    try:
+        payload = token.split(".")[1]
+        return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (IndexError, ValueError):
+        return {}
+
+
+def from_stack(stack: str, region: str | None, person_tokens_: Sequence[str], wait_seconds: float = 1200) -> Target:
     session = boto3.session.Session(region_name=region)
     (described,) = session.client("cloudformation").describe_stacks(StackName=stack)["Stacks"]
     outputs = {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])}
@@ -79,20 +134,12 @@ def from_stack(stack: str, region: str, person_token: str | None, wait_seconds: 
     client = session.client("cognito-idp").describe_user_pool_client(
         UserPoolId=outputs["UserPoolId"], ClientId=outputs["WorkloadClientId"]
     )["UserPoolClient"]
-
-    def person() -> str:
-        if not person_token:
-            raise SmokeFailure(
-                "named queries need a person's token: sign in as an analyst or auditor and pass its ID "
-                "token with --person-token (or MLAUDIT_SMOKE_PERSON_TOKEN)"
-            )
-        return person_token
-
     return Target(
         api_url=outputs["ApiUrl"].rstrip("/"), token_url=outputs["TokenUrl"], client_id=client["ClientId"],
         client_secret=client["ClientSecret"], bucket=outputs["AuditBucketName"],
         signing_key_id=outputs["CheckpointSigningKeyArn"], entry_key_id=outputs["LogEntryKeyArn"],
-        aws=session.client, person_token=person, wait_seconds=wait_seconds,
+        aws=session.client, person=person_tokens(person_tokens_), wait_seconds=wait_seconds,
+        landing_bucket=outputs["LandingBucketName"], alarm_topic_arn=outputs["AlarmTopicArn"],
     )
 
 
@@ -102,11 +149,18 @@ def from_config(path: Path, wait_seconds: float = 180) -> Target:
 
     config = json.loads(path.read_text())
     machine = config["machine_client"]
+
+    def person(roles: frozenset[str]) -> str:
+        role = sorted(roles & set(config["users"]))[0]
+        return local_client.user_tokens(config, role)["id_token"]
+
     return Target(
         api_url=config["api_url"].rstrip("/"), token_url=config["token_url"], client_id=machine["client_id"],
         client_secret=machine["client_secret"], bucket=config["bucket"], signing_key_id=config["signing_key_id"],
         entry_key_id=config.get("entry_key_id"), aws=lambda service: local_client.aws_client(config, service),
-        person_token=lambda: local_client.user_tokens(config, "analyst")["id_token"], wait_seconds=wait_seconds,
+        person=person, wait_seconds=wait_seconds, landing_bucket=config["landing_bucket"],
+        alarm_topic_arn=config["alarm_topic_arn"],
+        monitor_interval_seconds=float(config.get("monitor_interval_seconds", INTERVAL_MINUTES * 60)),
     )
 
 
@@ -120,101 +174,358 @@ def machine_token(target: Target, scopes: list[str]) -> str:
     return answer.json()["access_token"]
 
 
-def _call(target: Target, method: str, path: str, token: str, **kwargs: Any) -> requests.Response:
-    return requests.request(method, target.api_url + path, headers={"Authorization": f"Bearer {token}"},
-                            timeout=60, **kwargs)
-
-
-def smoke_events(run: str, now: datetime) -> list[dict[str, Any]]:
-    return [
+def smoke_events(run: str, now: datetime, subject: str | None = None) -> list[dict[str, Any]]:
+    events = [
         {"event_id": f"{run}-{i}", "event_type": "prediction", "occurred_at": now.isoformat(),
          "workload": "mlaudit-smoke", "environment": "smoke", "model_id": run, "model_version": "1",
          "prediction_id": f"{run}-p{i}", "prediction_label": "ok", "prediction_score": 0.5,
          "latency_ms": float(i + 1)}
         for i in range(BATCH)
     ]
+    if subject is not None:  # the last one is about a data subject (the subject step reads, then erases it)
+        events[-1].update(subject_ref=subject, personal_data={"name": "Smoke Test Person"})
+    return events
 
 
-def run(target: Target, report: Callable[[str], None] = print) -> None:
-    started = datetime.now(UTC)
-    run_id = f"smoke-{started:%Y%m%d%H%M%S}-{uuid.uuid4().hex[:6]}"
-    dates = sorted({(started + timedelta(days=d)).strftime("%Y-%m-%d") for d in (0, 1)})
-
-    token = machine_token(target, ["events.write", "events.read"])
-    report("ok token: a machine token from the client-credentials grant")
-
-    events = smoke_events(run_id, started)
-    answer = _call(target, "POST", "/v1/events", token, json={"events": events})
-    if answer.status_code != 202:
-        raise SmokeFailure(f"POST /v1/events answered {answer.status_code}: {answer.text[:300]}")
-    report(f"ok ingest: {BATCH} events accepted ({run_id})")
-
-    sent = events[0]
-    receipt = _wait_for_receipt(target, token, sent["event_id"], dates)
-    report(f"ok receipt: {sent['event_id']} is in {receipt['object_key']}, log entry {receipt['log_index']}, "
-           f"checkpoint {receipt['checkpoint']['checkpoint']['seq']}")
-
-    head = target.aws("s3").head_object(Bucket=target.bucket, Key=receipt["object_key"])
-    report(f"ok lake: s3://{target.bucket}/{receipt['object_key']} ({head['ContentLength']} bytes, "
-           f"{head.get('ServerSideEncryption', 'no SSE')})")
-
-    kms = target.aws("kms")
-    public_key = kms_public_key_pem(kms, target.signing_key_id)
-    entry_key = kms_public_key_pem(kms, target.entry_key_id) if target.entry_key_id else None
-    problems = check_receipt(receipt, public_key, entry_public_key_pem=entry_key, sent=sent)
-    if problems:
-        raise SmokeFailure("the receipt does not verify: " + "; ".join(problems))
-    report("ok verify: the receipt verifies with the public keys alone and holds the values sent")
-
-    row = _run_query(target, target.person_token(), run_id, dates)
-    if row.get("predictions") != BATCH:
-        raise SmokeFailure(f"{QUERY} counted {row.get('predictions')} predictions of {run_id}, not {BATCH}")
-    report(f"ok query: {QUERY} counts the {BATCH} events")
-
-    narrow = machine_token(target, ["events.write"])
-    event_date = receipt["object_key"].split("event_date=")[1][:10]
-    denied = _call(target, "GET", f"/v1/events/{sent['event_id']}/proof", narrow,
-                   params={"event_type": "prediction", "event_date": event_date})
-    if denied.status_code != 403:
-        raise SmokeFailure(f"a token without events.read got {denied.status_code} for a receipt, not 403")
-    report("ok denied: a token without events.read gets 403")
+# --- steps ------------------------------------------------------------------------------
 
 
-def _wait_for_receipt(target: Target, token: str, event_id: str, dates: list[str]) -> dict[str, Any]:
-    deadline = time.monotonic() + target.wait_seconds
-    last = ""
-    while time.monotonic() < deadline:
-        for date in dates:
-            answer = _call(target, "GET", f"/v1/events/{event_id}/proof", token,
-                           params={"event_type": "prediction", "event_date": date})
+@dataclass(frozen=True)
+class Step:
+    name: str
+    run: Callable[[Smoke], str]  # what it proved, for the report
+    routes: tuple[tuple[str, str], ...] = ()  # (method, path) of the ROUTES it calls
+    functions: tuple[str, ...] = ()  # functions it shows to run that no route of its serves
+
+
+@dataclass
+class Smoke:
+    """One run: the target, what earlier steps left for later ones, and what was driven."""
+
+    target: Target
+    started: datetime = field(default_factory=lambda: datetime.now(UTC))
+    run_id: str = ""
+    state: dict[str, Any] = field(default_factory=dict)
+    called: set[tuple[str, str]] = field(default_factory=set)  # (method, route path) answered
+    ran: set[str] = field(default_factory=set)  # functions seen to run
+
+    def __post_init__(self) -> None:
+        self.run_id = self.run_id or f"smoke-{self.started:%Y%m%d%H%M%S}-{uuid.uuid4().hex[:6]}"
+        self.subject = f"smoke-subject/{self.run_id}"
+
+    @property
+    def dates(self) -> list[str]:
+        return sorted({(self.started + timedelta(days=d)).strftime("%Y-%m-%d") for d in (0, 1)})
+
+    def call(self, method: str, path: str, token: str | None, **kwargs: Any) -> requests.Response:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        headers.update(kwargs.pop("headers", {}))
+        answer = requests.request(method, self.target.api_url + path, headers=headers, timeout=60, **kwargs)
+        found = match(method, path.split("?")[0])
+        if found is not None and answer.status_code < 500:
+            route = found[0]
+            self.called.add((route.method, route.path))
+            self.ran.add(route.function)
+            if not route.public:
+                self.ran.add("authorizer")
+        return answer
+
+    def person(self, method: str, path: str) -> str:
+        found = match(method, path)
+        assert found is not None, (method, path)
+        return self.target.person(found[0].roles)
+
+    def expect(self, answer: requests.Response, status: int, what: str) -> Any:
+        if answer.status_code != status:
+            raise SmokeFailure(f"{what} answered {answer.status_code}, not {status}: {answer.text[:300]}")
+        return answer.json() if answer.content else None
+
+    def wait(self, condition: Callable[[], Any], what: str, timeout: float | None = None) -> Any:
+        deadline = time.monotonic() + (self.target.wait_seconds if timeout is None else timeout)
+        last: Any = None
+        while time.monotonic() < deadline:
+            last = condition()
+            if last and not isinstance(last, Exception):
+                return last
+            time.sleep(2)
+        raise SmokeFailure(f"{what} did not happen within {timeout or self.target.wait_seconds:.0f} s"
+                           + (f" (last: {last})" if last else ""))
+
+
+def _token(smoke: Smoke) -> str:
+    smoke.state["token"] = machine_token(smoke.target, ["events.write", "lineage.write", "events.read"])
+    return "a machine token from the client-credentials grant"
+
+
+def _openapi(smoke: Smoke) -> str:
+    document = smoke.expect(smoke.call("GET", "/v1/openapi.json", None), 200, "GET /v1/openapi.json")
+    return f"the API's OpenAPI {document.get('openapi')} document, without a token"
+
+
+def _ingest(smoke: Smoke) -> str:
+    events = smoke.state["events"] = smoke_events(smoke.run_id, smoke.started, smoke.subject)
+    smoke.expect(smoke.call("POST", "/v1/events", smoke.state["token"], json={"events": events}), 202,
+                 "POST /v1/events")
+    return f"{BATCH} events accepted ({smoke.run_id})"
+
+
+def _lineage(smoke: Smoke) -> str:
+    for path in ("/v1/lineage", "/api/v1/lineage"):
+        event = {"eventType": "COMPLETE", "eventTime": datetime.now(UTC).isoformat(),
+                 "run": {"runId": str(uuid.uuid4())}, "job": {"namespace": "mlaudit-smoke", "name": smoke.run_id},
+                 "inputs": [], "outputs": [],
+                 "producer": "https://github.com/OpenLineage/OpenLineage/tree/1.0.0/client/python",
+                 "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent"}
+        body = gzip.compress(json.dumps(event).encode())
+        answer = smoke.call("POST", path, smoke.state["token"], data=body,
+                            headers={"Content-Type": "application/json", "Content-Encoding": "gzip"})
+        if answer.status_code // 100 != 2:
+            raise SmokeFailure(f"POST {path} (gzip) answered {answer.status_code}: {answer.text[:300]}")
+    return "an OpenLineage RunEvent, gzip-compressed, at /v1/lineage and /api/v1/lineage"
+
+
+def _import(smoke: Smoke) -> str:
+    s3, name = smoke.target.aws("s3"), f"smoke-{smoke.run_id}.jsonl"
+    lines = [{**event, "event_id": f"{smoke.run_id}-import-{i}", "prediction_id": f"{smoke.run_id}-ip{i}"}
+             for i, event in enumerate(smoke_events(smoke.run_id, smoke.started)[:IMPORTED])]
+    s3.put_object(Bucket=smoke.target.landing_bucket, Key=f"imports/{name}",
+                  Body="\n".join(json.dumps(line) for line in lines).encode())
+
+    def report() -> dict[str, Any] | None:
+        try:
+            return json.loads(s3.get_object(Bucket=smoke.target.landing_bucket, Key=f"reports/{name}.json")["Body"]
+                              .read())
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                return None
+            raise
+
+    found = smoke.wait(report, f"the import report of imports/{name}", timeout=min(smoke.target.wait_seconds, 600))
+    if (found.get("state"), found.get("accepted")) != ("imported", IMPORTED):
+        raise SmokeFailure(f"imports/{name} was not imported: {json.dumps(found)[:300]}")
+    smoke.ran.add("imports")
+    return f"s3://{smoke.target.landing_bucket}/imports/{name}: {IMPORTED} lines imported"
+
+
+def _receipt(smoke: Smoke) -> str:
+    sent = smoke.state["events"][0]
+
+    def receipt() -> Any:
+        for date in smoke.dates:
+            answer = smoke.call("GET", f"/v1/events/{sent['event_id']}/proof", smoke.state["token"],
+                                params={"event_type": "prediction", "event_date": date})
             if answer.status_code == 200 and answer.json().get("checkpoint"):
                 return answer.json()
-            last = f"{answer.status_code}: {answer.text[:200]}"
-        time.sleep(2)
-    raise SmokeFailure(f"no checkpointed receipt for {event_id} within {target.wait_seconds:.0f} s (last: {last})")
+        return None
+
+    found = smoke.state["receipt"] = smoke.wait(receipt, f"a checkpointed receipt for {sent['event_id']}")
+    smoke.ran.update({"writer", "checkpoint"})
+    return (f"{sent['event_id']} is in {found['object_key']}, log entry {found['log_index']}, "
+            f"checkpoint {found['checkpoint']['checkpoint']['seq']}")
 
 
-def _run_query(target: Target, token: str, model_id: str, dates: list[str]) -> dict[str, Any]:
-    parameters = {"from_date": dates[0], "to_date": dates[-1], "model_id": model_id}
-    started = _call(target, "POST", f"/v1/queries/{QUERY}", token, json={"parameters": parameters})
-    if started.status_code != 202:
-        raise SmokeFailure(f"POST /v1/queries/{QUERY} answered {started.status_code}: {started.text[:300]}")
-    execution = started.json()["execution_id"]
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        answer = _call(target, "GET", f"/v1/query-executions/{execution}", token)
-        if answer.status_code != 200:
-            raise SmokeFailure(f"query execution {execution} answered {answer.status_code}: {answer.text[:300]}")
-        state = answer.json().get("state")
-        if state == "SUCCEEDED":
-            rows = [r for r in answer.json().get("rows", []) if r.get("model_id") == model_id]
-            if len(rows) != 1:
-                raise SmokeFailure(f"{QUERY} returned {len(rows)} rows for {model_id}, not 1")
-            return rows[0]
-        if state in ("FAILED", "CANCELLED"):
-            raise SmokeFailure(f"query execution {execution} {state}: {answer.text[:300]}")
-        time.sleep(2)
-    raise SmokeFailure(f"query execution {execution} did not finish within 300 s")
+def _checkpoints(smoke: Smoke) -> str:
+    token = smoke.state["token"]
+    latest = smoke.expect(smoke.call("GET", "/v1/checkpoints/latest", token), 200, "GET /v1/checkpoints/latest")
+    size = latest.get("checkpoint", latest).get("tree_size", 1) or 1
+    smoke.expect(smoke.call("GET", "/v1/checkpoints/consistency", token, params={"first": 1, "second": size}), 200,
+                 "GET /v1/checkpoints/consistency")
+    return f"the latest checkpoint (size {size}) and a consistency proof from size 1"
+
+
+def _lake(smoke: Smoke) -> str:
+    key = smoke.state["receipt"]["object_key"]
+    head = smoke.target.aws("s3").head_object(Bucket=smoke.target.bucket, Key=key)
+    return f"s3://{smoke.target.bucket}/{key} ({head['ContentLength']} bytes, {head.get('ServerSideEncryption')})"
+
+
+def _verify(smoke: Smoke) -> str:
+    kms = smoke.target.aws("kms")
+    public_key = kms_public_key_pem(kms, smoke.target.signing_key_id)
+    entry_key = kms_public_key_pem(kms, smoke.target.entry_key_id) if smoke.target.entry_key_id else None
+    sent = smoke.state["events"][0]
+    problems = check_receipt(smoke.state["receipt"], public_key, entry_public_key_pem=entry_key, sent=sent)
+    if problems:
+        raise SmokeFailure("the receipt does not verify: " + "; ".join(problems))
+    return "the receipt verifies with the public keys alone and holds the values sent"
+
+
+def _run_query(smoke: Smoke, name: str, parameters: dict[str, Any]) -> list[dict[str, Any]]:
+    token = smoke.person("POST", f"/v1/queries/{name}")
+    started = smoke.expect(smoke.call("POST", f"/v1/queries/{name}", token, json={"parameters": parameters}), 202,
+                           f"POST /v1/queries/{name}")
+    execution = started["execution_id"]
+
+    def finished() -> Any:
+        answer = smoke.expect(smoke.call("GET", f"/v1/query-executions/{execution}", token), 200,
+                              f"GET /v1/query-executions/{execution}")
+        if answer.get("state") in ("FAILED", "CANCELLED"):
+            raise SmokeFailure(f"query execution {execution} {answer['state']}: {json.dumps(answer)[:300]}")
+        return answer if answer.get("state") == "SUCCEEDED" else None
+
+    return smoke.wait(finished, f"query execution {execution}", timeout=300).get("rows", [])
+
+
+def _query(smoke: Smoke) -> str:
+    listed = smoke.expect(smoke.call("GET", "/v1/queries", smoke.person("GET", "/v1/queries")), 200, "GET /v1/queries")
+    names = {q["name"] for q in listed.get("queries", [])}
+    if QUERY not in names:
+        raise SmokeFailure(f"GET /v1/queries does not offer {QUERY}")
+    expected = BATCH + IMPORTED
+
+    def counted() -> Any:
+        rows = _run_query(smoke, QUERY, {"from_date": smoke.dates[0], "to_date": smoke.dates[-1],
+                                         "model_id": smoke.run_id})
+        mine = [r for r in rows if r.get("model_id") == smoke.run_id]
+        return mine[0] if mine and mine[0].get("predictions") == expected else None
+
+    smoke.wait(counted, f"{QUERY} counting {expected} predictions of {smoke.run_id}")
+    return f"{len(names)} named queries offered; {QUERY} counts the {BATCH} sent and {IMPORTED} imported events"
+
+
+def _monitor(smoke: Smoke) -> str:
+    since = smoke.started - timedelta(seconds=smoke.target.monitor_interval_seconds)
+
+    def evaluated() -> Any:
+        rows = _run_query(smoke, "monitor_state", {"from_date": smoke.dates[0], "to_date": smoke.dates[-1]})
+        fresh = [r for r in rows if _time(r.get("evaluated_at")) >= since]
+        return fresh[0] if fresh else None
+
+    row = smoke.wait(evaluated, "a monitor evaluation since the smoke test began",
+                     timeout=max(smoke.target.wait_seconds, 2 * smoke.target.monitor_interval_seconds + 120))
+    smoke.ran.add("monitors")
+    return f"monitor {row['monitor']} of {row['model_id']} evaluated at {row['evaluated_at']}: {row['state']}"
+
+
+def _time(value: Any) -> datetime:
+    if not value:
+        return datetime.min.replace(tzinfo=UTC)
+    parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00").replace(" ", "T"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _subject(smoke: Smoke) -> str:
+    path = "/v1/subjects/" + quote(smoke.subject, safe="")
+    officer = smoke.person("GET", path)
+    found = smoke.expect(smoke.call("GET", path, officer), 200, "GET /v1/subjects/{subject_ref}")
+    mine = [e for e in found.get("events", []) if e.get("event_id") == smoke.state["events"][-1]["event_id"]]
+    if not mine or mine[0].get("personal_data") != smoke.state["events"][-1]["personal_data"]:
+        raise SmokeFailure("subject access did not return the smoke event with its personal data decrypted")
+    erased = smoke.expect(smoke.call("DELETE", path, smoke.person("DELETE", path)), 200,
+                          "DELETE /v1/subjects/{subject_ref}")
+    if not erased.get("erased"):
+        raise SmokeFailure(f"erasure did not erase: {json.dumps(erased)[:300]}")
+    smoke.expect(smoke.call("GET", path, officer), 404, "GET /v1/subjects/{subject_ref} after erasure")
+    return "subject access decrypted the smoke event; erased; afterwards nothing opens (404)"
+
+
+def _config(smoke: Smoke) -> str:
+    settings = smoke.expect(smoke.call("GET", "/v1/config", smoke.person("GET", "/v1/config")), 200,
+                            "GET /v1/config")
+    mode = (settings.get("settings") or settings).get("object_lock_mode")
+    return f"the settings in force (object_lock_mode {mode})"
+
+
+def _alarm(smoke: Smoke) -> str:
+    aws, topic = smoke.target.aws, smoke.target.alarm_topic_arn
+    cloudwatch, sns, sqs = aws("cloudwatch"), aws("sns"), aws("sqs")
+    alarms = [a for page in cloudwatch.get_paginator("describe_alarms").paginate(ActionPrefix=topic)
+              for a in page.get("MetricAlarms", []) if topic in a.get("AlarmActions", [])]
+    if not alarms:
+        raise SmokeFailure(f"no alarm notifies {topic}")
+    alarm = min(alarms, key=lambda a: ("DeadLetterQueueNotEmpty" not in a["AlarmName"], a["StateValue"] != "OK"))
+    name, previous = alarm["AlarmName"], alarm["StateValue"]
+    queue_url = sqs.create_queue(QueueName=f"{smoke.run_id}-alarm", Attributes={"MessageRetentionPeriod": "900"})[
+        "QueueUrl"]
+    subscription = None
+    try:
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"Policy": json.dumps({
+            "Version": "2012-10-17", "Statement": [{
+                "Effect": "Allow", "Principal": {"Service": "sns.amazonaws.com"}, "Action": "sqs:SendMessage",
+                "Resource": queue_arn, "Condition": {"ArnEquals": {"aws:SourceArn": topic}}}]})})
+        subscription = sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn,
+                                     ReturnSubscriptionArn=True)["SubscriptionArn"]
+        reason = "mlaudit smoke test: a deliberate ALARM, set back at once"
+
+        def delivered() -> Any:
+            if cloudwatch.describe_alarms(AlarmNames=[name])["MetricAlarms"][0]["StateValue"] != "ALARM":
+                cloudwatch.set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason=reason)
+            for message in sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=5,
+                                               MaxNumberOfMessages=10).get("Messages", []):
+                body = json.loads(json.loads(message["Body"]).get("Message", "{}"))
+                if body.get("AlarmName") == name and body.get("NewStateValue") == "ALARM":
+                    return body
+            return None
+
+        smoke.wait(delivered, f"the notification of alarm {name} on {topic}", timeout=300)
+    finally:
+        cloudwatch.set_alarm_state(AlarmName=name, StateValue=previous, StateReason="mlaudit smoke test: set back")
+        if subscription:
+            sns.unsubscribe(SubscriptionArn=subscription)
+        sqs.delete_queue(QueueUrl=queue_url)
+    return f"alarm {name} (ALARM) was delivered to a queue subscribed to the alarm topic; set back to {previous}"
+
+
+def _denied(smoke: Smoke) -> str:
+    narrow = machine_token(smoke.target, ["events.write"])
+    key = smoke.state["receipt"]["object_key"]
+    event_date = key.split("event_date=")[1][:10]
+    answer = smoke.call("GET", f"/v1/events/{smoke.state['events'][0]['event_id']}/proof", narrow,
+                        params={"event_type": "prediction", "event_date": event_date})
+    if answer.status_code != 403:
+        raise SmokeFailure(f"a token without events.read got {answer.status_code} for a receipt, not 403")
+    return "a token without events.read gets 403"
+
+
+STEPS: tuple[Step, ...] = (
+    Step("token", _token),
+    Step("openapi", _openapi, routes=(("GET", "/v1/openapi.json"),)),
+    Step("ingest", _ingest, routes=(("POST", "/v1/events"),)),
+    Step("lineage", _lineage, routes=(("POST", "/v1/lineage"), ("POST", "/api/v1/lineage"))),
+    Step("import", _import, functions=("imports",)),
+    Step("receipt", _receipt, routes=(("GET", "/v1/events/{event_id}/proof"),), functions=("writer", "checkpoint")),
+    Step("checkpoints", _checkpoints, routes=(("GET", "/v1/checkpoints/latest"),
+                                              ("GET", "/v1/checkpoints/consistency"))),
+    Step("lake", _lake),
+    Step("verify", _verify),
+    Step("query", _query, routes=(("GET", "/v1/queries"), ("POST", "/v1/queries/{name}"),
+                                  ("GET", "/v1/query-executions/{id}"))),
+    Step("monitor", _monitor, functions=("monitors",)),
+    Step("subject", _subject, routes=(("GET", "/v1/subjects/{subject_ref}"), ("DELETE", "/v1/subjects/{subject_ref}"))),
+    Step("config", _config, routes=(("GET", "/v1/config"),)),
+    Step("alarm", _alarm),
+    Step("denied", _denied),
+)
+
+
+def not_driven(steps: Sequence[Step], routes: Sequence[Route] = ROUTES,
+               functions: Sequence[FunctionSpec] = FUNCTIONS) -> list[str]:
+    """Each route and function no step drives (a route's function and the authorizer are
+    driven by calling the route)."""
+    covered = {route for step in steps for route in step.routes}
+    missing = [f"route {r.method} {r.path} (function {r.function})" for r in routes
+               if (r.method, r.path) not in covered]
+    driven = {f for step in steps for f in step.functions}
+    driven |= {r.function for r in routes if (r.method, r.path) in covered}
+    if any(not r.public for r in routes if (r.method, r.path) in covered):
+        driven.add("authorizer")
+    missing += [f"function {spec.name}" for spec in functions if spec.name not in driven]
+    return missing
+
+
+def run(target: Target, report: Callable[[str], None] = print, steps: Sequence[Step] = STEPS) -> Smoke:
+    missing = not_driven(steps)
+    if missing:
+        raise SmokeFailure("the smoke test drives no " + "; no ".join(missing) + " (add a step to ops/smoke.py)")
+    smoke = Smoke(target)
+    for step in steps:
+        report(f"ok {step.name}: {step.run(smoke)}")
+    unseen = [f"route {r.method} {r.path}" for r in ROUTES if (r.method, r.path) not in smoke.called]
+    unseen += [f"function {spec.name}" for spec in FUNCTIONS if spec.name not in smoke.ran]
+    if unseen:
+        raise SmokeFailure("the steps passed without driving " + ", ".join(unseen))
+    return smoke
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -223,8 +534,9 @@ def main(argv: list[str] | None = None) -> int:
     where.add_argument("--stack", help="the deployed stack's name (e.g. mlaudit-stack)")
     where.add_argument("--config", type=Path, help="the local stack's --config-out file")
     parser.add_argument("--region", help="the stack's region (default: the profile's)")
-    parser.add_argument("--person-token", default=os.environ.get("MLAUDIT_SMOKE_PERSON_TOKEN"),
-                        help="an analyst's, auditor's or privacy officer's ID token (AWS only)")
+    parser.add_argument("--person-token", action="append",
+                        default=(os.environ.get("MLAUDIT_SMOKE_PERSON_TOKEN") or "").split(),
+                        help="a person's ID token (repeat: an auditor's and a privacy officer's; AWS only)")
     parser.add_argument("--wait", type=float, help="seconds to wait for a checkpointed receipt")
     args = parser.parse_args(argv)
     try:

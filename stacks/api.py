@@ -13,6 +13,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
+from mlaudit.api_gateway import BINARY_MEDIA_TYPES, CONTENT_HANDLING
 from mlaudit.resources import api_name, waf_log_group_name
 from mlaudit.routes import AUTHORIZER_CACHE_SECONDS, Route
 from mlaudit.settings import Settings
@@ -21,10 +22,6 @@ from stacks.functions import log_retention
 
 STAGE = "prod"
 TLS_POLICY = "SecurityPolicy_TLS13_1_3_2025_09"
-# Operations whose requests must carry a JSON object body (an event or {"events": [...]});
-# others (a query's optional parameters) may send none, which a body model would refuse,
-# and lineage may arrive gzip-compressed (its function inflates and validates it).
-JSON_BODY_OPERATIONS = frozenset({"ingest"})
 
 # One JSON object per request; never the body or headers (they may carry personal data).
 ACCESS_LOG_FORMAT = {
@@ -80,6 +77,9 @@ class Api(Construct):
             rest_api_name=api_name(settings.name_prefix),
             description="mlaudit: audit events in, proofs and queries out",
             endpoint_types=[apigw.EndpointType.REGIONAL],
+            # Every request body reaches its function as text, gzip decoded by API Gateway
+            # (mlaudit.api_gateway; local/api.py does the same).
+            binary_media_types=list(BINARY_MEDIA_TYPES) or None,
             # Access logging needs the account-level API Gateway CloudWatch role.
             cloud_watch_role=True,
             cloud_watch_role_removal_policy=RemovalPolicy.RETAIN,
@@ -132,11 +132,14 @@ class Api(Construct):
             # method is behind it.
             resource.add_method(
                 route.method,
-                apigw.LambdaIntegration(handlers[route.function]),
+                # No console test-invoke permission: Lambda permissions for the stage's methods only.
+                apigw.LambdaIntegration(handlers[route.function], allow_test_invoke=False,
+                                        content_handling=apigw.ContentHandling[CONTENT_HANDLING]),
                 authorizer=None if route.public else self.authorizer,
                 authorization_type=apigw.AuthorizationType.NONE if route.public else apigw.AuthorizationType.CUSTOM,
                 request_validator=validator,
-                request_models={"application/json": json_body} if route.operation in JSON_BODY_OPERATIONS else None,
+                # Only where the route's body must be a JSON object as sent (routes.Body.gateway_model).
+                request_models={"application/json": json_body} if route.body and route.body.gateway_model else None,
             )
 
         self.stage = self.rest_api.deployment_stage

@@ -23,6 +23,8 @@ from stacks.ingestion import Ingestion
 from stacks.integrity import Integrity
 from stacks.monitoring import Monitoring
 from stacks.monitors import Monitors
+from stacks.policies import CdkValues
+from stacks.policies import apply as apply_policies
 from stacks.storage import Storage
 
 DEFAULT_CALLBACK_URLS = ("http://localhost:8080/callback",)
@@ -31,6 +33,18 @@ FUNCTION_SCOPES = {"ingest": ("Ingestion", "Ingest"), "writer": ("Ingestion", "W
                    "imports": ("Imports", "Import"),
                    "checkpoint": ("Integrity", "Checkpoint"), "authorizer": (None, "Authorizer"),
                    "monitors": ("Monitors", "Evaluator")}
+
+
+def function_scope(name: str) -> tuple[str | None, str]:
+    """(the unit a function's construct sits in, or None for the stack; its id): a function
+    not listed above is a route function, Route-<name>, in the stack."""
+    return FUNCTION_SCOPES.get(name, (None, f"Route-{name}"))
+
+
+def function_path(name: str) -> str:
+    """A function's construct path below the stack, e.g. Ingestion/Writer or Route-queries."""
+    scope, function_id = function_scope(name)
+    return f"{scope}/{function_id}" if scope else function_id
 
 
 class MlAuditStack(Stack):
@@ -75,7 +89,7 @@ class MlAuditStack(Stack):
                   None: self}
         self.functions: dict[str, AuditFunction] = {}
         for spec in FUNCTIONS:
-            scope_name, function_id = FUNCTION_SCOPES.get(spec.name, (None, f"Route-{spec.name}"))
+            scope_name, function_id = function_scope(spec.name)
             self.functions[spec.name] = AuditFunction(
                 scopes[scope_name], function_id, spec=spec, settings=settings, resources=resources,
                 key=key, layers=layers,
@@ -97,7 +111,7 @@ class MlAuditStack(Stack):
             routes=routes,
             handlers={name: handlers[name] for name in {route.function for route in routes}},
         )
-        Monitoring(
+        monitoring = Monitoring(
             self,
             "Monitoring",
             settings=settings,
@@ -105,8 +119,30 @@ class MlAuditStack(Stack):
             rest_api=api.rest_api,
             queue=ingestion.queue,
             dead_letter_queue=ingestion.dead_letter_queue,
+            imports_dead_letter_queue=imports.dead_letter_queue,
             functions=functions,
         )
+
+        # Every resource policy, from its one declaration (mlaudit.resource_policies).
+        resources.register(Resource.ALARM_TOPIC, monitoring.topic.topic_arn)
+        resources.register(Resource.ACCESS_LOGS_BUCKET, storage.access_logs.bucket_arn)
+        resources.register(Resource.CHECKPOINT_SCHEDULE, integrity.schedule_rule.rule_arn)
+        resources.register(Resource.MONITORS_SCHEDULE, monitors.schedule.rule_arn)
+        resources.register(Resource.FILE_LANDED_RULE, imports.rule.rule_arn)
+        resources.register(Resource.REST_API, api.rest_api.arn_for_execute_api(), id=api.rest_api.rest_api_id,
+                           stage=api.stage.stage_name, authorizer_id=api.authorizer.authorizer_id)
+        self.policy_values = CdkValues(self, resources, {**{name: f.function_arn for name, f in functions.items()},
+                                                         "ingest": ingestion.ingest_alias.function_arn})
+        apply_policies(self.policy_values, {
+            Resource.AUDIT_BUCKET: storage.audit_bucket, Resource.WITNESS_BUCKET: integrity.witness_bucket,
+            Resource.RESULTS_BUCKET: analytics.results_bucket, Resource.LANDING_BUCKET: imports.landing_bucket,
+            Resource.ACCESS_LOGS_BUCKET: storage.access_logs, Resource.EVENTS_QUEUE: ingestion.queue,
+            Resource.DEAD_LETTER_QUEUE: ingestion.dead_letter_queue,
+            Resource.IMPORTS_DEAD_LETTER_QUEUE: imports.dead_letter_queue,
+            Resource.WITNESS_TOPIC: integrity.witness_topic, Resource.MONITORS_TOPIC: monitors.topic,
+            Resource.ALARM_TOPIC: monitoring.topic, Resource.DATA_KEY: storage.key,
+            Resource.SIGNING_KEY: integrity.signing_key, Resource.ENTRY_KEY: integrity.entry_key,
+        })
 
         CfnOutput(self, "ApiUrl", value=api.rest_api.url)
         CfnOutput(self, "UserPoolId", value=identity.user_pool.user_pool_id)
@@ -128,6 +164,10 @@ class MlAuditStack(Stack):
         CfnOutput(self, "WitnessTopicArn", value=integrity.witness_topic.topic_arn)
         # Subscribe on-call tools here: a monitor entering ALARM (and CloudWatch's monitor alarms).
         CfnOutput(self, "MonitorsTopicArn", value=monitors.topic.topic_arn)
+        # The operations alarms' topic (CloudWatch alarms publish here; make smoke delivers one).
+        CfnOutput(self, "AlarmTopicArn", value=monitoring.topic.topic_arn)
+        # A landed file's event that could not be delivered to, or imported by, the import function.
+        CfnOutput(self, "ImportsDeadLetterQueueUrl", value=imports.dead_letter_queue.queue_url)
         # Attach to whoever verifies the lake: read-only, plus kms:GetPublicKey on the signing key.
         CfnOutput(self, "VerifierPolicyArn", value=integrity.verifier_policy.managed_policy_arn)
 
@@ -153,6 +193,7 @@ class MlAuditStack(Stack):
             Resource.SUBJECT_KEYS_TABLE: storage.subject_keys_table.table_arn,
             Resource.RESULTS_BUCKET: analytics.results_bucket.bucket_arn,
             Resource.LANDING_BUCKET: imports.landing_bucket.bucket_arn,
+            Resource.IMPORTS_DEAD_LETTER_QUEUE: imports.dead_letter_queue.queue_arn,
             Resource.WORKGROUP: self.format_arn(
                 service="athena", resource="workgroup", resource_name=analytics.workgroup.name),
             Resource.GLUE_CATALOG: self.format_arn(service="glue", resource="catalog"),

@@ -1,6 +1,8 @@
 """Compliance rule packs and every acknowledgment of their findings, in one table.
 
-docs/compliance.md is generated from `ACKNOWLEDGMENTS` (python -m stacks.docs).
+docs/compliance.md is generated from `ACKNOWLEDGMENTS` (python -m stacks.docs). The rows
+for function roles' grants on objects under a key pattern are derived from the grants
+(`grant_acknowledgments`: the reason is each grant's `why` in mlaudit.functions).
 A row names the rule (as cdk-nag reports it; `<Path/To/Construct.Arn>` stands for
 the hashed logical id cdk-nag prints), the construct path under the stack it
 applies to (a glob), and why the finding is accepted. A row that matches no
@@ -11,12 +13,17 @@ from __future__ import annotations
 
 import fnmatch
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from aws_cdk import Acknowledgment, App, Stack, Validations
 from cdk_nag import AwsSolutionsChecks, HIPAASecurityChecks, NIST80053R5Checks
-from mlaudit.functions import SIGNER_INTEGRITY_AREAS, WRITER_INTEGRITY_AREAS
+from mlaudit import functions
+from mlaudit.functions import FunctionSpec
+from mlaudit.resources import Resource
 from mlaudit.settings import Settings
+
+from stacks.app_stack import function_path
 
 
 @dataclass(frozen=True)
@@ -112,58 +119,6 @@ ACKNOWLEDGMENTS: tuple[Ack, ...] = (
         "Only xray:PutTraceSegments and xray:PutTelemetryRecords (active tracing), which support no "
         "resource-level permissions.",
     ),
-    Ack(
-        "AwsSolutions-IAM5[Resource::<Storage/AuditBucket.Arn>/events/*]",
-        "Ingestion/Writer/Role/DefaultPolicy/Resource",
-        "The writer creates new Parquet objects whose keys (partition and file name) are only known "
-        "at write time; the grant is limited to the events/ prefix and to PutObject/GetObject.",
-    ),
-    Ack(
-        "AwsSolutions-IAM5[Resource::<Storage/AuditBucket.Arn>/events/*]",
-        "Route-queries/Role/DefaultPolicy/Resource",
-        "Athena reads the Parquet files of the partitions a named query selects with the caller's "
-        "permissions; read-only and limited to the events/ prefix.",
-    ),
-    Ack(
-        "AwsSolutions-IAM5[Resource::<Storage/AuditBucket.Arn>/events/*]",
-        "Route-privacy/Role/DefaultPolicy/Resource",
-        "Subject access reads the Parquet files under events/ to find one subject's rows (keys are "
-        "partitioned by date and type, not by subject); read-only and limited to that prefix.",
-    ),
-    Ack(
-        "AwsSolutions-IAM5[Resource::<Analytics/QueryResults.Arn>/*]",
-        "Route-queries/Role/DefaultPolicy/Resource",
-        "Athena writes each query's result files under keys named by execution id, and the function "
-        "pages them back; the bucket holds nothing else and expires results after 30 days.",
-    ),
-    Ack(
-        "AwsSolutions-IAM5[Resource::<Storage/AuditBucket.Arn>/events/*]",
-        "Monitors/Evaluator/Role/DefaultPolicy/Resource",
-        "The monitors run named queries like the queries function: Athena reads the Parquet files of the "
-        "partitions a query selects with the caller's permissions; read-only and limited to the events/ prefix.",
-    ),
-    Ack(
-        "AwsSolutions-IAM5[Resource::<Analytics/QueryResults.Arn>/*]",
-        "Monitors/Evaluator/Role/DefaultPolicy/Resource",
-        "Athena writes each monitor query's result files under keys named by execution id, and the function "
-        "reads them back; the bucket holds nothing else and expires results after 30 days.",
-    ),
-    Ack(
-        "AwsSolutions-IAM5[Resource::<Storage/AuditBucket.Arn>/integrity/*]",
-        "Ingestion/Writer/Role/DefaultPolicy/Resource",
-        "The writer reads back the integrity log (each entry's prev, the head, checkpoint 0) and a retried "
-        "file's manifest and seals under keys made at write time; read-only (GetObject) on that prefix.",
-    ),
-    *(
-        Ack(
-            f"AwsSolutions-IAM5[Resource::<Storage/AuditBucket.Arn>/integrity/{area}/*]",
-            "Ingestion/Writer/Role/DefaultPolicy/Resource",
-            "The writer creates the objects that record each file (its manifest, seals, log entry, lookup "
-            "aid, the seal keys' certificates) under keys made at write time; PutObject only, on exactly the "
-            "areas it records (not checkpoints or tiles), and the bucket policy makes each a create.",
-        )
-        for area in WRITER_INTEGRITY_AREAS
-    ),
     *(
         Ack(
             f"AwsSolutions-IAM5[Resource::<Storage/AuditBucket.Arn>/{prefix}/*]",
@@ -174,41 +129,10 @@ ACKNOWLEDGMENTS: tuple[Ack, ...] = (
         for prefix in ("events", "integrity")
     ),
     Ack(
-        "AwsSolutions-IAM5[Resource::<Storage/AuditBucket.Arn>/integrity/*]",
-        "Integrity/Checkpoint/Role/DefaultPolicy/Resource",
-        "The checkpoint signer reads the integrity log's new entries and the log tree's tiles under "
-        "integrity/ (keys numbered at run time); read-only (GetObject) on that prefix.",
-    ),
-    *(
-        Ack(
-            f"AwsSolutions-IAM5[Resource::<Storage/AuditBucket.Arn>/integrity/{area}/*]",
-            "Integrity/Checkpoint/Role/DefaultPolicy/Resource",
-            "The checkpoint signer creates numbered checkpoints and the log tree's tiles (keys made at run "
-            "time); PutObject only, on exactly those two areas, and the bucket policy makes each a create.",
-        )
-        for area in SIGNER_INTEGRITY_AREAS
-    ),
-    Ack(
-        "AwsSolutions-IAM5[Resource::<Integrity/WitnessBucket.Arn>/mlaudit/*]",
-        "Integrity/Checkpoint/Role/DefaultPolicy/Resource",
-        "The signer publishes each checkpoint to the witness under <log id>/checkpoints/<seq>.json "
-        "(numbered at run time) and reads the last one back; limited to that prefix and to "
-        "PutObject/GetObject, and the bucket's COMPLIANCE-mode Object Lock keeps every version.",
-    ),
-    Ack(
         "AwsSolutions-IAM5[Resource::<Integrity/WitnessBucket.Arn>/mlaudit/*]",
         "Integrity/VerifierPolicy/Resource",
         "An offline verifier reads every witnessed checkpoint of the log it verifies; read-only "
         "(GetObject) and limited to the checkpoints' prefix.",
-    ),
-    *(
-        Ack(
-            f"AwsSolutions-IAM5[Resource::<Storage/AuditBucket.Arn>/{prefix}*]",
-            "Route-proofs/Role/DefaultPolicy/Resource",
-            "Receipts read the event's Parquet file and the log entries and checkpoints that prove it; "
-            "read-only (GetObject) and limited to the events/ and integrity/ prefixes.",
-        )
-        for prefix in ("events/", "integrity/")
     ),
     Ack("AwsSolutions-APIG3", STAGE, _WAF, unless="waf_enabled"),
     Ack("NIST.800.53.R5-APIGWAssociatedWithWAF", STAGE, _WAF, unless="waf_enabled"),
@@ -272,25 +196,6 @@ ACKNOWLEDGMENTS: tuple[Ack, ...] = (
     ),
     *(
         Ack(
-            f"AwsSolutions-IAM5[Resource::<Imports/LandingBucket.Arn>/{prefix}/*]",
-            "Imports/Import/Role/DefaultPolicy/Resource",
-            "Files are dropped, and their reports written, under keys the uploader names; the import reads "
-            "only under imports/ (GetObject) and writes only under reports/ (PutObject).",
-        )
-        for prefix in ("imports", "reports")
-    ),
-    *(
-        Ack(
-            f"{pack}-LambdaDLQ",
-            "Imports/Import/Function/Resource",
-            "EventBridge retries a failed import twice within two hours; a file whose import still fails stays "
-            "in the landing bucket with no report (the CLI says so, the Errors alarm fires), and dropping it "
-            "again is safe: an import stores each line once.",
-        )
-        for pack in PACKS[1:]
-    ),
-    *(
-        Ack(
             f"{pack}-LambdaConcurrency",
             "Imports/Import/Function/Resource",
             "One run per dropped file, bounded by how many files land; a reservation would fail the deployment "
@@ -311,6 +216,39 @@ ACKNOWLEDGMENTS: tuple[Ack, ...] = (
     ),
     *(Ack(f"{pack}-DynamoDBInBackupPlan", p, _BACKUP) for pack in PACKS[1:] for p in TABLES),
 )
+
+
+# Where each bucket a grant may name objects in sits (resolve_rule finds its logical id).
+BUCKET_PATHS = {
+    Resource.AUDIT_BUCKET: "Storage/AuditBucket",
+    Resource.RESULTS_BUCKET: "Analytics/QueryResults",
+    Resource.LANDING_BUCKET: "Imports/LandingBucket",
+    Resource.WITNESS_BUCKET: "Integrity/WitnessBucket",
+}
+
+
+def grant_acknowledgments(specs: Sequence[FunctionSpec] = functions.FUNCTIONS) -> tuple[Ack, ...]:
+    """AwsSolutions-IAM5 on each function's role for each grant on a bucket's objects
+    (`Grant.objects`): the keys are made at run time, so the statement names a key pattern,
+    and the grant's own `why` says what for. A new grant brings its acknowledgment along;
+    one without a why stops here."""
+    rows: dict[tuple[str, str], Ack] = {}
+    for spec in specs:
+        for grant in (g for g in spec.grants if g.objects is not None):
+            if not grant.why:
+                raise ValueError(f"{spec.name}: the grant on {grant.resource.name} objects {grant.objects} "
+                                 "needs its why (it is the cdk-nag acknowledgment's reason)")
+            rule = f"AwsSolutions-IAM5[Resource::<{BUCKET_PATHS[grant.resource]}.Arn>/{grant.objects}]"
+            path = f"{function_path(spec.name)}/Role/DefaultPolicy/Resource"
+            reason = (f"The {spec.name} function: {grant.why}. Object keys are made at run time, so the grant "
+                      f"names the pattern {grant.objects} and allows only {', '.join(grant.actions)} there.")
+            if (rule, path) in rows:  # two grants under one pattern: one row, both reasons
+                reason = f"{rows[rule, path].reason} {reason}"
+            rows[rule, path] = Ack(rule, path, reason)
+    return tuple(rows.values())
+
+
+ACKNOWLEDGMENTS = (*ACKNOWLEDGMENTS, *grant_acknowledgments())
 
 
 def add_rule_packs(app: App) -> None:

@@ -234,6 +234,11 @@ class ResourceMap:
         self._arns = dict(arns)
         self._attributes = dict(attributes)
 
+    def register(self, resource: Resource, arn: str, **attributes: str) -> None:
+        """A resource built after the functions (the API, the rules), for the resource policies."""
+        self._arns[resource] = arn
+        self._attributes.update({Attr(resource, name): value for name, value in attributes.items()})
+
     def attribute(self, attr: Attr) -> str:
         if attr.attribute == "arn":
             return self._arns[attr.resource]
@@ -321,4 +326,9 @@ class AuditFunction(Construct):
         cfn_function = self.function.node.default_child
         assert isinstance(cfn_function, lambda_.CfnFunction)
         cfn_function.add_metadata("cfn-lint", {"config": {"ignore_checks": ["W3005"]}})
+        if spec.dead_letter is not None:
+            # Set on the resource, not through `dead_letter_queue=`: that adds its own grant to the
+            # role, which must hold the declaration's grants only (sqs:SendMessage is declared).
+            cfn_function.dead_letter_config = lambda_.CfnFunction.DeadLetterConfigProperty(
+                target_arn=resources.attribute(Attr(spec.dead_letter, "arn")))
 

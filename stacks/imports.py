@@ -12,6 +12,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from stacks.ingestion import dead_letter_queue
 from stacks.storage import encrypted_bucket
 
 IMPORTS_PREFIX = "imports/"
@@ -39,6 +40,10 @@ class Imports(Construct):
                 )
             ],
         )
+        # A landed file's event that could not be delivered to, or imported by, the function: kept
+        # (SQS's longest) with an alarm on its depth (stacks/monitoring.py). The file stays in the
+        # bucket; `docs/deploy.md` says how to import it again.
+        self.dead_letter_queue = dead_letter_queue(self, "DeadLetterQueue", key=key)
         # S3 -> EventBridge, set on the bucket itself: CDK's own notification wiring would add
         # a custom-resource function whose role no declaration describes.
         cfn_bucket = self.landing_bucket.node.default_child
@@ -47,7 +52,7 @@ class Imports(Construct):
 
     def trigger(self, importer: lambda_.IFunction) -> None:
         """Each file created under imports/ goes to the import function."""
-        events.Rule(
+        self.rule = events.Rule(
             self,
             "FileLanded",
             description="A file landed for import",
@@ -59,5 +64,9 @@ class Imports(Construct):
                     "object": {"key": [{"prefix": IMPORTS_PREFIX}]},
                 },
             ),
-            targets=[targets.LambdaFunction(importer, retry_attempts=2, max_event_age=Duration.hours(2))],
+            # An event EventBridge could not deliver (throttled past its retries, refused) goes to
+            # the dead-letter queue; one the function failed on after Lambda's two asynchronous
+            # retries goes there too (the function's DeadLetterConfig, mlaudit.functions).
+            targets=[targets.LambdaFunction(importer, retry_attempts=2, max_event_age=Duration.hours(2),
+                                            dead_letter_queue=self.dead_letter_queue)],
         )

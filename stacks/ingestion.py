@@ -14,6 +14,19 @@ from mlaudit.resources import DEAD_LETTER_RETENTION_DAYS
 from mlaudit.settings import Settings
 
 
+def dead_letter_queue(scope: Construct, construct_id: str, *, key: kms.IKey) -> sqs.Queue:
+    """A dead-letter queue: KMS-encrypted, TLS only, SQS's longest retention, retained."""
+    return sqs.Queue(
+        scope,
+        construct_id,
+        encryption=sqs.QueueEncryption.KMS,
+        encryption_master_key=key,
+        enforce_ssl=True,
+        retention_period=Duration.days(DEAD_LETTER_RETENTION_DAYS),
+        removal_policy=RemovalPolicy.RETAIN,
+    )
+
+
 class Ingestion(Construct):
     def __init__(
         self,
@@ -26,15 +39,7 @@ class Ingestion(Construct):
         super().__init__(scope, construct_id)
 
         # Both queues hold audit events not yet in the lake: retained like the lake.
-        self.dead_letter_queue = sqs.Queue(
-            self,
-            "DeadLetterQueue",
-            encryption=sqs.QueueEncryption.KMS,
-            encryption_master_key=key,
-            enforce_ssl=True,
-            retention_period=Duration.days(DEAD_LETTER_RETENTION_DAYS),
-            removal_policy=RemovalPolicy.RETAIN,
-        )
+        self.dead_letter_queue = dead_letter_queue(self, "DeadLetterQueue", key=key)
         self.queue = sqs.Queue(
             self,
             "EventsQueue",

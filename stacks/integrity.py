@@ -15,13 +15,11 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from constructs import Construct
-from mlaudit.bucket_policy import WITNESS_PREFIXES
-from mlaudit.bucket_policy import statements as write_once_statements
 from mlaudit.functions import WITNESS_OBJECTS
 from mlaudit.layout import EVENTS_PREFIX, INTEGRITY_PREFIX
 from mlaudit.settings import Settings
 
-from stacks.storage import encrypted_bucket
+from stacks.storage import encrypted_bucket, lock_retention
 
 
 def checkpoint_interval(settings: Settings) -> Duration:
@@ -54,22 +52,34 @@ class Integrity(Construct):
         # with it, stores only sealed events, so it cannot invent any (mlaudit.integrity.seals).
         self.seal_key = self._signing_key(
             "SealKey", "certifies the keys that seal each pack of events where they are accepted")
-        # The witness: every checkpoint, write-once under COMPLIANCE-mode Object Lock (no one,
-        # root included, removes a version before retention ends). The signer reads its last
-        # state back from here; verifiers trust it. For a witness in another account, grant
-        # the checkpoint role PutObject there and point the verifier at that bucket.
+        # The witness: every checkpoint, write-once, under Object Lock in object_lock_mode like
+        # the lake (COMPLIANCE in production: no one, root included, removes a version before
+        # retention ends; GOVERNANCE for a trial deploy that must be removable, docs/deploy.md).
+        # Lifecycle expires a checkpoint once its retention has passed, as the lake's objects.
+        # The signer reads its last state back from here; verifiers trust it. For a witness in
+        # another account, grant the checkpoint role PutObject there and point the verifier at
+        # that bucket.
         self.witness_bucket = encrypted_bucket(
             self,
             "WitnessBucket",
             key=key,
             access_logs=access_logs,
             access_logs_prefix="witness-bucket/",
-            object_lock=s3.ObjectLockRetention.compliance(Duration.days(settings.object_lock_days)),
+            object_lock=lock_retention(settings),
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    id="expire-after-retention",
+                    # A delete marker once retention ends; the version itself a day later
+                    # (lifecycle never removes a version Object Lock still protects).
+                    expiration=Duration.days(settings.object_lock_days),
+                    noncurrent_version_expiration=Duration.days(1),
+                    abort_incomplete_multipart_upload_after=Duration.days(7),
+                )
+            ],
         )
         # Object Lock protects versions, not keys: the policy makes every key write-once for
-        # every principal (no delete marker, no second version), as in the audit bucket.
-        for statement in write_once_statements(self.witness_bucket.bucket_arn, WITNESS_PREFIXES):
-            self.witness_bucket.add_to_resource_policy(iam.PolicyStatement.from_json(statement))
+        # every principal (no delete marker, no second version), as in the audit bucket; its
+        # statements are added with the stack's other resource policies (stacks/policies.py).
         # Subscribers (an archive in another account, a notary, e-mail) keep their own copies.
         self.witness_topic = sns.Topic(
             self, "WitnessTopic", master_key=key, enforce_ssl=True,
@@ -110,7 +120,7 @@ class Integrity(Construct):
 
     def schedule(self, checkpoint: lambda_.IFunction) -> None:
         """Sign the log's head on a fixed rate."""
-        events.Rule(
+        self.schedule_rule = events.Rule(
             self,
             "Schedule",
             description="Sign the integrity log's head",

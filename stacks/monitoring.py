@@ -37,9 +37,12 @@ class Monitoring(Construct):
         rest_api: apigw.RestApi,
         queue: sqs.IQueue,
         dead_letter_queue: sqs.IQueue,
+        imports_dead_letter_queue: sqs.IQueue,
         functions: Mapping[str, lambda_.IFunction],
     ) -> None:
         super().__init__(scope, construct_id)
+        # Its policy lets CloudWatch alarms publish (mlaudit.resource_policies): a topic policy
+        # replaces SNS's default one.
         self.topic = sns.Topic(self, "AlarmTopic", master_key=key, enforce_ssl=True)
         if settings.alarm_email:
             self.topic.add_subscription(subscriptions.EmailSubscription(settings.alarm_email))
@@ -51,6 +54,14 @@ class Monitoring(Construct):
             dlq_depth(period=PERIOD, statistic="Maximum"),
             threshold=0,
             description="Events the writer could not store are waiting in the DLQ: inspect, fix, redrive.",
+        )
+        self._alarm(
+            "ImportsDeadLetterQueueNotEmpty",
+            imports_dead_letter_queue.metric_approximate_number_of_messages_visible(period=PERIOD,
+                                                                                     statistic="Maximum"),
+            threshold=0,
+            description="A landed file's event could not be delivered to, or imported by, the import function: "
+            "read it from the imports dead-letter queue, fix the cause, drop the file again (docs/deploy.md).",
         )
         self._alarm(
             "WriterFallingBehind",

@@ -42,7 +42,7 @@ class Monitors(Construct):
         self.dashboards: dict[str, cw.Dashboard] = {}
 
     def wire(self, function: lambda_.IFunction) -> None:
-        events.Rule(
+        self.schedule = events.Rule(
             self, "Schedule", description="Evaluate the monitors", schedule=events.Schedule.rate(INTERVAL),
             targets=[targets.LambdaFunction(function, retry_attempts=0, max_event_age=Duration.minutes(10))],
         )

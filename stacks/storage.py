@@ -4,13 +4,11 @@ data or protects it, so everything is retained when the stack is deleted."""
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
-from mlaudit.bucket_policy import statements as write_once_statements
 from mlaudit.resources import data_key_alias
 from mlaudit.settings import Settings
 
@@ -22,7 +20,8 @@ STORAGE_CLASSES: dict[str, s3.StorageClass] = {
 }
 
 
-def _lock_retention(settings: Settings) -> s3.ObjectLockRetention:
+def lock_retention(settings: Settings) -> s3.ObjectLockRetention:
+    """The default retention of the audit bucket and the witness: object_lock_mode for object_lock_days."""
     days = Duration.days(settings.object_lock_days)
     if settings.object_lock_mode == "COMPLIANCE":
         return s3.ObjectLockRetention.compliance(days)
@@ -64,8 +63,6 @@ def encrypted_bucket(
 class Storage(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, settings: Settings) -> None:
         super().__init__(scope, construct_id)
-        stack = Stack.of(self)
-
         self.key = kms.Key(
             self,
             "Key",
@@ -75,41 +72,8 @@ class Storage(Construct):
             pending_window=Duration.days(30),
             removal_policy=RemovalPolicy.RETAIN,
         )
-        # Services that encrypt on their own behalf. IAM principals get the key
-        # through their own policies (the key policy's account statement), one
-        # grant per function, never through this policy.
-        self.key.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="CloudWatchLogsInThisAccount",
-                principals=[iam.ServicePrincipal(f"logs.{stack.region}.amazonaws.com")],
-                actions=[
-                    "kms:Encrypt",
-                    "kms:Decrypt",
-                    "kms:ReEncryptFrom",
-                    "kms:ReEncryptTo",
-                    "kms:GenerateDataKey",
-                    "kms:GenerateDataKeyWithoutPlaintext",
-                    "kms:DescribeKey",
-                ],
-                resources=["*"],
-                conditions={
-                    "ArnLike": {
-                        "kms:EncryptionContext:aws:logs:arn": (
-                            f"arn:{stack.partition}:logs:{stack.region}:{stack.account}:log-group:*"
-                        )
-                    }
-                },
-            )
-        )
-        self.key.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="CloudWatchAlarmsPublishToEncryptedTopic",
-                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
-                actions=["kms:Decrypt", "kms:GenerateDataKey"],
-                resources=["*"],
-                conditions={"StringEquals": {"aws:SourceAccount": stack.account}},
-            )
-        )
+        # Its key policy (the services that use it on their own behalf: CloudWatch Logs, alarms,
+        # EventBridge's dead letters) is declared in mlaudit.resource_policies (stacks/policies.py).
 
         # S3 server access logs cannot be delivered to an SSE-KMS bucket: this one uses SSE-S3.
         self.access_logs = s3.Bucket(
@@ -139,7 +103,7 @@ class Storage(Construct):
             key=self.key,
             access_logs=self.access_logs,
             access_logs_prefix="audit-bucket/",
-            object_lock=_lock_retention(settings),
+            object_lock=lock_retention(settings),
             lifecycle_rules=[
                 s3.LifecycleRule(
                     id="archive-then-expire",
@@ -164,11 +128,9 @@ class Storage(Construct):
                 )
             ],
         )
-        # Write-once under events/ and integrity/, for every principal: no delete (no delete
-        # markers), no write without If-None-Match (no second version). mlaudit.bucket_policy
-        # declares it; the local stack enforces the same statements.
-        for statement in write_once_statements(self.audit_bucket.bucket_arn):
-            self.audit_bucket.add_to_resource_policy(iam.PolicyStatement.from_json(statement))
+        # Write-once under events/ and integrity/, for every principal (mlaudit.bucket_policy): its
+        # statements are added with the stack's other resource policies (stacks/policies.py), and
+        # the local stack enforces the same statements.
 
         # Idempotency: event ids already accepted, forgotten after idempotency_ttl_seconds.
         self.idempotency_table = self._table("IdempotencyTable")

@@ -1,28 +1,37 @@
 """The composition root: every function's services are built here, once, from the
-function's typed environment (`mlaudit.functions`) and a client factory.
+function's typed environment (`mlaudit.functions`) and its clients.
 
-On Lambda the environment is the process's and clients come from boto3. The local
-stack configures each function with its own environment and clients that are held
-to its declared grants; tests configure a function with a service built on fakes:
+A builder is `Callable[[Env, Clients], Service]`: the function's `FunctionEnv` subclass
+in, the service its handler calls out, typed. On Lambda the environment is the process's
+and clients come from boto3; a function declared with `engine="athena"` runs its named
+queries on Athena. The local stack configures each function with its own environment,
+clients held to its declared grants and, for such a function, the DuckDB stand-in
+(`Clients.query_engine`); tests configure a function with a service built on fakes:
 
     bootstrap.app("queries").configure(service=QueryService(catalog, engine, recorder))
 
-Nothing is built at import time (no client, no environment read, no network).
+Measured variants (metrics) wrap a service here, so handlers never ask which they hold.
+Nothing is built at import time (no client, no environment read, no network), and each
+builder imports only its own function's modules: a function's cold start does not pay
+for another's (hence the imports inside the builders).
 """
 
 from __future__ import annotations
 
+import importlib
+import json
 import os
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from mlaudit.functions import (
     AuthorizerEnv,
     CheckpointEnv,
     ConfigEnv,
+    FunctionEnv,
     ImportsEnv,
     IngestEnv,
     MonitorsEnv,
@@ -33,7 +42,25 @@ from mlaudit.functions import (
     spec,
 )
 
-Clients = Callable[[str], Any]  # service name -> boto3 client
+if TYPE_CHECKING:
+    from mlaudit.auth import TokenVerifier
+    from mlaudit.configuration import ConfigService
+    from mlaudit.imports.landed import ImportService
+    from mlaudit.integrity.checkpoint import Checkpointer
+    from mlaudit.integrity.proofs import ProofService
+    from mlaudit.integrity.seals import PackSealer
+    from mlaudit.metrics import MeasuredIngest, MeasuredWriter
+    from mlaudit.monitors.service import MonitorService
+    from mlaudit.privacy import PrivacyService
+    from mlaudit.queries.catalog import Catalog
+    from mlaudit.queries.engine import QueryEngine
+    from mlaudit.queries.service import QueryService
+    from mlaudit.self_audit import QueueSelfAudit
+
+S = TypeVar("S")
+E = TypeVar("E", bound=FunctionEnv)
+ClientFactory = Callable[[str], Any]  # service name -> boto3 client
+EngineFactory = Callable[["Catalog", QueriesEnv], "QueryEngine"]
 
 
 def _aws_clients(service: str) -> Any:
@@ -43,32 +70,58 @@ def _aws_clients(service: str) -> Any:
 
 
 @dataclass(frozen=True)
+class Clients:
+    """A function's AWS clients by service name, and the engine its named queries run on:
+    Athena by default; `query_engine` replaces it (the local stack's DuckDB stand-in)."""
+
+    client: ClientFactory = _aws_clients
+    query_engine: EngineFactory | None = None
+
+    def __call__(self, service: str) -> Any:
+        return self.client(service)
+
+    def engine(self, catalog: Catalog, env: QueriesEnv) -> QueryEngine:
+        if self.query_engine is not None:
+            return self.query_engine(catalog, env)
+        from mlaudit.queries.athena import AthenaEngine  # noqa: PLC0415 - only the query functions use it
+
+        return AthenaEngine(self("athena"), catalog, workgroup=env.athena_workgroup, database=env.glue_database)
+
+
+@dataclass(frozen=True)
 class Runtime:
-    """What a function is handed: its environment and its AWS clients."""
+    """What a function is handed: its environment and its clients (a bare client factory
+    is taken as `Clients(factory)`)."""
 
     environ: Mapping[str, str]
-    clients: Clients
+    clients: Clients | ClientFactory
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.clients, Clients):
+            object.__setattr__(self, "clients", Clients(self.clients))
 
 
 def lambda_runtime() -> Runtime:
-    return Runtime(os.environ, _aws_clients)
+    return Runtime(os.environ, Clients())
 
 
-Builder = Callable[[Any, Clients], Any]
+Builder = Callable[[E, Clients], S]
 
 
-class FunctionApp:
+class FunctionApp(Generic[S]):
     """One function's service, built on first use from its runtime."""
 
-    def __init__(self, name: str, build: Builder) -> None:
+    def __init__(self, name: str, build: Builder[Any, S] | None = None) -> None:
         self.name = name
         self.env_type = spec(name).environment
         self._build = build
         self._runtime: Runtime | None = None
-        self._service: Any = None
+        self._service: S | None = None
         self._lock = threading.Lock()
 
-    def configure(self, *, runtime: Runtime | None = None, service: Any = None, build: Builder | None = None) -> None:
+    def configure(
+        self, *, runtime: Runtime | None = None, service: S | None = None, build: Builder[Any, S] | None = None,
+    ) -> None:
         """Use this runtime (None: Lambda's), this ready service, or this builder; resets what was built."""
         with self._lock:
             self._runtime, self._service = runtime, service
@@ -78,7 +131,7 @@ class FunctionApp:
     def reset(self) -> None:
         """Back to Lambda's runtime and the default builder."""
         with self._lock:
-            self._runtime, self._service, self._build = None, None, BUILDERS[self.name]
+            self._runtime, self._service, self._build = None, None, None
 
     @property
     def runtime(self) -> Runtime:
@@ -87,18 +140,20 @@ class FunctionApp:
     def env(self) -> Any:
         return self.env_type.from_environ(self.runtime.environ)
 
-    def service(self) -> Any:
+    def service(self) -> S:
         with self._lock:
             if self._service is None:
                 runtime = self.runtime
-                self._service = self._build(self.env_type.from_environ(runtime.environ), runtime.clients)
+                assert isinstance(runtime.clients, Clients)
+                build = self._build or builder(self.name)
+                self._service = build(self.env_type.from_environ(runtime.environ), runtime.clients)
             return self._service
 
 
-# --- builders: one per function ------------------------------------------------------
+# --- builders: one per function (imports inside: each function loads only its own) ----
 
 
-def build_authorizer(env: AuthorizerEnv, clients: Clients) -> Any:
+def build_authorizer(env: AuthorizerEnv, clients: Clients) -> TokenVerifier:
     from mlaudit.auth import JwksCache, TokenVerifier, http_jwks_fetcher  # noqa: PLC0415
 
     return TokenVerifier(
@@ -108,7 +163,7 @@ def build_authorizer(env: AuthorizerEnv, clients: Clients) -> Any:
     )
 
 
-def _sealer(seal_key_id: str, clients: Clients, function: str) -> Any:
+def _sealer(seal_key_id: str, clients: Clients, function: str) -> PackSealer:
     """Seals every pack this function enqueues (a key made in memory, certified once per
     container with the seal key: only the functions that enqueue may sign with it)."""
     from mlaudit.integrity.seals import PackSealer  # noqa: PLC0415 - cryptography: on first use
@@ -117,7 +172,7 @@ def _sealer(seal_key_id: str, clients: Clients, function: str) -> Any:
     return PackSealer(KmsSigner(clients("kms"), seal_key_id), function)
 
 
-def _self_audit(queue_url: str, clients: Clients, seal_key_id: str, function: str) -> Any:
+def _self_audit(queue_url: str, clients: Clients, seal_key_id: str, function: str) -> QueueSelfAudit:
     """The stack's own audit events go to the events queue like any client's, sealed."""
     from mlaudit.adapters.queue import SqsQueue  # noqa: PLC0415
     from mlaudit.self_audit import QueueSelfAudit  # noqa: PLC0415
@@ -131,7 +186,7 @@ def _subject_keys(table: str, key_id: str, clients: Clients) -> Any:
     return DynamoKmsKeyStore(clients("dynamodb"), clients("kms"), table, key_id)
 
 
-def build_ingest(env: IngestEnv, clients: Clients, function: str = "ingest") -> Any:
+def build_ingest(env: IngestEnv, clients: Clients, function: str = "ingest") -> MeasuredIngest:
     from mlaudit.adapters.idempotency import DynamoIdempotencyStore  # noqa: PLC0415
     from mlaudit.adapters.queue import SqsQueue  # noqa: PLC0415
     from mlaudit.ingest.request import IngestLimits  # noqa: PLC0415
@@ -156,18 +211,20 @@ def build_ingest(env: IngestEnv, clients: Clients, function: str = "ingest") -> 
     ))
 
 
-def build_writer(env: WriterEnv, clients: Clients) -> Any:
+def build_writer(env: WriterEnv, clients: Clients) -> MeasuredWriter:
     from mlaudit.adapters.bucket import S3Bucket  # noqa: PLC0415
     from mlaudit.adapters.ledger import DynamoLedger  # noqa: PLC0415
     from mlaudit.integrity import records  # noqa: PLC0415
     from mlaudit.integrity.seals import SealChecker  # noqa: PLC0415
     from mlaudit.integrity.signing import KmsSigner, kms_public_key_pem, load_public_key  # noqa: PLC0415
     from mlaudit.integrity.sink import IntegritySink  # noqa: PLC0415
-    from mlaudit.metrics import CountedObjects  # noqa: PLC0415
+    from mlaudit.metrics import CountedObjects, MeasuredWriter  # noqa: PLC0415
+    from mlaudit.subject_index import SubjectIndex  # noqa: PLC0415
     from mlaudit.writer import WriterService  # noqa: PLC0415
 
-    return WriterService(
-        objects=CountedObjects(S3Bucket(clients("s3"), env.audit_bucket, env.kms_key_id)),  # bytes_written
+    objects = CountedObjects(S3Bucket(clients("s3"), env.audit_bucket, env.kms_key_id))  # bytes_written
+    return MeasuredWriter(WriterService(
+        objects=objects,
         ledger=DynamoLedger(clients("dynamodb"), env.ledger_table),
         integrity=IntegritySink(
             S3Bucket(clients("s3"), env.audit_bucket, env.kms_key_id),
@@ -178,10 +235,12 @@ def build_writer(env: WriterEnv, clients: Clients) -> Any:
         in_flight=timedelta(seconds=env.writer_timeout_seconds),
         # Only packs ingest sealed are stored (the writer checks the seal; it cannot make one).
         seals=SealChecker(load_public_key(kms_public_key_pem(clients("kms"), env.seal_key_id))),
-    )
+        # Pseudonym -> files, so subject access reads only a subject's files (docs/privacy.md).
+        subject_index=SubjectIndex(S3Bucket(clients("s3"), env.audit_bucket, env.kms_key_id)),
+    ), objects)
 
 
-def build_checkpoint(env: CheckpointEnv, clients: Clients) -> Any:
+def build_checkpoint(env: CheckpointEnv, clients: Clients) -> Checkpointer:
     from mlaudit.adapters.bucket import S3Bucket  # noqa: PLC0415
     from mlaudit.integrity import records  # noqa: PLC0415
     from mlaudit.integrity.checkpoint import Checkpointer  # noqa: PLC0415
@@ -199,82 +258,61 @@ def build_checkpoint(env: CheckpointEnv, clients: Clients) -> Any:
     )
 
 
-def build_proofs(env: ProofsEnv, clients: Clients) -> Any:
+def build_proofs(env: ProofsEnv, clients: Clients) -> ProofService:
     from mlaudit.adapters.bucket import S3Bucket  # noqa: PLC0415
     from mlaudit.integrity.proofs import ProofService  # noqa: PLC0415
 
     return ProofService(S3Bucket(clients("s3"), env.audit_bucket))
 
 
-def build_privacy(env: PrivacyEnv, clients: Clients) -> Any:
+def build_privacy(env: PrivacyEnv, clients: Clients) -> PrivacyService:
+    from mlaudit.adapters.bucket import S3Bucket  # noqa: PLC0415
     from mlaudit.adapters.subject_lake import S3SubjectEvents  # noqa: PLC0415
     from mlaudit.privacy import PrivacyService  # noqa: PLC0415
 
     return PrivacyService(
         keys=_subject_keys(env.subject_keys_table, env.kms_key_id, clients),
-        lake=S3SubjectEvents(clients("s3"), env.audit_bucket),
+        lake=S3SubjectEvents(S3Bucket(clients("s3"), env.audit_bucket)),  # through the subject index
         audit=_self_audit(env.events_queue_url, clients, env.seal_key_id, "privacy"),
     )
 
 
-def build_queries(env: QueriesEnv, clients: Clients, engine: Any = None) -> Any:
-    """`engine`: Athena by default; the local stack passes its DuckDB stand-in."""
+def build_queries(env: QueriesEnv, clients: Clients) -> QueryService:
     from mlaudit.queries.catalog import load_catalog  # noqa: PLC0415
     from mlaudit.queries.service import QueryService  # noqa: PLC0415
 
     catalog = load_catalog()  # unchecked: no sqlglot in the Lambda asset (see portability)
-    if engine is None:
-        from mlaudit.queries.athena import AthenaEngine  # noqa: PLC0415
-
-        engine = AthenaEngine(clients("athena"), catalog, workgroup=env.athena_workgroup, database=env.glue_database)
-    return QueryService(catalog, engine, _self_audit(env.events_queue_url, clients, env.seal_key_id, "queries"))
+    return QueryService(catalog, clients.engine(catalog, env),
+                        _self_audit(env.events_queue_url, clients, env.seal_key_id, "queries"))
 
 
-def build_monitors(env: MonitorsEnv, clients: Clients, engine: Any = None, monitors: Any = None) -> Any:
-    """`engine`: Athena by default, the local stack's DuckDB stand-in there; `monitors`: the
-    packaged monitors file's by default (the local stack may name another file)."""
+def build_monitors(env: MonitorsEnv, clients: Clients, monitors: Any = None) -> MonitorService:
+    """`monitors`: the packaged monitors file's by default (the local stack may name another file)."""
     from mlaudit import monitors as monitors_file  # noqa: PLC0415
     from mlaudit.monitors.emf import EmfMonitorMetrics, SnsAlarmTopic  # noqa: PLC0415
     from mlaudit.monitors.service import MonitorService  # noqa: PLC0415
     from mlaudit.queries.catalog import load_catalog  # noqa: PLC0415
 
     catalog = load_catalog()
-    if engine is None:
-        from mlaudit.queries.athena import AthenaEngine  # noqa: PLC0415
-
-        engine = AthenaEngine(clients("athena"), catalog, workgroup=env.athena_workgroup, database=env.glue_database)
     return MonitorService(
-        monitors if monitors is not None else monitors_file.load(), catalog, engine,
+        monitors if monitors is not None else monitors_file.load(), catalog, clients.engine(catalog, env),
         _self_audit(env.events_queue_url, clients, env.seal_key_id, "monitors"),
         SnsAlarmTopic(clients("sns"), env.monitors_topic_arn),
         EmfMonitorMetrics(),
     )
 
 
-@dataclass(frozen=True)
-class ConfigService:
-    settings: dict[str, Any]
-    audit: Any
-
-
 def build_config(env: ConfigEnv, clients: Clients) -> ConfigService:
-    import json  # noqa: PLC0415
+    from mlaudit.configuration import ConfigService  # noqa: PLC0415
 
     return ConfigService(json.loads(env.settings_json),
                          _self_audit(env.events_queue_url, clients, env.seal_key_id, "config"))
 
 
-@dataclass(frozen=True)
-class ImportService:
-    bucket: str
-    landing: Any  # LandingFiles
-    importer: Any  # FileImporter
-    principal: Any
-
-
 def build_imports(env: ImportsEnv, clients: Clients) -> ImportService:
     from mlaudit.adapters.landing import LandingFiles  # noqa: PLC0415
     from mlaudit.imports import FileImporter  # noqa: PLC0415
+    from mlaudit.imports.landed import ImportService  # noqa: PLC0415
     from mlaudit.principal import Principal  # noqa: PLC0415
 
     ingest = build_ingest(env, clients, "imports")
@@ -289,7 +327,7 @@ def build_imports(env: ImportsEnv, clients: Clients) -> ImportService:
     )
 
 
-BUILDERS: dict[str, Builder] = {
+BUILDERS: dict[str, Builder[Any, Any]] = {
     "authorizer": build_authorizer,
     "ingest": build_ingest,
     "writer": build_writer,
@@ -302,12 +340,22 @@ BUILDERS: dict[str, Builder] = {
     "imports": build_imports,
 }
 
-_APPS: dict[str, FunctionApp] = {}
+def builder(name: str) -> Builder[Any, Any]:
+    """The function's builder: the one its declaration names, or the composition root's."""
+    declared = spec(name).builder
+    if declared is None:
+        return BUILDERS[name]
+    module, _, function = declared.partition(":")
+    return getattr(importlib.import_module(module), function)  # on first use: the function's own modules only
+
+
+_APPS: dict[str, FunctionApp[Any]] = {}
 _APPS_LOCK = threading.Lock()
 
 
-def app(name: str) -> FunctionApp:
+def app(name: str) -> FunctionApp[Any]:
+    """The function's app; a handler names its service's type: `APP: FunctionApp[QueryService] = app("queries")`."""
     with _APPS_LOCK:
         if name not in _APPS:
-            _APPS[name] = FunctionApp(name, BUILDERS[name])
+            _APPS[name] = FunctionApp(name)
         return _APPS[name]

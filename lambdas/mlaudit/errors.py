@@ -8,7 +8,19 @@ submitted value (it may hold personal data), and `errors`, the field problems as
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
+
+# How many field problems one answer lists (the message says when there were more).
+MAX_REPORTED_ERRORS = 100
+
+
+def masked_name(name: Any) -> str:
+    """A caller-chosen name (a field or key) in an error: never echoed, which could be
+    personal data, but named by the first 8 hex digits of its UTF-8 SHA-256, which the
+    caller can compute to find it."""
+    digest = hashlib.sha256(str(name).encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    return f"<name sha256:{digest}>"
 
 
 class DomainError(Exception):

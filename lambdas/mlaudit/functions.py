@@ -187,6 +187,21 @@ class FunctionSpec:
     timeout_seconds: int | str = 29
     reserved_concurrency: int | str | None = None
     pyarrow: bool = False  # the pyarrow layer: cold-start time, only where Parquet is read or written
+    # Where Lambda sends an asynchronous event the function still failed on after its retries
+    # (with the function's role: grant sqs:SendMessage on it); None for functions invoked
+    # synchronously or on a schedule with nothing to replay.
+    dead_letter: Resource | None = None
+    # Where its named queries run: "athena" (bootstrap.Clients.engine); the local stack runs
+    # them on DuckDB over the lake, checking each step Athena takes as the caller against
+    # these grants. None: the function runs no queries.
+    engine: str | None = None
+    # "module:function" that builds its service, `(env, clients) -> service`, beside the
+    # service itself; None: mlaudit.bootstrap.BUILDERS[name], the composition root's own.
+    builder: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.engine not in (None, "athena"):
+            raise ValueError(f"{self.name}: engine is 'athena' or None, not {self.engine!r}")
 
     @property
     def handler(self) -> str:
@@ -226,7 +241,7 @@ LAMBDA_PAYLOAD_LIMIT_BYTES = 6 * 1024 * 1024  # synchronous invoke and event sou
 SQS_RECEIVE_MAX = 10  # messages per ReceiveMessage / DeleteMessageBatch
 
 # Shorthands for the grants below.
-EVENTS_OBJECTS, INTEGRITY_OBJECTS = "events/*", "integrity/*"
+EVENTS_OBJECTS, INTEGRITY_OBJECTS, INDEX_OBJECTS = "events/*", "integrity/*", "index/*"
 # Who writes where under integrity/ (mlaudit.integrity.records): the writer records files,
 # the signer signs; neither can create the other's objects (a writer could otherwise claim
 # the next checkpoint's key, or a tile, before the signer).
@@ -254,9 +269,11 @@ RUN_ATHENA_QUERIES = (
     Grant(Resource.GLUE_CATALOG, ("glue:GetDatabase", "glue:GetTable")),
     Grant(Resource.GLUE_DATABASE, ("glue:GetDatabase", "glue:GetTable")),
     Grant(Resource.EVENTS_GLUE_TABLE, ("glue:GetTable",)),
-    Grant(Resource.AUDIT_BUCKET, ("s3:GetObject",), objects=EVENTS_OBJECTS),
+    Grant(Resource.AUDIT_BUCKET, ("s3:GetObject",), objects=EVENTS_OBJECTS,
+          why="Athena reads, as the caller, the Parquet files of the partitions a named query selects"),
     Grant(Resource.RESULTS_BUCKET, ("s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload"),
-          objects="*"),
+          objects="*", why="Athena writes each query's result files under keys named by execution id, and the "
+          "function pages them back; the bucket holds nothing else and expires results after 30 days"),
     Grant(Resource.AUDIT_BUCKET, ("s3:ListBucket", "s3:GetBucketLocation")),
     Grant(Resource.RESULTS_BUCKET, ("s3:ListBucket", "s3:GetBucketLocation")),
 )
@@ -286,12 +303,18 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         "writer", "SQS -> Parquet files and the integrity log in the lake.",
         WriterEnv,
         grants=(
-            Grant(Resource.AUDIT_BUCKET, ("s3:PutObject", "s3:GetObject"), objects=EVENTS_OBJECTS),
+            Grant(Resource.AUDIT_BUCKET, ("s3:PutObject", "s3:GetObject"), objects=EVENTS_OBJECTS,
+                  why="write each batch's Parquet files, keyed by partition and a file name made at write time; "
+                  "check for one a redelivered pack may already have written"),
             Grant(Resource.AUDIT_BUCKET, ("s3:GetObject",), objects=INTEGRITY_OBJECTS,
                   why="the log's head and each entry's prev; a retry's manifest and seals; checkpoint 0"),
             # What the writer records, and nothing the signer writes (checkpoints, tiles).
-            *(Grant(Resource.AUDIT_BUCKET, ("s3:PutObject",), objects=f"integrity/{area}/*")
+            *(Grant(Resource.AUDIT_BUCKET, ("s3:PutObject",), objects=f"integrity/{area}/*",
+                    why=f"append each file's {area} objects, keyed at write time")
               for area in WRITER_INTEGRITY_AREAS),
+            Grant(Resource.AUDIT_BUCKET, ("s3:PutObject", "s3:GetObject"), objects=INDEX_OBJECTS,
+                  why="the subject index: each batch's pseudonyms -> files, keyed by the hour at write time; "
+                  "closed hours and days merged"),
             LIST_AUDIT_BUCKET,
             Grant(Resource.LEDGER_TABLE, ("dynamodb:BatchGetItem", "dynamodb:PutItem"),
                   why="the pack ledger: a redelivered pack is not written twice (conditional claims)"),
@@ -314,14 +337,16 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         grants=(
             Grant(Resource.AUDIT_BUCKET, ("s3:GetObject",), objects=INTEGRITY_OBJECTS,
                   why="the log entries and the tiles"),
-            *(Grant(Resource.AUDIT_BUCKET, ("s3:PutObject",), objects=f"integrity/{area}/*")
+            *(Grant(Resource.AUDIT_BUCKET, ("s3:PutObject",), objects=f"integrity/{area}/*",
+                    why=f"write each numbered {area} object (numbered at run time)")
               for area in SIGNER_INTEGRITY_AREAS),
             LIST_AUDIT_BUCKET,
             Grant(Resource.DATA_KEY, ("kms:GenerateDataKey", "kms:Decrypt"), why="SSE-KMS objects"),
             Grant(Resource.SIGNING_KEY, ("kms:Sign",), why="only this function signs"),
             Grant(Resource.ENTRY_KEY, ("kms:GetPublicKey",), why="check each log entry's writer signature"),
             Grant(Resource.WITNESS_BUCKET, ("s3:PutObject", "s3:GetObject"), objects=WITNESS_OBJECTS,
-                  why="publish each checkpoint outside the audit bucket; read the last one back"),
+                  why="publish each checkpoint outside the audit bucket, at <log id>/checkpoints/<seq>.json "
+                  "(numbered at run time); read the last one back"),
             Grant(Resource.WITNESS_BUCKET, ("s3:ListBucket",), why="404, not 403, for a missing checkpoint"),
             Grant(Resource.WITNESS_BUCKET, ("s3:ListBucketVersions",),
                   why="never sign on while a witnessed checkpoint is hidden behind a delete marker or replaced"),
@@ -336,8 +361,10 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         "proofs", "Receipts, the latest checkpoint and consistency proofs (read-only).",
         ProofsEnv,
         grants=(
-            Grant(Resource.AUDIT_BUCKET, ("s3:GetObject",), objects=EVENTS_OBJECTS),
-            Grant(Resource.AUDIT_BUCKET, ("s3:GetObject",), objects=INTEGRITY_OBJECTS),
+            Grant(Resource.AUDIT_BUCKET, ("s3:GetObject",), objects=EVENTS_OBJECTS,
+                  why="a receipt reads the event's Parquet file"),
+            Grant(Resource.AUDIT_BUCKET, ("s3:GetObject",), objects=INTEGRITY_OBJECTS,
+                  why="a receipt reads the log entries and checkpoints that prove the event"),
             LIST_AUDIT_BUCKET,
             Grant(Resource.DATA_KEY, ("kms:Decrypt",), why="SSE-KMS objects"),
         ),
@@ -349,16 +376,24 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         grants=(
             Grant(Resource.SUBJECT_KEYS_TABLE, ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"),
                   why="read a subject's key (the pseudonym index is made on first use); erasure deletes it"),
-            Grant(Resource.AUDIT_BUCKET, ("s3:GetObject",), objects=EVENTS_OBJECTS),
+            Grant(Resource.AUDIT_BUCKET, ("s3:GetObject",), objects=EVENTS_OBJECTS,
+                  why="subject access reads the Parquet files the subject index names for one subject (keys are "
+                  "partitioned by date and type, not by subject)"),
+            Grant(Resource.AUDIT_BUCKET, ("s3:GetObject",), objects=INDEX_OBJECTS,
+                  why="the subject index (objects keyed by the hour or day they cover) names the files that hold "
+                  "the subject: only those are read"),
             LIST_AUDIT_BUCKET,
             *SEND_TO_QUEUE,
         ),
-        memory_mb=1024, pyarrow=True,
+        # A full vCPU: after a year at 1B events a month, an access makes about 1,000 S3 requests
+        # to the subject index, and boto3's CPU per request, not S3, is most of its time.
+        memory_mb=2048, pyarrow=True,
     ),
     FunctionSpec(
         "queries", "Named, parameterized Athena queries; every run is audited.",
         QueriesEnv,
         grants=(*RUN_ATHENA_QUERIES, *SEND_TO_QUEUE),
+        engine="athena",
     ),
     FunctionSpec(
         "monitors", "Scheduled: evaluate each monitor (mlaudit/monitors) through the named queries; "
@@ -371,6 +406,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         ),
         # CloudWatch metrics go out as EMF on stdout: no cloudwatch:PutMetricData.
         timeout_seconds=300,  # one Athena query per monitor, one after the other
+        engine="athena",
     ),
     FunctionSpec(
         "imports", "A file dropped in the landing bucket: each line through ingest's contract and queue; a report.",
@@ -381,11 +417,19 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
                   why="a file imported before answers with its first report and sends nothing"),
             Grant(Resource.SUBJECT_KEYS_TABLE, ("dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem"),
                   why="subject keys are created on first sight, as in ingest"),
-            Grant(Resource.LANDING_BUCKET, ("s3:GetObject",), objects="imports/*", why="the dropped file"),
-            Grant(Resource.LANDING_BUCKET, ("s3:PutObject",), objects="reports/*", why="its progress and report"),
+            # The landing bucket is versioned and the event names the version: a GET (and the HEAD
+            # before it) with a VersionId is authorized as s3:GetObjectVersion, not s3:GetObject.
+            Grant(Resource.LANDING_BUCKET, ("s3:GetObjectVersion",), objects="imports/*",
+                  why="read the dropped file, by the version the event names (the uploader names its key)"),
+            Grant(Resource.LANDING_BUCKET, ("s3:PutObject",), objects="reports/*",
+                  why="write the file's progress and report beside it"),
+            Grant(Resource.IMPORTS_DEAD_LETTER_QUEUE, ("sqs:SendMessage",),
+                  why="Lambda sends an event the import still failed on after its retries here, with this role "
+                  "(the queue's key: SEND_TO_QUEUE)"),
         ),
         memory_mb=1024, timeout_seconds=900,  # a large file: Lambda's longest run (the claim's in-flight time)
         pyarrow=True,  # Parquet files
+        dead_letter=Resource.IMPORTS_DEAD_LETTER_QUEUE,
     ),
     FunctionSpec(
         "config", "GET /v1/config: the settings in force; each read is audited.",

@@ -1,4 +1,5 @@
-"""HTTP answers for API Gateway proxy integrations: one table of statuses, one JSON shape.
+"""HTTP answers for API Gateway proxy integrations: one table of statuses, one JSON shape,
+one handler shape (`api_handler`).
 
 The domain raises `mlaudit.errors` kinds; `ERROR_STATUS` gives each its HTTP status.
 Every error body is ``{"error": <code>, "message": <text>, "errors": [...]}``;
@@ -11,8 +12,8 @@ from __future__ import annotations
 import functools
 import json
 import traceback
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from mlaudit.errors import (
     Conflict,
@@ -27,7 +28,12 @@ from mlaudit.errors import (
     Unavailable,
     UnsupportedMediaType,
 )
+from mlaudit.routes import ROUTES, route_of
 
+if TYPE_CHECKING:
+    from mlaudit.bootstrap import FunctionApp
+
+S = TypeVar("S")
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 
@@ -93,17 +99,37 @@ def answers_errors(logger: Any, unavailable: str) -> Callable[[Handler], Handler
     return decorate
 
 
-def dispatch(
-    event: dict[str, Any], operations: dict[str, Callable[[dict[str, Any]], Any]],
-    statuses: dict[str, int] | None = None,
-) -> tuple[int, Any]:
-    """Run the operation the routes table names for this event's route: (status, body)."""
-    from mlaudit.routes import route_of  # noqa: PLC0415 - keeps the routes table out of http's import
+# An HTTP function's operation: the request's event and the function's service in, the
+# answer's body out (the route gives its status).
+Operation = Callable[[dict[str, Any], S], Any]
 
-    route = route_of(event)
-    if route is None or route.operation not in operations:
-        raise NotFound("not_found", "No such route.")
-    return (statuses or {}).get(route.operation, 200), operations[route.operation](event)
+
+def api_handler(app: FunctionApp[S], operations: Mapping[str, Operation[S]], logger: Any,
+                unavailable: str) -> Handler:
+    """Every HTTP function's Lambda handler, from its operations: the route an event was
+    sent to (`mlaudit.routes`) names the operation, called with the function's service; the
+    answer is the route's status with the operation's body as JSON, or no body where the
+    route declares none. A public route's operation gets no service (None): it serves
+    nothing about the audit trail. Failures map to HTTP once (`answers_errors`).
+
+    The operations must be exactly those the routes table gives this function."""
+    served = {route.operation for route in ROUTES if route.function == app.name}
+    if served != set(operations):
+        raise ValueError(f"{app.name}: the routes name operations {sorted(served)}, "
+                         f"the handler has {sorted(operations)}")
+
+    @logger.inject_lambda_context(clear_state=True)
+    @answers_errors(logger, unavailable)
+    def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        route = route_of(event)
+        if route is None or route.function != app.name:
+            raise NotFound("not_found", "No such route.")
+        body = operations[route.operation](event, None if route.public else app.service())
+        if route.response is None:
+            return {"statusCode": route.status, "headers": {}, "body": ""}
+        return json_response(route.status, body)
+
+    return handler
 
 
 def header(event: dict[str, Any], name: str) -> str | None:

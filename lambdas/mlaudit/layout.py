@@ -17,6 +17,7 @@ from mlaudit.contract import StoredEvent
 
 EVENTS_PREFIX = "events/"
 INTEGRITY_PREFIX = "integrity/"
+INDEX_PREFIX = "index/"  # derived lookup aids (the subject index): pseudonym hashes and file names
 # Compacted days (docs/compaction.md): a closed day's files merged, same partitions; readers
 # use them for the days marked under COMPACTED_DAYS_PREFIX and the events/ files otherwise.
 COMPACTED_PREFIX = "compacted/"
@@ -69,6 +70,9 @@ COLUMN_NAMES: tuple[str, ...] = tuple(c.name for c in COLUMNS)
 TIMESTAMP_COLUMNS = tuple(c.name for c in COLUMNS if c.kind == "timestamp")
 # The fields hashed into a leaf: every stored field but the hash itself.
 LEAF_FIELDS: tuple[str, ...] = tuple(n for n in _STORED_FIELDS if n != "leaf_hash")
+# A leaf record's canonical key order: the sorted field names (mlaudit.leaf's encoders
+# and mlaudit.leaf_columns' kernels both write keys in it).
+LEAF_ORDER: tuple[str, ...] = tuple(sorted(LEAF_FIELDS))
 
 
 def glue_columns() -> list[dict[str, str]]:

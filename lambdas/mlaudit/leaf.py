@@ -28,14 +28,12 @@ from mlaudit.codec import (
     format_timestamp,
 )
 from mlaudit.integrity import merkle
-from mlaudit.layout import COLUMNS, LEAF_FIELDS, TIMESTAMP_COLUMNS
+from mlaudit.layout import COLUMNS, LEAF_FIELDS, LEAF_ORDER, TIMESTAMP_COLUMNS
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
 LEAF_ENCODING_VERSION = 1
-# Canonical key order: the sorted field names.
-LEAF_ORDER: tuple[str, ...] = tuple(sorted(LEAF_FIELDS))
 _DOUBLES = tuple(c.name for c in COLUMNS if c.kind == "double")
 
 

@@ -17,7 +17,7 @@ import json
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from mlaudit.leaf import LEAF_ORDER
+from mlaudit.layout import LEAF_ORDER
 
 # Printable ASCII: json.dumps(ensure_ascii=True) leaves it as-is, except " and \.
 _PLAIN = r"^[\x20-\x7e]*$"

@@ -1,11 +1,12 @@
 """The API as an OpenAPI 3.1 document, generated from the routes table and the event
 contract: `python -m mlaudit.openapi [FILE]` (default docs/openapi.json).
 
-Paths, methods, summaries and who may call each route come from `mlaudit.routes.ROUTES`;
-the event bodies from the contract's JSON Schema (`mlaudit.schema_export`). What this
-module adds per operation is what the routes table cannot say: its success status, its
-query parameters, its request body and the errors it can answer with. A test fails when
-docs/openapi.json is stale, and schemathesis checks the local stack against it.
+Every operation comes from its row in `mlaudit.routes.ROUTES`: path, method, summary, who
+may call it, its success status and body, its query parameters, request body and errors;
+the event bodies from the contract's JSON Schema (`mlaudit.schema_export`). This module
+adds what every route shares: API Gateway's own answers and the error body. `make docs`
+rewrites docs/openapi.json, a test fails when it is stale, and schemathesis checks the
+local stack against it.
 
 The document is also served, without a token, at `GET /v1/openapi.json`.
 """
@@ -14,7 +15,6 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -43,76 +43,6 @@ _ERROR_TEXT = {
 }
 
 
-@dataclass(frozen=True)
-class Operation:
-    success: int
-    success_schema: dict[str, Any] | None  # None: an empty body
-    errors: tuple[int, ...]
-    query: tuple[tuple[str, dict[str, Any], bool, str], ...] = ()  # name, schema, required, text
-    body: dict[str, Any] | None = None  # the JSON request body's schema (required when set)
-    body_required: bool = True
-    success_text: str = "OK."
-
-
-_OBJECT = {"type": "object"}
-_ID_LIST = {"type": "array", "items": {"type": "string"}}
-_SIZE = {"type": "string", "pattern": "^[0-9]{1,19}$"}
-
-OPERATIONS: dict[str, Operation] = {
-    "ingest": Operation(
-        202,
-        {"type": "object", "required": ["accepted", "event_ids"],
-         "properties": {"accepted": {"type": "integer", "minimum": 0}, "event_ids": _ID_LIST}},
-        (400, 409, 413, 415, 422),
-        body={"oneOf": [{"$ref": "#/components/schemas/AuditEventV1"},
-                        {"$ref": "#/components/schemas/AuditEventBatchV1"}]},
-        success_text="Stored (or already stored by an earlier identical request).",
-    ),
-    "lineage": Operation(
-        201, None, (400, 409, 413, 415, 422),
-        body={"type": "object", "description": "An OpenLineage RunEvent, JobEvent or DatasetEvent (spec 2-0-x); "
-                                               "may be gzip-compressed (Content-Encoding: gzip)."},
-        success_text="Stored, answered like Marquez: an empty body.",
-    ),
-    "receipt": Operation(
-        200, _OBJECT, (400, 404),
-        query=(("event_date", {"type": "string"}, False, "YYYY-MM-DD: where to look first."),
-               ("event_type", {"type": "string"}, False, "The event's type: where to look first.")),
-        success_text="The event's Merkle path to its file, the file's path to the latest signed checkpoint.",
-    ),
-    "latest_checkpoint": Operation(200, _OBJECT, (404,), success_text="The latest signed tree head."),
-    "consistency": Operation(
-        200, _OBJECT, (400, 404),
-        query=(("first", _SIZE, True, "The older tree size."), ("second", _SIZE, True, "The newer tree size.")),
-        success_text="A consistency proof between the two sizes.",
-    ),
-    "list_queries": Operation(
-        200, {"type": "object", "required": ["queries"], "properties": {"queries": {"type": "array"}}}, (),
-        success_text="The named queries the caller's roles allow.",
-    ),
-    "start_query": Operation(
-        202, {"type": "object", "required": ["execution_id"], "properties": {"execution_id": {"type": "string"}}},
-        (400, 404, 413, 415),
-        body={"type": "object", "properties": {"parameters": {"type": "object"}},
-              "description": "The query's typed parameters (GET /v1/queries lists them)."},
-        body_required=False,
-        success_text="Started; poll GET /v1/query-executions/{id}.",
-    ),
-    "query_execution": Operation(
-        200, _OBJECT, (400, 404),
-        query=(("page_token", {"type": "string"}, False, "From the previous page's next_page_token."),
-               ("page_size", {"type": "string"}, False, "Rows per page, 1 to 1000.")),
-        success_text="The run's state and, once it succeeded, a page of rows.",
-    ),
-    "subject_access": Operation(200, _OBJECT, (400,), success_text="Every event about the subject, decrypted."),
-    "erase_subject": Operation(200, _OBJECT, (400, 500), success_text="The subject's key is destroyed."),
-    "read_config": Operation(200, {"type": "object", "required": ["settings"]}, (),
-                             success_text="The settings in force."),
-    "openapi": Operation(200, {"type": "object", "required": ["openapi", "paths"]}, (),
-                         success_text="This document."),
-}
-
-
 def _error_response(status: int) -> dict[str, Any]:
     return {"description": _ERROR_TEXT[status],
             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
@@ -130,22 +60,20 @@ def _who(route: Route) -> str:
 
 
 def _operation(route: Route, operation_id: str) -> dict[str, Any]:
-    spec = OPERATIONS[route.operation]
-    path_names = [part[1:-1] for part in route.path.split("/") if part.startswith("{")]
     parameters = [
         {"name": name, "in": "path", "required": True, "schema": {"type": "string", "minLength": 1}}
-        for name in path_names
+        for name in route.path_params
     ] + [
-        {"name": name, "in": "query", "required": required, "schema": schema, "description": text}
-        for name, schema, required, text in spec.query
+        {"name": p.name, "in": "query", "required": p.required, "schema": p.schema, "description": p.text}
+        for p in route.query
     ]
-    success: dict[str, Any] = {"description": spec.success_text}
-    if spec.success_schema is not None:
-        success["content"] = {"application/json": {"schema": spec.success_schema}}
-    errors = set(spec.errors) | ({404} if path_names else set())
+    success: dict[str, Any] = {"description": route.answer}
+    if route.response is not None:
+        success["content"] = {"application/json": {"schema": route.response}}
+    errors = set(route.errors) | ({404} if route.path_params else set())
     if not route.public:
         errors |= set(_AUTHENTICATED_ERRORS)
-    responses = {str(spec.success): success, **{str(s): _error_response(s) for s in sorted(errors)}}
+    responses = {str(route.status): success, **{str(s): _error_response(s) for s in sorted(errors)}}
     operation: dict[str, Any] = {
         "operationId": operation_id,
         "summary": route.summary,
@@ -155,9 +83,9 @@ def _operation(route: Route, operation_id: str) -> dict[str, Any]:
     }
     if parameters:
         operation["parameters"] = parameters
-    if spec.body is not None:
-        operation["requestBody"] = {"required": spec.body_required,
-                                    "content": {"application/json": {"schema": spec.body}}}
+    if route.body is not None:
+        operation["requestBody"] = {"required": route.body.required,
+                                    "content": {"application/json": {"schema": route.body.schema}}}
     operation["security"] = [] if route.public else [{"bearer": []}]
     return operation
 

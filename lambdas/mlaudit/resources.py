@@ -1,9 +1,11 @@
-"""The AWS resources the functions touch, named once.
+"""The AWS resources the functions touch, and those the stack's resource policies name,
+named once.
 
 The CDK app maps each `Resource` to the construct that creates it; the local stack
-creates each one in moto under `local_name`. Grants and environment variables in
-`mlaudit.functions` refer to resources only through this enum, so a function's
-permissions and settings read the same on AWS and on the laptop.
+creates each one in moto under `local_name` (or, for what moto cannot run, gives it a
+local ARN only). Grants and environment variables in `mlaudit.functions`, and the
+resource policies in `mlaudit.resource_policies`, refer to resources only through this
+enum, so permissions and settings read the same on AWS and on the laptop.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ class Kind(Enum):
     GLUE_TABLE = "glue_table"
     USER_POOL = "user_pool"
     TOPIC = "topic"
+    RULE = "rule"  # an EventBridge rule
+    API = "api"  # the REST API (attributes: id, stage, authorizer_id)
 
 
 class Resource(Enum):
@@ -36,18 +40,26 @@ class Resource(Enum):
     WITNESS_BUCKET = (Kind.BUCKET, "witness")  # every checkpoint, outside the audit bucket's authority
     WITNESS_TOPIC = (Kind.TOPIC, "witness")  # announces every checkpoint to subscribers
     MONITORS_TOPIC = (Kind.TOPIC, "monitor-alarms")  # a monitor entering ALARM (stacks/monitors.py)
+    ALARM_TOPIC = (Kind.TOPIC, "alarms")  # the operations alarms (stacks/monitoring.py)
     EVENTS_QUEUE = (Kind.QUEUE, "events")
     DEAD_LETTER_QUEUE = (Kind.QUEUE, "events-dlq")
+    # A landed file's event that could not be delivered to, or handled by, the import function.
+    IMPORTS_DEAD_LETTER_QUEUE = (Kind.QUEUE, "imports-dlq")
     IDEMPOTENCY_TABLE = (Kind.TABLE, "idempotency")
     LEDGER_TABLE = (Kind.TABLE, "ledger")
     SUBJECT_KEYS_TABLE = (Kind.TABLE, "subject-keys")
     RESULTS_BUCKET = (Kind.BUCKET, "query-results")
     LANDING_BUCKET = (Kind.BUCKET, "landing")  # files dropped for batch import, and their reports
+    ACCESS_LOGS_BUCKET = (Kind.BUCKET, "access-logs")  # S3 server access logs (S3 delivers them)
     WORKGROUP = (Kind.WORKGROUP, "")
     GLUE_CATALOG = (Kind.GLUE_CATALOG, "")
     GLUE_DATABASE = (Kind.GLUE_DATABASE, "")
     EVENTS_GLUE_TABLE = (Kind.GLUE_TABLE, "events")
     USER_POOL = (Kind.USER_POOL, "users")
+    CHECKPOINT_SCHEDULE = (Kind.RULE, "checkpoint-schedule")  # EventBridge -> the checkpoint signer
+    MONITORS_SCHEDULE = (Kind.RULE, "monitors-schedule")  # EventBridge -> the monitors
+    FILE_LANDED_RULE = (Kind.RULE, "file-landed")  # S3 -> EventBridge -> the import function
+    REST_API = (Kind.API, "")
 
     @property
     def kind(self) -> Kind:
@@ -64,6 +76,8 @@ class Resource(Enum):
             return glue_database_name(prefix)
         if self.kind is Kind.GLUE_TABLE:
             return suffix
+        if self.kind is Kind.API:
+            return api_name(prefix)
         return f"{prefix}-{suffix}"
 
 
@@ -121,4 +135,4 @@ class Attr:
     """An attribute of a resource an environment variable carries (name, arn, url, ...)."""
 
     resource: Resource
-    attribute: str  # name | arn | url | id | jwks_url | issuer | client_ids
+    attribute: str  # name | arn | url | id | jwks_url | issuer | client_ids | stage | authorizer_id

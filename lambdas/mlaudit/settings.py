@@ -35,11 +35,12 @@ class Settings(BaseModel):
 
     # Storage and retention (HIPAA §164.316(b)(2): six years)
     object_lock_mode: Literal["GOVERNANCE", "COMPLIANCE"] = "GOVERNANCE"
-    """Object Lock default retention mode of the audit bucket: GOVERNANCE or COMPLIANCE (COMPLIANCE cannot
-    be shortened or removed by anyone, root included)."""
+    """Object Lock default retention mode of the audit bucket and the witness bucket: GOVERNANCE (a trial
+    deploy that can be removed, docs/deploy.md) or COMPLIANCE (cannot be shortened or removed by anyone,
+    root included)."""
     object_lock_days: int = Field(2190, ge=1, le=36500)
-    """Default Object Lock retention and lifecycle expiry of audit objects, in days (2190 = HIPAA's six
-    years)."""
+    """Default Object Lock retention and lifecycle expiry of audit objects and witnessed checkpoints, in
+    days (2190 = HIPAA's six years)."""
     archive_after_days: int = Field(90, ge=1, le=36500)
     """Age in days at which audit objects move to archive_storage_class."""
     archive_storage_class: Literal["GLACIER_IR", "GLACIER", "DEEP_ARCHIVE", "STANDARD_IA"] = (
@@ -114,7 +115,9 @@ class Settings(BaseModel):
     queue_retention_days: int = Field(14, ge=1, le=14)
     """How long the events queue keeps a message (days, up to 14)."""
     max_receive_count: int = Field(5, ge=1, le=1000)
-    """Receives before a message moves to the dead-letter queue."""
+    """Receives before a message moves to the dead-letter queue. With the visibility timeout it bounds how
+    long the writer may be throttled before a healthy message is dead-lettered: max_receive_count x
+    queue_visibility_timeout_seconds (2.5 hours by default; docs/deploy.md)."""
 
     # Analytics
     athena_bytes_scanned_cutoff: int = Field(10 * 1024**3, ge=10 * 1024**2)

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
@@ -82,6 +83,17 @@ class SealChecker(Protocol):
     def check_pack(self, attribute: str | None, pack_id: str | None, leaves: list[bytes]) -> Any: ...
 
 
+class SubjectIndexSink(Protocol):
+    """Where the pseudonyms of every stored file go (`mlaudit.subject_index.SubjectIndex`),
+    so subject access reads only the files that hold a subject."""
+
+    def add(self, files: Mapping[str, Iterable[str]]) -> Any:
+        """Index these files (key -> pseudonyms); idempotent."""
+
+    def maintain(self) -> Any:
+        """Merge what is due (rate-limited by the index itself)."""
+
+
 @dataclass
 class _Part:
     """The events of one pack that fall in one partition, in line order."""
@@ -103,6 +115,8 @@ class WriteReport:
     failed_message_ids: list[str]
     files: dict[str, int]  # object key -> event count
     skipped_parts: int  # already stored by an earlier delivery
+    index_merges: list[str] = field(default_factory=list)  # subject index objects merged this batch
+    index_error: str | None = None  # why maintaining the subject index failed (retried next batch)
 
 
 def partition_name(partition: Partition) -> str:
@@ -115,12 +129,14 @@ class WriterService:
         in_flight: timedelta = timedelta(minutes=15),
         clock: Any = lambda: datetime.now(UTC),
         seals: SealChecker | None = None,
+        subject_index: SubjectIndexSink | None = None,
     ) -> None:
         """``seals``: check ingest's seal on every pack and store it with the file (deployments
         always give it: a pack without a valid seal is never written)."""
         self.objects = objects
         self.ledger = ledger
         self.integrity = integrity
+        self.subject_index = subject_index
         self.in_flight = in_flight
         self.clock = clock
         self.seals = seals
@@ -140,7 +156,29 @@ class WriterService:
         # A second copy of a pack in the same batch (SQS delivers at least once; a client
         # retry resends the same pack) is stored by its first copy, or retried with it.
         failed.update(copy.message_id for copy, first in copies if first.message_id in failed)
-        return WriteReport(sorted(failed, key=_order(messages)), files, skipped + len(copies))
+        report = WriteReport(sorted(failed, key=_order(messages)), files, skipped + len(copies))
+        self._maintain_index(report)
+        return report
+
+    def _maintain_index(self, report: WriteReport) -> None:
+        """Merge the subject index's closed hours and days. Never fails the batch: what is
+        not merged now is merged by a later one (lookups read the unmerged objects meanwhile)."""
+        if self.subject_index is None:
+            return
+        try:
+            report.index_merges = list(self.subject_index.maintain() or [])
+        except Exception as error:  # noqa: BLE001 - reported and retried with the next batch
+            report.index_error = f"{type(error).__name__}: {error}"
+
+    def _index(self, files: dict[str, list[str]], message_ids: Iterable[str], failed: set[str]) -> None:
+        """One index object for the stored files' pseudonyms; if it cannot be written, the
+        messages come back and index their (stored) files on the way out."""
+        if self.subject_index is None or not files:
+            return
+        try:
+            self.subject_index.add(files)
+        except Exception:  # noqa: BLE001 - redelivered; the stored path indexes them
+            failed.update(message_ids)
 
     def _sealed(self, parts: dict[Partition, list[_Part]], failed: set[str]) -> dict[Partition, list[_Part]]:
         """Only packs whose seal covers exactly their events (SealError: the message fails
@@ -185,8 +223,9 @@ class WriterService:
     def _ensure_recorded(self, stored: dict[str, list[str]], failed: set[str]) -> None:
         """An earlier delivery may have stored a file and stopped before the integrity log
         recorded it: record it now, or the verifier would call it foreign forever."""
-        if self.integrity is None:
+        if self.integrity is None and self.subject_index is None:
             return
+        indexed: dict[str, list[str]] = {}
         for key, message_ids in stored.items():
             if not key:  # superseded packs: no file
                 continue
@@ -194,9 +233,13 @@ class WriterService:
                 body = self.objects.get(key)
                 if body is None:
                     raise LookupError(f"{key} is gone")  # the ledger said stored: try again later
-                self.integrity.file_stored(key, body)
+                if self.integrity is not None:
+                    self.integrity.file_stored(key, body)
+                if self.subject_index is not None:  # the delivery that stored it may not have indexed it
+                    indexed[key] = file_pseudonyms(body)
             except Exception:  # noqa: BLE001 - retried with the messages; others go on
                 failed.update(message_ids)
+        self._index(indexed, (m for key in indexed for m in stored[key]), failed)
 
     def _claimed(
         self, todo: dict[Partition, list[_Part]], known: dict[str, LedgerEntry], failed: set[str],
@@ -240,6 +283,7 @@ class WriterService:
         self, encoded: dict[Partition, tuple[str, bytes, list[_Part]]], failed: set[str],
     ) -> dict[str, int]:
         files = {}
+        indexed: dict[str, list[str]] = {}
         for key, body, partition_parts in encoded.values():
             try:
                 if self.integrity is not None and self.seals is not None:
@@ -255,6 +299,10 @@ class WriterService:
                 failed.update(part.message.message_id for part in partition_parts)
                 continue
             files[key] = sum(part.count for part in partition_parts)
+            if self.subject_index is not None:
+                indexed[key] = _pseudonyms(partition_parts)
+        stored_ids = (part.message.message_id for _, _, parts in encoded.values() for part in parts)
+        self._index(indexed, stored_ids, failed)
         return files
 
     def _encode(
@@ -298,6 +346,21 @@ def _sealed_parts(parts: list[_Part]) -> list[Any]:
                                 tuple(part.pack_leaves) if part.positions is not None and part.pack_leaves else None))
         start += part.count
     return found
+
+
+def _pseudonyms(parts: list[_Part]) -> list[str]:
+    found: set[str] = set()
+    for part in parts:
+        found.update(p for p in pc.unique(part.table.column("subject_pseudonym")).to_pylist() if p)
+    return sorted(found)
+
+
+def file_pseudonyms(body: bytes) -> list[str]:
+    """The distinct subject pseudonyms of a stored Parquet file (its one column read)."""
+    import pyarrow.parquet as pq  # noqa: PLC0415
+
+    column = pq.read_table(pa.BufferReader(body), columns=["subject_pseudonym"]).column(0)
+    return sorted(p for p in pc.unique(column).to_pylist() if p)
 
 
 def file_key(partition: Partition, parts: list[_Part]) -> str:

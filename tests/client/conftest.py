@@ -43,6 +43,7 @@ class TcpProxy:
         self.url = urllib.parse.urlunsplit(parts._replace(netloc=f"127.0.0.1:{self.port}"))
         self._listener: socket.socket | None = None
         self._reserved: socket.socket | None = None
+        self.accepted_at: list[float] = []  # time.monotonic() of each connection let through
         self._open: set[socket.socket] = set()
         self._lock = threading.Lock()
         self.up()
@@ -76,6 +77,7 @@ class TcpProxy:
                 downstream, _ = listener.accept()
             except OSError:
                 return
+            self.accepted_at.append(time.monotonic())
             try:
                 upstream = socket.create_connection(self.target)
             except OSError:
@@ -213,11 +215,41 @@ def workload() -> str:
     return name
 
 
+def wait_until(condition: Any, timeout: float, interval: float = 0.05) -> bool:
+    """True as soon as `condition()` is; False after `timeout` seconds (make it generous)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(interval)
+    return True
+
+
+def flushed(audit: Any, stall_seconds: float = 120, deadline_seconds: float = 1200) -> bool:
+    """Flush, however long the backlog takes to send on a busy machine, as long as sending
+    makes progress: False only when nothing was sent for `stall_seconds` (or after the
+    overall, generous, deadline). A fixed flush timeout measured the machine's load, not
+    the client: a 500-event request takes ~4 s on the local stack of a loaded 2-core box."""
+    deadline = time.monotonic() + deadline_seconds
+    sent, progress_at = audit.stats()["sent"], time.monotonic()
+    while time.monotonic() < deadline:
+        if audit.flush(5):
+            return True
+        now_sent = audit.stats()["sent"]
+        if now_sent != sent:
+            sent, progress_at = now_sent, time.monotonic()
+        elif time.monotonic() - progress_at > stall_seconds:
+            return False
+    return False
+
+
 def settings(config: dict[str, Any], tmp_path, **overrides: Any) -> dict[str, Any]:
     machine = config["machine_client"]
     return {"api_url": config["api_url"], "token_url": config["token_url"], "client_id": machine["client_id"],
             "client_secret": machine["client_secret"], "spool_dir": str(tmp_path / "spool"),
-            "flush_interval": 0.2, "backoff_cap": 1.0, **overrides}
+            "flush_interval": 0.2, "backoff_cap": 1.0,
+            # A request the busy local stack takes long over is waited for, not retried (retries are counted).
+            "timeout": 120.0, **overrides}
 
 
 def prediction(workload: str, i: int) -> dict[str, Any]:

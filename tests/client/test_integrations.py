@@ -14,7 +14,7 @@ from mlaudit_client.integrations.mlflow import AuditedMlflowClient, audited_run
 from mlaudit_client.integrations.sklearn import AuditedModel
 from sklearn.linear_model import LogisticRegression
 
-from tests.client.conftest import settings, stored_rows
+from tests.client.conftest import flushed, settings, stored_rows
 
 
 @pytest.fixture
@@ -41,7 +41,7 @@ def test_helpers_describe_a_training_run_a_model_and_its_predictions(local_stack
     audit.model_deployed("churn", "7", resource="endpoint/churn-prod")
     prediction_id = audit.prediction("churn", "7", features={"tenure": 3}, score=0.83, label="churn", latency_ms=2.5)
     audit.ground_truth(prediction_id, "stayed", model_id="churn", model_version="7")
-    assert audit.flush(30) and audit.stats()["sent"] == 8
+    assert flushed(audit) and audit.stats()["sent"] == 8
     rows = by_type(stored_rows(local_stack, workload))
     assert {r["user_agent"].split()[0] for rs in rows.values() for r in rs} == {f"mlaudit-client/{__version__}"}
     (completed,) = rows["training_completed"]
@@ -68,7 +68,7 @@ def test_sklearn_wrapper_audits_each_call_as_one_batch_with_sampling(local_stack
     assert (probabilities == model.predict_proba(X[:4])).all() and (labels == model.predict(X[4:6])).all()
     AuditedModel(model, audit, "toy", "1", sample_rate=0.0).predict(X[:50])  # sampled out: no events
     assert wrapped.coef_.shape == (1, 3)  # the estimator's own attributes pass through
-    assert audit.flush(30) and audit.stats()["sent"] == 6
+    assert flushed(audit) and audit.stats()["sent"] == 6
     rows = {r["prediction_id"]: r for r in stored_rows(local_stack, workload)}
     assert len(rows) == 6
     for i, prediction_id in enumerate(["r1", "r2", "r3", "r4"]):
@@ -90,7 +90,7 @@ def test_decorator_audits_each_call_of_a_prediction_function(local_stack, worklo
     assert score({"age": 40}) == 0.35
     with pytest.raises(ValueError):
         score({"age": -1})
-    assert audit.flush(30)
+    assert flushed(audit)
     (row,) = stored_rows(local_stack, workload)
     assert (row["model_id"], row["model_version"], row["prediction_score"]) == ("risk", "2", 0.35)
     assert json.loads(row["features"]) == {"age": 40} and row["latency_ms"] >= 0
@@ -114,7 +114,7 @@ def test_mlflow_runs_and_registry_changes_become_audit_events(local_stack, workl
     registry.transition_model_version_stage("churn", version, "Production")
     registry.set_registered_model_alias("churn", "champion", version)
     registry.delete_registered_model_alias("churn", "champion")
-    assert audit.flush(30)
+    assert flushed(audit)
     rows = by_type(stored_rows(local_stack, workload))
     completed, failed = rows["training_completed"][0], rows["training_failed"][0]
     assert completed["run_id"] == run.info.run_id and json.loads(completed["metrics"]) == {"accuracy": 1.0}

@@ -10,7 +10,7 @@ import pytest
 from mlaudit_client import AuditClient, Auditor
 
 from local import client
-from tests.client.conftest import prediction, settings, stored_ids
+from tests.client.conftest import flushed, prediction, settings, stored_ids
 
 
 def test_settings_from_environment_file_and_a_secret_in_secrets_manager(local_stack, workload, tmp_path,
@@ -32,7 +32,7 @@ def test_settings_from_environment_file_and_a_secret_in_secrets_manager(local_st
     audit = Auditor(common={"workload": workload})
     assert audit.config.flush_interval == 0.1 and audit.config.client_secret == machine["client_secret"]
     event_id = audit.emit({"event_type": "model_deployed", "model_id": "churn", "model_version": "7"})
-    assert audit.flush(30)
+    assert flushed(audit)
     audit.close()
     assert stored_ids(local_stack, workload) == {event_id: 1}
     assert list((tmp_path / "spool").iterdir()), "the spool lives where the file says"
@@ -64,7 +64,7 @@ def test_a_forked_child_sends_its_own_events_and_not_its_parents(local_stack, wo
         code = 1
         try:
             ids = [audit.emit(prediction(workload, 1000 + i)) for i in range(30)]
-            sent = audit.flush(30) and audit.stats()["sent"]
+            sent = flushed(audit) and audit.stats()["sent"]
             (tmp_path / "child.json").write_text(json.dumps(ids))
             audit.close()
             code = 0 if sent == 30 else 2
@@ -72,7 +72,7 @@ def test_a_forked_child_sends_its_own_events_and_not_its_parents(local_stack, wo
             os._exit(code)
     after = [audit.emit(prediction(workload, 100 + i)) for i in range(20)]
     assert os.waitpid(pid, 0)[1] == 0, "the child sent exactly its own 30 events"
-    assert audit.flush(30) and audit.stats()["sent"] == 70
+    assert flushed(audit) and audit.stats()["sent"] == 70
     audit.close()
     child = json.loads((tmp_path / "child.json").read_text())
     assert stored_ids(local_stack, workload) == dict.fromkeys(before + after + child, 1)

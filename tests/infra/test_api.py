@@ -113,3 +113,17 @@ def test_json_body_model_admits_objects_only(default: Synth) -> None:
     (model,) = default.props("AWS::ApiGateway::Model")
     assert model["ContentType"] == "application/json"
     assert model["Schema"]["type"] == "object"
+
+
+def test_request_bodies_are_configured_explicitly_as_the_emulator_handles_them(synth: Synth) -> None:
+    """No binary media types and CONVERT_TO_TEXT on every integration (mlaudit.api_gateway, which
+    local/api.py follows); no response compression; Lambda permissions for the stage only."""
+    from mlaudit.api_gateway import BINARY_MEDIA_TYPES, CONTENT_HANDLING
+
+    (api,) = synth.props("AWS::ApiGateway::RestApi")
+    assert api.get("BinaryMediaTypes", []) == list(BINARY_MEDIA_TYPES) == []
+    assert "MinimumCompressionSize" not in api
+    for method in synth.props("AWS::ApiGateway::Method"):
+        assert method["Integration"]["ContentHandling"] == CONTENT_HANDLING == "CONVERT_TO_TEXT"
+    for permission in synth.props("AWS::Lambda::Permission"):
+        assert "test-invoke-stage" not in json.dumps(permission["SourceArn"])

@@ -77,7 +77,8 @@ def test_audit_objects_are_only_written_under_their_prefixes(synth: Synth) -> No
     for logical_id, statement in _statements(synth):
         for resource in map(_render, _as_list(statement["Resource"])):
             if resource.startswith(f"<{bucket}.Arn>/"):
-                assert re.fullmatch(rf"<{bucket}\.Arn>/(events|integrity|integrity/({areas}))/\*", resource), resource
+                assert re.fullmatch(rf"<{bucket}\.Arn>/(events|integrity|index|integrity/({areas}))/\*",
+                                    resource), resource
                 assert set(_as_list(statement["Action"])) <= {"s3:PutObject", "s3:GetObject"}
     writes = {
         (logical_id, _render(resource).split(".Arn>/", 1)[1])
@@ -87,7 +88,7 @@ def test_audit_objects_are_only_written_under_their_prefixes(synth: Synth) -> No
     writer = synth.logical_id("Ingestion/Writer/Role/DefaultPolicy")
     signer = synth.logical_id("Integrity/Checkpoint/Role/DefaultPolicy")
     assert {p for who, p in writes if who == writer} == {
-        "events/*", *(f"integrity/{a}/*" for a in WRITER_INTEGRITY_AREAS)}
+        "events/*", "index/*", *(f"integrity/{a}/*" for a in WRITER_INTEGRITY_AREAS)}
     assert {p for who, p in writes if who == signer} == {f"integrity/{a}/*" for a in SIGNER_INTEGRITY_AREAS}
 
 

@@ -29,3 +29,21 @@ def test_files_under_imports_go_to_the_import_function(synth: Synth) -> None:
     function = synth.resources[function_id]["Properties"]
     assert function["Handler"] == "mlaudit.handlers.imports.handler"
     assert function["Environment"]["Variables"]["MLAUDIT_LANDING_BUCKET"] == {"Ref": bucket_id}
+
+
+def test_an_import_event_that_fails_goes_to_a_dead_letter_queue_with_an_alarm(synth: Synth) -> None:
+    """EventBridge's undeliverable events and Lambda's failed ones (after its retries) both land
+    in the imports dead-letter queue; its depth alarms on the operations topic."""
+    queue_id = synth.logical_id("Imports/DeadLetterQueue")
+    queue = synth.resources[queue_id]
+    assert queue["DeletionPolicy"] == "Retain" and "KmsMasterKeyId" in queue["Properties"]
+    (rule,) = [r for r in synth.props("AWS::Events::Rule") if "EventPattern" in r]
+    (target,) = rule["Targets"]
+    assert target["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": [queue_id, "Arn"]}}
+    function = synth.resources[synth.logical_id("Imports/Import/Function")]["Properties"]
+    assert function["DeadLetterConfig"] == {"TargetArn": {"Fn::GetAtt": [queue_id, "Arn"]}}
+    alarm = synth.resources[synth.logical_id("Monitoring/ImportsDeadLetterQueueNotEmpty")]["Properties"]
+    assert alarm["Dimensions"] == [{"Name": "QueueName", "Value": {"Fn::GetAtt": [queue_id, "QueueName"]}}]
+    assert alarm["AlarmActions"] == [{"Ref": synth.logical_id("Monitoring/AlarmTopic")}]
+    outputs = synth.template.to_json()["Outputs"]
+    assert outputs["ImportsDeadLetterQueueUrl"]["Value"] == {"Ref": queue_id}

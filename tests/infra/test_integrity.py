@@ -47,11 +47,14 @@ def test_only_the_writer_may_sign_log_entries_and_the_signer_reads_their_public_
     }
 
 
-def test_the_witness_is_compliance_locked_and_only_the_signer_writes_to_it(synth: Synth) -> None:
+def test_the_witness_is_locked_as_the_lake_and_only_the_signer_writes_to_it(synth: Synth) -> None:
     witness = synth.logical_id("Integrity/WitnessBucket")
     props = synth.resources[witness]["Properties"]
     retention = props["ObjectLockConfiguration"]["Rule"]["DefaultRetention"]
-    assert retention == {"Mode": "COMPLIANCE", "Days": synth.settings.object_lock_days}
+    # object_lock_mode (GOVERNANCE by default: a trial deploy can be removed; COMPLIANCE in the custom one).
+    assert retention == {"Mode": synth.settings.object_lock_mode, "Days": synth.settings.object_lock_days}
+    (rule,) = props["LifecycleConfiguration"]["Rules"]
+    assert rule["ExpirationInDays"] == synth.settings.object_lock_days and rule["Status"] == "Enabled"
     assert props["VersioningConfiguration"] == {"Status": "Enabled"}
     assert _users(synth, witness) == {
         synth.logical_id("Integrity/Checkpoint/Role/DefaultPolicy"): {

@@ -23,7 +23,8 @@ def test_customer_key_rotates_and_is_retained(synth: Synth) -> None:
 def test_key_policy_lets_services_use_the_key_only_for_this_account(synth: Synth) -> None:
     statements = synth.resources[synth.logical_id(KEY)]["Properties"]["KeyPolicy"]["Statement"]
     services = [s for s in statements if "Service" in s["Principal"]]
-    assert {s["Sid"] for s in services} == {"CloudWatchLogsInThisAccount", "CloudWatchAlarmsPublishToEncryptedTopic"}
+    assert {s["Sid"] for s in services} == {"CloudWatchLogsInThisAccount", "CloudWatchAlarmsPublishToEncryptedTopic",
+                                            "EventBridgeDeadLetters"}
     for statement in services:
         assert statement["Condition"], statement["Sid"]
         assert all("*" not in action for action in statement["Action"])

@@ -28,8 +28,8 @@ from local import client
 from local.oauth import moto_signing_key
 
 REPO = Path(__file__).resolve().parents[2]
-STARTUP_TIMEOUT_SECONDS = 90
-SHUTDOWN_TIMEOUT_SECONDS = 30
+STARTUP_TIMEOUT_SECONDS = 600  # a busy 2-core machine: several stacks start at once
+SHUTDOWN_TIMEOUT_SECONDS = 180
 # Fast enough for tests: batches close after 1 s, failed messages come back after
 # 5 s and reach the DLQ on their 3rd receive; the log's head is signed every 2 s.
 LOCAL_STACK_ARGS = ("--writer-window", "1", "--visibility-timeout", "5", "--max-receive-count", "3",

@@ -319,7 +319,7 @@ def test_poller_batches_reports_partial_failures_and_redrives_poison(queues):
     poller = _poller(sqs, queue, writer).start()
     try:
         # Then everything drains: good messages written once, the poison one in the DLQ
-        assert poller.wait_drained(timeout=30)
+        assert poller.wait_drained(timeout=300)
     finally:
         poller.stop()
     bodies = [r["body"] for batch in batches for r in batch]
@@ -347,7 +347,7 @@ def test_poller_deletes_nothing_when_the_writer_raises(queues):
         sqs.send_message(QueueUrl=queue, MessageBody=f"m{i}")
     poller = _poller(sqs, queue, writer).start()
     try:
-        assert poller.wait_drained(timeout=20)
+        assert poller.wait_drained(timeout=300)
     finally:
         poller.stop()
     # The failed batch came back whole after the visibility timeout and was written then

@@ -93,15 +93,15 @@ def test_ingest_metrics_carry_counts_and_dimensions(stack):
     # The writer and the signer
     writer = [d for d in documents if d.get("function") == "writer"]
     assert sum(sum(d["events_written"]) for d in writer) >= len(events)
-    assert all(d["bytes_written"][0] > 0 and 0 <= d["write_lag_ms"][0] < 60_000 for d in writer)
+    assert all(d["bytes_written"][0] > 0 and 0 <= d["write_lag_ms"][0] < 900_000 for d in writer)
     # The signer's age metric needs two of its runs in this process: wait for the second.
-    deadline = time.monotonic() + 90
+    deadline = time.monotonic() + 600
     while True:
         signer = [d for d in emf_documents(stack) if d.get("function") == "checkpoint"]
         if any("checkpoint_age_seconds" in d for d in signer) or time.monotonic() > deadline:
             break
         time.sleep(1)
-    assert any("checkpoint_age_seconds" in d and 0 < d["checkpoint_age_seconds"][0] < 60 for d in signer)
+    assert any("checkpoint_age_seconds" in d and 0 < d["checkpoint_age_seconds"][0] < 600 for d in signer)
 
 
 def test_model_dimensions_stay_bounded_with_10000_models(stack):

@@ -101,7 +101,7 @@ def monitored(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         auditor = client.user_tokens(config, "auditor")["id_token"]
         alarms: list[dict[str, Any]] = []
         state: dict[tuple[str, str], dict[str, Any]] = {}
-        deadline = written + 6 * INTERVAL
+        deadline = written + 30 * INTERVAL  # generous: on a busy machine an evaluation outlasts its interval
         # Until every monitor was evaluated after the events were written (and that evaluation stored).
         while time.monotonic() < deadline:
             alarms += _read_alarms(sqs, queue)

@@ -15,8 +15,8 @@ from datetime import datetime
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
+from mlaudit.errors import masked_name
 from mlaudit.ingest.identity import request_key
-from mlaudit.ingest.request import masked_name
 from mlaudit.ingest.service import pack_key
 from mlaudit.leaf import leaf_hash, leaf_record_from_row
 from mlaudit.pack import PACK_ID_ATTRIBUTE, pack_records

@@ -4,6 +4,8 @@ name collisions with another deployment, and a clear refusal of an unsupported r
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import boto3
 import pytest
 
@@ -11,6 +13,7 @@ from ops.preflight import Preflight, main
 from tests.ops.conftest import FRESH_ACCOUNT_QUOTA
 
 REGION = "eu-west-1"
+REPO = Path(__file__).resolve().parents[2]
 
 
 def preflight(capsys, *context: str, region: str = REGION) -> tuple[int, str]:
@@ -107,12 +110,60 @@ def test_an_unsupported_region_fails_first(fresh_account, capsys) -> None:
 
 
 def test_quicksight_is_checked_only_when_on(fresh_account, capsys) -> None:
-    """moto 5.2 lacks DescribeAccountSubscription: the check says it could not tell."""
+    """moto 5.2 lacks DescribeAccountSubscription: the check says it could not tell, and a
+    check that could not run fails the preflight unless --allow-unchecked."""
     bootstrapped()
     assert "quicksight" not in preflight(capsys)[1]
     arn = "arn:aws:quicksight:eu-west-1:123456789012:group/default/auditors"
     code, out = preflight(capsys, f"quicksight_principal_arn={arn}")
-    assert "WARN quicksight: could not check" in out
+    assert code == 1 and "UNCHECKED quicksight: could not check" in out
+    assert "some checks could not run" in out and "--allow-unchecked" in out
+    code = main(["--region", REGION, "-c", f"quicksight_principal_arn={arn}", "--allow-unchecked"],
+                session=boto3.session.Session(region_name=REGION))
+    assert code == 0 and "1 UNCHECKED" in capsys.readouterr().out
+
+
+def test_a_writer_wider_than_the_unreserved_concurrency_fails(fresh_account, capsys) -> None:
+    bootstrapped()
+    code, out = preflight(capsys, "writer_max_concurrency=20")
+    assert code == 1
+    (line,) = [line for line in out.splitlines() if line.startswith("FAIL writer throttling")]
+    assert "writer_max_concurrency=20 is more than the 10 executions the account leaves unreserved" in line
+    assert "-c writer_max_concurrency=" in out
+    # The default (5) shares a fresh account's 10: a warning with how long a throttle may last.
+    code, out = preflight(capsys)
+    (line,) = [line for line in out.splitlines() if line.startswith("WARN writer throttling")]
+    assert "only after 2.5 h of continuous throttling" in line
+
+
+def test_against_a_moto_server_a_reservation_cannot_be_checked_and_fails_saying_what_to_do(tmp_path) -> None:
+    """`make preflight` pointed at a moto server (no lambda:GetAccountSettings there): the
+    concurrency checks cannot run, so the preflight fails and says how to check by hand."""
+    import os
+    import subprocess
+    import sys
+
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        env = {**os.environ, "AWS_ENDPOINT_URL": f"http://{host}:{port}", "AWS_ACCESS_KEY_ID": "testing",
+               "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
+               "PYTHONPATH": os.pathsep.join(str(REPO / p) for p in ("lambdas", "client", "."))}
+        command = [sys.executable, "-m", "ops.preflight", "--region", REGION, "-c", "writer_reserved_concurrency=5"]
+        result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300, check=False)
+        assert result.returncode == 1, result.stdout + result.stderr
+        (line,) = [line for line in result.stdout.splitlines() if line.startswith("UNCHECKED lambda concurrency")]
+        assert "could not check" in line
+        assert "aws lambda get-account-settings" in result.stdout and "at least 105" in result.stdout
+        assert "--allow-unchecked" in result.stdout
+        allowed = subprocess.run([*command, "--allow-unchecked"], capture_output=True, text=True, env=env,
+                                 timeout=300, check=False)
+        assert allowed.returncode == 0, allowed.stdout + allowed.stderr
+    finally:
+        server.stop()
 
 
 def test_every_finding_but_ok_says_what_to_do(fresh_account) -> None:

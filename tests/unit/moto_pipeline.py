@@ -14,11 +14,13 @@ from mlaudit.ingest.identity import RequestMeta
 from mlaudit.ingest.request import IngestLimits
 from mlaudit.ingest.service import IngestService
 from mlaudit.principal import Principal
+from mlaudit.routes import match
 from mlaudit.writer import Message, WriterService
 
 WORKLOAD = Principal(kind="workload", actor_id="client-abc", client_id="client-abc", scopes=("events.write",))
 META = RequestMeta(source_ip="10.0.0.1", user_agent="pytest")
 NOW = datetime(2026, 11, 26, 7, 0, 0, tzinfo=UTC)
+EVENTS_ROUTE = match("POST", "/v1/events")[0]
 
 
 class Pipeline:
@@ -51,9 +53,11 @@ class Pipeline:
 
     def post(self, body: bytes | str, principal: Principal = WORKLOAD, content_type="application/json",
              content_encoding: str | None = None):
+        """(status, body) as POST /v1/events answers: the route's status, the service's body."""
         if isinstance(body, str):
             body = body.encode()
-        return self.ingest.ingest(body, content_type, principal, META, content_encoding=content_encoding)
+        answer = self.ingest.ingest(body, content_type, principal, META, content_encoding=content_encoding)
+        return EVENTS_ROUTE.status, answer
 
     def receive(self, limit: int = 100) -> list[dict[str, Any]]:
         received: list[dict[str, Any]] = []

@@ -31,7 +31,8 @@ def test_the_wheel_has_the_command_and_its_packages(tmp_path):
     names = set(zipfile.ZipFile(wheel).namelist())
     for expected in ("cli/__main__.py", "cli/report.py", "local/stack.py", "examples/demo.py",
                      "mlaudit/handlers/ingest.py", "mlaudit/rules/dq_rules.json",
-                     "mlaudit/queries/sql/drift_psi.sql", "mlaudit/queries/service.py"):
+                     "mlaudit/queries/sql/drift_psi.sql", "mlaudit/queries/fragments/psi.sql",
+                     "mlaudit/queries/service.py"):
         assert expected in names, expected
     assert not any(n.startswith(("stacks/", "tests/", "mlaudit_client/")) for n in names)
     (entry_points,) = [n for n in names if n.endswith("entry_points.txt")]

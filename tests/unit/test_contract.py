@@ -7,10 +7,10 @@ import json
 import jsonschema
 import pytest
 from mlaudit import schema_export
-from mlaudit.errors import DomainError
+from mlaudit.errors import DomainError, masked_name
 from mlaudit.events import JSON_MAX_BYTES, JSON_MAX_DEPTH, JSON_MAX_ITEMS
 from mlaudit.http import error_response, status_of
-from mlaudit.ingest.request import IngestLimits, masked_name, parse_events
+from mlaudit.ingest.request import IngestLimits, parse_events
 from mlaudit.layout import COLUMN_NAMES, LEAF_FIELDS, PARTITION_KEYS
 from mlaudit.schema_export import REPO_DOC
 

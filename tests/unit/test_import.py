@@ -13,6 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from mlaudit.adapters.memory import MemoryIdempotencyStore, MemoryQueue
+from mlaudit.errors import masked_name
 from mlaudit.imports import (
     FileImporter,
     ImportLimits,
@@ -22,7 +23,7 @@ from mlaudit.imports import (
     line_event_id,
     read_jsonl,
 )
-from mlaudit.ingest.request import IngestLimits, masked_name
+from mlaudit.ingest.request import IngestLimits
 from mlaudit.ingest.service import Claim, EventRecorder
 from mlaudit.principal import Principal
 

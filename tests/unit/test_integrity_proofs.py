@@ -8,8 +8,7 @@ import boto3
 import pytest
 from mlaudit.adapters.bucket import S3Bucket
 from mlaudit.adapters.memory import MemoryBucket
-from mlaudit.errors import DomainError, Invalid, NotFound
-from mlaudit.http import status_of
+from mlaudit.errors import Invalid, NotFound
 from mlaudit.integrity import records
 from mlaudit.integrity.checkpoint import latest_checkpoint
 from mlaudit.integrity.proofs import ProofService, check_consistency, check_receipt
@@ -139,49 +138,52 @@ def api_event(path: str, resource: str, roles="auditor", scopes="", kind="person
 
 
 def test_proof_routes(lake):
-    from mlaudit.handlers.proofs import route
+    from mlaudit.handlers import proofs
 
-    service = ProofService(lake.store)
-    event_id = lake.events[lake.keys[1]][0]["event_id"]
-    ok = route(
-        api_event(f"/v1/events/{event_id}/proof", "/v1/events/{event_id}/proof", params={"event_id": event_id}),
-        service,
-    )
-    assert ok["statusCode"] == 200 and json.loads(ok["body"])["log_index"] == 1
-    mine = route(
-        api_event(
-            f"/v1/events/{event_id}/proof",
-            "/v1/events/{event_id}/proof",
-            roles="",
-            scopes="events.read",
-            kind="workload",
-            params={"event_id": event_id},
-        ),
-        service,
-    )
-    assert mine["statusCode"] == 200
-    latest = route(api_event("/v1/checkpoints/latest", "/v1/checkpoints/latest"), service)
-    assert json.loads(latest["body"])["checkpoint"]["seq"] == 1
-    proof = route(
-        api_event("/v1/checkpoints/consistency", "/v1/checkpoints/consistency", query={"first": "2", "second": "4"}),
-        service,
-    )
-    assert proof["statusCode"] == 200 and json.loads(proof["body"])["first_root"]
+    from local.runtime import LambdaContext
 
-    for bad in (
-        api_event("/v1/events/%20/proof", "/v1/events/{event_id}/proof", params={"event_id": " "}),
-        api_event("/v1/checkpoints/consistency", "/v1/checkpoints/consistency", query={"first": "x"}),
-        api_event("/v1/checkpoints/consistency", "/v1/checkpoints/consistency", query={"first": "3", "second": "9"}),
-    ):
-        with pytest.raises(DomainError) as error:
-            route(bad, service)
-        assert status_of(error.value) == 400
-    with pytest.raises(DomainError) as error:
-        route(
-            api_event("/v1/events/nope/proof", "/v1/events/{event_id}/proof", params={"event_id": "nope"}),
-            service,
+    proofs.APP.configure(service=ProofService(lake.store))
+
+    def route(event):
+        return proofs.handler(event, LambdaContext("proofs", 29))
+
+    try:
+        event_id = lake.events[lake.keys[1]][0]["event_id"]
+        ok = route(
+            api_event(f"/v1/events/{event_id}/proof", "/v1/events/{event_id}/proof", params={"event_id": event_id}),
         )
-    assert status_of(error.value) == 404
+        assert ok["statusCode"] == 200 and json.loads(ok["body"])["log_index"] == 1
+        mine = route(
+            api_event(
+                f"/v1/events/{event_id}/proof",
+                "/v1/events/{event_id}/proof",
+                roles="",
+                scopes="events.read",
+                kind="workload",
+                params={"event_id": event_id},
+            ),
+        )
+        assert mine["statusCode"] == 200
+        latest = route(api_event("/v1/checkpoints/latest", "/v1/checkpoints/latest"))
+        assert json.loads(latest["body"])["checkpoint"]["seq"] == 1
+        proof = route(
+            api_event("/v1/checkpoints/consistency", "/v1/checkpoints/consistency",
+                      query={"first": "2", "second": "4"}),
+        )
+        assert proof["statusCode"] == 200 and json.loads(proof["body"])["first_root"]
+
+        for bad in (
+            api_event("/v1/events/%20/proof", "/v1/events/{event_id}/proof", params={"event_id": " "}),
+            api_event("/v1/checkpoints/consistency", "/v1/checkpoints/consistency", query={"first": "x"}),
+            api_event("/v1/checkpoints/consistency", "/v1/checkpoints/consistency",
+                      query={"first": "3", "second": "9"}),
+        ):
+            assert route(bad)["statusCode"] == 400
+        missing = route(api_event("/v1/events/nope/proof", "/v1/events/{event_id}/proof",
+                                  params={"event_id": "nope"}))
+        assert missing["statusCode"] == 404
+    finally:
+        proofs.APP.reset()
 
 
 def test_verifier_leaves_match_the_writers_leaf_hash_column(lake):

@@ -21,6 +21,7 @@ from mlaudit.integrity.verifier import Verifier
 from mlaudit.principal import Principal
 from mlaudit.privacy import PrivacyService, SealedDataError, SubjectProtector, open_sealed
 from mlaudit.self_audit import QueueSelfAudit
+from mlaudit.subject_index import SubjectIndex
 
 from .moto_pipeline import Pipeline
 
@@ -43,13 +44,14 @@ def world(aws):
     pipeline.ingest.protector = pipeline.ingest.recorder.protector = protector
     store = S3Bucket(pipeline.s3, pipeline.bucket, pipeline.key_id)
     pipeline.writer.integrity = IntegritySink(store, log_id="mlaudit/audit")
+    pipeline.writer.subject_index = SubjectIndex(store)
     events = [{**EVENT, "event_id": f"{ref}-{i}", "subject_ref": ref, "personal_data": data}
               for ref, data in PEOPLE.items() for i in range(3)]
     events.append({**EVENT, "event_id": "anonymous"})
     assert pipeline.post(json.dumps({"events": events}))[0] == 202
     assert pipeline.drain() == []
     audit = QueueSelfAudit(SqsQueue(pipeline.sqs, pipeline.queue_url))
-    service = PrivacyService(keys, S3SubjectEvents(pipeline.s3, pipeline.bucket), audit)
+    service = PrivacyService(keys, S3SubjectEvents(S3Bucket(pipeline.s3, pipeline.bucket)), audit)
     return pipeline, keys, service, store
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import duckdb
 import pytest
+from mlaudit.queries import catalog
 from mlaudit.queries.catalog import CatalogError, compile_placeholders, load_catalog, parse_query, view_ddl
 from mlaudit.queries.portability import PortabilityError, check_spec, load_checked_catalog, problems_in
 
@@ -114,6 +115,37 @@ GOOD_BODY = "SELECT count(*) AS n FROM events WHERE event_date BETWEEN :from_dat
 def test_malformed_query_files_fail_at_load(text: str, message: str) -> None:
     with pytest.raises(CatalogError, match=message):
         parse_query("q", text)
+
+
+def test_an_included_fragment_is_part_of_the_query(tmp_path, monkeypatch) -> None:
+    # Given a fragment that filters by a parameter, and a query that includes it
+    (tmp_path / "recent.sql").write_text("-- The days asked for.\nr AS (\n  SELECT * FROM events\n"
+                                         "  WHERE event_date BETWEEN :from_date AND :to_date\n),\n")
+    monkeypatch.setattr(catalog, "FRAGMENTS_DIR", tmp_path)
+    text = HEADER + "WITH\n-- include: recent\nq AS (SELECT count(*) AS n FROM r)\nSELECT n FROM q ORDER BY n"
+    # When the file is loaded
+    spec = parse_query("q", text)
+    # Then the fragment's SQL stands in the query, its placeholders bound in order, and
+    # the range check is met by the fragment's filter
+    assert "-- include" not in spec.sql and "The days asked for" not in spec.sql
+    assert "WITH\nr AS (" in spec.sql and spec.bind_order == ("from_date", "to_date")
+
+
+@pytest.mark.parametrize(
+    ("fragment", "message"),
+    [("missing", "no SQL fragment 'missing'"), ("../sql/accuracy", "no SQL fragment"), ("nested", "do not nest")],
+)
+def test_a_bad_include_fails_at_load(tmp_path, monkeypatch, fragment: str, message: str) -> None:
+    (tmp_path / "nested.sql").write_text("-- include: other\n")
+    monkeypatch.setattr(catalog, "FRAGMENTS_DIR", tmp_path)
+    with pytest.raises(CatalogError, match=message):
+        parse_query("q", HEADER + f"WITH\n-- include: {fragment}\n" + GOOD_BODY)
+
+
+def test_every_fragment_is_included_by_a_catalog_file() -> None:
+    texts = [p.read_text() for d in (catalog.SQL_DIR, catalog.VIEWS_DIR) for p in d.glob("*.sql")]
+    for fragment in catalog.FRAGMENTS_DIR.glob("*.sql"):
+        assert any(f"-- include: {fragment.stem}\n" in text for text in texts), fragment.name
 
 
 def test_views_take_no_parameters() -> None:

@@ -77,13 +77,25 @@ class S3Bucket:
         )
 
     def list(self, prefix: str, start_after: str = "") -> Iterator[str]:
+        for key, _ in self.listing(prefix, start_after):
+            yield key
+
+    def listing(self, prefix: str, start_after: str = "") -> Iterator[tuple[str, int]]:
+        """(key, size) of each object under prefix after start_after, in key order."""
         paginator = self.client.get_paginator("list_objects_v2")
         kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix}
         if start_after:
             kwargs["StartAfter"] = start_after
         for page in paginator.paginate(**kwargs):
             for item in page.get("Contents", []):
-                yield item["Key"]
+                yield item["Key"], item["Size"]
+
+    def get_range(self, key: str, start: int, end: int) -> bytes:
+        """Bytes [start, end) of an object (one ranged GET)."""
+        if end <= start:
+            return b""
+        answer = self.client.get_object(Bucket=self.bucket, Key=key, Range=f"bytes={start}-{end - 1}")
+        return answer["Body"].read()  # type: ignore[no-any-return]
 
 
     def children(self, prefix: str) -> Iterator[str]:

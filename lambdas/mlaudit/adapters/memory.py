@@ -227,3 +227,9 @@ class MemoryBucket:
 
     def get_version(self, key: str, version_id: str) -> bytes | None:
         return self.get(key) if version_id == "null" else None
+
+    def listing(self, prefix: str, start_after: str = "") -> Iterator[tuple[str, int]]:
+        return iter([(k, len(self.objects[k])) for k in self.list(prefix, start_after)])
+
+    def get_range(self, key: str, start: int, end: int) -> bytes:
+        return self.objects[key][start:end]

@@ -17,15 +17,19 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlaudit import auth, bootstrap
 from mlaudit.principal import TOKEN_EXPIRES_AT, Principal
 from mlaudit.routes import Route
 
+if TYPE_CHECKING:
+    from mlaudit.bootstrap import FunctionApp
+
+
 logger = logging.getLogger(__name__)
 
-APP = bootstrap.app("authorizer")
+APP: FunctionApp[auth.TokenVerifier] = bootstrap.app("authorizer")
 
 # arn:aws:execute-api:<region>:<account>:<api id>/<stage>/<METHOD>/<resource path>
 _METHOD_ARN = re.compile(r"^(arn:aws[a-z-]*:execute-api:[a-z0-9-]+:\d{12}:[A-Za-z0-9]+/[^/]+)/")

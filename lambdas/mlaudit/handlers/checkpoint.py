@@ -4,16 +4,21 @@ environment and grants in mlaudit.functions)."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
 
 from mlaudit import bootstrap, metrics
 
+if TYPE_CHECKING:
+    from mlaudit.bootstrap import FunctionApp
+    from mlaudit.integrity.checkpoint import Checkpointer
+
+
 logger = Logger(service="mlaudit-checkpoint")
 
 
-APP = bootstrap.app("checkpoint")
+APP: FunctionApp[Checkpointer] = bootstrap.app("checkpoint")
 
 
 @logger.inject_lambda_context(clear_state=True)

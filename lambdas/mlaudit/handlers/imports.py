@@ -13,16 +13,21 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
 
 from mlaudit import bootstrap
 from mlaudit.imports import ImportSource, format_of
 
+if TYPE_CHECKING:
+    from mlaudit.bootstrap import FunctionApp
+    from mlaudit.imports.landed import ImportService
+
+
 logger = Logger(service="mlaudit-imports")
 
-APP = bootstrap.app("imports")
+APP: FunctionApp[ImportService] = bootstrap.app("imports")
 IMPORTS_PREFIX, REPORTS_PREFIX = "imports/", "reports/"
 PROGRESS_EVERY_SECONDS = 2.0
 

@@ -6,15 +6,19 @@ from __future__ import annotations
 
 import base64
 import gc
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
 
 from mlaudit import bootstrap
-from mlaudit.http import answers_errors, dispatch, header, json_response
+from mlaudit.http import api_handler, header
 from mlaudit.ingest.identity import RequestMeta
 from mlaudit.ingest.request import decode_body
 from mlaudit.principal import principal_from_event
+
+if TYPE_CHECKING:
+    from mlaudit.bootstrap import FunctionApp
+    from mlaudit.metrics import MeasuredIngest
 
 logger = Logger(service="mlaudit-ingest")
 
@@ -27,39 +31,30 @@ gc.freeze()
 gc.set_threshold(20_000, 10, 10)
 
 
-APP = bootstrap.app("ingest")
+APP: FunctionApp[MeasuredIngest] = bootstrap.app("ingest")
 
 
-def _events(event: dict[str, Any]) -> dict[str, Any]:
+def events(event: dict[str, Any], ingest: MeasuredIngest) -> dict[str, Any]:
     principal = principal_from_event(event)
-    status, body = APP.service().ingest(
-        _body(event), header(event, "content-type"), principal, _meta(event),
-        content_encoding=header(event, "content-encoding"),
-    )
+    body = ingest.ingest(_body(event), header(event, "content-type"), principal, _meta(event),
+                         content_encoding=header(event, "content-encoding"))
     logger.info("events accepted", extra={"accepted": body["accepted"], "actor_id": principal.actor_id})
-    return json_response(status, body)
+    return body
 
 
-def _lineage(event: dict[str, Any]) -> dict[str, Any]:
-    from mlaudit import lineage  # noqa: PLC0415 - only lineage requests pay for it
+def openlineage(event: dict[str, Any], ingest: MeasuredIngest) -> None:
+    """Stored like any event once mapped to the contract; answered like Marquez (the route's
+    201, no body): OpenLineage clients only check for a 2xx."""
+    from mlaudit import lineage  # noqa: PLC0415 - only lineage requests pay for the mapping
 
     principal = principal_from_event(event)
-    service = APP.service()
-    raw = decode_body(_body(event), header(event, "content-encoding"), service.limits.max_body_bytes)
-    _, body = service.ingest(lineage.lineage_request_body(raw), "application/json", principal, _meta(event))
+    raw = decode_body(_body(event), header(event, "content-encoding"), ingest.limits.max_body_bytes)
+    body = ingest.ingest(lineage.lineage_request_body(raw), "application/json", principal, _meta(event))
     logger.info("lineage accepted", extra={"event_ids": body["event_ids"], "actor_id": principal.actor_id})
-    # What Marquez answers; OpenLineage clients only check for a 2xx.
-    return {"statusCode": lineage.ACCEPTED_STATUS, "headers": {}, "body": ""}
 
 
-OPERATIONS = {"ingest": _events, "lineage": _lineage}
-
-
-@logger.inject_lambda_context(clear_state=True)
-@answers_errors(logger, "The events could not be stored; retry with the same body.")
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    _, response = dispatch(event, OPERATIONS)
-    return response
+handler = api_handler(APP, {"ingest": events, "lineage": openlineage}, logger,
+                      "The events could not be stored; retry with the same body.")
 
 
 def _meta(event: dict[str, Any]) -> RequestMeta:

@@ -4,16 +4,20 @@ ALARM is published on the monitors' alarm topic."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
 
 from mlaudit import bootstrap
-from mlaudit.monitors.service import MonitorsFailed
+from mlaudit.monitors.service import MonitorService, MonitorsFailed
+
+if TYPE_CHECKING:
+    from mlaudit.bootstrap import FunctionApp
+
 
 logger = Logger(service="mlaudit-monitors")
 
-APP = bootstrap.app("monitors")
+APP: FunctionApp[MonitorService] = bootstrap.app("monitors")
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -9,17 +9,19 @@ Read-only (grants in mlaudit.functions). Needs pyarrow (receipts read the event'
 
 from __future__ import annotations
 
-import functools
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
 
 from mlaudit import bootstrap
 from mlaudit.errors import Invalid
-from mlaudit.http import answers_errors, dispatch, json_response
-from mlaudit.integrity.proofs import ProofService
+from mlaudit.http import api_handler
 from mlaudit.principal import principal_from_event
+
+if TYPE_CHECKING:
+    from mlaudit.bootstrap import FunctionApp
+    from mlaudit.integrity.proofs import ProofService
 
 logger = Logger(service="mlaudit-proofs")
 
@@ -28,16 +30,10 @@ _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _TYPE = re.compile(r"^[a-z_]{1,64}$")
 
 
-APP = bootstrap.app("proofs")
+APP: FunctionApp[ProofService] = bootstrap.app("proofs")
 
 
-@logger.inject_lambda_context(clear_state=True)
-@answers_errors(logger, "The proof could not be built; retry later.")
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return route(event, APP.service())
-
-
-def _receipt(event: dict[str, Any], proofs: ProofService) -> dict[str, Any]:
+def receipt(event: dict[str, Any], proofs: ProofService) -> dict[str, Any]:
     principal = principal_from_event(event)
     query = event.get("queryStringParameters") or {}
     event_id = (event.get("pathParameters") or {}).get("event_id") or ""
@@ -53,7 +49,7 @@ def _receipt(event: dict[str, Any], proofs: ProofService) -> dict[str, Any]:
     return proofs.receipt(event_id, client_id=own, **hints)
 
 
-def _consistency(event: dict[str, Any], proofs: ProofService) -> dict[str, Any]:
+def consistency(event: dict[str, Any], proofs: ProofService) -> dict[str, Any]:
     principal_from_event(event)
     query = event.get("queryStringParameters") or {}
     try:
@@ -63,14 +59,12 @@ def _consistency(event: dict[str, Any], proofs: ProofService) -> dict[str, Any]:
     return proofs.consistency(first, second)
 
 
-def _latest(event: dict[str, Any], proofs: ProofService) -> dict[str, Any]:
+def latest_checkpoint(event: dict[str, Any], proofs: ProofService) -> dict[str, Any]:
     principal_from_event(event)
     return proofs.latest()
 
 
-OPERATIONS = {"receipt": _receipt, "latest_checkpoint": _latest, "consistency": _consistency}
-
-
-def route(event: dict[str, Any], proofs: ProofService) -> dict[str, Any]:
-    return json_response(*dispatch(event, {name: functools.partial(op, proofs=proofs)
-                                           for name, op in OPERATIONS.items()}))
+handler = api_handler(
+    APP, {"receipt": receipt, "latest_checkpoint": latest_checkpoint, "consistency": consistency}, logger,
+    "The proof could not be built; retry later.",
+)

@@ -4,52 +4,51 @@ GET  /v1/queries                  the catalog (the queries the caller's roles al
 POST /v1/queries/{name}           {"parameters": {...}} -> 202 {"execution_id", ...}
 GET  /v1/query-executions/{id}    ?page_token=&page_size= (1..1000) -> state and rows
 
-On AWS the engine is Athena; the local stack builds the service with its DuckDB
-stand-in (mlaudit.bootstrap). Every run is itself an audit event.
+On AWS the engine is Athena; the local stack gives the function its DuckDB stand-in
+(mlaudit.bootstrap.Clients). Every run is itself an audit event.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
 
 from mlaudit import bootstrap
 from mlaudit.errors import Invalid, TooLarge, UnsupportedMediaType
-from mlaudit.http import answers_errors, dispatch, json_response
+from mlaudit.http import api_handler
 from mlaudit.principal import principal_from_event
+
+if TYPE_CHECKING:
+    from mlaudit.bootstrap import FunctionApp
+    from mlaudit.queries.service import QueryService
 
 logger = Logger(service="mlaudit-queries")
 
-APP = bootstrap.app("queries")
+APP: FunctionApp[QueryService] = bootstrap.app("queries")
 
 
-def _list(event: dict[str, Any]) -> Any:
-    return APP.service().list_queries(principal_from_event(event))
+def list_queries(event: dict[str, Any], queries: QueryService) -> Any:
+    return queries.list_queries(principal_from_event(event))
 
 
-def _start(event: dict[str, Any]) -> Any:
+def start_query(event: dict[str, Any], queries: QueryService) -> Any:
     name = (event.get("pathParameters") or {}).get("name", "")
-    return APP.service().start(principal_from_event(event), name, _json_body(event))
+    return queries.start(principal_from_event(event), name, _json_body(event))
 
 
-def _execution(event: dict[str, Any]) -> Any:
+def query_execution(event: dict[str, Any], queries: QueryService) -> Any:
     query = event.get("queryStringParameters") or {}
     execution_id = (event.get("pathParameters") or {}).get("id", "")
-    return APP.service().execution(
-        principal_from_event(event), execution_id, query.get("page_token"), query.get("page_size")
-    )
+    return queries.execution(principal_from_event(event), execution_id, query.get("page_token"),
+                             query.get("page_size"))
 
 
-OPERATIONS = {"list_queries": _list, "start_query": _start, "query_execution": _execution}
-STATUS = {"start_query": 202}
-
-
-@logger.inject_lambda_context(clear_state=True)
-@answers_errors(logger, "The query service is unavailable; retry later.")
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return json_response(*dispatch(event, OPERATIONS, STATUS))
+handler = api_handler(
+    APP, {"list_queries": list_queries, "start_query": start_query, "query_execution": query_execution},
+    logger, "The query service is unavailable; retry later.",
+)
 
 
 def _json_body(event: dict[str, Any]) -> Any:

@@ -2,33 +2,33 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
 
-from mlaudit import bootstrap, metrics
+from mlaudit import bootstrap
 from mlaudit.pack import PACK_ID_ATTRIBUTE, SEAL_ATTRIBUTE
 from mlaudit.writer import Message
+
+if TYPE_CHECKING:
+    from mlaudit.bootstrap import FunctionApp
+    from mlaudit.metrics import MeasuredWriter
 
 logger = Logger(service="mlaudit-writer")
 
 
-APP = bootstrap.app("writer")
+APP: FunctionApp[MeasuredWriter] = bootstrap.app("writer")
 
 
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     messages = [to_message(record) for record in event.get("Records", [])]
-    service = APP.service()
-    report = service.process(messages)
-    if isinstance(service.objects, metrics.CountedObjects):
-        metrics.written(sum(report.files.values()), service.objects.take(), (m.body for m in messages),
-                        datetime.now(UTC))
+    report = APP.service().process(messages)  # with its metrics (metrics.MeasuredWriter)
     logger.info(
         "batch written",
         extra={"messages": len(messages), "files": len(report.files), "events": sum(report.files.values()),
-               "skipped_parts": report.skipped_parts, "failed": len(report.failed_message_ids)},
+               "skipped_parts": report.skipped_parts, "failed": len(report.failed_message_ids),
+               "index_merges": len(report.index_merges), "index_error": report.index_error},
     )
     # ReportBatchItemFailures: only the listed messages return to the queue.
     return {"batchItemFailures": [{"itemIdentifier": m} for m in report.failed_message_ids]}

@@ -31,8 +31,7 @@ from datetime import datetime, timedelta
 from typing import NamedTuple, Protocol
 
 from mlaudit.contract import Event
-from mlaudit.errors import Conflict
-from mlaudit.ingest.request import MAX_REPORTED_ERRORS
+from mlaudit.errors import MAX_REPORTED_ERRORS, Conflict
 
 
 class EventClaim(NamedTuple):  # a tuple: one is made per event, on the hot path

@@ -8,8 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mlaudit.contract import Event, EventType
-from mlaudit.errors import Forbidden, InvalidEvents
-from mlaudit.ingest.request import MAX_REPORTED_ERRORS
+from mlaudit.errors import MAX_REPORTED_ERRORS, Forbidden, InvalidEvents
 from mlaudit.principal import Principal
 
 # Derived event ids: uuid5 in this namespace over the sender and the event's content.
@@ -46,7 +45,7 @@ def event_id_of(event: Event, principal: Principal) -> str:
         return event.event_id
     # The content as the contract's model writes it (pydantic, imported only for events
     # sent without an id): the ids derived so far stay the ids.
-    from mlaudit.events import EventIn  # noqa: PLC0415
+    from mlaudit.events import EventIn  # noqa: PLC0415 - pydantic, ~1 s: only for events sent without an id
 
     content = EventIn.model_construct(**event.__dict__).model_dump_json(exclude_none=True)
     return str(uuid.uuid5(_EVENT_ID_NAMESPACE, f"{principal.actor_id}\n{content}"))

@@ -11,12 +11,11 @@ from typing import Any, Protocol
 
 from mlaudit.codec import format_timestamp
 from mlaudit.contract import Event
-from mlaudit.errors import InvalidEvents, TooLarge
+from mlaudit.errors import MAX_REPORTED_ERRORS, InvalidEvents, TooLarge
 from mlaudit.ingest.claims import EventClaimStore, claim_events
 from mlaudit.ingest.identity import RequestMeta, assign_event_ids, check_scope_allows, request_key, server_fields
 from mlaudit.ingest.records import leaf_record, request_fingerprint
 from mlaudit.ingest.request import (
-    MAX_REPORTED_ERRORS,
     IngestLimits,
     check_content_type,
     decode_body,
@@ -180,7 +179,9 @@ class IngestService:
     def ingest(
         self, body: bytes, content_type: str | None, principal: Principal, meta: RequestMeta,
         content_encoding: str | None = None,
-    ) -> tuple[int, dict[str, Any]]:
+    ) -> dict[str, Any]:
+        """The answer's body: the events accepted (stored, or already stored by an earlier
+        identical request: its answer again). The route says the status."""
         check_content_type(content_type)
         events = parse_events(decode_body(body, content_encoding, self.limits.max_body_bytes), self.limits)
         check_scope_allows(principal, events)
@@ -190,7 +191,7 @@ class IngestService:
         claim = self.store.claim(key, request_fingerprint(events), self.clock(), self.limits)
         if claim.state == "replay":
             assert claim.response is not None
-            return 202, claim.response
+            return claim.response
         sent: list[Pack] = []
         uncertain: list[Pack] = []
         now = self.clock()
@@ -210,7 +211,7 @@ class IngestService:
                                [event_id for p in sent for event_id in p.event_ids],
                                {p.pack_id: list(p.event_ids) for p in uncertain})
             raise
-        return 202, response
+        return response
 
     def _packs(self, records: list[dict[str, Any]], key: str, claim: Claim, now: datetime) -> list[Pack]:
         """The packs of the events this request owns, named after the request and those

@@ -14,10 +14,9 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 
 from mlaudit.contract import Event
-from mlaudit.errors import Invalid, InvalidEvents
+from mlaudit.errors import MAX_REPORTED_ERRORS, Invalid, InvalidEvents, masked_name
 from mlaudit.events import JSON_FIELDS, SERVER_OWNED_FIELDS, EventBatchIn, EventIn, JsonBoundsError
 from mlaudit.ingest.decode import events_of
-from mlaudit.ingest.request import MAX_REPORTED_ERRORS, masked_name
 
 _BATCH = TypeAdapter(EventBatchIn)
 _SINGLE = TypeAdapter(EventIn)

@@ -26,7 +26,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from mlaudit.contract import JsonBoundsError, bounded_json, json_path
-from mlaudit.errors import DomainError, Invalid, InvalidEvents
+from mlaudit.errors import MAX_REPORTED_ERRORS, DomainError, Invalid, InvalidEvents
+from mlaudit.ingest.request import IngestLimits, parse_events
 
 EVENT_TYPES = ("START", "RUNNING", "COMPLETE", "ABORT", "FAIL", "OTHER")
 RUN, JOB, DATASET = "RunEvent", "JobEvent", "DatasetEvent"
@@ -36,7 +37,6 @@ KIND_ACTIONS = {RUN: "RUN", JOB: "JOB", DATASET: "DATASET"}
 MAX_REF = 512  # inputs, outputs, resource (events.Ref)
 MAX_DATASETS = 100  # inputs, outputs (events.RefList)
 MAX_URI = 2048  # producer, schemaURL, facets' _producer and _schemaURL
-MAX_REPORTED_ERRORS = 100
 # Spec majors whose events this mapping reads (1-x and 2-x share RunEvent's shape).
 SPEC_MAJORS = ("1", "2")
 # What Marquez answers to a stored event (openlineage-python's HttpTransport needs a 2xx).
@@ -326,8 +326,6 @@ _SOURCES: dict[str, list[str | int]] = {
 def check_contract(contract_body: bytes, event: dict[str, Any]) -> None:
     """The mapped body through the contract itself (ingest's parser): what the ingest
     service will accept, or a 422 naming the OpenLineage paths the refused fields came from."""
-    from mlaudit.ingest.request import IngestLimits, parse_events  # noqa: PLC0415 - ingest imports pydantic models
-
     try:
         parse_events(contract_body, IngestLimits(max_body_bytes=len(contract_body)))
     except DomainError as error:  # the contract's refusal

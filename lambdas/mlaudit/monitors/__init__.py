@@ -98,7 +98,22 @@ def parse(document: Any) -> tuple[Monitor, ...]:
 
 
 def _monitor(model_id: str, entry: Any) -> Monitor:
-    where = f"model {model_id}"
+    name = _check_keys(f"model {model_id}", entry)
+    where = f"monitor {model_id}/{name}"
+    threshold = entry["threshold"]
+    if isinstance(threshold, bool) or not isinstance(threshold, int | float) or not math.isfinite(threshold):
+        raise MonitorsFileError(f"{where}: threshold is a finite number")
+    _check_integers(where, entry)
+    _check_choices(where, entry)
+    for key in ("rule_id", "event_type", "model_version", "description"):
+        if key in entry and not (isinstance(entry[key], str) and 0 < len(entry[key]) <= 256):
+            raise MonitorsFileError(f"{where}: {key} is a string of 1 to 256 characters")
+    direction = entry.get("direction", "below" if entry["kind"] == "accuracy" else "above")
+    return Monitor(model_id=model_id, **{**entry, "threshold": float(threshold), "direction": direction})
+
+
+def _check_keys(where: str, entry: Any) -> str:
+    """The entry's kind and keys (those of its kind, no others), and its name."""
     if not isinstance(entry, dict) or entry.get("kind") not in KINDS:
         raise MonitorsFileError(f"{where}: each monitor has a kind, one of {sorted(KINDS)}")
     required, optional = KINDS[entry["kind"]]
@@ -109,16 +124,21 @@ def _monitor(model_id: str, entry: Any) -> Monitor:
     name = entry["name"]
     if not isinstance(name, str) or not NAME.match(name):
         raise MonitorsFileError(f"{where}: a monitor's name matches {NAME.pattern}")
-    where = f"monitor {model_id}/{name}"
-    threshold = entry["threshold"]
-    if isinstance(threshold, bool) or not isinstance(threshold, int | float) or not math.isfinite(threshold):
-        raise MonitorsFileError(f"{where}: threshold is a finite number")
-    for key in required | {"min_events", "bins"} & set(entry):
+    return name
+
+
+def _check_integers(where: str, entry: dict[str, Any]) -> None:
+    """Windows in minutes (at most MAX_WINDOW_MINUTES), min_events, bins (2 to 50)."""
+    for key in KINDS[entry["kind"]][0] | {"min_events", "bins"} & set(entry):
         value = entry[key]
         upper = 50 if key == "bins" else MAX_WINDOW_MINUTES if key.endswith("_minutes") else 10**9
         lower = 2 if key == "bins" else 1
         if isinstance(value, bool) or not isinstance(value, int) or not lower <= value <= upper:
             raise MonitorsFileError(f"{where}: {key} is an integer from {lower} to {upper}")
+
+
+def _check_choices(where: str, entry: dict[str, Any]) -> None:
+    """direction, and metric with the feature it names."""
     if entry.get("direction", "above") not in ("above", "below"):
         raise MonitorsFileError(f"{where}: direction is above or below")
     metric = entry.get("metric", "prediction_score")
@@ -126,11 +146,6 @@ def _monitor(model_id: str, entry: Any) -> Monitor:
         raise MonitorsFileError(f"{where}: metric is prediction_score, or feature with a feature path")
     if "feature" in entry and not (isinstance(entry["feature"], str) and FEATURE.match(entry["feature"])):
         raise MonitorsFileError(f"{where}: feature matches {FEATURE.pattern}")
-    for key in ("rule_id", "event_type", "model_version", "description"):
-        if key in entry and not (isinstance(entry[key], str) and 0 < len(entry[key]) <= 256):
-            raise MonitorsFileError(f"{where}: {key} is a string of 1 to 256 characters")
-    direction = entry.get("direction", "below" if entry["kind"] == "accuracy" else "above")
-    return Monitor(model_id=model_id, **{**entry, "threshold": float(threshold), "direction": direction})
 
 
 def load(path: Path | str | None = None) -> tuple[Monitor, ...]:

@@ -16,11 +16,16 @@ Values appear in the SQL only as ``:name`` placeholders; loading turns each into
 ``range`` names the date pair that prunes partitions (the SQL must filter
 ``event_date BETWEEN :from AND :to``); ``event_types`` lets the local engine open
 only those partitions (the SQL filters them too, so Athena prunes the same way).
+
+SQL several files share lives once, in ``fragments/<name>.sql``; a line
+``-- include: <name>`` in a file's SQL stands for it (the lineage graph's links, the
+PSI binning). Loading expands it, so every engine runs the same text.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
@@ -31,6 +36,7 @@ from mlaudit.queries.params import PARAM_TYPES, ParamError, ParameterError, Para
 
 SQL_DIR = Path(__file__).parent / "sql"
 VIEWS_DIR = Path(__file__).parent / "views"
+FRAGMENTS_DIR = Path(__file__).parent / "fragments"  # SQL shared by several files: `-- include: <name>`
 RESULT_TYPES = ("string", "integer", "double", "timestamp", "date", "boolean")
 NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 # How far a time range may reach (six years, the retention default); queries declare less.
@@ -144,96 +150,163 @@ def compile_placeholders(sql: str) -> tuple[str, tuple[str, ...]]:
 def parse_query(name: str, text: str, kind: str = "query") -> QuerySpec:
     if not NAME.match(name):
         raise CatalogError(f"{name}: query names are lower_snake_case")
+    fail = _failure(name)
+    header_lines, body = split_header(text)
+    body = _one_statement(expand_fragments(body, fail), fail)
+    header = _read_header(header_lines, fail)
+    athena_sql, order = compile_placeholders(body)
+    _check(header, kind, body, order, fail)
+    return QuerySpec(
+        name=name,
+        description=header.description,
+        sql=body,
+        athena_sql=athena_sql,
+        bind_order=order,
+        params=tuple(header.params),
+        ranges=tuple(header.ranges),
+        columns=tuple(header.columns),
+        roles=header.roles,
+        event_types=header.event_types,
+        kind=kind,
+        extras=header.extras,
+    )
+
+
+Fail = Callable[[str], CatalogError]
+
+
+def _failure(name: str) -> Fail:
+    return lambda message: CatalogError(f"{name}: {message}")
+
+
+def split_header(text: str) -> tuple[list[tuple[str, str]], str]:
+    """The ``-- key: value`` lines before the first SQL line, and the SQL from there."""
     header: list[tuple[str, str]] = []
     lines = text.splitlines()
     body_start = 0
     for i, line in enumerate(lines):
-        found = re.match(r"^--\s*([a-z_]+):\s*(.*)$", line)
-        if not found:
-            if line.strip() and not line.startswith("--"):
-                body_start = i
-                break
-            continue
-        header.append((found.group(1), found.group(2).strip()))
-    body = "\n".join(lines[body_start:]).strip().rstrip(";").strip()
+        if found := re.match(r"^--\s*([a-z_]+):\s*(.*)$", line):
+            header.append((found.group(1), found.group(2).strip()))
+        elif line.strip() and not line.startswith("--"):
+            body_start = i
+            break
+    return header, "\n".join(lines[body_start:])
+
+
+_INCLUDE = re.compile(r"^[ \t]*--[ \t]*include:[ \t]*(\S+)[ \t]*$", re.M)
+
+
+def expand_fragments(body: str, fail: Fail) -> str:
+    """Each ``-- include: <fragment>`` line replaced by that fragment's SQL (its header
+    comments dropped). Expanded at load, before placeholders are compiled: Athena and the
+    local DuckDB engine run the same expanded text, its values bound like any other."""
+
+    def fragment(found: re.Match[str]) -> str:
+        name = found.group(1)
+        path = FRAGMENTS_DIR / f"{name}.sql"
+        if not NAME.match(name) or not path.is_file():
+            raise fail(f"no SQL fragment {name!r} in {FRAGMENTS_DIR.name}/")
+        _, sql = split_header(path.read_text(encoding="utf-8"))
+        if _INCLUDE.search(sql):
+            raise fail(f"fragment {name} includes another (fragments do not nest)")
+        return sql.strip("\n")
+
+    return _INCLUDE.sub(fragment, body)
+
+
+def _one_statement(body: str, fail: Fail) -> str:
+    body = body.strip().rstrip(";").strip()
     if ";" in re.sub(r"'(?:[^']|'')*'|--[^\n]*", "", body):
-        raise CatalogError(f"{name}: one statement per file")
+        raise fail("one statement per file")
+    return body
 
-    def fail(message: str) -> CatalogError:
-        return CatalogError(f"{name}: {message}")
 
-    description, roles, event_types = "", frozenset(), None
-    params: list[ParamSpec] = []
-    ranges: list[RangeSpec] = []
-    columns: list[ColumnSpec] = []
-    extras: dict[str, str] = {}
-    for key, value in header:
+@dataclass
+class _Header:
+    description: str = ""
+    roles: frozenset[str] = frozenset()
+    event_types: tuple[str, ...] | None = None
+    params: list[ParamSpec] = field(default_factory=list)
+    ranges: list[RangeSpec] = field(default_factory=list)
+    columns: list[ColumnSpec] = field(default_factory=list)
+    extras: dict[str, str] = field(default_factory=dict)
+
+
+def _read_header(lines: list[tuple[str, str]], fail: Fail) -> _Header:
+    header = _Header()
+    for key, value in lines:
         spec, _, doc = value.partition(" | ")
-        words = spec.split()
+        words, doc = spec.split(), doc.strip()
         if key == "description":
-            description = value
+            header.description = value
         elif key == "roles":
-            roles = frozenset(words)
+            header.roles = frozenset(words)
         elif key == "event_types":
-            event_types = tuple(words)
+            header.event_types = tuple(words)
         elif key == "param":
-            params.append(_param(words, doc.strip(), fail))
+            header.params.append(_param(words, doc, fail))
         elif key == "range":
-            opts = _options(words[2:], fail)
-            ranges.append(RangeSpec(words[0], words[1], int(opts.get("max_days", 31))))
+            header.ranges.append(_range(words, fail))
         elif key == "column":
-            if len(words) != 2 or words[1] not in RESULT_TYPES:
-                raise fail(f"column needs a name and one of {RESULT_TYPES}: {value}")
-            columns.append(ColumnSpec(words[0], words[1], doc.strip()))
+            header.columns.append(_column(words, doc, value, fail))
         else:
-            extras[key] = value
-    if not description:
+            header.extras[key] = value
+    return header
+
+
+def _range(words: list[str], fail: Fail) -> RangeSpec:
+    opts = _options(words[2:], fail)
+    return RangeSpec(words[0], words[1], int(opts.get("max_days", 31)))
+
+
+def _column(words: list[str], doc: str, value: str, fail: Fail) -> ColumnSpec:
+    if len(words) != 2 or words[1] not in RESULT_TYPES:
+        raise fail(f"column needs a name and one of {RESULT_TYPES}: {value}")
+    return ColumnSpec(words[0], words[1], doc)
+
+
+def _check(header: _Header, kind: str, body: str, order: tuple[str, ...], fail: Fail) -> None:
+    """What a query or view file must say, and say consistently with its SQL."""
+    if not header.description:
         raise fail("a description is required")
-    if not columns:
+    if not header.columns:
         raise fail("result columns are required")
-    names = [p.name for p in params]
+    _check_placeholders([p.name for p in header.params], order, fail)
+    if kind == "view" and (header.params or header.ranges):
+        raise fail("views take no parameters (QuickSight filters on event_date instead)")
+    if kind == "query":
+        if not header.roles:
+            raise fail("roles are required")
+        if not header.ranges:
+            raise fail("every query needs a date range that prunes partitions")
+    for rng in header.ranges:
+        _check_range(rng, {p.name: p for p in header.params}, body, fail)
+
+
+def _check_placeholders(names: list[str], order: tuple[str, ...], fail: Fail) -> None:
     if len(set(names)) != len(names):
         raise fail("a parameter is declared twice")
-    athena_sql, order = compile_placeholders(body)
     if undeclared := set(order) - set(names):
         raise fail(f"undeclared placeholders {sorted(undeclared)}")
     if unused := set(names) - set(order):
         raise fail(f"declared but unused parameters {sorted(unused)}")
-    if kind == "view" and (params or ranges):
-        raise fail("views take no parameters (QuickSight filters on event_date instead)")
-    if kind == "query":
-        if not roles:
-            raise fail("roles are required")
-        if not ranges:
-            raise fail("every query needs a date range that prunes partitions")
-    for rng in ranges:
-        for end in (rng.start, rng.end):
-            if end not in names or next(p for p in params if p.name == end).type != "date":
-                raise fail(f"range bound {end} must be a declared date parameter")
-            if not next(p for p in params if p.name == end).required:
-                raise fail(f"range bound {end} must be required")
-        if not 1 <= rng.max_days <= MAX_RANGE_DAYS:
-            raise fail(f"max_days must be within 1..{MAX_RANGE_DAYS}")
-        between = rf"event_date\s+BETWEEN\s+:{rng.start}\s+AND\s+:{rng.end}\b"
-        if not re.search(between, body, re.I):
-            raise fail(f"the SQL must filter event_date BETWEEN :{rng.start} AND :{rng.end}")
-    return QuerySpec(
-        name=name,
-        description=description,
-        sql=body,
-        athena_sql=athena_sql,
-        bind_order=order,
-        params=tuple(params),
-        ranges=tuple(ranges),
-        columns=tuple(columns),
-        roles=roles,
-        event_types=event_types,
-        kind=kind,
-        extras=extras,
-    )
 
 
-def _options(words: list[str], fail: Any) -> dict[str, str]:
+def _check_range(rng: RangeSpec, params: dict[str, ParamSpec], body: str, fail: Fail) -> None:
+    """A range's bounds are required date parameters, and the SQL prunes partitions by them."""
+    for end in (rng.start, rng.end):
+        if end not in params or params[end].type != "date":
+            raise fail(f"range bound {end} must be a declared date parameter")
+        if not params[end].required:
+            raise fail(f"range bound {end} must be required")
+    if not 1 <= rng.max_days <= MAX_RANGE_DAYS:
+        raise fail(f"max_days must be within 1..{MAX_RANGE_DAYS}")
+    between = rf"event_date\s+BETWEEN\s+:{rng.start}\s+AND\s+:{rng.end}\b"
+    if not re.search(between, body, re.I):
+        raise fail(f"the SQL must filter event_date BETWEEN :{rng.start} AND :{rng.end}")
+
+
+def _options(words: list[str], fail: Fail) -> dict[str, str]:
     opts: dict[str, str] = {}
     for word in words:
         key, sep, value = word.partition("=")
@@ -243,7 +316,7 @@ def _options(words: list[str], fail: Any) -> dict[str, str]:
     return opts
 
 
-def _param(words: list[str], doc: str, fail: Any) -> ParamSpec:
+def _param(words: list[str], doc: str, fail: Fail) -> ParamSpec:
     if len(words) < 3 or words[1] not in PARAM_TYPES or words[2] not in ("required", "optional"):
         raise fail(f"param needs: name type required|optional [key=value...]: {' '.join(words)}")
     name, ptype, need = words[:3]

@@ -18,7 +18,9 @@
 -- column: psi double
 WITH e AS (
   SELECT
-    event_date, prediction_score, features,
+    prediction_score, features,
+    event_date BETWEEN :baseline_from_date AND :baseline_to_date AS in_baseline,
+    event_date BETWEEN :current_from_date AND :current_to_date AS in_current,
     row_number() OVER (PARTITION BY event_id ORDER BY received_at, leaf_hash) AS copy_no
   FROM events
   WHERE (
@@ -29,56 +31,4 @@ WITH e AS (
     AND model_id = :model_id
     AND (:model_version IS NULL OR model_version = :model_version)
 ),
-obs AS (
-  SELECT 'prediction_score' AS metric, prediction_score AS value, event_date
-  FROM e WHERE copy_no = 1
-  UNION ALL
-  SELECT 'feature' AS metric, TRY_CAST(json_extract_scalar(features, coalesce(:feature, '$.none')) AS DOUBLE) AS value, event_date
-  -- coalesce gives the path a type when no feature is asked for (a bare NULL has none in Trino).
-  FROM e WHERE copy_no = 1 AND features IS NOT NULL AND :feature IS NOT NULL
-),
-w AS (
-  SELECT metric, value, 'baseline' AS window_name FROM obs
-  WHERE value IS NOT NULL AND event_date BETWEEN :baseline_from_date AND :baseline_to_date
-  UNION ALL
-  SELECT metric, value, 'current' AS window_name FROM obs
-  WHERE value IS NOT NULL AND event_date BETWEEN :current_from_date AND :current_to_date
-),
-bounds AS (
-  SELECT metric, min(value) AS lo, max(value) AS hi
-  FROM w WHERE window_name = 'baseline' GROUP BY metric
-),
-binned AS (
-  SELECT
-    w.metric,
-    w.window_name,
-    CASE
-      WHEN b.hi = b.lo THEN CAST(0 AS DOUBLE)
-      ELSE least(greatest(floor((w.value - b.lo) / CAST(b.hi - b.lo AS DOUBLE) * :bins), CAST(0 AS DOUBLE)), CAST(:bins - 1 AS DOUBLE))
-    END AS bin
-  FROM w JOIN bounds b ON w.metric = b.metric
-),
-counts AS (
-  SELECT metric, bin,
-    count_if(window_name = 'baseline') AS b,
-    count_if(window_name = 'current') AS c
-  FROM binned GROUP BY metric, bin
-),
-totals AS (
-  SELECT metric, sum(b) AS bn, sum(c) AS cn FROM counts GROUP BY metric
-),
-shares AS (
-  SELECT
-    counts.metric,
-    greatest(CAST(counts.b AS DOUBLE) / nullif(t.bn, 0), CAST(0.0001 AS DOUBLE)) AS p,
-    greatest(CAST(counts.c AS DOUBLE) / nullif(t.cn, 0), CAST(0.0001 AS DOUBLE)) AS q
-  FROM counts JOIN totals t ON counts.metric = t.metric
-)
-SELECT
-  t.metric,
-  :bins AS bins,
-  t.bn AS baseline_count,
-  t.cn AS current_count,
-  (SELECT sum((s.q - s.p) * ln(s.q / CAST(s.p AS DOUBLE))) FROM shares s WHERE s.metric = t.metric) AS psi
-FROM totals t
-ORDER BY t.metric DESC
+-- include: psi
