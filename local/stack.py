@@ -73,6 +73,7 @@ class LocalStack:
         self.monitor_interval = monitor_interval
         self.monitors_file = monitors_file
         self.monitor_runs: Schedule | None = None
+        self.compaction_runs: Schedule | None = None  # every compaction_interval_hours, as on AWS
         self.landing: LandingWatcher | None = None
         self.config: dict[str, Any] = {}
         self.resources: Resources | None = None
@@ -156,6 +157,11 @@ class LocalStack:
             "monitors", self.monitor_interval, timeout_seconds=300, region=self.region,
             load_handler=self.handler,
             permitted=lambda: self._events_may_invoke("monitors", Resource.MONITORS_SCHEDULE),
+        ).start()
+        self.compaction_runs = Schedule(
+            "compaction", self.settings.compaction_interval_hours * 3600.0, timeout_seconds=900, region=self.region,
+            load_handler=self.handler,
+            permitted=lambda: self._events_may_invoke("compaction", Resource.COMPACTION_SCHEDULE),
         ).start()
         # CloudWatch's side of the alarms: a state change notifies the alarm's topics.
         self._create_alarms(resources)
@@ -505,6 +511,9 @@ class LocalStack:
         if self.monitor_runs is not None:
             self.monitor_runs.stop()
             self.monitor_runs = None
+        if self.compaction_runs is not None:
+            self.compaction_runs.stop()
+            self.compaction_runs = None
         if self.alarm_actions is not None:
             self.alarm_actions.stop()
             self.alarm_actions = None

@@ -31,7 +31,8 @@ DEFAULT_CALLBACK_URLS = ("http://localhost:8080/callback",)
 # Where each function's construct sits (kept stable: logical ids and acknowledgments use it).
 FUNCTION_SCOPES = {"ingest": ("Ingestion", "Ingest"), "writer": ("Ingestion", "Writer"),
                    "imports": ("Imports", "Import"),
-                   "checkpoint": ("Integrity", "Checkpoint"), "authorizer": (None, "Authorizer"),
+                   "checkpoint": ("Integrity", "Checkpoint"), "compaction": ("Integrity", "Compaction"),
+                   "authorizer": (None, "Authorizer"),
                    "monitors": ("Monitors", "Evaluator")}
 
 
@@ -97,6 +98,7 @@ class MlAuditStack(Stack):
         functions = {name: built.function for name, built in self.functions.items()}
         ingestion.serve(settings=settings, ingest=functions["ingest"], writer=functions["writer"])
         integrity.schedule(functions["checkpoint"])
+        integrity.schedule_compaction(functions["compaction"])
         imports.trigger(functions["imports"])
         monitors.wire(functions["monitors"])
 
@@ -128,6 +130,7 @@ class MlAuditStack(Stack):
         resources.register(Resource.ACCESS_LOGS_BUCKET, storage.access_logs.bucket_arn)
         resources.register(Resource.CHECKPOINT_SCHEDULE, integrity.schedule_rule.rule_arn)
         resources.register(Resource.MONITORS_SCHEDULE, monitors.schedule.rule_arn)
+        resources.register(Resource.COMPACTION_SCHEDULE, integrity.compaction_rule.rule_arn)
         resources.register(Resource.FILE_LANDED_RULE, imports.rule.rule_arn)
         resources.register(Resource.REST_API, api.rest_api.arn_for_execute_api(), id=api.rest_api.rest_api_id,
                            stage=api.stage.stage_name, authorizer_id=api.authorizer.authorizer_id)
@@ -142,6 +145,7 @@ class MlAuditStack(Stack):
             Resource.WITNESS_TOPIC: integrity.witness_topic, Resource.MONITORS_TOPIC: monitors.topic,
             Resource.ALARM_TOPIC: monitoring.topic, Resource.DATA_KEY: storage.key,
             Resource.SIGNING_KEY: integrity.signing_key, Resource.ENTRY_KEY: integrity.entry_key,
+            Resource.SEAL_KEY: integrity.seal_key,
         })
 
         CfnOutput(self, "ApiUrl", value=api.rest_api.url)
@@ -161,6 +165,8 @@ class MlAuditStack(Stack):
         CfnOutput(self, "LogEntryKeyArn", value=integrity.entry_key.key_arn)
         CfnOutput(self, "PackSealKeyArn", value=integrity.seal_key.key_arn)
         CfnOutput(self, "WitnessBucketName", value=integrity.witness_bucket.bucket_name)
+        # `mlaudit compact --stack` invokes it at once (it also runs every compaction_interval_hours).
+        CfnOutput(self, "CompactionFunctionName", value=functions["compaction"].function_name)
         CfnOutput(self, "WitnessTopicArn", value=integrity.witness_topic.topic_arn)
         # Subscribe on-call tools here: a monitor entering ALARM (and CloudWatch's monitor alarms).
         CfnOutput(self, "MonitorsTopicArn", value=monitors.topic.topic_arn)

@@ -113,22 +113,27 @@ class Compactor:
 
     # -- which days ----------------------------------------------------------------------------
 
-    def days(self, *, every: bool = False) -> list[str]:
+    def days(self, *, every: bool = False, through: str | None = None) -> list[str]:
         """Closed days to look at, oldest first: those not compacted yet, and (for late files)
         the compacted ones of the last ``late_days`` days; with ``every``, every closed day.
-        Two listings by delimiter: one entry per day, not per file."""
+        ``through``: a day (YYYY-MM-DD) to treat as closed with every day before it, closed or
+        not (an operator who knows it is complete; what arrives for it later waits for the
+        next run). Two listings by delimiter: one entry per day, not per file."""
         before = closed_before(self.clock(), self.delay)
+        if through is not None:
+            before = max(before, (date.fromisoformat(through) + timedelta(days=1)).isoformat())
         with_files = sorted(p[len(EVENTS_PREFIX):].split("=", 1)[1].rstrip("/")
                             for p in self.bucket.children(EVENTS_PREFIX) if p.startswith(f"{EVENTS_PREFIX}event_date="))
         done = compacted_days(self.bucket)
         recent = (date.fromisoformat(before) - timedelta(days=self.late_days)).isoformat()
         return [d for d in with_files if d < before and (every or d not in done or d >= recent)]
 
-    def run(self, *, every: bool = False, deadline: Callable[[], bool] = lambda: False) -> list[DayResult]:
+    def run(self, *, every: bool = False, through: str | None = None,
+            deadline: Callable[[], bool] = lambda: False) -> list[DayResult]:
         """Compact the closed days in date order; stop at a day that cannot be finished (the
         next run starts there again) or when ``deadline()`` says time is up."""
         results = []
-        for day in self.days(every=every):
+        for day in self.days(every=every, through=through):
             if deadline():
                 break
             results.append(self.compact_day(day))

@@ -176,7 +176,7 @@ ACCESS_LOG_PREFIXES = {Resource.AUDIT_BUCKET: "audit-bucket/", Resource.WITNESS_
 ALARM_TOPICS = (Resource.ALARM_TOPIC, Resource.MONITORS_TOPIC)
 # Which rule invokes which function (stacks/integrity.py, stacks/monitors.py, stacks/imports.py).
 RULE_TARGETS = {Resource.CHECKPOINT_SCHEDULE: "checkpoint", Resource.MONITORS_SCHEDULE: "monitors",
-                Resource.FILE_LANDED_RULE: "imports"}
+                Resource.COMPACTION_SCHEDULE: "compaction", Resource.FILE_LANDED_RULE: "imports"}
 # A rule whose failed deliveries go to a dead-letter queue.
 RULE_DEAD_LETTERS = {Resource.FILE_LANDED_RULE: Resource.IMPORTS_DEAD_LETTER_QUEUE}
 

@@ -58,6 +58,7 @@ class Resource(Enum):
     USER_POOL = (Kind.USER_POOL, "users")
     CHECKPOINT_SCHEDULE = (Kind.RULE, "checkpoint-schedule")  # EventBridge -> the checkpoint signer
     MONITORS_SCHEDULE = (Kind.RULE, "monitors-schedule")  # EventBridge -> the monitors
+    COMPACTION_SCHEDULE = (Kind.RULE, "compaction-schedule")  # EventBridge -> compaction of closed days
     FILE_LANDED_RULE = (Kind.RULE, "file-landed")  # S3 -> EventBridge -> the import function
     REST_API = (Kind.API, "")
 
