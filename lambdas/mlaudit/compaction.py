@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
@@ -32,6 +33,9 @@ from mlaudit.integrity import merkle, records, seals
 from mlaudit.layout import COMPACTED_DAYS_PREFIX, COMPACTED_PREFIX, EVENTS_PREFIX, partition_prefix
 
 DEFAULT_MAX_ROWS = 1_000_000  # rows of one compacted file (its Arrow table is built in memory)
+# Objects read side by side: a busy day has thousands of sources, and S3 latency, not CPU, is
+# the cost (one after the other, 7,200 files at 20 ms is over two minutes a partition).
+READ_WORKERS = 16
 
 
 class CompactionError(RuntimeError):
@@ -184,21 +188,23 @@ class Compactor:
     def _sources(self, prefix: str, covered: set[str]) -> tuple[list[dict[str, Any]], int]:
         """The partition's logged files no record names, in key order, with what their log
         entries say; and how many are not logged yet (being written: left for a later run)."""
-        found, waiting = [], 0
-        for key in self.bucket.list(prefix):
-            if not key.endswith(".parquet") or key in covered:
-                continue
-            pointer = self.bucket.get(records.log_by_file_key(key))
-            if pointer is None:
-                waiting += 1
-                continue
-            index = int(records.decode(pointer, "log-by-file")["index"])
-            entry = records.decode(self.bucket.get(records.log_key(index)) or b"", "log entry")
-            if entry.get("object_key") != key:
-                raise CompactionError(f"{key}: its log-by-file record points at another file's entry")
-            found.append({"object_key": key, "log_index": index, "record_count": entry["record_count"],
-                          "merkle_root": entry["merkle_root"]})
-        return found, waiting
+        keys = [k for k in self.bucket.list(prefix) if k.endswith(".parquet") and k not in covered]
+        with ThreadPoolExecutor(READ_WORKERS) as pool:
+            looked_up = list(pool.map(self._logged, keys))
+        found = [source for source in looked_up if source is not None]
+        return found, len(looked_up) - len(found)
+
+    def _logged(self, key: str) -> dict[str, Any] | None:
+        """What the log says of a file (None: not logged yet)."""
+        pointer = self.bucket.get(records.log_by_file_key(key))
+        if pointer is None:
+            return None
+        index = int(records.decode(pointer, "log-by-file")["index"])
+        entry = records.decode(self.bucket.get(records.log_key(index)) or b"", "log entry")
+        if entry.get("object_key") != key:
+            raise CompactionError(f"{key}: its log-by-file record points at another file's entry")
+        return {"object_key": key, "log_index": index, "record_count": entry["record_count"],
+                "merkle_root": entry["merkle_root"]}
 
     @staticmethod
     def _record(key: str, body: bytes, event_date: str, event_type: str) -> dict[str, Any]:
@@ -218,14 +224,18 @@ class Compactor:
 
         from mlaudit.parquet import read_parquet_bytes, to_parquet_bytes  # noqa: PLC0415
 
+        def fetch(source: dict[str, Any]) -> tuple[bytes | None, bytes | None]:
+            return self.bucket.get(source["object_key"]), self.bucket.get(seals.seals_key(source["object_key"]))
+
+        with ThreadPoolExecutor(READ_WORKERS) as pool:
+            fetched = list(pool.map(fetch, record["sources"]))
         tables, parts, start = [], [], 0
-        for source in record["sources"]:
-            data = self.bucket.get(source["object_key"])
+        for source, (data, sealed) in zip(record["sources"], fetched, strict=True):
             if data is None:
                 raise CompactionError(f"{source['object_key']} is gone")
             table = read_parquet_bytes(data)
             self.check_source(source, [bytes.fromhex(h) for h in table.column("leaf_hash").to_pylist()])
-            parts += _moved_parts(self.bucket.get(seals.seals_key(source["object_key"])), start)
+            parts += _moved_parts(sealed, start)
             tables.append(table)
             start += table.num_rows
         table = self.merge(tables, pa)
