@@ -15,6 +15,7 @@ import base64
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -25,9 +26,12 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding
+from mlaudit import resource_policies
 from mlaudit.adapters.bucket import S3Bucket
-from mlaudit.functions import spec
+from mlaudit.bootstrap import Clients, build_checkpoint
+from mlaudit.functions import CheckpointEnv, spec
 from mlaudit.integrity import records
+from mlaudit.integrity.checkpoint import ChainRestarted
 from mlaudit.integrity.proofs import check_receipt
 from mlaudit.integrity.signing import KmsSigner, kms_public_key_pem
 from mlaudit.integrity.sink import IntegritySink
@@ -61,7 +65,9 @@ writer_stack, rollback_stack, replaced_stack = map(_module_stack, ("writer", "ro
 def role_client(config: dict[str, Any], function: str, service: str) -> Any:
     """A client holding exactly ``function``'s declared grants, with both buckets' write-once
     policies enforced: what someone with that role's credentials can do (local/iam.py)."""
+    from local import policy
     from local.iam import Enforcer, World, statements_for
+    from local.stack import LocalValues
 
     account, region = config["account_id"], config["region"]
     key = lambda name: f"arn:aws:kms:{region}:{account}:key/{config[name]}"  # noqa: E731
@@ -76,9 +82,13 @@ def role_client(config: dict[str, Any], function: str, service: str) -> Any:
     world = World(account=account, region=region, arns=arns,
                   key_arns={**key_arns, config["kms_key_id"]: config["kms_key_arn"]},
                   encrypted_with={config["bucket"]: config["kms_key_arn"],
-                                  config["witness_bucket"]: config["kms_key_arn"]},
-                  write_once_buckets=frozenset({config["bucket"]}),
-                  witness_buckets=frozenset({config["witness_bucket"]}))
+                                  config["witness_bucket"]: config["kms_key_arn"]})
+    # The resource policies of these resources, as the stack declares them (both buckets'
+    # write-once statements, the keys' policies), rendered on this stack's ARNs.
+    values = LocalValues(world, "", "", lambda name: name)
+    for holder, statements in resource_policies.declared().items():
+        if holder.resource in arns:
+            world.policies[arns[holder.resource]] = [policy.Statement.from_json(s.render(values)) for s in statements]
     return Enforcer(function, statements_for(spec(function), arns), world).guard(client.aws_client(config, service))
 
 
@@ -98,13 +108,17 @@ def hide_witness_after(config: dict[str, Any], seq: int) -> list[int]:
     """Delete markers on every visible witness checkpoint after ``seq``, again until none
     is left (the signer may publish one more meanwhile; once one is hidden it stops)."""
     s3, hidden = client.aws_client(config, "s3"), []
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 120
     while pending := [(n, k) for n, k in witness_keys(config) if n > seq]:
         assert time.monotonic() < deadline, "the witness kept growing"
+        refusals = signer_log(config).count(HIDDEN)
         for number, key in pending:
             s3.delete_object(Bucket=config["witness_bucket"], Key=key)
             hidden.append(number)
-        time.sleep(2.5)  # a run that read the witness before the markers finishes
+        # The signer runs one at a time: once a run has refused over the markers, a run that
+        # read the witness before them has ended, and whatever it published is listed above.
+        wait_until(lambda refusals=refusals: signer_log(config).count(HIDDEN) > refusals,
+                   "the signer never refused over the delete markers")
     return hidden
 
 
@@ -153,17 +167,29 @@ def latest_signed(config: dict[str, Any]) -> dict[str, Any] | None:
     return answer.json()["checkpoint"] if answer.status_code == 200 else None
 
 
+HIDDEN = "behind a delete marker"  # what the signer says when it refuses over a hidden checkpoint
+
+
 def signer_log(config: dict[str, Any]) -> str:
     with open(config["log_path"], errors="replace") as handle:
         return handle.read()
 
 
-def wait_for_signer_runs(config: dict[str, Any], marker: str, timeout: float = 30) -> None:
+def wait_until(condition: Any, what: str, timeout: float = 120) -> None:
+    """Poll ``condition`` until it holds (a generous deadline: the machine may be busy)."""
     deadline = time.monotonic() + timeout
-    while marker not in signer_log(config):
-        assert time.monotonic() < deadline, f"the signer never reported {marker}"
-        time.sleep(0.5)
-    time.sleep(4.5)  # and two more runs after it
+    while not condition():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.2)
+
+
+def wait_for_signer_runs(config: dict[str, Any], marker: str, runs: int = 2) -> None:
+    """Until the signer has reported ``marker``, and again in ``runs`` later runs (a signer
+    that refuses reports it at every run): what it does is settled, not a race."""
+    wait_until(lambda: marker in signer_log(config), f"the signer never reported {marker}")
+    seen = signer_log(config).count(marker)
+    wait_until(lambda: signer_log(config).count(marker) >= seen + runs,
+               f"the signer stopped reporting {marker}")
 
 
 def test_a_forged_file_is_refused_by_the_signer_and_reported_by_the_verifier(forgery_stack):
@@ -278,12 +304,23 @@ def test_attacks_2_and_5_an_emptied_lake_behind_a_hidden_witness_and_a_cold_sign
     for kind in ("witness_delete_marker", "witness_checkpoint_missing", "log_shrunk", "delete_marker",
                  "checkpoint_stale", "nothing_verified"):
         assert f"[{kind}]" in output, output
-    # Attack 5: the signer, finding no visible checkpoint anywhere, never starts a chain over them
+    # Attack 5: the signer, finding no visible checkpoint anywhere, never starts a chain over them:
+    # neither the scheduled one nor a cold one (a new container, the checkpoint role's grants)
     wait_for_signer_runs(config, "checkpoint 0 of mlaudit/")
-    assert "behind a delete marker" in signer_log(config)
+    assert HIDDEN in signer_log(config)
+    cold = build_checkpoint(
+        CheckpointEnv(audit_bucket=config["bucket"], kms_key_id=config["kms_key_arn"],
+                      signing_key_id=config["signing_key_id"], entry_key_id=config["entry_key_id"],
+                      witness_bucket=config["witness_bucket"], witness_topic_arn=config["witness_topic_arn"]),
+        Clients(lambda service: role_client(config, "checkpoint", service)))
+    with pytest.raises(ChainRestarted, match=re.escape(f"checkpoint 0 of mlaudit/{config['bucket']} {HIDDEN}")):
+        cold.run()
     witness = Witness(S3Bucket(s3, config["witness_bucket"]), records.log_id(config["bucket"]))
     assert witness.latest_seq() is None and latest_signed(config) is None
     assert not s3.list_objects_v2(Bucket=config["bucket"], Prefix=records.CHECKPOINTS).get("Contents")
+    code, output = verify(config)
+    assert code == 1, output
+    assert f"[witness_delete_marker] {records.witness_key(records.log_id(config['bucket']), 0)}" in output, output
 
 
 def test_a_copied_bucket_fails_verification(local_stack, machine_token, user_tokens):
