@@ -4,6 +4,7 @@
     mlaudit serve                     the whole stack on this machine, until Ctrl-C
     mlaudit demo                      a sample ML workload through it, then the HTML report
     mlaudit verify                    the lake's integrity, with a progress bar and a summary
+    mlaudit compact                   merge every closed day's files per event type (docs/compaction.md)
     mlaudit query NAME --param k=v    a named query (table, --format csv or json)
     mlaudit proof EVENT_ID            an event's receipt, checked
     mlaudit dlq [--redrive ID ...]    dead-letter messages and why; send them back

@@ -1,5 +1,5 @@
-"""The operator commands besides ``import`` and ``report``: serve, demo, verify, query,
-proof and dlq. Each registers its sub-parser; ``run_*`` returns the exit code."""
+"""The operator commands besides ``import`` and ``report``: serve, demo, verify, compact,
+query, proof and dlq. Each registers its sub-parser; ``run_*`` returns the exit code."""
 
 from __future__ import annotations
 
@@ -60,6 +60,18 @@ def register(commands: argparse._SubParsersAction) -> None:
     verify.add_argument("--jobs", type=int, help="worker processes for hashing (default: CPUs)")
     verify.add_argument("--json", action="store_true", help="print the full report as JSON")
     verify.set_defaults(func=run_verify)
+
+    compact = commands.add_parser("compact", help="compact every closed day now (docs/compaction.md)",
+                                  description="Merge each closed day's files, per event type, into few large "
+                                              "files logged in the integrity log with the files they replace; "
+                                              "queries then read a compacted day from them. What the scheduled "
+                                              "compaction function does, at once, for every closed day.")
+    add_arguments(compact, token=False)
+    compact.add_argument("--through", type=date_argument("--through"),
+                         help="also treat this day (YYYY-MM-DD) and every day before it as closed (a day you know "
+                              "is complete; what still arrives for it waits for the next run)")
+    compact.add_argument("--json", action="store_true", help="print the summary as JSON")
+    compact.set_defaults(func=run_compact)
 
     query = commands.add_parser("query", help="run a named query (no NAME: list them)", add_help=False,
                                 description="Run a named query through the API (DuckDB on the local stack, "
@@ -206,6 +218,48 @@ def run_verify(args: argparse.Namespace) -> int:
         return 0 if report.ok else 1
     print(summary_table(report, time.monotonic() - started))
     return 0 if report.ok else 1
+
+
+# --- compact ------------------------------------------------------------------------------
+
+
+def run_compact(args: argparse.Namespace) -> int:
+    target = Target.from_args(args)
+    if target.local is not None:
+        done = _compact_here(target, args.through)
+    else:  # a deployed stack: its function, with its role, at once
+        payload = {"every": True, **({"through": args.through} if args.through else {})}
+        answer = target.client("lambda").invoke(
+            FunctionName=target.name("compaction_function", "CompactionFunctionName"),
+            Payload=json.dumps(payload).encode())
+        body = json.loads(answer["Payload"].read() or b"{}")
+        if answer.get("FunctionError"):
+            raise CommandError(f"the compaction function failed: {body.get('errorMessage', body)}")
+        done = body
+    if args.json:
+        print(json.dumps(done, indent=1))
+    else:
+        print(table(["measure", "value"], [[name.replace("_", " "), f"{value:,}"] for name, value in done.items()]))
+    return 0
+
+
+def _compact_here(target: Target, through: str | None) -> dict[str, Any]:
+    """The local stack: the compaction the scheduled function runs, with the stack's keys."""
+    from mlaudit.adapters.bucket import S3Bucket  # noqa: PLC0415
+    from mlaudit.compaction import Compactor, summary  # noqa: PLC0415
+    from mlaudit.integrity import records  # noqa: PLC0415
+    from mlaudit.integrity.signing import KmsSigner  # noqa: PLC0415
+    from mlaudit.integrity.sink import IntegritySink  # noqa: PLC0415
+    from mlaudit.settings import Settings  # noqa: PLC0415
+
+    local = target.local or {}
+    settings = Settings.from_cdk_json()
+    bucket = S3Bucket(target.client("s3"), local["bucket"], local.get("kms_key_arn"))
+    sink = IntegritySink(bucket, log_id=records.log_id(local["bucket"]), require_genesis=True,
+                         entry_signer=KmsSigner(target.client("kms"), local["entry_key_id"]))
+    compactor = Compactor(bucket, sink, max_rows=settings.compaction_max_rows, late_days=settings.compaction_late_days,
+                          delay=timedelta(hours=settings.compaction_delay_hours))
+    return summary(compactor.run(every=True, through=through))
 
 
 def summary_table(report: Any, seconds: float) -> str:

@@ -79,6 +79,7 @@ class LocalStack:
         self.monitor_interval = monitor_interval
         self.monitors_file = monitors_file
         self.monitor_runs: Schedule | None = None
+        self.compaction_runs: Schedule | None = None  # every compaction_interval_hours, as on AWS
         self.landing: LandingWatcher | None = None
         self.capture_deliveries: EventBridgeDeliveries | None = None
         self.capture_pipe: StreamPipe | None = None
@@ -172,6 +173,11 @@ class LocalStack:
             "writer", self.recovery_interval, timeout_seconds=self.settings.writer_timeout_seconds, region=self.region,
             load_handler=self.handler,
             permitted=lambda: self._events_may_invoke("writer", Resource.RECOVERY_SCHEDULE),
+        ).start()
+        self.compaction_runs = Schedule(
+            "compaction", self.settings.compaction_interval_hours * 3600.0, timeout_seconds=900, region=self.region,
+            load_handler=self.handler,
+            permitted=lambda: self._events_may_invoke("compaction", Resource.COMPACTION_SCHEDULE),
         ).start()
         # CloudWatch's side of the alarms: a state change notifies the alarm's topics.
         self._create_alarms(resources)
@@ -588,6 +594,9 @@ class LocalStack:
         if self.recoveries is not None:
             self.recoveries.stop()
             self.recoveries = None
+        if self.compaction_runs is not None:
+            self.compaction_runs.stop()
+            self.compaction_runs = None
         if self.alarm_actions is not None:
             self.alarm_actions.stop()
             self.alarm_actions = None

@@ -32,7 +32,8 @@ DEFAULT_CALLBACK_URLS = ("http://localhost:8080/callback",)
 # Where each function's construct sits (kept stable: logical ids and acknowledgments use it).
 FUNCTION_SCOPES = {"ingest": ("Ingestion", "Ingest"), "writer": ("Ingestion", "Writer"),
                    "imports": ("Imports", "Import"),
-                   "checkpoint": ("Integrity", "Checkpoint"), "authorizer": (None, "Authorizer"),
+                   "checkpoint": ("Integrity", "Checkpoint"), "compaction": ("Integrity", "Compaction"),
+                   "authorizer": (None, "Authorizer"),
                    "monitors": ("Monitors", "Evaluator"), "capture": ("Capture", "Capture")}
 
 
@@ -102,6 +103,7 @@ class MlAuditStack(Stack):
         ingestion.serve(settings=settings, ingest=functions["ingest"], writer=functions["writer"])
         recovery_schedule = ingestion.sweep(functions["writer"])
         integrity.schedule(functions["checkpoint"])
+        integrity.schedule_compaction(functions["compaction"])
         imports.trigger(functions["imports"])
         monitors.wire(functions["monitors"])
         capture.wire(functions["capture"], settings=settings, resources=resources)
@@ -137,6 +139,7 @@ class MlAuditStack(Stack):
         resources.register(Resource.CHECKPOINT_SCHEDULE, integrity.schedule_rule.rule_arn)
         resources.register(Resource.MONITORS_SCHEDULE, monitors.schedule.rule_arn)
         resources.register(Resource.RECOVERY_SCHEDULE, recovery_schedule.rule_arn)
+        resources.register(Resource.COMPACTION_SCHEDULE, integrity.compaction_rule.rule_arn)
         resources.register(Resource.FILE_LANDED_RULE, imports.rule.rule_arn)
         resources.register(Resource.SAGEMAKER_RULE, capture.rule.rule_arn)
         resources.register(Resource.REST_API, api.rest_api.arn_for_execute_api(), id=api.rest_api.rest_api_id,
@@ -173,6 +176,8 @@ class MlAuditStack(Stack):
         CfnOutput(self, "LogEntryKeyArn", value=integrity.entry_key.key_arn)
         CfnOutput(self, "PackSealKeyArn", value=integrity.seal_key.key_arn)
         CfnOutput(self, "WitnessBucketName", value=integrity.witness_bucket.bucket_name)
+        # `mlaudit compact --stack` invokes it at once (it also runs every compaction_interval_hours).
+        CfnOutput(self, "CompactionFunctionName", value=functions["compaction"].function_name)
         CfnOutput(self, "WitnessTopicArn", value=integrity.witness_topic.topic_arn)
         # Subscribe on-call tools here: a monitor entering ALARM (and CloudWatch's monitor alarms).
         CfnOutput(self, "MonitorsTopicArn", value=monitors.topic.topic_arn)

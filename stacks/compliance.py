@@ -163,6 +163,16 @@ ACKNOWLEDGMENTS: tuple[Ack, ...] = (
     *(
         Ack(
             f"{pack}-LambdaDLQ",
+            "Integrity/Compaction/Function/Resource",
+            "EventBridge retries a failed scheduled run twice within the hour; a lost run leaves nothing to "
+            "replay (the next run compacts every closed day not yet compacted, finishing from their records "
+            "what a failed run left), and the Errors alarm reports it.",
+        )
+        for pack in PACKS[1:]
+    ),
+    *(
+        Ack(
+            f"{pack}-LambdaDLQ",
             "Monitors/Evaluator/Function/Resource",
             "A scheduled evaluation has nothing to replay: windows are relative to the run, so the next run "
             "(minutes later) evaluates the then-current data, and the Errors alarm reports a failed run.",
@@ -192,6 +202,16 @@ ACKNOWLEDGMENTS: tuple[Ack, ...] = (
             "Invoked hourly by one schedule (two retries); a reservation would fail the deployment in a fresh "
             "account (quota 10), and none is needed for correctness: overlapping runs claim the checkpoint's "
             "sequence number with a conditional create, so the loser fails without writing.",
+        )
+        for pack in PACKS[1:]
+    ),
+    *(
+        Ack(
+            f"{pack}-LambdaConcurrency",
+            "Integrity/Compaction/Function/Resource",
+            "Invoked every compaction_interval_hours by one schedule (two retries); a reservation would fail the "
+            "deployment in a fresh account (quota 10), and none is needed for correctness: overlapping runs "
+            "claim each compacted file's generation with a conditional create, so no source is merged twice.",
         )
         for pack in PACKS[1:]
     ),

@@ -118,6 +118,19 @@ class Integrity(Construct):
                        key_usage=kms.KeyUsage.SIGN_VERIFY, pending_window=Duration.days(30),
                        removal_policy=RemovalPolicy.RETAIN)
 
+    def schedule_compaction(self, compaction: lambda_.IFunction) -> None:
+        """Compact the closed days every compaction_interval_hours (docs/compaction.md). A failed
+        run is retried twice; what it left half-done, the next run finishes from its records."""
+        self.compaction_rule = events.Rule(
+            self,
+            "CompactionSchedule",
+            description="Compact the lake's closed days",
+            schedule=events.Schedule.rate(Duration.hours(self.settings.compaction_interval_hours)),
+            targets=[
+                targets.LambdaFunction(compaction, retry_attempts=2, max_event_age=Duration.hours(1))
+            ],
+        )
+
     def schedule(self, checkpoint: lambda_.IFunction) -> None:
         """Sign the log's head on a fixed rate."""
         self.schedule_rule = events.Rule(

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from mlaudit.functions import (
     AuthorizerEnv,
     CheckpointEnv,
+    CompactionEnv,
     ConfigEnv,
     FunctionEnv,
     ImportsEnv,
@@ -44,6 +45,7 @@ from mlaudit.functions import (
 
 if TYPE_CHECKING:
     from mlaudit.auth import TokenVerifier
+    from mlaudit.compaction import Compactor
     from mlaudit.configuration import ConfigService
     from mlaudit.imports.landed import ImportService
     from mlaudit.integrity.checkpoint import Checkpointer
@@ -260,6 +262,23 @@ def build_checkpoint(env: CheckpointEnv, clients: Clients) -> Checkpointer:
     )
 
 
+def build_compaction(env: CompactionEnv, clients: Clients) -> Compactor:
+    from mlaudit.adapters.bucket import S3Bucket  # noqa: PLC0415
+    from mlaudit.compaction import Compactor  # noqa: PLC0415
+    from mlaudit.integrity import records  # noqa: PLC0415
+    from mlaudit.integrity.signing import KmsSigner  # noqa: PLC0415
+    from mlaudit.integrity.sink import IntegritySink  # noqa: PLC0415
+
+    bucket = S3Bucket(clients("s3"), env.audit_bucket, env.kms_key_id)
+    return Compactor(
+        bucket,
+        IntegritySink(bucket, log_id=records.log_id(env.audit_bucket),
+                      entry_signer=KmsSigner(clients("kms"), env.entry_key_id), require_genesis=True),
+        max_rows=env.compaction_max_rows, delay=timedelta(hours=env.compaction_delay_hours),
+        late_days=env.compaction_late_days,
+    )
+
+
 def build_proofs(env: ProofsEnv, clients: Clients) -> ProofService:
     from mlaudit.adapters.bucket import S3Bucket  # noqa: PLC0415
     from mlaudit.integrity.proofs import ProofService  # noqa: PLC0415
@@ -336,6 +355,7 @@ BUILDERS: dict[str, Builder[Any, Any]] = {
     "ingest": build_ingest,
     "writer": build_writer,
     "checkpoint": build_checkpoint,
+    "compaction": build_compaction,
     "proofs": build_proofs,
     "privacy": build_privacy,
     "queries": build_queries,

@@ -7,8 +7,8 @@ expose). The local stack enforces the same statements on every call a function m
 (local/iam.py): moto evaluates bucket policies without their conditions, so they are not
 installed there.
 
-What they forbid under ``events/``, ``integrity/`` and ``index/`` of the audit bucket (the
-subject index: subject access must not lose a file by an index object going missing), and
+What they forbid under ``events/``, ``integrity/``, ``index/`` and ``compacted/`` of the audit
+bucket (the subject index: subject access must not lose a file by an index object going missing), and
 everywhere in the witness: deleting (no delete markers, no version removed), bypassing
 governance retention, and any object creation unless the request carries
 ``If-None-Match: *`` exactly (no second version of a key; another value is no create-only
@@ -22,9 +22,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from mlaudit.layout import EVENTS_PREFIX, INDEX_PREFIX, INTEGRITY_PREFIX
+from mlaudit.layout import COMPACTED_PREFIX, EVENTS_PREFIX, INDEX_PREFIX, INTEGRITY_PREFIX
 
-WRITE_ONCE_PREFIXES = (EVENTS_PREFIX, INTEGRITY_PREFIX, INDEX_PREFIX)  # the audit bucket's
+WRITE_ONCE_PREFIXES = (EVENTS_PREFIX, INTEGRITY_PREFIX, INDEX_PREFIX, COMPACTED_PREFIX)  # the audit bucket's
 WITNESS_PREFIXES = ("",)  # the witness bucket: every object
 # S3 operations that create an object (what s3:ObjectCreationOperation is true for).
 OBJECT_CREATION_OPERATIONS = frozenset({"PutObject", "CopyObject", "CompleteMultipartUpload"})

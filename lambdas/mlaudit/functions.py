@@ -139,6 +139,16 @@ class CheckpointEnv(FunctionEnv):
 
 
 @dataclass(frozen=True)
+class CompactionEnv(FunctionEnv):
+    audit_bucket: str = var(Env.AUDIT_BUCKET, Attr(Resource.AUDIT_BUCKET, "name"))
+    kms_key_id: str = var(Env.KMS_KEY_ID, Attr(Resource.DATA_KEY, "arn"))
+    entry_key_id: str = var(Env.ENTRY_KEY_ID, Attr(Resource.ENTRY_KEY, "arn"))
+    compaction_delay_hours: int = var(Env.COMPACTION_DELAY_HOURS, Setting("compaction_delay_hours"))
+    compaction_late_days: int = var(Env.COMPACTION_LATE_DAYS, Setting("compaction_late_days"))
+    compaction_max_rows: int = var(Env.COMPACTION_MAX_ROWS, Setting("compaction_max_rows"))
+
+
+@dataclass(frozen=True)
 class ProofsEnv(FunctionEnv):
     audit_bucket: str = var(Env.AUDIT_BUCKET, Attr(Resource.AUDIT_BUCKET, "name"))
 
@@ -250,6 +260,10 @@ SQS_RECEIVE_MAX = 10  # messages per ReceiveMessage / DeleteMessageBatch
 
 # Shorthands for the grants below.
 EVENTS_OBJECTS, INTEGRITY_OBJECTS, INDEX_OBJECTS = "events/*", "integrity/*", "index/*"
+COMPACTED_OBJECTS = "compacted/*"  # compacted days and their markers (mlaudit.compaction)
+# What compaction records under integrity/: a compacted file's record, manifest, seals and log
+# entry (never a checkpoint or tile, nor a seal key: it seals nothing, it moves sealed rows).
+COMPACTION_INTEGRITY_AREAS = ("compactions", "manifests", "log", "log-by-file", "seals")
 # Who writes where under integrity/ (mlaudit.integrity.records): the writer records files,
 # the signer signs; neither can create the other's objects (a writer could otherwise claim
 # the next checkpoint's key, or a tile, before the signer).
@@ -279,6 +293,9 @@ RUN_ATHENA_QUERIES = (
     Grant(Resource.EVENTS_GLUE_TABLE, ("glue:GetTable",)),
     Grant(Resource.AUDIT_BUCKET, ("s3:GetObject",), objects=EVENTS_OBJECTS,
           why="Athena reads, as the caller, the Parquet files of the partitions a named query selects"),
+    Grant(Resource.AUDIT_BUCKET, ("s3:GetObject",), objects=COMPACTED_OBJECTS,
+          why="Athena reads, as the caller, a compacted day's files instead of its events/ files "
+          "(docs/compaction.md)"),
     Grant(Resource.RESULTS_BUCKET, ("s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload"),
           objects="*", why="Athena writes each query's result files under keys named by execution id, and the "
           "function pages them back; the bucket holds nothing else and expires results after 30 days"),
@@ -366,6 +383,30 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         # cannot fork the chain, each claims its sequence number with a conditional create
         # and the loser fails without writing (mlaudit.integrity.checkpoint).
         timeout_seconds=60,
+    ),
+    FunctionSpec(
+        "compaction", "Scheduled: merge each closed day's files per event type into few large ones, logged in "
+        "the integrity log with the files they replace.",
+        CompactionEnv,
+        grants=(
+            Grant(Resource.AUDIT_BUCKET, ("s3:GetObject",), objects=EVENTS_OBJECTS,
+                  why="read the day's Parquet files it merges"),
+            Grant(Resource.AUDIT_BUCKET, ("s3:GetObject",), objects=INTEGRITY_OBJECTS,
+                  why="each source's log entry, lookup record and seals; the log's head; earlier compaction "
+                  "records; checkpoint 0"),
+            Grant(Resource.AUDIT_BUCKET, ("s3:PutObject", "s3:GetObject"), objects=COMPACTED_OBJECTS,
+                  why="write each compacted file (named by its record's hash) and each day's marker"),
+            *(Grant(Resource.AUDIT_BUCKET, ("s3:PutObject",), objects=f"integrity/{area}/*",
+                    why=f"record each compacted file's {area} objects, keyed at run time")
+              for area in COMPACTION_INTEGRITY_AREAS),
+            LIST_AUDIT_BUCKET,
+            Grant(Resource.DATA_KEY, ("kms:GenerateDataKey", "kms:Decrypt"), why="SSE-KMS objects"),
+            Grant(Resource.ENTRY_KEY, ("kms:Sign",),
+                  why="a compacted file is logged like a written one: its entry carries the entry key's signature"),
+        ),
+        # No reserved concurrency: overlapping runs claim each generation with a conditional
+        # create of its record; the loser moves on to the next (mlaudit.compaction).
+        memory_mb="compaction_memory_mb", timeout_seconds=900, pyarrow=True,
     ),
     FunctionSpec(
         "proofs", "Receipts, the latest checkpoint and consistency proofs (read-only).",

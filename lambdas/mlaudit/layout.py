@@ -18,6 +18,10 @@ from mlaudit.contract import StoredEvent
 EVENTS_PREFIX = "events/"
 INTEGRITY_PREFIX = "integrity/"
 INDEX_PREFIX = "index/"  # derived lookup aids (the subject index): pseudonym hashes and file names
+# Compacted days (docs/compaction.md): a closed day's files merged, same partitions; readers
+# use them for the days marked under COMPACTED_DAYS_PREFIX and the events/ files otherwise.
+COMPACTED_PREFIX = "compacted/"
+COMPACTED_DAYS_PREFIX = f"{COMPACTED_PREFIX}_days/"
 
 # Hive-style partitions, in path order. Their values live in the object key, not the file.
 PARTITION_KEYS: tuple[tuple[str, str], ...] = (("event_date", "string"), ("event_type", "string"))
@@ -76,8 +80,8 @@ def glue_columns() -> list[dict[str, str]]:
     return [{"name": c.name, "type": c.glue_type} for c in COLUMNS]
 
 
-def partition_prefix(event_date: str, event_type: str) -> str:
-    return f"{EVENTS_PREFIX}event_date={event_date}/event_type={event_type}/"
+def partition_prefix(event_date: str, event_type: str, root: str = EVENTS_PREFIX) -> str:
+    return f"{root}event_date={event_date}/event_type={event_type}/"
 
 
 def parse_partition(key: str) -> tuple[str, str]:

@@ -178,7 +178,7 @@ ALARM_TOPICS = (Resource.ALARM_TOPIC, Resource.MONITORS_TOPIC)
 # Which rule invokes which function (stacks/integrity.py, stacks/monitors.py, stacks/ingestion.py,
 # stacks/imports.py).
 RULE_TARGETS = {Resource.CHECKPOINT_SCHEDULE: "checkpoint", Resource.MONITORS_SCHEDULE: "monitors",
-                Resource.RECOVERY_SCHEDULE: "writer",
+                Resource.RECOVERY_SCHEDULE: "writer", Resource.COMPACTION_SCHEDULE: "compaction",
                 Resource.FILE_LANDED_RULE: "imports", Resource.SAGEMAKER_RULE: "capture"}
 # A rule whose failed deliveries go to a dead-letter queue.
 RULE_DEAD_LETTERS = {Resource.FILE_LANDED_RULE: Resource.IMPORTS_DEAD_LETTER_QUEUE,

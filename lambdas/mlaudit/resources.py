@@ -61,6 +61,7 @@ class Resource(Enum):
     CHECKPOINT_SCHEDULE = (Kind.RULE, "checkpoint-schedule")  # EventBridge -> the checkpoint signer
     MONITORS_SCHEDULE = (Kind.RULE, "monitors-schedule")  # EventBridge -> the monitors
     RECOVERY_SCHEDULE = (Kind.RULE, "recovery-schedule")  # EventBridge -> the writer's recovery sweep
+    COMPACTION_SCHEDULE = (Kind.RULE, "compaction-schedule")  # EventBridge -> compaction of closed days
     FILE_LANDED_RULE = (Kind.RULE, "file-landed")  # S3 -> EventBridge -> the import function
     REST_API = (Kind.API, "")
     # Capture (docs/capture.md): SageMaker's state changes -> the capture function; what it

@@ -52,6 +52,18 @@ class Settings(BaseModel):
     checkpoint_interval_minutes: int = Field(5, ge=1, le=60)
     """Minutes between signed checkpoints of the integrity log: the longest an acknowledged event waits
     for signed evidence, plus the writer's batch window (docs/integrity.md, "Freshness")."""
+    compaction_interval_hours: int = Field(6, ge=1, le=24)
+    """Hours between compaction runs: each merges the closed days' files per event type into few large
+    ones (docs/compaction.md)."""
+    compaction_delay_hours: int = Field(6, ge=1, le=168)
+    """Hours after its end (UTC) a day counts as closed and is compacted."""
+    compaction_late_days: int = Field(14, ge=0, le=365)
+    """Days a compacted day is looked at again for files written after it was compacted (a writer
+    retry, a dead-letter redrive): they become one more compacted file."""
+    compaction_max_rows: int = Field(1_000_000, ge=1000, le=20_000_000)
+    """Most events in one compacted file (a day's larger partitions become several files)."""
+    compaction_memory_mb: int = Field(3008, ge=512, le=10240)
+    """Memory of the compaction function: a compacted file is built in memory."""
     access_log_retention_days: int = Field(2190, ge=1, le=36500)
     """Days S3 server access logs are kept in the log bucket."""
     log_retention_days: Literal[

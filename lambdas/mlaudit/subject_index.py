@@ -31,9 +31,9 @@ most every `MAINTAIN_SECONDS`) does the merges, oldest first, and never merges a
 past one it could not merge, so "every run up to the last hour object is in an hour object,
 every hour up to the last day object in a day object" always holds.
 
-Compaction replaces a closed day's files with new ones: it calls `add` with the new files
-and their pseudonyms (their index entries land in the current period like any other), and
-subject access skips the replaced files through its `resolve` step.
+Compaction (mlaudit.compaction) merges a closed day's files for queries and leaves the index
+alone: subject access keeps reading the source files it names, which Object Lock keeps and
+which hold exactly the compacted rows (docs/compaction.md).
 """
 
 from __future__ import annotations

@@ -3,6 +3,9 @@
 Pruning happens here: only the partitions a query's bound date range (and declared
 event types) can touch are listed, so only their files are opened. The sizes of the
 files handed to DuckDB are what `bytes_scanned` reports.
+
+Each day is read from one place (`mlaudit.compaction.read_root`): its compacted files once
+the day's marker exists, its events/ files until then, so every event is read once.
 """
 
 from __future__ import annotations
@@ -13,7 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from mlaudit.layout import EVENTS_PREFIX, parse_partition
+from mlaudit.compaction import read_root
+from mlaudit.layout import COMPACTED_DAYS_PREFIX, COMPACTED_PREFIX, EVENTS_PREFIX, parse_partition
 
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._=-]")
 
@@ -37,12 +41,12 @@ class LocalLake:
         self.root = Path(root)
 
     def files(self, dates: Iterable[str] | None, event_types: Iterable[str] | None) -> list[LakeFile]:
-        base = self.root / EVENTS_PREFIX
-        date_dirs = (
-            [base / f"event_date={d}" for d in dates]
-            if dates is not None
-            else sorted(base.glob("event_date=*"))
-        )
+        marked = self.root / COMPACTED_DAYS_PREFIX
+        compacted = {p.name.removesuffix(".json") for p in marked.glob("*.json")} if marked.is_dir() else set()
+        days = (list(dates) if dates is not None else sorted(
+            {p.name.split("=", 1)[1] for root in (EVENTS_PREFIX, COMPACTED_PREFIX)
+             for p in (self.root / root).glob("event_date=*")}))
+        date_dirs = [self.root / read_root(d, compacted) / f"event_date={d}" for d in days]
         wanted = set(event_types) if event_types is not None else None
         found: list[LakeFile] = []
         for date_dir in date_dirs:
@@ -70,8 +74,12 @@ class S3Lake:
             yield from page.get("Contents", [])
 
     def files(self, dates: Iterable[str] | None, event_types: Iterable[str] | None) -> list[LakeFile]:
+        # One listing of the day markers (a key per compacted day), then only the wanted days.
+        compacted = {o["Key"][len(COMPACTED_DAYS_PREFIX):].removesuffix(".json")
+                     for o in self._objects(COMPACTED_DAYS_PREFIX)}
         prefixes = (
-            [f"{EVENTS_PREFIX}event_date={d}/" for d in dates] if dates is not None else [EVENTS_PREFIX]
+            [f"{read_root(d, compacted)}event_date={d}/" for d in dates] if dates is not None
+            else [EVENTS_PREFIX, COMPACTED_PREFIX]
         )
         wanted = set(event_types) if event_types is not None else None
         found: list[LakeFile] = []
@@ -83,6 +91,8 @@ class S3Lake:
                 event_date, event_type = parse_partition(key)
                 if wanted is not None and event_type not in wanted:
                     continue
+                if not key.startswith(read_root(event_date, compacted)):
+                    continue  # the day is read from its other place
                 found.append(self._cached(key, event_date, event_type, obj))
         return found
 

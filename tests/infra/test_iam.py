@@ -7,7 +7,7 @@ import json
 import re
 from typing import Any
 
-from mlaudit.functions import SIGNER_INTEGRITY_AREAS, WRITER_INTEGRITY_AREAS
+from mlaudit.functions import COMPACTION_INTEGRITY_AREAS, SIGNER_INTEGRITY_AREAS, WRITER_INTEGRITY_AREAS
 
 from stacks.compliance import ACKNOWLEDGMENTS, resolve_rule
 from tests.infra.synth import Synth
@@ -71,13 +71,14 @@ def test_every_wildcard_resource_is_acknowledged_with_a_reason(synth: Synth) -> 
 
 def test_audit_objects_are_only_written_under_their_prefixes(synth: Synth) -> None:
     """Reads under events/ and integrity/; writes under events/ and, in integrity/, the areas the
-    writer records (never checkpoints or tiles) and the areas the signer signs (only those)."""
+    writer records (never checkpoints or tiles) and the areas the signer signs (only those);
+    compaction writes compacted/ and its own integrity areas (never events/, checkpoints or tiles)."""
     bucket = synth.logical_id("Storage/AuditBucket")
-    areas = "|".join((*WRITER_INTEGRITY_AREAS, *SIGNER_INTEGRITY_AREAS))
+    areas = "|".join((*WRITER_INTEGRITY_AREAS, *SIGNER_INTEGRITY_AREAS, *COMPACTION_INTEGRITY_AREAS))
     for logical_id, statement in _statements(synth):
         for resource in map(_render, _as_list(statement["Resource"])):
             if resource.startswith(f"<{bucket}.Arn>/"):
-                assert re.fullmatch(rf"<{bucket}\.Arn>/(events|integrity|index|integrity/({areas}))/\*",
+                assert re.fullmatch(rf"<{bucket}\.Arn>/(events|integrity|index|compacted|integrity/({areas}))/\*",
                                     resource), resource
                 assert set(_as_list(statement["Action"])) <= {"s3:PutObject", "s3:GetObject"}
     writes = {
@@ -90,9 +91,12 @@ def test_audit_objects_are_only_written_under_their_prefixes(synth: Synth) -> No
     assert {p for who, p in writes if who == writer} == {
         "events/*", "index/*", *(f"integrity/{a}/*" for a in WRITER_INTEGRITY_AREAS)}
     assert {p for who, p in writes if who == signer} == {f"integrity/{a}/*" for a in SIGNER_INTEGRITY_AREAS}
+    compaction = synth.logical_id("Integrity/Compaction/Role/DefaultPolicy")
+    assert {p for who, p in writes if who == compaction} == {
+        "compacted/*", *(f"integrity/{a}/*" for a in COMPACTION_INTEGRITY_AREAS)}
 
 
-def test_only_the_writer_and_the_checkpoint_signer_write_to_the_lake(custom: Synth) -> None:
+def test_only_the_writer_the_checkpoint_signer_and_compaction_write_to_the_lake(custom: Synth) -> None:
     bucket = custom.logical_id("Storage/AuditBucket")
     writers = {
         logical_id
@@ -103,6 +107,7 @@ def test_only_the_writer_and_the_checkpoint_signer_write_to_the_lake(custom: Syn
     assert writers == {
         custom.logical_id("Ingestion/Writer/Role/DefaultPolicy"),
         custom.logical_id("Integrity/Checkpoint/Role/DefaultPolicy"),
+        custom.logical_id("Integrity/Compaction/Role/DefaultPolicy"),
     }
 
 

@@ -37,12 +37,14 @@ def test_only_the_checkpoint_function_may_sign(synth: Synth) -> None:
     assert _users(synth, signing_key) == {synth.logical_id("Integrity/Checkpoint/Role/DefaultPolicy"): {"kms:Sign"}}
 
 
-def test_only_the_writer_may_sign_log_entries_and_the_signer_reads_their_public_key(synth: Synth) -> None:
+def test_only_the_writer_and_compaction_may_sign_log_entries_and_the_signer_reads_their_public_key(
+        synth: Synth) -> None:
     entry_key = synth.logical_id("Integrity/EntryKey")
     key = synth.resources[entry_key]
     assert (key["Properties"]["KeySpec"], key["Properties"]["KeyUsage"]) == ("RSA_2048", "SIGN_VERIFY")
     assert _users(synth, entry_key) == {
         synth.logical_id("Ingestion/Writer/Role/DefaultPolicy"): {"kms:Sign"},
+        synth.logical_id("Integrity/Compaction/Role/DefaultPolicy"): {"kms:Sign"},
         synth.logical_id("Integrity/Checkpoint/Role/DefaultPolicy"): {"kms:GetPublicKey"},
     }
 
@@ -97,7 +99,7 @@ def test_only_the_functions_that_enqueue_may_seal_and_the_writer_only_checks_sea
              if any(g.resource is Resource.EVENTS_QUEUE and "sqs:SendMessage" in g.actions for g in spec.grants)}
     sealers = {spec.name for spec in FUNCTIONS
                if any(g.resource is Resource.SEAL_KEY and "kms:Sign" in g.actions for g in spec.grants)}
-    assert sends == sealers == {"ingest", "imports", "queries", "privacy", "config", "monitors"}
+    assert sends == sealers == {"ingest", "imports", "queries", "privacy", "config", "monitors", "capture"}
     users = _users(synth, seal_key)
     assert users[synth.logical_id("Ingestion/Writer/Role/DefaultPolicy")] == {"kms:GetPublicKey"}
     assert sum("kms:Sign" in actions for actions in users.values()) == len(sealers)

@@ -98,6 +98,14 @@ class S3Bucket:
         return answer["Body"].read()  # type: ignore[no-any-return]
 
 
+    def children(self, prefix: str) -> Iterator[str]:
+        """The "folders" right under ``prefix`` (ListObjectsV2 with a delimiter): one entry
+        per partition value, however many objects each holds."""
+        for page in self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=prefix, Delimiter="/"):
+            for item in page.get("CommonPrefixes", []):
+                yield item["Prefix"]
+
     def versions(self, prefix: str, after: str = "") -> Iterator[Version]:
         """ListObjectVersions (s3:ListBucketVersions): every version and delete marker under
         ``prefix``, keys after ``after`` (give a key that exists, as a page marker is:

@@ -234,6 +234,11 @@ class MemoryBucket:
     def list(self, prefix: str, start_after: str = "") -> Iterator[str]:
         return iter(sorted(k for k in list(self.objects) if k.startswith(prefix) and k > start_after))
 
+    def children(self, prefix: str) -> Iterator[str]:
+        found = {prefix + k[len(prefix):].split("/", 1)[0] + "/" for k in list(self.objects)
+                 if k.startswith(prefix) and "/" in k[len(prefix):]}
+        return iter(sorted(found))
+
     def versions(self, prefix: str, after: str = "") -> Iterator[Version]:
         """One version per object (this store keeps no history)."""
         return (Version(key, "null", False) for key in self.list(prefix, after))

@@ -6,10 +6,9 @@ S3 requests per access: the index's three listings and about one read per index 
 holds the subject: they grow with the subject's own events and the lake's age in days,
 never with the number of files in the lake (tests/unit/test_subject_index.py counts them).
 
-`resolve` turns the index's file list into the files to read: compaction, which replaces a
-closed day's files with new ones (indexed through `SubjectIndex.add`), passes one that
-drops the replaced files. Without it a replaced file and its replacement are both read and
-their identical rows kept once.
+`resolve` turns the index's file list into the files to read (none by default). Compaction
+does not need one: its compacted files are not indexed, and the source files the index
+names stay in the lake (docs/compaction.md); a row read twice would be kept once.
 """
 
 from __future__ import annotations

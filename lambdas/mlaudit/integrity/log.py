@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mlaudit.codec import format_timestamp
 from mlaudit.integrity import records
@@ -108,6 +108,7 @@ class FileLog:
         record_count: int,
         merkle_root: str,
         manifest_sha256: str,
+        replaces: dict[str, Any] | None = None,
     ) -> Appended:
         self.ensure_genesis()
         index = self.size()
@@ -128,6 +129,7 @@ class FileLog:
                 merkle_root=merkle_root,
                 manifest_sha256=manifest_sha256,
                 appended_at=format_timestamp(self.clock()),
+                replaces=replaces,
             )
             if self.entry_signer is not None:
                 entry = records.sign_entry(self.entry_signer, entry)  # one signature per file, per attempt

@@ -13,6 +13,8 @@ written once and never rewritten, so its SHA-256 is a stable name for it:
 - ``integrity/checkpoints/<seq:012d>.json``    signed tree heads of the log
 - ``integrity/seals/<object key>.json``        ingest's seals over the file's events (`seals`)
 - ``integrity/seal-keys/<sha256>.json``        the keys ingest sealed them with, certified in KMS
+- ``integrity/compactions/event_date=<d>/event_type=<t>/<generation:06d>.json``  what one
+  compacted file replaces (its sources, in row order; docs/compaction.md)
 
 Outside the bucket, the witness holds a copy of every checkpoint at
 ``<log id>/checkpoints/<seq:012d>.json`` (`witness_key`).
@@ -29,7 +31,7 @@ from typing import Any
 
 from mlaudit.codec import canonical_json
 from mlaudit.integrity import merkle
-from mlaudit.layout import EVENTS_PREFIX, INTEGRITY_PREFIX
+from mlaudit.layout import COMPACTED_PREFIX, EVENTS_PREFIX, INTEGRITY_PREFIX, partition_prefix
 from mlaudit.leaf import LEAF_ENCODING_VERSION
 
 FORMAT_VERSION = 1
@@ -41,6 +43,7 @@ TILES = f"{INTEGRITY_PREFIX}tiles/"
 CHECKPOINTS = f"{INTEGRITY_PREFIX}checkpoints/"
 SEALS = f"{INTEGRITY_PREFIX}seals/"
 SEAL_KEYS = f"{INTEGRITY_PREFIX}seal-keys/"
+COMPACTIONS = f"{INTEGRITY_PREFIX}compactions/"
 ZERO_HASH = "0" * 64  # "prev" of the first log entry and of the first checkpoint
 SIGNATURE_ALGORITHM = "RSASSA_PKCS1_V1_5_SHA_256"
 # A log entry the writer authenticated carries these two fields; the signature covers the
@@ -133,8 +136,11 @@ def log_entry(
     merkle_root: str,
     manifest_sha256: str,
     appended_at: str,
+    replaces: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    # replaces: a compacted file's sources, named by their compaction record (`compaction_replaces`).
     return {
+        **({"replaces": replaces} if replaces is not None else {}),
         "v": FORMAT_VERSION,
         "type": "mlaudit.log_entry",
         "log_id": log_id,  # under the writer's signature: an entry verifies in its own log only
@@ -231,7 +237,38 @@ def checkpoint_body(
 
 
 def is_event_object(key: str) -> bool:
-    return key.startswith(EVENTS_PREFIX) and key.endswith(".parquet")
+    return key.startswith((EVENTS_PREFIX, COMPACTED_PREFIX)) and key.endswith(".parquet")
+
+
+# -- compactions (docs/compaction.md) -------------------------------------------------------
+
+
+def compaction_key(event_date: str, event_type: str, generation: int) -> str:
+    return f"{partition_prefix(event_date, event_type, COMPACTIONS)}{generation:06d}.json"
+
+
+def compaction_record(
+    *, event_date: str, event_type: str, generation: int, sources: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """What one compacted file replaces. ``sources``: {object_key, log_index, record_count,
+    merkle_root} of each replaced file, in the order its rows are in the compacted file.
+    Written (create-only) before the file: it claims the generation, and a run that stopped
+    half-way rebuilds the same file from it."""
+    return {"v": FORMAT_VERSION, "type": "mlaudit.compaction", "event_date": event_date,
+            "event_type": event_type, "generation": generation, "sources": sources}
+
+
+def compacted_object_key(record_key: str, record_bytes: bytes) -> str:
+    """The compacted file a record describes: named by the record's hash, so a record and
+    its file cannot be paired otherwise."""
+    name = record_key.removeprefix(COMPACTIONS).removesuffix(".json")  # event_date=…/event_type=…/<gen>
+    return f"{COMPACTED_PREFIX}{name}-{sha256_hex(record_bytes)[:24]}.parquet"
+
+
+def compaction_replaces(record_key: str, record_bytes: bytes, count: int) -> dict[str, Any]:
+    """The log entry's ``replaces`` field: the record by key and hash (the list itself can
+    be thousands of keys; a KMS RAW signature covers at most 4 KB)."""
+    return {"record": record_key, "sha256": sha256_hex(record_bytes), "count": count}
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mlaudit.integrity import merkle, records, seals
 from mlaudit.integrity.log import FileLog
@@ -75,6 +75,14 @@ class IntegritySink:
                 raise IntegrityConflict(f"{where} already holds seals for other rows")
         self._seals[key] = body
 
+    def store_seals(self, key: str, body: bytes) -> None:
+        """Before a compacted file is stored: its seals object, made from its sources' (the
+        same seals, their rows moved to where they are in the new file)."""
+        where = seals.seals_key(key)
+        if not self.store.create(where, body) and self.store.get(where) != body:
+            raise IntegrityConflict(f"{where} already holds other seals")
+        self._seals[key] = body
+
     def file_written(
         self,
         key: str,
@@ -84,10 +92,12 @@ class IntegritySink:
         last_event_id: str = "",
         *,
         object_sha256: str | None = None,
+        replaces: dict[str, Any] | None = None,
     ) -> int:
-        """Record a stored Parquet file; returns its index in the log."""
+        """Record a stored Parquet file; returns its index in the log. ``replaces``: a
+        compacted file's record (`records.compaction_replaces`), in its log entry."""
         if not records.is_event_object(key):
-            raise ValueError(f"{key} is not an events/ Parquet object")
+            raise ValueError(f"{key} is not an events/ or compacted/ Parquet object")
         if object_sha256 is None:
             if body is None:
                 raise ValueError("give the object's bytes or its SHA-256")
@@ -123,6 +133,7 @@ class IntegritySink:
             record_count=len(leaf_hashes),
             merkle_root=root,
             manifest_sha256=records.sha256_hex(manifest),
+            replaces=replaces,
         )
         self.store.create(records.log_by_file_key(key), records.encode({"index": appended.index}))
         return appended.index

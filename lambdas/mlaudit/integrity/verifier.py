@@ -36,7 +36,7 @@ from mlaudit.integrity.records import SignedCheckpoint
 from mlaudit.integrity.signing import entry_authentic, load_public_key, verify_signature
 from mlaudit.integrity.spill import Spill, digest16, pack_records, record_size
 from mlaudit.integrity.store import KeyHistory, Store, histories
-from mlaudit.layout import EVENTS_PREFIX, parse_partition
+from mlaudit.layout import COMPACTED_DAYS_PREFIX, COMPACTED_PREFIX, EVENTS_PREFIX, parse_partition
 
 FETCH_THREADS = 16
 LOG_CHUNK = 512  # log entries fetched and checked at a time
@@ -44,6 +44,15 @@ PENDING_BYTES = 64 << 20  # file bytes held at once (fetched, hashing in a worke
 MAX_REPORTED = 100  # per kind of repeated finding in one file, and anomalous witness versions read
 MAX_KEPT = 1000  # problems of one kind kept in a report (the rest counted)
 _INDEX_ROW = struct.Struct(">QI")
+# A file's place in the log as a compaction names it: (compaction's index, the file's index, rows, root).
+_SOURCE = struct.Struct(">QQQ32s")
+
+
+def _is_hash(value: Any) -> bool:
+    try:
+        return isinstance(value, str) and len(bytes.fromhex(value)) == 32
+    except ValueError:
+        return False
 
 
 def parse_date(text: str | None, what: str) -> str | None:
@@ -140,6 +149,7 @@ class FileDigest:
     # the file's log index and the row): duplicates across the lake, packed in the worker.
     identities: dict[int, bytes] = field(default_factory=dict)
     seal_problems: tuple[str, ...] | None = None  # None: seals not checked
+    compaction_problems: tuple[str, ...] = ()  # a compacted file: where its rows are not its sources'
 
 
 _CHECKERS: dict[bytes, seals.SealChecker] = {}
@@ -148,7 +158,10 @@ _CHECKERS: dict[bytes, seals.SealChecker] = {}
 def digest_file(
     data: bytes, event_type: str, object_key: str = "", seals_object: bytes | None = None,
     seal_key_pem: bytes | None = None, certificates: dict[str, bytes] | None = None, log_index: int = 0,
+    sources: list[tuple[str, int, str]] | None = None,
 ) -> FileDigest:
+    """``sources``: for a compacted file, (key, row count, Merkle root) of each file it
+    replaces, in row order: its leaves must be exactly theirs."""
     sha = hashlib.sha256(data).hexdigest()
     try:
         from mlaudit.leaf import table_leaf_hashes
@@ -171,6 +184,12 @@ def digest_file(
                 checker = _CHECKERS[seal_key_pem] = seals.SealChecker(load_public_key(seal_key_pem))
             sealed = tuple(seals.check_file_seals(seals_object, object_key, computed, checker,
                                                   (certificates or {}).get))
+    if sources is not None:
+        return FileDigest(sha, len(ids), merkle.root([bytes.fromhex(t) if isinstance(t, str) and len(t) == 64
+                                                      else b"\0" * 32 for t in stored]).hex(),
+                          merkle.root(computed).hex(), _first(ids), _last(ids),
+                          tuple(str(e) for e, t, c in zip(ids, stored, computed, strict=True) if t != c.hex()),
+                          seal_problems=sealed, compaction_problems=tuple(compaction_problems(computed, sources)))
     who = {"identities": pack_records([_identity(a, e) for a, e in zip(actors, ids, strict=True)], b"E",
                                       [_INDEX_ROW.pack(log_index, row) for row in range(len(ids))]),
            "seal_problems": sealed}
@@ -190,6 +209,27 @@ def digest_file(
             mismatched.append(str(event_id))
     return FileDigest(sha, len(ids), merkle.root(stored_bytes).hex(), merkle.root(computed).hex(),
                       _first(ids), _last(ids), tuple(mismatched), **who)
+
+
+def compaction_problems(leaves: list[bytes], sources: list[tuple[str, int, str]]) -> list[str]:
+    """Where a compacted file's leaves (recomputed from its rows) are not exactly its
+    sources' leaves in order: a row lost, added or stored twice."""
+    problems = []
+    seen: set[bytes] = set()
+    twice = [i for i, leaf in enumerate(leaves) if leaf in seen or seen.add(leaf)]  # type: ignore[func-returns-value]
+    if twice:
+        problems.append(f"{len(twice)} row(s) stored twice (first at row {twice[0]})")
+    total = sum(count for _, count, _ in sources)
+    if total != len(leaves):
+        problems.append(f"{len(leaves)} rows, the files it replaces hold {total}: "
+                        f"{abs(total - len(leaves))} row(s) {'lost' if total > len(leaves) else 'added'}")
+    start = 0
+    for key, count, root in sources:
+        if merkle.root(leaves[start:start + count]).hex() != root:
+            problems.append(f"rows {start}..{start + count - 1} are not the events of {key} (its logged root differs)")
+            break  # every later segment is shifted too: one finding says where it starts
+        start += count
+    return problems
 
 
 def _identity(actor_id: Any, event_id: Any) -> bytes:
@@ -342,8 +382,9 @@ class Verifier:
         # Objects first, the log after: a file stored while this runs is logged by the time
         # the log's listing reaches its end (the writer logs each file as soon as it is stored).
         self._foreign_files(self.store.list(EVENTS_PREFIX))
+        self._foreign_files(k for k in self.store.list(COMPACTED_PREFIX) if not k.startswith(COMPACTED_DAYS_PREFIX))
         self._stream_log(report, 0, merkle.CompactRange(), None, targets)
-        self._versions(report, [(EVENTS_PREFIX, ""), (records.INTEGRITY_PREFIX, "")])
+        self._versions(report, [(EVENTS_PREFIX, ""), (records.INTEGRITY_PREFIX, ""), (COMPACTED_PREFIX, "")])
 
     def _incremental(self, report: Report) -> None:
         trusted = self.since
@@ -379,17 +420,23 @@ class Verifier:
             self._aborted = True
             return
         scanned = self._since_dates(trusted.body["time"])
-        self._foreign_files(k for d in sorted(scanned) for k in self.store.list(f"{EVENTS_PREFIX}event_date={d}/"))
+        self._foreign_files(k for d in sorted(scanned) for k in self._day_files(d))
         self._stream_log(report, size, frontier, last_leaf, targets)
         older = sorted(self._new_dates - scanned)  # new entries' partitions before the trusted day
-        self._foreign_files(k for d in older for k in self.store.list(f"{EVENTS_PREFIX}event_date={d}/"))
+        self._foreign_files(k for d in older for k in self._day_files(d))
         dates = sorted(scanned | self._new_dates)
         self._versions(report, [
             (records.CHECKPOINTS, records.checkpoint_key(seq)),
             (records.LOG, records.log_key(size - 1) if size else ""),
             *((f"{p}event_date={d}/", "") for d in dates
-              for p in (EVENTS_PREFIX, f"{records.MANIFESTS}{EVENTS_PREFIX}", f"{records.SEALS}{EVENTS_PREFIX}")),
+              for p in (EVENTS_PREFIX, COMPACTED_PREFIX, records.COMPACTIONS,
+                        *(f"{area}{root}" for area in (records.MANIFESTS, records.SEALS)
+                          for root in (EVENTS_PREFIX, COMPACTED_PREFIX)))),
         ])
+
+    def _day_files(self, day: str) -> Iterator[str]:
+        for root in (EVENTS_PREFIX, COMPACTED_PREFIX):
+            yield from self.store.list(f"{root}event_date={day}/")
 
     def _since_dates(self, signed_at: str) -> set[str]:
         """The event_date partitions written to since a checkpoint: its day to today."""
@@ -671,6 +718,9 @@ class Verifier:
                 continue
             key = entry["object_key"]
             self._keys.add(digest16(str(key)), b"L", struct.pack(">Q", index))
+            if isinstance(entry.get("record_count"), int) and _is_hash(entry.get("merkle_root")):
+                self._keys.add(digest16(str(key)), b"R", _SOURCE.pack(index, index, entry["record_count"],
+                                                                      bytes.fromhex(entry["merkle_root"])))
             date_ = _event_date(str(key))
             if date_ is not None:
                 self._new_dates.add(date_)
@@ -752,6 +802,7 @@ class Verifier:
         doubles = _Smallest(MAX_REPORTED)
         for group in self._keys.groups():
             for items in group.values():
+                self._replaced(report, items)
                 logged = [struct.unpack(">Q", payload)[0] for tag, payload in items if tag == b"L"]
                 for later in logged[1:]:
                     doubles.add((later, logged[0]))
@@ -760,7 +811,8 @@ class Verifier:
                         if tag == b"S":
                             key = payload.decode("utf-8", "surrogatepass")
                             if not self._logged_before(key):
-                                report.add("foreign_file", key, "object under events/ that is not in the log")
+                                report.add("foreign_file", key, "object under events/ or compacted/ that is not in "
+                                           "the log")
         for later, first in doubles.sorted():
             entry = records.decode(self.store.get(records.log_key(later)) or b"{}", "entry")
             report.add("log_duplicate_file", f"log index {later} ({records.log_key(later)})",
@@ -768,6 +820,42 @@ class Verifier:
         if doubles.count > MAX_REPORTED:
             report.add("log_duplicate_file", records.LOG, f"{doubles.count - MAX_REPORTED} more entries name a "
                        "file already logged")
+
+    def _replaced(self, report: Report, items: list[tuple[bytes, bytes]]) -> None:
+        """A file a compaction replaces: logged (as the compaction says: rows and root), and
+        replaced by one compaction only."""
+        named = [(_SOURCE.unpack(p[:_SOURCE.size]), p[_SOURCE.size:].decode("utf-8", "surrogatepass"))
+                 for tag, p in items if tag == b"C"]
+        if not named:
+            return
+        own = [_SOURCE.unpack(p) for tag, p in items if tag == b"R"]
+        (first, source_index, count, root), key = named[0]
+        for (later, *_), _ in named[1:]:
+            report.add("compaction_source_twice", key, f"replaced by the compacted files at log index {first} "
+                       f"and {later}: its events would be read twice")
+        if not own:
+            own = self._entry_before(key, source_index)
+        if not own:
+            report.add("compaction_source_unlogged", key,
+                       f"the compaction at log index {first} replaces a file that is not in the log at index "
+                       f"{source_index}")
+        elif (own[0][1], own[0][2], own[0][3]) != (source_index, count, root):
+            report.add("compaction_source_mismatch", key,
+                       f"the compaction at log index {first} says log index {source_index}, {count} rows and root "
+                       f"{root.hex()[:16]}…; the log says index {own[0][1]}, {own[0][2]} rows, "
+                       f"root {own[0][3].hex()[:16]}…")
+
+    def _entry_before(self, key: str, index: int) -> list[tuple[int, int, int, bytes]]:
+        """Since a checkpoint: a replaced file's entry under the trusted tree (not streamed)."""
+        if self.since is None or not 0 <= index < self.since.body.get("tree_size", 0):
+            return []
+        try:
+            entry = records.decode(self.store.get(records.log_key(index)) or b"", "entry")
+            if entry.get("object_key") != key or not _is_hash(entry.get("merkle_root")):
+                return []
+            return [(index, index, int(entry["record_count"]), bytes.fromhex(entry["merkle_root"]))]
+        except (KeyError, TypeError, ValueError, records.FormatError):
+            return []
 
     def _logged_before(self, key: str) -> bool:
         """Since a checkpoint: is this file logged in the trusted tree (its log-by-file
@@ -964,6 +1052,7 @@ class _Files:
         self.pool = verifier._executor()
         self.fetch = ThreadPoolExecutor(FETCH_THREADS)
         self.todo: list[tuple[str, int, dict[str, Any]]] = []
+        self.sources: dict[str, list[tuple[str, int, str]] | None] = {}  # compacted file -> what it replaces
         self.pending: list[tuple[str, int, dict[str, Any], int, Future]] = []
         self.held = 0
 
@@ -989,12 +1078,50 @@ class _Files:
             self._check_manifest(key, index, entry, manifest)
             seals_object = self._seals(key, sealed)
             certificates = self.v._certificates_for(seals_object) if seals_object is not None else {}
+            sources = self._compaction(key, index, entry) if "replaces" in entry else None
             future = self.pool.submit(digest_file, data, _event_type(key), key, seals_object,
-                                      self.v.seal_key_pem, certificates, index)
+                                      self.v.seal_key_pem, certificates, index, sources)
             self.pending.append((key, index, entry, len(data), future))
             self.held += len(data)
             while self.pending and (self.held > PENDING_BYTES or len(self.pending) > 2 * FETCH_THREADS):
                 self._judge(*self.pending.pop(0))
+
+    def _compaction(self, key: str, index: int, entry: dict[str, Any]) -> list[tuple[str, int, str]]:
+        """A compacted file's sources, from the record its entry names (checked: its hash,
+        its partition, its name); each source noted for the keys pass."""
+        where = f"{key} (log index {index})"
+        replaces = entry.get("replaces")
+        record_key = replaces.get("record") if isinstance(replaces, dict) else None
+        if not isinstance(record_key, str) or not record_key.startswith(records.COMPACTIONS):
+            self.report.add("compaction_invalid", where, "its replaces field names no compaction record")
+            return []
+        body = self.v.store.get(record_key)
+        if body is None:
+            self.report.add("compaction_record_missing", record_key, f"named by {where}, and gone")
+            return []
+        if records.sha256_hex(body) != replaces.get("sha256"):
+            self.report.add("compaction_record_modified", record_key, f"differs from the record {where} names")
+            return []
+        try:
+            record = records.decode(body, record_key)
+            sources = record["sources"]
+            partition = (record["event_date"], record["event_type"])
+            found = [(str(s["object_key"]), int(s["log_index"]), int(s["record_count"]), str(s["merkle_root"]))
+                     for s in sources]
+        except (KeyError, TypeError, ValueError, records.FormatError) as exc:
+            self.report.add("compaction_invalid", record_key, f"not a v1 compaction record ({exc})")
+            return []
+        if records.compacted_object_key(record_key, body) != key or replaces.get("count") != len(found) or (
+                _event_date(key), _event_type(key)) != partition:
+            self.report.add("compaction_invalid", where, f"is not the file {record_key} describes")
+        for source_key, source_index, count, root in found:
+            if not source_key.startswith(EVENTS_PREFIX) or (
+                    _event_date(source_key), _event_type(source_key)) != partition:
+                self.report.add("compaction_invalid", record_key, f"{source_key} is not an events/ file of {partition}")
+            if _is_hash(root):
+                payload = _SOURCE.pack(index, source_index, count, bytes.fromhex(root))
+                self.v._keys.add(digest16(source_key), b"C", payload + source_key.encode("utf-8", "surrogatepass"))
+        return [(k, c, r) for k, _, c, r in found]
 
     def _read(self, key: str) -> tuple[bytes | None, bytes | None, bytes | None]:
         store = self.v.store
@@ -1047,7 +1174,12 @@ class _Files:
         for name, value in (("first_event_id", digest.first_event_id), ("last_event_id", digest.last_event_id)):
             if name in manifest and manifest[name] != value:
                 report.add("manifest_mismatch", records.manifest_key(key), f"{name} is not the file's ({value})")
-        self.v._events.add_packed(digest.identities, digest.record_count)
+        if "replaces" in entry:  # its events are its sources' (checked below), stored once there
+            for problem in digest.compaction_problems:
+                report.add("compaction_mismatch", where, f"{problem}: it must hold exactly the events of the files "
+                           "it replaces")
+        else:
+            self.v._events.add_packed(digest.identities, digest.record_count)
         for event_id in digest.mismatched_events[:MAX_REPORTED]:
             report.add("event_modified", f"{key} event {event_id}", "the row's values do not hash to its leaf_hash")
         if len(digest.mismatched_events) > MAX_REPORTED:
