@@ -218,7 +218,8 @@ def bench_writer(pack_bodies: list[str], n_events: int, rounds: int = 1) -> tupl
     objects = MemoryBucket()
     for _ in range(rounds):
         objects = MemoryBucket()
-        service = WriterService(objects=objects, ledger=MemoryLedger(), integrity=IntegritySink(MemoryBucket()))
+        service = WriterService(objects=objects, ledger=MemoryLedger(),
+                                integrity=IntegritySink(MemoryBucket(), log_id="mlaudit/bench"))
         start = time.process_time()
         report = service.process(messages)
         rates.append(n_events / (time.process_time() - start))

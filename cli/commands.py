@@ -39,11 +39,23 @@ def register(commands: argparse._SubParsersAction) -> None:
     demo.set_defaults(func=run_demo)
 
     verify = commands.add_parser("verify", help="verify the lake's integrity, with progress and a summary",
-                                 description="Check every file, event, log entry, checkpoint and witness copy of "
-                                             "the lake (read-only; mlaudit.integrity.verifier).")
+                                 description="Check every file, event, log entry and ingest seal of the lake, its "
+                                             "checkpoints and the witness's history, or only what is new since a "
+                                             "checkpoint you trust (--since; read-only; mlaudit.integrity.verifier).")
     add_arguments(verify, token=False)
-    verify.add_argument("--from", dest="from_date", help="first event_date to check (YYYY-MM-DD)")
-    verify.add_argument("--to", dest="to_date", help="last event_date to check (YYYY-MM-DD)")
+    from mlaudit.integrity.verify import date_argument  # noqa: PLC0415
+
+    verify.add_argument("--from", dest="from_date", type=date_argument("--from"),
+                        help="first event_date to check (YYYY-MM-DD)")
+    verify.add_argument("--to", dest="to_date", type=date_argument("--to"),
+                        help="last event_date to check (YYYY-MM-DD)")
+    verify.add_argument("--since", metavar="CHECKPOINT",
+                        help="only what is new since a checkpoint you trust: a checkpoint JSON file "
+                             "(--save-checkpoint writes one) or a sequence number in the witness")
+    verify.add_argument("--save-checkpoint", metavar="FILE", type=Path,
+                        help="after a run with no problem, write the latest checkpoint here (tomorrow's --since)")
+    verify.add_argument("--all-checkpoints", action="store_true",
+                        help="whole lake: read every checkpoint in full, not a sample")
     verify.add_argument("--max-age-hours", type=float,
                         help="fail if the latest checkpoint is older than this (or there is none)")
     verify.add_argument("--jobs", type=int, help="worker processes for hashing (default: CPUs)")
@@ -100,7 +112,7 @@ def run_demo(args: argparse.Namespace) -> int:
 class CountingStore:
     """A Store that counts the event files the verifier fetches, for the progress bar."""
 
-    def __init__(self, store: Any, total: int) -> None:
+    def __init__(self, store: Any, total: int | None) -> None:
         self.store, self.total, self.done = store, total, 0
         self._lock = threading.Lock()
         self._shown = 0.0
@@ -119,31 +131,71 @@ class CountingStore:
         return getattr(self.store, name)
 
 
-def run_verify(args: argparse.Namespace) -> int:
+def lake_verifier(target: Target, store: Any = None, *, since: Any = None, **options: Any) -> Any:
+    """A Verifier over the target's lake with every key and the witness (the stack's outputs,
+    or the local stack's config): what `verify` and `report` run."""
     from mlaudit.adapters.bucket import S3Bucket  # noqa: PLC0415
     from mlaudit.integrity import records  # noqa: PLC0415
     from mlaudit.integrity.signing import kms_public_key_pem, load_public_key  # noqa: PLC0415
     from mlaudit.integrity.verifier import Verifier  # noqa: PLC0415
-    from mlaudit.integrity.versions import S3History  # noqa: PLC0415
     from mlaudit.integrity.witness import Witness  # noqa: PLC0415
 
-    target = Target.from_args(args)
     s3, kms = target.client("s3"), target.client("kms")
     bucket = target.name("bucket", "AuditBucketName")
     log_id = records.log_id(bucket)
-    public_key = load_public_key(kms_public_key_pem(kms, target.name("signing_key_id", "CheckpointSigningKeyArn")))
-    entry_key = load_public_key(kms_public_key_pem(kms, target.name("entry_key_id", "LogEntryKeyArn")))
-    witness = Witness(S3Bucket(s3, target.name("witness_bucket", "WitnessBucketName")), log_id).all()
-    store = S3Bucket(s3, bucket)
-    total = sum(1 for key in store.list("events/") if key.endswith(".parquet"))
-    counting = CountingStore(store, total)
+    lake = S3Bucket(s3, bucket)
+    return Verifier(
+        store or lake,
+        load_public_key(kms_public_key_pem(kms, target.name("signing_key_id", "CheckpointSigningKeyArn"))),
+        log_id=log_id,
+        entry_key=load_public_key(kms_public_key_pem(kms, target.name("entry_key_id", "LogEntryKeyArn"))),
+        seal_key_pem=kms_public_key_pem(kms, target.name("seal_key_id", "PackSealKeyArn")),
+        witness=Witness(S3Bucket(s3, target.name("witness_bucket", "WitnessBucketName")), log_id),
+        history=lake, since=since, **options,
+    )
+
+
+def trusted_checkpoint(target: Target, text: str) -> Any:
+    """--since: a checkpoint file, or a sequence number of the witness's checkpoints."""
+    from mlaudit.adapters.bucket import S3Bucket  # noqa: PLC0415
+    from mlaudit.integrity import records  # noqa: PLC0415
+    from mlaudit.integrity.witness import Witness  # noqa: PLC0415
+
+    if text.isdigit():
+        bucket = target.name("bucket", "AuditBucketName")
+        witness = Witness(S3Bucket(target.client("s3"), target.name("witness_bucket", "WitnessBucketName")),
+                          records.log_id(bucket))
+        found = witness.load(int(text))
+        if found is None:
+            raise CommandError(f"--since {text}: the witness holds no checkpoint {text}")
+        return found
+    try:
+        return records.SignedCheckpoint.decode(Path(text).read_bytes(), text)
+    except (OSError, records.FormatError) as exc:
+        raise CommandError(f"--since {text}: not a signed checkpoint file ({exc})") from None
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    from mlaudit.adapters.bucket import S3Bucket  # noqa: PLC0415
+    from mlaudit.integrity import records  # noqa: PLC0415
+
+    if args.from_date and args.to_date and args.from_date > args.to_date:
+        raise CommandError(f"--from {args.from_date} is after --to {args.to_date}")
+    target = Target.from_args(args)
+    since = trusted_checkpoint(target, args.since) if args.since else None
+    store = S3Bucket(target.client("s3"), target.name("bucket", "AuditBucketName"))
+    counting = CountingStore(store, None)
     started = time.monotonic()
-    report = Verifier(
-        counting, public_key, from_date=args.from_date, to_date=args.to_date, jobs=args.jobs, log_id=log_id,
-        entry_key=entry_key, witness=witness, history=S3History(s3, bucket),
+    report = lake_verifier(
+        target, counting, since=since, from_date=args.from_date, to_date=args.to_date, jobs=args.jobs,
+        all_checkpoints=args.all_checkpoints,
         max_checkpoint_age=timedelta(hours=args.max_age_hours) if args.max_age_hours else None,
     ).run()
-    progress(counting.done, total, "files", final=True)
+    progress(counting.done, None, "files", final=True)
+    if report.ok and args.save_checkpoint and report.checkpoint is not None:
+        data = store.get(records.checkpoint_key(report.checkpoint["seq"]))
+        if data is not None:
+            args.save_checkpoint.write_bytes(data)
     if args.json:
         from dataclasses import asdict  # noqa: PLC0415
 
@@ -170,6 +222,10 @@ def summary_table(report: Any, seconds: float) -> str:
          else "none"],
         ["time", f"{seconds:.1f} s"],
     ]
+    if report.since is not None:
+        facts.insert(0, ["verified since", f"checkpoint {report.since['seq']} (tree size {report.since['tree_size']}, "
+                                           f"{report.since['time']})"])
+        facts.insert(2, ["log entries checked", f"{report.entries_checked:,}"])
     lines = [table(["measure", "value"], facts)]
     if report.problems:
         kinds: dict[str, list[Any]] = {}

@@ -35,7 +35,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote
 
 from botocore.exceptions import ClientError
-from mlaudit.bucket_policy import OBJECT_CREATION_OPERATIONS
+from mlaudit.bucket_policy import OBJECT_CREATION_OPERATIONS, WITNESS_PREFIXES, WRITE_ONCE_PREFIXES
 from mlaudit.bucket_policy import statements as write_once_statements
 from mlaudit.functions import FunctionSpec
 
@@ -127,14 +127,17 @@ class World:
     encrypted_with: dict[str, str] = field(default_factory=dict)
     # Buckets given mlaudit.bucket_policy's write-once statements (when `policies` does not hold them).
     write_once_buckets: frozenset[str] = frozenset()
+    witness_buckets: frozenset[str] = frozenset()  # the same statements, on every key (WITNESS_PREFIXES)
     # Resource ARN (bucket, queue, topic, key, function) -> its resource policy.
     policies: dict[str, list[policy.Statement]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        for bucket in self.write_once_buckets:
-            arn = f"arn:aws:s3:::{bucket}"
-            self.policies.setdefault(arn, []).extend(
-                policy.Statement.from_json(s) for s in write_once_statements(arn))
+        for buckets, prefixes in ((self.write_once_buckets, WRITE_ONCE_PREFIXES),
+                                  (self.witness_buckets, WITNESS_PREFIXES)):
+            for bucket in buckets:
+                arn = f"arn:aws:s3:::{bucket}"
+                self.policies.setdefault(arn, []).extend(
+                    policy.Statement.from_json(s) for s in write_once_statements(arn, prefixes))
 
     def workgroup_arn(self, name: str) -> str:
         return f"arn:aws:athena:{self.region}:{self.account}:workgroup/{name}"

@@ -18,6 +18,7 @@ from mlaudit.resources import (
     Resource,
     data_key_alias,
     entry_key_alias,
+    seal_key_alias,
     signing_key_alias,
 )
 from mlaudit.routes import RESOURCE_SERVER, ROLES, SCOPES
@@ -41,6 +42,7 @@ class Resources:
     kms_alias: str
     signing_key_id: str
     entry_key_id: str
+    seal_key_id: str
     bucket: str
     witness_bucket: str
     witness_topic_arn: str
@@ -85,6 +87,7 @@ def create_resources(
     key_id, key_arn, alias = _kms(clients("kms"), prefix)
     signing_key_id = _signing_key(clients("kms"), prefix)
     entry_key_id = _entry_key(clients("kms"), prefix)
+    seal_key_id = _seal_key(clients("kms"), prefix)
     bucket = _bucket(clients("s3"), settings, name(Resource.AUDIT_BUCKET), key_arn)
     witness_bucket = _witness_bucket(clients("s3"), settings, name(Resource.WITNESS_BUCKET), key_arn)
     witness_topic_arn = clients("sns").create_topic(
@@ -113,7 +116,7 @@ def create_resources(
     cognito = _cognito(clients("cognito-idp"), prefix, name(Resource.USER_POOL), region)
     return Resources(
         region=region, account_id=account_id, kms_key_id=key_id, kms_key_arn=key_arn, kms_alias=alias,
-        signing_key_id=signing_key_id, entry_key_id=entry_key_id,
+        signing_key_id=signing_key_id, entry_key_id=entry_key_id, seal_key_id=seal_key_id,
         bucket=bucket, witness_bucket=witness_bucket, witness_topic_arn=witness_topic_arn,
         monitors_topic_arn=monitors_topic_arn, alarm_topic_arn=alarm_topic_arn,
         imports_dlq_url=imports_dlq_url, imports_dlq_arn=_queue_arn(clients("sqs"), imports_dlq_url),
@@ -153,6 +156,15 @@ def _entry_key(kms: Any, prefix: str) -> str:
         KeyUsage="SIGN_VERIFY", KeySpec="RSA_2048",
     )["KeyMetadata"]
     kms.create_alias(AliasName=entry_key_alias(prefix), TargetKeyId=key["KeyId"])
+    return key["KeyId"]
+
+
+def _seal_key(kms: Any, prefix: str) -> str:
+    """Ingest's seal key: RSA, sign/verify; only the functions that enqueue may sign with it."""
+    key = kms.create_key(
+        Description=f"{prefix} pack seal key (local)", KeyUsage="SIGN_VERIFY", KeySpec="RSA_2048",
+    )["KeyMetadata"]
+    kms.create_alias(AliasName=seal_key_alias(prefix), TargetKeyId=key["KeyId"])
     return key["KeyId"]
 
 

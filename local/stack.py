@@ -187,6 +187,7 @@ class LocalStack:
             "kms_alias": resources.kms_alias,
             "signing_key_id": resources.signing_key_id,
             "entry_key_id": resources.entry_key_id,
+            "seal_key_id": resources.seal_key_id,
             "witness_bucket": resources.witness_bucket,
             "witness_topic_arn": resources.witness_topic_arn,
             "checkpoint_interval_seconds": self.checkpoint_interval,
@@ -230,6 +231,7 @@ class LocalStack:
             Resource.DATA_KEY: r.kms_key_arn,
             Resource.SIGNING_KEY: f"arn:aws:kms:{base}:key/{r.signing_key_id}",
             Resource.ENTRY_KEY: f"arn:aws:kms:{base}:key/{r.entry_key_id}",
+            Resource.SEAL_KEY: f"arn:aws:kms:{base}:key/{r.seal_key_id}",
             Resource.WITNESS_BUCKET: f"arn:aws:s3:::{r.witness_bucket}",
             Resource.WITNESS_TOPIC: r.witness_topic_arn,
             Resource.MONITORS_TOPIC: r.monitors_topic_arn,
@@ -254,12 +256,12 @@ class LocalStack:
             Resource.REST_API: f"arn:aws:execute-api:{base}:{self.api_id}/*",
         }
         key = r.kms_key_arn
-        signing, entry = arns[Resource.SIGNING_KEY], arns[Resource.ENTRY_KEY]
+        signing, entry, seal = arns[Resource.SIGNING_KEY], arns[Resource.ENTRY_KEY], arns[Resource.SEAL_KEY]
         world = World(
             account=r.account_id, region=self.region, arns=arns,
             queue_arns={r.queue_url: r.queue_arn, r.dlq_url: r.dlq_arn, r.imports_dlq_url: r.imports_dlq_arn},
             key_arns={r.kms_key_id: key, key: key, r.kms_alias: key, r.signing_key_id: signing, signing: signing,
-                      r.entry_key_id: entry, entry: entry},
+                      r.entry_key_id: entry, entry: entry, r.seal_key_id: seal, seal: seal},
             # Everything holding audit data is encrypted with the data key, as in stacks/storage.py.
             encrypted_with={r.bucket: key, r.results_bucket: key, r.landing_bucket: key,
                             r.queue_arn: key, r.dlq_arn: key, r.imports_dlq_arn: key,

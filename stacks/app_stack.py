@@ -161,6 +161,7 @@ class MlAuditStack(Stack):
         # Verifiers fetch the public key once: aws kms get-public-key --key-id <this>
         CfnOutput(self, "CheckpointSigningKeyArn", value=integrity.signing_key.key_arn)
         CfnOutput(self, "LogEntryKeyArn", value=integrity.entry_key.key_arn)
+        CfnOutput(self, "PackSealKeyArn", value=integrity.seal_key.key_arn)
         CfnOutput(self, "WitnessBucketName", value=integrity.witness_bucket.bucket_name)
         CfnOutput(self, "WitnessTopicArn", value=integrity.witness_topic.topic_arn)
         # Subscribe on-call tools here: a monitor entering ALARM (and CloudWatch's monitor alarms).
@@ -183,6 +184,7 @@ class MlAuditStack(Stack):
             Resource.DATA_KEY: storage.key.key_arn,
             Resource.SIGNING_KEY: integrity.signing_key.key_arn,
             Resource.ENTRY_KEY: integrity.entry_key.key_arn,
+            Resource.SEAL_KEY: integrity.seal_key.key_arn,
             Resource.WITNESS_BUCKET: integrity.witness_bucket.bucket_arn,
             Resource.WITNESS_TOPIC: integrity.witness_topic.topic_arn,
             Resource.MONITORS_TOPIC: monitors.topic.topic_arn,

@@ -1,8 +1,8 @@
-"""Integrity: the asymmetric keys that sign checkpoints of the integrity log and the
-writer's log entries, the witness (a bucket and a topic outside the audit bucket's
-authority that receive every checkpoint), the schedule of the function that signs
-(declared in mlaudit.functions), and the read-only policy verifiers need. Verifiers
-need only the two public keys."""
+"""Integrity: the asymmetric keys that sign checkpoints of the integrity log, the writer's
+log entries and ingest's pack seals, the witness (a bucket and a topic outside the audit
+bucket's authority that receive every checkpoint; the bucket write-once for everyone),
+the schedule of the function that signs (declared in mlaudit.functions), and the
+read-only policy verifiers need. Verifiers need only the three public keys."""
 
 from __future__ import annotations
 
@@ -43,32 +43,22 @@ class Integrity(Construct):
         self.settings = settings
         # RSASSA_PKCS1_V1_5_SHA_256 over a raw message verifies offline (docs/integrity.md).
         # Asymmetric KMS keys cannot rotate: a new key starts a new chain of checkpoints.
-        self.signing_key = kms.Key(
-            self,
-            "SigningKey",
-            description="mlaudit: signs integrity-log checkpoints",
-            key_spec=kms.KeySpec.RSA_3072,
-            key_usage=kms.KeyUsage.SIGN_VERIFY,
-            pending_window=Duration.days(30),
-            removal_policy=RemovalPolicy.RETAIN,
-        )
+        self.signing_key = self._signing_key("SigningKey", "signs integrity-log checkpoints", kms.KeySpec.RSA_3072)
         # The writer authenticates each log entry with this key; only its role may sign, so
         # S3 write access alone cannot add an entry the signer or a verifier accepts.
-        self.entry_key = kms.Key(
-            self,
-            "EntryKey",
-            description="mlaudit: the writer signs each integrity-log entry",
-            key_spec=kms.KeySpec.RSA_2048,
-            key_usage=kms.KeyUsage.SIGN_VERIFY,
-            pending_window=Duration.days(30),
-            removal_policy=RemovalPolicy.RETAIN,
-        )
-        # The witness: every checkpoint, under Object Lock in object_lock_mode like the lake
-        # (COMPLIANCE in production: no one, root included, removes a version before retention
-        # ends; GOVERNANCE for a trial deploy that must be removable, docs/deploy.md). Lifecycle
-        # expires a checkpoint once its retention has passed, as the lake's objects. The signer
-        # reads its last state back from here; verifiers trust it. For a witness in another
-        # account, grant the checkpoint role PutObject there and point the verifier at that bucket.
+        self.entry_key = self._signing_key("EntryKey", "the writer signs each integrity-log entry")
+        # Ingest's seals: each function that enqueues makes a sealing key in memory and has
+        # this key certify it (kms:Sign, once per container); the writer, which cannot sign
+        # with it, stores only sealed events, so it cannot invent any (mlaudit.integrity.seals).
+        self.seal_key = self._signing_key(
+            "SealKey", "certifies the keys that seal each pack of events where they are accepted")
+        # The witness: every checkpoint, write-once, under Object Lock in object_lock_mode like
+        # the lake (COMPLIANCE in production: no one, root included, removes a version before
+        # retention ends; GOVERNANCE for a trial deploy that must be removable, docs/deploy.md).
+        # Lifecycle expires a checkpoint once its retention has passed, as the lake's objects.
+        # The signer reads its last state back from here; verifiers trust it. For a witness in
+        # another account, grant the checkpoint role PutObject there and point the verifier at
+        # that bucket.
         self.witness_bucket = encrypted_bucket(
             self,
             "WitnessBucket",
@@ -87,6 +77,9 @@ class Integrity(Construct):
                 )
             ],
         )
+        # Object Lock protects versions, not keys: the policy makes every key write-once for
+        # every principal (no delete marker, no second version), as in the audit bucket; its
+        # statements are added with the stack's other resource policies (stacks/policies.py).
         # Subscribers (an archive in another account, a notary, e-mail) keep their own copies.
         self.witness_topic = sns.Topic(
             self, "WitnessTopic", master_key=key, enforce_ssl=True,
@@ -107,14 +100,23 @@ class Integrity(Construct):
                 ),
                 iam.PolicyStatement(actions=["s3:ListBucket", "s3:ListBucketVersions"],
                                     resources=[audit_bucket.bucket_arn]),
-                iam.PolicyStatement(actions=["s3:GetObject"],
+                # Hidden or replaced witness checkpoints are read by version id.
+                iam.PolicyStatement(actions=["s3:GetObject", "s3:GetObjectVersion"],
                                     resources=[self.witness_bucket.arn_for_objects(WITNESS_OBJECTS)]),
-                iam.PolicyStatement(actions=["s3:ListBucket"], resources=[self.witness_bucket.bucket_arn]),
+                iam.PolicyStatement(actions=["s3:ListBucket", "s3:ListBucketVersions"],
+                                    resources=[self.witness_bucket.bucket_arn]),
                 iam.PolicyStatement(actions=["kms:Decrypt"], resources=[key.key_arn]),
                 iam.PolicyStatement(actions=["kms:GetPublicKey"],
-                                    resources=[self.signing_key.key_arn, self.entry_key.key_arn]),
+                                    resources=[self.signing_key.key_arn, self.entry_key.key_arn,
+                                               self.seal_key.key_arn]),
             ],
         )
+
+    def _signing_key(self, construct_id: str, purpose: str, spec: kms.KeySpec = kms.KeySpec.RSA_2048) -> kms.Key:
+        """An RSA SIGN_VERIFY key, retained: its public key verifies what it signed for years."""
+        return kms.Key(self, construct_id, description=f"mlaudit: {purpose}", key_spec=spec,
+                       key_usage=kms.KeyUsage.SIGN_VERIFY, pending_window=Duration.days(30),
+                       removal_policy=RemovalPolicy.RETAIN)
 
     def schedule(self, checkpoint: lambda_.IFunction) -> None:
         """Sign the log's head on a fixed rate."""

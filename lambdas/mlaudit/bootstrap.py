@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from mlaudit.imports.landed import ImportService
     from mlaudit.integrity.checkpoint import Checkpointer
     from mlaudit.integrity.proofs import ProofService
+    from mlaudit.integrity.seals import PackSealer
     from mlaudit.metrics import MeasuredIngest, MeasuredWriter
     from mlaudit.monitors.service import MonitorService
     from mlaudit.privacy import PrivacyService
@@ -162,12 +163,21 @@ def build_authorizer(env: AuthorizerEnv, clients: Clients) -> TokenVerifier:
     )
 
 
-def _self_audit(queue_url: str, clients: Clients) -> QueueSelfAudit:
-    """The stack's own audit events go to the events queue like any client's."""
+def _sealer(seal_key_id: str, clients: Clients, function: str) -> PackSealer:
+    """Seals every pack this function enqueues (a key made in memory, certified once per
+    container with the seal key: only the functions that enqueue may sign with it)."""
+    from mlaudit.integrity.seals import PackSealer  # noqa: PLC0415 - cryptography: on first use
+    from mlaudit.integrity.signing import KmsSigner  # noqa: PLC0415
+
+    return PackSealer(KmsSigner(clients("kms"), seal_key_id), function)
+
+
+def _self_audit(queue_url: str, clients: Clients, seal_key_id: str, function: str) -> QueueSelfAudit:
+    """The stack's own audit events go to the events queue like any client's, sealed."""
     from mlaudit.adapters.queue import SqsQueue  # noqa: PLC0415
     from mlaudit.self_audit import QueueSelfAudit  # noqa: PLC0415
 
-    return QueueSelfAudit(SqsQueue(clients("sqs"), queue_url))
+    return QueueSelfAudit(SqsQueue(clients("sqs"), queue_url), sealer=_sealer(seal_key_id, clients, function))
 
 
 def _subject_keys(table: str, key_id: str, clients: Clients) -> Any:
@@ -176,7 +186,7 @@ def _subject_keys(table: str, key_id: str, clients: Clients) -> Any:
     return DynamoKmsKeyStore(clients("dynamodb"), clients("kms"), table, key_id)
 
 
-def build_ingest(env: IngestEnv, clients: Clients) -> MeasuredIngest:
+def build_ingest(env: IngestEnv, clients: Clients, function: str = "ingest") -> MeasuredIngest:
     from mlaudit.adapters.idempotency import DynamoIdempotencyStore  # noqa: PLC0415
     from mlaudit.adapters.queue import SqsQueue  # noqa: PLC0415
     from mlaudit.ingest.request import IngestLimits  # noqa: PLC0415
@@ -197,13 +207,16 @@ def build_ingest(env: IngestEnv, clients: Clients) -> MeasuredIngest:
         ),
         # Crypto-shredding: pseudonymize subject_ref, encrypt personal_data.
         protector=SubjectProtector(_subject_keys(env.subject_keys_table, env.kms_key_id, clients)),
+        sealer=_sealer(env.seal_key_id, clients, function),
     ))
 
 
 def build_writer(env: WriterEnv, clients: Clients) -> MeasuredWriter:
     from mlaudit.adapters.bucket import S3Bucket  # noqa: PLC0415
     from mlaudit.adapters.ledger import DynamoLedger  # noqa: PLC0415
-    from mlaudit.integrity.signing import KmsSigner  # noqa: PLC0415
+    from mlaudit.integrity import records  # noqa: PLC0415
+    from mlaudit.integrity.seals import SealChecker  # noqa: PLC0415
+    from mlaudit.integrity.signing import KmsSigner, kms_public_key_pem, load_public_key  # noqa: PLC0415
     from mlaudit.integrity.sink import IntegritySink  # noqa: PLC0415
     from mlaudit.metrics import CountedObjects, MeasuredWriter  # noqa: PLC0415
     from mlaudit.subject_index import SubjectIndex  # noqa: PLC0415
@@ -215,10 +228,13 @@ def build_writer(env: WriterEnv, clients: Clients) -> MeasuredWriter:
         ledger=DynamoLedger(clients("dynamodb"), env.ledger_table),
         integrity=IntegritySink(
             S3Bucket(clients("s3"), env.audit_bucket, env.kms_key_id),
+            log_id=records.log_id(env.audit_bucket),
             entry_signer=KmsSigner(clients("kms"), env.entry_key_id),  # one kms:Sign per file
             require_genesis=True,  # entry 0 waits for checkpoint 0: no chain starts over a written log
         ),
         in_flight=timedelta(seconds=env.writer_timeout_seconds),
+        # Only packs ingest sealed are stored (the writer checks the seal; it cannot make one).
+        seals=SealChecker(load_public_key(kms_public_key_pem(clients("kms"), env.seal_key_id))),
         # Pseudonym -> files, so subject access reads only a subject's files (docs/privacy.md).
         subject_index=SubjectIndex(S3Bucket(clients("s3"), env.audit_bucket, env.kms_key_id)),
     ), objects)
@@ -257,7 +273,7 @@ def build_privacy(env: PrivacyEnv, clients: Clients) -> PrivacyService:
     return PrivacyService(
         keys=_subject_keys(env.subject_keys_table, env.kms_key_id, clients),
         lake=S3SubjectEvents(S3Bucket(clients("s3"), env.audit_bucket)),  # through the subject index
-        audit=_self_audit(env.events_queue_url, clients),
+        audit=_self_audit(env.events_queue_url, clients, env.seal_key_id, "privacy"),
     )
 
 
@@ -266,7 +282,8 @@ def build_queries(env: QueriesEnv, clients: Clients) -> QueryService:
     from mlaudit.queries.service import QueryService  # noqa: PLC0415
 
     catalog = load_catalog()  # unchecked: no sqlglot in the Lambda asset (see portability)
-    return QueryService(catalog, clients.engine(catalog, env), _self_audit(env.events_queue_url, clients))
+    return QueryService(catalog, clients.engine(catalog, env),
+                        _self_audit(env.events_queue_url, clients, env.seal_key_id, "queries"))
 
 
 def build_monitors(env: MonitorsEnv, clients: Clients, monitors: Any = None) -> MonitorService:
@@ -279,7 +296,8 @@ def build_monitors(env: MonitorsEnv, clients: Clients, monitors: Any = None) -> 
     catalog = load_catalog()
     return MonitorService(
         monitors if monitors is not None else monitors_file.load(), catalog, clients.engine(catalog, env),
-        _self_audit(env.events_queue_url, clients), SnsAlarmTopic(clients("sns"), env.monitors_topic_arn),
+        _self_audit(env.events_queue_url, clients, env.seal_key_id, "monitors"),
+        SnsAlarmTopic(clients("sns"), env.monitors_topic_arn),
         EmfMonitorMetrics(),
     )
 
@@ -287,7 +305,8 @@ def build_monitors(env: MonitorsEnv, clients: Clients, monitors: Any = None) -> 
 def build_config(env: ConfigEnv, clients: Clients) -> ConfigService:
     from mlaudit.configuration import ConfigService  # noqa: PLC0415
 
-    return ConfigService(json.loads(env.settings_json), _self_audit(env.events_queue_url, clients))
+    return ConfigService(json.loads(env.settings_json),
+                         _self_audit(env.events_queue_url, clients, env.seal_key_id, "config"))
 
 
 def build_imports(env: ImportsEnv, clients: Clients) -> ImportService:
@@ -296,7 +315,7 @@ def build_imports(env: ImportsEnv, clients: Clients) -> ImportService:
     from mlaudit.imports.landed import ImportService  # noqa: PLC0415
     from mlaudit.principal import Principal  # noqa: PLC0415
 
-    ingest = build_ingest(env, clients)
+    ingest = build_ingest(env, clients, "imports")
     return ImportService(
         bucket=env.landing_bucket,
         landing=LandingFiles(clients("s3"), env.landing_bucket, env.kms_key_id),

@@ -100,6 +100,7 @@ class IngestEnv(FunctionEnv):
     clock_skew_seconds: int = var(Env.CLOCK_SKEW_SECONDS, Setting("clock_skew_seconds"))
     idempotency_ttl_seconds: int = var(Env.IDEMPOTENCY_TTL_SECONDS, Setting("idempotency_ttl_seconds"))
     ingest_timeout_seconds: int = var(Env.INGEST_TIMEOUT_SECONDS, Setting("ingest_timeout_seconds"))
+    seal_key_id: str = var(Env.SEAL_KEY_ID, Attr(Resource.SEAL_KEY, "arn"))
 
 
 @dataclass(frozen=True)
@@ -115,6 +116,7 @@ class WriterEnv(FunctionEnv):
     kms_key_id: str = var(Env.KMS_KEY_ID, Attr(Resource.DATA_KEY, "arn"))
     ledger_table: str = var(Env.LEDGER_TABLE, Attr(Resource.LEDGER_TABLE, "name"))
     entry_key_id: str = var(Env.ENTRY_KEY_ID, Attr(Resource.ENTRY_KEY, "arn"))
+    seal_key_id: str = var(Env.SEAL_KEY_ID, Attr(Resource.SEAL_KEY, "arn"))
     writer_timeout_seconds: int = var(Env.WRITER_TIMEOUT_SECONDS, Setting("writer_timeout_seconds"))
 
 
@@ -139,6 +141,7 @@ class PrivacyEnv(FunctionEnv):
     subject_keys_table: str = var(Env.SUBJECT_KEYS_TABLE, Attr(Resource.SUBJECT_KEYS_TABLE, "name"))
     kms_key_id: str = var(Env.KMS_KEY_ID, Attr(Resource.DATA_KEY, "arn"))
     events_queue_url: str = var(Env.EVENTS_QUEUE_URL, Attr(Resource.EVENTS_QUEUE, "url"))
+    seal_key_id: str = var(Env.SEAL_KEY_ID, Attr(Resource.SEAL_KEY, "arn"))
 
 
 @dataclass(frozen=True)
@@ -146,6 +149,7 @@ class QueriesEnv(FunctionEnv):
     glue_database: str = var(Env.GLUE_DATABASE, Attr(Resource.GLUE_DATABASE, "name"))
     athena_workgroup: str = var(Env.ATHENA_WORKGROUP, Attr(Resource.WORKGROUP, "name"))
     events_queue_url: str = var(Env.EVENTS_QUEUE_URL, Attr(Resource.EVENTS_QUEUE, "url"))
+    seal_key_id: str = var(Env.SEAL_KEY_ID, Attr(Resource.SEAL_KEY, "arn"))
 
 
 @dataclass(frozen=True)
@@ -159,6 +163,7 @@ class MonitorsEnv(QueriesEnv):
 class ConfigEnv(FunctionEnv):
     settings_json: str = var(Env.SETTINGS, AllSettings())
     events_queue_url: str = var(Env.EVENTS_QUEUE_URL, Attr(Resource.EVENTS_QUEUE, "url"))
+    seal_key_id: str = var(Env.SEAL_KEY_ID, Attr(Resource.SEAL_KEY, "arn"))
 
 
 @dataclass(frozen=True)
@@ -237,14 +242,24 @@ SQS_RECEIVE_MAX = 10  # messages per ReceiveMessage / DeleteMessageBatch
 
 # Shorthands for the grants below.
 EVENTS_OBJECTS, INTEGRITY_OBJECTS, INDEX_OBJECTS = "events/*", "integrity/*", "index/*"
+# Who writes where under integrity/ (mlaudit.integrity.records): the writer records files,
+# the signer signs; neither can create the other's objects (a writer could otherwise claim
+# the next checkpoint's key, or a tile, before the signer).
+WRITER_INTEGRITY_AREAS = ("manifests", "log", "log-by-file", "seals", "seal-keys")
+SIGNER_INTEGRITY_AREAS = ("checkpoints", "tiles")
 WITNESS_OBJECTS = "mlaudit/*"  # <log id>/checkpoints/<seq>.json; a log id is mlaudit/<bucket>
 # HeadObject answers 404 for a missing key (not 403) only with ListBucket, and that
 # request carries no s3:prefix, so the grant cannot be narrowed by prefix.
 LIST_AUDIT_BUCKET = Grant(Resource.AUDIT_BUCKET, ("s3:ListBucket",), why="404, not 403, for a missing key")
 # Sending to the KMS-encrypted queue: SQS asks KMS for a data key, and to reuse it, decrypts it.
+# Every pack is sealed (mlaudit.integrity.seals): the functions that enqueue, and only they,
+# certify their in-memory sealing key with the seal key (one kms:Sign per container).
 SEND_TO_QUEUE = (
     Grant(Resource.EVENTS_QUEUE, ("sqs:SendMessage",), why="the stack's own audit events, like clients'"),
     Grant(Resource.DATA_KEY, ("kms:GenerateDataKey", "kms:Decrypt"), why="the queue is KMS-encrypted"),
+    Grant(Resource.SEAL_KEY, ("kms:Sign",),
+          why="certify this container's pack-sealing key: the writer stores only events sealed where they "
+          "were accepted, and cannot seal"),
 )
 
 # Athena reads the catalog and the lake, and writes results, with the caller's permissions.
@@ -292,8 +307,12 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
             Grant(Resource.AUDIT_BUCKET, ("s3:PutObject", "s3:GetObject"), objects=EVENTS_OBJECTS,
                   why="write each batch's Parquet files, keyed by partition and a file name made at write time; "
                   "check for one a redelivered pack may already have written"),
-            Grant(Resource.AUDIT_BUCKET, ("s3:PutObject", "s3:GetObject"), objects=INTEGRITY_OBJECTS,
-                  why="append each file's manifest and log entry, keyed at write time"),
+            Grant(Resource.AUDIT_BUCKET, ("s3:GetObject",), objects=INTEGRITY_OBJECTS,
+                  why="the log's head and each entry's prev; a retry's manifest and seals; checkpoint 0"),
+            # What the writer records, and nothing the signer writes (checkpoints, tiles).
+            *(Grant(Resource.AUDIT_BUCKET, ("s3:PutObject",), objects=f"integrity/{area}/*",
+                    why=f"append each file's {area} objects, keyed at write time")
+              for area in WRITER_INTEGRITY_AREAS),
             Grant(Resource.AUDIT_BUCKET, ("s3:PutObject", "s3:GetObject"), objects=INDEX_OBJECTS,
                   why="the subject index: each batch's pseudonyms -> files, keyed by the hour at write time; "
                   "closed hours and days merged"),
@@ -308,6 +327,8 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
                   why="SSE-KMS objects, the encrypted queue and tables"),
             Grant(Resource.ENTRY_KEY, ("kms:Sign",),
                   why="only the writer authenticates log entries: S3 write access alone cannot append"),
+            Grant(Resource.SEAL_KEY, ("kms:GetPublicKey",),
+                  why="check ingest's seal on every pack before storing it (it cannot seal)"),
         ),
         memory_mb="writer_memory_mb", timeout_seconds="writer_timeout_seconds",
         reserved_concurrency="writer_reserved_concurrency", pyarrow=True,
@@ -316,8 +337,11 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         "checkpoint", "Scheduled: sign the integrity log's head with the signing key.",
         CheckpointEnv,
         grants=(
-            Grant(Resource.AUDIT_BUCKET, ("s3:PutObject", "s3:GetObject"), objects=INTEGRITY_OBJECTS,
-                  why="read the integrity log and write each numbered checkpoint (numbered at run time)"),
+            Grant(Resource.AUDIT_BUCKET, ("s3:GetObject",), objects=INTEGRITY_OBJECTS,
+                  why="the log entries and the tiles"),
+            *(Grant(Resource.AUDIT_BUCKET, ("s3:PutObject",), objects=f"integrity/{area}/*",
+                    why=f"write each numbered {area} object (numbered at run time)")
+              for area in SIGNER_INTEGRITY_AREAS),
             LIST_AUDIT_BUCKET,
             Grant(Resource.DATA_KEY, ("kms:GenerateDataKey", "kms:Decrypt"), why="SSE-KMS objects"),
             Grant(Resource.SIGNING_KEY, ("kms:Sign",), why="only this function signs"),
@@ -326,6 +350,8 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
                   why="publish each checkpoint outside the audit bucket, at <log id>/checkpoints/<seq>.json "
                   "(numbered at run time); read the last one back"),
             Grant(Resource.WITNESS_BUCKET, ("s3:ListBucket",), why="404, not 403, for a missing checkpoint"),
+            Grant(Resource.WITNESS_BUCKET, ("s3:ListBucketVersions",),
+                  why="never sign on while a witnessed checkpoint is hidden behind a delete marker or replaced"),
             Grant(Resource.WITNESS_TOPIC, ("sns:Publish",), why="announce each checkpoint to subscribers"),
         ),
         # No reserved concurrency (a fresh account cannot spare any): two overlapping runs

@@ -50,6 +50,7 @@ if TYPE_CHECKING:
 
 PACK_FORMAT = 2
 PACK_ID_ATTRIBUTE = "pack_id"  # SQS message attribute: the writer's ledger key
+SEAL_ATTRIBUTE = "pack_seal"  # SQS message attribute: ingest's seal over the pack (integrity.seals)
 LEAF_HASH = "leaf_hash"
 _KINDS = {c.name: c for c in COLUMNS}
 # Doubles are never shared: 0.0 == -0.0 but they encode apart, so "equal" is not "same text".
@@ -64,6 +65,8 @@ class Pack:
     body: str  # pack format 2, ASCII
     count: int  # events
     event_ids: tuple[str, ...]  # the events' ids, in order
+    leaves: tuple[bytes, ...] = ()  # the events' leaf hashes, in order (what a seal covers)
+    seal: str | None = None  # ingest's seal (`integrity.seals`), sent as a message attribute
 
 
 class PackError(ValueError):
@@ -100,16 +103,18 @@ def pack_records(records: list[dict[str, Any]], key: str, max_message_bytes: int
     current: list[str] = [header]
     ids: list[str] = []
     size = len(header)
-    for record, line in zip(records, _event_lines(records, own), strict=True):
+    leaves = [leaf_hash_bytes(leaf) for leaf in encode_leaves(records)]
+    first = 0
+    for number, (record, line) in enumerate(zip(records, _event_lines(records, own, leaves), strict=True)):
         if len(header) + 1 + len(line) > max_message_bytes:
             raise PackTooLarge
         if len(current) > 1 and size + 1 + len(line) > max_message_bytes:
-            packs.append(_pack(current, ids))
-            current, ids, size = [header], [], len(header)
+            packs.append(_pack(current, ids, leaves[first:number]))
+            current, ids, size, first = [header], [], len(header), number
         current.append(line)
         ids.append(record["event_id"])
         size += 1 + len(line)
-    packs.append(_pack(current, ids))
+    packs.append(_pack(current, ids, leaves[first:]))
     return packs
 
 
@@ -117,12 +122,11 @@ class PackTooLarge(ValueError):
     """One event does not fit in a queue message."""
 
 
-def _event_lines(records: list[dict[str, Any]], own: list[str]) -> list[str]:
+def _event_lines(records: list[dict[str, Any]], own: list[str], leaves: list[bytes]) -> list[str]:
     """Each record's line: its own fields and its leaf hash."""
     line_type = _line_type(tuple(own))
     values = itemgetter(*own, own[0]) if own else lambda _: ()  # (a name twice: always a tuple)
-    lines = [line_type(*values(record)[:len(own)], leaf_hash_bytes(leaf).hex())
-             for record, leaf in zip(records, encode_leaves(records), strict=True)]
+    lines = [line_type(*values(record)[:len(own)], leaf.hex()) for record, leaf in zip(records, leaves, strict=True)]
     # A line is parsed, not hashed: any spelling that reads back the same values will do
     # (msgspec's floats round-trip exactly); ASCII it must be.
     texts = list(map(_ENCODE_LINE, lines))
@@ -138,9 +142,10 @@ def _line_type(own: tuple[str, ...]) -> type:
     return msgspec.defstruct("PackLine", [*own, LEAF_HASH])
 
 
-def _pack(lines: list[str], event_ids: list[str]) -> Pack:
+def _pack(lines: list[str], event_ids: list[str], leaves: list[bytes]) -> Pack:
     body = "\n".join(lines)
-    return Pack(pack_id=pack_id_of(body), body=body, count=len(lines) - 1, event_ids=tuple(event_ids))
+    return Pack(pack_id=pack_id_of(body), body=body, count=len(lines) - 1, event_ids=tuple(event_ids),
+                leaves=tuple(leaves))
 
 
 def pack_id_of(body: str) -> str:

@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from mlaudit.bucket_policy import WITNESS_PREFIXES, WRITE_ONCE_PREFIXES
 from mlaudit.bucket_policy import statements as write_once_statements
 from mlaudit.resources import Kind, Resource
 from mlaudit.routes import ROUTES, Route
@@ -167,7 +168,7 @@ BUCKETS = (Resource.AUDIT_BUCKET, Resource.WITNESS_BUCKET, Resource.RESULTS_BUCK
            Resource.ACCESS_LOGS_BUCKET)
 QUEUES = (Resource.EVENTS_QUEUE, Resource.DEAD_LETTER_QUEUE, Resource.IMPORTS_DEAD_LETTER_QUEUE)
 TOPICS = (Resource.WITNESS_TOPIC, Resource.MONITORS_TOPIC, Resource.ALARM_TOPIC)
-KEYS = (Resource.DATA_KEY, Resource.SIGNING_KEY, Resource.ENTRY_KEY)
+KEYS = (Resource.DATA_KEY, Resource.SIGNING_KEY, Resource.ENTRY_KEY, Resource.SEAL_KEY)
 # Where each logged bucket's S3 server access logs go in the access-log bucket (stacks/).
 ACCESS_LOG_PREFIXES = {Resource.AUDIT_BUCKET: "audit-bucket/", Resource.WITNESS_BUCKET: "witness-bucket/",
                        Resource.RESULTS_BUCKET: "query-results/", Resource.LANDING_BUCKET: "landing/"}
@@ -194,12 +195,12 @@ def _tls_only(resource: Resource) -> Statement:
                      condition=TLS, written_by="cdk: enforce_ssl")
 
 
-def _write_once() -> tuple[Statement, ...]:
+def _write_once(bucket: Resource, prefixes: tuple[str, ...]) -> tuple[Statement, ...]:
     """mlaudit.bucket_policy's statements, as declared there (rendered on the bucket's ARN)."""
     marker = "arn:marker:bucket"
     found = []
-    for body in write_once_statements(marker):
-        resources = tuple(Ref(Resource.AUDIT_BUCKET, suffix=r.removeprefix(marker)) for r in body["Resource"])
+    for body in write_once_statements(marker, prefixes):
+        resources = tuple(Ref(bucket, suffix=r.removeprefix(marker)) for r in body["Resource"])
         found.append(Statement(body["Effect"], ANY_AWS, tuple(_listed(body["Action"])), resources,
                                "write-once (mlaudit.bucket_policy)", sid=body.get("Sid", ""),
                                condition=body.get("Condition", {})))
@@ -305,7 +306,8 @@ def declared(routes: Iterable[Route] = ROUTES) -> dict[Holder, tuple[Statement, 
     policies: dict[Holder, tuple[Statement, ...]] = {}
     for bucket in BUCKETS:
         policies[Holder(bucket)] = (_tls_only(bucket),)
-    policies[Holder(Resource.AUDIT_BUCKET)] += _write_once()
+    policies[Holder(Resource.AUDIT_BUCKET)] += _write_once(Resource.AUDIT_BUCKET, WRITE_ONCE_PREFIXES)
+    policies[Holder(Resource.WITNESS_BUCKET)] += _write_once(Resource.WITNESS_BUCKET, WITNESS_PREFIXES)
     policies[Holder(Resource.ACCESS_LOGS_BUCKET)] += _access_logs()
     for queue in QUEUES:
         policies[Holder(queue)] = (_tls_only(queue),)

@@ -36,6 +36,7 @@ class Resource(Enum):
     DATA_KEY = (Kind.KEY, "data")
     SIGNING_KEY = (Kind.KEY, "checkpoints")
     ENTRY_KEY = (Kind.KEY, "log-entries")  # the writer signs each integrity log entry with it
+    SEAL_KEY = (Kind.KEY, "pack-seals")  # the functions that enqueue certify their pack-sealing keys with it
     WITNESS_BUCKET = (Kind.BUCKET, "witness")  # every checkpoint, outside the audit bucket's authority
     WITNESS_TOPIC = (Kind.TOPIC, "witness")  # announces every checkpoint to subscribers
     MONITORS_TOPIC = (Kind.TOPIC, "monitor-alarms")  # a monitor entering ALARM (stacks/monitors.py)
@@ -91,6 +92,10 @@ def signing_key_alias(prefix: str) -> str:
 
 def entry_key_alias(prefix: str) -> str:
     return f"alias/{prefix}-log-entries"
+
+
+def seal_key_alias(prefix: str) -> str:
+    return f"alias/{prefix}-pack-seals"
 
 
 def api_name(prefix: str) -> str:

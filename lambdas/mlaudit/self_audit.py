@@ -17,7 +17,7 @@ from typing import Any, Protocol
 from mlaudit.codec import canonical_json
 from mlaudit.ingest.identity import RequestMeta
 from mlaudit.ingest.request import IngestLimits, parse_events
-from mlaudit.ingest.service import EventRecorder, Queue
+from mlaudit.ingest.service import EventRecorder, Queue, Sealer
 from mlaudit.principal import Principal
 from mlaudit.rules import RuleSet, load_rules
 
@@ -36,9 +36,10 @@ class QueueSelfAudit:
 
     def __init__(
         self, queue: Queue, *, limits: IngestLimits | None = None, rules: RuleSet | None = None,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC), sealer: Sealer | None = None,
     ) -> None:
         self.queue = queue
+        self.sealer = sealer
         self.limits = limits or IngestLimits()
         self.rules = rules or load_rules()
         self.clock = clock
@@ -56,6 +57,7 @@ class QueueSelfAudit:
         event_ids = [e.event_id or str(uuid.uuid4()) for e in parsed]
         recorder = EventRecorder(
             queue=self.queue, limits=self.limits, rules=self.rules, protector=protector, clock=self.clock,
+            sealer=self.sealer,
         )
         recorder.enqueue(parsed, event_ids, uuid.uuid4().hex, principal, RequestMeta(None, None), self.clock())
         return event_ids

@@ -37,6 +37,7 @@ class Message:
     message_id: str
     pack_id: str | None
     body: str
+    seal: str | None = None  # ingest's seal of the pack (the pack_seal message attribute)
 
 
 @dataclass
@@ -80,6 +81,15 @@ class IntegritySink(Protocol):
     def file_stored(self, key: str, body: bytes) -> Any:
         """Record a file an earlier delivery stored, unless that delivery recorded it."""
 
+    def seal_file(self, key: str, parts: list[Any], leaf_hashes: list[bytes]) -> Any:
+        """Before the file is stored: ingest's seals over its rows (`integrity.seals`)."""
+
+
+class SealChecker(Protocol):
+    """Ingest's seal on each pack (`integrity.seals.SealChecker`)."""
+
+    def check_pack(self, attribute: str | None, pack_id: str | None, leaves: list[bytes]) -> Any: ...
+
 
 class SubjectIndexSink(Protocol):
     """Where the pseudonyms of every stored file go (`mlaudit.subject_index.SubjectIndex`),
@@ -99,6 +109,9 @@ class _Part:
     message: Message
     table: pa.Table  # pack.line_schema()
     leaves: list[bytes]  # the table's leaf_hash column, as digests
+    pack_leaves: list[bytes] | None = None  # the whole pack's, when this part is some of its rows
+    positions: list[int] | None = None  # with pack_leaves: these rows' places in the pack
+    seal: Any = None  # the pack's checked seal (`integrity.seals.Seal`)
 
     @property
     def count(self) -> int:
@@ -123,8 +136,11 @@ class WriterService:
         self, *, objects: ObjectStore, ledger: Ledger, integrity: IntegritySink | None = None,
         in_flight: timedelta = timedelta(minutes=15),
         clock: Any = lambda: datetime.now(UTC),
+        seals: SealChecker | None = None,
         subject_index: SubjectIndexSink | None = None,
     ) -> None:
+        """``seals``: check ingest's seal on every pack and store it with the file (deployments
+        always give it: a pack without a valid seal is never written)."""
         self.objects = objects
         self.ledger = ledger
         self.integrity = integrity
@@ -134,11 +150,14 @@ class WriterService:
         # After how long no invocation that listed a file still runs (None: in_flight, the
         # writer's timeout, which Lambda enforces; the local stack, which enforces none, sets it).
         self.recover_after: timedelta | None = None
+        self.seals = seals
 
     def process(self, messages: list[Message]) -> WriteReport:
         failed: set[str] = set()  # message ids SQS must deliver again
         firsts, copies = _first_copies(bound_to_content(messages, failed))
         parts = _parse(firsts, failed)
+        if self.seals is not None:
+            parts = self._sealed(parts, failed)
         known = self.ledger.get(sorted({m.pack_id for m in firsts if m.pack_id and m.message_id not in failed}))
         todo, stored = self._not_yet_stored(parts, known, failed)
         self._ensure_recorded(stored, failed)
@@ -182,6 +201,24 @@ class WriterService:
             return SweepReport()
         return RecoverySweep(objects=self.objects, ledger=self.ledger, integrity=self.integrity,
                              grace=self.recover_after or self.in_flight, clock=self.clock).run()
+
+    def _sealed(self, parts: dict[Partition, list[_Part]], failed: set[str]) -> dict[Partition, list[_Part]]:
+        """Only packs whose seal covers exactly their events (SealError: the message fails
+        alone, and in time reaches the DLQ: the writer never stores what ingest did not seal)."""
+        seals: dict[str, Any] = {}
+        for partition_parts in parts.values():
+            for part in partition_parts:
+                message = part.message
+                if message.message_id not in seals and message.message_id not in failed:
+                    try:
+                        assert self.seals is not None
+                        seals[message.message_id] = self.seals.check_pack(
+                            message.seal, message.pack_id, part.pack_leaves or part.leaves)
+                    except ValueError:
+                        failed.add(message.message_id)
+                part.seal = seals.get(message.message_id)
+        return {partition: kept for partition, partition_parts in parts.items()
+                if (kept := [p for p in partition_parts if p.message.message_id not in failed])}
 
     def _not_yet_stored(
         self, parts: dict[Partition, list[_Part]], known: dict[str, LedgerEntry], failed: set[str],
@@ -307,6 +344,9 @@ class WriterService:
         indexed: dict[str, list[str]] = {}
         for key, body, partition_parts in encoded.values():
             try:
+                if self.integrity is not None and self.seals is not None:
+                    self.integrity.seal_file(key, _sealed_parts(partition_parts),
+                                             [leaf for part in partition_parts for leaf in part.leaves])
                 retried(lambda key=key, body=body: self.objects.put(key, body))
             except Exception:  # noqa: BLE001 - these packs are retried; other partitions still land
                 failed.update(part.message.message_id for part in partition_parts)
@@ -343,7 +383,9 @@ class WriterService:
         self, partition: Partition, parts: list[_Part], failed: set[str],
     ) -> tuple[str, bytes, list[_Part]] | None:
         """Parquet bytes for the parts; a part that does not fit the schema fails alone."""
-        parts = [p for p in parts if p.message.message_id not in failed]
+        # In pack-id order: a redelivery of the same packs makes the same bytes (and seals).
+        parts = sorted((p for p in parts if p.message.message_id not in failed),
+                       key=lambda p: p.message.pack_id or p.message.message_id)
         if not parts:
             return None
         try:
@@ -365,6 +407,19 @@ def _file_table(parts: list[_Part]) -> pa.Table:
     """Rows of one partition file, in leaf order, in the file schema (event_type is
     the partition, in the key)."""
     return pa.concat_tables([p.table for p in parts]).drop_columns(["event_type"])
+
+
+def _sealed_parts(parts: list[_Part]) -> list[Any]:
+    """Each part's rows in the file, with its pack's seal."""
+    from mlaudit.integrity.seals import SealedPart  # noqa: PLC0415 - only a writer with seals
+
+    found, start = [], 0
+    for part in parts:
+        found.append(SealedPart(start, start + part.count, part.seal,
+                                tuple(part.positions) if part.positions is not None else None,
+                                tuple(part.pack_leaves) if part.positions is not None and part.pack_leaves else None))
+        start += part.count
+    return found
 
 
 def _pseudonyms(parts: list[_Part]) -> list[str]:
@@ -449,9 +504,10 @@ def _split(message: Message) -> dict[Partition, _Part]:
     keys = pc.binary_join_element_wise(dates, types, "/")
     parts = {}
     for key in pc.unique(keys).to_pylist():
-        rows = pc.indices_nonzero(pc.equal(keys, key))
+        rows = pc.indices_nonzero(pc.equal(keys, key)).to_pylist()
         event_date, event_type = key.split("/")
-        parts[(event_date, event_type)] = _Part(message, table.take(rows), [leaves[i] for i in rows.to_pylist()])
+        parts[(event_date, event_type)] = _Part(message, table.take(rows), [leaves[i] for i in rows],
+                                                pack_leaves=leaves, positions=rows)
     return parts
 
 

@@ -7,6 +7,8 @@ import json
 import re
 from typing import Any
 
+from mlaudit.functions import SIGNER_INTEGRITY_AREAS, WRITER_INTEGRITY_AREAS
+
 from stacks.compliance import ACKNOWLEDGMENTS, resolve_rule
 from tests.infra.synth import Synth
 
@@ -68,12 +70,26 @@ def test_every_wildcard_resource_is_acknowledged_with_a_reason(synth: Synth) -> 
 
 
 def test_audit_objects_are_only_written_under_their_prefixes(synth: Synth) -> None:
+    """Reads under events/ and integrity/; writes under events/ and, in integrity/, the areas the
+    writer records (never checkpoints or tiles) and the areas the signer signs (only those)."""
     bucket = synth.logical_id("Storage/AuditBucket")
+    areas = "|".join((*WRITER_INTEGRITY_AREAS, *SIGNER_INTEGRITY_AREAS))
     for logical_id, statement in _statements(synth):
         for resource in map(_render, _as_list(statement["Resource"])):
             if resource.startswith(f"<{bucket}.Arn>/"):
-                assert re.fullmatch(rf"<{bucket}\.Arn>/(events|integrity|index)/\*", resource), resource
+                assert re.fullmatch(rf"<{bucket}\.Arn>/(events|integrity|index|integrity/({areas}))/\*",
+                                    resource), resource
                 assert set(_as_list(statement["Action"])) <= {"s3:PutObject", "s3:GetObject"}
+    writes = {
+        (logical_id, _render(resource).split(".Arn>/", 1)[1])
+        for logical_id, statement in _statements(synth) if "s3:PutObject" in _as_list(statement["Action"])
+        for resource in _as_list(statement["Resource"]) if _render(resource).startswith(f"<{bucket}.Arn>/")
+    }
+    writer = synth.logical_id("Ingestion/Writer/Role/DefaultPolicy")
+    signer = synth.logical_id("Integrity/Checkpoint/Role/DefaultPolicy")
+    assert {p for who, p in writes if who == writer} == {
+        "events/*", "index/*", *(f"integrity/{a}/*" for a in WRITER_INTEGRITY_AREAS)}
+    assert {p for who, p in writes if who == signer} == {f"integrity/{a}/*" for a in SIGNER_INTEGRITY_AREAS}
 
 
 def test_only_the_writer_and_the_checkpoint_signer_write_to_the_lake(custom: Synth) -> None:

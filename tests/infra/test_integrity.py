@@ -1,12 +1,14 @@
 """Integrity: an asymmetric signing key only the scheduled checkpoint function may use, an
-entry key only the writer may use, the witness (bucket and topic) and the audit bucket's
-write-once policy."""
+entry key only the writer may use, a seal key only the functions that enqueue may use, the
+witness (bucket and topic) and both buckets' write-once policies."""
 
 from __future__ import annotations
 
 import json
 
 from mlaudit.bucket_policy import WRITE_ONCE
+from mlaudit.functions import FUNCTIONS
+from mlaudit.resources import Resource
 from mlaudit.settings import Env
 
 from tests.infra.synth import Synth
@@ -55,7 +57,8 @@ def test_the_witness_is_locked_as_the_lake_and_only_the_signer_writes_to_it(synt
     assert rule["ExpirationInDays"] == synth.settings.object_lock_days and rule["Status"] == "Enabled"
     assert props["VersioningConfiguration"] == {"Status": "Enabled"}
     assert _users(synth, witness) == {
-        synth.logical_id("Integrity/Checkpoint/Role/DefaultPolicy"): {"s3:PutObject", "s3:GetObject", "s3:ListBucket"},
+        synth.logical_id("Integrity/Checkpoint/Role/DefaultPolicy"): {
+            "s3:PutObject", "s3:GetObject", "s3:ListBucket", "s3:ListBucketVersions"},
     }
     topic = synth.logical_id("Integrity/WitnessTopic")
     assert _users(synth, topic) == {synth.logical_id("Integrity/Checkpoint/Role/DefaultPolicy"): {"sns:Publish"}}
@@ -63,8 +66,7 @@ def test_the_witness_is_locked_as_the_lake_and_only_the_signer_writes_to_it(synt
     assert env[Env.WITNESS_BUCKET] == {"Ref": witness} and env[Env.WITNESS_TOPIC_ARN] == {"Ref": topic}
 
 
-def test_the_audit_bucket_policy_is_write_once_for_every_principal(synth: Synth) -> None:
-    bucket = synth.logical_id("Storage/AuditBucket")
+def _write_once(synth: Synth, bucket: str, prefixes: tuple[str, ...]) -> None:
     (policy,) = [p for p in synth.props("AWS::S3::BucketPolicy") if p["Bucket"] == {"Ref": bucket}]
     statements = {s.get("Sid"): s for s in policy["PolicyDocument"]["Statement"]}
     for deny in WRITE_ONCE:
@@ -73,11 +75,33 @@ def test_the_audit_bucket_policy_is_write_once_for_every_principal(synth: Synth)
         assert set([statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"]) == set(
             deny.actions)
         resources = json.dumps(statement["Resource"])
-        assert "/events/*" in resources and "/integrity/*" in resources
+        assert all(f"/{prefix}*" in resources for prefix in prefixes), resources
     no_delete, no_overwrite = statements["WriteOnceNoDelete"], statements["WriteOnceNoOverwrite"]
     assert {"s3:DeleteObject", "s3:DeleteObjectVersion"} <= set(no_delete["Action"]) and "Condition" not in no_delete
-    assert no_overwrite["Condition"] == {"Null": {"s3:if-none-match": "true"},
+    # A create needs If-None-Match exactly "*" (absent or any other value is denied).
+    assert no_overwrite["Condition"] == {"StringNotEquals": {"s3:if-none-match": "*"},
                                          "Bool": {"s3:ObjectCreationOperation": "true"}}
+
+
+def test_the_audit_bucket_and_the_witness_are_write_once_for_every_principal(synth: Synth) -> None:
+    _write_once(synth, synth.logical_id("Storage/AuditBucket"), ("events/", "integrity/"))
+    _write_once(synth, synth.logical_id("Integrity/WitnessBucket"), ("",))
+
+
+def test_only_the_functions_that_enqueue_may_seal_and_the_writer_only_checks_seals(synth: Synth) -> None:
+    seal_key = synth.logical_id("Integrity/SealKey")
+    key = synth.resources[seal_key]
+    assert (key["Properties"]["KeySpec"], key["Properties"]["KeyUsage"]) == ("RSA_2048", "SIGN_VERIFY")
+    assert key["DeletionPolicy"] == "Retain"
+    sends = {spec.name for spec in FUNCTIONS
+             if any(g.resource is Resource.EVENTS_QUEUE and "sqs:SendMessage" in g.actions for g in spec.grants)}
+    sealers = {spec.name for spec in FUNCTIONS
+               if any(g.resource is Resource.SEAL_KEY and "kms:Sign" in g.actions for g in spec.grants)}
+    assert sends == sealers == {"ingest", "imports", "queries", "privacy", "config", "monitors"}
+    users = _users(synth, seal_key)
+    assert users[synth.logical_id("Ingestion/Writer/Role/DefaultPolicy")] == {"kms:GetPublicKey"}
+    assert sum("kms:Sign" in actions for actions in users.values()) == len(sealers)
+    assert "PackSealKeyArn" in synth.template.to_json()["Outputs"]
 
 
 def test_checkpoint_runs_on_a_schedule_with_retries(synth: Synth) -> None:
@@ -102,8 +126,14 @@ def test_verifiers_get_a_read_only_policy_with_the_public_key(synth: Synth) -> N
     assert policy["Type"] == "AWS::IAM::ManagedPolicy"
     statements = policy["Properties"]["PolicyDocument"]["Statement"]
     actions = {a for s in statements for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
-    assert actions == {"s3:GetObject", "s3:ListBucket", "s3:ListBucketVersions", "kms:Decrypt", "kms:GetPublicKey"}
+    assert actions == {"s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket", "s3:ListBucketVersions",
+                       "kms:Decrypt", "kms:GetPublicKey"}
     (public_keys,) = [s for s in statements if s["Action"] == "kms:GetPublicKey"]
     assert sorted(r["Fn::GetAtt"][0] for r in public_keys["Resource"]) == sorted(
-        [signing_key, synth.logical_id("Integrity/EntryKey")])
+        [signing_key, synth.logical_id("Integrity/EntryKey"), synth.logical_id("Integrity/SealKey")])
+    # The witness's versions: listed, and hidden or replaced ones read by version id.
+    witness = synth.logical_id("Integrity/WitnessBucket")
+    on_witness = {a for s in statements if witness in json.dumps(s["Resource"])
+                  for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
+    assert on_witness == {"s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket", "s3:ListBucketVersions"}
     assert "VerifierPolicyArn" in synth.template.to_json()["Outputs"]

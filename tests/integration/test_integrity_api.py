@@ -66,11 +66,12 @@ def test_offline_verifier_passes_on_the_untouched_local_lake(local_stack, machin
         [sys.executable, "-m", "mlaudit.integrity.verify", "--bucket", local_stack["bucket"],
          "--endpoint-url", local_stack["aws_endpoint_url"], "--region", local_stack["region"],
          "--kms-key-id", local_stack["signing_key_id"], "--entry-kms-key-id", local_stack["entry_key_id"],
+         "--seal-kms-key-id", local_stack["seal_key_id"],
          "--witness-bucket", local_stack["witness_bucket"], "--max-age-hours", "1"],
         capture_output=True, text=True, timeout=300,
         # The fake AWS credentials come from tests/conftest.py; the import path from pytest's.
         env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    # Every check ran: entry signatures, the witness, the version history.
+    # Every check ran: entry signatures, ingest seals, the witness, the version history.
     assert "not checked" not in result.stdout, result.stdout

@@ -1,11 +1,12 @@
-"""Issue #15 on the local stack: the two attacks by someone with access, an emptied and a
-copied lake, each caught; and a receipt a third party checks with the two public keys only.
+"""Issues #15 and #23 on the local stack: attacks by someone with access, each caught; and a
+receipt a third party checks with the two public keys only.
 
-The attacker writes straight to moto's S3 (what S3 write access allows: conditional
-creates of new keys pass the write-once policy, and an account admin can also put
-without If-None-Match and add delete markers); they never hold kms:Sign on the writer's
-entry key or the checkpoint key. The scheduled signer runs every 2 s; the verifier is the
-command line with the checkpoint key, the entry key and the witness bucket.
+The attacker writes straight to moto's S3 as an account admin would (the write-once
+policies lifted: put without If-None-Match, delete markers, versions destroyed with
+governance bypass; the witness's COMPLIANCE-locked versions stay), or acts with one
+function's role exactly as declared (the local stack's IAM model: `role_client`). Nobody
+but the functions holds kms:Sign on the entry, checkpoint or seal keys. The scheduled signer
+runs every 2 s; the verifier is the command line with the three public keys and the witness.
 """
 
 from __future__ import annotations
@@ -24,10 +25,15 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding
+from mlaudit.adapters.bucket import S3Bucket
+from mlaudit.functions import spec
 from mlaudit.integrity import records
 from mlaudit.integrity.proofs import check_receipt
-from mlaudit.integrity.signing import kms_public_key_pem
+from mlaudit.integrity.signing import KmsSigner, kms_public_key_pem
+from mlaudit.integrity.sink import IntegritySink
+from mlaudit.integrity.witness import Witness
 from mlaudit.parquet import read_parquet_bytes, to_parquet_bytes
+from mlaudit.resources import Resource
 
 from local import client
 from tests.integration.conftest import LOCAL_STACK_ARGS, running_local_stack
@@ -39,27 +45,89 @@ def _stack(tmp_path_factory: pytest.TempPathFactory, name: str) -> Iterator[dict
         yield config
 
 
-@pytest.fixture(scope="module")
-def forgery_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    yield from _stack(tmp_path_factory, "forgery")
+def _module_stack(name: str) -> Any:
+    @pytest.fixture(scope="module")
+    def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+        yield from _stack(tmp_path_factory, name)
+
+    return stack
 
 
-@pytest.fixture(scope="module")
-def rewrite_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    yield from _stack(tmp_path_factory, "rewrite")
+# One stack per attack that leaves its lake unusable for the next.
+forgery_stack, rewrite_stack, emptied_stack = map(_module_stack, ("forgery", "rewrite", "emptied"))
+writer_stack, rollback_stack, replaced_stack = map(_module_stack, ("writer", "rollback", "replaced"))
 
 
-@pytest.fixture(scope="module")
-def emptied_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    yield from _stack(tmp_path_factory, "emptied")
+def role_client(config: dict[str, Any], function: str, service: str) -> Any:
+    """A client holding exactly ``function``'s declared grants, with both buckets' write-once
+    policies enforced: what someone with that role's credentials can do (local/iam.py)."""
+    from local.iam import Enforcer, World, statements_for
+
+    account, region = config["account_id"], config["region"]
+    key = lambda name: f"arn:aws:kms:{region}:{account}:key/{config[name]}"  # noqa: E731
+    queue = f"arn:aws:sqs:{region}:{account}:{config['queue_url'].rsplit('/', 1)[1]}"
+    arns = {Resource.AUDIT_BUCKET: f"arn:aws:s3:::{config['bucket']}",
+            Resource.WITNESS_BUCKET: f"arn:aws:s3:::{config['witness_bucket']}",
+            Resource.DATA_KEY: config["kms_key_arn"], Resource.SIGNING_KEY: key("signing_key_id"),
+            Resource.ENTRY_KEY: key("entry_key_id"), Resource.SEAL_KEY: key("seal_key_id"),
+            Resource.EVENTS_QUEUE: queue, Resource.WITNESS_TOPIC: config["witness_topic_arn"],
+            Resource.LEDGER_TABLE: f"arn:aws:dynamodb:{region}:{account}:table/{config['tables']['ledger']}"}
+    key_arns = {config[name]: key(name) for name in ("signing_key_id", "entry_key_id", "seal_key_id")}
+    world = World(account=account, region=region, arns=arns,
+                  key_arns={**key_arns, config["kms_key_id"]: config["kms_key_arn"]},
+                  encrypted_with={config["bucket"]: config["kms_key_arn"],
+                                  config["witness_bucket"]: config["kms_key_arn"]},
+                  write_once_buckets=frozenset({config["bucket"]}),
+                  witness_buckets=frozenset({config["witness_bucket"]}))
+    return Enforcer(function, statements_for(spec(function), arns), world).guard(client.aws_client(config, service))
+
+
+def witness_keys(config: dict[str, Any]) -> list[tuple[int, str]]:
+    """The witness's visible checkpoints of this log: (seq, key)."""
+    s3 = client.aws_client(config, "s3")
+    prefix = records.witness_prefix(records.log_id(config["bucket"]))
+    found = []
+    for item in s3.list_objects_v2(Bucket=config["witness_bucket"], Prefix=prefix).get("Contents", []):
+        seq = records.checkpoint_seq(records.CHECKPOINTS + item["Key"][len(prefix):])
+        if seq is not None:
+            found.append((seq, item["Key"]))
+    return sorted(found)
+
+
+def hide_witness_after(config: dict[str, Any], seq: int) -> list[int]:
+    """Delete markers on every visible witness checkpoint after ``seq``, again until none
+    is left (the signer may publish one more meanwhile; once one is hidden it stops)."""
+    s3, hidden = client.aws_client(config, "s3"), []
+    deadline = time.monotonic() + 120
+    while pending := [(n, k) for n, k in witness_keys(config) if n > seq]:
+        assert time.monotonic() < deadline, "the witness kept growing"
+        refusals = signer_log(config).count(HIDDEN)
+        for number, key in pending:
+            s3.delete_object(Bucket=config["witness_bucket"], Key=key)
+            hidden.append(number)
+        # The signer runs one at a time: once a run has refused over the markers, a run that
+        # read the witness before them has ended, and whatever it published is listed above.
+        wait_until(lambda refusals=refusals: signer_log(config).count(HIDDEN) > refusals,
+                   "the signer never refused over the delete markers")
+    return hidden
+
+
+def destroy(config: dict[str, Any], key: str) -> None:
+    """Every version of a key removed with governance bypass: nothing left in the bucket's history."""
+    s3 = client.aws_client(config, "s3")
+    for version in s3.list_object_versions(Bucket=config["bucket"], Prefix=key).get("Versions", []):
+        if version["Key"] == key:
+            s3.delete_object(Bucket=config["bucket"], Key=key, VersionId=version["VersionId"],
+                             BypassGovernanceRetention=True)
 
 
 def verify(config: dict[str, Any], *extra: str, bucket: str | None = None) -> tuple[int, str]:
-    """The verifier CLI as an auditor runs it: both public keys from KMS, the witness bucket."""
+    """The verifier CLI as an auditor runs it: the three public keys from KMS, the witness bucket."""
     result = subprocess.run(
         [sys.executable, "-m", "mlaudit.integrity.verify", "--bucket", bucket or config["bucket"],
          "--endpoint-url", config["aws_endpoint_url"], "--region", config["region"],
          "--kms-key-id", config["signing_key_id"], "--entry-kms-key-id", config["entry_key_id"],
+         "--seal-kms-key-id", config["seal_key_id"],
          "--witness-bucket", config["witness_bucket"], "--jobs", "1", *extra],
         capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
     )
@@ -89,17 +157,29 @@ def latest_signed(config: dict[str, Any]) -> dict[str, Any] | None:
     return answer.json()["checkpoint"] if answer.status_code == 200 else None
 
 
+HIDDEN = "behind a delete marker"  # what the signer says when it refuses over a hidden checkpoint
+
+
 def signer_log(config: dict[str, Any]) -> str:
     with open(config["log_path"], errors="replace") as handle:
         return handle.read()
 
 
-def wait_for_signer_runs(config: dict[str, Any], marker: str, timeout: float = 30) -> None:
+def wait_until(condition: Any, what: str, timeout: float = 120) -> None:
+    """Poll ``condition`` until it holds (a generous deadline: the machine may be busy)."""
     deadline = time.monotonic() + timeout
-    while marker not in signer_log(config):
-        assert time.monotonic() < deadline, f"the signer never reported {marker}"
-        time.sleep(0.5)
-    time.sleep(4.5)  # and two more runs after it
+    while not condition():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.2)
+
+
+def wait_for_signer_runs(config: dict[str, Any], marker: str, runs: int = 2) -> None:
+    """Until the signer has reported ``marker``, and again in ``runs`` later runs (a signer
+    that refuses reports it at every run): what it does is settled, not a race."""
+    wait_until(lambda: marker in signer_log(config), f"the signer never reported {marker}")
+    seen = signer_log(config).count(marker)
+    wait_until(lambda: signer_log(config).count(marker) >= seen + runs,
+               f"the signer stopped reporting {marker}")
 
 
 def test_a_forged_file_is_refused_by_the_signer_and_reported_by_the_verifier(forgery_stack):
@@ -123,7 +203,8 @@ def test_a_forged_file_is_refused_by_the_signer_and_reported_by_the_verifier(for
         object_key=key, object_sha256=records.sha256_hex(body), record_count=len(rows), merkle_root=root,
         first_event_id=rows[0]["event_id"], last_event_id=rows[-1]["event_id"]))
     entry = records.encode(records.log_entry(
-        index=n, prev=records.entry_leaf(get_object(s3, config, records.log_key(n - 1))).hex(), object_key=key,
+        log_id=f"mlaudit/{config['bucket']}", index=n, object_key=key,
+        prev=records.entry_leaf(get_object(s3, config, records.log_key(n - 1))).hex(),
         object_sha256=records.sha256_hex(body), record_count=len(rows), merkle_root=root,
         manifest_sha256=records.sha256_hex(manifest), appended_at=last["appended_at"]))
     for k, v in ((key, body), (records.manifest_key(key), manifest), (records.log_key(n), entry),
@@ -132,6 +213,7 @@ def test_a_forged_file_is_refused_by_the_signer_and_reported_by_the_verifier(for
 
     # The signer refuses it: it goes on signing the prefix before it, never the forged entry.
     wait_for_signer_runs(config, "is not signed with the writer's entry key")
+    # (the verifier below also names the forged events as unsealed: nobody sealed them)
     after = latest_signed(config)
     assert after["seq"] > signed["seq"] and after["tree_size"] == n
     # The proof API has no signed receipt for a forged event.
@@ -197,17 +279,27 @@ def test_a_rewritten_history_is_refused_by_the_signer_and_reported_by_the_verifi
     assert f"[object_rewritten] {records.log_key(0)}" in output
 
 
-def test_an_emptied_bucket_fails_verification_against_the_witness(emptied_stack):
+def test_attacks_2_and_5_an_emptied_lake_behind_a_hidden_witness_and_a_cold_signer(emptied_stack):
     config, s3 = emptied_stack, client.aws_client(emptied_stack, "s3")
     fill(config, f"empty-{uuid.uuid4().hex[:6]}", batches=1)
+    # Attack 2: the lake emptied, and a delete marker on every witness checkpoint (hiding, again,
+    # any the running signer publishes meanwhile, until none is visible)
     for prefix in ("events/", "integrity/"):
         for page in s3.get_paginator("list_objects_v2").paginate(Bucket=config["bucket"], Prefix=prefix):
             for item in page.get("Contents", []):
                 s3.delete_object(Bucket=config["bucket"], Key=item["Key"])
+    hide_witness_after(config, -1)
     code, output = verify(config, "--max-age-hours", "1")
     assert code == 1, output
-    for kind in ("witness_checkpoint_missing", "log_shrunk", "delete_marker", "checkpoint_stale"):
+    for kind in ("witness_delete_marker", "witness_checkpoint_missing", "log_shrunk", "delete_marker",
+                 "checkpoint_stale", "nothing_verified"):
         assert f"[{kind}]" in output, output
+    # Attack 5: the signer, finding no visible checkpoint anywhere, never starts a chain over them
+    wait_for_signer_runs(config, "checkpoint 0 of mlaudit/")
+    assert "behind a delete marker" in signer_log(config)
+    witness = Witness(S3Bucket(s3, config["witness_bucket"]), records.log_id(config["bucket"]))
+    assert witness.latest_seq() is None and latest_signed(config) is None
+    assert not s3.list_objects_v2(Bucket=config["bucket"], Prefix=records.CHECKPOINTS).get("Contents")
 
 
 def test_a_copied_bucket_fails_verification(local_stack, machine_token, user_tokens):
@@ -311,3 +403,97 @@ def test_a_third_party_verifies_a_receipt_from_what_it_sent_and_the_two_public_k
     assert check_receipt(receipt, checkpoint_pem, entry_public_key_pem=entry_pem, sent=sent) == []
     assert check_receipt(receipt, checkpoint_pem, entry_public_key_pem=entry_pem,
                          sent={**sent, "model_version": "8"}) == ["model_version: the stored value is not the one sent"]
+
+
+# -- issue 23: what the writer's role can do, and the witness attacks ---------------------------------
+
+
+def test_events_the_writer_role_invents_are_named_by_the_verifier(writer_stack):
+    config = writer_stack
+    fill(config, f"writer-{uuid.uuid4().hex[:6]}", batches=1)
+    s3, kms = role_client(config, "writer", "s3"), role_client(config, "writer", "kms")
+    # The writer's role cannot certify a sealing key: the seal key is not its to use
+    from local.iam import AccessDenied
+
+    with pytest.raises(AccessDenied, match="kms:Sign"):
+        KmsSigner(kms, config["seal_key_id"]).sign(b"a certificate of my own")
+    # It can store a file of invented events and log it with its entry key, as it logs any file
+    real = records.decode(get_object(client.aws_client(config, "s3"), config, records.log_key(1)), "entry")
+    table = read_parquet_bytes(get_object(client.aws_client(config, "s3"), config, real["object_key"]))
+    from mlaudit.layout import parse_partition
+    from mlaudit.leaf import leaf_hash, leaf_record_from_row
+
+    rows = []
+    for i, row in enumerate(table.to_pylist()[:3]):
+        row = dict(row, event_id=f"invented-{i}", prediction_label="approved")
+        row["leaf_hash"] = leaf_hash(leaf_record_from_row(row, parse_partition(real["object_key"])[1]))
+        rows.append(row)
+    import pyarrow as pa
+
+    body = to_parquet_bytes(pa.Table.from_pylist(rows, schema=table.schema))
+    key = real["object_key"].rsplit("/", 1)[0] + "/invented.parquet"
+    bucket = S3Bucket(s3, config["bucket"], config["kms_key_arn"])
+    bucket.put(key, body)
+    sink = IntegritySink(bucket, log_id=records.log_id(config["bucket"]),
+                         entry_signer=KmsSigner(kms, config["entry_key_id"]))
+    index = sink.file_written(key, body, [bytes.fromhex(r["leaf_hash"]) for r in rows], "invented-0",
+                              "invented-2")
+    # The entry is the writer's, so the signer signs over it; the verifier names the invented events
+    signed_checkpoint_covering(config, client.user_tokens(config, "auditor")["id_token"], index + 1)
+    code, output = verify(config)
+    assert code == 1, output
+    assert f"[event_unsealed] {key}" in output, output
+    assert "[log_entry_unauthenticated]" not in output
+
+
+def test_attack_1_a_rollback_behind_the_witness(rollback_stack):
+    config = rollback_stack
+    fill(config, f"rollback-{uuid.uuid4().hex[:6]}", batches=2)
+    s3 = client.aws_client(config, "s3")
+    # The admin keeps the chain up to a checkpoint that covered the first batch only ...
+    keep = next(n for n, _ in witness_keys(config)
+                if 0 < Witness(S3Bucket(s3, config["witness_bucket"]), records.log_id(config["bucket"])).load(n)
+                .body["tree_size"] < log_size(config))
+    kept = Witness(S3Bucket(s3, config["witness_bucket"]), records.log_id(config["bucket"])).load(keep).body
+    # ... hides the witness's newer checkpoints, and destroys the newer entries, files and checkpoints
+    hidden = hide_witness_after(config, keep)
+    for index in range(kept["tree_size"], log_size(config)):
+        entry = records.decode(get_object(s3, config, records.log_key(index)), "entry")
+        for key in (entry["object_key"], records.manifest_key(entry["object_key"]), records.log_key(index)):
+            destroy(config, key)
+    for seq in hidden:
+        destroy(config, records.checkpoint_key(seq))
+    wait_for_signer_runs(config, "behind a delete marker")
+    code, output = verify(config)
+    assert code == 1, output
+    witness = records.witness_key(records.log_id(config["bucket"]), hidden[0])
+    assert f"[witness_delete_marker] {witness}" in output, output
+    for kind in ("witness_checkpoint_missing", "log_shrunk"):
+        assert f"[{kind}]" in output, output
+
+
+def test_attacks_3_and_4_a_replaced_witness_checkpoint(replaced_stack):
+    config = replaced_stack
+    fill(config, f"replaced-{uuid.uuid4().hex[:6]}", batches=1)
+    s3 = client.aws_client(config, "s3")
+    witness = Witness(S3Bucket(s3, config["witness_bucket"]), records.log_id(config["bucket"]))
+    # The signer's role cannot write a second version in the witness, with or without a header
+    signer_s3 = role_client(config, "checkpoint", "s3")
+    from local.iam import AccessDenied
+
+    latest, key = witness_keys(config)[-1]
+    older = witness.load(latest - 1).encode()
+    for header in ({}, {"IfNoneMatch": '"x"'}):
+        with pytest.raises(AccessDenied, match="WriteOnceNoOverwrite"):
+            signer_s3.put_object(Bucket=config["witness_bucket"], Key=key, Body=older, **header)
+    # Attack 3 (an admin): a new version of the latest witness checkpoint, holding an older one
+    s3.put_object(Bucket=config["witness_bucket"], Key=key, Body=older)
+    code, output = verify(config)
+    assert code == 1, output
+    assert f"[witness_checkpoint_replaced] {key}" in output and "[checkpoint_replayed]" in output, output
+    # Attack 4: and the lake's copy of that checkpoint destroyed
+    destroy(config, records.checkpoint_key(latest))
+    code, output = verify(config)
+    assert code == 1, output
+    for kind in ("witness_checkpoint_replaced", "witness_checkpoint_missing"):
+        assert f"[{kind}]" in output, output

@@ -73,10 +73,10 @@ class Pipeline:
 
     @staticmethod
     def to_messages(raw: list[dict[str, Any]]) -> list[Message]:
-        return [
-            Message(m["MessageId"], (m.get("MessageAttributes") or {}).get("pack_id", {}).get("StringValue"), m["Body"])
-            for m in raw
-        ]
+        def attribute(message: dict[str, Any], name: str) -> str | None:
+            return (message.get("MessageAttributes") or {}).get(name, {}).get("StringValue")
+
+        return [Message(m["MessageId"], attribute(m, "pack_id"), m["Body"], attribute(m, "pack_seal")) for m in raw]
 
     def drain(self) -> list[str]:
         """Receive everything, write it, delete what succeeded; returns failed ids."""

@@ -65,7 +65,7 @@ class World:
         log_id = records.log_id(bucket)
         return Verifier(
             S3Bucket(self.s3, bucket), self.public_key, jobs=1, log_id=log_id, entry_key=self.entry_key,
-            witness=Witness(S3Bucket(self.s3, WITNESS), log_id).all() if witness else None,
+            witness=Witness(S3Bucket(self.s3, WITNESS), log_id) if witness else None,
             history=S3History(self.s3, bucket), **kwargs,
         ).run()
 
@@ -107,7 +107,7 @@ def _forge_file(world: World, signer=None) -> int:
     ))
     n = world.lake.sink.log.size()
     entry = records.log_entry(
-        index=n, prev=records.entry_leaf(world.store.get(records.log_key(n - 1))).hex(), object_key=key,
+        log_id=LOG_ID, index=n, prev=records.entry_leaf(world.store.get(records.log_key(n - 1))).hex(), object_key=key,
         object_sha256=records.sha256_hex(body), record_count=len(events),
         merkle_root=records.merkle.root(leaves).hex(), manifest_sha256=records.sha256_hex(manifest),
         appended_at="2026-11-26T09:00:00.000Z",
@@ -228,8 +228,9 @@ def test_a_copied_bucket_fails_its_log_id_and_the_witness(world):
         for key in world.store.list(prefix):
             world.s3.put_object(Bucket=COPY, Key=key, Body=world.store.get(key))
     report = world.verify(COPY)
-    assert {"checkpoint_other_log", "witness_missing"} <= report.kinds()
-    assert not report.kinds() - {"checkpoint_other_log", "witness_missing"}, report.text()
+    # Its checkpoints and its entries name the other log; the witness holds nothing of this one.
+    expected = {"checkpoint_other_log", "log_entry_other_log", "witness_missing", "checkpoint_unwitnessed"}
+    assert report.kinds() == expected, report.text()
 
 
 def test_the_signer_repairs_a_run_that_stopped_between_the_witness_and_the_bucket(world):
@@ -317,7 +318,7 @@ def test_checkpoint_handler_checks_entries_signs_with_kms_and_publishes_to_the_w
     environ = {"MLAUDIT_AUDIT_BUCKET": AUDIT, "MLAUDIT_SIGNING_KEY_ID": signing, "MLAUDIT_KMS_KEY_ID": "",
                "MLAUDIT_ENTRY_KEY_ID": entry, "MLAUDIT_WITNESS_BUCKET": WITNESS, "MLAUDIT_WITNESS_TOPIC_ARN": topic}
     handler_module.APP.configure(runtime=Runtime(environ, boto3.client))
-    sink = IntegritySink(S3Bucket(s3, AUDIT), entry_signer=KmsSigner(kms, entry), require_genesis=True)
+    sink = IntegritySink(S3Bucket(s3, AUDIT), log_id=LOG_ID, entry_signer=KmsSigner(kms, entry), require_genesis=True)
     key = "events/event_date=2026-11-26/event_type=prediction/a.parquet"
     try:
         # The writer's first entry waits for the chain; the first run signs the empty log.
@@ -400,3 +401,117 @@ def test_a_signer_starting_cold_knows_how_old_the_chains_head_had_grown(world) -
     assert cold.previous_time is None
     cold.run()
     assert cold.previous_time == signed.body["time"]
+
+
+# -- the witness's own history (issue 23): five attacks that once passed -------------------------
+
+
+def _destroy(world: World, key: str) -> None:
+    """An admin with governance bypass: every version of a key removed, no trace left in the bucket."""
+    for version in world.s3.list_object_versions(Bucket=AUDIT, Prefix=key).get("Versions", []):
+        if version["Key"] == key:
+            world.s3.delete_object(Bucket=AUDIT, Key=key, VersionId=version["VersionId"],
+                                   BypassGovernanceRetention=True)
+
+
+def _hide(world: World, seq: int) -> None:
+    """A delete marker on a witness checkpoint (its locked version stays, hidden)."""
+    world.s3.delete_object(Bucket=WITNESS, Key=records.witness_key(LOG_ID, seq))
+
+
+def _kinds_at(report, kind: str) -> set[str]:
+    return {p.where for p in report.problems if p.kind == kind}
+
+
+def test_attack_1_a_rollback_behind_the_witness_is_caught(world):
+    # Given checkpoints 0..2 (sizes 0, 2, 4): the admin rolls the lake back to checkpoint 1,
+    # destroying the newer entries, files and checkpoint, and hides the witness's checkpoint 2
+    for index in (2, 3):
+        entry = world.entry(index)
+        for key in (entry["object_key"], records.manifest_key(entry["object_key"]), records.log_key(index)):
+            _destroy(world, key)
+    _destroy(world, records.checkpoint_key(2))
+    _hide(world, 2)
+    # Then the signer will not sign over the rolled-back log
+    with pytest.raises(ChainRestarted, match="checkpoint 2 of mlaudit/audit behind a delete marker"):
+        world.checkpointer().run()
+    # And the verifier names the hidden checkpoint and what it signed that the lake lost
+    report = world.verify()
+    assert not report.ok
+    assert records.witness_key(LOG_ID, 2) in _kinds_at(report, "witness_delete_marker")
+    assert {"witness_checkpoint_missing", "log_shrunk"} <= report.kinds(), report.text()
+
+
+def test_attack_2_an_emptied_lake_and_a_hidden_witness_is_caught(world):
+    for prefix in ("events/", "integrity/"):
+        for key in list(world.store.list(prefix)):
+            world.s3.delete_object(Bucket=AUDIT, Key=key)
+    for seq in range(3):
+        _hide(world, seq)
+    report = world.verify()
+    assert {"witness_delete_marker", "witness_checkpoint_missing", "log_shrunk", "delete_marker",
+            "nothing_verified"} <= report.kinds(), report.text()
+    assert len(_kinds_at(report, "witness_delete_marker")) == 3
+
+
+def test_attack_3_a_second_version_of_the_latest_witness_checkpoint_is_caught(world):
+    # Given the admin writes the older checkpoint 1 over the witness's latest key (2)
+    older = world.witness.load(1)
+    world.s3.put_object(Bucket=WITNESS, Key=records.witness_key(LOG_ID, 2), Body=older.encode())
+    with pytest.raises(ChainRestarted, match="checkpoint 2 of mlaudit/audit has 2 versions"):
+        world.checkpointer().run()
+    report = world.verify()
+    assert records.witness_key(LOG_ID, 2) in _kinds_at(report, "witness_checkpoint_replaced"), report.text()
+    assert "checkpoint_replayed" in report.kinds()
+
+
+def test_attack_4_a_replaced_witness_checkpoint_and_the_lakes_newest_destroyed_is_caught(world):
+    older = world.witness.load(1)
+    world.s3.put_object(Bucket=WITNESS, Key=records.witness_key(LOG_ID, 2), Body=older.encode())
+    _destroy(world, records.checkpoint_key(2))
+    with pytest.raises(ChainRestarted):
+        world.checkpointer().run()
+    report = world.verify()
+    assert {"witness_checkpoint_replaced", "witness_checkpoint_missing"} <= report.kinds(), report.text()
+    assert not report.ok
+
+
+def test_attack_5_a_cold_signer_never_starts_a_chain_over_a_hidden_witness(world):
+    # Given the lake emptied (every version destroyed) and every witness checkpoint hidden
+    for prefix in ("events/", "integrity/"):
+        for key in {v["Key"] for v in world.s3.list_object_versions(Bucket=AUDIT, Prefix=prefix).get("Versions", [])}:
+            _destroy(world, key)
+    for seq in range(3):
+        _hide(world, seq)
+    assert world.witness.latest_seq() is None  # to a reader of current objects, the witness is empty
+    # When a new container signs, it sees the hidden checkpoints and signs nothing
+    with pytest.raises(ChainRestarted, match="checkpoint 0 of mlaudit/audit behind a delete marker"):
+        world.checkpointer().run()
+    assert latest_checkpoint(world.store) is None
+    report = world.verify()
+    assert {"witness_delete_marker", "log_shrunk", "nothing_verified"} <= report.kinds(), report.text()
+
+
+def test_the_write_once_policy_wants_if_none_match_exactly_star_on_both_buckets(aws):
+    from local.iam import AccessDenied, Enforcer, Statement, World
+
+    s3 = boto3.client("s3")
+    _bucket(s3, AUDIT)
+    _bucket(s3, WITNESS, "COMPLIANCE")
+    world = World(account="123456789012", region="us-east-1", arns={}, write_once_buckets=frozenset({AUDIT}),
+                  witness_buckets=frozenset({WITNESS}))
+    everything = Statement(frozenset({"s3:putobject", "s3:getobject", "s3:deleteobject", "s3:listbucket"}),
+                           tuple(f"arn:aws:s3:::{b}{s}" for b in (AUDIT, WITNESS) for s in ("", "/*")))
+    client = Enforcer("signer-like", [everything], world).guard(boto3.client("s3"))
+    for bucket, key in ((AUDIT, "integrity/log/000000000000.json"), (WITNESS, records.witness_key(LOG_ID, 0))):
+        with pytest.raises(AccessDenied, match="WriteOnceNoOverwrite"):
+            client.put_object(Bucket=bucket, Key=key, Body=b"x", IfNoneMatch='"x"')  # not a create-only header
+        client.put_object(Bucket=bucket, Key=key, Body=b"first", IfNoneMatch="*")
+        with pytest.raises(AccessDenied, match="WriteOnceNoOverwrite"):
+            client.put_object(Bucket=bucket, Key=key, Body=b"second")
+        with pytest.raises(AccessDenied, match="WriteOnceNoDelete"):
+            client.delete_object(Bucket=bucket, Key=key)
+    # Outside the audit bucket's prefixes its policy is silent; the witness's covers every key
+    client.put_object(Bucket=AUDIT, Key="other/x", Body=b"1")
+    with pytest.raises(AccessDenied, match="WriteOnceNoOverwrite"):
+        client.put_object(Bucket=WITNESS, Key="other/x", Body=b"1")

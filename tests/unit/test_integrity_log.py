@@ -49,12 +49,12 @@ def append(log: FileLog, name: str):
 
 def test_appends_form_a_hash_chain_and_size_is_found_by_search():
     store = MemoryBucket()
-    log = FileLog(store)
+    log = FileLog(store, log_id="mlaudit/audit")
     assert log.size() == 0
     for i in range(37):
         assert append(log, f"f{i}").index == i
     # A cold writer (no hint) finds the head by galloping search
-    assert FileLog(store).size() == 37
+    assert FileLog(store, log_id="mlaudit/audit").size() == 37
     assert len(assert_linear(store)) == 37
 
 
@@ -79,7 +79,7 @@ def run_writers(make_log, writers=8, each=15):
 
 def test_concurrent_writers_make_one_linear_log_in_memory():
     store = MemoryBucket()
-    run_writers(lambda: FileLog(store), writers=8, each=25)
+    run_writers(lambda: FileLog(store, log_id="mlaudit/audit"), writers=8, each=25)
     assert len(assert_linear(store)) == 200
 
 
@@ -102,7 +102,7 @@ def atomic_moto_put(monkeypatch):
 def test_concurrent_writers_make_one_linear_log_on_s3(aws, atomic_moto_put):
     s3 = boto3.client("s3")
     s3.create_bucket(Bucket="audit", ObjectLockEnabledForBucket=True)
-    run_writers(lambda: FileLog(S3Bucket(s3, "audit")), writers=6, each=10)
+    run_writers(lambda: FileLog(S3Bucket(s3, "audit"), log_id="mlaudit/audit"), writers=6, each=10)
     assert len(assert_linear(S3Bucket(s3, "audit"))) == 60
 
 
@@ -131,14 +131,15 @@ def test_moto_honours_if_none_match_in_process_and_in_server_mode(aws):
 
 def test_sink_is_idempotent_per_file_key():
     store = MemoryBucket()
-    sink = IntegritySink(store)
+    sink = IntegritySink(store, log_id="mlaudit/audit")
     assert sink.file_written(KEY.format("a"), b"parquet-a", LEAVES, "e1", "e3") == 0
     assert sink.file_written(KEY.format("b"), b"parquet-b", LEAVES, "e4", "e6") == 1
     # When the writer retries file a, nothing is appended
     assert sink.file_written(KEY.format("a"), b"parquet-a", LEAVES, "e1", "e3") == 0
     # Even when the first attempt stopped before writing the lookup aid
     del store.objects[records.log_by_file_key(KEY.format("b"))]
-    assert IntegritySink(store).file_written(KEY.format("b"), b"parquet-b", LEAVES, "e4", "e6") == 1
+    again = IntegritySink(store, log_id="mlaudit/audit")
+    assert again.file_written(KEY.format("b"), b"parquet-b", LEAVES, "e4", "e6") == 1
     entries = assert_linear(store)
     assert [e["object_key"] for e in entries] == [KEY.format("a"), KEY.format("b")]
     manifest = records.decode(store.get(records.manifest_key(KEY.format("a"))), "manifest")
@@ -148,14 +149,14 @@ def test_sink_is_idempotent_per_file_key():
 
 
 def test_same_key_with_other_content_is_refused():
-    sink = IntegritySink(MemoryBucket())
+    sink = IntegritySink(MemoryBucket(), log_id="mlaudit/audit")
     sink.file_written(KEY.format("a"), b"parquet-a", LEAVES, "e1", "e3")
     with pytest.raises(IntegrityConflict):
         sink.file_written(KEY.format("a"), b"other bytes", LEAVES, "e1", "e3")
 
 
 def test_sink_accepts_a_precomputed_sha256_and_rejects_non_event_keys():
-    sink = IntegritySink(MemoryBucket(), clock=lambda: datetime(2026, 11, 26, tzinfo=UTC))
+    sink = IntegritySink(MemoryBucket(), log_id="mlaudit/audit", clock=lambda: datetime(2026, 11, 26, tzinfo=UTC))
     assert (
         sink.file_written(
             KEY.format("c"),
@@ -176,7 +177,7 @@ def test_a_file_stored_but_not_recorded_is_recorded_from_its_bytes():
     events = [event(i, "prediction", "2026-11-26") for i in range(4)]
     body = parquet_file(events)
     store = MemoryBucket()
-    sink = IntegritySink(store)
+    sink = IntegritySink(store, log_id="mlaudit/audit")
     # Given the first delivery stored the object and stopped before recording it
     assert sink.file_stored(KEY.format("x"), body) == 0
     # Then a redelivery's call is a no-op
@@ -193,15 +194,15 @@ def test_a_concurrent_call_for_the_same_file_waits_instead_of_appending_twice():
 
     store = MemoryBucket()
     now = datetime.now(UTC)
-    sink = IntegritySink(store, clock=lambda: now)
+    sink = IntegritySink(store, log_id="mlaudit/audit", clock=lambda: now)
     # Given another call created the manifest a moment ago and has not appended yet
-    first = IntegritySink(store, clock=lambda: now)
+    first = IntegritySink(store, log_id="mlaudit/audit", clock=lambda: now)
     first.file_written(KEY.format("a"), b"a", LEAVES, "e1", "e3")
     del store.objects[records.log_key(0)], store.objects[records.log_by_file_key(KEY.format("a"))]
     with pytest.raises(IntegrityPending):
         sink.file_written(KEY.format("a"), b"a", LEAVES, "e1", "e3")
     # When that call evidently died (its manifest is older than the claim timeout)
-    late = IntegritySink(store, clock=lambda: now + timedelta(minutes=5))
+    late = IntegritySink(store, log_id="mlaudit/audit", clock=lambda: now + timedelta(minutes=5))
     assert late.file_written(KEY.format("a"), b"a", LEAVES, "e1", "e3") == 0
     assert len(assert_linear(store)) == 1
 
@@ -219,7 +220,7 @@ def test_a_conflicting_write_in_flight_is_retried_at_the_same_index():
             return super().create(key, body)
 
     store = Conflicting()
-    log = FileLog(store, sleep=lambda _: None)
+    log = FileLog(store, log_id="mlaudit/audit", sleep=lambda _: None)
     append(log, "a")
     assert append(log, "b").index == 1
     assert len(assert_linear(store)) == 2

@@ -48,7 +48,7 @@ def lake(aws):
     pipeline = moto_pipeline.Pipeline()
     pipeline.ingest.protector = pipeline.ingest.recorder.protector = Protector()
     store = S3Bucket(pipeline.s3, pipeline.bucket, pipeline.key_id)
-    pipeline.writer.integrity = IntegritySink(store)
+    pipeline.writer.integrity = IntegritySink(store, log_id="mlaudit/audit")
     events = [{**EVENT, "event_id": f"ev-{i}"} for i in range(20)]
     # personal data reaches the lake only as ciphertext, and still verifies
     events += [
@@ -128,7 +128,7 @@ def test_a_value_changed_on_the_way_to_the_writer_is_named_by_the_verifier(aws):
 
     pipeline = moto_pipeline.Pipeline()
     store = S3Bucket(pipeline.s3, pipeline.bucket, pipeline.key_id)
-    pipeline.writer.integrity = IntegritySink(store)
+    pipeline.writer.integrity = IntegritySink(store, log_id="mlaudit/audit")
     pipeline.post(json.dumps({"events": [{**EVENT, "event_id": f"ev-{i}"} for i in range(3)]}))
     (message,) = pipeline.to_messages(pipeline.receive())
     # The writer re-derives only the first leaf of a pack; a later value altered in the

@@ -9,8 +9,8 @@ import pytest
 from mlaudit.adapters.bucket import S3Bucket
 from mlaudit.adapters.memory import MemoryBucket
 from mlaudit.errors import Invalid, NotFound
-from mlaudit.integrity import merkle, records
-from mlaudit.integrity.checkpoint import LogLeaves, latest_checkpoint
+from mlaudit.integrity import records
+from mlaudit.integrity.checkpoint import latest_checkpoint
 from mlaudit.integrity.proofs import ProofService, check_consistency, check_receipt
 from mlaudit.integrity.signing import KmsSigner, kms_public_key_pem, load_public_key
 from mlaudit.integrity.verifier import Verifier
@@ -77,15 +77,6 @@ def test_consistency_between_checkpoints(lake):
     assert not check_consistency(proof, dict(older, root="00" * 32), newer)
     with pytest.raises(Invalid):
         ProofService(lake.store).consistency(1, 99)
-
-
-def test_log_leaves_come_from_segments_and_entries_alike(lake):
-    lake.add_file("2026-11-27", "prediction", 1, name="g")
-    from_segments = LogLeaves(lake.store).upto(5)
-    assert any(k.startswith(records.LOG_LEAVES) for k in lake.store.objects)
-    direct = [records.entry_leaf(lake.store.get(records.log_key(i))) for i in range(5)]
-    assert from_segments == direct
-    assert merkle.root(direct[:4]).hex() == latest_checkpoint(lake.store).body["root"]
 
 
 class S3TestStore(S3Bucket):
@@ -207,25 +198,6 @@ def test_a_checkpointer_run_without_new_entries_still_signs_a_fresh_head(lake):
     before = latest_checkpoint(lake.store)
     after = lake.checkpoint()
     assert after.body["tree_size"] == before.body["tree_size"] and after.body["prev"] == before.sha256
-
-
-def test_log_leaves_segments_stay_few_over_many_checkpoints():
-    # Given 40 checkpoints, each after one more file
-    lake = Lake(MemoryBucket(), files=[("2026-11-26", "prediction", 1)], checkpoint_after=())
-    for n in range(40):
-        lake.add_file("2026-11-26", "prediction", 1, name=f"more{n}")
-        lake.checkpoint()
-    reads = []
-    store = lake.store
-    original = store.get
-    store.get = lambda key: reads.append(key) or original(key)
-    # When a cold proof service loads the whole log
-    leaves = LogLeaves(store).upto(41)
-    # Then it reads a few segments (Fenwick layout), not one per checkpoint
-    assert leaves == [records.entry_leaf(original(records.log_key(i))) for i in range(41)]
-    segment_reads = [k for k in reads if k.startswith(records.LOG_LEAVES)]
-    assert len(segment_reads) <= 6, segment_reads
-    assert not [k for k in reads if k.startswith(records.LOG)]
 
 
 def test_a_plugged_in_locator_is_asked_instead_of_scanning(lake):

@@ -9,6 +9,7 @@ import hashlib
 from datetime import UTC, datetime, timedelta
 
 from mlaudit import leaf, parquet
+from mlaudit.adapters.memory import MemoryBucket
 from mlaudit.codec import canonical_json, format_timestamp
 from mlaudit.integrity import records
 from mlaudit.integrity.checkpoint import Checkpointer
@@ -66,7 +67,7 @@ class Lake:
                  entry_signer=None, entry_key=None, witness=None, log_id="mlaudit/audit") -> None:
         self.store = store
         self.signer = signer
-        self.sink = IntegritySink(store, entry_signer=entry_signer)
+        self.sink = IntegritySink(store, log_id=log_id, entry_signer=entry_signer)
         self.clock_now = T0
         self.checkpointer = Checkpointer(store, signer, log_id=log_id, clock=self.clock,
                                          entry_key=entry_key, witness=witness)
@@ -110,6 +111,23 @@ class Lake:
 
     def public_pem(self) -> bytes:
         return self.signer.public_key_pem()
+
+
+class RecordingBucket(MemoryBucket):
+    """A MemoryBucket over the same objects that records what is read and listed."""
+
+    def __init__(self, objects) -> None:
+        super().__init__(objects)
+        self.reads: list[str] = []
+        self.listed: list[str] = []
+
+    def get(self, key):
+        self.reads.append(key)
+        return super().get(key)
+
+    def list(self, prefix, start_after=""):
+        self.listed.append(prefix)
+        return super().list(prefix, start_after)
 
 
 def entry_key(index: int) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import pytest
 from mlaudit.adapters.memory import MemoryBucket
@@ -12,7 +13,7 @@ from mlaudit.integrity.signing import LocalSigner, load_public_key
 from mlaudit.integrity.verifier import Verifier
 from mlaudit.integrity.verify import main
 
-from tests.unit.test_integrity_support import SIGNER, Lake, parquet_file
+from tests.unit.test_integrity_support import SIGNER, Lake, RecordingBucket, parquet_file
 
 KEY = load_public_key(SIGNER.public_key_pem())
 
@@ -203,3 +204,151 @@ def test_manifest_event_ids_must_match_the_file(lake):
     report = verify(lake.store)
     assert {"manifest_modified", "manifest_mismatch"} <= report.kinds()
     assert any("first_event_id" in p.detail for p in report.problems)
+
+
+# -- never OK about nothing -----------------------------------------------------------------------
+
+
+def test_a_range_holding_nothing_is_a_failure_that_says_so(lake, tmp_path, capsys):
+    report = verify(lake.store, from_date="2027-01-01")
+    assert report.kinds() == {"nothing_verified"} and report.files_checked == 0
+    assert "event_date 2027-01-01" in report.problems[0].where
+    assert verify(MemoryBucket()).kinds() == {"nothing_verified"}  # an empty lake proves nothing
+    pem = tmp_path / "key.pem"
+    pem.write_bytes(SIGNER.public_key_pem())
+    assert main(["--bucket", "audit", "--public-key", str(pem), "--from", "2027-01-01"], store=lake.store) == 1
+    assert "[nothing_verified]" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("bad", ["2026-13-01", "2026-1-5", "yesterday", "2026-11-31"])
+def test_a_malformed_date_is_refused(lake, tmp_path, capsys, bad):
+    pem = tmp_path / "key.pem"
+    pem.write_bytes(SIGNER.public_key_pem())
+    with pytest.raises(SystemExit) as exited:
+        main(["--bucket", "audit", "--public-key", str(pem), "--to", bad], store=lake.store)
+    assert exited.value.code == 2 and "is not a date" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="--from"):
+        Verifier(lake.store, KEY, from_date=bad)
+
+
+# -- since a trusted checkpoint ---------------------------------------------------------------------
+
+
+def grown(lake, days: int, per_day: int = 3, first: int = 0):
+    """More days of files after the lake's checkpoints, each day signed at its noon."""
+    for day in range(first, first + days):
+        date = f"2026-12-{day + 1:02d}"
+        for n in range(per_day):
+            lake.add_file(date, "prediction", 2, name=f"d{day}-{n}")
+        lake.clock_now = datetime(2026, 12, day + 1, 11, tzinfo=UTC)
+        lake.checkpoint()
+
+
+def test_since_a_trusted_checkpoint_only_what_is_new_is_read(lake):
+    grown(lake, 3)
+    trusted = load_checkpoint(lake.store, 3)  # after 2026-12-02
+    lake.add_file("2026-12-03", "lineage", 1, name="late")
+    store = RecordingBucket(lake.store.objects)
+    report = Verifier(store, KEY, jobs=1, since=trusted, now=datetime(2026, 12, 3, 12, tzinfo=UTC)).run()
+    assert report.ok, report.text()
+    assert report.mode == "since" and report.since["seq"] == 3
+    assert (report.entries_checked, report.files_checked, report.checkpoints_checked) == (4, 4, 1)
+    # Of the history before the trusted checkpoint, only its own day's log entries were read
+    # (its files are listed in the scanned partitions: each must be logged before it)
+    same_day = {records.log_key(i) for i in range(7, 10)}
+    assert {k for k in store.reads if k.startswith(records.LOG)} - same_day == {
+        records.log_key(i) for i in range(10, 14)}
+    assert not {k for k in store.reads if k.startswith("events/") and "2026-12-03" not in k}
+    assert not {k for k in store.reads if k.startswith(records.CHECKPOINTS)} - {
+        records.checkpoint_key(3), records.checkpoint_key(4)}
+    assert not [p for p in store.listed if p.startswith(("events/event_date=2026-11", "events/event_date=2026-12-01"))]
+
+
+def test_since_names_what_changed_after_the_trusted_checkpoint(lake):
+    grown(lake, 2)
+    trusted = load_checkpoint(lake.store, 3)
+    grown(lake, 1, first=2)  # 2026-12-03: three files, checkpoint 4
+    new = lake.keys[-1]
+    lake.store.put(new, parquet_file([dict(e, action="edited") for e in lake.events[new]]))
+    stray = "events/event_date=2026-12-02/event_type=prediction/stray.parquet"
+    lake.store.put(stray, lake.store.get(new))
+    report = Verifier(lake.store, KEY, jobs=1, since=trusted, now=datetime(2026, 12, 3, 12, tzinfo=UTC)).run()
+    assert {"modified_file", "foreign_file"} <= report.kinds(), report.text()
+    assert stray in {p.where for p in report.problems if p.kind == "foreign_file"}
+    # Files of the trusted checkpoint's own day, logged before it, are not foreign
+    assert not {p.where for p in report.problems if p.kind == "foreign_file"} - {stray}
+
+
+def test_since_a_checkpoint_the_lake_no_longer_gives(lake):
+    grown(lake, 1)
+    trusted = load_checkpoint(lake.store, 2)
+    # A truncated log: the newest entry removed
+    del lake.store.objects[records.log_key(lake.sink.log.size() - 1)]
+    report = Verifier(lake.store, KEY, jobs=1, since=load_checkpoint(lake.store, 1)).run()
+    assert "log_truncated" in report.kinds(), report.text()
+    # A trusted checkpoint the lake no longer holds, or one forged with another key
+    del lake.store.objects[records.checkpoint_key(2)]
+    assert "checkpoint_rollback" in Verifier(lake.store, KEY, jobs=1, since=trusted).run().kinds()
+    forged = SignedCheckpoint(trusted.body, LocalSigner.generate().sign(trusted.message))
+    assert Verifier(lake.store, KEY, jobs=1, since=forged).run().kinds() == {"checkpoint_bad_signature"}
+
+
+def test_since_without_tiles_reads_the_trusted_tree_from_the_log(lake):
+    grown(lake, 1)
+    trusted = load_checkpoint(lake.store, 1)
+    for key in [k for k in lake.store.objects if k.startswith(records.TILES)]:
+        del lake.store.objects[key]
+    report = Verifier(lake.store, KEY, jobs=1, since=trusted).run()
+    assert report.ok and any("read from the log instead" in n for n in report.notes), report.text()
+    # And a rewritten entry of the trusted tree then shows
+    lake.store.put(records.log_key(0), lake.store.get(records.log_key(1)))
+    assert "checkpoint_root_mismatch" in Verifier(lake.store, KEY, jobs=1, since=trusted).run().kinds()
+
+
+def test_cli_since_and_save_checkpoint_make_a_daily_chain(lake, tmp_path, capsys):
+    pem = tmp_path / "key.pem"
+    pem.write_bytes(SIGNER.public_key_pem())
+    saved = tmp_path / "trusted.json"
+    args = ["--bucket", "audit", "--public-key", str(pem), "--log-id", "mlaudit/audit"]
+    assert main([*args, "--save-checkpoint", str(saved)], store=lake.store) == 0
+    assert SignedCheckpoint.decode(saved.read_bytes()).body["seq"] == 1
+    grown(lake, 1)
+    assert main([*args, "--since", str(saved), "--save-checkpoint", str(saved)], store=lake.store) == 0
+    assert "since checkpoint 1" in capsys.readouterr().out
+    assert SignedCheckpoint.decode(saved.read_bytes()).body["seq"] == 2
+    # A quiet day: no new file, but a fresh checkpoint is something verified
+    lake.clock_now = datetime(2026, 12, 2, 11, tzinfo=UTC)
+    lake.checkpoint()
+    assert main([*args, "--since", str(saved)], store=lake.store) == 0
+    with pytest.raises(SystemExit):
+        main([*args, "--since", str(tmp_path / "missing.json")], store=lake.store)
+
+
+def test_whole_lake_reads_a_sample_of_checkpoints_unless_asked_for_all(lake):
+    grown(lake, 20, per_day=1)
+    sampled = verify(lake.store)
+    assert sampled.ok and sampled.checkpoints_checked < 12
+    every = verify(lake.store, all_checkpoints=True)
+    assert every.ok and every.checkpoints_checked == 22
+    # A checkpoint outside the sample, replaced by a forged one, is read with --all-checkpoints
+    key = records.checkpoint_key(9)
+    forged = SignedCheckpoint.decode(lake.store.get(key))
+    lake.store.put(key, SignedCheckpoint(forged.body, LocalSigner.generate().sign(forged.message)).encode())
+    assert "checkpoint_bad_signature" in verify(lake.store, all_checkpoints=True).kinds()
+
+
+def test_the_report_verifies_since_the_last_witnessed_checkpoint_before_its_window():
+    from mlaudit.integrity.witness import Witness
+
+    from cli.report import checkpoint_before
+
+    witness = Witness(MemoryBucket(), "mlaudit/audit")
+    lake = Lake(MemoryBucket(), witness=witness)  # checkpoints 0..2 at T0 + 1, 2, 3 h
+    times = [witness.load(seq).body["time"] for seq in range(3)]
+    assert checkpoint_before(witness, times[2]).body["seq"] == 1
+    assert checkpoint_before(witness, "2099-01-01T00:00:00.000Z").body["seq"] == 2
+    assert checkpoint_before(witness, "2000-01-01T00:00:00.000Z").body["seq"] == 0  # the chain's start
+    assert checkpoint_before(Witness(MemoryBucket(), "mlaudit/none"), times[0]) is None
+    report = Verifier(lake.store, KEY, jobs=1, log_id="mlaudit/audit", witness=witness,
+                      since=checkpoint_before(witness, times[1])).run()
+    assert report.ok and report.since["seq"] == 0 and report.files_checked == 4, report.text()

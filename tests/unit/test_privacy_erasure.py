@@ -43,7 +43,7 @@ def world(aws):
     protector = SubjectProtector(keys, cache_seconds=0)
     pipeline.ingest.protector = pipeline.ingest.recorder.protector = protector
     store = S3Bucket(pipeline.s3, pipeline.bucket, pipeline.key_id)
-    pipeline.writer.integrity = IntegritySink(store)
+    pipeline.writer.integrity = IntegritySink(store, log_id="mlaudit/audit")
     pipeline.writer.subject_index = SubjectIndex(store)
     events = [{**EVENT, "event_id": f"{ref}-{i}", "subject_ref": ref, "personal_data": data}
               for ref, data in PEOPLE.items() for i in range(3)]

@@ -303,6 +303,7 @@ def test_handler_builds_athena_from_env(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setenv("MLAUDIT_GLUE_DATABASE", "mlaudit_audit")
     monkeypatch.setenv("MLAUDIT_ATHENA_WORKGROUP", "mlaudit")
     monkeypatch.setenv("MLAUDIT_EVENTS_QUEUE_URL", "https://sqs.us-east-1.amazonaws.com/123456789012/events")
+    monkeypatch.setenv("MLAUDIT_SEAL_KEY_ID", "arn:aws:kms:us-east-1:123456789012:key/seals")
     handler_module.APP.reset()
     service = handler_module.APP.service()
     assert isinstance(service.engine, AthenaEngine)
@@ -318,7 +319,8 @@ def test_the_lambda_path_imports_no_heavy_engine() -> None:
     code = (
         "import os, sys\n"
         "os.environ.update(MLAUDIT_GLUE_DATABASE='db', MLAUDIT_ATHENA_WORKGROUP='wg', AWS_DEFAULT_REGION='us-east-1',\n"
-        "                  MLAUDIT_EVENTS_QUEUE_URL='https://sqs.us-east-1.amazonaws.com/123456789012/events')\n"
+        "                  MLAUDIT_EVENTS_QUEUE_URL='https://sqs.us-east-1.amazonaws.com/123456789012/events',\n"
+        "                  MLAUDIT_SEAL_KEY_ID='arn:aws:kms:us-east-1:123456789012:key/seals')\n"
         "from mlaudit.handlers import queries\n"
         "queries.APP.service()\n"
         "print(sorted(m for m in ('pyarrow', 'duckdb', 'sqlglot') if m in sys.modules))\n"

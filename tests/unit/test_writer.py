@@ -117,7 +117,7 @@ def test_a_file_stored_but_not_logged_is_logged_by_the_recovery_sweep(pipeline, 
     from mlaudit.adapters.bucket import S3Bucket
     from mlaudit.integrity.sink import IntegritySink
 
-    sink = IntegritySink(S3Bucket(pipeline.s3, pipeline.bucket, pipeline.key_id))
+    sink = IntegritySink(S3Bucket(pipeline.s3, pipeline.bucket, pipeline.key_id), log_id="mlaudit/audit")
     pipeline.writer.integrity = sink
     send(pipeline, 6)
     messages = pipeline.to_messages(pipeline.receive())

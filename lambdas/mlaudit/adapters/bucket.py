@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
+from mlaudit.integrity.store import Version
+
 _MISSING = ("404", "NoSuchKey", "NotFound")
 # 412: the key exists; 409 ConditionalRequestConflict: a concurrent write to it is in flight.
 _TAKEN = ("PreconditionFailed", "ConditionalRequestConflict")
@@ -94,6 +96,31 @@ class S3Bucket:
             return b""
         answer = self.client.get_object(Bucket=self.bucket, Key=key, Range=f"bytes={start}-{end - 1}")
         return answer["Body"].read()  # type: ignore[no-any-return]
+
+
+    def versions(self, prefix: str, after: str = "") -> Iterator[Version]:
+        """ListObjectVersions (s3:ListBucketVersions): every version and delete marker under
+        ``prefix``, keys after ``after`` (give a key that exists, as a page marker is:
+        moto drops the first version at or after the marker), a page at a time."""
+        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix}
+        if after:
+            kwargs["KeyMarker"] = after
+        for page in self.client.get_paginator("list_object_versions").paginate(**kwargs):
+            items = [Version(v["Key"], v.get("VersionId", "null"), False, v.get("IsLatest", True))
+                     for v in page.get("Versions", [])]
+            items += [Version(m["Key"], m.get("VersionId", "null"), True, m.get("IsLatest", True))
+                      for m in page.get("DeleteMarkers", [])]
+            items.sort(key=lambda v: v.key)  # stable: a key's versions stay together
+            yield from (v for v in items if v.key > after)
+
+    def get_version(self, key: str, version_id: str) -> bytes | None:
+        """One version, hidden or not (s3:GetObjectVersion)."""
+        try:
+            return self.client.get_object(Bucket=self.bucket, Key=key, VersionId=version_id)["Body"].read()
+        except self.client.exceptions.ClientError as error:
+            if error.response["Error"]["Code"] in (*_MISSING, "NoSuchVersion", "InvalidArgument"):
+                return None
+            raise
 
 
 def _content_type(key: str) -> str:

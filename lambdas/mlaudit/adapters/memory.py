@@ -16,6 +16,7 @@ from mlaudit.errors import Conflict
 from mlaudit.ingest.claims import EventClaim, HeldClaim, RequestState
 from mlaudit.ingest.request import IngestLimits
 from mlaudit.ingest.service import Claim
+from mlaudit.integrity.store import Version
 from mlaudit.pack import Pack
 from mlaudit.principal import Principal
 from mlaudit.privacy import SubjectKey, new_subject_key
@@ -232,6 +233,13 @@ class MemoryBucket:
 
     def list(self, prefix: str, start_after: str = "") -> Iterator[str]:
         return iter(sorted(k for k in list(self.objects) if k.startswith(prefix) and k > start_after))
+
+    def versions(self, prefix: str, after: str = "") -> Iterator[Version]:
+        """One version per object (this store keeps no history)."""
+        return (Version(key, "null", False) for key in self.list(prefix, after))
+
+    def get_version(self, key: str, version_id: str) -> bytes | None:
+        return self.get(key) if version_id == "null" else None
 
     def listing(self, prefix: str, start_after: str = "") -> Iterator[tuple[str, int]]:
         return iter([(k, len(self.objects[k])) for k in self.list(prefix, start_after)])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mlaudit.pack import PACK_ID_ATTRIBUTE, Pack
+from mlaudit.pack import PACK_ID_ATTRIBUTE, SEAL_ATTRIBUTE, Pack
 
 _MAX_ENTRIES = 10
 _MAX_CALL_BYTES = 262_144
@@ -68,7 +68,10 @@ class SqsQueue:
             Entries=[
                 {
                     "Id": entry_id, "MessageBody": pack.body,
-                    "MessageAttributes": {PACK_ID_ATTRIBUTE: {"DataType": "String", "StringValue": pack.pack_id}},
+                    "MessageAttributes": {
+                        PACK_ID_ATTRIBUTE: {"DataType": "String", "StringValue": pack.pack_id},
+                        **({SEAL_ATTRIBUTE: {"DataType": "String", "StringValue": pack.seal}} if pack.seal else {}),
+                    },
                 }
                 for entry_id, pack in pending.items()
             ],
@@ -80,7 +83,7 @@ def _groups(packs: list[Pack]) -> list[list[Pack]]:
     current: list[Pack] = []
     size = 0
     for pack in packs:
-        pack_size = len(pack.body.encode()) + _ATTRIBUTE_BYTES
+        pack_size = len(pack.body.encode()) + _ATTRIBUTE_BYTES + len(pack.seal or "")
         if current and (len(current) == _MAX_ENTRIES or size + pack_size > _MAX_CALL_BYTES):
             groups.append(current)
             current, size = [], 0

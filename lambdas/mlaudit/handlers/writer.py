@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools import Logger
 
 from mlaudit import bootstrap
-from mlaudit.pack import PACK_ID_ATTRIBUTE
+from mlaudit.pack import PACK_ID_ATTRIBUTE, SEAL_ATTRIBUTE
 from mlaudit.writer import Message
 
 if TYPE_CHECKING:
@@ -38,9 +38,10 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 
 def to_message(record: dict[str, Any]) -> Message:
-    attribute = (record.get("messageAttributes") or {}).get(PACK_ID_ATTRIBUTE) or {}
+    attributes = record.get("messageAttributes") or {}
     return Message(
-        message_id=record["messageId"], pack_id=attribute.get("stringValue"), body=record.get("body") or "",
+        message_id=record["messageId"], pack_id=(attributes.get(PACK_ID_ATTRIBUTE) or {}).get("stringValue"),
+        body=record.get("body") or "", seal=(attributes.get(SEAL_ATTRIBUTE) or {}).get("stringValue"),
     )
 
 

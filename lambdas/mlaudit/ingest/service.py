@@ -4,7 +4,7 @@ the queue) and IngestService (POST /v1/events, idempotent per request)."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -88,8 +88,18 @@ class Protector(Protocol):
     def protect(self, subject_ref: str, personal_data: dict[str, Any] | None) -> tuple[str, str | None]: ...
 
 
+class Sealer(Protocol):
+    """Ingest's seal over a pack's leaf hashes (`integrity.seals.PackSealer`): the writer
+    stores only sealed events, and cannot seal any itself."""
+
+    reserve_bytes: int  # what a seal adds to a queue message, at most
+
+    def seal(self, pack_id: str, leaves: Sequence[bytes]) -> str: ...
+
+
 class EventRecorder:
-    """Validated events -> leaf records (with their data-quality verdict) -> packs on the queue.
+    """Validated events -> leaf records (with their data-quality verdict) -> sealed packs on
+    the queue.
 
     The one way onto the queue: clients' events (IngestService), imported files
     (mlaudit.imports) and the stack's own events (mlaudit.self_audit) all go through it.
@@ -98,12 +108,14 @@ class EventRecorder:
     def __init__(
         self, *, queue: Queue, limits: IngestLimits, rules: RuleSet | None = None,
         protector: Protector | None = None, clock: Any = lambda: datetime.now(UTC),
+        sealer: Sealer | None = None,
     ) -> None:
         self.queue = queue
         self.limits = limits
         self.rules = rules or load_rules()
         self.protector = protector
         self.clock = clock
+        self.sealer = sealer  # deployments always seal (mlaudit.bootstrap)
 
 
     def enqueue(
@@ -115,10 +127,14 @@ class EventRecorder:
         return result
 
     def pack(self, records: list[dict[str, Any]], key: str) -> list[Pack]:
+        room = self.limits.max_message_bytes - (self.sealer.reserve_bytes if self.sealer is not None else 0)
         try:
-            return pack_records(records, key, self.limits.max_message_bytes)
+            packs = pack_records(records, key, room)
         except PackTooLarge:
             raise TooLarge("event_too_large", "An event is larger than one queue message.") from None
+        if self.sealer is None:
+            return packs
+        return [replace(p, seal=self.sealer.seal(p.pack_id, p.leaves)) for p in packs]
 
     def evaluate(
         self, events: list[Event], event_ids: list[str], principal: Principal,
@@ -153,14 +169,15 @@ class IngestService:
     def __init__(
         self, *, store: IdempotencyStore, queue: Queue, limits: IngestLimits,
         rules: RuleSet | None = None, protector: Protector | None = None,
-        clock: Any = lambda: datetime.now(UTC),
+        clock: Any = lambda: datetime.now(UTC), sealer: Sealer | None = None,
     ) -> None:
         self.store = store
         self.queue = queue
         self.limits = limits
         self.protector = protector
         self.clock = clock
-        self.recorder = EventRecorder(queue=queue, limits=limits, rules=rules, protector=protector, clock=clock)
+        self.recorder = EventRecorder(queue=queue, limits=limits, rules=rules, protector=protector, clock=clock,
+                                      sealer=sealer)
 
     def ingest(
         self, body: bytes, content_type: str | None, principal: Principal, meta: RequestMeta,

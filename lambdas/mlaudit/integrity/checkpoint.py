@@ -1,4 +1,4 @@
-"""Signed checkpoints of the log of file roots, and the log's leaves for proofs.
+"""Signed checkpoints of the log of file roots, signed by an incremental signer.
 
 A checkpoint commits to (tree size, root) of the log at one time and to the one
 before it (``prev`` = SHA-256 of its signed message), so checkpoints form a chain
@@ -8,30 +8,39 @@ with conditional creates, like log entries, so two signer runs cannot fork it.
 The signer trusts two things only: the witness (its last signed state, kept where the
 bucket's writers cannot change it) and the writer's entry key. It never signs over an
 entry the writer did not sign, never starts a new chain while the witness holds one,
-and publishes each checkpoint to the witness before the audit bucket.
+hidden or not, and publishes each checkpoint to the witness before the audit bucket.
+
+Its state is the Merkle frontier of the signed log (RFC 9162's compact range: one hash per
+set bit of the tree size), read at each start from the log's right-edge tiles and checked
+against the signed root, so a run reads and hashes the entries added since the last one,
+plus a handful of objects, whatever the log's length (`tiles`).
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from mlaudit.codec import format_timestamp
-from mlaudit.integrity import merkle, records
+from mlaudit.integrity import merkle, records, tiles
 from mlaudit.integrity.log import FileLog
+from mlaudit.integrity.records import SignedCheckpoint, gallop_latest
 from mlaudit.integrity.signing import Signer, entry_authentic
 from mlaudit.integrity.store import Store
 
 if TYPE_CHECKING:
     from mlaudit.integrity.witness import Witness
 
+__all__ = ["ChainRestarted", "Checkpointer", "LogLeaves", "LogRewritten", "SignedCheckpoint", "UnauthenticatedEntry",
+           "gallop_latest", "latest_checkpoint", "latest_seq", "load_checkpoint"]
 
 FETCH_THREADS = 16  # log entries read at once by a signer run
+FETCH_CHUNK = 512  # entries fetched, checked and dropped at a time: memory stays flat
+# Entries checked by one run at most: a backlog (the signer was stopped) is signed over a
+# few runs, each within the function's time and memory.
+MAX_NEW_ENTRIES = 20_000
 
 
 class LogRewritten(RuntimeError):
@@ -39,8 +48,8 @@ class LogRewritten(RuntimeError):
 
 
 class ChainRestarted(LogRewritten):
-    """The audit bucket's checkpoints do not end where the witness says the chain is:
-    checkpoints were removed or replaced. The signer never starts a second chain."""
+    """The audit bucket's checkpoints do not end where the witness says the chain is, or the
+    witness's own history was tampered with: the signer never starts a second chain."""
 
 
 class UnauthenticatedEntry(LogRewritten):
@@ -48,53 +57,9 @@ class UnauthenticatedEntry(LogRewritten):
     authenticated prefix before it and refuses everything from it on."""
 
 
-@dataclass(frozen=True)
-class SignedCheckpoint:
-    body: dict[str, Any]
-    signature: bytes
-
-    @property
-    def message(self) -> bytes:
-        """The exact bytes that were signed."""
-        return records.encode(self.body)
-
-    @property
-    def sha256(self) -> str:
-        return hashlib.sha256(self.message).hexdigest()
-
-    def to_json(self) -> dict[str, Any]:
-        return {"checkpoint": self.body, "signature": base64.b64encode(self.signature).decode("ascii")}
-
-    def encode(self) -> bytes:
-        return records.encode(self.to_json())
-
-    @classmethod
-    def decode(cls, data: bytes, what: str = "checkpoint") -> SignedCheckpoint:
-        document = records.decode(data, what)
-        try:
-            return cls(document["checkpoint"], base64.b64decode(document["signature"], validate=True))
-        except (KeyError, TypeError, ValueError):
-            raise records.FormatError(f"{what} lacks a checkpoint body or a base64 signature") from None
-
-
 def latest_seq(store: Store) -> int | None:
     """Highest checkpoint sequence number (galloping search: checkpoints are gap-free)."""
     return gallop_latest(lambda s: store.exists(records.checkpoint_key(s)))
-
-
-def gallop_latest(exists: Callable[[int], bool]) -> int | None:
-    """The last of a gap-free run 0..k of numbered objects, in O(log k) probes."""
-    if not exists(0):
-        return None
-    low, step = 0, 1
-    while exists(low + step):
-        low += step
-        step *= 2
-    high = low + step
-    while high - low > 1:
-        middle = (low + high) // 2
-        low, high = (middle, high) if exists(middle) else (low, middle)
-    return low
 
 
 def load_checkpoint(store: Store, seq: int) -> SignedCheckpoint | None:
@@ -108,13 +73,9 @@ def latest_checkpoint(store: Store) -> SignedCheckpoint | None:
 
 
 class LogLeaves:
-    """The log tree's leaves, from immutable segments (32 bytes per leaf) plus the entries
-    after them. Cached: segments never change.
-
-    Checkpoint ``s`` writes one segment covering the checkpoints ``s+1-lowbit(s+1) .. s``
-    (a Fenwick layout): any prefix of the log is then O(log s) segments, and each leaf is
-    stored O(log s) times, so a cold start reads a handful of objects, not one per checkpoint.
-    """
+    """The log's leaves from the log itself, for a lake whose tiles are missing (written
+    before tiles, or damaged): the leaf-hash segments older signers wrote, then the entries.
+    O(n): the signer uses it once to write the tiles, the proof API only without tiles."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
@@ -137,20 +98,11 @@ class LogLeaves:
             if span is not None and span[1] > ends.get(span[0], -1):
                 ends[span[0]] = span[1]
         while len(self._leaves) < size and ends.get(len(self._leaves), 0) > len(self._leaves):
-            start, end = len(self._leaves), ends[len(self._leaves)]
-            data = self.store.get(records.log_leaves_key(start, end)) or b""
-            if len(data) != (end - start) * merkle.HASH_SIZE:
+            start, end = len(self._leaves), min(ends[len(self._leaves)], size)
+            data = self.store.get(records.log_leaves_key(start, ends[start])) or b""
+            if len(data) < (end - start) * merkle.HASH_SIZE:
                 return  # damaged or missing: the entries fill in
-            self._leaves.extend(data[i : i + 32] for i in range(0, len(data), 32))
-
-    def extend(self, start: int, leaves: list[bytes]) -> None:
-        """Leaves the caller read and checked itself, for entries from ``start`` on."""
-        if len(self._leaves) == start:
-            self._leaves.extend(leaves)
-
-    def write_segment(self, start: int, end: int) -> None:
-        if end > start:
-            self.store.create(records.log_leaves_key(start, end), b"".join(self.upto(end)[start:end]))
+            self._leaves.extend(data[i:i + 32] for i in range(0, (end - start) * 32, 32))
 
 
 class Checkpointer:
@@ -161,9 +113,9 @@ class Checkpointer:
         *,
         log_id: str,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-        leaves: LogLeaves | None = None,
         entry_key: Any = None,
         witness: Witness | None = None,
+        max_new_entries: int = MAX_NEW_ENTRIES,
     ) -> None:
         """``entry_key``: the writer's public key; each entry is checked against it before it
         is signed over. ``witness``: where each checkpoint is published first and the last
@@ -172,39 +124,44 @@ class Checkpointer:
         self.signer = signer
         self.log_id = log_id
         self.clock = clock
-        self.log = FileLog(store, clock=clock)
-        self.leaves = leaves or LogLeaves(store)
+        self.log = FileLog(store, log_id=log_id, clock=clock)
         self.entry_key = entry_key
         self.witness = witness
+        self.max_new_entries = max_new_entries
         # When the checkpoint before the last one `run` signed was signed (None: there was
         # none): how old the chain's head had grown, read from the chain, not remembered.
         self.previous_time: str | None = None
+        self.tile_clashes: list[str] = []  # tiles another object held with other bytes (the last run)
+        self.rebuilt = False  # the last run rebuilt the tiles from the log (a lake from before tiles)
 
     def run(self) -> SignedCheckpoint:
         """Sign the log's head (also when nothing changed: a fresh time shows liveness), as
         far as every entry is authenticated and chained; raise after signing if one is not."""
+        self.tile_clashes, self.rebuilt = [], False
         previous = self._previous()
         self.previous_time = previous.body["time"] if previous is not None else None
-        size = self.log.size()
-        if previous is None and size and self.witness is not None:
-            raise ChainRestarted(
-                f"no checkpoint of {self.log_id} anywhere, yet the log holds {size} entries: the first "
-                "checkpoint is signed over the empty log (the writer waits for it), so this log was "
-                "written around the chain or its checkpoints and witness were replaced; never signed over")
-        signed_size = previous.body["tree_size"] if previous is not None else 0
-        if size < signed_size:
-            raise LogRewritten(f"the log has {size} entries; checkpoint {previous.body['seq']} signed {signed_size}")
-        leaves = list(self.leaves.upto(signed_size))
-        if previous is not None:
-            self._check_extends(previous.body, merkle.Tree(leaves))
-        fresh, refused = self._new_entries(signed_size, size, leaves[-1] if leaves else None)
-        self.leaves.extend(signed_size, fresh)
-        tree = merkle.Tree(leaves + fresh)
+        if previous is None:
+            written = self.log.size() if self.witness is not None else 0
+            if written:
+                raise ChainRestarted(
+                    f"no checkpoint of {self.log_id} anywhere, yet the log holds {written} entries: the first "
+                    "checkpoint is signed over the empty log (the writer waits for it), so this log was "
+                    "written around the chain or its checkpoints and witness were replaced; never signed over")
+            state, reader, last_leaf = merkle.CompactRange(), tiles.TileReader(self.store, 0), None
+        else:
+            state, reader, last_leaf = self._signed_state(previous)
+        size = self.log.size(at_least=state.size)
+        end = min(size, state.size + self.max_new_entries)
+        fresh, refused = self._new_entries(state.size, end, last_leaf)
+        grown = state.copy()
+        grown.extend(fresh)
+        # The tiles of the grown tree first: the next run and the proof API start from them.
+        self.tile_clashes += tiles.extend(self.store, reader, fresh)
         body = records.checkpoint_body(
             log_id=self.log_id,
             seq=0 if previous is None else previous.body["seq"] + 1,
-            tree_size=tree.size,
-            root=tree.root.hex(),
+            tree_size=grown.size,
+            root=grown.root().hex(),
             time=format_timestamp(self.clock()),
             prev=previous.sha256 if previous else records.ZERO_HASH,
             key_id=self.signer.key_id,
@@ -214,12 +171,13 @@ class Checkpointer:
             self.witness.publish(signed)  # first: the witness is never behind the bucket
         if not self.store.create(records.checkpoint_key(body["seq"]), signed.encode()):
             raise RuntimeError(f"checkpoint {body['seq']} was written by a concurrent run")
-        self.leaves.write_segment(self._segment_start(body["seq"]), tree.size)
         if self.witness is not None:
             self.witness.announce(signed)
         if refused:
             raise UnauthenticatedEntry(refused)
         return signed
+
+    # -- the last signed state -------------------------------------------------------------
 
     def _previous(self) -> SignedCheckpoint | None:
         """The last signed checkpoint, as the witness knows it; the bucket must agree."""
@@ -229,7 +187,7 @@ class Checkpointer:
             raise ChainRestarted(f"checkpoint {seq} belongs to log {held.body.get('log_id')}, not {self.log_id}")
         if self.witness is None:
             return held
-        trusted = self.witness.latest()
+        trusted = self._witnessed()
         if trusted is None:
             if held is not None:
                 raise ChainRestarted(
@@ -250,14 +208,84 @@ class Checkpointer:
                else f"hold another checkpoint {seq}")
             + ": checkpoints were removed or replaced, never signed over")
 
-    def _new_entries(self, start: int, size: int, last_leaf: bytes | None) -> tuple[list[bytes], str]:
-        """Leaves of entries start..size-1 up to the first that is not canonical, not at its
-        index, not chained to the one before or (with an entry key) not signed by the writer."""
+    def _witnessed(self) -> SignedCheckpoint | None:
+        """The witness's latest checkpoint, after checking its history around it: the latest
+        visible key has one version, and nothing (no version, no delete marker) follows it,
+        so neither a replaced nor a hidden newer checkpoint passes (two version listings)."""
+        assert self.witness is not None
+        visible = self.witness.latest_seq()
+        following = self.witness.history(0 if visible is None else visible + 1)
+        if following.versions or following.delete_markers:
+            raise ChainRestarted(
+                f"the witness holds checkpoint {0 if visible is None else visible + 1} of {self.log_id} "
+                f"behind a delete marker: newer checkpoints were hidden, never signed over")
+        if visible is None:
+            return None
+        latest = self.witness.history(visible)
+        if len(latest.versions) != 1 or latest.delete_markers:
+            raise ChainRestarted(
+                f"the witness's checkpoint {visible} of {self.log_id} has {len(latest.versions)} versions and "
+                f"{latest.delete_markers} delete markers: it was replaced, never signed over")
+        trusted = self.witness.load(visible)
+        if trusted is None or trusted.body.get("seq") != visible or trusted.body.get("log_id") != self.log_id:
+            raise ChainRestarted(f"the witness's checkpoint {visible} is not checkpoint {visible} of {self.log_id}")
+        return trusted
+
+    def _signed_state(self, previous: SignedCheckpoint) -> tuple[merkle.CompactRange, tiles.TileReader, bytes | None]:
+        """The frontier of the signed log and its last leaf, from the right-edge tiles and
+        checked against the signed root; the log's last signed entry must still be that leaf."""
+        size, root = previous.body["tree_size"], bytes.fromhex(previous.body["root"])
+        reader = tiles.TileReader(self.store, size)
+        try:
+            state = reader.compact_range()
+            last = None
+            if size:
+                last, path = reader.last_leaf()
+                if not merkle.verify_inclusion(size - 1, size, last, path, root):
+                    raise tiles.TileMissing("the tiles do not give the signed root")
+            if state.root() != root:
+                raise tiles.TileMissing("the tiles do not give the signed root")
+        except tiles.TileMissing:
+            state, reader, last = self._rebuild(previous)
+        if size:
+            body = self.store.get(records.log_key(size - 1))
+            if body is None or records.entry_leaf(body) != last:
+                raise LogRewritten(f"log entry {size - 1}, signed in checkpoint {previous.body['seq']}, changed")
+        return state, reader, last
+
+    def _rebuild(self, previous: SignedCheckpoint) -> tuple[merkle.CompactRange, tiles.TileReader, bytes | None]:
+        """No usable tiles (a lake from before them, or damaged ones): the leaves from the log,
+        checked against the signed root, then every tile written. O(n), once."""
+        size = previous.body["tree_size"]
+        try:
+            leaves = LogLeaves(self.store).upto(size)
+        except LookupError as exc:
+            raise LogRewritten(f"{exc}, yet checkpoint {previous.body['seq']} signed {size} entries") from None
+        state = merkle.CompactRange()
+        state.extend(leaves)
+        if state.root().hex() != previous.body["root"]:
+            raise LogRewritten(
+                f"the log's first {size} entries no longer give checkpoint {previous.body['seq']}'s root")
+        self.tile_clashes += tiles.extend(self.store, tiles.TileReader(self.store, 0), leaves)
+        self.rebuilt = True
+        return state, tiles.TileReader(self.store, size), leaves[-1] if leaves else None
+
+    # -- what is new -------------------------------------------------------------------------
+
+    def _bodies(self, start: int, end: int) -> Iterator[tuple[int, bytes | None]]:
+        """Entries start..end-1, fetched in parallel a chunk at a time, in order."""
+        with ThreadPoolExecutor(FETCH_THREADS) as pool:
+            for first in range(start, end, FETCH_CHUNK):
+                indices = range(first, min(end, first + FETCH_CHUNK))
+                yield from zip(indices, pool.map(self.log.entry, indices), strict=True)
+
+    def _new_entries(self, start: int, end: int, last_leaf: bytes | None) -> tuple[list[bytes], str]:
+        """Leaves of entries start..end-1 up to the first that is not canonical, not at its
+        index, not of this log, not chained to the one before or (with an entry key) not
+        signed by the writer."""
         leaves: list[bytes] = []
         prev = last_leaf.hex() if last_leaf is not None else records.ZERO_HASH
-        with ThreadPoolExecutor(FETCH_THREADS) as pool:  # GETs in parallel, checked in order
-            bodies = list(pool.map(self.log.entry, range(start, size)))
-        for index, body in enumerate(bodies, start):
+        for index, body in self._bodies(start, end):
             where = records.log_key(index)
             if body is None:
                 return leaves, f"log entry {index} is missing"
@@ -267,31 +295,10 @@ class Checkpointer:
                 return leaves, str(exc)
             if entry.get("type") != "mlaudit.log_entry" or entry.get("index") != index or entry.get("prev") != prev:
                 return leaves, f"log entry {index} is not the entry chained after {index - 1}"
+            if entry.get("log_id") != self.log_id:
+                return leaves, f"log entry {index} belongs to log {entry.get('log_id')}, not {self.log_id}: refused"
             if self.entry_key is not None and not entry_authentic(self.entry_key, entry):
                 return leaves, f"log entry {index} is not signed with the writer's entry key: refused"
             leaves.append(records.entry_leaf(body))
             prev = leaves[-1].hex()
         return leaves, ""
-
-    def _check_extends(self, previous: dict[str, Any], tree: merkle.Tree) -> None:
-        """Never sign a log that does not extend the last signed one: a shrunk or rewritten
-        log is an incident to raise, not a head to certify. Old leaves come from the
-        segment cache, so the signer re-reads the last signed entry itself (truncating
-        and re-appending shows there); the verifier checks every entry."""
-        signed_size = previous["tree_size"]
-        if tree.root.hex() != previous["root"]:
-            raise LogRewritten(
-                f"the log's first {signed_size} entries no longer give checkpoint {previous['seq']}'s root"
-            )
-        if signed_size:
-            last = self.store.get(records.log_key(signed_size - 1)) or b""
-            if records.entry_leaf(last) != tree.levels[0][signed_size - 1]:
-                raise LogRewritten(f"log entry {signed_size - 1}, signed in checkpoint {previous['seq']}, changed")
-
-    def _segment_start(self, seq: int) -> int:
-        """Tree size at checkpoint ``seq - lowbit(seq+1)`` (0 before the first)."""
-        first = seq + 1 - ((seq + 1) & -(seq + 1))
-        if first == 0:
-            return 0
-        before = load_checkpoint(self.store, first - 1)
-        return before.body["tree_size"] if before else 0

@@ -49,6 +49,7 @@ class FileLog:
         self,
         store: Store,
         *,
+        log_id: str,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         max_attempts: int = 1000,
         sleep: Callable[[float], None] = time.sleep,
@@ -56,6 +57,7 @@ class FileLog:
         require_genesis: bool = False,
     ) -> None:
         self.store = store
+        self.log_id = log_id  # in every entry, under the writer's signature
         self.require_genesis = require_genesis
         self._genesis_seen = False
         # The writer's entry key: only its role may sign, so S3 write access alone cannot
@@ -66,10 +68,11 @@ class FileLog:
         self.sleep = sleep
         self._known_size = 0  # every entry below this index exists (a warm container's hint)
 
-    def size(self) -> int:
-        """Number of entries: galloping search for the first missing index, O(log n) HEADs."""
+    def size(self, at_least: int = 0) -> int:
+        """Number of entries: galloping search for the first missing index, O(log n) HEADs
+        (``at_least``: a size the caller knows the log reached, where the search starts)."""
         exists = lambda i: self.store.exists(records.log_key(i))  # noqa: E731
-        low = self._known_size  # entries < low exist
+        low = max(self._known_size, at_least)  # entries < low exist
         if not exists(low):
             return low
         step = 1
@@ -116,6 +119,7 @@ class FileLog:
                     raise LogError(f"log entry {index - 1} is missing")
                 prev = records.entry_leaf(previous).hex()
             entry = records.log_entry(
+                log_id=self.log_id,
                 index=index,
                 prev=prev,
                 object_key=object_key,

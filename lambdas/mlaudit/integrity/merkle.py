@@ -10,7 +10,7 @@ over a list of levels serves roots, inclusion paths and consistency proofs.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 HASH_SIZE = 32
 EMPTY_ROOT = hashlib.sha256(b"").digest()
@@ -180,3 +180,110 @@ def verify_consistency(first: int, second: int, first_root: bytes, second_root: 
         fn >>= 1
         sn >>= 1
     return sn == 0 and fr == first_root and sr == second_root
+
+
+# -- a tree known only by some of its nodes (RFC 9162 compact ranges, tiles) ----------------
+
+
+class CompactRange:
+    """The Merkle frontier of the first ``size`` leaves: the roots of the perfect subtrees
+    of ``size``'s binary decomposition, largest first (at most log2(size) hashes). It is
+    all a log needs to append leaves and give its root, so a signer's state is O(log n)
+    whatever the log's length."""
+
+    def __init__(self, size: int = 0, nodes: Sequence[bytes] = ()) -> None:
+        if len(nodes) != bin(size).count("1"):
+            raise ValueError(f"a compact range of {size} leaves has {bin(size).count('1')} nodes, not {len(nodes)}")
+        self.size = size
+        self.nodes = list(nodes)
+
+    def copy(self) -> CompactRange:
+        return CompactRange(self.size, self.nodes)
+
+    def append(self, leaf: bytes) -> None:
+        """One leaf hash more: merge the equal-sized subtrees it completes (one per trailing 1 bit)."""
+        node, size = leaf, self.size
+        while size & 1:
+            node = _sha256(b"\x01" + self.nodes.pop() + node).digest()
+            size >>= 1
+        self.nodes.append(node)
+        self.size += 1
+
+    def extend(self, leaves: Sequence[bytes]) -> None:
+        for leaf in leaves:
+            self.append(leaf)
+
+    def root(self) -> bytes:
+        """MTH of the first ``size`` leaves: the subtrees folded right to left (the RFC split)."""
+        if not self.nodes:
+            return EMPTY_ROOT
+        result = self.nodes[-1]
+        for node in reversed(self.nodes[:-1]):
+            result = _sha256(b"\x01" + node + result).digest()
+        return result
+
+    def spans(self) -> list[tuple[int, int]]:
+        """(height, index) of each node: the node covers leaves [index << height, (index + 1) << height)."""
+        found, start = [], 0
+        for height in range(self.size.bit_length() - 1, -1, -1):
+            if self.size >> height & 1:
+                found.append((height, start >> height))
+                start += 1 << height
+        return found
+
+
+def decomposition(size: int) -> list[tuple[int, int]]:
+    """The perfect subtrees (height, index) whose roots form the compact range of ``size`` leaves."""
+    return CompactRange(size, [b""] * bin(size).count("1")).spans()
+
+
+# node(height, index): the root of the perfect subtree over leaves [index << height, (index+1) << height).
+NodeSource = Callable[[int, int], bytes]
+
+
+def range_root(start: int, end: int, node: NodeSource) -> bytes:
+    """MTH(D[start:end]) from perfect-subtree roots, for the ranges RFC 9162's recursion
+    meets (``start`` a multiple of the largest power of two below ``end - start``)."""
+    size = end - start
+    if size <= 0:
+        raise ValueError(f"empty range [{start}, {end})")
+    if size & (size - 1) == 0 and start % size == 0:
+        height = size.bit_length() - 1
+        return node(height, start >> height)
+    k = 1 << ((size - 1).bit_length() - 1)
+    return node_hash(range_root(start, start + k, node), range_root(start + k, end, node))
+
+
+def inclusion_path(index: int, size: int, node: NodeSource) -> list[bytes]:
+    """PATH(index, D[0:size]) (RFC 9162 §2.1.3.1), bottom-up, from subtree roots alone."""
+    if not 0 <= index < size:
+        raise ValueError(f"leaf index {index} outside tree of size {size}")
+    path: list[bytes] = []
+    start, end = 0, size
+    while end - start > 1:
+        k = 1 << ((end - start - 1).bit_length() - 1)
+        if index < start + k:
+            path.append(range_root(start + k, end, node))
+            end = start + k
+        else:
+            path.append(range_root(start, start + k, node))
+            start += k
+    path.reverse()
+    return path
+
+
+def consistency_path(first: int, second: int, node: NodeSource) -> list[bytes]:
+    """PROOF(first, D[0:second]) (RFC 9162 §2.1.4.1) from subtree roots alone."""
+    if not 0 < first <= second:
+        raise ValueError(f"need 0 < first <= second, got {first}, {second}")
+
+    def subproof(m: int, start: int, end: int, whole: bool) -> list[bytes]:
+        n = end - start
+        if m == n:
+            return [] if whole else [range_root(start, end, node)]
+        k = 1 << ((n - 1).bit_length() - 1)
+        if m <= k:
+            return subproof(m, start, start + k, whole) + [range_root(start + k, end, node)]
+        return subproof(m - k, start + k, end, False) + [range_root(start, start + k, node)]
+
+    return subproof(first, 0, second, True)

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from mlaudit.errors import Invalid, NotFound
-from mlaudit.integrity import merkle, records
+from mlaudit.integrity import merkle, records, tiles
 from mlaudit.integrity.checkpoint import LogLeaves, SignedCheckpoint, latest_checkpoint
 from mlaudit.integrity.signing import entry_authentic, load_public_key, verify_signature
 from mlaudit.integrity.store import Store
@@ -34,12 +34,25 @@ class ProofService:
         self.store = store
         self.locator = locator or self._scan
         self.leaves = leaves or LogLeaves(store)
-        self._tree: merkle.Tree | None = None  # the log tree at the last size asked (warm containers)
+        self._reader: tiles.TileReader | None = None  # the log tree's tiles at the last size asked
+        self._tree: merkle.Tree | None = None  # only for a lake without tiles (from before them)
 
-    def log_tree(self, size: int) -> merkle.Tree:
-        if self._tree is None or self._tree.size != size:
-            self._tree = merkle.Tree(self.leaves.upto(size))
-        return self._tree
+    def nodes(self, size: int) -> merkle.NodeSource:
+        """The log tree of ``size`` leaves (a signed checkpoint's), node by node: a tile read
+        each (a few per proof, cached), or, for a lake without tiles, the tree from the log."""
+        if self._reader is None or self._reader.size != size:
+            self._reader = tiles.TileReader(self.store, size)
+
+        def node(height: int, index: int) -> bytes:
+            try:
+                assert self._reader is not None
+                return self._reader.node(height, index)
+            except tiles.TileMissing:
+                if self._tree is None or self._tree.size != size:
+                    self._tree = merkle.Tree(self.leaves.upto(size))
+                return self._tree.subtree(index << height, (index + 1) << height)
+
+        return node
 
     # -- checkpoints ------------------------------------------------------------------------
 
@@ -54,13 +67,13 @@ class ProofService:
         limit = checkpoint.body["tree_size"] if checkpoint else 0
         if not 0 < first <= second <= limit:
             raise Invalid("invalid_request", f"need 0 < first <= second <= {limit} (the latest checkpoint's size)")
-        tree = self.log_tree(second)
+        node = self.nodes(limit)  # every node of a smaller tree is a node of this one
         return {
             "first": first,
             "second": second,
-            "first_root": tree.root_at(first).hex(),
-            "second_root": tree.root.hex(),
-            "path": [p.hex() for p in tree.consistency_proof(first)],
+            "first_root": merkle.range_root(0, first, node).hex(),
+            "second_root": merkle.range_root(0, second, node).hex(),
+            "path": [p.hex() for p in merkle.consistency_path(first, second, node)],
         }
 
     # -- receipts ---------------------------------------------------------------------------
@@ -132,9 +145,9 @@ class ProofService:
         }
         checkpoint = latest_checkpoint(self.store)
         if checkpoint and index is not None and index < checkpoint.body["tree_size"]:
-            log_tree = self.log_tree(checkpoint.body["tree_size"])
+            size = checkpoint.body["tree_size"]
             receipt["checkpoint"] = checkpoint.to_json()
-            receipt["log_path"] = [p.hex() for p in log_tree.inclusion_proof(index)]
+            receipt["log_path"] = [p.hex() for p in merkle.inclusion_path(index, size, self.nodes(size))]
         return receipt
 
     def _log_index(self, key: str) -> int | None:

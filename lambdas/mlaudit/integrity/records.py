@@ -6,9 +6,13 @@ written once and never rewritten, so its SHA-256 is a stable name for it:
 - ``integrity/manifests/<object key>.json``   one per Parquet file
 - ``integrity/log/<index:012d>.json``          the append-only log of file roots
 - ``integrity/log-by-file/<object key>.json``  file -> log index (a lookup aid, not evidence)
-- ``integrity/log-leaves/<start:012d>-<end:012d>.bin``  the log's leaf hashes, 32 bytes
-  each, for entries [start, end) (a cache for proofs, not evidence: derivable from the log)
+- ``integrity/tiles/<level>/<index:012d>[.p<width>].bin``  the log tree's nodes, 32 bytes
+  each (`tiles`; a cache for the signer and proofs, not evidence: derivable from the log)
+- ``integrity/log-leaves/<start:012d>-<end:012d>.bin``  the log's leaf hashes for entries
+  [start, end), as signers before tiles wrote them (read only to migrate a lake to tiles)
 - ``integrity/checkpoints/<seq:012d>.json``    signed tree heads of the log
+- ``integrity/seals/<object key>.json``        ingest's seals over the file's events (`seals`)
+- ``integrity/seal-keys/<sha256>.json``        the keys ingest sealed them with, certified in KMS
 
 Outside the bucket, the witness holds a copy of every checkpoint at
 ``<log id>/checkpoints/<seq:012d>.json`` (`witness_key`).
@@ -19,6 +23,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from mlaudit.codec import canonical_json
@@ -31,7 +37,10 @@ MANIFESTS = f"{INTEGRITY_PREFIX}manifests/"
 LOG = f"{INTEGRITY_PREFIX}log/"
 LOG_BY_FILE = f"{INTEGRITY_PREFIX}log-by-file/"
 LOG_LEAVES = f"{INTEGRITY_PREFIX}log-leaves/"
+TILES = f"{INTEGRITY_PREFIX}tiles/"
 CHECKPOINTS = f"{INTEGRITY_PREFIX}checkpoints/"
+SEALS = f"{INTEGRITY_PREFIX}seals/"
+SEAL_KEYS = f"{INTEGRITY_PREFIX}seal-keys/"
 ZERO_HASH = "0" * 64  # "prev" of the first log entry and of the first checkpoint
 SIGNATURE_ALGORITHM = "RSASSA_PKCS1_V1_5_SHA_256"
 # A log entry the writer authenticated carries these two fields; the signature covers the
@@ -77,10 +86,13 @@ def manifest(
     merkle_root: str,
     first_event_id: str,
     last_event_id: str,
+    seals_sha256: str | None = None,
 ) -> dict[str, Any]:
     # No timestamps: a retried writer rebuilds the identical manifest, which is how
     # the sink recognises a retry (same bytes) from a clash (different bytes).
+    # seals_sha256: H of the file's seals object (ingest's authentication of its events).
     return {
+        **({"seals_sha256": seals_sha256} if seals_sha256 is not None else {}),
         "v": FORMAT_VERSION,
         "type": "mlaudit.file_manifest",
         "leaf_encoding": LEAF_ENCODING_VERSION,
@@ -112,6 +124,7 @@ def log_by_file_key(object_key: str) -> str:
 
 def log_entry(
     *,
+    log_id: str,
     index: int,
     prev: str,
     object_key: str,
@@ -124,6 +137,7 @@ def log_entry(
     return {
         "v": FORMAT_VERSION,
         "type": "mlaudit.log_entry",
+        "log_id": log_id,  # under the writer's signature: an entry verifies in its own log only
         "index": index,
         "prev": prev,  # leaf hash of entry index-1: a hash chain alongside the tree
         "object_key": object_key,
@@ -218,3 +232,53 @@ def checkpoint_body(
 
 def is_event_object(key: str) -> bool:
     return key.startswith(EVENTS_PREFIX) and key.endswith(".parquet")
+
+
+@dataclass(frozen=True)
+class SignedCheckpoint:
+    """A checkpoint object: the signed body and its signature (section 5)."""
+
+    body: dict[str, Any]
+    signature: bytes
+
+    @property
+    def message(self) -> bytes:
+        """The exact bytes that were signed."""
+        return encode(self.body)
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.message).hexdigest()
+
+    def to_json(self) -> dict[str, Any]:
+        return {"checkpoint": self.body, "signature": base64.b64encode(self.signature).decode("ascii")}
+
+    def encode(self) -> bytes:
+        return encode(self.to_json())
+
+    @classmethod
+    def decode(cls, data: bytes, what: str = "checkpoint") -> SignedCheckpoint:
+        document = decode(data, what)
+        try:
+            body, signature = document["checkpoint"], base64.b64decode(document["signature"], validate=True)
+        except (KeyError, TypeError, ValueError):
+            raise FormatError(f"{what} lacks a checkpoint body or a base64 signature") from None
+        if not isinstance(body, dict):
+            raise FormatError(f"{what} lacks a checkpoint body or a base64 signature")
+        return cls(body, signature)
+
+
+def gallop_latest(exists: Callable[[int], bool]) -> int | None:
+    """The last of a run 0..k of numbered objects, in O(log k) probes (with a hole in the
+    run, the last before some hole: callers check what lies after the answer)."""
+    if not exists(0):
+        return None
+    low, step = 0, 1
+    while exists(low + step):
+        low += step
+        step *= 2
+    high = low + step
+    while high - low > 1:
+        middle = (low + high) // 2
+        low, high = (middle, high) if exists(middle) else (low, middle)
+    return low

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from mlaudit.integrity import merkle, records
+from mlaudit.integrity import merkle, records, seals
 from mlaudit.integrity.log import FileLog
 from mlaudit.integrity.store import Store
 
@@ -43,6 +43,7 @@ class IntegritySink:
         self,
         store: Store,
         *,
+        log_id: str,
         log: FileLog | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         entry_signer: Signer | None = None,
@@ -53,8 +54,26 @@ class IntegritySink:
         ``require_genesis``: entry 0 waits for checkpoint 0 (deployments: the signer refuses
         to start a chain over a non-empty log)."""
         self.store = store
-        self.log = log or FileLog(store, clock=clock, entry_signer=entry_signer, require_genesis=require_genesis)
+        self.log = log or FileLog(store, log_id=log_id, clock=clock, entry_signer=entry_signer,
+                                  require_genesis=require_genesis)
         self.clock = clock
+        self._seals: dict[str, bytes] = {}  # seals objects this process wrote, until their file is recorded
+
+    def seal_file(self, key: str, parts: Sequence[seals.SealedPart], leaf_hashes: Sequence[bytes]) -> None:
+        """Before the file is stored: its seals (ingest's authentication of every row) and the
+        certificates of the keys that made them. A retry finds the same objects; an earlier
+        attempt's seals object that covers the same rows is kept (a resent pack carries
+        another, equally valid seal), one that does not is a conflict."""
+        for part in parts:
+            certificate = part.seal.certificate
+            self.store.create(seals.seal_key_object_key(part.seal.seal_key), records.encode(certificate))
+        body = seals.file_seals(key, parts)
+        where = seals.seals_key(key)
+        if not self.store.create(where, body):
+            body = self.store.get(where) or b""
+            if seals.check_file_seals(body, key, leaf_hashes, None):  # signatures: checked on arrival
+                raise IntegrityConflict(f"{where} already holds seals for other rows")
+        self._seals[key] = body
 
     def file_written(
         self,
@@ -77,6 +96,9 @@ class IntegritySink:
             raise ValueError("a file holds at least one event")
         self.log.ensure_genesis()  # before the manifest: a retry must not look like a concurrent call
         root = merkle.root(list(leaf_hashes)).hex()
+        sealed = self._seals.pop(key, None)
+        if sealed is None:
+            sealed = self.store.get(seals.seals_key(key))  # stored by an earlier delivery, or never (unsealed)
         manifest = records.encode(
             records.manifest(
                 object_key=key,
@@ -85,6 +107,7 @@ class IntegritySink:
                 merkle_root=root,
                 first_event_id=first_event_id,
                 last_event_id=last_event_id,
+                seals_sha256=records.sha256_hex(sealed) if sealed is not None else None,
             )
         )
         manifest_key = records.manifest_key(key)
@@ -128,3 +151,4 @@ class IntegritySink:
         elif self.clock() - created < CLAIM_TIMEOUT:
             raise IntegrityPending(f"{key} is being recorded by another call")
         return index
+

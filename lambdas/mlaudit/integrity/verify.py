@@ -1,12 +1,14 @@
 """Offline verifier: ``python -m mlaudit.integrity.verify --bucket B --public-key key.pem
---entry-public-key entry.pem --witness-bucket W``.
+--entry-public-key entry.pem --seal-public-key seal.pem --witness-bucket W``.
 
-Needs read access to the bucket (and its version listing), the witness bucket, the
-checkpoint public key and the writer's entry public key (PEM/DER files, or KMS
-GetPublicKey with --kms-key-id / --entry-kms-key-id). Verifies a whole lake or an event_date range,
-one event's receipt (--event-id) or consistency between two checkpoints
-(--consistency A B). Prints every problem as ``[kind] where: detail`` and exits 1
-if there is any, 2 on a usage error. The checks: `mlaudit.integrity.verifier`.
+Needs read access to the bucket (and its version listing), the witness bucket (and its
+versions), the checkpoint public key, the writer's entry public key and ingest's seal
+public key (PEM/DER files, or KMS GetPublicKey with --kms-key-id / --entry-kms-key-id /
+--seal-kms-key-id). Verifies a whole lake or an event_date range, what is new since a
+checkpoint the auditor trusts (--since), one event's receipt (--event-id) or consistency
+between two checkpoints (--consistency A B). Prints every problem as
+``[kind] where: detail`` and exits 1 if there is any (a range holding nothing to verify
+is one), 2 on a usage error. The checks: `mlaudit.integrity.verifier`.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import Any
 from mlaudit.integrity.checkpoint import SignedCheckpoint
 from mlaudit.integrity.signing import verify_signature
 from mlaudit.integrity.store import Store
-from mlaudit.integrity.verifier import Problem, Report, Verifier
+from mlaudit.integrity.verifier import Problem, Report, Verifier, parse_date
 from mlaudit.layout import parse_partition
 
 __all__ = ["Problem", "Report", "Verifier", "main"]
@@ -43,14 +45,29 @@ def _parser() -> argparse.ArgumentParser:
     entry = parser.add_mutually_exclusive_group()
     entry.add_argument("--entry-public-key", help="the writer's log-entry public key, PEM or DER file")
     entry.add_argument("--entry-kms-key-id", help="fetch the entry public key with KMS GetPublicKey")
+    seal = parser.add_mutually_exclusive_group()
+    seal.add_argument("--seal-public-key", help="ingest's seal public key, PEM or DER file: every stored event "
+                      "must carry a seal made with a key it certified")
+    seal.add_argument("--seal-kms-key-id", help="fetch the seal public key with KMS GetPublicKey")
     parser.add_argument(
         "--witness-bucket",
         help="the witness bucket: its checkpoints of this log are trusted (an emptied, rolled back, "
         "restarted or copied lake fails)",
     )
     parser.add_argument("--log-id", help="the log's id (default: mlaudit/<bucket>)")
-    parser.add_argument("--from", dest="from_date", help="first event_date to check (YYYY-MM-DD)")
-    parser.add_argument("--to", dest="to_date", help="last event_date to check (YYYY-MM-DD)")
+    parser.add_argument("--from", dest="from_date", type=date_argument("--from"),
+                        help="first event_date to check (YYYY-MM-DD)")
+    parser.add_argument("--to", dest="to_date", type=date_argument("--to"),
+                        help="last event_date to check (YYYY-MM-DD)")
+    parser.add_argument(
+        "--since", metavar="CHECKPOINT",
+        help="verify only what came after a checkpoint you trust: a signed checkpoint JSON file (one you kept, "
+        "or --save-checkpoint's), or a sequence number of a checkpoint in the witness (needs --witness-bucket)",
+    )
+    parser.add_argument("--save-checkpoint", metavar="FILE",
+                        help="after a run with no problem, write the latest checkpoint here (the next --since)")
+    parser.add_argument("--all-checkpoints", action="store_true",
+                        help="whole lake: read every checkpoint in full, not a sample (each is listed anyway)")
     parser.add_argument("--event-id", help="check one event's receipt instead of the lake")
     parser.add_argument("--event-date", help="with --event-id: its event_date partition (faster)")
     parser.add_argument("--event-type", help="with --event-id: its event_type partition (faster)")
@@ -76,12 +93,27 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def date_argument(option: str) -> Any:
+    """argparse type: a YYYY-MM-DD date, or a usage error naming the option."""
+
+    def parse(text: str) -> str:
+        try:
+            return parse_date(text, option) or ""
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return parse
+
+
 def main(
     argv: list[str] | None = None, store: Store | None = None, witness_store: Store | None = None,
     history: Any = None,
 ) -> int:
     """``store``, ``witness_store``, ``history``: instead of S3 (tests)."""
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.from_date and args.to_date and args.from_date > args.to_date:
+        parser.error(f"--from {args.from_date} is after --to {args.to_date}")
     import boto3
 
     from mlaudit.adapters.bucket import S3Bucket
@@ -101,8 +133,9 @@ def main(
     public_key = load_public_key(pem)
     entry_pem = _key(args.entry_public_key, args.entry_kms_key_id, kms)
     entry_key = load_public_key(entry_pem) if entry_pem else None
+    seal_pem = _key(args.seal_public_key, args.seal_kms_key_id, kms)
     log_id = args.log_id or records.log_id(args.bucket)
-    witness = Witness(witness_store, log_id).all() if witness_store is not None else None
+    witness = Witness(witness_store, log_id) if witness_store is not None else None
 
     if args.event_id:
         return _print(*_event(store, pem, args, entry_pem), as_json=args.json)
@@ -112,6 +145,11 @@ def main(
     if args.trusted_checkpoint:
         with open(args.trusted_checkpoint, "rb") as handle:
             trusted = SignedCheckpoint(**_signed_fields(json.loads(handle.read())))
+    since = None
+    if args.since:
+        since = _since(args.since, witness)
+        if since is None:
+            parser.error(f"--since {args.since}: no such checkpoint (a file, or a sequence number in the witness)")
     report = Verifier(
         store,
         public_key,
@@ -124,12 +162,38 @@ def main(
         entry_key=entry_key,
         witness=witness,
         history=history,
+        seal_key_pem=seal_pem,
+        since=since,
+        all_checkpoints=args.all_checkpoints,
     ).run()
     if args.json:
         print(json.dumps({**asdict(report), "ok": report.ok}, indent=1))
     else:
         print(report.text())
+    if report.ok and args.save_checkpoint and report.checkpoint is not None:
+        _save(store, report.checkpoint["seq"], args.save_checkpoint)
     return 0 if report.ok else 1
+
+
+def _since(text: str, witness: Any) -> SignedCheckpoint | None:
+    """A checkpoint file, or checkpoint N as the witness holds it (its history is checked by the run)."""
+    if text.isdigit():
+        return witness.load(int(text)) if witness is not None else None
+    try:
+        with open(text, "rb") as handle:
+            return SignedCheckpoint(**_signed_fields(json.loads(handle.read())))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _save(store: Store, seq: int, path: str) -> None:
+    """The checkpoint a clean run ended at, as the bucket holds it (canonical JSON)."""
+    from mlaudit.integrity import records
+
+    data = store.get(records.checkpoint_key(seq))
+    if data is not None:
+        with open(path, "wb") as handle:
+            handle.write(data)
 
 
 def _key(path: str | None, kms_key_id: str | None, kms: Any) -> bytes | None:

@@ -5,26 +5,14 @@ PutObject adds a second version; both leave a trace only here."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
+from mlaudit.adapters.bucket import S3Bucket
 
-class S3History:
-    """Needs s3:ListBucketVersions on the bucket."""
+
+class S3History(S3Bucket):
+    """`versions` and `get_version` of `S3Bucket` (s3:ListBucketVersions, s3:GetObjectVersion),
+    named for what the verifier uses it for."""
 
     def __init__(self, client: Any, bucket: str) -> None:
-        self.client = client
-        self.bucket = bucket
-
-    def versions(self, prefix: str) -> Iterator[tuple[str, int, int]]:
-        """(key, object versions, delete markers) for each key under ``prefix`` that has
-        more than one version or any delete marker."""
-        counts: dict[str, list[int]] = {}
-        for page in self.client.get_paginator("list_object_versions").paginate(Bucket=self.bucket, Prefix=prefix):
-            for item in page.get("Versions", []):
-                counts.setdefault(item["Key"], [0, 0])[0] += 1
-            for item in page.get("DeleteMarkers", []):
-                counts.setdefault(item["Key"], [0, 0])[1] += 1
-        for key, (versions, markers) in sorted(counts.items()):
-            if versions > 1 or markers:
-                yield key, versions, markers
+        super().__init__(client, bucket)
