@@ -468,7 +468,7 @@ def test_a_file_put_and_never_logged_is_adopted_by_the_sweep(pipeline, monkeypat
     from tests.unit.moto_pipeline import NOW
 
     store = S3Bucket(pipeline.s3, pipeline.bucket, pipeline.key_id)
-    sink = pipeline.writer.integrity = IntegritySink(store)
+    sink = pipeline.writer.integrity = IntegritySink(store, log_id="mlaudit/audit")
     pipeline.post(json.dumps({"events": [{**EVENT, "event_id": f"o{i}"} for i in range(5)]}))
     pipeline.post(json.dumps({"events": [{**EVENT, "event_id": "logged", "event_type": "model_deployed"}]}))
     messages = pipeline.to_messages(pipeline.receive())
@@ -514,7 +514,8 @@ def test_a_listed_file_never_put_is_taken_off_the_list(pipeline):
 
     store = S3Bucket(pipeline.s3, pipeline.bucket, pipeline.key_id)
     pipeline.writer.ledger.expect(["events/event_date=2026-11-26/event_type=prediction/never.parquet"], NOW)
-    sweep = RecoverySweep(objects=store, ledger=pipeline.writer.ledger, integrity=IntegritySink(store),
+    sink = IntegritySink(store, log_id="mlaudit/audit")
+    sweep = RecoverySweep(objects=store, ledger=pipeline.writer.ledger, integrity=sink,
                           grace=timedelta(minutes=5), clock=lambda: NOW + timedelta(minutes=4, seconds=59))
     assert sweep.run().summary() == {"adopted": 0, "logged": 0, "never_stored": 0, "left": 0}  # a writer may be at it
     sweep.clock = lambda: NOW + timedelta(minutes=5)

@@ -112,6 +112,42 @@ def test_the_writer_stores_no_pack_without_a_seal_covering_its_events(sealed):
     assert sealed.pipeline.writer.process([message]).failed_message_ids == []
 
 
+def test_a_passing_failure_of_a_seal_write_costs_no_receive(sealed, monkeypatch):
+    """The seals and certificate objects are S3 creates like the file's put, and are retried
+    like it: one that failed, before or after taking effect, does not send the packs back;
+    and a certificate is stored once, not once per pack or file (under the busy-machine
+    faults, a dozen unretried creates per file sent its messages back until the DLQ)."""
+    from botocore.exceptions import ClientError
+
+    deployed = {"event_type": "model_deployed", "occurred_at": "2026-11-26T06:59:00Z", "model_id": "m",
+                "model_version": "1"}
+    for request in range(3):  # three packs of one ingest container, each over two partitions
+        sealed.pipeline.post(json.dumps({"events": [{**EVENT, "event_id": f"r{request}-0"},
+                                                    {**deployed, "event_id": f"r{request}-1"}]}))
+    messages = sealed.pipeline.to_messages(sealed.pipeline.receive())
+    real, calls = sealed.pipeline.s3.put_object, []
+
+    def flaky(**kwargs):  # each seal object: refused once, then written without an answer once
+        key = kwargs["Key"]
+        if key.startswith((records.SEALS, records.SEAL_KEYS)):
+            calls.append(key)
+            if calls.count(key) <= 2:
+                if calls.count(key) == 2:
+                    real(**kwargs)
+                raise ClientError({"Error": {"Code": "ServiceUnavailable"},
+                                   "ResponseMetadata": {"HTTPStatusCode": 503}}, "PutObject")
+        return real(**kwargs)
+
+    monkeypatch.setattr(sealed.pipeline.s3, "put_object", flaky)
+    report = sealed.pipeline.writer.process(messages)
+    assert (len(messages), report.failed_message_ids, len(report.files)) == (3, [], 2)
+    assert sum(key.startswith(records.SEAL_KEYS) for key in calls) == 3  # one certificate, struck twice
+    assert sum(key.startswith(records.SEALS) for key in calls) == 2 * 3  # two files' seals, each struck twice
+    sealed.sign()
+    report = sealed.verify()
+    assert report.ok and report.events_checked == 6, report.text()
+
+
 def _invent(sealed: Sealed, *, seal_from: str | None = None) -> str:
     """What the writer's role can do: store a Parquet file of invented events and log it with
     its entry key (S3 PutObject on events/ and integrity/, kms:Sign on the entry key)."""

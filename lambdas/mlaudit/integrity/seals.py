@@ -37,8 +37,8 @@ from mlaudit.integrity.signing import Signer, verify_signature
 
 SEAL_ALGORITHM = "Ed25519"
 # What a seal attribute adds to a message, at most (a certificate with a 4096-bit
-# signature, the seal, a 40-character pack id): ingest packs events this much below the
-# message size limit.
+# signature, the seal, a 64-character pack id: 1,472 bytes with the attribute's name and
+# type): ingest packs events this much below the message size limit.
 SEAL_RESERVE_BYTES = 1536
 
 

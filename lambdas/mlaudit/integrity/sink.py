@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from mlaudit.integrity import merkle, records, seals
 from mlaudit.integrity.log import FileLog
 from mlaudit.integrity.store import Store
+from mlaudit.retry import retried
 
 if TYPE_CHECKING:
     from mlaudit.integrity.signing import Signer
@@ -27,6 +28,7 @@ RETRY_WINDOW = timedelta(hours=2)
 # A manifest younger than this whose file is not in the log yet may belong to a call
 # still running: wait for it rather than append the file twice.
 CLAIM_TIMEOUT = timedelta(minutes=2)
+MAX_CERTIFIED = 1024  # seal key certificates a sink remembers having stored
 
 
 class IntegrityConflict(RuntimeError):
@@ -58,19 +60,28 @@ class IntegritySink:
                                   require_genesis=require_genesis)
         self.clock = clock
         self._seals: dict[str, bytes] = {}  # seals objects this process wrote, until their file is recorded
+        self._certified: set[str] = set()  # seal key certificates this process stored
 
     def seal_file(self, key: str, parts: Sequence[seals.SealedPart], leaf_hashes: Sequence[bytes]) -> None:
         """Before the file is stored: its seals (ingest's authentication of every row) and the
         certificates of the keys that made them. A retry finds the same objects; an earlier
         attempt's seals object that covers the same rows is kept (a resent pack carries
         another, equally valid seal), one that does not is a conflict."""
-        for part in parts:
-            certificate = part.seal.certificate
-            self.store.create(seals.seal_key_object_key(part.seal.seal_key), records.encode(certificate))
+        # Each create retried on its own (`mlaudit.retry`): a passing failure of any would fail
+        # the file's messages, and each certificate once per process, not once per pack (a
+        # file's packs mostly share one): under faults, a dozen unretried creates per file
+        # failed it at nearly every receive, until its messages reached the DLQ.
+        for name, certificate in {part.seal.seal_key: part.seal.certificate for part in parts}.items():
+            if name not in self._certified:
+                retried(lambda name=name, certificate=certificate: self.store.create(
+                    seals.seal_key_object_key(name), records.encode(certificate)))
+                if len(self._certified) >= MAX_CERTIFIED:  # a bound: containers come and go
+                    self._certified.clear()
+                self._certified.add(name)
         body = seals.file_seals(key, parts)
         where = seals.seals_key(key)
-        if not self.store.create(where, body):
-            body = self.store.get(where) or b""
+        if not retried(lambda: self.store.create(where, body)):  # (one that took effect unheard: found)
+            body = retried(lambda: self.store.get(where)) or b""
             if seals.check_file_seals(body, key, leaf_hashes, None):  # signatures: checked on arrival
                 raise IntegrityConflict(f"{where} already holds seals for other rows")
         self._seals[key] = body
