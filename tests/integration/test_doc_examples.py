@@ -85,7 +85,6 @@ EXAMPLES: dict[tuple[str, str], str] = {
     ("docs/client.md", "from sklearn.metrics import roc_auc_score"): "run: test_client_md_examples",
     ("docs/client.md", "from mlaudit_client.integrations import audited"):
         "run: test_client_md_integrations_example",
-    ("docs/integrity.md", "event row ──leaf v1──▶ leaf hash ─┐"): "not code: a diagram",
     ("docs/integrity.md", "event_id schema_version event_type"): "not code: the leaf record's field order",
     ("docs/integrity.md", "leaf_hash = H(0x00 ‖ canonical)"): "not code: a formula",
     ("docs/integrity.md", 'MTH({})'):
@@ -117,6 +116,15 @@ EXAMPLES: dict[tuple[str, str], str] = {
     ("docs/queries.md", "from local.athena import DuckDbEngine, S3Lake"): "run: test_local_engine_example",
     ("docs/monitoring.md", "openapi-python-client generate"):
         "run: tests/integration/test_generated_client.py (the same command, then the client against the stack)",
+    ("docs/capture.md", "aws bedrock put-model-invocation-logging-configuration"):
+        "not run: configures a real account's Bedrock (the local stack has none); the log records it delivers "
+        "are imported in tests/integration/test_capture.py",
+    ("docs/client.md", "from mlaudit_client.integrations.lightning import MlauditCallback"):
+        "run: tests/client/test_training_callbacks.py (the callback in a Lightning fit of a tiny model)",
+    ("docs/compaction.md", "mlaudit compact [--config"):
+        "not code: the command's synopsis; tests/integration/test_compaction_local.py runs it",
+    ("docs/integrity.md", "ingest: events ──leaf v1──▶"): "not code: a diagram",
+    ("docs/integrity.md", '"replaces": {"count"'): "not code: a log entry's field, abridged",
 }
 
 
