@@ -15,7 +15,7 @@ def test_demo_runs_the_workload_and_every_check_passes(tmp_path):
     report = tmp_path / "report.html"
     result = subprocess.run(
         [sys.executable, "-m", "examples.demo", "--predictions", "300", "--report", str(report)],
-        cwd=REPO, capture_output=True, text=True, timeout=300,
+        cwd=REPO, capture_output=True, text=True, timeout=900,
         env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
@@ -27,3 +27,14 @@ def test_demo_runs_the_workload_and_every_check_passes(tmp_path):
     # It ends by writing the HTML report and printing where
     assert result.stdout.rstrip().splitlines()[-1] == f"HTML report (opens offline): {report.resolve()}"
     assert 'data-plot="readmission-risk/volume"' in report.read_text()
+    # A month's story: glucose drifts up in the last week, so both drift monitors (the last
+    # two days against the week before, by occurred_at) are in ALARM, none without data
+    monitors = [line.split() for line in result.stdout.splitlines() if line.startswith("  readmission-risk/")]
+    assert {m[0]: m[1] for m in monitors} == {"readmission-risk/glucose-drift": "ALARM",
+                                              "readmission-risk/score-drift": "ALARM"}
+    assert all(float(m[3]) > 0.2 for m in monitors)
+    # The day-12 incident: negative latencies break a fail rule, recorded, not refused
+    assert "'fail': " in result.stdout
+    # Progress during set-up, and no EMF metric line anywhere
+    assert "creating the stack's resources" in result.stdout
+    assert '"_aws"' not in result.stdout
