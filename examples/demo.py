@@ -114,7 +114,8 @@ def write_report(config: dict[str, Any], out: Path, now: datetime) -> Path:
 
     first, last = (now - timedelta(days=DAYS)).date(), now.date()
     target = Target(config["api_url"], local=config, region=config["region"])
-    data = html_report.gather(target, first, last, models=[], baseline=(first, first + timedelta(days=6)))
+    data = html_report.gather(target, first, last, models=[], baseline=(first, first + timedelta(days=6)),
+                              positive_label="readmit", features=list(FEATURES))
     return html_report.write(data, out)
 
 
