@@ -19,6 +19,7 @@ import os
 import random
 import sys
 import tempfile
+import textwrap
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -309,8 +310,9 @@ def report(config: dict[str, Any], sent: list[str | None]) -> int:
     print("-------------------")
     print(f"events sent / stored         {len(sent_ids)} / {len(stored_ids)}"
           f" (duplicates: {len(stored_ids) - len(set(stored_ids))}, missing: {len(sent_ids - set(stored_ids))})")
-    for event_type, count in sorted(Counter(r["event_type"] for r in rows).items()):
-        print(f"  {event_type:<26} {count}")
+    by_type = ", ".join(f"{t} {n}" for t, n in sorted(Counter(r["event_type"] for r in rows).items()))
+    for line in textwrap.wrap(by_type, 100):  # a line per type would be 10: the summary stays short
+        print(f"  {line}")
     print(f"the stack's own audit events {len(own)} (monitor evaluations, reads of the trail)")
     print(f"Parquet files                {files} ({total_bytes / 1024:.0f} KiB, {total_bytes / max(len(rows), 1):.0f} "
           "bytes/event)")

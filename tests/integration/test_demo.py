@@ -38,3 +38,7 @@ def test_demo_runs_the_workload_and_every_check_passes(tmp_path):
     # Progress during set-up, and no EMF metric line anywhere
     assert "creating the stack's resources" in result.stdout
     assert '"_aws"' not in result.stdout
+    # After set-up, a short summary: at most 40 lines
+    lines = result.stdout.rstrip().splitlines()
+    after = len(lines) - 1 - next(i for i, line in enumerate(lines) if "the schedules..." in line)
+    assert after <= 40, "\n".join(lines)
