@@ -3,7 +3,8 @@
 Everything comes from the lake through the named queries (DuckDB on the local stack, Athena
 on AWS, each run itself an audit event) and the integrity routes: per model, prediction
 volume and latency per hour, the data-quality violation rate by rule, the drift (PSI) of the
-score per day against a baseline window, accuracy per day where labels exist; precision,
+score per day against a baseline window, accuracy per day where labels exist (days by
+occurred_at when the range and its baseline fit the monitors' 31-day read); precision,
 recall and accuracy per version over the range, and the drift of the features asked for (by
 occurred_at: the range's last week against the baseline, so backdated events count on the day
 they happened); each model's lifecycle (training, evaluation, registration, deployment);
@@ -132,7 +133,10 @@ def gather(target: Target, from_day: date, to_day: date, *, models: list[str],
         model.dq_rules = _worst_rates(dq, model.model_id)
     baselines = {m: _baseline(volume, m, baseline, from_day) for m in per_model}
     for day in days:
-        _add_day(target, day, per_model, baselines, positive_label)
+        if _by_occurred_at(baselines, from_day, to_day):
+            _add_day_occurred(target, day, per_model, baselines, to_day)
+        else:
+            _add_day(target, day, per_model, baselines, positive_label)
     _, versions = target.run_query("accuracy", {**window, "positive_label": positive_label})
     for model in per_model.values():
         model.versions = sorted((r for r in versions if r.get("model_id") == model.model_id and r.get("labeled")),
@@ -255,6 +259,34 @@ def _feature_psi(target: Target, model_id: str, feature: str, baseline: tuple[st
         "feature": f"$.{feature}",
     })
     return next((r["psi"] for r in rows if r.get("metric") == "feature"), None)
+
+
+def _by_occurred_at(baselines: dict[str, tuple[str, str]], from_day: date, to_day: date) -> bool:
+    """Days by when events happened (the monitors' queries) when every partition from the
+    earliest baseline to the last day fits their 31-day read; else by the day they arrived."""
+    first = min([from_day, *(date.fromisoformat(b[0]) for b in baselines.values())])
+    return (to_day - first).days <= 30
+
+
+def _add_day_occurred(target: Target, day: date, per_model: dict[str, ModelData],
+                      baselines: dict[str, tuple[str, str]], to_day: date) -> None:
+    """One day's score drift and accuracy by occurred_at: backdated or late events count on the
+    day they happened. Reads the partitions from the baseline's first day to the range's last."""
+    window = {"from": f"{day}T00:00:00.000Z", "to": f"{day + timedelta(days=1)}T00:00:00.000Z"}
+    for model in per_model.values():
+        first, last = baselines[model.model_id]
+        reads = {"from_date": min(date.fromisoformat(first), day).isoformat(), "to_date": to_day.isoformat(),
+                 "model_id": model.model_id}
+        _, accuracy = target.run_query("monitor_accuracy", {**reads, "window_from": window["from"],
+                                                            "window_to": window["to"]})
+        labeled = next((r for r in accuracy if r.get("labeled")), None)
+        model.accuracy.append(labeled["accuracy"] if labeled else None)
+        _, psi = target.run_query("monitor_drift_psi", {
+            **reads, "baseline_from": f"{first}T00:00:00.000Z",
+            "baseline_to": f"{date.fromisoformat(last) + timedelta(days=1)}T00:00:00.000Z",
+            "current_from": window["from"], "current_to": window["to"],
+        })
+        model.psi.append(next((r["psi"] for r in psi if r.get("metric") == "prediction_score"), None))
 
 
 def _add_day(target: Target, day: date, per_model: dict[str, ModelData],

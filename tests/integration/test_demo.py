@@ -4,6 +4,7 @@ a report that says every check passed."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -26,7 +27,15 @@ def test_demo_runs_the_workload_and_every_check_passes(tmp_path):
     assert "training_started and training_completed captured" in result.stdout
     # It ends by writing the HTML report and printing where
     assert result.stdout.rstrip().splitlines()[-1] == f"HTML report (opens offline): {report.resolve()}"
-    assert 'data-plot="readmission-risk/volume"' in report.read_text()
+    html = report.read_text()
+    assert 'data-plot="readmission-risk/volume"' in html
+    # The report tells it too: glucose drifted most (PSI, last week against the first), and
+    # precision and recall come from the labels
+    psi = {name: float(value) for kind, name, value in
+           re.findall(r'<tr class="(alarm|ok)"><td>([a-z_]+)</td><td>([0-9.e-]+)</td>', html) if kind}
+    assert set(psi) == {"age", "bmi", "glucose", "prior_admissions"}, psi
+    assert psi["glucose"] > 1 and psi["glucose"] == max(psi.values()), psi
+    assert re.search(r"<th>precision</th><th>recall</th></tr><tr><td>1\.0\.0</td><td>\d+</td>", html)
     # A month's story: glucose drifts up in the last week, so both drift monitors (the last
     # two days against the week before, by occurred_at) are in ALARM, none without data
     monitors = [line.split() for line in result.stdout.splitlines() if line.startswith("  readmission-risk/")]
