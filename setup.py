@@ -14,5 +14,6 @@ setup(
         *find_packages(include=["cli", "cli.*", "local", "local.*", "examples", "examples.*"]),
     ],
     package_dir={"mlaudit": "lambdas/mlaudit"},
-    package_data={"mlaudit": ["**/*.json", "**/*.sql"], "local": ["**/*.json", "**/*.sql"]},
+    package_data={"mlaudit": ["**/*.json", "**/*.sql"], "local": ["**/*.json", "**/*.sql"],
+                  "examples": ["*.json"]},  # the demo's monitors file
 )

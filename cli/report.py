@@ -3,8 +3,14 @@
 Everything comes from the lake through the named queries (DuckDB on the local stack, Athena
 on AWS, each run itself an audit event) and the integrity routes: per model, prediction
 volume and latency per hour, the data-quality violation rate by rule, the drift (PSI) of the
-score per day against a baseline window, accuracy per day where labels exist; the monitors'
-last state; the latest signed checkpoint, its age and the verifier's result.
+score per day against a baseline window, accuracy per day where labels exist (days by
+occurred_at when the range and its baseline fit the monitors' 31-day read); precision,
+recall and accuracy per version over the range, and the drift of the features asked for (by
+occurred_at: the range's last week against the baseline, so backdated events count on the day
+they happened); each model's lifecycle (training, evaluation, registration, deployment);
+the monitors' last state; who read the trail (the access report, people by their Cognito
+email or user name where the caller may list the pool's users); the latest signed
+checkpoint, its age and the verifier's result.
 
 The file opens offline: plots are inline SVG drawn by `cli.svg`, styles are inline, and a
 Content-Security-Policy forbids the page any fetch. Plots sit at fixed positions (`Layout`),
@@ -31,6 +37,7 @@ GAP = 20
 LEFT = 30
 HEADER_HEIGHT = 90
 PANEL_HEIGHT = 190  # integrity and monitors, side by side
+TABLE_HEIGHT = 250  # a model's lifecycle timeline; the access log
 MODEL_TITLE = 44
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 PSI_WARN, PSI_ALERT = 0.1, 0.25
@@ -46,6 +53,10 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--baseline-from",
                         help="first day of the drift baseline (default: each model's first day with predictions)")
     parser.add_argument("--baseline-to", help="last day of the drift baseline (default: the baseline's first day)")
+    parser.add_argument("--positive-label", default="1",
+                        help="the positive class, for precision and recall (default %(default)s)")
+    parser.add_argument("--feature", action="append", default=[],
+                        help="a numeric feature whose drift to show (repeatable; a key of the predictions' features)")
     parser.add_argument("--no-verify", action="store_true",
                         help="skip the verifier (it checks what was written since the window began)")
     add_arguments(parser)
@@ -61,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
     baseline_from = _day(args.baseline_from) if args.baseline_from else None
     baseline_to = _day(args.baseline_to) if args.baseline_to else baseline_from
     data = gather(target, from_day, to_day, models=args.model, baseline=(baseline_from, baseline_to),
-                  verify=not args.no_verify)
+                  verify=not args.no_verify, positive_label=args.positive_label, features=args.feature)
     path = write(data, args.out)
     print(path)
     return 0
@@ -88,6 +99,10 @@ class ModelData:
     days: list[str] = field(default_factory=list)
     psi: list[float | None] = field(default_factory=list)
     accuracy: list[float | None] = field(default_factory=list)
+    # Over the whole range, per version: labeled, accuracy, precision, recall (the accuracy query)
+    versions: list[dict[str, Any]] = field(default_factory=list)
+    features: list[tuple[str, float | None]] = field(default_factory=list)  # (feature, PSI by occurred_at)
+    timeline: list[dict[str, Any]] = field(default_factory=list)  # lifecycle events (model_timeline), oldest first
 
 
 @dataclass
@@ -102,10 +117,12 @@ class ReportData:
     checkpoint_age_seconds: float | None = None
     verifier: dict[str, Any] | None = None  # ok, files, events, problems (kinds) or None when skipped
     monitors: list[dict[str, Any]] = field(default_factory=list)  # monitor_state rows
+    access: list[dict[str, Any]] = field(default_factory=list)  # access_report rows, with "who"
 
 
 def gather(target: Target, from_day: date, to_day: date, *, models: list[str],
-           baseline: tuple[date | None, date | None] = (None, None), verify: bool = True) -> ReportData:
+           baseline: tuple[date | None, date | None] = (None, None), verify: bool = True,
+           positive_label: str = "1", features: list[str] | tuple[str, ...] = ()) -> ReportData:
     days = [from_day + timedelta(days=i) for i in range((to_day - from_day).days + 1)]
     window = {"from_date": from_day.isoformat(), "to_date": to_day.isoformat()}
     _, volume = target.run_query("prediction_volume_latency", window)
@@ -117,7 +134,17 @@ def gather(target: Target, from_day: date, to_day: date, *, models: list[str],
         model.dq_rules = _worst_rates(dq, model.model_id)
     baselines = {m: _baseline(volume, m, baseline, from_day) for m in per_model}
     for day in days:
-        _add_day(target, day, per_model, baselines)
+        if _by_occurred_at(baselines, from_day, to_day):
+            _add_day_occurred(target, day, per_model, baselines, to_day)
+        else:
+            _add_day(target, day, per_model, baselines, positive_label)
+    _, versions = target.run_query("accuracy", {**window, "positive_label": positive_label})
+    for model in per_model.values():
+        model.versions = sorted((r for r in versions if r.get("model_id") == model.model_id and r.get("labeled")),
+                                key=lambda r: str(r.get("model_version")))
+        model.timeline = _timeline(target, model.model_id, window)
+        model.features = [(name, _feature_psi(target, model.model_id, name, baselines[model.model_id], from_day,
+                                              to_day)) for name in features]
     data = ReportData(
         generated_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"), from_date=from_day.isoformat(),
         to_date=to_day.isoformat(),
@@ -130,7 +157,53 @@ def gather(target: Target, from_day: date, to_day: date, *, models: list[str],
     if verify:
         data.verifier = _verify(target, from_day)
     data.monitors = _monitors(target, from_day, to_day)
+    data.access = _access(target, window)
     return data
+
+
+LIFECYCLE = ("training_started", "training_completed", "training_failed", "model_evaluated", "model_registered",
+             "model_deployed", "model_retired", "config_changed", "lineage")
+TIMELINE_ROWS, ACCESS_ROWS = 9, 9  # what fits in their boxes: the latest ones
+
+
+def _timeline(target: Target, model_id: str, window: dict[str, str]) -> list[dict[str, Any]]:
+    """The model's lifecycle events (not the monitors' reads, which the access log counts)."""
+    try:
+        _, rows = target.run_query("model_timeline", {**window, "model_id": model_id}, role="auditor")
+    except CommandError:
+        return []
+    return [r for r in rows if r.get("event_type") in LIFECYCLE]
+
+
+def _access(target: Target, window: dict[str, str]) -> list[dict[str, Any]]:
+    """Who read or changed the trail, most active first, people by name where known."""
+    try:
+        _, rows = target.run_query("access_report", window, role="auditor")
+    except CommandError:
+        return []
+    names = _people(target)
+    return [{**r, "who": names.get(str(r.get("actor_id")), r.get("actor_id"))}
+            for r in sorted(rows, key=lambda r: -(r.get("events") or 0))]
+
+
+def _people(target: Target) -> dict[str, str]:
+    """Cognito sub -> email (else user name), for the pool's users; empty when the caller may
+    not list them (cognito-idp:ListUsers) or the pool is unknown. Bounded: the first 10 pages."""
+    try:
+        pool = target.name("user_pool_id", "UserPoolId")
+        cognito, names, token = target.client("cognito-idp"), {}, None
+        for _ in range(10):
+            page = cognito.list_users(UserPoolId=pool, **({"PaginationToken": token} if token else {}))
+            for user in page.get("Users", []):
+                attributes = {a["Name"]: a["Value"] for a in user.get("Attributes", [])}
+                if "sub" in attributes:
+                    names[attributes["sub"]] = attributes.get("email") or user["Username"]
+            token = page.get("PaginationToken")
+            if not token:
+                break
+    except Exception:  # noqa: BLE001 - names are a courtesy: the ids stay when they cannot be read
+        return {}
+    return names
 
 
 def _chosen(volume: list[dict[str, Any]], models: list[str]) -> list[str]:
@@ -171,10 +244,56 @@ def _worst_rates(dq: list[dict[str, Any]], model_id: str) -> list[tuple[str, flo
     return sorted(rates.items())
 
 
+def _feature_psi(target: Target, model_id: str, feature: str, baseline: tuple[str, str], from_day: date,
+                 to_day: date) -> float | None:
+    """PSI of one feature, the range's last week against the baseline days, by occurred_at
+    (the monitors' query); None when a window is empty or the partitions span over 31 days."""
+    first = min(date.fromisoformat(baseline[0]), from_day)
+    if (to_day - first).days > 30:
+        return None
+    current = max(from_day, to_day - timedelta(days=6))
+    _, rows = target.run_query("monitor_drift_psi", {
+        "from_date": first.isoformat(), "to_date": to_day.isoformat(), "model_id": model_id,
+        "baseline_from": f"{baseline[0]}T00:00:00.000Z",
+        "baseline_to": f"{date.fromisoformat(baseline[1]) + timedelta(days=1)}T00:00:00.000Z",
+        "current_from": f"{current}T00:00:00.000Z", "current_to": f"{to_day + timedelta(days=1)}T00:00:00.000Z",
+        "feature": f"$.{feature}",
+    })
+    return next((r["psi"] for r in rows if r.get("metric") == "feature"), None)
+
+
+def _by_occurred_at(baselines: dict[str, tuple[str, str]], from_day: date, to_day: date) -> bool:
+    """Days by when events happened (the monitors' queries) when every partition from the
+    earliest baseline to the last day fits their 31-day read; else by the day they arrived."""
+    first = min([from_day, *(date.fromisoformat(b[0]) for b in baselines.values())])
+    return (to_day - first).days <= 30
+
+
+def _add_day_occurred(target: Target, day: date, per_model: dict[str, ModelData],
+                      baselines: dict[str, tuple[str, str]], to_day: date) -> None:
+    """One day's score drift and accuracy by occurred_at: backdated or late events count on the
+    day they happened. Reads the partitions from the baseline's first day to the range's last."""
+    window = {"from": f"{day}T00:00:00.000Z", "to": f"{day + timedelta(days=1)}T00:00:00.000Z"}
+    for model in per_model.values():
+        first, last = baselines[model.model_id]
+        reads = {"from_date": min(date.fromisoformat(first), day).isoformat(), "to_date": to_day.isoformat(),
+                 "model_id": model.model_id}
+        _, accuracy = target.run_query("monitor_accuracy", {**reads, "window_from": window["from"],
+                                                            "window_to": window["to"]})
+        labeled = next((r for r in accuracy if r.get("labeled")), None)
+        model.accuracy.append(labeled["accuracy"] if labeled else None)
+        _, psi = target.run_query("monitor_drift_psi", {
+            **reads, "baseline_from": f"{first}T00:00:00.000Z",
+            "baseline_to": f"{date.fromisoformat(last) + timedelta(days=1)}T00:00:00.000Z",
+            "current_from": window["from"], "current_to": window["to"],
+        })
+        model.psi.append(next((r["psi"] for r in psi if r.get("metric") == "prediction_score"), None))
+
+
 def _add_day(target: Target, day: date, per_model: dict[str, ModelData],
-             baselines: dict[str, tuple[str, str]]) -> None:
+             baselines: dict[str, tuple[str, str]], positive_label: str = "1") -> None:
     """One day's accuracy (over the model's versions) and score drift, for each model."""
-    one = {"from_date": day.isoformat(), "to_date": day.isoformat(), "positive_label": "1"}
+    one = {"from_date": day.isoformat(), "to_date": day.isoformat(), "positive_label": positive_label}
     _, accuracy = target.run_query("accuracy", one)
     labelled: dict[str, tuple[int, float]] = {}
     for row in accuracy:
@@ -269,6 +388,7 @@ class Layout:
 
 
 PLOTS = ("volume", "latency", "dq", "psi", "accuracy")
+PANELS = ("quality",)  # per model, after its plots: ground truth and feature drift (a table)
 
 
 def layout(data: ReportData) -> Layout:
@@ -279,11 +399,15 @@ def layout(data: ReportData) -> Layout:
     top += PANEL_HEIGHT + GAP
     for model in data.models:
         top += MODEL_TITLE
-        for i, plot in enumerate(PLOTS):
+        for i, plot in enumerate(PLOTS + PANELS):
             row, column = divmod(i, 2)
             result.boxes.append(Box(f"{model.model_id}/{plot}", LEFT + column * (PLOT_WIDTH + GAP),
                                     top + row * (PLOT_HEIGHT + GAP), PLOT_WIDTH, PLOT_HEIGHT))
         top += 3 * (PLOT_HEIGHT + GAP)
+        result.boxes.append(Box(f"{model.model_id}/timeline", LEFT, top, 2 * PLOT_WIDTH + GAP, TABLE_HEIGHT))
+        top += TABLE_HEIGHT + GAP
+    result.boxes.append(Box("access", LEFT, top, 2 * PLOT_WIDTH + GAP, TABLE_HEIGHT))
+    top += TABLE_HEIGHT
     result.height = top + GAP
     return result
 
@@ -341,6 +465,52 @@ def _integrity_panel(data: ReportData) -> str:
     return f'<h2>Integrity</h2><table class="facts {state}">{body}</table>'
 
 
+def _quality_panel(model: ModelData) -> str:
+    """Precision, recall and accuracy per version over the range; the features' drift."""
+    head = "<tr><th>version</th><th>labels</th><th>accuracy</th><th>precision</th><th>recall</th></tr>"
+    rows = "".join(
+        f"<tr><td>{_esc(v.get('model_version'))}</td><td>{_esc(v.get('labeled'))}</td>"
+        f"<td>{_esc(_num(v.get('accuracy')))}</td><td>{_esc(_num(v.get('precision')))}</td>"
+        f"<td>{_esc(_num(v.get('recall')))}</td></tr>" for v in model.versions)
+    truth = (f'<table class="grid">{head}{rows}</table>' if model.versions else
+             '<p class="muted">No ground-truth label in this range.</p>')
+    drift = "".join(
+        f'<tr class="{"alarm" if psi is not None and psi > PSI_ALERT else "ok"}"><td>{_esc(name)}</td>'
+        f"<td>{_esc(_num(psi))}</td></tr>" for name, psi in model.features)
+    features = (f'<table class="grid"><tr><th>feature</th><th>PSI, last week vs baseline</th></tr>{drift}</table>'
+                if model.features else '<p class="muted">No feature asked for (--feature NAME).</p>')
+    return f"<h2>Ground truth over the range</h2>{truth}<h2>Feature drift</h2>{features}"
+
+
+def _timeline_panel(model: ModelData) -> str:
+    if not model.timeline:
+        return '<h2>Lifecycle</h2><p class="muted">No training, evaluation or deployment in this range.</p>'
+    shown = model.timeline[-TIMELINE_ROWS:]
+    earlier = len(model.timeline) - len(shown)
+    head = "<tr><th>occurred</th><th>event</th><th>version</th><th>by</th><th>run, dataset or resource</th></tr>"
+    rows = "".join(
+        f"<tr><td>{_esc(str(e.get('occurred_at', ''))[:16])}</td><td>{_esc(e.get('event_type'))}</td>"
+        f"<td>{_esc(e.get('model_version') or '')}</td><td>{_esc(e.get('actor_type') or '')}</td>"
+        f"<td>{_esc(e.get('run_id') or e.get('dataset_id') or e.get('resource') or '')}</td></tr>" for e in shown)
+    more = f' <span class="muted">({earlier} earlier not shown)</span>' if earlier else ""
+    return f'<h2>Lifecycle{more}</h2><table class="grid">{head}{rows}</table>'
+
+
+def _access_panel(data: ReportData) -> str:
+    if not data.access:
+        return '<h2>Access log</h2><p class="muted">No read or change of the trail in this range.</p>'
+    shown = data.access[:ACCESS_ROWS]
+    head = "<tr><th>who</th><th>as</th><th>event</th><th>action</th><th>resource</th><th>times</th><th>last</th></tr>"
+    rows = "".join(
+        f"<tr><td>{_esc(a.get('who'))}</td><td>{_esc(a.get('actor_type') or '')}</td>"
+        f"<td>{_esc(a.get('event_type'))}</td><td>{_esc(a.get('action') or '')}</td>"
+        f"<td>{_esc(a.get('resource') or '')}</td><td>{_esc(a.get('events'))}</td>"
+        f"<td>{_esc(str(a.get('last_at', ''))[:16])}</td></tr>" for a in shown)
+    more = (f' <span class="muted">(the {ACCESS_ROWS} busiest of {len(data.access)}: mlaudit query access_report)'
+            "</span>" if len(data.access) > ACCESS_ROWS else "")
+    return f'<h2>Access log{more}</h2><table class="grid">{head}{rows}</table>'
+
+
 def _monitors_panel(data: ReportData) -> str:
     if not data.monitors:
         return "<h2>Monitors</h2><p class=\"muted\">No monitor evaluated in this range.</p>"
@@ -395,11 +565,17 @@ def render(data: ReportData) -> tuple[str, Layout]:
     models = {m.model_id: m for m in data.models}
     for box in plan.boxes:
         style = f"left:{box.left}px;top:{box.top}px;width:{box.width}px;height:{box.height}px"
-        if box.name in ("integrity", "monitors"):
-            panel = _integrity_panel(data) if box.name == "integrity" else _monitors_panel(data)
+        if box.name in ("integrity", "monitors", "access"):
+            draw = {"integrity": _integrity_panel, "monitors": _monitors_panel, "access": _access_panel}[box.name]
+            panel = draw(data)
             parts.append(f'<section class="box panel" id="{box.name}" style="{style}">{panel}</section>')
         else:
             model_id, plot = box.name.rsplit("/", 1)
+            if plot in (*PANELS, "timeline"):
+                panel = _quality_panel if plot in PANELS else _timeline_panel
+                parts.append(f'<section class="box panel" data-panel="{_esc(box.name)}" style="{style}">'
+                             f"{panel(models[model_id])}</section>")
+                continue
             if plot == PLOTS[0]:
                 parts.append(f'<div class="model" style="top:{box.top - MODEL_TITLE + 8}px">model '
                              f'{_esc(model_id)}</div>')

@@ -19,9 +19,10 @@ import os
 import random
 import sys
 import tempfile
+import textwrap
 import time
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,10 @@ from mlaudit_client import Auditor  # noqa: E402 - after the path set-up just ab
 FEATURES = ("age", "bmi", "glucose", "prior_admissions")
 MODEL_ID = "readmission-risk"
 MODEL_VERSION = "1.0.0"
+DAYS = 30  # the story's length: every event is backdated into the last DAYS days
+DRIFT_DAYS, DRIFT_MG_PER_DAY = 7, 12.0  # glucose creeps up through the last week
+INCIDENT_DAY = 11  # the 12th day: a clock bug logs negative latencies (prediction.latency_non_negative)
+MONITORS_FILE = Path(__file__).with_name("demo_monitors.json")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -57,18 +62,25 @@ def main(argv: list[str] | None = None) -> int:
 def run(args: argparse.Namespace) -> int:
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")  # the report, not the functions' logs
     os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")  # nor their EMF lines (mlaudit serve prints them)
-    print("Starting the local stack (moto, Cognito, API emulator, writer poller)...")
+    print("Starting the local stack (moto, Cognito, API emulator, writer poller); a few minutes on a busy machine...",
+          flush=True)
     settings = Settings.from_cdk_json(overrides={"capture_sagemaker": True})  # off by default on AWS
-    with LocalStack(settings, writer_window=1, checkpoint_interval=1) as stack:
+    # The monitors run when the demo asks (below), as EventBridge's next schedule would; the
+    # interval only keeps the schedule from racing the workload.
+    with LocalStack(settings, writer_window=1, checkpoint_interval=1, monitors_file=str(MONITORS_FILE),
+                    monitor_interval=24 * 3600, progress=lambda step: print(f"  {step}...", flush=True)) as stack:
         config = stack.config
         machine = config["machine_client"]
+        now = datetime.now(UTC)
+        print(f"Sending a month of the workload ({DAYS} days, backdated, {args.predictions} predictions)...",
+              flush=True)
         with tempfile.TemporaryDirectory() as spool:
             audit = Auditor(config["api_url"], config["token_url"], machine["client_id"], machine["client_secret"],
                             spool_dir=spool, common={"workload": "readmission-scoring", "environment": "prod"})
             started = time.perf_counter()
-            sent = run_workload(audit, args.predictions, random.Random(args.seed))  # noqa: S311 - synthetic data
+            sent = run_workload(audit, args.predictions, random.Random(args.seed), now)  # noqa: S311 - synthetic
             emitted = time.perf_counter() - started
-            flushed = audit.flush(120)
+            flushed = audit.flush(300)
             sdk = audit.stats()
             audit.close()
         print(f"Emitted {len(sent)} audit events in {emitted:.2f} s (the workload's cost), all sent "
@@ -76,33 +88,36 @@ def run(args: argparse.Namespace) -> int:
         if not flushed or sdk["rejected"] or sdk["dropped"]:
             print("The SDK did not send every event.", file=sys.stderr)
             return 1
-        print("A SageMaker training job starts and completes; capturing its state changes...")
+        print("A SageMaker training job starts and completes; capturing its state changes...", flush=True)
         captured = sagemaker_training_job(config)
         if captured is None:
             print("The SageMaker training job's events did not reach the lake in 120 s.", file=sys.stderr)
             return 1
         sent += captured
-        print("Waiting for the writer...")
-        if not local_client.wait_drained(config, timeout=120):
-            print("The writer did not drain the queue in 120 s.", file=sys.stderr)
+        print("Waiting for the writer...", flush=True)
+        if not local_client.wait_drained(config, timeout=300):
+            print("The writer did not drain the queue in 300 s.", file=sys.stderr)
             return 1
         stored_ok = report(config, sent)
         proven_ok = prove(config)
-        asked_ok = ask(config)
-        report_path = write_report(config, args.report)
+        watched_ok = watch(stack)
+        asked_ok = ask(config, now)
+        report_path = write_report(config, args.report, now)
         print()
         print(f"HTML report (opens offline): {report_path}")
-        return 0 if stored_ok and proven_ok and asked_ok else 1
+        return 0 if stored_ok and proven_ok and watched_ok and asked_ok else 1
 
 
-def write_report(config: dict[str, Any], out: Path) -> Path:
-    """`mlaudit report` on what the demo just stored: today's plots, the checkpoint, the verifier."""
+def write_report(config: dict[str, Any], out: Path, now: datetime) -> Path:
+    """`mlaudit report` on the month the demo just stored: its first week is the drift baseline."""
     from cli import report as html_report  # noqa: PLC0415
     from cli.target import Target  # noqa: PLC0415
 
-    today = datetime.now(UTC).date()
+    first, last = (now - timedelta(days=DAYS)).date(), now.date()
     target = Target(config["api_url"], local=config, region=config["region"])
-    return html_report.write(html_report.gather(target, today, today, models=[]), out)
+    data = html_report.gather(target, first, last, models=[], baseline=(first, first + timedelta(days=6)),
+                              positive_label="readmit", features=list(FEATURES))
+    return html_report.write(data, out)
 
 
 # ---------------------------------------------------------------- the workload
@@ -151,16 +166,22 @@ def _sigmoid(z: float) -> float:
     return 1 / (1 + math.exp(-max(-30.0, min(30.0, z))))
 
 
-def run_workload(audit: Auditor, n_predictions: int, rng: random.Random) -> list[str | None]:
-    """The workload, audited as the README shows: `emit` and the typed helpers, in the background."""
+def run_workload(audit: Auditor, n_predictions: int, rng: random.Random,
+                 now: datetime | None = None) -> list[str | None]:
+    """A month of the workload, backdated (occurred_at), audited as the README shows: training
+    and deployment on day 1, predictions spread over 30 days with labels arriving hours later,
+    a data-quality incident on day 12 (a clock bug logs negative latencies), and glucose drifting
+    upward through the last week (DRIFT_MG_PER_DAY a day), which moves the score."""
+    now = now or datetime.now(UTC)
+    start = now - timedelta(days=DAYS)
     ids = []
     training = synthetic_patients(2000, rng)
     dataset = {"dataset_id": "s3://hospital-data/readmissions", "dataset_version": "2026-11-01"}
-    ids.append(audit.emit({"event_type": "dataset_registered", **dataset,
+    ids.append(audit.emit({"event_type": "dataset_registered", "occurred_at": _at(start), **dataset,
                            "details": {"rows": len(training), "columns": [*FEATURES, "readmitted"]}}))
     run_id = "train-2026-11-26-001"
     with audit.training_run(run_id, datasets=[f"{dataset['dataset_id']}@{dataset['dataset_version']}"],
-                            **dataset) as run:
+                            occurred_at=_at(start + timedelta(minutes=10)), **dataset) as run:
         stats = standardise(training)
         weights = train(training, stats)
         holdout = synthetic_patients(500, rng)
@@ -171,27 +192,39 @@ def run_workload(audit: Auditor, n_predictions: int, rng: random.Random) -> list
         run.metrics.update(epochs=30, train_rows=len(training))
         run.outputs.append(f"s3://models/{MODEL_ID}/{MODEL_VERSION}")
     ids += run.event_ids
-    ids.append(audit.emit({"event_type": "model_evaluated", **model,
-                           "metrics": {"holdout_accuracy": round(accuracy, 4), "holdout_rows": len(holdout)}}))
-    ids.append(audit.model_registered(MODEL_ID, MODEL_VERSION, model_artifact_sha256=artifact, run_id=run_id))
-    ids.append(audit.model_deployed(MODEL_ID, MODEL_VERSION, model_artifact_sha256=artifact,
-                                    resource="endpoint/readmission-risk-prod"))
+    ids.append(audit.emit({"event_type": "model_evaluated", "occurred_at": _at(start + timedelta(minutes=30)),
+                           **model, "metrics": {"holdout_accuracy": round(accuracy, 4), "holdout_rows": len(holdout)}}))
+    ids.append(audit.emit({"event_type": "model_registered", "occurred_at": _at(start + timedelta(minutes=40)),
+                           **model, "run_id": run_id}))
+    ids.append(audit.emit({"event_type": "model_deployed", "occurred_at": _at(start + timedelta(minutes=50)),
+                           **model, "resource": "endpoint/readmission-risk-prod", "action": "deploy"}))
 
+    span = (now - timedelta(minutes=5) - (start + timedelta(hours=1))).total_seconds()
     for i, (x, y) in enumerate(synthetic_patients(n_predictions, rng)):
+        at = start + timedelta(hours=1, seconds=span * (i + rng.random()) / n_predictions)
+        day = (at - start).days
+        x["glucose"] += DRIFT_MG_PER_DAY * max(0, day - (DAYS - DRIFT_DAYS - 1))
         started = time.perf_counter()
         score, contributions = predict(weights, stats, x)
         prediction_id = f"pred-{i:06d}"
         top = dict(sorted(contributions.items(), key=lambda kv: -abs(kv[1]))[:3])
-        ids.append(audit.prediction(
-            MODEL_ID, MODEL_VERSION, model_artifact_sha256=artifact, prediction_id=prediction_id,
-            label="readmit" if score >= 0.5 else "no_readmit", score=round(score, 6),
-            latency_ms=round((time.perf_counter() - started) * 1000, 3),
-            features={n: round(v, 3) for n, v in x.items()}, explanation={n: round(v, 5) for n, v in top.items()},
-        ))
-        if rng.random() < 0.8:  # most outcomes become known later
-            ids.append(audit.ground_truth(prediction_id, "readmit" if y else "no_readmit", model_id=MODEL_ID,
-                                          model_version=MODEL_VERSION, model_artifact_sha256=artifact))
+        latency = round((time.perf_counter() - started) * 1000, 3)
+        ids.append(audit.emit({
+            "event_type": "prediction", "occurred_at": _at(at), **model, "prediction_id": prediction_id,
+            "prediction_label": "readmit" if score >= 0.5 else "no_readmit", "prediction_score": round(score, 6),
+            "latency_ms": -latency if day == INCIDENT_DAY else latency,
+            "features": {n: round(v, 3) for n, v in x.items()}, "explanation": {n: round(v, 5) for n, v in top.items()},
+        }))
+        if rng.random() < 0.8:  # most outcomes become known, a few hours later
+            known = min(at + timedelta(hours=rng.uniform(0.5, 6)), now - timedelta(minutes=1))
+            ids.append(audit.emit({"event_type": "ground_truth", "occurred_at": _at(known), **model,
+                                   "label_for_prediction_id": prediction_id,
+                                   "true_label": "readmit" if y else "no_readmit"}))
     return ids
+
+
+def _at(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat()
 
 
 # ---------------------------------------------------------------- capture without code
@@ -277,8 +310,9 @@ def report(config: dict[str, Any], sent: list[str | None]) -> int:
     print("-------------------")
     print(f"events sent / stored         {len(sent_ids)} / {len(stored_ids)}"
           f" (duplicates: {len(stored_ids) - len(set(stored_ids))}, missing: {len(sent_ids - set(stored_ids))})")
-    for event_type, count in sorted(Counter(r["event_type"] for r in rows).items()):
-        print(f"  {event_type:<26} {count}")
+    by_type = ", ".join(f"{t} {n}" for t, n in sorted(Counter(r["event_type"] for r in rows).items()))
+    for line in textwrap.wrap(by_type, 100):  # a line per type would be 10: the summary stays short
+        print(f"  {line}")
     print(f"the stack's own audit events {len(own)} (monitor evaluations, reads of the trail)")
     print(f"Parquet files                {files} ({total_bytes / 1024:.0f} KiB, {total_bytes / max(len(rows), 1):.0f} "
           "bytes/event)")
@@ -314,25 +348,68 @@ def prove(config: dict[str, Any]) -> bool:
     return result.ok
 
 
-def ask(config: dict[str, Any]) -> bool:
-    """An analyst's question through the API: volume and latency per model version today."""
-    token = local_client.user_tokens(config, "analyst")["id_token"]
-    today = datetime.now(UTC).strftime("%Y-%m-%d")
-    headers = {**local_client.bearer(token), "Content-Type": "application/json"}
-    started = requests.post(f"{config['api_url']}/v1/queries/prediction_volume_latency", headers=headers,
-                            json={"parameters": {"from_date": today, "to_date": today, "model_id": MODEL_ID}},
-                            timeout=60)
-    if started.status_code != 202:
-        print(f"query refused: {started.status_code} {started.text}", file=sys.stderr)
+def watch(stack: LocalStack) -> bool:
+    """The monitors' schedule fires once more, now that the month is in the lake: the score's
+    and glucose's drift over the last two days against the week before."""
+    from cli.target import Target  # noqa: PLC0415
+
+    if stack.monitor_runs is None:
         return False
-    result = requests.get(f"{config['api_url']}/v1/query-executions/{started.json()['execution_id']}",
-                          headers=headers, timeout=60).json()
+    stack.monitor_runs.tick()
+    config = stack.config
+    # Each evaluation is an audit event: in the lake once the writer has drained the queue
+    if not local_client.wait_drained(config, timeout=300):
+        return False
+    today = datetime.now(UTC).date()
+    target = Target(config["api_url"], local=config, region=config["region"])
+    _, rows = target.run_query("monitor_state", {"from_date": today.isoformat(), "to_date": today.isoformat()})
     print()
-    print("an analyst asks: POST /v1/queries/prediction_volume_latency (DuckDB standing in for Athena)")
-    for row in result.get("rows", []):
-        print(f"  {row['model_id']} {row['model_version']} {row['hour']}: {row['predictions']} predictions, "
-              f"p50 {row['p50_latency_ms']:.3f} ms, p99 {row['p99_latency_ms']:.3f} ms")
-    return result.get("state") == "SUCCEEDED" and bool(result.get("rows"))
+    print("monitors (examples/demo_monitors.json), evaluated now")
+    for row in sorted(rows, key=lambda r: r["monitor"]):
+        value = "-" if row["value"] is None else f"{row['value']:.3f}"
+        print(f"  {row['model_id']}/{row['monitor']:<14} {row['state']:<18} value {value} "
+              f"(threshold {row['threshold']})")
+    return bool(rows) and all(r["state"] != "INSUFFICIENT_DATA" for r in rows)
+
+
+def ask(config: dict[str, Any], now: datetime) -> bool:
+    """An analyst's questions through the API over the month: volume and latency, then
+    accuracy, precision and recall from the ground-truth labels."""
+    token = local_client.user_tokens(config, "analyst")["id_token"]
+    headers = {**local_client.bearer(token), "Content-Type": "application/json"}
+
+    def query(name: str, parameters: dict[str, Any]) -> list[dict[str, Any]] | None:
+        started = requests.post(f"{config['api_url']}/v1/queries/{name}", headers=headers,
+                                json={"parameters": parameters}, timeout=60)
+        if started.status_code != 202:
+            print(f"query refused: {started.status_code} {started.text}", file=sys.stderr)
+            return None
+        result = requests.get(f"{config['api_url']}/v1/query-executions/{started.json()['execution_id']}",
+                              headers=headers, params={"page_size": "1000"}, timeout=60).json()
+        return result.get("rows") if result.get("state") == "SUCCEEDED" else None
+
+    first = (now - timedelta(days=DAYS)).date()
+    month = {"from_date": first.isoformat(), "to_date": now.date().isoformat(), "model_id": MODEL_ID}
+    volume = query("prediction_volume_latency", month)
+    print()
+    print("an analyst asks: POST /v1/queries/prediction_volume_latency over the month (DuckDB standing in for Athena)")
+    if not volume:
+        return False
+    print(f"  {MODEL_ID} {MODEL_VERSION}: {sum(r['predictions'] for r in volume)} predictions in {len(volume)} hours, "
+          f"worst hourly p99 {max(r['p99_latency_ms'] or 0 for r in volume):.3f} ms")
+    # The lake is partitioned by the day events arrived (all today here), so the month is one range.
+    rows = query("accuracy", {**month, "positive_label": "readmit"})
+    if rows is None:
+        return False
+    print("and POST /v1/queries/accuracy (positive class: readmit)")
+    for row in rows:
+        print(f"  {row['model_id']} {row['model_version']}: accuracy {_num(row['accuracy'])}, precision "
+              f"{_num(row['precision'])}, recall {_num(row['recall'])} over {row['labeled']} labels")
+    return True
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
 
 
 def _pct(values: list[float], q: float) -> float:

@@ -60,7 +60,7 @@ class LocalStack:
         overrides: Overrides | None = None, region: str = DEFAULT_REGION, run_poller: bool = True,
         checkpoint_interval: float = 60.0, monitor_interval: float = 300.0, monitors_file: str | None = None,
         recovery_interval: float = 60.0,
-        usage: Usage | None = None,
+        usage: Usage | None = None, progress: Callable[[str], None] | None = None,
     ) -> None:
         self.settings = settings or Settings.from_cdk_json()
         self.writer_window = (
@@ -102,6 +102,8 @@ class LocalStack:
         self.faults = FaultPlan()
         # Local-only: count every AWS call, invocation and request (local/usage.py).
         self.usage = usage
+        # Told each step of a start that takes minutes on a busy machine (`make demo` prints them).
+        self.progress = progress or (lambda step: None)
 
     def __enter__(self) -> LocalStack:
         self.start()
@@ -123,8 +125,11 @@ class LocalStack:
             **FAKE_CREDENTIALS, "AWS_DEFAULT_REGION": self.region, "AWS_REGION": self.region,
             "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost",
         })
+        self.progress("starting moto (the AWS services)")
         moto_url = self._moto.start()
+        self.progress("creating the stack's resources (buckets, keys, queues, tables, user pool)")
         resources = self.resources = create_resources(self.client, self.settings, self.region, self.overrides)
+        self.progress("configuring the functions with their IAM roles")
         jwks_url = f"{moto_url}/{resources.user_pool_id}/.well-known/jwks.json"
         self._set_env(PLATFORM_ENVIRONMENT)
         if self.usage is not None:
@@ -133,6 +138,7 @@ class LocalStack:
             self.usage.start_logs()
         self._configure_functions(resources, jwks_url)
 
+        self.progress("starting the API, the token endpoint, the writer and the schedules")
         issuer = oauth.TokenIssuer(self.client("cognito-idp"), resources.user_pool_id, resources.issuer)
         token_server = self._serve(oauth.handler_class(self._counted(issuer, "token_proxy")), "oauth")
         emulator = api.ApiEmulator(

@@ -62,7 +62,10 @@ def _emit(dimensions: dict[str, str], metrics: dict[str, tuple[str, list[float]]
     """One EMF document per 100 values of the longest metric, printed as one compact line.
     Written here, as Powertools would (its `service` dimension included), not through it:
     every byte of a value is CloudWatch Logs' to bill (a 500-event request printed 23 KB
-    that way, ~$22 a month at a billion events), and Powertools took 27 ms a request."""
+    that way, ~$22 a month at a billion events), and Powertools took 27 ms a request.
+    Powertools' switch POWERTOOLS_METRICS_DISABLED holds here too (`make demo` sets it)."""
+    if os.environ.get("POWERTOOLS_METRICS_DISABLED", "").lower() in ("true", "1"):
+        return
     namespace = os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or DEFAULT_NAMESPACE
     service = os.environ.get("POWERTOOLS_SERVICE_NAME")
     names = {**dimensions, **({"service": service} if service else {})}

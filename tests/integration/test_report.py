@@ -25,43 +25,55 @@ BLUE = (0x1F, 0x77, 0xB4)  # cli.svg.PALETTE[0]: bars and the first line of ever
 RED = (0xD6, 0x27, 0x28)  # PALETTE[1]: the DQ bars
 
 
-def _send(local_stack) -> None:
+def _send(local_stack) -> list[dict]:
     rng = random.Random(5)  # noqa: S311 - test data
     now = datetime.now(UTC).isoformat()
     events = []
     for model in MODELS:
+        for event_type in ("model_registered", "model_deployed"):  # the lifecycle panel's rows
+            events.append({"event_type": event_type, "occurred_at": now, "model_id": model, "model_version": "1",
+                           "resource": f"endpoint/{model}", "action": "deploy"})
         for i in range(120):
             score = rng.random() if i % 10 else 1.5  # every 10th breaks prediction.score_in_unit_interval
             events.append({"event_type": "prediction", "occurred_at": now, "model_id": model, "model_version": "1",
                            "prediction_id": f"{model}-{i}", "prediction_label": "yes" if score > 0.5 else "no",
-                           "prediction_score": score, "latency_ms": rng.uniform(1, 30)})
+                           "prediction_score": score, "latency_ms": rng.uniform(1, 30),
+                           "features": {"x": rng.gauss(0, 1)}})
             events.append({"event_type": "ground_truth", "occurred_at": now, "model_id": model,
                            "label_for_prediction_id": f"{model}-{i}", "true_label": "yes" if i % 3 else "no"})
     token = client.machine_token(local_stack)
+    # A person reads the trail: the analyst runs a query (an audit_access event, the access log's row)
+    analyst = client.user_tokens(local_stack, "analyst")["id_token"]
+    day = datetime.now(UTC).date().isoformat()
+    asked = requests.post(local_stack["api_url"] + "/v1/queries/prediction_volume_latency", timeout=60,
+                          headers=client.bearer(analyst), json={"parameters": {"from_date": day, "to_date": day}})
+    assert asked.status_code == 202, asked.text
     for start in range(0, len(events), 400):
         answer = requests.post(local_stack["api_url"] + "/v1/events", json={"events": events[start:start + 400]},
                                headers=client.bearer(token), timeout=60)
         assert answer.status_code == 202, answer.text
     assert client.wait_drained(local_stack, 90)
+    return events
 
 
 @pytest.fixture(scope="module")
-def report(local_stack, tmp_path_factory) -> tuple[Path, dict]:
-    _send(local_stack)
+def report(local_stack, tmp_path_factory) -> tuple[Path, dict, list[dict]]:
+    sent = _send(local_stack)
     folder = tmp_path_factory.mktemp("report")
     config = folder / "stack.json"
     config.write_text(json.dumps(local_stack))
     today = datetime.now(UTC).date().isoformat()
     out = folder / "report.html"
     assert mlaudit(["report", "--config", str(config), "--from", today, "--to", today, "--out", str(out),
+                    "--positive-label", "yes", "--feature", "x",
                     *(a for m in MODELS for a in ("--model", m))]) == 0
     text = out.read_text()
     layout = json.loads(re.search(r'<script type="application/json" id="layout">(.*?)</script>', text).group(1))
-    return out, layout
+    return out, layout, sent
 
 
 def test_the_html_is_self_contained(report):
-    path, _ = report
+    path, _, _ = report
     text = path.read_text()
     assert '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; img-src data:;' in text
     assert not re.search(r"https?:|//[a-z0-9]", text, re.I), "a URL in the report"
@@ -155,26 +167,27 @@ def _near(colors, wanted, tolerance=12) -> bool:
 
 
 def test_every_plot_renders_where_it_belongs_and_nothing_is_fetched(report, tmp_path):
-    path, layout = report
+    path, layout, _ = report
     shot, asked = _chromium(path, layout["height"], tmp_path / "report")
     assert asked == []  # no script, image, font, style or favicon fetch
     width, height, pixels = read_png(shot)
     assert (width, height) == (1280, layout["height"])
     boxes = {b["name"]: b for b in layout["boxes"]}
     for model in MODELS:
-        for plot in ("volume", "latency", "dq", "psi", "accuracy"):
+        for plot in ("volume", "latency", "dq", "psi", "accuracy", "quality", "timeline"):
             share, colors = _region(pixels, boxes[f"{model}/{plot}"])
             assert share > 0.01, (model, plot, share)  # axes, grid and data: not a blank box
         # The data itself, in its series' colors
         assert _near(_region(pixels, boxes[f"{model}/volume"])[1], BLUE), model
         assert _near(_region(pixels, boxes[f"{model}/dq"])[1], RED), model
         assert _region(pixels, boxes[f"{model}/volume"])[0] > 0.05, model  # the bar fills part of the box
+    assert _region(pixels, boxes["access"])[0] > 0.01  # the access log's table is drawn
     for panel in ("integrity", "monitors"):
         assert _region(pixels, boxes[panel])[0] > 0.002, panel  # their text on a light panel
-    # Where the layout puts nothing (right of each model's last plot), the page is blank
+    # Where the layout puts nothing (the gutter between each model's last plot and its panel), the page is blank
     for model in MODELS:
         last = boxes[f"{model}/accuracy"]
-        empty = {"left": last["left"] + last["width"] + 40, "top": last["top"], "width": 500,
+        empty = {"left": last["left"] + last["width"] + 4, "top": last["top"], "width": 12,
                  "height": last["height"]}
         assert _region(pixels, empty)[0] == 0.0, model
 
@@ -183,8 +196,9 @@ def test_the_report_says_what_the_lake_holds(report):
     text = report[0].read_text()
     assert "OK: nothing altered, removed or added" in text  # the verifier's result
     assert "latest checkpoint" in text and "seq " in text
-    # A DQ bar for the rule the test data breaks, with its rate (12 of its 240 events) in the bar's title
-    assert "prediction.score_in_unit_interval: 0.05<" in text
+    # A DQ bar for the rule the test data breaks, with its rate (12 of its 242 events: 240 predictions
+    # and labels, a registration and a deployment) in the bar's title
+    assert "prediction.score_in_unit_interval: 0.0496<" in text
 
 
 def test_the_request_check_would_see_a_fetch(report, tmp_path):
@@ -194,3 +208,43 @@ def test_the_request_check_would_see_a_fetch(report, tmp_path):
     page.write_text(text.replace("<title>", '<img src="https://cdn.example.test/pixel.png"><title>'))
     _, asked = _chromium(page, 400, tmp_path / "leaky")
     assert set(asked) == {"https://cdn.example.test/pixel.png"}  # (Chromium may retry the failed lookup)
+
+
+def test_precision_recall_and_feature_drift_per_model(report):
+    """The quality panel: precision, recall and accuracy from the labels sent, per version,
+    and the feature's PSI (one day against itself: 0)."""
+    from cli.report import _num  # noqa: PLC0415 - the report's own number format
+
+    path, layout, sent = report
+    text = path.read_text()
+    for model in MODELS:
+        assert any(b["name"] == f"{model}/quality" for b in layout["boxes"])
+        label = {e["prediction_id"]: e["prediction_label"] for e in sent
+                 if e["event_type"] == "prediction" and e["model_id"] == model}
+        truth = {e["label_for_prediction_id"]: e["true_label"] for e in sent
+                 if e["event_type"] == "ground_truth" and e["model_id"] == model}
+        tp = sum(label[p] == "yes" and t == "yes" for p, t in truth.items())
+        fp = sum(label[p] == "yes" and t == "no" for p, t in truth.items())
+        fn = sum(label[p] == "no" and t == "yes" for p, t in truth.items())
+        accuracy = sum(label[p] == t for p, t in truth.items()) / len(truth)
+        panel = re.search(rf'data-panel="{model}/quality".*?</section>', text, re.S).group(0)
+        assert (f"<tr><td>1</td><td>{len(truth)}</td><td>{_num(accuracy)}</td><td>{_num(tp / (tp + fp))}</td>"
+                f"<td>{_num(tp / (tp + fn))}</td></tr>") in panel
+        assert abs(float(re.search(r"<td>x</td><td>([^<]+)</td>", panel).group(1))) < 1e-6, panel
+
+
+def test_lifecycle_and_access_log_name_people(report, local_stack):
+    """Each model's lifecycle events in its timeline; the access log names the analyst who
+    ran a query by her Cognito user name, not her sub."""
+    path, layout, _ = report
+    text = path.read_text()
+    for model in MODELS:
+        panel = re.search(rf'data-panel="{model}/timeline".*?</section>', text, re.S).group(0)
+        assert "<td>model_registered</td>" in panel and "<td>model_deployed</td>" in panel, panel
+        assert f"<td>endpoint/{model}</td>" in panel
+    access = re.search(r'id="access".*?</section>', text, re.S).group(0)
+    sub = next(a["Value"] for a in client.aws_client(local_stack, "cognito-idp").admin_get_user(
+        UserPoolId=local_stack["user_pool_id"], Username="analyst")["UserAttributes"] if a["Name"] == "sub")
+    assert "<tr><td>analyst</td><td>user</td><td>audit_access</td>" in access, access
+    assert sub not in access
+    assert {"access", *(f"{m}/timeline" for m in MODELS)} <= {b["name"] for b in layout["boxes"]}

@@ -30,7 +30,7 @@ def test_the_wheel_has_the_command_and_its_packages(tmp_path):
     (wheel,) = (tmp_path / "dist").glob("mlaudit-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     for expected in ("cli/__main__.py", "cli/report.py", "local/stack.py", "examples/demo.py",
-                     "mlaudit/handlers/ingest.py", "mlaudit/rules/dq_rules.json",
+                     "examples/demo_monitors.json", "mlaudit/handlers/ingest.py", "mlaudit/rules/dq_rules.json",
                      "mlaudit/queries/sql/drift_psi.sql", "mlaudit/queries/fragments/psi.sql",
                      "mlaudit/queries/service.py"):
         assert expected in names, expected
