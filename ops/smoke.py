@@ -558,8 +558,17 @@ def not_driven(steps: Sequence[Step], routes: Sequence[Route] = ROUTES,
     driven |= {r.function for r in routes if (r.method, r.path) in covered}
     if any(not r.public for r in routes if (r.method, r.path) in covered):
         driven.add("authorizer")
-    missing += [f"function {spec.name}" for spec in functions if spec.name not in driven]
+    missing += [f"function {spec.name}" for spec in functions
+                if spec.name not in driven and spec.name not in NOT_ON_A_FRESH_STACK]
     return missing
+
+
+# Functions a smoke test after `cdk deploy` cannot show doing their work, and why.
+NOT_ON_A_FRESH_STACK = {
+    "compaction": "it merges closed days, and a fresh deployment has none (its schedule runs it every "
+                  "compaction_interval_hours; tests/integration/test_compaction_local.py compacts closed days on "
+                  "the local stack)",
+}
 
 
 def run(target: Target, report: Callable[[str], None] = print, steps: Sequence[Step] = STEPS) -> Smoke:
@@ -570,7 +579,8 @@ def run(target: Target, report: Callable[[str], None] = print, steps: Sequence[S
     for step in steps:
         report(f"ok {step.name}: {step.run(smoke)}")
     unseen = [f"route {r.method} {r.path}" for r in ROUTES if (r.method, r.path) not in smoke.called]
-    unseen += [f"function {spec.name}" for spec in FUNCTIONS if spec.name not in smoke.ran]
+    unseen += [f"function {spec.name}" for spec in FUNCTIONS
+               if spec.name not in smoke.ran and spec.name not in NOT_ON_A_FRESH_STACK]
     if unseen:
         raise SmokeFailure("the steps passed without driving " + ", ".join(unseen))
     return smoke

@@ -121,7 +121,9 @@ def test_quicksight_data_source_reads_the_workgroup_through_its_own_role(custom:
     audit_objects = f'["{custom.logical_id("Storage/AuditBucket")}", "Arn"]}}, "/'
     on_audit_objects = [s for s in statements if audit_objects in json.dumps(s["Resource"])]
     assert [s["Action"] for s in on_audit_objects] == ["s3:GetObject"]
-    assert json.dumps(on_audit_objects[0]["Resource"]).endswith(f'"/{EVENTS_PREFIX}*"]]}}')
+    # The events and a compacted day's files (docs/compaction.md), nothing else of the bucket.
+    resources = json.dumps(on_audit_objects[0]["Resource"])
+    assert resources.count('"/') == 2 and f'"/{EVENTS_PREFIX}*"]]}}' in resources and '"/compacted/*"]]}' in resources
 
 
 def test_quicksight_has_a_data_set_on_events_and_one_per_view(custom: Synth) -> None:

@@ -29,7 +29,7 @@ def test_files_under_imports_go_to_the_import_function(synth: Synth) -> None:
     pattern = rule["EventPattern"]
     assert pattern["detail-type"] == ["Object Created"]
     assert pattern["detail"]["bucket"]["name"] == [{"Ref": bucket_id}]
-    assert {"prefix": "imports/"} in pattern["detail"]["object"]["key"]  # and captured sources' (test_capture)
+    assert {"prefix": "imports/"} in pattern["detail"]["object"]["key"]  # and captured sources' (test_capture_stack)
     (target,) = rule["Targets"]
     assert target["Arn"] == {"Fn::GetAtt": [function_id, "Arn"]}
     function = synth.resources[function_id]["Properties"]
