@@ -70,7 +70,11 @@ def _operation(route: Route, operation_id: str) -> dict[str, Any]:
     ]
     success: dict[str, Any] = {"description": route.answer}
     if route.response is not None:
-        success["content"] = {"application/json": {"schema": route.response}}
+        # A schema written in the route's row is named after its operation (a generated client
+        # makes one typed model per named schema).
+        schema = route.response if "$ref" in route.response else {"$ref": "#/components/schemas/"
+                                                                   + inline_schema_name(operation_id)}
+        success["content"] = {"application/json": {"schema": schema}}
     errors = set(route.errors) | ({404} if route.path_params else set())
     if not route.public:
         errors |= set(_AUTHENTICATED_ERRORS)
@@ -98,8 +102,14 @@ def _event_schemas() -> dict[str, Any]:
     return json.loads(text)
 
 
+def inline_schema_name(operation_id: str) -> str:
+    """The component name of an answer schema written inline in a route's row."""
+    return "".join(part.capitalize() for part in operation_id.split("_")) + "Answer"
+
+
 def document() -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
+    inline: dict[str, Any] = {}
     seen: set[str] = set()
     for route in ROUTES:
         operation_id = route.operation
@@ -107,6 +117,8 @@ def document() -> dict[str, Any]:
             operation_id = route.operation + "_" + "_".join(p for p in route.path.split("/") if p and "{" not in p)
         seen.add(operation_id)
         paths.setdefault(route.path, {})[route.method.lower()] = _operation(route, operation_id)
+        if route.response is not None and "$ref" not in route.response:
+            inline[inline_schema_name(operation_id)] = route.response
     scopes = "; ".join(f"`{name}`: {text}" for name, text in SCOPES.items())
     roles = "; ".join(f"`{name}`: {text}" for name, text in ROLES.items())
     return {
@@ -135,6 +147,7 @@ def document() -> dict[str, Any]:
             "schemas": {
                 **_event_schemas(),
                 **SCHEMAS,
+                **inline,
                 "Error": {
                     "type": "object",
                     "required": ["error", "message"],

@@ -34,7 +34,8 @@ SUBPROCESS_TIMEOUT_SECONDS = 900  # a synth or a test run on a busy machine; nor
 ROUTE = '''    Route(
         "GET", "/v1/import-reports", "import_reports", "list_reports", roles=frozenset({"admin", "auditor"}),
         summary="The import reports in the landing bucket (the first 100 by name).",
-        response={"type": "object", "required": ["reports"], "properties": {"reports": {"type": "array"}}},
+        response={"type": "object", "required": ["reports"], "properties": {"reports": {
+            "type": "array", "items": {"type": "object"}}}},
         answer="Each report's file and state.",
     ),
 '''

@@ -61,6 +61,10 @@ WITHHELD_RUNS = (
 
 # Declared actions no run here can show to be needed, with the path on AWS that needs them.
 NEEDED_ONLY_IN_RECOVERY = {
+    ("queries", "s3:GetObject", "compacted/*"): "a named query over a compacted day reads its compacted files "
+    "(tests/integration/test_compaction_local.py runs one through the API after `mlaudit compact`)",
+    ("monitors", "s3:GetObject", "compacted/*"): "a monitor whose window covers a compacted day reads its "
+    "compacted files (no day is closed during this run)",
     ("writer", "s3:GetObject", "events/*"): "a redelivered pack whose Parquet file was already written is "
     "checked with HeadObject (a crash between the put and the ledger write; the fault suite of issue #16)",
     ("ingest", "dynamodb:PutItem", None): "a pack whose SendMessageBatch failed without an answer is superseded "
@@ -160,6 +164,13 @@ OTHER_DRIVERS = {
     "monitors": "their schedule; a monitor that alarms publishes to the monitors' topic",
     "capture": "SageMaker state changes on the bus (one malformed) and an item written to the captured table",
 }
+# Functions this run cannot drive to use their grants, and why. A gap, not a pass: their
+# grants are checked by synth and cdk-nag only (docs/compaction.md says so).
+NOT_DRIVEN_HERE = {
+    "compaction": "it merges closed days: its schedule runs it at start with its role, when no day is closed "
+                  "yet, and `mlaudit compact` (tests/integration/test_compaction_local.py) runs with the "
+                  "operator's credentials",
+}
 
 
 def _start_query(run: Run, route: Route) -> requests.Response:
@@ -182,7 +193,8 @@ def driver(route: Route) -> Callable[[Run, Route], Any] | None:
 def not_driven() -> list[str]:
     missing = [f"route {r.method} {r.path} (function {r.function})" for r in ROUTES if driver(r) is None]
     driven = {r.function for r in ROUTES} | set(OTHER_DRIVERS)
-    return missing + [f"function {spec.name}" for spec in FUNCTIONS if spec.name not in driven]
+    return missing + [f"function {spec.name}" for spec in FUNCTIONS
+                      if spec.name not in driven and spec.name not in NOT_DRIVEN_HERE]
 
 
 def test_every_route_and_every_function_is_driven() -> None:
@@ -393,7 +405,7 @@ def test_every_declared_action_is_needed(full_run: dict[str, Any]) -> None:
     """Drop any one action from any declaration: some call the run made is then denied."""
     arns = {Resource[name]: arn for name, arn in full_run["report"]["arns"].items()}
     unneeded = []
-    for spec in (*FUNCTIONS, *SERVICE_ROLES):
+    for spec in (s for s in (*FUNCTIONS, *SERVICE_ROLES) if s.name not in NOT_DRIVEN_HERE):
         needs = [Need(action, resource) for action, resource in full_run["report"]["functions"][spec.name]["allowed"]]
         for index, grant in enumerate(spec.grants):
             for action in grant.actions:
