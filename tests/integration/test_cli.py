@@ -107,7 +107,7 @@ def test_query_prints_a_table_csv_or_json(stack):
 def test_verify_shows_progress_and_a_summary(stack):
     shown = mlaudit("verify", "--config", stack["config"])
     assert shown.returncode == 0, shown.stdout + shown.stderr
-    assert "files" in shown.stderr and "[" in shown.stderr  # the progress bar
+    assert "files" in shown.stderr  # the files read so far, as the verifier goes
     assert "events checked" in shown.stdout and shown.stdout.rstrip().endswith("OK: no problem found")
 
 

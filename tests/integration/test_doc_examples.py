@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import requests
 import yaml
 from mlaudit.layout import parse_partition
 from mlaudit.parquet import read_parquet_bytes
@@ -390,7 +391,7 @@ def test_import_example(local_stack, tmp_path):
     done = subprocess.run([sys.executable, *command[1:]], cwd=tmp_path, capture_output=True, text=True, timeout=900,
                           env={**os.environ, "PYTHONPATH": f"{REPO / 'lambdas'}:{REPO}"}, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "10 accepted, 0 rejected (dq pass 10, warn 0, fail 0)" in done.stdout, done.stdout
+    assert "10 accepted, 0 rejected, 0 already stored (dq pass 10, warn 0, fail 0)" in done.stdout, done.stdout
 
 
 def test_verify_example(local_stack, tmp_path):
@@ -399,6 +400,15 @@ def test_verify_example(local_stack, tmp_path):
     kms = client.aws_client(local_stack, "kms")
     (tmp_path / "checkpoint.pem").write_bytes(kms_public_key_pem(kms, local_stack["signing_key_id"]))
     (tmp_path / "entry.pem").write_bytes(kms_public_key_pem(kms, local_stack["entry_key_id"]))
+    (tmp_path / "seal.pem").write_bytes(kms_public_key_pem(kms, local_stack["seal_key_id"]))
+    # Something to verify, whichever examples ran before on this stack.
+    event = {"event_type": "prediction", "occurred_at": datetime.now(UTC).isoformat(), "workload": "doc-verify",
+             "model_id": "churn", "prediction_id": f"verify-{uuid.uuid4().hex[:8]}", "prediction_score": 0.5,
+             "features": {"tenure": 1}}
+    sent = requests.post(local_stack["api_url"] + "/v1/events", json={"events": [event]}, timeout=60,
+                         headers={"Authorization": f"Bearer {client.machine_token(local_stack)}"})
+    assert sent.status_code == 202, sent.text
+    drained(local_stack)
     text = block("docs/integrity.md", "python -m mlaudit.integrity.verify --bucket <audit bucket> \\").code
     text = text.replace("<audit bucket>", local_stack["bucket"]).replace("<witness bucket>",
                                                                            local_stack["witness_bucket"])

@@ -79,7 +79,13 @@ def test_admins_and_auditors_read_the_settings_in_force(local_stack, user_tokens
     started = datetime.now(UTC) - timedelta(seconds=1)  # other tests read the config too
     answer = call(local_stack, "GET", "/v1/config", user_tokens("admin")["id_token"])
     assert answer.status_code == 200, answer.text
-    assert answer.json()["settings"] == json.loads(Settings.from_cdk_json().model_dump_json())
+    settings = answer.json()["settings"]
+    # The local stack switches capture on (its SageMaker rule and captured table): the rest is cdk.json's.
+    assert settings["capture_sagemaker"] is True
+    assert "table/predictions/stream/" in settings["capture_dynamodb_stream_arn"]
+    expected = json.loads(Settings.from_cdk_json().model_dump_json())
+    assert settings == {**expected, "capture_sagemaker": True,
+                        "capture_dynamodb_stream_arn": settings["capture_dynamodb_stream_arn"]}
     assert call(local_stack, "GET", "/v1/config", user_tokens("analyst")["id_token"]).status_code == 403
     drained(local_stack)
     reads = [r for r in lake_rows(local_stack, "") if r["event_type"] == "audit_access" and r["resource"] == "config"
