@@ -5,18 +5,15 @@ file itself, so it can show the name where it came from: on this machine, to its
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from pathlib import Path
 from typing import Any
 
+from mlaudit.errors import name_digest
+
 MASKED = re.compile(r"<name sha256:([0-9a-f]{8})>")
 MAX_LINES = 1_000  # rejected lines whose names are read back (the summary shows 20)
-
-
-def digest(name: str) -> str:
-    return hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:8]
 
 
 def unmask(text: str, names: dict[str, str]) -> str:
@@ -43,7 +40,7 @@ def own_names(path: Path, report: dict[str, Any]) -> dict[str, str]:
                         continue
                 if number >= max(lines):
                     break
-    return {digest(name): name for name in names}
+    return {name_digest(name): name for name in names}
 
 
 def _keys(value: Any, into: set[str]) -> None:

@@ -587,22 +587,13 @@ class LocalStack:
         if self.landing is not None:
             self.landing.stop()
             self.landing = None
-        for thread in (self.capture_deliveries, self.capture_pipe):
+        # The capture feeds and the schedules (EventBridge's side): each stops after its run.
+        for thread in (self.capture_deliveries, self.capture_pipe, self.checkpoints, self.monitor_runs,
+                       self.recoveries, self.compaction_runs):
             if thread is not None:
                 thread.stop()
         self.capture_deliveries = self.capture_pipe = None
-        if self.checkpoints is not None:
-            self.checkpoints.stop()
-            self.checkpoints = None
-        if self.monitor_runs is not None:
-            self.monitor_runs.stop()
-            self.monitor_runs = None
-        if self.recoveries is not None:
-            self.recoveries.stop()
-            self.recoveries = None
-        if self.compaction_runs is not None:
-            self.compaction_runs.stop()
-            self.compaction_runs = None
+        self.checkpoints = self.monitor_runs = self.recoveries = self.compaction_runs = None
         if self.alarm_actions is not None:
             self.alarm_actions.stop()
             self.alarm_actions = None

@@ -19,8 +19,12 @@ def masked_name(name: Any) -> str:
     """A caller-chosen name (a field or key) in an error: never echoed, which could be
     personal data, but named by the first 8 hex digits of its UTF-8 SHA-256, which the
     caller can compute to find it."""
-    digest = hashlib.sha256(str(name).encode("utf-8", "surrogatepass")).hexdigest()[:8]
-    return f"<name sha256:{digest}>"
+    return f"<name sha256:{name_digest(name)}>"
+
+
+def name_digest(name: Any) -> str:
+    """What `masked_name` shows of a name (the CLI computes it to show the user's own)."""
+    return hashlib.sha256(str(name).encode("utf-8", "surrogatepass")).hexdigest()[:8]
 
 
 class DomainError(Exception):
