@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pyarrow as pa
@@ -38,8 +38,13 @@ NAMESPACE = f"pytest-{uuid.uuid4().hex[:8]}"
 TODAY = datetime.now(UTC).date().isoformat()
 
 
-def now() -> str:
-    return datetime.now(UTC).isoformat()
+STARTED = datetime.now(UTC)
+
+
+def now(seconds: int = 0) -> str:
+    """Event times a second apart where order matters: two events made in the same
+    millisecond would sort either way once stored."""
+    return (STARTED + timedelta(seconds=seconds)).isoformat()
 
 
 def transport(config: dict[str, Any], endpoint: str = "v1/lineage") -> HttpTransport:
@@ -67,7 +72,7 @@ def run_events(run_id: str) -> list[RunEvent]:
     })]
     return [
         RunEvent(eventType=RunState.START, eventTime=now(), run=Run(runId=run_id), job=job, inputs=inputs),
-        RunEvent(eventType=RunState.COMPLETE, eventTime=now(), run=Run(runId=run_id), job=job,
+        RunEvent(eventType=RunState.COMPLETE, eventTime=now(1), run=Run(runId=run_id), job=job,
                  inputs=inputs, outputs=outputs),
     ]
 
@@ -100,7 +105,7 @@ def sent(local_stack: dict[str, Any]) -> dict[str, Any]:
     statuses = [transport(local_stack).emit(event).status_code for event in events]
     # The clients' default endpoint (Marquez's) works too.
     statuses.append(transport(local_stack, "api/v1/lineage").emit(
-        RunEvent(eventType=RunState.RUNNING, eventTime=now(), run=Run(runId=run_id),
+        RunEvent(eventType=RunState.RUNNING, eventTime=now(2), run=Run(runId=run_id),
                  job=Job(namespace=NAMESPACE, name="features.build"))).status_code)
     drained(local_stack)
     return {"run_id": run_id, "statuses": statuses, "rows": lineage_rows(local_stack)}
