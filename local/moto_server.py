@@ -31,6 +31,31 @@ FAKE_CREDENTIALS = {
 START_SECONDS = 300  # generous: a new interpreter imports moto on a busy machine
 
 
+def list_versions_without_copying_bodies() -> None:
+    """moto answers each ListObjectVersions by deep-copying every version of every key in the
+    bucket, bodies included; a body over 5 MB is copied to a temporary file. The landing
+    watcher lists three prefixes every half second, so a session that once imported a
+    20 MB file wrote 240 MB a second, and the copies, freed only by the garbage collector,
+    held 50 GB of deleted files open until the disk filled (issue 21). A listing needs
+    each version's metadata only: the copy made here shares none of the body and carries
+    the version's ETag and size. Nothing else in moto deep-copies a key."""
+    import tempfile  # noqa: PLC0415 - in the server's process only
+
+    from moto.s3.models import FakeKey  # noqa: PLC0415 - in the server's process only
+
+    def listed_copy(key: FakeKey, memo: dict) -> FakeKey:
+        key.etag  # noqa: B018 - computes and keeps the ETag from the body, before the copy has none
+        listed = object.__new__(FakeKey)
+        listed.__dict__.update(key.__dict__)
+        listed._value_buffer = tempfile.SpooledTemporaryFile(max_size=1)  # noqa: SIM115 - empty, closed by moto's dispose
+        listed.lock = threading.Lock()
+        listed.multipart = None  # the copy's disposal must not close the original's parts
+        listed.disposed = False
+        return listed
+
+    FakeKey.__deepcopy__ = listed_copy
+
+
 class MotoServer:
     def __init__(self) -> None:
         self._process: subprocess.Popen[str] | None = None
@@ -77,6 +102,7 @@ def _serve(parent: int) -> None:
     """moto's threaded server until SIGTERM, or until the parent is gone."""
     from moto.server import ThreadedMotoServer  # noqa: PLC0415 - in the server's process only
 
+    list_versions_without_copying_bodies()
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
