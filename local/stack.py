@@ -203,6 +203,7 @@ class LocalStack:
             # Lambda's Invoke API (local/invoke.py): each function runs with its own role.
             "lambda_endpoint_url": lambda_server.url,
             "compaction_function": f"{self.settings.name_prefix}-compaction",
+            "glue_database": self.names[Resource.GLUE_DATABASE],
             "region": self.region,
             "account_id": resources.account_id,
             "api_id": emulator.api_id,

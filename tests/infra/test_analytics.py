@@ -7,8 +7,8 @@ import json
 from collections.abc import Iterator
 
 import pytest
-from mlaudit.events import EventType
 from mlaudit import events_view
+from mlaudit.events import EventType
 from mlaudit.events_view import COMPACTED_TABLE, NOTHING_COMPACTED, VIEW, WRITTEN_TABLE
 from mlaudit.layout import COMPACTED_PREFIX, EVENTS_PREFIX, PARTITION_KEYS, glue_columns
 from mlaudit.queries.catalog import load_catalog, quicksight_sql
@@ -98,7 +98,8 @@ def test_only_the_compaction_function_may_update_the_catalog(synth: Synth) -> No
         for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
             actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
             if any(a.startswith("glue:") and a not in ("glue:GetTable", "glue:GetDatabase") for a in actions):
-                resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+                resources = statement["Resource"]
+                resources = resources if isinstance(resources, list) else [resources]
                 holders.setdefault(logical_id, []).extend(json.dumps(r) for r in resources)
     assert set(holders) == {synth.logical_id("Integrity/Compaction/Role/DefaultPolicy")}
     (resources,) = holders.values()
