@@ -62,6 +62,9 @@ WITHHELD_RUNS = (
 
 # Declared actions no run here can show to be needed, with the path on AWS that needs them.
 NEEDED_ONLY_IN_RECOVERY = {
+    ("compaction", "s3:GetObject", "compacted/*"): "a run that stopped after storing a compacted file and before "
+    "logging it: the next run's create of the same bytes finds it and reads it back to compare (S3Bucket.put; "
+    "tests/unit/test_compaction.py's crash half-way)",
     ("writer", "s3:GetObject", "events/*"): "a redelivered pack whose Parquet file was already written is "
     "checked with HeadObject (a crash between the put and the ledger write; the fault suite of issue #16)",
     ("ingest", "dynamodb:PutItem", None): "a pack whose SendMessageBatch failed without an answer is superseded "
@@ -222,6 +225,11 @@ def drive_every_function(config: dict[str, Any], *, expect_ok: bool) -> Run:
         time.sleep(4)  # let the writer and the signer try
     run.imports = _drop_file(config, expect_ok)  # before the routes: a landed file's report may be read
     run.captured = _capture(config, expect_ok)
+    if expect_ok:  # a named query over today's written files, then over its compacted ones (the route's)
+        query = requests.post(config["api_url"] + "/v1/queries/prediction_volume_latency", timeout=60,
+                              headers=client.bearer(run.people["analyst"]),
+                              json={"parameters": {"from_date": TODAY, "to_date": TODAY}})
+        assert query.status_code == 202, query.text
     run.compacted = _compact(config, expect_ok)  # before the routes: their queries read the compacted day
     for route in ROUTES:
         if (route.method, route.path) != ("POST", "/v1/events"):
