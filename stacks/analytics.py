@@ -134,11 +134,15 @@ class Analytics(Construct):
         # a compacted day from its compacted files, every other day from its written files.
         self.tables = {
             name: self._table(construct_id, name, root, audit_bucket.bucket_name)
-            for construct_id, (name, root) in zip(("EventsTable", "CompactedTable"), TABLE_ROOTS.items(), strict=True)
+            for construct_id, (name, root) in zip(("WrittenTable", "CompactedTable"), TABLE_ROOTS.items(), strict=True)
         }
+        # The view keeps the construct id (and so the logical id) of the table it replaces: on
+        # a stack deployed before it, CloudFormation updates the Glue table `events` in place
+        # into the view (same name), instead of creating a second `events` while the old one
+        # still exists (Glue refuses a name twice; the old would only go in the cleanup phase).
         self.view = self.table = glue.CfnTable(
             self,
-            "EventsView",
+            "EventsTable",
             catalog_id=stack.account,
             database_name=self.database_name,
             table_input=view_input_property(self.database_name),
