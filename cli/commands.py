@@ -224,42 +224,22 @@ def run_verify(args: argparse.Namespace) -> int:
 
 
 def run_compact(args: argparse.Namespace) -> int:
+    """The compaction function, with its own role, at once: the deployed one, or the local
+    stack's (through its Lambda Invoke endpoint, local/invoke.py)."""
     target = Target.from_args(args)
-    if target.local is not None:
-        done = _compact_here(target, args.through)
-    else:  # a deployed stack: its function, with its role, at once
-        payload = {"every": True, **({"through": args.through} if args.through else {})}
-        answer = target.client("lambda").invoke(
-            FunctionName=target.name("compaction_function", "CompactionFunctionName"),
-            Payload=json.dumps(payload).encode())
-        body = json.loads(answer["Payload"].read() or b"{}")
-        if answer.get("FunctionError"):
-            raise CommandError(f"the compaction function failed: {body.get('errorMessage', body)}")
-        done = body
+    payload = {"every": True, **({"through": args.through} if args.through else {})}
+    answer = target.client("lambda").invoke(
+        FunctionName=target.name("compaction_function", "CompactionFunctionName"),
+        Payload=json.dumps(payload).encode())
+    done = json.loads(answer["Payload"].read() or b"{}")
+    if answer.get("FunctionError"):
+        raise CommandError(f"the compaction function failed: {done.get('errorMessage', done)}")
     if args.json:
         print(json.dumps(done, indent=1))
     else:
-        print(table(["measure", "value"], [[name.replace("_", " "), f"{value:,}"] for name, value in done.items()]))
+        print(table(["measure", "value"], [[name.replace("_", " "), f"{value:,}" if isinstance(value, int) else
+                                            str(value)] for name, value in done.items()]))
     return 0
-
-
-def _compact_here(target: Target, through: str | None) -> dict[str, Any]:
-    """The local stack: the compaction the scheduled function runs, with the stack's keys."""
-    from mlaudit.adapters.bucket import S3Bucket  # noqa: PLC0415
-    from mlaudit.compaction import Compactor, summary  # noqa: PLC0415
-    from mlaudit.integrity import records  # noqa: PLC0415
-    from mlaudit.integrity.signing import KmsSigner  # noqa: PLC0415
-    from mlaudit.integrity.sink import IntegritySink  # noqa: PLC0415
-    from mlaudit.settings import Settings  # noqa: PLC0415
-
-    local = target.local or {}
-    settings = Settings.from_cdk_json()
-    bucket = S3Bucket(target.client("s3"), local["bucket"], local.get("kms_key_arn"))
-    sink = IntegritySink(bucket, log_id=records.log_id(local["bucket"]), require_genesis=True,
-                         entry_signer=KmsSigner(target.client("kms"), local["entry_key_id"]))
-    compactor = Compactor(bucket, sink, max_rows=settings.compaction_max_rows, late_days=settings.compaction_late_days,
-                          delay=timedelta(hours=settings.compaction_delay_hours))
-    return summary(compactor.run(every=True, through=through))
 
 
 def summary_table(report: Any, seconds: float) -> str:

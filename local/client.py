@@ -12,6 +12,7 @@ from typing import Any
 
 import boto3
 import requests
+from botocore.config import Config
 from mlaudit.routes import RESOURCE_SERVER
 
 from local.moto_server import FAKE_CREDENTIALS
@@ -60,6 +61,15 @@ def bearer(token: str) -> dict[str, str]:
 
 
 def aws_client(config: dict[str, Any], service: str) -> Any:
+    """A client for the local stack's AWS: moto, and for Lambda's Invoke API the stack's own
+    endpoint (local/invoke.py; a function's run may take minutes, as on AWS)."""
+    if service == "lambda" and config.get("lambda_endpoint_url"):
+        return boto3.session.Session(region_name=config["region"]).client(
+            service, endpoint_url=config["lambda_endpoint_url"],
+            config=Config(read_timeout=900, retries={"max_attempts": 0}),
+            aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+            aws_session_token=FAKE_CREDENTIALS["AWS_SESSION_TOKEN"])
     return boto3.session.Session(region_name=config["region"]).client(
         service, endpoint_url=config["aws_endpoint_url"],
         aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],

@@ -271,12 +271,14 @@ def _dynamodb(operation: str, params: dict[str, Any], world: World) -> list[Need
 
 
 def _glue(operation: str, params: dict[str, Any], world: World) -> list[Need]:
-    """Glue authorizes a table read on the catalog, the database and the table."""
+    """Glue authorizes a table read or update on the catalog, the database and the table."""
     base = f"arn:aws:glue:{world.region}:{world.account}"
-    database = params.get("DatabaseName") if operation == "GetTable" else params.get("Name")
+    database = params.get("DatabaseName") if operation in ("GetTable", "UpdateTable") else params.get("Name")
     found = [Need(f"glue:{operation}", f"{base}:catalog"), Need(f"glue:{operation}", f"{base}:database/{database}")]
     if operation == "GetTable":
         found.append(Need(f"glue:{operation}", f"{base}:table/{database}/{params.get('Name')}"))
+    elif operation == "UpdateTable":
+        found.append(Need(f"glue:{operation}", f"{base}:table/{database}/{params.get('TableInput', {}).get('Name')}"))
     return found
 
 

@@ -115,6 +115,7 @@ def create_resources(
         Name=name(Resource.ALARM_TOPIC), Attributes={"KmsMasterKeyId": key_id},
     )["TopicArn"]
     results_bucket = _results_bucket(clients("s3"), name(Resource.RESULTS_BUCKET), key_arn)
+    _glue(clients("glue"), name(Resource.GLUE_DATABASE), bucket)
     landing_bucket = _landing_bucket(clients("s3"), name(Resource.LANDING_BUCKET), key_arn)
     visibility = overrides.visibility_timeout_seconds or settings.queue_visibility_timeout_seconds
     queue_url, queue_arn, dlq_url, dlq_arn = _queues(
@@ -204,6 +205,24 @@ def _seal_key(kms: Any, prefix: str) -> str:
     )["KeyMetadata"]
     kms.create_alias(AliasName=seal_key_alias(prefix), TargetKeyId=key["KeyId"])
     return key["KeyId"]
+
+
+def _glue(glue: Any, database: str, bucket: str) -> None:
+    """The catalog as stacks/analytics.py declares it: the tables over events/ and compacted/
+    and the `events` view (moto stores them and runs no query: the local engine reads the
+    view's compacted-through date, local/athena/lake.py)."""
+    from mlaudit import events_view  # noqa: PLC0415
+    from mlaudit.layout import PARTITION_KEYS, glue_columns  # noqa: PLC0415
+
+    glue.create_database(DatabaseInput={"Name": database, "Description": "mlaudit audit trail"})
+    for table, root in events_view.TABLE_ROOTS.items():
+        glue.create_table(DatabaseName=database, TableInput={
+            "Name": table, "TableType": "EXTERNAL_TABLE",
+            "PartitionKeys": [{"Name": n, "Type": t} for n, t in PARTITION_KEYS],
+            "StorageDescriptor": {"Location": f"s3://{bucket}/{root}",
+                                  "Columns": [{"Name": c["name"], "Type": c["type"]} for c in glue_columns()]}})
+    glue.create_table(DatabaseName=database,
+                      TableInput=events_view.view_input(database, events_view.NOTHING_COMPACTED))
 
 
 def _witness_bucket(s3: Any, settings: Settings, name: str, key_arn: str) -> str:

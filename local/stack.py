@@ -31,7 +31,7 @@ from mlaudit.resources import Attr, Kind, Resource
 from mlaudit.routes import LOCAL_STAGE
 from mlaudit.settings import FUNCTION_RUNTIME_ENVIRONMENT, Settings
 
-from local import api, oauth, policy
+from local import api, invoke, oauth, policy
 from local.capture import EventBridgeDeliveries, StreamPipe
 from local.faults import FaultPlan
 from local.httpd import BackgroundServer
@@ -148,6 +148,12 @@ class LocalStack:
             load_handler=self.handler,
         )
         api_server = self._serve(api.handler_class(self._counted(emulator, "api_proxy")), "api")
+        # Lambda's Invoke API, for what invokes a function directly (`mlaudit compact`, tests).
+        invoker = invoke.Invoker(
+            self.settings.name_prefix,
+            lambda name: BY_NAME[name].timeout(self.settings) if name in BY_NAME else None,
+            region=self.region, account_id=resources.account_id, load_handler=self.handler)
+        lambda_server = self._serve(invoke.handler_class(invoker), "lambda")
         if self.run_poller:
             # Lambda's event source polls with the writer's role.
             self.poller = WriterPoller(
@@ -194,6 +200,10 @@ class LocalStack:
             "api_url": f"{api_server.url}/{STAGE}",
             "token_url": f"{token_server.url}{oauth.TOKEN_PATH}",
             "aws_endpoint_url": moto_url,
+            # Lambda's Invoke API (local/invoke.py): each function runs with its own role.
+            "lambda_endpoint_url": lambda_server.url,
+            "compaction_function": f"{self.settings.name_prefix}-compaction",
+            "glue_database": self.names[Resource.GLUE_DATABASE],
             "region": self.region,
             "account_id": resources.account_id,
             "api_id": emulator.api_id,
@@ -262,8 +272,8 @@ class LocalStack:
             Resource.WORKGROUP: f"arn:aws:athena:{base}:workgroup/{self.names[Resource.WORKGROUP]}",
             Resource.GLUE_CATALOG: f"arn:aws:glue:{base}:catalog",
             Resource.GLUE_DATABASE: f"arn:aws:glue:{base}:database/{self.names[Resource.GLUE_DATABASE]}",
-            Resource.EVENTS_GLUE_TABLE: (f"arn:aws:glue:{base}:table/{self.names[Resource.GLUE_DATABASE]}/"
-                                         f"{self.names[Resource.EVENTS_GLUE_TABLE]}"),
+            **{table: f"arn:aws:glue:{base}:table/{self.names[Resource.GLUE_DATABASE]}/{self.names[table]}"
+               for table in (Resource.EVENTS_GLUE_TABLE, Resource.WRITTEN_GLUE_TABLE, Resource.COMPACTED_GLUE_TABLE)},
             Resource.USER_POOL: f"arn:aws:cognito-idp:{base}:userpool/{r.user_pool_id}",
             Resource.ALARM_TOPIC: r.alarm_topic_arn,
             Resource.IMPORTS_DEAD_LETTER_QUEUE: r.imports_dlq_arn,
@@ -546,14 +556,20 @@ class LocalStack:
 
         if self._query_cache is None:
             self._query_cache = tempfile.mkdtemp(prefix="mlaudit-athena-")
+        from mlaudit.events_view import GlueView  # noqa: PLC0415
+
         clients, names = self.function_clients(spec.name), self.names
+        # The days Athena's `events` view reads from compacted/ (its date, read with the role).
+        view = GlueView(clients("glue"), names[Resource.GLUE_DATABASE])
         lake = self._counted_lake(
-            spec.name, S3Lake(clients("s3"), resources.bucket, os.path.join(self._query_cache, spec.name)))
+            spec.name, S3Lake(clients("s3"), resources.bucket, os.path.join(self._query_cache, spec.name), view))
         engine = AthenaAsCaller(
             self._counted_engine(spec.name, DuckDbEngine(
                 lake, bytes_scanned_cutoff=self.settings.athena_bytes_scanned_cutoff)),
             self.enforcers[spec.name], s3=clients("s3"), workgroup=names[Resource.WORKGROUP],
-            database=names[Resource.GLUE_DATABASE], table=names[Resource.EVENTS_GLUE_TABLE],
+            database=names[Resource.GLUE_DATABASE],
+            tables=tuple(names[t] for t in (Resource.EVENTS_GLUE_TABLE, Resource.WRITTEN_GLUE_TABLE,
+                                            Resource.COMPACTED_GLUE_TABLE)),
             lake_bucket=resources.bucket, results_bucket=resources.results_bucket,
         )
         return lambda catalog, env: engine

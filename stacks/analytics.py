@@ -1,5 +1,6 @@
-"""Analytics: the Glue table over events/ (columns generated from the event
-contract, partition projection so no crawler or MSCK is ever needed), an Athena
+"""Analytics: the Glue tables over events/ and compacted/ (columns generated from the event
+contract, partition projection so no crawler or MSCK is ever needed) and the `events` view
+that reads each day from one of them (mlaudit.events_view), an Athena
 workgroup with enforced, encrypted results, and opt-in QuickSight: a data source on the
 workgroup, a data set on the events table and one per named view, and a dashboard from
 the definition in stacks/quicksight/dashboard.json."""
@@ -19,6 +20,7 @@ from aws_cdk import aws_quicksight as quicksight
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 from mlaudit.contract import EventType
+from mlaudit.events_view import NOTHING_COMPACTED, TABLE_ROOTS, VIEW, view_input
 from mlaudit.functions import RUN_ATHENA_QUERIES, Grant
 from mlaudit.layout import EVENTS_PREFIX, PARTITION_KEYS, glue_columns
 from mlaudit.queries.catalog import QuerySpec, load_catalog, quicksight_sql
@@ -28,7 +30,7 @@ from mlaudit.settings import Settings
 from stacks.functions import ResourceMap
 from stacks.storage import encrypted_bucket
 
-EVENTS_TABLE = "events"
+EVENTS_TABLE = VIEW  # what readers name: the view (mlaudit.events_view)
 # First day partition projection considers; queries name a date range, so older is harmless.
 PROJECTION_START = "2024-01-01"
 # Query results may hold personal data in clear: keep them briefly.
@@ -65,7 +67,27 @@ QUICKSIGHT_GRANTS = (
 )
 
 
-def projection_parameters(bucket_name: str) -> dict[str, str]:
+def view_input_property(database: str) -> glue.CfnTable.TableInputProperty:
+    """The `events` view as the template declares it: nothing compacted yet. The compaction
+    function moves it on (glue:UpdateTable); a deploy that changes it puts this back, which
+    reads every day from events/ (correct, slower) until the function's next run."""
+    given = view_input(database, NOTHING_COMPACTED)
+    return glue.CfnTable.TableInputProperty(
+        name=given["Name"],
+        description=given["Description"],
+        table_type=given["TableType"],
+        parameters=given["Parameters"],
+        view_original_text=given["ViewOriginalText"],
+        view_expanded_text=given["ViewExpandedText"],
+        storage_descriptor=glue.CfnTable.StorageDescriptorProperty(
+            columns=[glue.CfnTable.ColumnProperty(name=c["Name"], type=c["Type"])
+                     for c in given["StorageDescriptor"]["Columns"]],
+            serde_info=glue.CfnTable.SerdeInfoProperty(),
+        ),
+    )
+
+
+def projection_parameters(bucket_name: str, root: str = EVENTS_PREFIX) -> dict[str, str]:
     date_key, type_key = (name for name, _ in PARTITION_KEYS)
     return {
         "classification": "parquet",
@@ -79,7 +101,7 @@ def projection_parameters(bucket_name: str) -> dict[str, str]:
         f"projection.{type_key}.type": "enum",
         f"projection.{type_key}.values": ",".join(t.value for t in EventType),
         "storage.location.template": (
-            f"s3://{bucket_name}/{EVENTS_PREFIX}{date_key}=${{{date_key}}}/{type_key}=${{{type_key}}}/"
+            f"s3://{bucket_name}/{root}{date_key}=${{{date_key}}}/{type_key}=${{{type_key}}}/"
         ),
     }
 
@@ -108,32 +130,25 @@ class Analytics(Construct):
             ),
         )
         self.database_name = glue_database_name(prefix)
-        self.table = glue.CfnTable(
+        # Two tables, one over each root, and the view every reader names (mlaudit.events_view):
+        # a compacted day from its compacted files, every other day from its written files.
+        self.tables = {
+            name: self._table(construct_id, name, root, audit_bucket.bucket_name)
+            for construct_id, (name, root) in zip(("WrittenTable", "CompactedTable"), TABLE_ROOTS.items(), strict=True)
+        }
+        # The view keeps the construct id (and so the logical id) of the table it replaces: on
+        # a stack deployed before it, CloudFormation updates the Glue table `events` in place
+        # into the view (same name), instead of creating a second `events` while the old one
+        # still exists (Glue refuses a name twice; the old would only go in the cleanup phase).
+        self.view = self.table = glue.CfnTable(
             self,
             "EventsTable",
             catalog_id=stack.account,
             database_name=self.database_name,
-            table_input=glue.CfnTable.TableInputProperty(
-                name=EVENTS_TABLE,
-                description="One row per audit event (mlaudit event contract v1)",
-                table_type="EXTERNAL_TABLE",
-                parameters=projection_parameters(audit_bucket.bucket_name),
-                partition_keys=[glue.CfnTable.ColumnProperty(name=n, type=t) for n, t in PARTITION_KEYS],
-                storage_descriptor=glue.CfnTable.StorageDescriptorProperty(
-                    location=f"s3://{audit_bucket.bucket_name}/{EVENTS_PREFIX}",
-                    input_format="org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
-                    output_format="org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat",
-                    serde_info=glue.CfnTable.SerdeInfoProperty(
-                        serialization_library="org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"
-                    ),
-                    columns=[
-                        glue.CfnTable.ColumnProperty(name=c["name"], type=c["type"]) for c in glue_columns()
-                    ],
-                    compressed=True,
-                ),
-            ),
+            table_input=view_input_property(self.database_name),
         )
-        self.table.node.add_dependency(self.database)
+        for table in self.tables.values():
+            self.view.node.add_dependency(table)
 
         self.results_bucket = encrypted_bucket(
             self,
@@ -172,6 +187,36 @@ class Analytics(Construct):
                 ),
             ),
         )
+
+    def _table(self, construct_id: str, name: str, root: str, bucket_name: str) -> glue.CfnTable:
+        table = glue.CfnTable(
+            self,
+            construct_id,
+            catalog_id=Stack.of(self).account,
+            database_name=self.database_name,
+            table_input=glue.CfnTable.TableInputProperty(
+                name=name,
+                description=f"One row per audit event in {root} (mlaudit event contract v1); read through the "
+                            f"`{VIEW}` view",
+                table_type="EXTERNAL_TABLE",
+                parameters=projection_parameters(bucket_name, root),
+                partition_keys=[glue.CfnTable.ColumnProperty(name=n, type=t) for n, t in PARTITION_KEYS],
+                storage_descriptor=glue.CfnTable.StorageDescriptorProperty(
+                    location=f"s3://{bucket_name}/{root}",
+                    input_format="org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
+                    output_format="org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat",
+                    serde_info=glue.CfnTable.SerdeInfoProperty(
+                        serialization_library="org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"
+                    ),
+                    columns=[
+                        glue.CfnTable.ColumnProperty(name=c["name"], type=c["type"]) for c in glue_columns()
+                    ],
+                    compressed=True,
+                ),
+            ),
+        )
+        table.node.add_dependency(self.database)
+        return table
 
     def share_with_quicksight(self, principal_arn: str, resources: ResourceMap) -> None:
         """The QuickSight part (with `quicksight_principal_arn`): a data source on the workgroup

@@ -9,12 +9,13 @@ from collections.abc import Sequence
 from aws_cdk import CfnOutput, Fn, Stack
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
+from mlaudit import events_view
 from mlaudit.functions import FUNCTIONS
 from mlaudit.resources import Attr, Resource
 from mlaudit.routes import ROUTES, Route
 from mlaudit.settings import Settings
 
-from stacks.analytics import EVENTS_TABLE, Analytics
+from stacks.analytics import Analytics
 from stacks.api import Api
 from stacks.capture import Capture
 from stacks.functions import AuditFunction, Layers, ResourceMap
@@ -220,8 +221,10 @@ class MlAuditStack(Stack):
                 service="athena", resource="workgroup", resource_name=analytics.workgroup.name),
             Resource.GLUE_CATALOG: self.format_arn(service="glue", resource="catalog"),
             Resource.GLUE_DATABASE: self.format_arn(service="glue", resource="database", resource_name=database),
-            Resource.EVENTS_GLUE_TABLE: self.format_arn(
-                service="glue", resource="table", resource_name=f"{database}/{EVENTS_TABLE}"),
+            **{resource: self.format_arn(service="glue", resource="table", resource_name=f"{database}/{name}")
+               for resource, name in ((Resource.EVENTS_GLUE_TABLE, events_view.VIEW),
+                                      (Resource.WRITTEN_GLUE_TABLE, events_view.WRITTEN_TABLE),
+                                      (Resource.COMPACTED_GLUE_TABLE, events_view.COMPACTED_TABLE))},
             Resource.USER_POOL: identity.user_pool.user_pool_arn,
         }
         attributes = {

@@ -265,6 +265,7 @@ def build_checkpoint(env: CheckpointEnv, clients: Clients) -> Checkpointer:
 def build_compaction(env: CompactionEnv, clients: Clients) -> Compactor:
     from mlaudit.adapters.bucket import S3Bucket  # noqa: PLC0415
     from mlaudit.compaction import Compactor  # noqa: PLC0415
+    from mlaudit.events_view import GlueView  # noqa: PLC0415
     from mlaudit.integrity import records  # noqa: PLC0415
     from mlaudit.integrity.signing import KmsSigner  # noqa: PLC0415
     from mlaudit.integrity.sink import IntegritySink  # noqa: PLC0415
@@ -275,7 +276,7 @@ def build_compaction(env: CompactionEnv, clients: Clients) -> Compactor:
         IntegritySink(bucket, log_id=records.log_id(env.audit_bucket),
                       entry_signer=KmsSigner(clients("kms"), env.entry_key_id), require_genesis=True),
         max_rows=env.compaction_max_rows, delay=timedelta(hours=env.compaction_delay_hours),
-        late_days=env.compaction_late_days,
+        late_days=env.compaction_late_days, view=GlueView(clients("glue"), env.glue_database),
     )
 
 

@@ -17,18 +17,20 @@ after every type's generations are stored and logged: until then they read the d
 `events/` files, after it its `compacted/` files (`read_roots`). So a crash leaves
 nothing half-visible. Files that arrive for a day after its marker (a writer retry, a
 redrive from the dead-letter queue) are merged by a later run into a further generation;
-until then they are not read.
+until then they are not read. Athena reads through the `events` view, which each run moves
+on to the last day up to which every day is marked (`advance_view`, mlaudit.events_view).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Container, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 
+from mlaudit import events_view
 from mlaudit.integrity import merkle, records, seals
 from mlaudit.layout import COMPACTED_DAYS_PREFIX, COMPACTED_PREFIX, EVENTS_PREFIX, partition_prefix
 
@@ -62,6 +64,12 @@ class Log(Protocol):
                      replaces: dict[str, Any] | None = None) -> int: ...
 
 
+class View(Protocol):
+    """Athena's `events` view (`mlaudit.events_view.GlueView`)."""
+
+    def advance(self, cutoff: str) -> bool: ...
+
+
 def day_marker_key(event_date: str) -> str:
     return f"{COMPACTED_DAYS_PREFIX}{event_date}.json"
 
@@ -78,7 +86,7 @@ def compacted_days(bucket: Any, first: str = "", last: str = "9999-12-31") -> se
     return days
 
 
-def read_root(event_date: str, compacted: set[str]) -> str:
+def read_root(event_date: str, compacted: Container[str]) -> str:
     """Where readers find a day's events: its compacted files once the day is marked."""
     return COMPACTED_PREFIX if event_date in compacted else EVENTS_PREFIX
 
@@ -101,11 +109,13 @@ class Compactor:
     def __init__(
         self, bucket: Bucket, log: Log, *, max_rows: int = DEFAULT_MAX_ROWS,
         delay: timedelta = timedelta(hours=6), late_days: int = 14,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC), view: View | None = None,
     ) -> None:
         """``delay``: how long after its end a day counts as closed. ``late_days``: how far
-        back a run looks again for files that came after their day was compacted."""
+        back a run looks again for files that came after their day was compacted. ``view``:
+        Athena's `events` view, moved on to the days compacted (`advance_view`)."""
         self.bucket = bucket
+        self.view = view
         self.log = log
         self.max_rows = max_rows
         self.delay = delay
@@ -126,11 +136,28 @@ class Compactor:
         before = closed_before(self.clock(), self.delay)
         if through is not None:
             before = max(before, (date.fromisoformat(through) + timedelta(days=1)).isoformat())
-        with_files = sorted(p[len(EVENTS_PREFIX):].split("=", 1)[1].rstrip("/")
-                            for p in self.bucket.children(EVENTS_PREFIX) if p.startswith(f"{EVENTS_PREFIX}event_date="))
+        with_files = self._days_with_events()
         done = compacted_days(self.bucket)
         recent = (date.fromisoformat(before) - timedelta(days=self.late_days)).isoformat()
         return [d for d in with_files if d < before and (every or d not in done or d >= recent)]
+
+    def _days_with_events(self) -> list[str]:
+        return sorted(p[len(EVENTS_PREFIX):].split("=", 1)[1].rstrip("/")
+                      for p in self.bucket.children(EVENTS_PREFIX) if p.startswith(f"{EVENTS_PREFIX}event_date="))
+
+    def compacted_through(self) -> str:
+        """The last day up to which every day with events is compacted (mlaudit.events_view)."""
+        return events_view.compacted_through(self._days_with_events(), compacted_days(self.bucket))
+
+    def advance_view(self) -> str | None:
+        """Point Athena's `events` view at the compacted days (None: no view to move). Run
+        after every run, not only one that marked a day: a deploy may have put back the
+        template's view, and overlapping runs may have left an older date."""
+        if self.view is None:
+            return None
+        cutoff = self.compacted_through()
+        self.view.advance(cutoff)
+        return cutoff
 
     def run(self, *, every: bool = False, through: str | None = None,
             deadline: Callable[[], bool] = lambda: False) -> list[DayResult]:

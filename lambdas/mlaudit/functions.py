@@ -146,6 +146,7 @@ class CompactionEnv(FunctionEnv):
     compaction_delay_hours: int = var(Env.COMPACTION_DELAY_HOURS, Setting("compaction_delay_hours"))
     compaction_late_days: int = var(Env.COMPACTION_LATE_DAYS, Setting("compaction_late_days"))
     compaction_max_rows: int = var(Env.COMPACTION_MAX_ROWS, Setting("compaction_max_rows"))
+    glue_database: str = var(Env.GLUE_DATABASE, Attr(Resource.GLUE_DATABASE, "name"))
 
 
 @dataclass(frozen=True)
@@ -290,7 +291,10 @@ RUN_ATHENA_QUERIES = (
                                "athena:GetQueryResults")),
     Grant(Resource.GLUE_CATALOG, ("glue:GetDatabase", "glue:GetTable")),
     Grant(Resource.GLUE_DATABASE, ("glue:GetDatabase", "glue:GetTable")),
-    Grant(Resource.EVENTS_GLUE_TABLE, ("glue:GetTable",)),
+    Grant(Resource.EVENTS_GLUE_TABLE, ("glue:GetTable",),
+          why="the `events` view the named queries read (its compacted-through date)"),
+    Grant(Resource.WRITTEN_GLUE_TABLE, ("glue:GetTable",), why="the view reads the written files' table"),
+    Grant(Resource.COMPACTED_GLUE_TABLE, ("glue:GetTable",), why="the view reads the compacted files' table"),
     Grant(Resource.AUDIT_BUCKET, ("s3:GetObject",), objects=EVENTS_OBJECTS,
           why="Athena reads, as the caller, the Parquet files of the partitions a named query selects"),
     Grant(Resource.AUDIT_BUCKET, ("s3:GetObject",), objects=COMPACTED_OBJECTS,
@@ -403,6 +407,12 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
             Grant(Resource.DATA_KEY, ("kms:GenerateDataKey", "kms:Decrypt"), why="SSE-KMS objects"),
             Grant(Resource.ENTRY_KEY, ("kms:Sign",),
                   why="a compacted file is logged like a written one: its entry carries the entry key's signature"),
+            # Athena's `events` view moved on to the compacted days (mlaudit.events_view): the
+            # view only, never the tables it reads (no other function may change the catalog).
+            Grant(Resource.GLUE_CATALOG, ("glue:GetTable", "glue:UpdateTable")),
+            Grant(Resource.GLUE_DATABASE, ("glue:GetTable", "glue:UpdateTable")),
+            Grant(Resource.EVENTS_GLUE_TABLE, ("glue:GetTable", "glue:UpdateTable"),
+                  why="read the view's compacted-through date; move it on once the days up to it are compacted"),
         ),
         # No reserved concurrency: overlapping runs claim each generation with a conditional
         # create of its record; the loser moves on to the next (mlaudit.compaction).

@@ -56,7 +56,9 @@ class Resource(Enum):
     WORKGROUP = (Kind.WORKGROUP, "")
     GLUE_CATALOG = (Kind.GLUE_CATALOG, "")
     GLUE_DATABASE = (Kind.GLUE_DATABASE, "")
-    EVENTS_GLUE_TABLE = (Kind.GLUE_TABLE, "events")
+    EVENTS_GLUE_TABLE = (Kind.GLUE_TABLE, "events")  # the view the named queries read (mlaudit.events_view)
+    WRITTEN_GLUE_TABLE = (Kind.GLUE_TABLE, "events_written")  # the writer's files under events/
+    COMPACTED_GLUE_TABLE = (Kind.GLUE_TABLE, "events_compacted")  # the compacted files under compacted/
     USER_POOL = (Kind.USER_POOL, "users")
     CHECKPOINT_SCHEDULE = (Kind.RULE, "checkpoint-schedule")  # EventBridge -> the checkpoint signer
     MONITORS_SCHEDULE = (Kind.RULE, "monitors-schedule")  # EventBridge -> the monitors

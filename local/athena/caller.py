@@ -15,7 +15,7 @@ from local.iam import Enforcer
 
 class AthenaAsCaller:
     def __init__(
-        self, engine: Any, enforcer: Enforcer, *, s3: Any, workgroup: str, database: str, table: str,
+        self, engine: Any, enforcer: Enforcer, *, s3: Any, workgroup: str, database: str, tables: tuple[str, ...],
         lake_bucket: str, results_bucket: str,
     ) -> None:
         self.engine = engine
@@ -23,7 +23,7 @@ class AthenaAsCaller:
         self.s3 = s3
         self.workgroup = workgroup
         self.database = database
-        self.table = table
+        self.tables = tables  # the view the query names, then the tables it reads
         self.lake_bucket = lake_bucket
         self.results_bucket = results_bucket
 
@@ -33,7 +33,8 @@ class AthenaAsCaller:
     def start(self, query_name: str, params: dict[str, Any], *, owner: str = "", request_id: str = "") -> str:
         self._athena("StartQueryExecution")
         self.enforcer.check_call("glue", "GetDatabase", {"Name": self.database})
-        self.enforcer.check_call("glue", "GetTable", {"DatabaseName": self.database, "Name": self.table})
+        for table in self.tables:
+            self.enforcer.check_call("glue", "GetTable", {"DatabaseName": self.database, "Name": table})
         for bucket in (self.lake_bucket, self.results_bucket):
             self.enforcer.check_call("s3", "GetBucketLocation", {"Bucket": bucket})
             self.enforcer.check_call("s3", "ListObjectsV2", {"Bucket": bucket})

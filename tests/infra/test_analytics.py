@@ -7,8 +7,10 @@ import json
 from collections.abc import Iterator
 
 import pytest
+from mlaudit import events_view
 from mlaudit.events import EventType
-from mlaudit.layout import EVENTS_PREFIX, PARTITION_KEYS, glue_columns
+from mlaudit.events_view import COMPACTED_TABLE, NOTHING_COMPACTED, VIEW, WRITTEN_TABLE
+from mlaudit.layout import COMPACTED_PREFIX, EVENTS_PREFIX, PARTITION_KEYS, glue_columns
 from mlaudit.queries.catalog import load_catalog, quicksight_sql
 from mlaudit.resources import glue_database_name
 
@@ -16,19 +18,23 @@ from stacks.analytics import DASHBOARD_FILE, QUICKSIGHT_GRANTS, VIEW_DAYS, VIEW_
 from tests.infra.synth import Synth
 
 
-def _table(synth: Synth) -> dict:
-    (table,) = synth.props("AWS::Glue::Table")
-    return table["TableInput"]
+def _tables(synth: Synth) -> dict[str, dict]:
+    return {t["TableInput"]["Name"]: t["TableInput"] for t in synth.props("AWS::Glue::Table")}
 
 
-def _columns(synth: Synth) -> list[dict[str, str]]:
-    return [{"name": c["Name"], "type": c["Type"]} for c in _table(synth)["StorageDescriptor"]["Columns"]]
+def _table(synth: Synth, name: str = WRITTEN_TABLE) -> dict:
+    return _tables(synth)[name]
+
+
+def _columns(synth: Synth, name: str = WRITTEN_TABLE) -> list[dict[str, str]]:
+    return [{"name": c["Name"], "type": c["Type"]} for c in _table(synth, name)["StorageDescriptor"]["Columns"]]
 
 
 def test_glue_columns_types_order_and_partitions_equal_the_parquet_layout(synth: Synth) -> None:
-    table = _table(synth)
-    assert _columns(synth) == glue_columns()
-    assert [(k["Name"], k["Type"]) for k in table["PartitionKeys"]] == list(PARTITION_KEYS)
+    for name in (WRITTEN_TABLE, COMPACTED_TABLE):
+        table = _table(synth, name)
+        assert _columns(synth, name) == glue_columns()
+        assert [(k["Name"], k["Type"]) for k in table["PartitionKeys"]] == list(PARTITION_KEYS)
 
 
 def test_glue_columns_match_the_parquet_schema_the_writer_writes(synth: Synth) -> None:
@@ -46,15 +52,17 @@ def test_glue_columns_match_the_parquet_schema_the_writer_writes(synth: Synth) -
     assert _columns(synth) == written
 
 
-def test_glue_table_reads_parquet_under_events(synth: Synth) -> None:
-    descriptor = _table(synth)["StorageDescriptor"]
+@pytest.mark.parametrize(("name", "root"), [(WRITTEN_TABLE, EVENTS_PREFIX), (COMPACTED_TABLE, COMPACTED_PREFIX)])
+def test_glue_tables_read_parquet_under_events_and_compacted(synth: Synth, name: str, root: str) -> None:
+    descriptor = _table(synth, name)["StorageDescriptor"]
     assert descriptor["SerdeInfo"]["SerializationLibrary"].endswith("ParquetHiveSerDe")
     assert descriptor["InputFormat"].endswith("MapredParquetInputFormat")
-    assert json.dumps(descriptor["Location"]).endswith(f'/{EVENTS_PREFIX}"]]}}')
+    assert json.dumps(descriptor["Location"]).endswith(f'/{root}"]]}}')
 
 
-def test_partition_projection_covers_dates_and_every_event_type(synth: Synth) -> None:
-    params = _table(synth)["Parameters"]
+@pytest.mark.parametrize(("name", "root"), [(WRITTEN_TABLE, EVENTS_PREFIX), (COMPACTED_TABLE, COMPACTED_PREFIX)])
+def test_partition_projection_covers_dates_and_every_event_type(synth: Synth, name: str, root: str) -> None:
+    params = _table(synth, name)["Parameters"]
     assert params["projection.enabled"] == "true"
     assert params["projection.event_date.type"] == "date"
     assert params["projection.event_date.format"] == "yyyy-MM-dd"
@@ -62,7 +70,41 @@ def test_partition_projection_covers_dates_and_every_event_type(synth: Synth) ->
     assert params["projection.event_type.type"] == "enum"
     assert params["projection.event_type.values"].split(",") == [t.value for t in EventType]
     template = json.dumps(params["storage.location.template"])
-    assert "/events/event_date=${event_date}/event_type=${event_type}/" in template
+    assert f"/{root}event_date=${{event_date}}/event_type=${{event_type}}/" in template
+
+
+def test_the_events_view_reads_each_day_from_one_table_and_starts_with_nothing_compacted(synth: Synth) -> None:
+    """The name every named query reads is a Presto view over both tables (mlaudit.events_view)."""
+    assert set(_tables(synth)) == {VIEW, WRITTEN_TABLE, COMPACTED_TABLE}
+    view = _table(synth, VIEW)
+    database = glue_database_name(synth.settings.name_prefix)
+    assert view == {**events_view.view_input(database, NOTHING_COMPACTED),
+                    "StorageDescriptor": {**view["StorageDescriptor"], "SerdeInfo": {}}}
+    assert [c["Name"] for c in view["StorageDescriptor"]["Columns"]] == [c["name"] for c in events_view.columns()]
+    sql = events_view.decoded_sql(view["ViewOriginalText"])
+    assert f"FROM \"{database}\".\"{COMPACTED_TABLE}\" WHERE event_date <= '{NOTHING_COMPACTED}'" in sql
+    assert f"FROM \"{database}\".\"{WRITTEN_TABLE}\" WHERE event_date > '{NOTHING_COMPACTED}'" in sql
+    # Created after the tables it reads (Athena checks a view's tables when it is used, CloudFormation orders)
+    by_name = {r["Properties"]["TableInput"]["Name"]: (logical_id, r)
+               for logical_id, r in synth.of_type("AWS::Glue::Table").items()}
+    assert {by_name[WRITTEN_TABLE][0], by_name[COMPACTED_TABLE][0]} <= set(by_name[VIEW][1]["DependsOn"])
+
+
+def test_only_the_compaction_function_may_update_the_catalog(synth: Synth) -> None:
+    """glue:UpdateTable: the compaction function's role, on the view (with the catalog and the
+    database Glue asks for too), never on a table, and no other role holds it."""
+    holders = {}
+    for logical_id, policy in synth.of_type("AWS::IAM::Policy").items():
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            if any(a.startswith("glue:") and a not in ("glue:GetTable", "glue:GetDatabase") for a in actions):
+                resources = statement["Resource"]
+                resources = resources if isinstance(resources, list) else [resources]
+                holders.setdefault(logical_id, []).extend(json.dumps(r) for r in resources)
+    assert set(holders) == {synth.logical_id("Integrity/Compaction/Role/DefaultPolicy")}
+    (resources,) = holders.values()
+    tables = [r for r in resources if ":table/" in r]
+    assert tables and all(r.endswith(f'/{VIEW}"]]}}') for r in tables), tables
 
 
 def test_workgroup_is_enforced_encrypted_and_bounded(synth: Synth) -> None:

@@ -1,6 +1,8 @@
 """`mlaudit compact` on the local stack (its own: compaction switches a day over for every
-reader): a day's files become at most 2 per event type that queries read, every named query
-answers as before, `mlaudit verify` passes, and a second run compacts nothing."""
+reader): the compaction function, invoked with its own role, makes a day's files at most 2
+per event type that queries read, and points Athena's `events` view at them; every named
+query answers as before, read as the view reads the lake, `mlaudit verify` passes, and a
+second run compacts nothing."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from mlaudit.events_view import NOTHING_COMPACTED, GlueView
 
 from local import client
 from local.athena import DuckDbEngine, S3Lake
@@ -66,12 +69,17 @@ def _params(spec, today: str) -> dict[str, str]:
     return found
 
 
-def _answers(config, today: str) -> tuple[dict[str, list], list[str]]:
-    """Every named query over the lake as the queries function reads it (read-only: no audit
-    event), and the files it read for the day."""
+def _view(config) -> GlueView:
+    return GlueView(client.aws_client(config, "glue"), config["glue_database"])
+
+
+def _answers(config, today: str, *, by_markers: bool = False) -> tuple[dict[str, list], list[str]]:
+    """Every named query over the lake as the queries function reads it, through Athena's
+    `events` view (or by the day markers), read-only: no audit event; and the files it read
+    for the day."""
     s3 = client.aws_client(config, "s3")
     with tempfile.TemporaryDirectory() as cache:
-        lake = S3Lake(s3, config["bucket"], cache)
+        lake = S3Lake(s3, config["bucket"], cache, None if by_markers else _view(config))
         engine = DuckDbEngine(lake, threads=1)
         answers = {}
         for name, spec in sorted(engine.catalog.queries.items()):
@@ -105,22 +113,26 @@ def test_compact_merges_the_day_queries_answer_as_before_and_verify_passes(stack
     before, files_before = _answers(stack, today)
     types = {f.split("/")[0] for f in files_before}
     assert len(files_before) >= 2 * len(types)  # several files per type to merge
+    assert _view(stack).cutoff() == NOTHING_COMPACTED
 
     shown = mlaudit("compact", "--config", stack["path"], "--through", today, "--json", timeout=600)
     assert shown.returncode == 0, shown.stderr
     done = json.loads(shown.stdout)
     assert done["marked"] == 1 and done["files"] >= len(types) and done["sources"] >= len(files_before)
+    # The function (its role) moved Athena's view on: the day is read from compacted/
+    assert done["compacted_through"] == today == _view(stack).cutoff()
 
     after, files_after = _answers(stack, today)
     per_type = {t: sum(1 for f in files_after if f.startswith(t + "/")) for t in types}
     assert max(per_type.values()) <= 2, per_type
     assert set(per_type) == types
     assert after == before  # every named query answers exactly as before
+    assert _answers(stack, today, by_markers=True) == (after, files_after)  # the markers' reading is the same
     _wait_verified(stack["path"])
 
     # Idempotent: nothing more to merge, nothing new in the log for the day
     again = json.loads(mlaudit("compact", "--config", stack["path"], "--through", today, "--json").stdout)
-    assert again["files"] == 0 and again["marked"] == 0
+    assert again["files"] == 0 and again["marked"] == 0 and again["compacted_through"] == today
 
 
 def test_the_queries_function_reads_the_compacted_day_with_its_own_grants(stack):

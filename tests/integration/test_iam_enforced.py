@@ -53,6 +53,7 @@ WITHHELD_RUNS = (
         "config": "kms:Decrypt",
         "monitors": "athena:StartQueryExecution",
         "capture": "dynamodb:PutItem",
+        "compaction": "s3:ListBucket",
     },
     # The import function cannot read the versioned file it is sent (what AWS did before the
     # grant was s3:GetObjectVersion), and CloudWatch may not publish to the alarm topic.
@@ -61,10 +62,9 @@ WITHHELD_RUNS = (
 
 # Declared actions no run here can show to be needed, with the path on AWS that needs them.
 NEEDED_ONLY_IN_RECOVERY = {
-    ("queries", "s3:GetObject", "compacted/*"): "a named query over a compacted day reads its compacted files "
-    "(tests/integration/test_compaction_local.py runs one through the API after `mlaudit compact`)",
-    ("monitors", "s3:GetObject", "compacted/*"): "a monitor whose window covers a compacted day reads its "
-    "compacted files (no day is closed during this run)",
+    ("compaction", "s3:GetObject", "compacted/*"): "a run that stopped after storing a compacted file and before "
+    "logging it: the next run's create of the same bytes finds it and reads it back to compare (S3Bucket.put; "
+    "tests/unit/test_compaction.py's crash half-way)",
     ("writer", "s3:GetObject", "events/*"): "a redelivered pack whose Parquet file was already written is "
     "checked with HeadObject (a crash between the put and the ledger write; the fault suite of issue #16)",
     ("ingest", "dynamodb:PutItem", None): "a pack whose SendMessageBatch failed without an answer is superseded "
@@ -113,6 +113,7 @@ class Run:
     captured: list[str] = field(default_factory=list)  # the captured events' types in the lake
     monitor_alarm: list[dict[str, Any]] = field(default_factory=list)  # on the monitors' topic
     cloudwatch_alarm: str = ""  # the DLQ alarm's notification on the alarm topic
+    compacted: dict[str, Any] = field(default_factory=dict)  # the compaction run that marked today
 
     def call(self, route: Route, path: str, token: str | None, **kwargs: Any) -> requests.Response:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
@@ -163,14 +164,12 @@ OTHER_DRIVERS = {
     "imports": "a file dropped in the landing bucket",
     "monitors": "their schedule; a monitor that alarms publishes to the monitors' topic",
     "capture": "SageMaker state changes on the bus (one malformed) and an item written to the captured table",
+    "compaction": "invoked with its role (Lambda's Invoke API, as `mlaudit compact` does) once today's events are "
+                  "written, with today declared closed: it merges the day and moves Athena's view on, and the "
+                  "routes' queries and the monitors then read the compacted files",
 }
-# Functions this run cannot drive to use their grants, and why. A gap, not a pass: their
-# grants are checked by synth and cdk-nag only (docs/compaction.md says so).
-NOT_DRIVEN_HERE = {
-    "compaction": "it merges closed days: its schedule runs it at start with its role, when no day is closed "
-                  "yet, and `mlaudit compact` (tests/integration/test_compaction_local.py) runs with the "
-                  "operator's credentials",
-}
+# Functions this run cannot drive to use their grants, and why (a gap, not a pass).
+NOT_DRIVEN_HERE: dict[str, str] = {}
 
 
 def _start_query(run: Run, route: Route) -> requests.Response:
@@ -226,6 +225,12 @@ def drive_every_function(config: dict[str, Any], *, expect_ok: bool) -> Run:
         time.sleep(4)  # let the writer and the signer try
     run.imports = _drop_file(config, expect_ok)  # before the routes: a landed file's report may be read
     run.captured = _capture(config, expect_ok)
+    if expect_ok:  # a named query over today's written files, then over its compacted ones (the route's)
+        query = requests.post(config["api_url"] + "/v1/queries/prediction_volume_latency", timeout=60,
+                              headers=client.bearer(run.people["analyst"]),
+                              json={"parameters": {"from_date": TODAY, "to_date": TODAY}})
+        assert query.status_code == 202, query.text
+    run.compacted = _compact(config, expect_ok)  # before the routes: their queries read the compacted day
     for route in ROUTES:
         if (route.method, route.path) != ("POST", "/v1/events"):
             driver(route)(run, route)
@@ -292,6 +297,27 @@ def _captured(config: dict[str, Any], tag: str) -> list[str]:
 
     return [r["event_type"] for r in lake(config, lambda r: tag in (r["run_id"] or r["prediction_id"] or "")
                                           or tag in r["event_id"])]
+
+
+def _compact(config: dict[str, Any], expect_ok: bool) -> dict[str, Any]:
+    """The compaction function with its own role, today declared closed (`through`), until
+    it marks the day: a file written but not logged yet holds the day back for a next run."""
+    lambda_ = client.aws_client(config, "lambda")
+    found: dict[str, Any] = {}
+
+    def marked() -> bool:
+        answer = lambda_.invoke(FunctionName=config["compaction_function"],
+                                Payload=json.dumps({"through": TODAY}).encode())
+        body = json.loads(answer["Payload"].read())
+        if answer.get("FunctionError"):
+            found.update(error=body)
+        else:
+            found.update({key: found.get(key, 0) + value if isinstance(value, int) else value
+                          for key, value in body.items()})
+        return not expect_ok or found.get("marked") == 1  # a withheld run: one try
+
+    _wait(marked, "today compacted by the compaction function", timeout=120)
+    return found
 
 
 def _subscribe(config: dict[str, Any], keys: tuple[str, ...]) -> dict[str, tuple[Any, str]]:
@@ -382,6 +408,9 @@ def test_every_route_and_function_passes_with_iam_enforced(full_run: dict[str, A
                             "training_completed", "training_completed"]
     assert run.monitor_alarm, "the monitor's alarm was not published"
     assert run.cloudwatch_alarm == "ALARM delivered"
+    # Compaction merged today's files under its own role and pointed Athena's view at them.
+    assert run.compacted["files"] >= 1 and run.compacted["sources"] > run.compacted["files"], run.compacted
+    assert run.compacted["compacted_through"] == TODAY
     functions = full_run["report"]["functions"]
     assert {name: found["denied"] for name, found in functions.items() if found["denied"]} == {}
     for spec in FUNCTIONS:

@@ -214,3 +214,21 @@ def test_the_sink_refuses_nothing_but_an_events_or_compacted_key():
     sink = IntegritySink(MemoryBucket(), log_id=LOG_ID)
     with pytest.raises(ValueError):
         sink.file_written("other/x.parquet", b"x", [b"\0" * 32])
+
+
+class _View:
+    def __init__(self) -> None:
+        self.cutoffs: list[str] = []
+
+    def advance(self, cutoff: str) -> bool:
+        self.cutoffs.append(cutoff)
+        return True
+
+
+def test_each_run_points_athenas_view_at_the_days_compacted(day):
+    view = _View()
+    assert compactor(day, view=view).advance_view() == "1970-01-01"  # nothing compacted yet
+    compactor(day, view=view).run()
+    assert compactor(day, view=view).advance_view() == DAY
+    assert view.cutoffs == ["1970-01-01", DAY]
+    assert compactor(day).advance_view() is None  # no view to move (a lake without Athena)
