@@ -391,23 +391,25 @@ def _parquet_bytes_per_event(report: dict[str, Any], events_per_file: float | No
     return large["bytes_per_event"] + overhead
 
 
-def _athena(month: Month, report: dict[str, Any]) -> list[Item]:
-    """Bytes scanned at a month's lake: a named query over 30 days of every event (the share of
-    the lake the workload's queries read, of a month's Parquet), a monitor query over the days
-    its window touches (the workload's monitor queries read that share of one day). Athena's
+def _athena(month: Month, report: dict[str, Any], compacted: bool = ATHENA_READS_COMPACTED) -> list[Item]:
+    """Bytes scanned at a month's lake: a named query over 30 days of every event, a monitor
+    query over the days its window touches (`_days_read`), each reading the share of those
+    days' Parquet the workload's queries read of its day (writer files carry their footers'
+    overhead, compacted ones hardly any). Athena's
     own S3 reads (`_days_read`): ATHENA_GETS_PER_FILE per file it opens, and per
     ATHENA_BYTES_PER_GET of a compacted file's columns; a compacted day is a few files a type,
     a day not compacted yet (today, and yesterday until the next run) the writer's files."""
     p, athena = PRICES, report["athena"]
     lake = report["objects"]["audit_bucket:events/"]
-    per_event = _parquet_bytes_per_event(report, month.events_per_file)
-    monthly_bytes = per_event * month.events
+    day = month.events / 30
+    small, large = _parquet_bytes_per_event(report, month.events_per_file), _parquet_bytes_per_event(report)
     out = []
-    for function, per_month, span in (("queries", QUERIES_PER_MONTH, monthly_bytes),
-                                      ("monitors", month.monitor_runs, monthly_bytes / 30)):
+    for function, per_month in (("queries", QUERIES_PER_MONTH), ("monitors", month.monitor_runs)):
         measured = athena.get(function)
         if not measured or not measured["queries"]:
             continue
+        writer_days, compacted_days = _days_read(function, month, compacted)
+        span = (writer_days * small + compacted_days * large) * day  # bytes of the days it reads
         queries_per_unit = measured["queries"] / (report["notes"]["queries"] if function == "queries"
                                                   else report["notes"]["monitor_runs"])
         share = measured["bytes_scanned"] / measured["queries"] / lake["bytes"]  # of the lake the run had
@@ -416,8 +418,7 @@ def _athena(month: Month, report: dict[str, Any]) -> list[Item]:
         queries = per_month * queries_per_unit
         out.append(Item("Athena (named queries, monitors)", f"{function}: bytes scanned ({queries:,.0f} queries)",
                         queries * scanned / 1e12, p["athena_per_tb"]))
-        writer_days, compacted_days = _days_read(function, month)
-        compacted_file = _parquet_bytes_per_event(report) * month.events / max(1.0, month.compacted_files)
+        compacted_file = large * month.events / max(1.0, month.compacted_files)
         gets = share * (writer_days * month.files / 30 * ATHENA_GETS_PER_FILE
                         + compacted_days * month.compacted_per_day
                         * (ATHENA_GETS_PER_FILE + columns * compacted_file / ATHENA_BYTES_PER_GET))
@@ -427,14 +428,14 @@ def _athena(month: Month, report: dict[str, Any]) -> list[Item]:
     return out
 
 
-def _days_read(function: str, month: Month) -> tuple[float, float]:
+def _days_read(function: str, month: Month, compacted_read: bool = ATHENA_READS_COMPACTED) -> tuple[float, float]:
     """Days of writer files and of compacted files one query reads, on average. A named query:
     30 days, of which today (half written, on average) and yesterday while not yet compacted
     (`Month.uncompacted_share` of the time) are writer files. A monitor: today, and yesterday
     as often as its window reaches back past midnight (always for a window of a day or more)."""
-    uncompacted = month.uncompacted_share if ATHENA_READS_COMPACTED else 1.0
+    uncompacted = month.uncompacted_share if compacted_read else 1.0
     if function == "queries":
-        return (0.5 + uncompacted, 29 - uncompacted) if ATHENA_READS_COMPACTED else (30.0, 0.0)
+        return (0.5 + uncompacted, 29 - uncompacted) if compacted_read else (30.0, 0.0)
     monitors = monitors_file.load()
     writer = compacted = 0.0
     for monitor in monitors:
@@ -592,10 +593,14 @@ def _storage(month: Month, report: dict[str, Any], found: list[Row], workload: d
             continue
         per_file = label.startswith("audit_bucket:integrity/") and not label.endswith(("checkpoints/", "log-leaves/"))
         units = month.files / workload["file"] if per_file else month.checkpoint_runs / workload["checkpoint_run"]
-        if label.endswith(("manifests/compacted/", "log-by-file/compacted/")):  # one a compacted file; the
-            units = month.compacted_files / workload["compacted_file"]  # seals and records: a part a source
+        objects = stored["count"] * units
+        if label.endswith(("manifests/compacted/", "log-by-file/compacted/")):  # one a compacted file
+            units = objects = month.compacted_files / workload["compacted_file"] * stored["count"]
+            units /= max(1, stored["count"])
+        elif label.endswith(("seals/compacted/", "integrity/compactions/")):  # a part a source, an object a file
+            objects = month.compacted_files / workload["compacted_file"] * stored["count"]
         year("S3 storage (a year, lifecycle applied)", label, stored["bytes"] * units / 1e9,
-             stored["bytes"] / max(1, stored["count"]), stored["count"] * units)
+             stored["bytes"] * units / max(1.0, objects), objects)
     for prefix, unit in ((subject_index.RUNS, "index_run"), (subject_index.HOURS, "index_hour"),
                          (subject_index.DAYS, "index_day")):
         per_event = _index_bytes_per_event(report, found, prefix)
@@ -784,6 +789,16 @@ def index_designs(report: dict[str, Any], events: int = VOLUMES[-1],
     ]
 
 
+def source_files_extra(events: int, settings: Settings | None = None, report: dict[str, Any] | None = None) -> float:
+    """Dollars a month Athena's reads of the lake cost more while it reads a compacted day's
+    source files (the Glue table as deployed today) than from compacted/."""
+    settings = settings or Settings()
+    report = report if report is not None else load()
+    month = Month(events, report, settings)
+    return (sum(i.dollars for i in _athena(month, report, compacted=False))
+            - sum(i.dollars for i in _athena(month, report, compacted=True)))
+
+
 def table(settings: Settings | None = None, report: dict[str, Any] | None = None) -> str:
     settings = settings or Settings()
     report = report if report is not None else load()
@@ -811,6 +826,11 @@ def table(settings: Settings | None = None, report: dict[str, Any] | None = None
         + f"Besides, each new subject's key: {subject_key_writes(report) / notes['subjects']:.2f} write units "
         + f"per new subject ({notes['subjects']:,} subjects in this run's {notes['events']:,} events: "
         + f"{subject_key_writes(report) / notes['events']:.3f} per event here).\n\n"
+        + ("Athena's reads are priced from compacted days (docs/compaction.md, \"Readers\"): until the "
+           "Glue table reads compacted/ (the view being built), it reads each closed day's source files, "
+           + ", ".join(f"${source_files_extra(n, settings, report):,.2f}" for n in VOLUMES)
+           + " a month more at " + ", ".join(f"{n:,}" for n in VOLUMES) + " events.\n\n"
+           if ATHENA_READS_COMPACTED else "")
         + "The largest items at 1,000,000,000 events a month:\n\n" + "\n".join(detail)
         + "\n\nThe subject index's designs, weighed at 1,000,000,000 events a month with the counted "
         f"{notes['index_records'] / notes['events']:.2f} (subject, file) pairs per event "
