@@ -13,13 +13,15 @@ synthesized template).
 
 Scaling: each counted call is divided by the workload's count of the unit it is made per
 (`UNITS`: per request, queue message, file, writer run, index run object, index hour and day
-merge, checkpoint run, monitor run, query, subject access) and multiplied by that unit's
+merge, checkpoint run, monitor run, query, subject access, recovery sweep, compacted file,
+compaction run) and multiplied by that unit's
 count in a month (`Month`). Requests carry the workload's events per request, so per request
 is also per event. Writer runs and files per month follow the batch window and Lambda's
 6 MB batch payload from the measured queue bytes per event; partitions per file from the
 measured mix of event types. What the local stack does differently from AWS is modeled, not
 scaled, and named where it is: the SQS event source's polls, Athena's own S3 reads and the
-bytes it scans at a month's lake size, what a subject access reads after a year of index,
+bytes it scans at a month's lake size (compacted days from their compacted files, as
+docs/compaction.md designs it; `ATHENA_READS_COMPACTED`), what a subject access reads after a year of index,
 KMS calls AWS services make with data keys they cache, Lambda's wait on AWS calls. Every
 price is in `PRICES`, dated; every assumption is a named constant below.
 """
