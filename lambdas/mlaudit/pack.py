@@ -12,8 +12,9 @@ writer inflates it (`from_queue`) before anything else reads it.
 A pack's id (the message attribute `pack_id`, the writer's ledger key) is the SHA-256 of
 its body (`pack_id_of`, of the pack's own bytes, not the transport's): the writer checks
 it, so a message carrying another pack's id cannot pass for a copy of it and displace it.
-The header's `key` (what the request's packs are named after) keeps the packs of two requests apart even when their events are alike:
-a request that takes over events never sends the very pack another one superseded.
+The header's `key` (what the request's packs are named after) keeps the packs of two
+requests apart even when their events are alike: a request that takes over events never
+sends the very pack another one superseded.
 
 Ingest hashes each event's whole canonical leaf record (`mlaudit.leaf`): the bytes
 it validated. The writer stores those hashes and parses only what differs between
