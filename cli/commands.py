@@ -430,10 +430,15 @@ def run_proof(args: argparse.Namespace) -> int:
 # --- dlq ----------------------------------------------------------------------------------
 
 
-def failure_reason(body: str) -> str:
-    """Why the writer cannot write this message: its own parse, run again here."""
-    from mlaudit.pack import parse_pack  # noqa: PLC0415
+def failure_reason(body: str, encoding: str | None = None) -> str:
+    """Why the writer cannot write this message: its own parse, run again here (of the pack
+    the body carries: ingest sends it deflated, `mlaudit.pack.queue_body`)."""
+    from mlaudit.pack import from_queue, parse_pack  # noqa: PLC0415
 
+    try:
+        body = from_queue(body, encoding)
+    except ValueError as exc:
+        return str(exc)
     if not body or not body.isascii():
         return "body is empty or not ASCII"
     try:
@@ -471,7 +476,8 @@ def run_dlq(args: argparse.Namespace) -> int:
             attributes = message.get("Attributes", {})
             sent = datetime.fromtimestamp(int(attributes.get("SentTimestamp", 0)) / 1000, UTC)
             rows.append([message["MessageId"], attributes.get("ApproximateReceiveCount", ""),
-                         sent.strftime("%Y-%m-%d %H:%M:%S"), len(message["Body"]), failure_reason(message["Body"])])
+                         sent.strftime("%Y-%m-%d %H:%M:%S"), len(message["Body"]), failure_reason(
+                message["Body"], (message.get("MessageAttributes") or {}).get("pack_encoding", {}).get("StringValue"))])
         if rows:
             print(table(["message id", "receives", "sent (UTC)", "bytes", "failure reason"], rows))
         print(f"{len(messages)} message(s) in the dead-letter queue" + (f" (looked at {args.limit} at most)"

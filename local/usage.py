@@ -111,13 +111,32 @@ def resource_label(labels: dict[str, str], service: str, params: dict[str, Any])
         tables = list(params.get("RequestItems") or {}) or [params.get("TableName", "")]
         if params.get("TransactItems"):
             tables = [next(iter(item.values()))["TableName"] for item in params["TransactItems"]]
-        return "+".join(sorted({labels.get(t, "table") for t in tables}))
+        label = "+".join(sorted({labels.get(t, "table") for t in tables}))
+        kind = _key_kind(params)
+        return f"{label}:{kind}" if kind else label
     if service == "sqs":
         return labels.get(params.get("QueueUrl", ""), "queue")
     if service == "kms":
         return labels.get(params.get("KeyId", ""), "key")
     if service == "sns":
         return labels.get(params.get("TopicArn", ""), "topic")
+    return ""
+
+
+# DynamoDB items named apart from their table's others: the cost table prices them per
+# something else (the writer's list of files put and not yet logged, `files#<minute>`, is
+# written once per writer run and read by the recovery sweep, not per queue message).
+DYNAMODB_KEY_KINDS = ("files#",)
+
+
+def _key_kind(params: dict[str, Any]) -> str:
+    keys = [params.get("Key") or {}]
+    for request in (params.get("RequestItems") or {}).values():
+        keys += request.get("Keys", []) if isinstance(request, dict) else []
+    pks = [str((k.get("pk") or {}).get("S", "")) for k in keys if k]
+    for kind in DYNAMODB_KEY_KINDS:
+        if pks and all(pk.startswith(kind) for pk in pks):
+            return kind
     return ""
 
 

@@ -13,13 +13,15 @@ synthesized template).
 
 Scaling: each counted call is divided by the workload's count of the unit it is made per
 (`UNITS`: per request, queue message, file, writer run, index run object, index hour and day
-merge, checkpoint run, monitor run, query, subject access) and multiplied by that unit's
+merge, checkpoint run, monitor run, query, subject access, recovery sweep, compacted file,
+compaction run) and multiplied by that unit's
 count in a month (`Month`). Requests carry the workload's events per request, so per request
 is also per event. Writer runs and files per month follow the batch window and Lambda's
 6 MB batch payload from the measured queue bytes per event; partitions per file from the
 measured mix of event types. What the local stack does differently from AWS is modeled, not
 scaled, and named where it is: the SQS event source's polls, Athena's own S3 reads and the
-bytes it scans at a month's lake size, what a subject access reads after a year of index,
+bytes it scans at a month's lake size (compacted days from their compacted files, as
+docs/compaction.md designs it; `ATHENA_READS_COMPACTED`), what a subject access reads after a year of index,
 KMS calls AWS services make with data keys they cache, Lambda's wait on AWS calls. Every
 price is in `PRICES`, dated; every assumption is a named constant below.
 """
@@ -89,8 +91,17 @@ MODEL_VERSIONS = 10  # live model versions with per-model metrics
 HISTORY_DAYS = 365  # the subject index's days a subject access reads (a year of history)
 SQS_POLLERS = 5  # Lambda's SQS event source long-polls (20 s) with five pollers, busy or idle
 ATHENA_GETS_PER_FILE = 3  # Athena's reads of a Parquet file: its footer and the column chunks it needs
+# ... and of a large (compacted) file, one more per this many bytes of the columns it reads
+# (a reader fetches column chunks in ranged GETs of a few MB, not the file in one).
+ATHENA_BYTES_PER_GET = 8 * 1024**2
+# Athena reads a compacted day from compacted/ (docs/compaction.md, "Readers"): the
+# projected table over compacted/ and the `events` view that switches a day over once its
+# marker exists. The Glue table as deployed today still reads a day's source files (the view
+# is being built): with False the table prices that, and the table's text says the difference.
+ATHENA_READS_COMPACTED = True
 SERVICE_KEY_PERIOD_SECONDS = 300  # SQS and DynamoDB reuse a data key about this long per caller
 BUCKET_KEY_PERIOD_SECONDS = 3600  # S3 Bucket Keys: about one KMS call an hour per role and bucket (not published)
+RECOVERY_SWEEP_SECONDS = 300  # the writer's recovery sweep's schedule (stacks/ingestion.py)
 PLATFORM_LOG_BYTES = 330  # Lambda's START, END and REPORT lines per invocation
 LOG_COMPRESSION = 0.15  # CloudWatch Logs stores (and bills storage of) compressed data
 XRAY_RESERVOIR_PER_SECOND, XRAY_RATE = 1, 0.05  # X-Ray's default sampling rule (Lambda's: not configurable)
@@ -135,9 +146,10 @@ class Row:
 # What each counted call is made per. A call none of these names fails the pricing, so a new
 # call cannot slip into the table unscaled (tests/ops/test_costs.py).
 UNITS = ("request", "new_subject", "message", "file", "writer_run", "delete_batch", "index_run", "index_hour",
-         "index_day", "index_maintain", "checkpoint_run", "monitor_run", "query", "subject_access")
+         "index_day", "index_maintain", "checkpoint_run", "monitor_run", "query", "subject_access",
+         "recovery_run", "compacted_file", "compaction_run")
 # Calls the local stack makes that AWS makes otherwise (priced by a model), or not at all.
-MODELED = ("esm_receive", "athena_read", "index_lookup", "local_only")
+MODELED = ("esm_receive", "athena_read", "index_lookup", "local_only", "compaction_listing")
 
 
 def unit_of(row: Row) -> str:
@@ -153,6 +165,10 @@ def unit_of(row: Row) -> str:
     if f == "writer":
         if service == "sqs":
             return {"ReceiveMessage": "esm_receive", "DeleteMessageBatch": "delete_batch"}.get(action, "local_only")
+        if service == "dynamodb" and resource.endswith(":files#"):
+            # The files a run put and has yet to log (`Ledger.expect`, `settle`): listed and
+            # taken off once per run; read by the recovery sweep (a day of minutes, a run).
+            return "recovery_run" if action == "BatchGetItem" else "writer_run"
         if service == "dynamodb":
             return "message"
         if action == "ListObjectsV2" and ":index/" in resource:
@@ -166,6 +182,13 @@ def unit_of(row: Row) -> str:
         if resource.endswith("integrity/checkpoints/"):
             return "writer_run"  # the first entry's wait for the signer's first checkpoint
         return "file"  # the Parquet file, its manifest, log entry and lookup aid, the entry's signature
+    if f == "compaction":
+        if action == "ListObjectsV2" and resource.endswith(":events/"):
+            return "compaction_listing"  # a listing per 1,000 sources (modeled in _compaction)
+        if service == "s3" and action == "GetObject" and (resource.endswith((":events/", ":integrity/log/"))
+                                                          or resource.endswith("/events/")):
+            return "file"  # each source read once, with its log entry, lookup aid and seals
+        return "compacted_file"  # the record, file, seals, manifest, log entry and signature of each
     if f in ("queries", "monitors") and service == "s3" and ":events/" in resource:
         return "athena_read"  # the stand-in reading the lake; Athena's own reads are modeled
     if f == "queries":
@@ -202,6 +225,9 @@ def measured_units(report: dict[str, Any], found: list[Row]) -> dict[str, float]
         "index_maintain": notes["index_maintenance_passes"],
         "checkpoint_run": notes["checkpoint_runs"], "monitor_run": notes["monitor_runs"],
         "query": notes["queries"], "subject_access": notes["subject_accesses"],
+        "recovery_run": notes.get("recovery_runs", 0),
+        "compacted_file": report["objects"].get("audit_bucket:compacted/", {}).get("count", 0),
+        "compaction_run": notes.get("compaction_runs", 0),
     }
 
 
@@ -244,6 +270,18 @@ class Month:
         self.index_maintain = min(self.writer_runs,
                                   MONTH_SECONDS / subject_index.MAINTAIN_SECONDS * settings.writer_max_concurrency)
         self.delete_batches = max(self.writer_runs, self.messages / 10)
+        self.recovery_runs = MONTH_SECONDS / RECOVERY_SWEEP_SECONDS
+        # Compaction: every closed day, per event type, in files of at most compaction_max_rows.
+        self.compaction_runs = MONTH_SECONDS / (settings.compaction_interval_hours * 3600)
+        per_day = self.events / 30
+        self.compacted_per_day = sum(math.ceil(share * per_day / settings.compaction_max_rows)
+                                     for share in shares.values() if share * per_day >= 1)
+        self.compacted_files = 30 * self.compacted_per_day
+        # A day's writer files stay what readers read until the day is compacted: today (on
+        # average half of it written), and yesterday for compaction_delay_hours after it ended
+        # plus half a compaction interval (on average) until the next run compacts it.
+        self.uncompacted_share = min(1.0, (settings.compaction_delay_hours
+                                           + settings.compaction_interval_hours / 2) / 24)
         # A token is fetched when the last one expired and authorized when the cached answer did
         # (at most once a request: a quiet client makes one of each per request).
         self.authorizer_runs = min(self.requests, CLIENT_PROCESSES * MONTH_SECONDS / min(
@@ -256,6 +294,8 @@ class Month:
             "index_day": self.index_days, "index_maintain": self.index_maintain,
             "checkpoint_run": self.checkpoint_runs, "monitor_run": self.monitor_runs,
             "query": QUERIES_PER_MONTH, "subject_access": SUBJECT_ACCESSES_PER_MONTH,
+            "recovery_run": self.recovery_runs, "compacted_file": self.compacted_files,
+            "compaction_run": self.compaction_runs,
         }
 
 
@@ -297,6 +337,7 @@ def items(events: int, settings: Settings | None = None, report: dict[str, Any] 
         out += _priced_call(row, factor, unit)
     out += _esm(month)
     out += _athena(month, report)
+    out += _compaction(month)
     out += _lookups(month, report, found)
     out += _lambda(month, report, found, workload, calls_month)
     out += _storage(month, report, found, workload, settings)
@@ -352,20 +393,25 @@ def _parquet_bytes_per_event(report: dict[str, Any], events_per_file: float | No
     return large["bytes_per_event"] + overhead
 
 
-def _athena(month: Month, report: dict[str, Any]) -> list[Item]:
-    """Bytes scanned at a month's lake: a named query over 30 days of every event (the share of
-    the lake the workload's queries read, of a month's Parquet), a monitor query over the days
-    its window touches (the workload's monitor queries read that share of one day). Athena's
-    own S3 reads: ATHENA_GETS_PER_FILE per file scanned."""
+def _athena(month: Month, report: dict[str, Any], compacted: bool = ATHENA_READS_COMPACTED) -> list[Item]:
+    """Bytes scanned at a month's lake: a named query over 30 days of every event, a monitor
+    query over the days its window touches (`_days_read`), each reading the share of those
+    days' Parquet the workload's queries read of its day (writer files carry their footers'
+    overhead, compacted ones hardly any). Athena's
+    own S3 reads (`_days_read`): ATHENA_GETS_PER_FILE per file it opens, and per
+    ATHENA_BYTES_PER_GET of a compacted file's columns; a compacted day is a few files a type,
+    a day not compacted yet (today, and yesterday until the next run) the writer's files."""
     p, athena = PRICES, report["athena"]
     lake = report["objects"]["audit_bucket:events/"]
-    monthly_bytes = _parquet_bytes_per_event(report, month.events_per_file) * month.events
+    day = month.events / 30
+    small, large = _parquet_bytes_per_event(report, month.events_per_file), _parquet_bytes_per_event(report)
     out = []
-    for function, per_month, span in (("queries", QUERIES_PER_MONTH, monthly_bytes),
-                                      ("monitors", month.monitor_runs, monthly_bytes / 30)):
+    for function, per_month in (("queries", QUERIES_PER_MONTH), ("monitors", month.monitor_runs)):
         measured = athena.get(function)
         if not measured or not measured["queries"]:
             continue
+        writer_days, compacted_days = _days_read(function, month, compacted)
+        span = (writer_days * small + compacted_days * large) * day  # bytes of the days it reads
         queries_per_unit = measured["queries"] / (report["notes"]["queries"] if function == "queries"
                                                   else report["notes"]["monitor_runs"])
         share = measured["bytes_scanned"] / measured["queries"] / lake["bytes"]  # of the lake the run had
@@ -374,10 +420,40 @@ def _athena(month: Month, report: dict[str, Any]) -> list[Item]:
         queries = per_month * queries_per_unit
         out.append(Item("Athena (named queries, monitors)", f"{function}: bytes scanned ({queries:,.0f} queries)",
                         queries * scanned / 1e12, p["athena_per_tb"]))
-        files = share * span / (_parquet_bytes_per_event(report, month.events_per_file) * month.events_per_file)
-        out.append(Item("S3 requests and transitions", f"{function}: Athena's reads of the lake (modeled)",
-                        queries * max(1.0, files) * ATHENA_GETS_PER_FILE, p["s3_get_per_1000"] / 1000))
+        compacted_file = large * month.events / max(1.0, month.compacted_files)
+        gets = share * (writer_days * month.files / 30 * ATHENA_GETS_PER_FILE
+                        + compacted_days * month.compacted_per_day
+                        * (ATHENA_GETS_PER_FILE + columns * compacted_file / ATHENA_BYTES_PER_GET))
+        out.append(Item("S3 requests and transitions", f"{function}: Athena's reads of the lake (modeled: "
+                        f"{writer_days:.2f} days of writer files, {compacted_days:.2f} compacted)",
+                        queries * max(1.0, gets), p["s3_get_per_1000"] / 1000))
     return out
+
+
+def _days_read(function: str, month: Month, compacted_read: bool = ATHENA_READS_COMPACTED) -> tuple[float, float]:
+    """Days of writer files and of compacted files one query reads, on average. A named query:
+    30 days, of which today (half written, on average) and yesterday while not yet compacted
+    (`Month.uncompacted_share` of the time) are writer files. A monitor: today, and yesterday
+    as often as its window reaches back past midnight (always for a window of a day or more)."""
+    uncompacted = month.uncompacted_share if compacted_read else 1.0
+    if function == "queries":
+        return (0.5 + uncompacted, 29 - uncompacted) if compacted_read else (30.0, 0.0)
+    monitors = monitors_file.load()
+    writer = compacted = 0.0
+    for monitor in monitors:
+        minutes = monitor.current_minutes + monitor.baseline_minutes + monitor.window_minutes
+        yesterday = min(1.0, minutes / 1440)
+        writer += 0.5 + yesterday * uncompacted
+        compacted += yesterday * (1 - uncompacted)
+    return writer / len(monitors), compacted / len(monitors)
+
+
+def _compaction(month: Month) -> list[Item]:
+    """Compaction's listings of a day's sources: one per 1,000 keys a type (the local run's
+    day holds a few dozen, so its count is not the month's)."""
+    listings = month.files / 1000 + month.compacted_files
+    return [Item("S3 requests and transitions", "compaction: listings of the days' sources (modeled)", listings,
+                 PRICES["s3_put_per_1000"] / 1000)]
 
 
 def _lookups(month: Month, report: dict[str, Any], found: list[Row]) -> list[Item]:
@@ -426,9 +502,10 @@ def _lambda(month: Month, report: dict[str, Any], found: list[Row], workload: di
         "checkpoint": month.checkpoint_runs, "monitors": month.monitor_runs,
         "queries": QUERIES_PER_MONTH * _per(report, "queries", "query", workload),
         "privacy": SUBJECT_ACCESSES_PER_MONTH * _per(report, "privacy", "subject_access", workload),
+        "compaction": month.compaction_runs,
     }
     cpu_unit = {"ingest": "request", "writer": "file", "checkpoint": "checkpoint_run", "monitors": "monitor_run",
-                "queries": "query", "privacy": "subject_access"}
+                "queries": "query", "privacy": "subject_access", "compaction": "file"}
     out = []
     for function, count in invocations.items():
         measured = report["invocations"].get(function)
@@ -440,7 +517,7 @@ def _lambda(month: Month, report: dict[str, Any], found: list[Row], workload: di
         else:
             unit = cpu_unit[function]
             cpu = measured["cpu_seconds"] / workload[unit] * month.units[unit]
-        if function == "writer":
+        if function in ("writer", "compaction"):  # compaction decodes and encodes each row again
             cpu += month.events * WRITER_CPU_SECONDS_PER_EVENT
         wait = 0.0
         for row in found:
@@ -506,13 +583,26 @@ def _storage(month: Month, report: dict[str, Any], found: list[Row], workload: d
     parquet = _parquet_bytes_per_event(report, month.events_per_file)
     year("S3 storage (a year, lifecycle applied)", "events/ Parquet", parquet * month.events / 1e9,
          parquet * month.events_per_file, month.files)
+    compacted = report["objects"].get("audit_bucket:compacted/")
+    if compacted and compacted["count"]:  # a second copy of each closed day (docs/compaction.md)
+        rows = report["notes"].get("compaction", {}).get("rows") or report["notes"]["events"]
+        year("S3 storage (a year, lifecycle applied)", "compacted/ Parquet", compacted["bytes"] / rows * month.events
+             / 1e9, month.events / max(1.0, month.compacted_files) * compacted["bytes"] / rows, month.compacted_files)
     for label, stored in report["objects"].items():
+        if label.startswith("audit_bucket:compacted/_days/"):
+            year("S3 storage (a year, lifecycle applied)", label, stored["bytes"] * 30 / 1e9, stored["bytes"], 30)
         if not label.startswith("audit_bucket:integrity/") and not label.startswith("witness_bucket:"):
             continue
         per_file = label.startswith("audit_bucket:integrity/") and not label.endswith(("checkpoints/", "log-leaves/"))
         units = month.files / workload["file"] if per_file else month.checkpoint_runs / workload["checkpoint_run"]
+        objects = stored["count"] * units
+        if label.endswith(("manifests/compacted/", "log-by-file/compacted/")):  # one a compacted file
+            units = objects = month.compacted_files / workload["compacted_file"] * stored["count"]
+            units /= max(1, stored["count"])
+        elif label.endswith(("seals/compacted/", "integrity/compactions/")):  # a part a source, an object a file
+            objects = month.compacted_files / workload["compacted_file"] * stored["count"]
         year("S3 storage (a year, lifecycle applied)", label, stored["bytes"] * units / 1e9,
-             stored["bytes"] / max(1, stored["count"]), stored["count"] * units)
+             stored["bytes"] * units / max(1.0, objects), objects)
     for prefix, unit in ((subject_index.RUNS, "index_run"), (subject_index.HOURS, "index_hour"),
                          (subject_index.DAYS, "index_day")):
         per_event = _index_bytes_per_event(report, found, prefix)
@@ -701,6 +791,16 @@ def index_designs(report: dict[str, Any], events: int = VOLUMES[-1],
     ]
 
 
+def source_files_extra(events: int, settings: Settings | None = None, report: dict[str, Any] | None = None) -> float:
+    """Dollars a month Athena's reads of the lake cost more while it reads a compacted day's
+    source files (the Glue table as deployed today) than from compacted/."""
+    settings = settings or Settings()
+    report = report if report is not None else load()
+    month = Month(events, report, settings)
+    return (sum(i.dollars for i in _athena(month, report, compacted=False))
+            - sum(i.dollars for i in _athena(month, report, compacted=True)))
+
+
 def table(settings: Settings | None = None, report: dict[str, Any] | None = None) -> str:
     settings = settings or Settings()
     report = report if report is not None else load()
@@ -728,6 +828,11 @@ def table(settings: Settings | None = None, report: dict[str, Any] | None = None
         + f"Besides, each new subject's key: {subject_key_writes(report) / notes['subjects']:.2f} write units "
         + f"per new subject ({notes['subjects']:,} subjects in this run's {notes['events']:,} events: "
         + f"{subject_key_writes(report) / notes['events']:.3f} per event here).\n\n"
+        + ("Athena's reads are priced from compacted days (docs/compaction.md, \"Readers\"): until the "
+           "Glue table reads compacted/ (the view being built), it reads each closed day's source files, "
+           + ", ".join(f"${source_files_extra(n, settings, report):,.2f}" for n in VOLUMES)
+           + " a month more at " + ", ".join(f"{n:,}" for n in VOLUMES) + " events.\n\n"
+           if ATHENA_READS_COMPACTED else "")
         + "The largest items at 1,000,000,000 events a month:\n\n" + "\n".join(detail)
         + "\n\nThe subject index's designs, weighed at 1,000,000,000 events a month with the counted "
         f"{notes['index_records'] / notes['events']:.2f} (subject, file) pairs per event "

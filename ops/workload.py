@@ -12,12 +12,17 @@ What it does, in order (deterministic: seeded events, one client, requests in se
    The requests carry the SDK's lane headers (one lane, a position per request), as the
    SDK sends them: each request moves its lane's watermark (mlaudit.ingest.lanes).
 2. Scheduled work, run by hand so each run is counted once: `CHECKPOINT_RUNS` checkpoint
-   runs and `MONITOR_RUNS` monitor runs (the packaged monitors file).
+   runs, `MONITOR_RUNS` monitor runs (the packaged monitors file) and `RECOVERY_RUNS` runs
+   of the writer's recovery sweep (on AWS every 5 minutes; left to its own schedule, the
+   local sweep ran once or not at all, and its reads were scaled as the queue messages').
 3. People's requests: each named query in `QUERIES` once and its results (an auditor), and subject access
    for `SUBJECT_ACCESSES` patients (a privacy officer).
 4. The subject index's merges: the writer's index maintained with its clock two days ahead,
    so the hour and day merges of the run's index objects are counted.
-5. Facts of the deployment the run cannot count, from the synthesized template: alarms,
+5. Compaction (docs/compaction.md): the compaction function run once with the run's day
+   treated as closed (`{"every": true, "through": today}`), as its schedule runs it once a
+   day is: it reads every source file and writes a compacted file per event type.
+6. Facts of the deployment the run cannot count, from the synthesized template: alarms,
    dashboards, KMS keys, machine app clients, and the size of one API access log line.
 
 `notes` in the report says how many of each unit the run made (events, requests, queue
@@ -55,6 +60,7 @@ EVENTS = 10_000
 EVENTS_PER_REQUEST = 100
 CHECKPOINT_RUNS = 3
 MONITOR_RUNS = 2
+RECOVERY_RUNS = 2
 SUBJECT_ACCESSES = 5
 QUERIES = ("prediction_volume_latency", "dq_violation_rate", "model_timeline", "access_report")
 SEED = 24
@@ -95,7 +101,7 @@ def run(n: int = EVENTS, *, settings: Settings | None = None, template: bool = T
     usage = Usage()
     # Schedules far apart: the runs below are made by hand, so each is counted once.
     stack = LocalStack(settings or Settings.from_cdk_json(), writer_window=2, checkpoint_interval=10**9,
-                       monitor_interval=10**9, usage=usage)
+                       monitor_interval=10**9, recovery_interval=10**9, usage=usage)
     with stack:
         _first_scheduled_runs(stack)
         if before is not None:
@@ -133,6 +139,8 @@ def drive(stack: LocalStack, n: int) -> dict[str, Any]:
         _scheduled(stack, "checkpoint")
     for _ in range(MONITOR_RUNS):
         _scheduled(stack, "monitors")
+    for _ in range(RECOVERY_RUNS):
+        _scheduled(stack, "writer")  # the recovery sweep (a scheduled event to the writer)
 
     auditor = client.user_tokens(config, "auditor")["id_token"]
     today = datetime.now(UTC).date().isoformat()
@@ -163,6 +171,8 @@ def drive(stack: LocalStack, n: int) -> dict[str, Any]:
 
     merges = merge_index_later()
     records = index_records(stack)
+    compacted = stack.handler("compaction")({"every": True, "through": today},
+                                            LambdaContext("compaction", 900, region=stack.region))
     types = Counter(e["event_type"] for e in sent)
     return {
         "date": today,
@@ -174,6 +184,9 @@ def drive(stack: LocalStack, n: int) -> dict[str, Any]:
         "subjects": len({e["subject_ref"] for e in sent if "subject_ref" in e}),
         "checkpoint_runs": CHECKPOINT_RUNS,
         "monitor_runs": MONITOR_RUNS,
+        "recovery_runs": RECOVERY_RUNS,
+        "compaction_runs": 1,
+        "compaction": compacted,
         "queries": len(QUERIES),
         "subject_accesses": len(patients),
         "events_disclosed": disclosed,
@@ -241,7 +254,8 @@ def large_files(stack: LocalStack, usage: Usage) -> dict[str, Any]:
 def _first_scheduled_runs(stack: LocalStack) -> None:
     """Both schedules run once at start (the signer's first run signs checkpoint 0); wait for them."""
     deadline = time.monotonic() + TIMEOUT
-    while any(s is not None and s.runs < 1 for s in (stack.checkpoints, stack.monitor_runs)):
+    while any(s is not None and s.runs < 1 for s in (stack.checkpoints, stack.monitor_runs, stack.recoveries,
+                                                      stack.compaction_runs)):
         if time.monotonic() > deadline:
             raise RuntimeError("the scheduled functions' first runs did not finish")
         time.sleep(0.2)

@@ -6,11 +6,15 @@ One SQS message body carries events of one request, as lines of ASCII JSON:
     {<each event's other leaf fields>,"leaf_hash":"<64 hex>"}
     ...
 
+On the queue the body travels deflated (`queue_body`, attribute `pack_encoding`), and the
+writer inflates it (`from_queue`) before anything else reads it.
+
 A pack's id (the message attribute `pack_id`, the writer's ledger key) is the SHA-256 of
-its body (`pack_id_of`): the writer checks it, so a message carrying another pack's id
-cannot pass for a copy of it and displace it. The header's `key` (what the request's packs
-are named after) keeps the packs of two requests apart even when their events are alike:
-a request that takes over events never sends the very pack another one superseded.
+its body (`pack_id_of`, of the pack's own bytes, not the transport's): the writer checks
+it, so a message carrying another pack's id cannot pass for a copy of it and displace it.
+The header's `key` (what the request's packs are named after) keeps the packs of two
+requests apart even when their events are alike: a request that takes over events never
+sends the very pack another one superseded.
 
 Ingest hashes each event's whole canonical leaf record (`mlaudit.leaf`): the bytes
 it validated. The writer stores those hashes and parses only what differs between
@@ -30,10 +34,13 @@ the reading functions.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import functools
 import hashlib
 import io
 import json
+import zlib
 from dataclasses import dataclass
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
@@ -51,6 +58,12 @@ if TYPE_CHECKING:
 PACK_FORMAT = 2
 PACK_ID_ATTRIBUTE = "pack_id"  # SQS message attribute: the writer's ledger key
 SEAL_ATTRIBUTE = "pack_seal"  # SQS message attribute: ingest's seal over the pack (integrity.seals)
+# SQS message attribute: how the message body carries the pack. "deflate": base64 of the
+# body deflated (zlib), what ingest sends; none: the body itself (messages sent before, and
+# capture's). Only the transport changes: the pack id and the seal are of the pack's own
+# bytes, so a resend is recognised whatever its encoding.
+ENCODING_ATTRIBUTE = "pack_encoding"
+DEFLATE = "deflate"
 LEAF_HASH = "leaf_hash"
 _KINDS = {c.name: c for c in COLUMNS}
 # Doubles are never shared: 0.0 == -0.0 but they encode apart, so "equal" is not "same text".
@@ -146,6 +159,26 @@ def _pack(lines: list[str], event_ids: list[str], leaves: list[bytes]) -> Pack:
     body = "\n".join(lines)
     return Pack(pack_id=pack_id_of(body), body=body, count=len(lines) - 1, event_ids=tuple(event_ids),
                 leaves=tuple(leaves))
+
+
+def queue_body(body: str) -> str:
+    """The SQS message body of a pack (`ENCODING_ATTRIBUTE` "deflate"): a pack's lines repeat
+    their field names and share most values, so deflated they are a fifth of their size or
+    less (SQS bills every 64 KB of a message, and Lambda hands the writer at most 6 MB of
+    messages a run: the pack count a run holds, so the files a day, follow the bytes)."""
+    return base64.b64encode(zlib.compress(body.encode("ascii"), 6)).decode("ascii")
+
+
+def from_queue(text: str, encoding: str | None) -> str:
+    """A message body back as the pack it carries; ValueError if it does not decode."""
+    if not encoding:
+        return text
+    if encoding != DEFLATE:
+        raise ValueError(f"unknown pack encoding {encoding[:40]!r}")
+    try:
+        return zlib.decompress(base64.b64decode(text, validate=True)).decode("ascii")
+    except (zlib.error, binascii.Error, UnicodeDecodeError) as error:
+        raise ValueError(f"a {DEFLATE} body that does not decode: {type(error).__name__}") from None
 
 
 def pack_id_of(body: str) -> str:

@@ -91,3 +91,22 @@ def test_a_function_that_makes_more_calls_changes_the_table(monkeypatch) -> None
     grew = (costs.monthly(events, Settings(), changed)["DynamoDB"]
             - costs.monthly(events, Settings(), baseline)["DynamoDB"])
     assert grew > 0
+
+
+def test_the_recovery_sweep_is_priced_per_run_and_compaction_per_file_it_reads_and_writes() -> None:
+    # The sweep reads a day of its list every 5 minutes, however many messages the queue had
+    report = costs.load()
+    found = costs.rows(report)
+    sweep = [r for r in found if r.function == "writer" and r.resource == "ledger_table:files#"]
+    assert {costs.unit_of(r) for r in sweep} == {"recovery_run", "writer_run"}
+    assert report["notes"]["recovery_runs"] == workload.RECOVERY_RUNS
+    # Compaction ran on the workload's day and is in the table: its sources read once each
+    assert report["notes"]["compaction"]["sources"] == report["objects"]["audit_bucket:events/"]["count"]
+    assert {costs.unit_of(r) for r in found if r.function == "compaction"} >= {"file", "compacted_file"}
+
+
+def test_athena_reads_a_compacted_day_in_fewer_requests_than_its_source_files() -> None:
+    # A month's closed days from compacted files: fewer GETs than the same days' writer files
+    month = costs.Month(costs.VOLUMES[-1], costs.load(), Settings())
+    assert month.compacted_per_day < month.files / 30 / 100
+    assert costs.source_files_extra(costs.VOLUMES[-1]) > 0

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import gzip
 import json
+import random
+import string
 
 import pytest
 from mlaudit.errors import DomainError
@@ -151,11 +153,17 @@ def test_finding_1_a_copy_is_retried_with_its_first(pipeline, monkeypatch):
 
 
 def big_request(n=500, start=0, **extra):
-    """About 790 KB: four queue messages, one SendMessageBatch each."""
+    """About 790 KB: four queue messages, one SendMessageBatch each (the text is random, so
+    deflated on the queue, mlaudit.pack.queue_body, they stay about their size)."""
     return json.dumps({"events": [
-        {**EVENT, "event_id": f"big-{i}", "features": {"text": "x" * 1400, "i": i}, **extra}
+        {**EVENT, "event_id": f"big-{i}", "features": {"text": _noise(i, 1400), "i": i}, **extra}
         for i in range(start, start + n)
     ]})
+
+
+def _noise(seed: int, length: int) -> str:
+    rng = random.Random(seed)  # noqa: S311 - test data, not secrets
+    return "".join(rng.choice(string.ascii_letters + string.digits + "+/") for _ in range(length))
 
 
 def test_finding_1_a_resend_after_a_failed_second_send_is_stored_once(pipeline, monkeypatch):

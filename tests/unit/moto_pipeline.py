@@ -15,6 +15,7 @@ from mlaudit.ingest.identity import RequestMeta
 from mlaudit.ingest.lanes import Lane
 from mlaudit.ingest.request import IngestLimits
 from mlaudit.ingest.service import IngestService
+from mlaudit.pack import from_queue
 from mlaudit.principal import Principal
 from mlaudit.routes import match
 from mlaudit.writer import Message, WriterService
@@ -90,11 +91,18 @@ class Pipeline:
         return received
 
     @staticmethod
+    def pack_body(message: dict[str, Any]) -> str:
+        """The pack a received message carries (ingest sends it deflated)."""
+        encoding = (message.get("MessageAttributes") or {}).get("pack_encoding", {}).get("StringValue")
+        return from_queue(message["Body"], encoding)
+
+    @staticmethod
     def to_messages(raw: list[dict[str, Any]]) -> list[Message]:
         def attribute(message: dict[str, Any], name: str) -> str | None:
             return (message.get("MessageAttributes") or {}).get(name, {}).get("StringValue")
 
-        return [Message(m["MessageId"], attribute(m, "pack_id"), m["Body"], attribute(m, "pack_seal")) for m in raw]
+        return [Message(m["MessageId"], attribute(m, "pack_id"), from_queue(m["Body"], attribute(m, "pack_encoding")),
+                        attribute(m, "pack_seal")) for m in raw]
 
     def drain(self) -> list[str]:
         """Receive everything, write it, delete what succeeded; returns failed ids."""

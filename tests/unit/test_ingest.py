@@ -32,7 +32,7 @@ def test_accepted_batch_answers_ids_and_dq_summary(pipeline):
     assert status == 202
     assert body["event_ids"] == ["ev-0", "ev-1", "ev-2"]
     assert body["dq"] == {"pass": 0, "warn": 3, "fail": 0}  # no prediction_id: a warning
-    records = [record for m in pipeline.receive() for record in unpack(m["Body"])]
+    records = [record for m in pipeline.receive() for record in unpack(pipeline.pack_body(m))]
     assert [r["event_id"] for r in records] == ["ev-0", "ev-1", "ev-2"]
     for record in records:  # each event carries the hash of its whole leaf record
         assert record.pop("leaf_hash") == leaf_hash(record)
@@ -54,7 +54,7 @@ def test_retry_is_answered_once_and_enqueued_once(pipeline):
     first = pipeline.post(batch(50))
     second = pipeline.post(batch(50))
     assert first == second
-    assert sum(len(unpack(m["Body"])) for m in pipeline.receive()) == 50
+    assert sum(len(unpack(pipeline.pack_body(m))) for m in pipeline.receive()) == 50
 
 
 def test_a_resend_with_other_key_order_and_spacing_is_the_same_request(pipeline):
@@ -63,7 +63,7 @@ def test_a_resend_with_other_key_order_and_spacing_is_the_same_request(pipeline)
     reordered = {key: event[key] for key in reversed(event)}
     reordered["features"] = {"b": [1.5, "c"], "a": 1}
     assert pipeline.post(json.dumps({"events": [reordered]}, indent=2)) == first
-    assert sum(len(unpack(m["Body"])) for m in pipeline.receive()) == 1
+    assert sum(len(unpack(pipeline.pack_body(m))) for m in pipeline.receive()) == 1
 
 
 def test_reused_ids_with_new_content_conflict(pipeline):
@@ -151,7 +151,7 @@ def test_server_side_events_are_recorded_through_the_same_contract(pipeline):
         "event_type": "audit_access", "occurred_at": "2026-11-26T06:59:00Z", "action": "query",
         "resource": "query:model_timeline", "details": {"outcome": "started"},
     }])
-    (record,) = [record for m in pipeline.receive() for record in unpack(m["Body"])]
+    (record,) = [record for m in pipeline.receive() for record in unpack(pipeline.pack_body(m))]
     assert record["event_id"] == ids[0]
     assert (record["actor_id"], record["actor_type"], record["actor_roles"]) == ("user-sub-1", "user", ["auditor"])
     with pytest.raises(DomainError):

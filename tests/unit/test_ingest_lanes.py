@@ -127,7 +127,7 @@ def test_without_lane_headers_each_event_is_claimed_as_before(pipeline):
     with pytest.raises(DomainError) as caught:
         pipeline.post(batch(range(3), prediction_score=0.9))
     assert (status_of(caught.value), caught.value.code) == (409, "idempotency_conflict")
-    assert sum(len(unpack(m["Body"])) for m in pipeline.receive()) == 15
+    assert sum(len(unpack(pipeline.pack_body(m))) for m in pipeline.receive()) == 15
 
 
 def test_an_attempt_that_died_after_sending_is_taken_over_and_stored_once(pipeline, monkeypatch):

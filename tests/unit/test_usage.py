@@ -6,7 +6,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from local.usage import Usage, item_size, key_prefix, read_units, write_units
+from local.usage import Usage, item_size, key_prefix, read_units, resource_label, write_units
 
 
 def test_item_sizes_and_units_follow_dynamodb_rules() -> None:
@@ -85,3 +85,15 @@ def test_invocations_count_their_thread_and_what_it_logged() -> None:
     record = report["invocations"]["checkpoint"]
     assert (record["count"], record["memory_mb"], record["log_lines"], record["emf_documents"]) == (2, 256, 2, 2)
     assert report["metric_series"] == [["mlaudit", "log_size", {"function": "checkpoint"}]]
+
+
+def test_the_writer_s_list_of_files_not_yet_logged_is_counted_apart_from_its_packs():
+    # The cost table prices them per writer run and per recovery sweep, the packs per message
+    labels = {"physical-ledger": "ledger_table"}
+    minutes = {"RequestItems": {"physical-ledger": {"Keys": [{"pk": {"S": "files#2026-12-07T12:00:00+00:00"}}]}}}
+    packs = {"RequestItems": {"physical-ledger": {"Keys": [{"pk": {"S": "pack#p-1"}}]}}}
+    update = {"TableName": "physical-ledger", "Key": {"pk": {"S": "files#2026-12-07T12:01:00+00:00"}}}
+    assert resource_label(labels, "dynamodb", minutes) == "ledger_table:files#"
+    assert resource_label(labels, "dynamodb", update) == "ledger_table:files#"
+    assert resource_label(labels, "dynamodb", packs) == "ledger_table"
+

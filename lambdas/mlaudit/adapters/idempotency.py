@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import threading
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -21,6 +22,7 @@ from mlaudit.ingest.claims import EventClaim, HeldClaim, RequestState
 from mlaudit.ingest.request import IngestLimits
 from mlaudit.ingest.service import Claim
 
+_ANSWER = "response_z"  # request item attribute: the kept answer, deflated JSON (items before: `response`, text)
 _UNCERTAIN = "u_"  # request item attribute: a pack sent without an answer -> its event ids
 SUPERSEDED_KEPT = timedelta(days=15)  # as the ledger keeps packs: past SQS's longest retention
 CLAIM_THREADS = 10  # event claims in flight at once: boto3's default connection pool (clients are thread-safe)
@@ -74,7 +76,7 @@ class DynamoIdempotencyStore:
         received_at = _from_ms(int(current["received_at"]["N"]))
         state = current["state"]["S"]
         if state == "COMPLETED":
-            return Claim("replay", received_at, json.loads(current["response"]["S"]))
+            return Claim("replay", received_at, _answer(current))
         sent_packs = frozenset(current.get("sent_packs", {}).get("SS", ()))
         sent_events = frozenset(current.get("sent_events", {}).get("SS", ()))
         claimed_at = int(current["claimed_at"]["N"])
@@ -100,12 +102,16 @@ class DynamoIdempotencyStore:
         return Claim("new", received_at, sent_packs=sent_packs, sent_events=sent_events, uncertain=_uncertain(current))
 
     def complete(self, key: str, response: dict[str, Any], now: datetime, limits: IngestLimits) -> None:
+        """The answer kept for a replay, deflated (`response_z`): DynamoDB bills a write by
+        the item's size in 1 KB units, and a 100-event answer (its event ids) is ~2.3 KB as
+        JSON, ~0.6 KB deflated: 1 write unit instead of 3, the same answer replayed."""
         self.client.update_item(
             TableName=self.table, Key={"pk": {"S": key}},
             UpdateExpression="SET #s = :done, #r = :response",
-            ExpressionAttributeNames={"#s": "state", "#r": "response"},
+            ExpressionAttributeNames={"#s": "state", "#r": _ANSWER},
             ExpressionAttributeValues={
-                ":done": {"S": "COMPLETED"}, ":response": {"S": json.dumps(response, separators=(",", ":"))},
+                ":done": {"S": "COMPLETED"},
+                ":response": {"B": zlib.compress(json.dumps(response, separators=(",", ":")).encode(), 6)},
             },
         )
 
@@ -228,3 +234,10 @@ def _ms(moment: datetime) -> int:
 
 def _from_ms(value: int) -> datetime:
     return datetime.fromtimestamp(value / 1000, tz=UTC)
+
+
+def _answer(item: dict[str, Any]) -> dict[str, Any]:
+    """A completed request's kept answer: deflated (`response_z`) or, written before, text."""
+    if _ANSWER in item:
+        return json.loads(zlib.decompress(item[_ANSWER]["B"]))
+    return json.loads(item["response"]["S"])

@@ -31,11 +31,11 @@ class DynamoLedger:
             superseded=item.get("superseded", {}).get("BOOL", False),
         ) for key, item in self._items([f"pack#{p}" for p in pack_ids]).items()}
 
-    def _items(self, keys: list[str]) -> dict[str, dict[str, Any]]:
+    def _items(self, keys: list[str], *, consistent: bool = True) -> dict[str, dict[str, Any]]:
         found: dict[str, dict[str, Any]] = {}
         for start in range(0, len(keys), _GET_CHUNK):
             request = {self.table: {"Keys": [{"pk": {"S": k}} for k in keys[start:start + _GET_CHUNK]],
-                                    "ConsistentRead": True}}
+                                    "ConsistentRead": consistent}}
             while request:
                 answer = retried(lambda request=request: self.client.batch_get_item(RequestItems=request),
                                  final=self._final)
@@ -100,14 +100,21 @@ class DynamoLedger:
 
     def expected(self, since: datetime, until: datetime) -> dict[datetime, list[str]]:
         """The files still listed, listed from `since` to `until`, by when: one key per
-        minute read (a day is 1,440 keys, 15 calls), whatever the lake holds."""
+        minute read (a day is 1,440 keys, 15 calls), whatever the lake holds.
+
+        Eventually consistent (half the read units: the sweep reads a day of minutes every 5
+        minutes, busy or idle). What it reads was listed at least the writer's timeout ago;
+        a stale answer can only miss a file listed since or still show one settled since:
+        the first is found by the next run (a file stays listed until it is logged, and the
+        horizon is a day), the second is found logged and taken off (`mlaudit.recovery`).
+        A pack's ledger entry (`get`) stays strongly consistent."""
         minutes = []
         minute = _minute(since)
         while minute <= until:
             minutes.append(minute)
             minute += timedelta(minutes=1)
         found: dict[datetime, list[str]] = {}
-        for item in self._items([_FILES + m.isoformat() for m in minutes]).values():
+        for item in self._items([_FILES + m.isoformat() for m in minutes], consistent=False).values():
             for member in item.get("keys", {}).get("SS", ()):
                 ms, _, key = member.partition(" ")
                 listed_at = datetime.fromtimestamp(int(ms) / 1000, tz=UTC)

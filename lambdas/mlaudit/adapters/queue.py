@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mlaudit.pack import PACK_ID_ATTRIBUTE, SEAL_ATTRIBUTE, Pack
+from mlaudit.pack import DEFLATE, ENCODING_ATTRIBUTE, PACK_ID_ATTRIBUTE, SEAL_ATTRIBUTE, Pack, queue_body
 
 _MAX_ENTRIES = 10
 _MAX_CALL_BYTES = 262_144
@@ -39,12 +39,13 @@ class SqsQueue:
             raise QueueUnavailable(f"the queue failed: {type(error).__name__}", sent, uncertain) from error
 
     def _send(self, packs: list[Pack], sent: list[str], uncertain: list[str]) -> None:
-        for group in _groups(packs):
+        bodies = {pack.pack_id: queue_body(pack.body) for pack in packs}  # deflated (mlaudit.pack.queue_body)
+        for group in _groups(packs, bodies):
             pending = {str(i): pack for i, pack in enumerate(group)}
             maybe: set[str] = set()  # in a call that failed without an answer, not confirmed since
             for attempt in range(self.attempts):
                 try:
-                    answer = self._call(pending)
+                    answer = self._call(pending, bodies)
                 except Exception:
                     maybe |= {p.pack_id for p in pending.values()}
                     if attempt + 1 == self.attempts:
@@ -62,14 +63,15 @@ class SqsQueue:
                 uncertain += sorted(maybe)
                 raise QueueUnavailable(f"{len(pending)} message(s) not accepted by the queue", sent, uncertain)
 
-    def _call(self, pending: dict[str, Pack]) -> dict[str, Any]:
+    def _call(self, pending: dict[str, Pack], bodies: dict[str, str]) -> dict[str, Any]:
         return self.client.send_message_batch(  # type: ignore[no-any-return]
             QueueUrl=self.queue_url,
             Entries=[
                 {
-                    "Id": entry_id, "MessageBody": pack.body,
+                    "Id": entry_id, "MessageBody": bodies[pack.pack_id],
                     "MessageAttributes": {
                         PACK_ID_ATTRIBUTE: {"DataType": "String", "StringValue": pack.pack_id},
+                        ENCODING_ATTRIBUTE: {"DataType": "String", "StringValue": DEFLATE},
                         **({SEAL_ATTRIBUTE: {"DataType": "String", "StringValue": pack.seal}} if pack.seal else {}),
                     },
                 }
@@ -78,12 +80,12 @@ class SqsQueue:
         )
 
 
-def _groups(packs: list[Pack]) -> list[list[Pack]]:
+def _groups(packs: list[Pack], bodies: dict[str, str]) -> list[list[Pack]]:
     groups: list[list[Pack]] = []
     current: list[Pack] = []
     size = 0
     for pack in packs:
-        pack_size = len(pack.body.encode()) + _ATTRIBUTE_BYTES + len(pack.seal or "")
+        pack_size = len(bodies[pack.pack_id]) + 2 * _ATTRIBUTE_BYTES + len(pack.seal or "")
         if current and (len(current) == _MAX_ENTRIES or size + pack_size > _MAX_CALL_BYTES):
             groups.append(current)
             current, size = [], 0

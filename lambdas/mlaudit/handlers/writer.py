@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools import Logger
 
 from mlaudit import bootstrap
-from mlaudit.pack import PACK_ID_ATTRIBUTE, SEAL_ATTRIBUTE
+from mlaudit.pack import ENCODING_ATTRIBUTE, PACK_ID_ATTRIBUTE, SEAL_ATTRIBUTE, from_queue
 from mlaudit.writer import Message
 
 if TYPE_CHECKING:
@@ -39,9 +39,13 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 def to_message(record: dict[str, Any]) -> Message:
     attributes = record.get("messageAttributes") or {}
+    try:  # a pack deflated on the queue (mlaudit.pack.queue_body), or sent as it is
+        body = from_queue(record.get("body") or "", (attributes.get(ENCODING_ATTRIBUTE) or {}).get("stringValue"))
+    except ValueError:
+        body = ""  # fails alone: its pack id is not an empty body's (writer.bound_to_content)
     return Message(
         message_id=record["messageId"], pack_id=(attributes.get(PACK_ID_ATTRIBUTE) or {}).get("stringValue"),
-        body=record.get("body") or "", seal=(attributes.get(SEAL_ATTRIBUTE) or {}).get("stringValue"),
+        body=body, seal=(attributes.get(SEAL_ATTRIBUTE) or {}).get("stringValue"),
     )
 
 
