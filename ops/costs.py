@@ -96,8 +96,8 @@ ATHENA_GETS_PER_FILE = 3  # Athena's reads of a Parquet file: its footer and the
 ATHENA_BYTES_PER_GET = 8 * 1024**2
 # Athena reads a compacted day from compacted/ (docs/compaction.md, "Readers"): the
 # projected table over compacted/ and the `events` view that switches a day over once its
-# marker exists. The Glue table as deployed today still reads a day's source files (the view
-# is being built): with False the table prices that, and the table's text says the difference.
+# marker exists. With False the table prices reading every day's source files instead (no
+# compaction), and the table's text says the difference.
 ATHENA_READS_COMPACTED = True
 SERVICE_KEY_PERIOD_SECONDS = 300  # SQS and DynamoDB reuse a data key about this long per caller
 BUCKET_KEY_PERIOD_SECONDS = 3600  # S3 Bucket Keys: about one KMS call an hour per role and bucket (not published)
@@ -828,9 +828,9 @@ def table(settings: Settings | None = None, report: dict[str, Any] | None = None
         + f"Besides, each new subject's key: {subject_key_writes(report) / notes['subjects']:.2f} write units "
         + f"per new subject ({notes['subjects']:,} subjects in this run's {notes['events']:,} events: "
         + f"{subject_key_writes(report) / notes['events']:.3f} per event here).\n\n"
-        + ("Athena's reads are priced from compacted days (docs/compaction.md, \"Readers\"): until the "
-           "Glue table reads compacted/ (the view being built), it reads each closed day's source files, "
-           + ", ".join(f"${source_files_extra(n, settings, report):,.2f}" for n in VOLUMES)
+        + ("Athena's reads are priced from compacted days (docs/compaction.md, \"Athena\": the `events` view "
+           "reads a closed day from compacted/); read from each closed day's source files instead, they "
+           "would cost " + ", ".join(f"${source_files_extra(n, settings, report):,.2f}" for n in VOLUMES)
            + " a month more at " + ", ".join(f"{n:,}" for n in VOLUMES) + " events.\n\n"
            if ATHENA_READS_COMPACTED else "")
         + "The largest items at 1,000,000,000 events a month:\n\n" + "\n".join(detail)
