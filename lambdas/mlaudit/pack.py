@@ -50,7 +50,7 @@ if TYPE_CHECKING:
 
 PACK_FORMAT = 2
 PACK_ID_ATTRIBUTE = "pack_id"  # SQS message attribute: the writer's ledger key
-SEAL_ATTRIBUTE = "pack_seal"  # SQS message attribute: ingest's seal over the pack (integrity.seals)
+SEAL_ATTRIBUTE = "pack_seal"  # SQS message attribute: ingest's seal over the pack (integrity.services.seals)
 LEAF_HASH = "leaf_hash"
 _KINDS = {c.name: c for c in COLUMNS}
 # Doubles are never shared: 0.0 == -0.0 but they encode apart, so "equal" is not "same text".
@@ -66,7 +66,7 @@ class Pack:
     count: int  # events
     event_ids: tuple[str, ...]  # the events' ids, in order
     leaves: tuple[bytes, ...] = ()  # the events' leaf hashes, in order (what a seal covers)
-    seal: str | None = None  # ingest's seal (`integrity.seals`), sent as a message attribute
+    seal: str | None = None  # ingest's seal (`integrity.services.seals`), sent as a message attribute
 
 
 class PackError(ValueError):

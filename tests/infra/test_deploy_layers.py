@@ -154,7 +154,7 @@ def test_what_the_functions_use_of_pyarrow_survives_the_trim(trimmed_pyarrow: Pa
     program = """
 import pyarrow, pyarrow.compute, pyarrow.json, pyarrow.parquet as pq, pyarrow.fs, io
 assert pyarrow.__file__.startswith(ROOT), pyarrow.__file__
-import mlaudit.writer, mlaudit.parquet, mlaudit.leaf_columns, mlaudit.pack, mlaudit.integrity.sink
+import mlaudit.writer, mlaudit.parquet, mlaudit.leaf_columns, mlaudit.pack, mlaudit.integrity.services.sink
 import mlaudit.adapters.subject_lake, mlaudit.imports.readers
 table = pyarrow.table({"a": [1, 2, 3], "b": ["x", "y", "z"]})
 sink = io.BytesIO()
