@@ -20,11 +20,11 @@ import time
 from typing import Any
 
 from mlaudit.adapters.memory import MemoryBucket, MemoryLedger
-from mlaudit.integrity.checkpoint import Checkpointer
-from mlaudit.integrity.signing import LocalSigner, load_public_key
-from mlaudit.integrity.sink import IntegritySink
+from mlaudit.integrity.primitives.signing import LocalSigner, load_public_key
+from mlaudit.integrity.services.checkpoint import Checkpointer
+from mlaudit.integrity.services.sink import IntegritySink
+from mlaudit.integrity.services.witness import Witness
 from mlaudit.integrity.verifier import Verifier
-from mlaudit.integrity.witness import Witness
 from mlaudit.layout import partition_prefix
 from mlaudit.leaf import encode_leaf, leaf_hash_bytes
 from mlaudit.pack import pack_id_of, unpack

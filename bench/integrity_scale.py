@@ -38,11 +38,12 @@ from pathlib import Path
 from typing import Any
 
 from mlaudit.codec import format_timestamp
-from mlaudit.integrity import merkle, records, seals, tiles
-from mlaudit.integrity.checkpoint import Checkpointer
-from mlaudit.integrity.records import SignedCheckpoint
-from mlaudit.integrity.signing import LocalSigner, entry_authentic, load_public_key
-from mlaudit.integrity.store import Version
+from mlaudit.integrity.primitives import merkle, records, tiles
+from mlaudit.integrity.primitives.records import SignedCheckpoint
+from mlaudit.integrity.primitives.signing import LocalSigner, entry_authentic, load_public_key
+from mlaudit.integrity.primitives.store import Version
+from mlaudit.integrity.services import seals
+from mlaudit.integrity.services.checkpoint import Checkpointer
 
 LOG_ID = "mlaudit/bench"
 YEAR_OF_CHECKPOINTS = 105_120  # 365 days of one checkpoint every 5 minutes
@@ -154,7 +155,7 @@ def signer_run(entries: int, new: int = 300, runs: int = 3) -> dict[str, Any]:
         store.put(records.log_key(index), data)
         prev = records.entry_leaf(data).hex()
 
-    from mlaudit.integrity.witness import Witness
+    from mlaudit.integrity.services.witness import Witness
 
     seconds, floors, peaks = [], [], []
     for run in range(runs):
@@ -236,9 +237,9 @@ def since_day(history_events: int, per_file: int = 1000, day_files: int = 96, ch
               rounds: int = 3, files: Files | None = None) -> dict[str, Any]:
     """One day verified --since the previous day's last checkpoint, after a history of
     ``history_events`` (written at the same daily rate: a lake 4x the size is 4x older)."""
-    from mlaudit.integrity.sink import IntegritySink
+    from mlaudit.integrity.services.sink import IntegritySink
+    from mlaudit.integrity.services.witness import Witness
     from mlaudit.integrity.verifier import Verifier, digest_file
-    from mlaudit.integrity.witness import Witness
     from mlaudit.layout import partition_prefix
 
     files = files or Files(per_file)
@@ -337,8 +338,8 @@ def build_lake(root: Path, files: int, per_file: int) -> dict[str, str]:
     done = root / "keys.pem.json"
     if done.exists():
         return json.loads(done.read_text())
-    from mlaudit.integrity.sink import IntegritySink
-    from mlaudit.integrity.witness import Witness
+    from mlaudit.integrity.services.sink import IntegritySink
+    from mlaudit.integrity.services.witness import Witness
     from mlaudit.layout import partition_prefix
 
     store, witness_store = DirectoryStore(root / "lake"), DirectoryStore(root / "witness")
@@ -366,8 +367,8 @@ def build_lake(root: Path, files: int, per_file: int) -> dict[str, str]:
 
 def whole_lake(root: Path, jobs: int) -> dict[str, Any]:
     """A whole-lake verify of the lake at ``root`` (call in a fresh process)."""
+    from mlaudit.integrity.services.witness import Witness
     from mlaudit.integrity.verifier import Verifier
-    from mlaudit.integrity.witness import Witness
 
     keys = json.loads((root / "keys.pem.json").read_text())
     store, witness_store = DirectoryStore(root / "lake"), DirectoryStore(root / "witness")

@@ -207,7 +207,7 @@ def writer_floor_seconds(pack_bodies: list[bytes]) -> float:
 def bench_writer(pack_bodies: list[str], n_events: int, rounds: int = 1) -> tuple[list[float], dict[str, bytes]]:
     """Events/s through WriterService.process, with the integrity sink (file tree,
     manifest, log entry) on in-memory stores: all the writer's work but S3's latency."""
-    from mlaudit.integrity.sink import IntegritySink
+    from mlaudit.integrity.services.sink import IntegritySink
     from mlaudit.pack import pack_id_of
     from mlaudit.writer import Message, WriterService
 

@@ -32,7 +32,7 @@ from typing import Any
 
 import requests
 from mlaudit import bootstrap
-from mlaudit.integrity import sink
+from mlaudit.integrity.services import sink
 from mlaudit.parquet import read_parquet_bytes
 from mlaudit.settings import Settings
 

@@ -42,7 +42,7 @@ def register(commands: argparse._SubParsersAction) -> None:
                                              "checkpoints and the witness's history, or only what is new since a "
                                              "checkpoint you trust (--since; read-only; mlaudit.integrity.verifier).")
     add_arguments(verify, token=False)
-    from mlaudit.integrity.verify import date_argument  # noqa: PLC0415
+    from mlaudit.integrity.verifier.command import date_argument  # noqa: PLC0415
 
     verify.add_argument("--from", dest="from_date", type=date_argument("--from"),
                         help="first event_date to check (YYYY-MM-DD)")
@@ -150,10 +150,10 @@ def lake_verifier(target: Target, store: Any = None, *, since: Any = None, **opt
     """A Verifier over the target's lake with every key and the witness (the stack's outputs,
     or the local stack's config): what `verify` and `report` run."""
     from mlaudit.adapters.bucket import S3Bucket  # noqa: PLC0415
-    from mlaudit.integrity import records  # noqa: PLC0415
-    from mlaudit.integrity.signing import kms_public_key_pem, load_public_key  # noqa: PLC0415
+    from mlaudit.integrity.primitives import records  # noqa: PLC0415
+    from mlaudit.integrity.primitives.signing import kms_public_key_pem, load_public_key  # noqa: PLC0415
+    from mlaudit.integrity.services.witness import Witness  # noqa: PLC0415
     from mlaudit.integrity.verifier import Verifier  # noqa: PLC0415
-    from mlaudit.integrity.witness import Witness  # noqa: PLC0415
 
     s3, kms = target.client("s3"), target.client("kms")
     bucket = target.name("bucket", "AuditBucketName")
@@ -173,8 +173,8 @@ def lake_verifier(target: Target, store: Any = None, *, since: Any = None, **opt
 def trusted_checkpoint(target: Target, text: str) -> Any:
     """--since: a checkpoint file, or a sequence number of the witness's checkpoints."""
     from mlaudit.adapters.bucket import S3Bucket  # noqa: PLC0415
-    from mlaudit.integrity import records  # noqa: PLC0415
-    from mlaudit.integrity.witness import Witness  # noqa: PLC0415
+    from mlaudit.integrity.primitives import records  # noqa: PLC0415
+    from mlaudit.integrity.services.witness import Witness  # noqa: PLC0415
 
     if text.isdigit():
         bucket = target.name("bucket", "AuditBucketName")
@@ -192,7 +192,7 @@ def trusted_checkpoint(target: Target, text: str) -> Any:
 
 def run_verify(args: argparse.Namespace) -> int:
     from mlaudit.adapters.bucket import S3Bucket  # noqa: PLC0415
-    from mlaudit.integrity import records  # noqa: PLC0415
+    from mlaudit.integrity.primitives import records  # noqa: PLC0415
 
     if args.from_date and args.to_date and args.from_date > args.to_date:
         raise CommandError(f"--from {args.from_date} is after --to {args.to_date}")
@@ -394,8 +394,8 @@ def render_rows(names: list[str], rows: list[dict[str, Any]], form: str) -> str:
 
 
 def run_proof(args: argparse.Namespace) -> int:
-    from mlaudit.integrity.proofs import check_receipt  # noqa: PLC0415
-    from mlaudit.integrity.signing import kms_public_key_pem  # noqa: PLC0415
+    from mlaudit.integrity.primitives.signing import kms_public_key_pem  # noqa: PLC0415
+    from mlaudit.integrity.services.proofs import check_receipt  # noqa: PLC0415
 
     target = Target.from_args(args)
     params = {k: v for k, v in (("event_date", args.event_date), ("event_type", args.event_type)) if v}

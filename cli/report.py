@@ -329,8 +329,8 @@ def _verify(target: Target, from_day: date) -> dict[str, Any]:
     the window began (its whole history of checkpoints since, every new entry, file, event
     and seal), in time proportional to the window, not to the lake."""
     from mlaudit.adapters.bucket import S3Bucket  # noqa: PLC0415
-    from mlaudit.integrity import records  # noqa: PLC0415
-    from mlaudit.integrity.witness import Witness  # noqa: PLC0415
+    from mlaudit.integrity.primitives import records  # noqa: PLC0415
+    from mlaudit.integrity.services.witness import Witness  # noqa: PLC0415
 
     from cli.commands import lake_verifier  # noqa: PLC0415
 

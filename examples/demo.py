@@ -28,7 +28,7 @@ from typing import Any
 
 import requests
 from mlaudit.adapters.bucket import S3Bucket
-from mlaudit.integrity.signing import kms_public_key_pem, load_public_key
+from mlaudit.integrity.primitives.signing import kms_public_key_pem, load_public_key
 from mlaudit.integrity.verifier import Verifier
 from mlaudit.layout import parse_partition
 from mlaudit.leaf import leaf_hash, leaf_record_from_row
@@ -339,7 +339,7 @@ def prove(config: dict[str, Any]) -> bool:
             break
         time.sleep(0.5)
     print()
-    print("tamper evidence (python -m mlaudit.integrity.verify, public key only)")
+    print("tamper evidence (mlaudit-verify, public key only)")
     covered = (result.checkpoint or {}).get("tree_size")
     print(f"  files in the signed log     {result.log_size}, the latest checkpoint covers {covered}")
     print(f"  events re-hashed            {result.events_checked}")

@@ -69,8 +69,8 @@ import requests
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from mlaudit.functions import FUNCTIONS, FunctionSpec
-from mlaudit.integrity.proofs import check_receipt
-from mlaudit.integrity.signing import kms_public_key_pem
+from mlaudit.integrity.primitives.signing import kms_public_key_pem
+from mlaudit.integrity.services.proofs import check_receipt
 from mlaudit.routes import RESOURCE_SERVER, ROUTES, Route, match
 from mlaudit.settings import Settings
 

@@ -74,7 +74,9 @@ def log_retention(days: int) -> logs.RetentionDays:
     return logs.RetentionDays[_RETENTION_NAMES[days]]
 
 
-ASSET_EXCLUDES = ["**/__pycache__", "**/*.pyc", "**/.pytest_cache"]
+# The offline verifier (mlaudit.integrity.verifier) is for auditors, installed with the CLI;
+# no function imports it (tests/unit/test_import_cycles.py), so no function ships it.
+ASSET_EXCLUDES = ["**/__pycache__", "**/*.pyc", "**/.pytest_cache", "mlaudit/integrity/verifier"]
 
 
 def _asset() -> lambda_.Code:

@@ -49,7 +49,7 @@ class Integrity(Construct):
         self.entry_key = self._signing_key("EntryKey", "the writer signs each integrity-log entry")
         # Ingest's seals: each function that enqueues makes a sealing key in memory and has
         # this key certify it (kms:Sign, once per container); the writer, which cannot sign
-        # with it, stores only sealed events, so it cannot invent any (mlaudit.integrity.seals).
+        # with it, stores only sealed events, so it cannot invent any (mlaudit.integrity.services.seals).
         self.seal_key = self._signing_key(
             "SealKey", "certifies the keys that seal each pack of events where they are accepted")
         # The witness: every checkpoint, write-once, under Object Lock in object_lock_mode like
@@ -91,7 +91,7 @@ class Integrity(Construct):
         self.verifier_policy = iam.ManagedPolicy(
             self,
             "VerifierPolicy",
-            description="mlaudit: read-only access to verify the audit lake (python -m mlaudit.integrity.verify)",
+            description="mlaudit: read-only access to verify the audit lake (mlaudit-verify)",
             statements=[
                 iam.PolicyStatement(
                     actions=["s3:GetObject"],

@@ -48,9 +48,9 @@ if TYPE_CHECKING:
     from mlaudit.compaction import Compactor
     from mlaudit.configuration import ConfigService
     from mlaudit.imports.landed import ImportService
-    from mlaudit.integrity.checkpoint import Checkpointer
-    from mlaudit.integrity.proofs import ProofService
-    from mlaudit.integrity.seals import PackSealer
+    from mlaudit.integrity.services.checkpoint import Checkpointer
+    from mlaudit.integrity.services.proofs import ProofService
+    from mlaudit.integrity.services.seals import PackSealer
     from mlaudit.metrics import MeasuredIngest, MeasuredWriter
     from mlaudit.monitors.service import MonitorService
     from mlaudit.privacy import PrivacyService
@@ -168,8 +168,8 @@ def build_authorizer(env: AuthorizerEnv, clients: Clients) -> TokenVerifier:
 def _sealer(seal_key_id: str, clients: Clients, function: str) -> PackSealer:
     """Seals every pack this function enqueues (a key made in memory, certified once per
     container with the seal key: only the functions that enqueue may sign with it)."""
-    from mlaudit.integrity.seals import PackSealer  # noqa: PLC0415 - cryptography: on first use
-    from mlaudit.integrity.signing import KmsSigner  # noqa: PLC0415
+    from mlaudit.integrity.primitives.signing import KmsSigner  # noqa: PLC0415
+    from mlaudit.integrity.services.seals import PackSealer  # noqa: PLC0415 - cryptography: on first use
 
     return PackSealer(KmsSigner(clients("kms"), seal_key_id), function)
 
@@ -218,10 +218,10 @@ def build_ingest(env: IngestEnv, clients: Clients, function: str = "ingest") -> 
 def build_writer(env: WriterEnv, clients: Clients) -> MeasuredWriter:
     from mlaudit.adapters.bucket import S3Bucket  # noqa: PLC0415
     from mlaudit.adapters.ledger import DynamoLedger  # noqa: PLC0415
-    from mlaudit.integrity import records  # noqa: PLC0415
-    from mlaudit.integrity.seals import SealChecker  # noqa: PLC0415
-    from mlaudit.integrity.signing import KmsSigner, kms_public_key_pem, load_public_key  # noqa: PLC0415
-    from mlaudit.integrity.sink import IntegritySink  # noqa: PLC0415
+    from mlaudit.integrity.primitives import records  # noqa: PLC0415
+    from mlaudit.integrity.primitives.signing import KmsSigner, kms_public_key_pem, load_public_key  # noqa: PLC0415
+    from mlaudit.integrity.services.seals import SealChecker  # noqa: PLC0415
+    from mlaudit.integrity.services.sink import IntegritySink  # noqa: PLC0415
     from mlaudit.metrics import CountedObjects, MeasuredWriter  # noqa: PLC0415
     from mlaudit.subject_index import SubjectIndex  # noqa: PLC0415
     from mlaudit.writer import WriterService  # noqa: PLC0415
@@ -246,10 +246,10 @@ def build_writer(env: WriterEnv, clients: Clients) -> MeasuredWriter:
 
 def build_checkpoint(env: CheckpointEnv, clients: Clients) -> Checkpointer:
     from mlaudit.adapters.bucket import S3Bucket  # noqa: PLC0415
-    from mlaudit.integrity import records  # noqa: PLC0415
-    from mlaudit.integrity.checkpoint import Checkpointer  # noqa: PLC0415
-    from mlaudit.integrity.signing import KmsSigner, kms_public_key_pem, load_public_key  # noqa: PLC0415
-    from mlaudit.integrity.witness import SnsTopic, Witness  # noqa: PLC0415
+    from mlaudit.integrity.primitives import records  # noqa: PLC0415
+    from mlaudit.integrity.primitives.signing import KmsSigner, kms_public_key_pem, load_public_key  # noqa: PLC0415
+    from mlaudit.integrity.services.checkpoint import Checkpointer  # noqa: PLC0415
+    from mlaudit.integrity.services.witness import SnsTopic, Witness  # noqa: PLC0415
 
     log_id = records.log_id(env.audit_bucket)
     return Checkpointer(
@@ -266,9 +266,9 @@ def build_compaction(env: CompactionEnv, clients: Clients) -> Compactor:
     from mlaudit.adapters.bucket import S3Bucket  # noqa: PLC0415
     from mlaudit.compaction import Compactor  # noqa: PLC0415
     from mlaudit.events_view import GlueView  # noqa: PLC0415
-    from mlaudit.integrity import records  # noqa: PLC0415
-    from mlaudit.integrity.signing import KmsSigner  # noqa: PLC0415
-    from mlaudit.integrity.sink import IntegritySink  # noqa: PLC0415
+    from mlaudit.integrity.primitives import records  # noqa: PLC0415
+    from mlaudit.integrity.primitives.signing import KmsSigner  # noqa: PLC0415
+    from mlaudit.integrity.services.sink import IntegritySink  # noqa: PLC0415
 
     bucket = S3Bucket(clients("s3"), env.audit_bucket, env.kms_key_id)
     return Compactor(
@@ -282,7 +282,7 @@ def build_compaction(env: CompactionEnv, clients: Clients) -> Compactor:
 
 def build_proofs(env: ProofsEnv, clients: Clients) -> ProofService:
     from mlaudit.adapters.bucket import S3Bucket  # noqa: PLC0415
-    from mlaudit.integrity.proofs import ProofService  # noqa: PLC0415
+    from mlaudit.integrity.services.proofs import ProofService  # noqa: PLC0415
 
     return ProofService(S3Bucket(clients("s3"), env.audit_bucket))
 

@@ -31,7 +31,8 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 
 from mlaudit import events_view
-from mlaudit.integrity import merkle, records, seals
+from mlaudit.integrity.primitives import merkle, records
+from mlaudit.integrity.services import seals
 from mlaudit.layout import COMPACTED_DAYS_PREFIX, COMPACTED_PREFIX, EVENTS_PREFIX, partition_prefix
 
 DEFAULT_MAX_ROWS = 1_000_000  # rows of one compacted file (its Arrow table is built in memory)
@@ -56,7 +57,7 @@ class Bucket(Protocol):
 
 
 class Log(Protocol):
-    """What compaction asks of the integrity log (`integrity.sink.IntegritySink`)."""
+    """What compaction asks of the integrity log (`integrity.services.sink.IntegritySink`)."""
 
     def store_seals(self, key: str, body: bytes) -> None: ...
     def file_written(self, key: str, body: bytes | None = None, leaf_hashes: Any = (), first_event_id: str = "",

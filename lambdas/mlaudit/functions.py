@@ -265,7 +265,7 @@ COMPACTED_OBJECTS = "compacted/*"  # compacted days and their markers (mlaudit.c
 # What compaction records under integrity/: a compacted file's record, manifest, seals and log
 # entry (never a checkpoint or tile, nor a seal key: it seals nothing, it moves sealed rows).
 COMPACTION_INTEGRITY_AREAS = ("compactions", "manifests", "log", "log-by-file", "seals")
-# Who writes where under integrity/ (mlaudit.integrity.records): the writer records files,
+# Who writes where under integrity/ (mlaudit.integrity.primitives.records): the writer records files,
 # the signer signs; neither can create the other's objects (a writer could otherwise claim
 # the next checkpoint's key, or a tile, before the signer).
 WRITER_INTEGRITY_AREAS = ("manifests", "log", "log-by-file", "seals", "seal-keys")
@@ -275,7 +275,7 @@ WITNESS_OBJECTS = "mlaudit/*"  # <log id>/checkpoints/<seq>.json; a log id is ml
 # request carries no s3:prefix, so the grant cannot be narrowed by prefix.
 LIST_AUDIT_BUCKET = Grant(Resource.AUDIT_BUCKET, ("s3:ListBucket",), why="404, not 403, for a missing key")
 # Sending to the KMS-encrypted queue: SQS asks KMS for a data key, and to reuse it, decrypts it.
-# Every pack is sealed (mlaudit.integrity.seals): the functions that enqueue, and only they,
+# Every pack is sealed (mlaudit.integrity.services.seals): the functions that enqueue, and only they,
 # certify their in-memory sealing key with the seal key (one kms:Sign per container).
 SEND_TO_QUEUE = (
     Grant(Resource.EVENTS_QUEUE, ("sqs:SendMessage",), why="the stack's own audit events, like clients'"),
@@ -385,7 +385,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         ),
         # No reserved concurrency (a fresh account cannot spare any): two overlapping runs
         # cannot fork the chain, each claims its sequence number with a conditional create
-        # and the loser fails without writing (mlaudit.integrity.checkpoint).
+        # and the loser fails without writing (mlaudit.integrity.services.checkpoint).
         timeout_seconds=60,
     ),
     FunctionSpec(

@@ -27,7 +27,7 @@ from mlaudit.codec import (
     fast_canonical_texts,
     format_timestamp,
 )
-from mlaudit.integrity import merkle
+from mlaudit.integrity.primitives import merkle
 from mlaudit.layout import COLUMNS, LEAF_FIELDS, LEAF_ORDER, TIMESTAMP_COLUMNS
 
 if TYPE_CHECKING:

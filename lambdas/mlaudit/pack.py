@@ -57,7 +57,7 @@ if TYPE_CHECKING:
 
 PACK_FORMAT = 2
 PACK_ID_ATTRIBUTE = "pack_id"  # SQS message attribute: the writer's ledger key
-SEAL_ATTRIBUTE = "pack_seal"  # SQS message attribute: ingest's seal over the pack (integrity.seals)
+SEAL_ATTRIBUTE = "pack_seal"  # SQS message attribute: ingest's seal over the pack (integrity.services.seals)
 # SQS message attribute: how the message body carries the pack. "deflate": base64 of the
 # body deflated (zlib), what ingest sends; none: the body itself (messages sent before, and
 # capture's). Only the transport changes: the pack id and the seal are of the pack's own
@@ -79,7 +79,7 @@ class Pack:
     count: int  # events
     event_ids: tuple[str, ...]  # the events' ids, in order
     leaves: tuple[bytes, ...] = ()  # the events' leaf hashes, in order (what a seal covers)
-    seal: str | None = None  # ingest's seal (`integrity.seals`), sent as a message attribute
+    seal: str | None = None  # ingest's seal (`integrity.services.seals`), sent as a message attribute
 
 
 class PackError(ValueError):

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from mlaudit.integrity import records
+from mlaudit.integrity.primitives import records
 
 HORIZON = timedelta(days=1)  # the lists a run reads; runs every 5 minutes (stacks/ingestion.py)
 MAX_FILES = 500  # files looked at per run

@@ -82,11 +82,11 @@ class IntegritySink(Protocol):
         """Record a file an earlier delivery stored, unless that delivery recorded it."""
 
     def seal_file(self, key: str, parts: list[Any], leaf_hashes: list[bytes]) -> Any:
-        """Before the file is stored: ingest's seals over its rows (`integrity.seals`)."""
+        """Before the file is stored: ingest's seals over its rows (`integrity.services.seals`)."""
 
 
 class SealChecker(Protocol):
-    """Ingest's seal on each pack (`integrity.seals.SealChecker`)."""
+    """Ingest's seal on each pack (`integrity.services.seals.SealChecker`)."""
 
     def check_pack(self, attribute: str | None, pack_id: str | None, leaves: list[bytes]) -> Any: ...
 
@@ -111,7 +111,7 @@ class _Part:
     leaves: list[bytes]  # the table's leaf_hash column, as digests
     pack_leaves: list[bytes] | None = None  # the whole pack's, when this part is some of its rows
     positions: list[int] | None = None  # with pack_leaves: these rows' places in the pack
-    seal: Any = None  # the pack's checked seal (`integrity.seals.Seal`)
+    seal: Any = None  # the pack's checked seal (`integrity.services.seals.Seal`)
 
     @property
     def count(self) -> int:
@@ -411,7 +411,7 @@ def _file_table(parts: list[_Part]) -> pa.Table:
 
 def _sealed_parts(parts: list[_Part]) -> list[Any]:
     """Each part's rows in the file, with its pack's seal."""
-    from mlaudit.integrity.seals import SealedPart  # noqa: PLC0415 - only a writer with seals
+    from mlaudit.integrity.services.seals import SealedPart  # noqa: PLC0415 - only a writer with seals
 
     found, start = [], 0
     for part in parts:

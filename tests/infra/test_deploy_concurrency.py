@@ -6,9 +6,9 @@ from __future__ import annotations
 import boto3
 import pytest
 from mlaudit.adapters.bucket import S3Bucket
-from mlaudit.integrity.checkpoint import Checkpointer, latest_seq, load_checkpoint
-from mlaudit.integrity.signing import LocalSigner
-from mlaudit.integrity.witness import Witness, WitnessConflict
+from mlaudit.integrity.primitives.signing import LocalSigner
+from mlaudit.integrity.services.checkpoint import Checkpointer, latest_seq, load_checkpoint
+from mlaudit.integrity.services.witness import Witness, WitnessConflict
 
 from tests.infra.synth import Synth
 

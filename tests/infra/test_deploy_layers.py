@@ -1,6 +1,7 @@
 """Versions tested = versions deployed: what the synthesized layers carry is exactly what
-requirements.txt pins and this test run imports, and every function fits Lambda's
-unzipped size limit with margin."""
+requirements.txt pins and this test run imports, every function fits Lambda's
+unzipped size limit with margin, and the functions' code is lambdas/ without the offline
+verifier."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from packaging.requirements import Requirement
 
 from stacks.functions import (
     PYARROW_TRIM,
+    REPO_ROOT,
     RUNTIME,
     UNZIPPED_BUDGET_MIB,
     UNZIPPED_LIMIT_MIB,
@@ -154,7 +156,7 @@ def test_what_the_functions_use_of_pyarrow_survives_the_trim(trimmed_pyarrow: Pa
     program = """
 import pyarrow, pyarrow.compute, pyarrow.json, pyarrow.parquet as pq, pyarrow.fs, io
 assert pyarrow.__file__.startswith(ROOT), pyarrow.__file__
-import mlaudit.writer, mlaudit.parquet, mlaudit.leaf_columns, mlaudit.pack, mlaudit.integrity.sink
+import mlaudit.writer, mlaudit.parquet, mlaudit.leaf_columns, mlaudit.pack, mlaudit.integrity.services.sink
 import mlaudit.adapters.subject_lake, mlaudit.imports.readers
 table = pyarrow.table({"a": [1, 2, 3], "b": ["x", "y", "z"]})
 sink = io.BytesIO()
@@ -166,3 +168,36 @@ print("ok")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(trimmed_pyarrow), "lambdas", "client", "."])}
     result = subprocess.run([sys.executable, "-c", program], env=env, capture_output=True, text=True)
     assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr[-2000:]
+
+
+def function_assets(synth: Synth) -> set[Path]:
+    """The staged code of every mlaudit function (they share one asset today)."""
+    return {asset_dir(synth, logical_id) for logical_id, resource in synth.of_type("AWS::Lambda::Function").items()
+            if resource["Properties"]["Handler"].startswith("mlaudit.handlers.")}
+
+
+def test_the_function_asset_is_lambdas_without_the_offline_verifier(default: Synth) -> None:
+    """The verifier (mlaudit.integrity.verifier) is for auditors, installed with the CLI; no
+    function imports it (tests/unit/test_import_cycles.py walks every import, deferred ones
+    included), and no function ships it. Everything else in lambdas/ is there, and every
+    module of the asset imports from the asset alone."""
+    lambdas = REPO_ROOT / "lambdas"
+    verifier = Path("mlaudit", "integrity", "verifier")
+    source = {p.relative_to(lambdas) for p in lambdas.rglob("*")
+              if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"}
+    assert any(p.is_relative_to(verifier) for p in source)
+    expected = {p for p in source if not p.is_relative_to(verifier)}
+    assets = function_assets(default)
+    assert assets
+    for asset in assets:
+        shipped = {p.relative_to(asset) for p in asset.rglob("*") if p.is_file()}
+        assert not [p for p in shipped if p.is_relative_to(verifier)], asset
+        assert shipped == expected, sorted(shipped ^ expected)
+        modules = sorted(".".join(p.with_suffix("").parts).removesuffix(".__init__")
+                         for p in shipped if p.suffix == ".py")
+        program = (f"import sys, importlib; sys.path.insert(0, {str(asset)!r}); import mlaudit; "
+                   f"assert mlaudit.__file__.startswith({str(asset)!r}), mlaudit.__file__; "
+                   f"[importlib.import_module(m) for m in {modules!r}]; print('ok')")
+        done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=300,
+                              env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"}, cwd=asset)
+        assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]

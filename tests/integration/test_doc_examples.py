@@ -97,7 +97,7 @@ EXAMPLES: dict[tuple[str, str], str] = {
     ("docs/integrity.md", '{"checkpoint":{"key_id"'): "not code: a stored object's shape, abridged",
     ("docs/integrity.md", '{"event_id":"…","object_key"'):
         "not code: an answer's shape, abridged",
-    ("docs/integrity.md", "python -m mlaudit.integrity.verify --bucket <audit bucket> \\"):
+    ("docs/integrity.md", "mlaudit-verify --bucket <audit bucket> \\"):
         "run: test_verify_example",
     ("docs/lineage.md", 'TOKEN=$(curl'):
         "run: test_token_and_environment_examples",
@@ -395,7 +395,7 @@ def test_import_example(local_stack, tmp_path):
 
 
 def test_verify_example(local_stack, tmp_path):
-    from mlaudit.integrity.signing import kms_public_key_pem
+    from mlaudit.integrity.primitives.signing import kms_public_key_pem
 
     kms = client.aws_client(local_stack, "kms")
     (tmp_path / "checkpoint.pem").write_bytes(kms_public_key_pem(kms, local_stack["signing_key_id"]))
@@ -409,14 +409,16 @@ def test_verify_example(local_stack, tmp_path):
                          headers={"Authorization": f"Bearer {client.machine_token(local_stack)}"})
     assert sent.status_code == 202, sent.text
     drained(local_stack)
-    text = block("docs/integrity.md", "python -m mlaudit.integrity.verify --bucket <audit bucket> \\").code
+    text = block("docs/integrity.md", "mlaudit-verify --bucket <audit bucket> \\").code
     text = text.replace("<audit bucket>", local_stack["bucket"]).replace("<witness bucket>",
                                                                            local_stack["witness_bucket"])
     command = text.replace("\\\n", " ").split()
-    assert command[:3] == ["python", "-m", "mlaudit.integrity.verify"]
+    assert command[0] == "mlaudit-verify"  # the console script pyproject.toml installs (tests/unit/test_cli_package.py)
     env = {**os.environ, "PYTHONPATH": f"{REPO / 'lambdas'}:{REPO}", "AWS_ACCESS_KEY_ID": "testing",
            "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": local_stack["region"]}
-    done = subprocess.run([sys.executable, *command[1:], "--endpoint-url", local_stack["aws_endpoint_url"]],
+    # mlaudit-verify is `python -m mlaudit.integrity.verifier` (this venv's console script is main's)
+    done = subprocess.run([sys.executable, "-m", "mlaudit.integrity.verifier", *command[1:],
+                           "--endpoint-url", local_stack["aws_endpoint_url"]],
                           cwd=tmp_path, capture_output=True, text=True, timeout=900, env=env, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
 

@@ -9,8 +9,8 @@ import subprocess
 import sys
 import uuid
 
-from mlaudit.integrity.proofs import check_receipt
-from mlaudit.integrity.signing import kms_public_key_pem
+from mlaudit.integrity.primitives.signing import kms_public_key_pem
+from mlaudit.integrity.services.proofs import check_receipt
 from mlaudit.leaf import leaf_hash, leaf_record_from_row
 
 from local import client
@@ -63,7 +63,7 @@ def test_offline_verifier_passes_on_the_untouched_local_lake(local_stack, machin
     drained(local_stack)
     signed_checkpoint_covering(local_stack, user_tokens("auditor")["id_token"], log_size(local_stack))
     result = subprocess.run(
-        [sys.executable, "-m", "mlaudit.integrity.verify", "--bucket", local_stack["bucket"],
+        [sys.executable, "-m", "mlaudit.integrity.verifier", "--bucket", local_stack["bucket"],
          "--endpoint-url", local_stack["aws_endpoint_url"], "--region", local_stack["region"],
          "--kms-key-id", local_stack["signing_key_id"], "--entry-kms-key-id", local_stack["entry_key_id"],
          "--seal-kms-key-id", local_stack["seal_key_id"],

@@ -30,12 +30,12 @@ from mlaudit import resource_policies
 from mlaudit.adapters.bucket import S3Bucket
 from mlaudit.bootstrap import Clients, build_checkpoint
 from mlaudit.functions import CheckpointEnv, spec
-from mlaudit.integrity import records
-from mlaudit.integrity.checkpoint import ChainRestarted
-from mlaudit.integrity.proofs import check_receipt
-from mlaudit.integrity.signing import KmsSigner, kms_public_key_pem
-from mlaudit.integrity.sink import IntegritySink
-from mlaudit.integrity.witness import Witness
+from mlaudit.integrity.primitives import records
+from mlaudit.integrity.primitives.signing import KmsSigner, kms_public_key_pem
+from mlaudit.integrity.services.checkpoint import ChainRestarted
+from mlaudit.integrity.services.proofs import check_receipt
+from mlaudit.integrity.services.sink import IntegritySink
+from mlaudit.integrity.services.witness import Witness
 from mlaudit.parquet import read_parquet_bytes, to_parquet_bytes
 from mlaudit.resources import Resource
 
@@ -134,7 +134,7 @@ def destroy(config: dict[str, Any], key: str) -> None:
 def verify(config: dict[str, Any], *extra: str, bucket: str | None = None) -> tuple[int, str]:
     """The verifier CLI as an auditor runs it: the three public keys from KMS, the witness bucket."""
     result = subprocess.run(
-        [sys.executable, "-m", "mlaudit.integrity.verify", "--bucket", bucket or config["bucket"],
+        [sys.executable, "-m", "mlaudit.integrity.verifier", "--bucket", bucket or config["bucket"],
          "--endpoint-url", config["aws_endpoint_url"], "--region", config["region"],
          "--kms-key-id", config["signing_key_id"], "--entry-kms-key-id", config["entry_key_id"],
          "--seal-kms-key-id", config["seal_key_id"],

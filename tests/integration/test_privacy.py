@@ -12,7 +12,7 @@ from urllib.parse import quote
 
 import requests
 from mlaudit.adapters.bucket import S3Bucket
-from mlaudit.integrity.signing import kms_public_key_pem, load_public_key
+from mlaudit.integrity.primitives.signing import kms_public_key_pem, load_public_key
 from mlaudit.integrity.verifier import Verifier
 
 from local import client

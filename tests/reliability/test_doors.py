@@ -134,7 +134,7 @@ def test_page_size_in_any_digit_but_ascii_is_a_400_naming_it(queries, size):
 def proofs():
     from mlaudit.adapters.memory import MemoryBucket
     from mlaudit.handlers import proofs as handler
-    from mlaudit.integrity.proofs import ProofService
+    from mlaudit.integrity.services.proofs import ProofService
 
     handler.APP.configure(service=ProofService(MemoryBucket()))
     yield handler
@@ -459,9 +459,9 @@ def test_a_file_put_and_never_logged_is_adopted_by_the_sweep(pipeline, monkeypat
     from datetime import timedelta
 
     from mlaudit.adapters.bucket import S3Bucket
-    from mlaudit.integrity.checkpoint import Checkpointer
-    from mlaudit.integrity.signing import LocalSigner, load_public_key
-    from mlaudit.integrity.sink import IntegritySink
+    from mlaudit.integrity.primitives.signing import LocalSigner, load_public_key
+    from mlaudit.integrity.services.checkpoint import Checkpointer
+    from mlaudit.integrity.services.sink import IntegritySink
     from mlaudit.integrity.verifier import Verifier
     from mlaudit.recovery import RecoverySweep
 
@@ -507,7 +507,7 @@ def test_a_listed_file_never_put_is_taken_off_the_list(pipeline):
     from datetime import timedelta
 
     from mlaudit.adapters.bucket import S3Bucket
-    from mlaudit.integrity.sink import IntegritySink
+    from mlaudit.integrity.services.sink import IntegritySink
     from mlaudit.recovery import RecoverySweep
 
     from tests.unit.moto_pipeline import NOW

@@ -316,7 +316,7 @@ def test_finding_6_a_cached_authorization_ends_with_its_token(monkeypatch):
 
 def test_the_verifier_reports_an_event_stored_twice():
     from mlaudit.adapters.memory import MemoryBucket
-    from mlaudit.integrity.signing import load_public_key
+    from mlaudit.integrity.primitives.signing import load_public_key
     from mlaudit.integrity.verifier import Verifier
     from mlaudit.layout import partition_prefix
 

@@ -11,8 +11,9 @@ import pytest
 from mlaudit import compaction
 from mlaudit.adapters.memory import MemoryBucket
 from mlaudit.compaction import Compactor, compacted_days, read_root
-from mlaudit.integrity import records, seals
-from mlaudit.integrity.sink import IntegritySink
+from mlaudit.integrity.primitives import records
+from mlaudit.integrity.services import seals
+from mlaudit.integrity.services.sink import IntegritySink
 from mlaudit.layout import COMPACTED_PREFIX, EVENTS_PREFIX
 from mlaudit.parquet import read_parquet_bytes
 
@@ -171,7 +172,7 @@ def test_a_compaction_that_adds_a_row_is_caught(day):
 def test_a_record_rewritten_to_fit_a_dropped_row_is_caught_against_the_log(day):
     """The insider also rewrites the record to match (one row fewer, the root of the rest):
     the source's own log entry disagrees."""
-    from mlaudit.integrity import merkle
+    from mlaudit.integrity.primitives import merkle
 
     bad = compactor(day)
     sources = bad._sources

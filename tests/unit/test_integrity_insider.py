@@ -8,8 +8,15 @@ from __future__ import annotations
 import boto3
 import pytest
 from mlaudit.adapters.bucket import S3Bucket
-from mlaudit.integrity import records
-from mlaudit.integrity.checkpoint import (
+from mlaudit.integrity.primitives import records
+from mlaudit.integrity.primitives.signing import (
+    KmsSigner,
+    LocalSigner,
+    entry_authentic,
+    kms_public_key_pem,
+    load_public_key,
+)
+from mlaudit.integrity.services.checkpoint import (
     ChainRestarted,
     Checkpointer,
     SignedCheckpoint,
@@ -17,10 +24,9 @@ from mlaudit.integrity.checkpoint import (
     latest_checkpoint,
     load_checkpoint,
 )
-from mlaudit.integrity.signing import KmsSigner, LocalSigner, entry_authentic, kms_public_key_pem, load_public_key
+from mlaudit.integrity.services.witness import Witness
 from mlaudit.integrity.verifier import Verifier
-from mlaudit.integrity.versions import S3History
-from mlaudit.integrity.witness import Witness
+from mlaudit.integrity.verifier.versions import S3History
 
 from tests.unit.test_integrity_support import Lake, parquet_file
 
@@ -282,7 +288,7 @@ def test_witness_checkpoints_cannot_be_deleted_or_replaced(world):
     with pytest.raises(world.s3.exceptions.ClientError):
         world.s3.delete_object(Bucket=WITNESS, Key=key, VersionId=version, BypassGovernanceRetention=True)
     fake = SignedCheckpoint(dict(world.witness.load(0).body, tree_size=0), b"x")
-    from mlaudit.integrity.witness import WitnessConflict
+    from mlaudit.integrity.services.witness import WitnessConflict
 
     with pytest.raises(WitnessConflict):
         world.witness.publish(fake)
@@ -302,9 +308,9 @@ def test_checkpoint_handler_checks_entries_signs_with_kms_and_publishes_to_the_w
 
     from mlaudit.bootstrap import Runtime
     from mlaudit.handlers import checkpoint as handler_module
-    from mlaudit.integrity import merkle
-    from mlaudit.integrity.signing import verify_signature
-    from mlaudit.integrity.sink import IntegritySink
+    from mlaudit.integrity.primitives import merkle
+    from mlaudit.integrity.primitives.signing import verify_signature
+    from mlaudit.integrity.services.sink import IntegritySink
 
     s3, kms, sns, sqs = (boto3.client(name) for name in ("s3", "kms", "sns", "sqs"))
     _bucket(s3, AUDIT)
@@ -322,7 +328,7 @@ def test_checkpoint_handler_checks_entries_signs_with_kms_and_publishes_to_the_w
     key = "events/event_date=2026-11-26/event_type=prediction/a.parquet"
     try:
         # The writer's first entry waits for the chain; the first run signs the empty log.
-        from mlaudit.integrity.log import AwaitingGenesis
+        from mlaudit.integrity.services.log import AwaitingGenesis
 
         with pytest.raises(AwaitingGenesis):
             sink.file_written(key, b"x", [merkle.leaf_hash(b"e")], "e", "e")

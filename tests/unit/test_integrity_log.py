@@ -11,9 +11,9 @@ import boto3
 import pytest
 from mlaudit.adapters.bucket import S3Bucket
 from mlaudit.adapters.memory import MemoryBucket
-from mlaudit.integrity import records
-from mlaudit.integrity.log import FileLog
-from mlaudit.integrity.sink import IntegrityConflict, IntegritySink
+from mlaudit.integrity.primitives import records
+from mlaudit.integrity.services.log import FileLog
+from mlaudit.integrity.services.sink import IntegrityConflict, IntegritySink
 
 KEY = "events/event_date=2026-11-26/event_type=prediction/{}.parquet"
 LEAVES = [hashlib.sha256(bytes([i])).digest() for i in range(3)]
@@ -190,7 +190,7 @@ def test_a_file_stored_but_not_recorded_is_recorded_from_its_bytes():
 def test_a_concurrent_call_for_the_same_file_waits_instead_of_appending_twice():
     from datetime import timedelta
 
-    from mlaudit.integrity.sink import IntegrityPending
+    from mlaudit.integrity.services.sink import IntegrityPending
 
     store = MemoryBucket()
     now = datetime.now(UTC)

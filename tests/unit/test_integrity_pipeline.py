@@ -9,10 +9,10 @@ import socket
 import boto3
 import pytest
 from mlaudit.adapters.bucket import S3Bucket
-from mlaudit.integrity.checkpoint import Checkpointer
-from mlaudit.integrity.signing import KmsSigner, kms_public_key_pem
-from mlaudit.integrity.sink import IntegritySink
-from mlaudit.integrity.verify import main
+from mlaudit.integrity.primitives.signing import KmsSigner, kms_public_key_pem
+from mlaudit.integrity.services.checkpoint import Checkpointer
+from mlaudit.integrity.services.sink import IntegritySink
+from mlaudit.integrity.verifier.command import main
 
 from tests.unit import moto_pipeline
 
@@ -121,7 +121,7 @@ def test_public_key_from_kms_is_enough(lake):
 
 
 def test_a_value_changed_on_the_way_to_the_writer_is_named_by_the_verifier(aws):
-    from mlaudit.integrity.signing import LocalSigner, load_public_key
+    from mlaudit.integrity.primitives.signing import LocalSigner, load_public_key
     from mlaudit.integrity.verifier import Verifier
     from mlaudit.pack import pack_id_of
     from mlaudit.writer import Message

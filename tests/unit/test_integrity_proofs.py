@@ -9,10 +9,10 @@ import pytest
 from mlaudit.adapters.bucket import S3Bucket
 from mlaudit.adapters.memory import MemoryBucket
 from mlaudit.errors import Invalid, NotFound
-from mlaudit.integrity import records
-from mlaudit.integrity.checkpoint import latest_checkpoint
-from mlaudit.integrity.proofs import ProofService, check_consistency, check_receipt
-from mlaudit.integrity.signing import KmsSigner, kms_public_key_pem, load_public_key
+from mlaudit.integrity.primitives import records
+from mlaudit.integrity.primitives.signing import KmsSigner, kms_public_key_pem, load_public_key
+from mlaudit.integrity.services.checkpoint import latest_checkpoint
+from mlaudit.integrity.services.proofs import ProofService, check_consistency, check_receipt
 from mlaudit.integrity.verifier import Verifier
 from mlaudit.leaf import table_leaf_hashes
 
@@ -43,7 +43,7 @@ def test_tampered_receipts_fail(lake):
     assert "the leaf is not in the file's Merkle tree" in check_receipt(bad_path, pem)
     bad_log = dict(receipt, log_path=["00" * 32] * len(receipt["log_path"]))
     assert "the log entry is not in the signed checkpoint's tree" in check_receipt(bad_log, pem)
-    from mlaudit.integrity.signing import LocalSigner
+    from mlaudit.integrity.primitives.signing import LocalSigner
 
     assert "the checkpoint signature is not valid for this public key" in check_receipt(
         receipt, LocalSigner.generate().public_key_pem()
@@ -215,7 +215,7 @@ def test_a_plugged_in_locator_is_asked_instead_of_scanning(lake):
 
 
 def test_the_signer_refuses_to_sign_a_shrunk_or_rewritten_log(lake):
-    from mlaudit.integrity.checkpoint import LogRewritten
+    from mlaudit.integrity.services.checkpoint import LogRewritten
 
     # Given someone replaced the last signed log entry
     entry = json.loads(lake.store.get(records.log_key(3)))

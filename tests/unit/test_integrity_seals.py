@@ -10,10 +10,11 @@ import json
 import boto3
 import pytest
 from mlaudit.adapters.bucket import S3Bucket
-from mlaudit.integrity import merkle, records, seals
-from mlaudit.integrity.checkpoint import Checkpointer
-from mlaudit.integrity.signing import KmsSigner, LocalSigner, kms_public_key_pem, load_public_key
-from mlaudit.integrity.sink import IntegritySink
+from mlaudit.integrity.primitives import merkle, records
+from mlaudit.integrity.primitives.signing import KmsSigner, LocalSigner, kms_public_key_pem, load_public_key
+from mlaudit.integrity.services import seals
+from mlaudit.integrity.services.checkpoint import Checkpointer
+from mlaudit.integrity.services.sink import IntegritySink
 from mlaudit.integrity.verifier import Verifier
 from mlaudit.writer import Message
 

@@ -11,10 +11,10 @@ from datetime import UTC, datetime, timedelta
 from mlaudit import leaf, parquet
 from mlaudit.adapters.memory import MemoryBucket
 from mlaudit.codec import canonical_json, format_timestamp
-from mlaudit.integrity import records
-from mlaudit.integrity.checkpoint import Checkpointer
-from mlaudit.integrity.signing import LocalSigner
-from mlaudit.integrity.sink import IntegritySink
+from mlaudit.integrity.primitives import records
+from mlaudit.integrity.primitives.signing import LocalSigner
+from mlaudit.integrity.services.checkpoint import Checkpointer
+from mlaudit.integrity.services.sink import IntegritySink
 from mlaudit.layout import LEAF_FIELDS, partition_prefix
 
 T0 = datetime(2026, 11, 26, 7, 0, tzinfo=UTC)

@@ -9,9 +9,9 @@ import random
 
 import pytest
 from mlaudit.adapters.memory import MemoryBucket
-from mlaudit.integrity import merkle, records, tiles
-from mlaudit.integrity.checkpoint import Checkpointer, LogRewritten, latest_checkpoint
-from mlaudit.integrity.proofs import ProofService, check_consistency, check_receipt
+from mlaudit.integrity.primitives import merkle, records, tiles
+from mlaudit.integrity.services.checkpoint import Checkpointer, LogRewritten, latest_checkpoint
+from mlaudit.integrity.services.proofs import ProofService, check_consistency, check_receipt
 
 from tests.unit.test_integrity_support import SIGNER, Lake, RecordingBucket
 
@@ -114,7 +114,7 @@ def test_the_signer_refuses_an_entry_of_another_log():
     signer = Checkpointer(lake.store, SIGNER, log_id="mlaudit/other", clock=lake.clock)
     lake.sink.log.log_id = "mlaudit/audit"  # a writer configured for another bucket appends here
     lake.add_file("2026-11-27", "prediction", 2, name="stray")
-    from mlaudit.integrity.checkpoint import UnauthenticatedEntry
+    from mlaudit.integrity.services.checkpoint import UnauthenticatedEntry
 
     with pytest.raises(UnauthenticatedEntry, match="belongs to log mlaudit/audit"):
         signer.run()

@@ -9,8 +9,9 @@ from pathlib import Path
 
 from mlaudit import leaf, parquet
 from mlaudit.codec import canonical_json
-from mlaudit.integrity import merkle, records, seals
-from mlaudit.integrity.signing import entry_authentic, load_public_key, verify_signature
+from mlaudit.integrity.primitives import merkle, records
+from mlaudit.integrity.primitives.signing import entry_authentic, load_public_key, verify_signature
+from mlaudit.integrity.services import seals
 
 from tests.vectors.leaf_vectors import leaf_vectors
 

@@ -7,11 +7,11 @@ from datetime import UTC, datetime
 
 import pytest
 from mlaudit.adapters.memory import MemoryBucket
-from mlaudit.integrity import records
-from mlaudit.integrity.checkpoint import SignedCheckpoint, load_checkpoint
-from mlaudit.integrity.signing import LocalSigner, load_public_key
+from mlaudit.integrity.primitives import records
+from mlaudit.integrity.primitives.signing import LocalSigner, load_public_key
+from mlaudit.integrity.services.checkpoint import SignedCheckpoint, load_checkpoint
 from mlaudit.integrity.verifier import Verifier
-from mlaudit.integrity.verify import main
+from mlaudit.integrity.verifier.command import main
 
 from tests.unit.test_integrity_support import SIGNER, Lake, RecordingBucket, parquet_file
 
@@ -338,7 +338,7 @@ def test_whole_lake_reads_a_sample_of_checkpoints_unless_asked_for_all(lake):
 
 
 def test_the_report_verifies_since_the_last_witnessed_checkpoint_before_its_window():
-    from mlaudit.integrity.witness import Witness
+    from mlaudit.integrity.services.witness import Witness
 
     from cli.report import checkpoint_before
 

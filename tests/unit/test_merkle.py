@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from mlaudit.integrity import merkle
+from mlaudit.integrity.primitives import merkle
 
 VECTORS = json.loads((Path(__file__).parents[1] / "vectors" / "merkle.json").read_text())
 CT_ROOTS = [  # certificate-transparency / transparency-dev reference tree heads, sizes 1..8

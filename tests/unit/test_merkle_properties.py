@@ -6,7 +6,7 @@ import hashlib
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from mlaudit.integrity import merkle
+from mlaudit.integrity.primitives import merkle
 
 
 def leaves(n: int) -> list[bytes]:

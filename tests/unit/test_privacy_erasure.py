@@ -14,9 +14,9 @@ from mlaudit.adapters.subject_keys import SUBJECT_PREFIX, DynamoKmsKeyStore
 from mlaudit.adapters.subject_lake import S3SubjectEvents
 from mlaudit.errors import DomainError
 from mlaudit.http import status_of
-from mlaudit.integrity.checkpoint import Checkpointer
-from mlaudit.integrity.signing import LocalSigner, load_public_key
-from mlaudit.integrity.sink import IntegritySink
+from mlaudit.integrity.primitives.signing import LocalSigner, load_public_key
+from mlaudit.integrity.services.checkpoint import Checkpointer
+from mlaudit.integrity.services.sink import IntegritySink
 from mlaudit.integrity.verifier import Verifier
 from mlaudit.principal import Principal
 from mlaudit.privacy import PrivacyService, SealedDataError, SubjectProtector, open_sealed

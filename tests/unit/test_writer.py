@@ -115,7 +115,7 @@ def test_file_names_are_deterministic_per_batch(pipeline):
 
 def test_a_file_stored_but_not_logged_is_logged_by_the_recovery_sweep(pipeline, monkeypatch):
     from mlaudit.adapters.bucket import S3Bucket
-    from mlaudit.integrity.sink import IntegritySink
+    from mlaudit.integrity.services.sink import IntegritySink
 
     sink = IntegritySink(S3Bucket(pipeline.s3, pipeline.bucket, pipeline.key_id), log_id="mlaudit/audit")
     pipeline.writer.integrity = sink

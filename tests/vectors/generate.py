@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from mlaudit.integrity import merkle
+from mlaudit.integrity.primitives import merkle
 
 HERE = Path(__file__).parent
 CT_ENTRIES = [

@@ -18,8 +18,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from mlaudit import leaf
 from mlaudit.codec import canonical_json
-from mlaudit.integrity import merkle, records, seals
-from mlaudit.integrity.signing import LocalSigner
+from mlaudit.integrity.primitives import merkle, records
+from mlaudit.integrity.primitives.signing import LocalSigner
+from mlaudit.integrity.services import seals
 from mlaudit.layout import LEAF_FIELDS
 
 

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
-from mlaudit.integrity.store import Version
+from mlaudit.integrity.primitives.store import Version
 
 _MISSING = ("404", "NoSuchKey", "NotFound")
 # 412: the key exists; 409 ConditionalRequestConflict: a concurrent write to it is in flight.

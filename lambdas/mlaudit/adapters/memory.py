@@ -16,7 +16,7 @@ from mlaudit.errors import Conflict
 from mlaudit.ingest.claims import EventClaim, HeldClaim, RequestState
 from mlaudit.ingest.request import IngestLimits
 from mlaudit.ingest.service import Claim
-from mlaudit.integrity.store import Version
+from mlaudit.integrity.primitives.store import Version
 from mlaudit.pack import Pack
 from mlaudit.principal import Principal
 from mlaudit.privacy import SubjectKey, new_subject_key
@@ -200,7 +200,7 @@ class MemorySubjectKeys:
 
 
 class MemoryBucket:
-    """The audit bucket (`integrity.store.Store`, `writer.ObjectStore`): a thread-safe dict
+    """The audit bucket (`integrity.primitives.store.Store`, `writer.ObjectStore`): a thread-safe dict
     with S3's semantics for those calls."""
 
     def __init__(self, objects: dict[str, bytes] | None = None) -> None:

@@ -1,4 +1,4 @@
-"""Scheduled: sign the integrity log's head (logic in mlaudit.integrity.checkpoint;
+"""Scheduled: sign the integrity log's head (logic in mlaudit.integrity.services.checkpoint;
 environment and grants in mlaudit.functions)."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from mlaudit import bootstrap, metrics
 
 if TYPE_CHECKING:
     from mlaudit.bootstrap import FunctionApp
-    from mlaudit.integrity.checkpoint import Checkpointer
+    from mlaudit.integrity.services.checkpoint import Checkpointer
 
 
 logger = Logger(service="mlaudit-checkpoint")

@@ -1,4 +1,4 @@
-"""Receipts and checkpoints over HTTP (logic in mlaudit.integrity.proofs).
+"""Receipts and checkpoints over HTTP (logic in mlaudit.integrity.services.proofs).
 
 GET /v1/events/{event_id}/proof[?event_date=YYYY-MM-DD&event_type=...]  auditor; events.read (own events)
 GET /v1/checkpoints/latest                                            auditor; events.read
@@ -21,7 +21,7 @@ from mlaudit.principal import principal_from_event
 
 if TYPE_CHECKING:
     from mlaudit.bootstrap import FunctionApp
-    from mlaudit.integrity.proofs import ProofService
+    from mlaudit.integrity.services.proofs import ProofService
 
 logger = Logger(service="mlaudit-proofs")
 

@@ -90,7 +90,7 @@ class Protector(Protocol):
 
 
 class Sealer(Protocol):
-    """Ingest's seal over a pack's leaf hashes (`integrity.seals.PackSealer`): the writer
+    """Ingest's seal over a pack's leaf hashes (`integrity.services.seals.PackSealer`): the writer
     stores only sealed events, and cannot seal any itself."""
 
     reserve_bytes: int  # what a seal adds to a queue message, at most

@@ -1,4 +1,4 @@
-"""The offline verifier's checks (the command line is `mlaudit.integrity.verify`).
+"""The offline verifier's checks (the command line, `mlaudit-verify`: `command`).
 
 Read-only. Needs the objects and the public keys, nothing else: it trusts no lookup aid,
 cache or index the stack writes (tiles only give hashes it checks against a signed root),
@@ -31,11 +31,12 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from mlaudit.codec import format_timestamp
-from mlaudit.integrity import merkle, records, seals, tiles
-from mlaudit.integrity.records import SignedCheckpoint
-from mlaudit.integrity.signing import entry_authentic, load_public_key, verify_signature
-from mlaudit.integrity.spill import Spill, digest16, pack_records, record_size
-from mlaudit.integrity.store import KeyHistory, Store, histories
+from mlaudit.integrity.primitives import merkle, records, tiles
+from mlaudit.integrity.primitives.records import SignedCheckpoint
+from mlaudit.integrity.primitives.signing import entry_authentic, load_public_key, verify_signature
+from mlaudit.integrity.primitives.store import KeyHistory, Store, histories
+from mlaudit.integrity.services import seals
+from mlaudit.integrity.verifier.spill import Spill, digest16, pack_records, record_size
 from mlaudit.layout import COMPACTED_DAYS_PREFIX, COMPACTED_PREFIX, EVENTS_PREFIX, parse_partition
 
 FETCH_THREADS = 16

@@ -16,7 +16,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from mlaudit.integrity.records import ENTRY_KEY_ID, ENTRY_SIGNATURE, SIGNATURE_ALGORITHM, entry_message
+from mlaudit.integrity.primitives.records import ENTRY_KEY_ID, ENTRY_SIGNATURE, SIGNATURE_ALGORITHM, entry_message
 
 MAX_MESSAGE_BYTES = 4096
 

@@ -1,4 +1,4 @@
-"""Offline verifier: ``python -m mlaudit.integrity.verify --bucket B --public-key key.pem
+"""Offline verifier: ``mlaudit-verify --bucket B --public-key key.pem
 --entry-public-key entry.pem --seal-public-key seal.pem --witness-bucket W``.
 
 Needs read access to the bucket (and its version listing), the witness bucket (and its
@@ -8,7 +8,8 @@ public key (PEM/DER files, or KMS GetPublicKey with --kms-key-id / --entry-kms-k
 checkpoint the auditor trusts (--since), one event's receipt (--event-id) or consistency
 between two checkpoints (--consistency A B). Prints every problem as
 ``[kind] where: detail`` and exits 1 if there is any (a range holding nothing to verify
-is one), 2 on a usage error. The checks: `mlaudit.integrity.verifier`.
+is one), 2 on a usage error. The checks: `checks`; ``python -m mlaudit.integrity.verifier`` runs
+the same command where the console script is not installed.
 """
 
 from __future__ import annotations
@@ -20,10 +21,10 @@ from dataclasses import asdict
 from datetime import timedelta
 from typing import Any
 
-from mlaudit.integrity.checkpoint import SignedCheckpoint
-from mlaudit.integrity.signing import verify_signature
-from mlaudit.integrity.store import Store
-from mlaudit.integrity.verifier import Problem, Report, Verifier, parse_date
+from mlaudit.integrity.primitives.records import SignedCheckpoint
+from mlaudit.integrity.primitives.signing import verify_signature
+from mlaudit.integrity.primitives.store import Store
+from mlaudit.integrity.verifier.checks import Problem, Report, Verifier, parse_date
 from mlaudit.layout import parse_partition
 
 __all__ = ["Problem", "Report", "Verifier", "main"]
@@ -34,7 +35,7 @@ __all__ = ["Problem", "Report", "Verifier", "main"]
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m mlaudit.integrity.verify", description="Verify an mlaudit lake offline."
+        prog="mlaudit-verify", description="Verify an mlaudit lake offline."
     )
     parser.add_argument("--bucket", required=True)
     parser.add_argument("--endpoint-url", help="S3/KMS endpoint (the local stack's moto server)")
@@ -117,10 +118,10 @@ def main(
     import boto3
 
     from mlaudit.adapters.bucket import S3Bucket
-    from mlaudit.integrity import records
-    from mlaudit.integrity.signing import load_public_key
-    from mlaudit.integrity.versions import S3History
-    from mlaudit.integrity.witness import Witness
+    from mlaudit.integrity.primitives import records
+    from mlaudit.integrity.primitives.signing import load_public_key
+    from mlaudit.integrity.services.witness import Witness
+    from mlaudit.integrity.verifier.versions import S3History
 
     session = boto3.session.Session(region_name=args.region)
     if store is None:
@@ -188,7 +189,7 @@ def _since(text: str, witness: Any) -> SignedCheckpoint | None:
 
 def _save(store: Store, seq: int, path: str) -> None:
     """The checkpoint a clean run ended at, as the bucket holds it (canonical JSON)."""
-    from mlaudit.integrity import records
+    from mlaudit.integrity.primitives import records
 
     data = store.get(records.checkpoint_key(seq))
     if data is not None:
@@ -197,7 +198,7 @@ def _save(store: Store, seq: int, path: str) -> None:
 
 
 def _key(path: str | None, kms_key_id: str | None, kms: Any) -> bytes | None:
-    from mlaudit.integrity.signing import kms_public_key_pem
+    from mlaudit.integrity.primitives.signing import kms_public_key_pem
 
     if path:
         with open(path, "rb") as handle:
@@ -215,7 +216,7 @@ def _event(
     store: Store, pem: bytes, args: argparse.Namespace, entry_pem: bytes | None,
 ) -> tuple[list[str], dict[str, Any]]:
     from mlaudit.errors import NotFound
-    from mlaudit.integrity.proofs import ProofService, check_receipt
+    from mlaudit.integrity.services.proofs import ProofService, check_receipt
     from mlaudit.leaf import table_leaf_hashes
 
     service = ProofService(store)
@@ -231,8 +232,8 @@ def _event(
 
 def _consistency(store: Store, public_key: Any, first: int, second: int) -> tuple[list[str], dict[str, Any]]:
     from mlaudit.errors import Invalid, NotFound
-    from mlaudit.integrity.checkpoint import load_checkpoint
-    from mlaudit.integrity.proofs import ProofService, check_consistency
+    from mlaudit.integrity.services.checkpoint import load_checkpoint
+    from mlaudit.integrity.services.proofs import ProofService, check_consistency
 
     checkpoints = [load_checkpoint(store, seq) for seq in (first, second)]
     problems = [f"checkpoint {s} is missing" for s, c in zip((first, second), checkpoints, strict=True) if c is None]

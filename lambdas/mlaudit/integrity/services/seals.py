@@ -32,8 +32,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from mlaudit.codec import format_timestamp
-from mlaudit.integrity import merkle, records
-from mlaudit.integrity.signing import Signer, verify_signature
+from mlaudit.integrity.primitives import merkle, records
+from mlaudit.integrity.primitives.signing import Signer, verify_signature
 
 SEAL_ALGORITHM = "Ed25519"
 # What a seal attribute adds to a message, at most (a certificate with a 4096-bit

@@ -16,10 +16,10 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from mlaudit.errors import Invalid, NotFound
-from mlaudit.integrity import merkle, records, tiles
-from mlaudit.integrity.checkpoint import LogLeaves, SignedCheckpoint, latest_checkpoint
-from mlaudit.integrity.signing import entry_authentic, load_public_key, verify_signature
-from mlaudit.integrity.store import Store
+from mlaudit.integrity.primitives import merkle, records, tiles
+from mlaudit.integrity.primitives.signing import entry_authentic, load_public_key, verify_signature
+from mlaudit.integrity.primitives.store import Store
+from mlaudit.integrity.services.checkpoint import LogLeaves, SignedCheckpoint, latest_checkpoint
 from mlaudit.layout import EVENTS_PREFIX, parse_partition
 from mlaudit.leaf import LEAF_ENCODING_VERSION
 

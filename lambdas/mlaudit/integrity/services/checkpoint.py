@@ -24,14 +24,14 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from mlaudit.codec import format_timestamp
-from mlaudit.integrity import merkle, records, tiles
-from mlaudit.integrity.log import FileLog
-from mlaudit.integrity.records import SignedCheckpoint, gallop_latest
-from mlaudit.integrity.signing import Signer, entry_authentic
-from mlaudit.integrity.store import Store
+from mlaudit.integrity.primitives import merkle, records, tiles
+from mlaudit.integrity.primitives.records import SignedCheckpoint, gallop_latest
+from mlaudit.integrity.primitives.signing import Signer, entry_authentic
+from mlaudit.integrity.primitives.store import Store
+from mlaudit.integrity.services.log import FileLog
 
 if TYPE_CHECKING:
-    from mlaudit.integrity.witness import Witness
+    from mlaudit.integrity.services.witness import Witness
 
 __all__ = ["ChainRestarted", "Checkpointer", "LogLeaves", "LogRewritten", "SignedCheckpoint", "UnauthenticatedEntry",
            "gallop_latest", "latest_checkpoint", "latest_seq", "load_checkpoint"]

@@ -16,9 +16,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any, Protocol
 
-from mlaudit.integrity import records
-from mlaudit.integrity.records import SignedCheckpoint, gallop_latest
-from mlaudit.integrity.store import KeyHistory, histories
+from mlaudit.integrity.primitives import records
+from mlaudit.integrity.primitives.records import SignedCheckpoint, gallop_latest
+from mlaudit.integrity.primitives.store import KeyHistory, histories
 
 
 class WitnessConflict(RuntimeError):

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mlaudit.codec import canonical_json
-from mlaudit.integrity import merkle
+from mlaudit.integrity.primitives import merkle
 from mlaudit.layout import COMPACTED_PREFIX, EVENTS_PREFIX, INTEGRITY_PREFIX, partition_prefix
 from mlaudit.leaf import LEAF_ENCODING_VERSION
 

@@ -19,9 +19,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
-from mlaudit.integrity import merkle
-from mlaudit.integrity.records import TILES
-from mlaudit.integrity.store import Store
+from mlaudit.integrity.primitives import merkle
+from mlaudit.integrity.primitives.records import TILES
+from mlaudit.integrity.primitives.store import Store
 
 HEIGHT = 8
 WIDTH = 1 << HEIGHT

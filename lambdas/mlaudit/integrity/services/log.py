@@ -17,11 +17,11 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from mlaudit.codec import format_timestamp
-from mlaudit.integrity import records
-from mlaudit.integrity.store import Store
+from mlaudit.integrity.primitives import records
+from mlaudit.integrity.primitives.store import Store
 
 if TYPE_CHECKING:
-    from mlaudit.integrity.signing import Signer
+    from mlaudit.integrity.primitives.signing import Signer
 
 
 class LogError(RuntimeError):

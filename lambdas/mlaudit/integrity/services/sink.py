@@ -14,13 +14,14 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from mlaudit.integrity import merkle, records, seals
-from mlaudit.integrity.log import FileLog
-from mlaudit.integrity.store import Store
+from mlaudit.integrity.primitives import merkle, records
+from mlaudit.integrity.primitives.store import Store
+from mlaudit.integrity.services import seals
+from mlaudit.integrity.services.log import FileLog
 from mlaudit.retry import retried
 
 if TYPE_CHECKING:
-    from mlaudit.integrity.signing import Signer
+    from mlaudit.integrity.primitives.signing import Signer
 
 # How far back a retry looks for its own log entry when the lookup aid is missing
 # (the first attempt stopped between appending and writing the lookup aid).
