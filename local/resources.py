@@ -13,6 +13,7 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
+from mlaudit.adapters.ledger import SLOTS_SINCE
 from mlaudit.resources import (
     DEAD_LETTER_RETENTION_DAYS,
     Resource,
@@ -128,6 +129,9 @@ def create_resources(
     )["QueueUrl"]
     dynamodb = clients("dynamodb")
     idempotency, ledger = (_table(dynamodb, name(r)) for r in (Resource.IDEMPOTENCY_TABLE, Resource.LEDGER_TABLE))
+    # Made by this version: it never held the writer's list in items of a minute (the sweep
+    # reads those for a day after an upgrade, mlaudit.adapters.ledger).
+    dynamodb.put_item(TableName=ledger, Item={"pk": {"S": SLOTS_SINCE}, "at": {"N": "0"}})
     subject_keys = _subject_keys_table(dynamodb, name(Resource.SUBJECT_KEYS_TABLE))
     cognito = _cognito(clients("cognito-idp"), prefix, name(Resource.USER_POOL), region, settings.machine_token_hours)
     capture = _capture(clients, prefix, name, key_id)

@@ -124,13 +124,13 @@ def resource_label(labels: dict[str, str], service: str, params: dict[str, Any])
 
 
 # DynamoDB items named apart from their table's others: the cost table prices them per
-# something else (the writer's list of files put and not yet logged, `files#<minute>`, is
-# written once per writer run and read by the recovery sweep, not per queue message).
+# something else (the writer's list of files put and not yet logged, `files#<10-minute slot>`,
+# is written once per writer run and read by the recovery sweep, not per queue message).
 DYNAMODB_KEY_KINDS = ("files#",)
 
 
 def _key_kind(params: dict[str, Any]) -> str:
-    keys = [params.get("Key") or {}]
+    keys = [params.get("Key") or params.get("Item") or {}]
     for request in (params.get("RequestItems") or {}).values():
         keys += request.get("Keys", []) if isinstance(request, dict) else []
     pks = [str((k.get("pk") or {}).get("S", "")) for k in keys if k]

@@ -167,8 +167,9 @@ def unit_of(row: Row) -> str:
             return {"ReceiveMessage": "esm_receive", "DeleteMessageBatch": "delete_batch"}.get(action, "local_only")
         if service == "dynamodb" and resource.endswith(":files#"):
             # The files a run put and has yet to log (`Ledger.expect`, `settle`): listed and
-            # taken off once per run; read by the recovery sweep (a day of minutes, a run).
-            return "recovery_run" if action == "BatchGetItem" else "writer_run"
+            # taken off once per run; read by the recovery sweep (a day of 10-minute slots, a
+            # run; its PutItem: the item saying since when, once a deployment).
+            return "recovery_run" if action in ("BatchGetItem", "PutItem") else "writer_run"
         if service == "dynamodb":
             return "message"
         if action == "ListObjectsV2" and ":index/" in resource:

@@ -22,8 +22,8 @@ So a stored file is never left for the verifier to call foreign, whatever became
 messages, and the writer can acknowledge messages whose events are stored without
 waiting for the log. The writer function runs it on a schedule (`WriterService.recover`):
 it finishes the writer's work with the writer's grants, so the writer's role stays the one
-that signs log entries. Bounded per run: it reads one ledger item per minute of `horizon`
-(a day: 1,440 keys, 15 reads), never the lake's listing, looks at no more than `max_files`
+that signs log entries. Bounded per run: it reads one ledger item per 10 minutes of `horizon`
+(a day: 145 keys, 2 reads), never the lake's listing, looks at no more than `max_files`
 files and takes no new one after `budget` (under the schedule's interval: two runs never
 work at once); what it leaves is seen by the next run.
 """
