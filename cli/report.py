@@ -8,6 +8,7 @@ occurred_at when the range and its baseline fit the monitors' 31-day read); prec
 recall and accuracy per version over the range, and the drift of the features asked for (by
 occurred_at: the range's last week against the baseline, so backdated events count on the day
 they happened); each model's lifecycle (training, evaluation, registration, deployment);
+the lineage graph across models (datasets, jobs and runs, from the lineage_graph query);
 the monitors' last state; who read the trail (the access report, people by their Cognito
 email or user name where the caller may list the pool's users); the latest signed
 checkpoint, its age and the verifier's result.
@@ -38,6 +39,9 @@ LEFT = 30
 HEADER_HEIGHT = 90
 PANEL_HEIGHT = 190  # integrity and monitors, side by side
 TABLE_HEIGHT = 250  # a model's lifecycle timeline; the access log
+LINEAGE_HEIGHT = 330  # the lineage graph, across the page
+LINEAGE_NODES = 30  # boxes drawn at most; the rest are counted under the graph
+HOURLY_DAYS = 3  # a longer range shows volume and latency per day: 720 hourly bars are unreadable
 MODEL_TITLE = 44
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 PSI_WARN, PSI_ALERT = 0.1, 0.25
@@ -91,7 +95,8 @@ def _day(text: str) -> date:
 @dataclass
 class ModelData:
     model_id: str
-    hours: list[str] = field(default_factory=list)
+    hours: list[str] = field(default_factory=list)  # the volume and latency buckets: hours, or days
+    bucket: str = "hour"
     predictions: list[float] = field(default_factory=list)
     p50: list[float | None] = field(default_factory=list)
     p99: list[float | None] = field(default_factory=list)
@@ -118,6 +123,8 @@ class ReportData:
     verifier: dict[str, Any] | None = None  # ok, files, events, problems (kinds) or None when skipped
     monitors: list[dict[str, Any]] = field(default_factory=list)  # monitor_state rows
     access: list[dict[str, Any]] = field(default_factory=list)  # access_report rows, with "who"
+    lineage: list[dict[str, Any]] = field(default_factory=list)  # lineage_graph rows: one per edge
+    lineage_error: str | None = None  # why the graph could not be read
 
 
 def gather(target: Target, from_day: date, to_day: date, *, models: list[str],
@@ -128,7 +135,7 @@ def gather(target: Target, from_day: date, to_day: date, *, models: list[str],
     _, volume = target.run_query("prediction_volume_latency", window)
     per_model = {m: ModelData(m, days=[d.isoformat()[5:] for d in days]) for m in _chosen(volume, models)}
     for model in per_model.values():
-        _add_hours(model, volume)
+        _add_hours(model, volume, days if len(days) > HOURLY_DAYS else None)
     _, dq = target.run_query("dq_violation_rate", window)
     for model in per_model.values():
         model.dq_rules = _worst_rates(dq, model.model_id)
@@ -158,6 +165,10 @@ def gather(target: Target, from_day: date, to_day: date, *, models: list[str],
         data.verifier = _verify(target, from_day)
     data.monitors = _monitors(target, from_day, to_day)
     data.access = _access(target, window)
+    try:
+        _, data.lineage = target.run_query("lineage_graph", window)
+    except CommandError as error:
+        data.lineage_error = str(error)
     return data
 
 
@@ -221,15 +232,21 @@ def _baseline(volume: list[dict[str, Any]], model_id: str, asked: tuple[date | N
     return start, asked[1].isoformat() if asked[1] else start
 
 
-def _add_hours(model: ModelData, volume: list[dict[str, Any]]) -> None:
-    """Predictions and the worst p50/p99 latency per hour (over the model's versions)."""
+def _add_hours(model: ModelData, volume: list[dict[str, Any]], days: list[date] | None = None) -> None:
+    """Predictions and the worst p50/p99 latency per hour (over the model's versions); per
+    day when `days` are given (every day of the range, the worst hour's latency)."""
     by_hour: dict[str, list[dict[str, Any]]] = {}
+    width = 13 if days is None else 10  # 2026-11-05T14 or 2026-11-05
     for row in volume:
         if row.get("model_id") == model.model_id:
-            by_hour.setdefault(str(row["hour"])[:13], []).append(row)
+            by_hour.setdefault(str(row["hour"])[:width].replace(" ", "T"), []).append(row)
+    if days is not None:
+        model.bucket = "day"
+        for day in days:
+            by_hour.setdefault(day.isoformat(), [])
     for hour in sorted(by_hour):
         rows = by_hour[hour]
-        model.hours.append(hour[5:].replace("T", " ") + "h")
+        model.hours.append(hour[5:].replace("T", " ") + "h" if days is None else hour[5:])
         model.predictions.append(float(sum(r["predictions"] for r in rows)))
         model.p50.append(max((r["p50_latency_ms"] for r in rows if r["p50_latency_ms"] is not None), default=None))
         model.p99.append(max((r["p99_latency_ms"] for r in rows if r["p99_latency_ms"] is not None), default=None))
@@ -397,6 +414,8 @@ def layout(data: ReportData) -> Layout:
     result.boxes.append(Box("integrity", LEFT, top, PLOT_WIDTH, PANEL_HEIGHT))
     result.boxes.append(Box("monitors", LEFT + PLOT_WIDTH + GAP, top, PLOT_WIDTH, PANEL_HEIGHT))
     top += PANEL_HEIGHT + GAP
+    result.boxes.append(Box("lineage", LEFT, top, 2 * PLOT_WIDTH + GAP, LINEAGE_HEIGHT))
+    top += LINEAGE_HEIGHT + GAP
     for model in data.models:
         top += MODEL_TITLE
         for i, plot in enumerate(PLOTS + PANELS):
@@ -415,11 +434,12 @@ def layout(data: ReportData) -> Layout:
 def _plot(model: ModelData, plot: str) -> str:
     w, h = PLOT_WIDTH, PLOT_HEIGHT
     if plot == "volume":
-        return svg.bar_chart(w, h, "Predictions per hour", list(zip(model.hours, model.predictions, strict=True)),
-                             y_label="predictions")
+        return svg.bar_chart(w, h, f"Predictions per {model.bucket}",
+                             list(zip(model.hours, model.predictions, strict=True)), y_label="predictions")
     if plot == "latency":
-        return svg.line_chart(w, h, "Prediction latency per hour (ms)", model.hours,
-                              {"p50": model.p50, "p99": model.p99}, y_label="ms")
+        title = ("Prediction latency per hour (ms)" if model.bucket == "hour" else
+                 "Prediction latency per day, its worst hour (ms)")
+        return svg.line_chart(w, h, title, model.hours, {"p50": model.p50, "p99": model.p99}, y_label="ms")
     if plot == "dq":
         if not model.dq_rules:
             return svg.empty(w, h, "Data-quality violation rate by rule", "no rule broken in this range")
@@ -437,6 +457,17 @@ def _plot(model: ModelData, plot: str) -> str:
 
 def _esc(value: Any) -> str:
     return html.escape(str(value), quote=True)
+
+
+def _lineage_plot(data: ReportData, box: Box) -> str:
+    """The lineage graph across models: each edge of lineage_graph, runs of a job as the job."""
+    title = "Lineage: datasets, jobs and runs (left to right, from the sources)"
+    if data.lineage_error:
+        return svg.empty(box.width, box.height, title, data.lineage_error[:160])
+    edges = [((str(r["src_type"]), str(r["src_id"])), (str(r["dst_type"]), str(r["dst_id"]))) for r in data.lineage
+             if r.get("src_id") is not None and r.get("dst_id") is not None]
+    return svg.lineage_graph(box.width, box.height, title, edges, max_nodes=LINEAGE_NODES,
+                             note="every edge: mlaudit query lineage_graph")
 
 
 def _integrity_panel(data: ReportData) -> str:
@@ -516,8 +547,10 @@ def _monitors_panel(data: ReportData) -> str:
         return "<h2>Monitors</h2><p class=\"muted\">No monitor evaluated in this range.</p>"
     head = "<tr><th>monitor</th><th>model</th><th>state</th><th>value</th><th>threshold</th><th>at</th></tr>"
     rows = "".join(
-        f'<tr class="{_esc(m.get("state", ""))}"><td>{_esc(m.get("monitor", ""))}</td><td>{_esc(m.get("model_id", ""))}'
-        f'</td><td>{_esc(m.get("state", ""))}</td><td>{_esc(_num(m.get("value")))}</td>'
+        # The state as a class, lower case like the style's tr.alarm and tr.ok (class names match by case)
+        f'<tr class="{_esc(str(m.get("state", "")).lower())}"><td>{_esc(m.get("monitor", ""))}</td>'
+        f'<td>{_esc(m.get("model_id", ""))}</td><td>{_esc(m.get("state", ""))}</td>'
+        f'<td>{_esc(_num(m.get("value")))}</td>'
         f'<td>{_esc(_num(m.get("threshold")))}</td><td>{_esc(str(m.get("evaluated_at", ""))[:19])}</td></tr>'
         for m in data.monitors
     )
@@ -569,6 +602,9 @@ def render(data: ReportData) -> tuple[str, Layout]:
             draw = {"integrity": _integrity_panel, "monitors": _monitors_panel, "access": _access_panel}[box.name]
             panel = draw(data)
             parts.append(f'<section class="box panel" id="{box.name}" style="{style}">{panel}</section>')
+        elif box.name == "lineage":
+            parts.append(f'<figure class="box" id="lineage" data-plot="lineage" style="margin:0;{style}">'
+                         f"{_lineage_plot(data, box)}</figure>")
         else:
             model_id, plot = box.name.rsplit("/", 1)
             if plot in (*PANELS, "timeline"):
@@ -582,7 +618,8 @@ def render(data: ReportData) -> tuple[str, Layout]:
             parts.append(f'<figure class="box" data-plot="{_esc(box.name)}" style="margin:0;{style}">'
                          f"{_plot(models[model_id], plot)}</figure>")
     if not data.models:
-        parts.append(f'<p class="model" style="top:{HEADER_HEIGHT + PANEL_HEIGHT + GAP}px">No prediction in this '
+        below = HEADER_HEIGHT + PANEL_HEIGHT + LINEAGE_HEIGHT + 2 * GAP
+        parts.append(f'<p class="model" style="top:{below}px">No prediction in this '
                      "range.</p>")
     parts.append(f'<script type="application/json" id="layout">{_layout_json(plan)}</script>')
     parts.append("</div></body></html>")
