@@ -175,6 +175,7 @@ def gather(target: Target, from_day: date, to_day: date, *, models: list[str],
 LIFECYCLE = ("training_started", "training_completed", "training_failed", "model_evaluated", "model_registered",
              "model_deployed", "model_retired", "config_changed", "lineage")
 TIMELINE_ROWS, ACCESS_ROWS = 9, 9  # what fits in their boxes: the latest ones
+MONITOR_ROWS = 6
 
 
 def _timeline(target: Target, model_id: str, window: dict[str, str]) -> list[dict[str, Any]]:
@@ -416,6 +417,8 @@ def layout(data: ReportData) -> Layout:
     top += PANEL_HEIGHT + GAP
     result.boxes.append(Box("lineage", LEFT, top, 2 * PLOT_WIDTH + GAP, LINEAGE_HEIGHT))
     top += LINEAGE_HEIGHT + GAP
+    if not data.models:
+        top += MODEL_TITLE  # the line that says so
     for model in data.models:
         top += MODEL_TITLE
         for i, plot in enumerate(PLOTS + PANELS):
@@ -545,16 +548,21 @@ def _access_panel(data: ReportData) -> str:
 def _monitors_panel(data: ReportData) -> str:
     if not data.monitors:
         return "<h2>Monitors</h2><p class=\"muted\">No monitor evaluated in this range.</p>"
-    head = "<tr><th>monitor</th><th>model</th><th>state</th><th>value</th><th>threshold</th><th>at</th></tr>"
+    head = "<tr><th>monitor (model/name)</th><th>state</th><th>value</th><th>threshold</th><th>at</th></tr>"
+    ranked = sorted(data.monitors, key=lambda m: (m.get("state") != "ALARM", str(m.get("model_id")),
+                                                  str(m.get("monitor"))))
+    shown = ranked[:MONITOR_ROWS]  # what fits in the panel: alarms first
     rows = "".join(
         # The state as a class, lower case like the style's tr.alarm and tr.ok (class names match by case)
         f'<tr class="{_esc(str(m.get("state", "")).lower())}"><td>{_esc(m.get("monitor", ""))}</td>'
-        f'<td>{_esc(m.get("model_id", ""))}</td><td>{_esc(m.get("state", ""))}</td>'
+        f'<td>{_esc(m.get("state", ""))}</td>'
         f'<td>{_esc(_num(m.get("value")))}</td>'
-        f'<td>{_esc(_num(m.get("threshold")))}</td><td>{_esc(str(m.get("evaluated_at", ""))[:19])}</td></tr>'
-        for m in data.monitors
+        f'<td>{_esc(_num(m.get("threshold")))}</td><td>{_esc(str(m.get("evaluated_at", ""))[:16])}</td></tr>'
+        for m in shown
     )
-    return f'<h2>Monitors</h2><table class="grid">{head}{rows}</table>'
+    more = (f' <span class="muted">({len(ranked) - len(shown)} more: mlaudit query monitor_state)</span>'
+            if len(ranked) > len(shown) else "")
+    return f'<h2>Monitors{more}</h2><table class="grid nowrap">{head}{rows}</table>'
 
 
 def _num(value: Any) -> str:
@@ -565,6 +573,7 @@ STYLE = """
 body { margin: 0; font-family: sans-serif; color: #333; background: #fff; }
 .page { position: relative; width: %(width)dpx; height: %(height)dpx; }
 .box { position: absolute; overflow: hidden; }
+.box > svg { display: block; }  /* not inline: no line box's descent under the picture */
 header { position: absolute; left: 30px; top: 10px; width: 1220px; height: 70px; }
 h1 { font-size: 22px; margin: 0 0 6px 0; }
 h2 { font-size: 15px; margin: 0 0 6px 0; }
@@ -574,6 +583,7 @@ table { border-collapse: collapse; font-size: 12px; width: 100%%; }
 th, td { text-align: left; padding: 3px 6px; border-bottom: 1px solid #eee; }
 .facts.ok { border-left: 6px solid #2ca02c; }
 .facts.bad { border-left: 6px solid #d62728; }
+.nowrap td { white-space: nowrap; }
 tr.alarm td { background: #fde0e0; }
 tr.ok td { background: #e6f4e6; }
 .panel { background: #f7f7f7; padding: 8px; box-sizing: border-box; }
