@@ -121,14 +121,16 @@ def bar_chart(width: int, height: int, title: str, bars: Sequence[tuple[str, flo
     plot_w = width - MARGIN["left"] - MARGIN["right"]
     plot_h = height - MARGIN["top"] - MARGIN["bottom"]
     slot = plot_w / len(bars)
+    every = max(1, math.ceil(len(bars) / 12))  # a label under every bar when they fit, else under every n-th
     body: list[str] = []
     for i, (label, value) in enumerate(bars):
         bar_h = max(value / high * plot_h, 2.0)  # a zero still shows as a sliver
         x = MARGIN["left"] + i * slot + slot * 0.15
         body.append(f'<rect x="{x:.1f}" y="{MARGIN["top"] + plot_h - bar_h:.1f}" width="{slot * 0.7:.1f}" '
                     f'height="{bar_h:.1f}" fill="{color}"><title>{_esc(label)}: {_esc(_fmt(value))}</title></rect>')
-        body.append(f'<text x="{x + slot * 0.35:.1f}" y="{MARGIN["top"] + plot_h + 13}" font-size="9" '
-                    f'text-anchor="middle" fill="{INK}">{_esc(label[:24])}</text>')
+        if i % every == 0:
+            body.append(f'<text x="{x + slot * 0.35:.1f}" y="{MARGIN["top"] + plot_h + 13}" font-size="9" '
+                        f'text-anchor="middle" fill="{INK}">{_esc(label[:24])}</text>')
     return _frame(width, height, title, body, (0.0, high), y_label)
 
 

@@ -26,6 +26,7 @@ def test_a_month_is_drawn_per_day_not_per_hour() -> None:
     assert model.p99[2] == 232 and model.p50[-1] is None  # the worst hour of the day
     drawn = report._plot(model, "volume")
     assert "Predictions per day" in drawn and drawn.count("<title>") == 30
+    assert drawn.count(f"fill=\"{svg.INK}\">11-") == 10  # every third day labelled: 30 labels would overlap
     assert "worst hour" in report._plot(model, "latency")
 
 
