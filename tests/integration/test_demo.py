@@ -36,6 +36,11 @@ def test_demo_runs_the_workload_and_every_check_passes(tmp_path):
     assert set(psi) == {"age", "bmi", "glucose", "prior_admissions"}, psi
     assert psi["glucose"] > 1 and psi["glucose"] == max(psi.values()), psi
     assert re.search(r"<th>precision</th><th>recall</th></tr><tr><td>1\.0\.0</td><td>\d+</td>", html)
+    # The lineage graph: from the EHR's table, through the pipeline's jobs and the training run, to the endpoint
+    lineage = re.search(r'<figure class="box" id="lineage".*?</figure>', html, re.S).group(0)
+    for node in ("dataset postgres://ehr-db:5432/ehr.public.admissions", "job dbt/analytics.readmission_features",
+                 "run train-2026-11-26-001", "dataset sagemaker/endpoint/readmission-risk-prod"):
+        assert f"<title>{node}</title>" in lineage, node
     # A month's story: glucose drifts up in the last week, so both drift monitors (the last
     # two days against the week before, by occurred_at) are in ALARM, none without data
     monitors = [line.split() for line in result.stdout.splitlines() if line.startswith("  readmission-risk/")]
