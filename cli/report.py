@@ -24,8 +24,11 @@ import argparse
 import html
 import json
 import sys
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +48,7 @@ HOURLY_DAYS = 3  # a longer range shows volume and latency per day: 720 hourly b
 MODEL_TITLE = 44
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 PSI_WARN, PSI_ALERT = 0.1, 0.25
+QUERY_WORKERS = 4  # queries a report runs at once
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -129,7 +133,10 @@ class ReportData:
 
 def gather(target: Target, from_day: date, to_day: date, *, models: list[str],
            baseline: tuple[date | None, date | None] = (None, None), verify: bool = True,
-           positive_label: str = "1", features: list[str] | tuple[str, ...] = ()) -> ReportData:
+           positive_label: str | Mapping[str, str] = "1",
+           features: Sequence[str] | Mapping[str, Sequence[str]] = ()) -> ReportData:
+    """`positive_label` and `features`: one for every model, or per model id (a model not
+    named gets "1" and no feature)."""
     days = [from_day + timedelta(days=i) for i in range((to_day - from_day).days + 1)]
     window = {"from_date": from_day.isoformat(), "to_date": to_day.isoformat()}
     _, volume = target.run_query("prediction_volume_latency", window)
@@ -140,18 +147,33 @@ def gather(target: Target, from_day: date, to_day: date, *, models: list[str],
     for model in per_model.values():
         model.dq_rules = _worst_rates(dq, model.model_id)
     baselines = {m: _baseline(volume, m, baseline, from_day) for m in per_model}
-    for day in days:
-        if _by_occurred_at(baselines, from_day, to_day):
-            _add_day_occurred(target, day, per_model, baselines, to_day)
-        else:
-            _add_day(target, day, per_model, baselines, positive_label)
-    _, versions = target.run_query("accuracy", {**window, "positive_label": positive_label})
+    label = {m: positive_label if isinstance(positive_label, str) else positive_label.get(m, "1") for m in per_model}
+    # A query per model and day: run a few at once (most of each is its round trip)
+    if _by_occurred_at(baselines, from_day, to_day):
+        pairs = [(day, model) for day in days for model in per_model.values()]
+        for (_, model), (accuracy, psi) in zip(pairs, _in_parallel(
+                [partial(_day_occurred, target, day, model.model_id, baselines[model.model_id], to_day)
+                 for day, model in pairs]), strict=True):
+            model.accuracy.append(accuracy)
+            model.psi.append(psi)
+    else:
+        for found in _in_parallel([partial(_day_received, target, day, per_model, baselines) for day in days]):
+            for model_id, (accuracy, psi) in found.items():
+                per_model[model_id].accuracy.append(accuracy)
+                per_model[model_id].psi.append(psi)
+
+    def versions(model_id: str) -> list[dict[str, Any]]:
+        _, rows = target.run_query("accuracy", {**window, "positive_label": label[model_id], "model_id": model_id})
+        return sorted((r for r in rows if r.get("model_id") == model_id and r.get("labeled")),
+                      key=lambda r: str(r.get("model_version")))
+
+    asked = {m: list(features) if not isinstance(features, Mapping) else list(features.get(m, ())) for m in per_model}
     for model in per_model.values():
-        model.versions = sorted((r for r in versions if r.get("model_id") == model.model_id and r.get("labeled")),
-                                key=lambda r: str(r.get("model_version")))
-        model.timeline = _timeline(target, model.model_id, window)
-        model.features = [(name, _feature_psi(target, model.model_id, name, baselines[model.model_id], from_day,
-                                              to_day)) for name in features]
+        model.versions, model.timeline, *psi = _in_parallel([
+            partial(versions, model.model_id), partial(_timeline, target, model.model_id, window),
+            *(partial(_feature_psi, target, model.model_id, name, baselines[model.model_id], from_day, to_day)
+              for name in asked[model.model_id])])
+        model.features = list(zip(asked[model.model_id], psi, strict=True))
     data = ReportData(
         generated_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"), from_date=from_day.isoformat(),
         to_date=to_day.isoformat(),
@@ -170,6 +192,14 @@ def gather(target: Target, from_day: date, to_day: date, *, models: list[str],
     except CommandError as error:
         data.lineage_error = str(error)
     return data
+
+
+def _in_parallel(calls: list[Callable[[], Any]]) -> list[Any]:
+    """Each call's result, in order, QUERY_WORKERS at a time."""
+    if len(calls) <= 1:
+        return [call() for call in calls]
+    with ThreadPoolExecutor(QUERY_WORKERS) as pool:
+        return list(pool.map(lambda call: call(), calls))
 
 
 LIFECYCLE = ("training_started", "training_completed", "training_failed", "model_evaluated", "model_registered",
@@ -287,45 +317,49 @@ def _by_occurred_at(baselines: dict[str, tuple[str, str]], from_day: date, to_da
     return (to_day - first).days <= 30
 
 
-def _add_day_occurred(target: Target, day: date, per_model: dict[str, ModelData],
-                      baselines: dict[str, tuple[str, str]], to_day: date) -> None:
-    """One day's score drift and accuracy by occurred_at: backdated or late events count on the
-    day they happened. Reads the partitions from the baseline's first day to the range's last."""
+def _day_occurred(target: Target, day: date, model_id: str, baseline: tuple[str, str],
+                  to_day: date) -> tuple[float | None, float | None]:
+    """One day's accuracy and score drift of a model by occurred_at: backdated or late events
+    count on the day they happened. Reads the partitions from the baseline's first day to the
+    range's last."""
     window = {"from": f"{day}T00:00:00.000Z", "to": f"{day + timedelta(days=1)}T00:00:00.000Z"}
-    for model in per_model.values():
-        first, last = baselines[model.model_id]
-        reads = {"from_date": min(date.fromisoformat(first), day).isoformat(), "to_date": to_day.isoformat(),
-                 "model_id": model.model_id}
-        _, accuracy = target.run_query("monitor_accuracy", {**reads, "window_from": window["from"],
-                                                            "window_to": window["to"]})
-        labeled = next((r for r in accuracy if r.get("labeled")), None)
-        model.accuracy.append(labeled["accuracy"] if labeled else None)
-        _, psi = target.run_query("monitor_drift_psi", {
-            **reads, "baseline_from": f"{first}T00:00:00.000Z",
-            "baseline_to": f"{date.fromisoformat(last) + timedelta(days=1)}T00:00:00.000Z",
-            "current_from": window["from"], "current_to": window["to"],
-        })
-        model.psi.append(next((r["psi"] for r in psi if r.get("metric") == "prediction_score"), None))
+    first, last = baseline
+    reads = {"from_date": min(date.fromisoformat(first), day).isoformat(), "to_date": to_day.isoformat(),
+             "model_id": model_id}
+    _, accuracy = target.run_query("monitor_accuracy", {**reads, "window_from": window["from"],
+                                                        "window_to": window["to"]})
+    labeled = next((r for r in accuracy if r.get("labeled")), None)
+    _, psi = target.run_query("monitor_drift_psi", {
+        **reads, "baseline_from": f"{first}T00:00:00.000Z",
+        "baseline_to": f"{date.fromisoformat(last) + timedelta(days=1)}T00:00:00.000Z",
+        "current_from": window["from"], "current_to": window["to"],
+    })
+    return (labeled["accuracy"] if labeled else None,
+            next((r["psi"] for r in psi if r.get("metric") == "prediction_score"), None))
 
 
-def _add_day(target: Target, day: date, per_model: dict[str, ModelData],
-             baselines: dict[str, tuple[str, str]], positive_label: str = "1") -> None:
-    """One day's accuracy (over the model's versions) and score drift, for each model."""
-    one = {"from_date": day.isoformat(), "to_date": day.isoformat(), "positive_label": positive_label}
+def _day_received(target: Target, day: date, per_model: dict[str, ModelData],
+                  baselines: dict[str, tuple[str, str]]) -> dict[str, tuple[float | None, float | None]]:
+    """One day's accuracy (over the model's versions) and score drift, for each model, by the
+    day events arrived."""
+    # Accuracy needs no positive class: any label will do for the query's precision and recall.
+    one = {"from_date": day.isoformat(), "to_date": day.isoformat(), "positive_label": "1"}
     _, accuracy = target.run_query("accuracy", one)
     labelled: dict[str, tuple[int, float]] = {}
     for row in accuracy:
         if row.get("model_id") in per_model and row.get("labeled"):
             count, correct = labelled.get(row["model_id"], (0, 0.0))
             labelled[row["model_id"]] = (count + row["labeled"], correct + row["labeled"] * (row["accuracy"] or 0))
+    found = {}
     for model in per_model.values():
         count, correct = labelled.get(model.model_id, (0, 0.0))
-        model.accuracy.append(correct / count if count else None)
         _, psi = target.run_query("drift_psi", {
             "baseline_from_date": baselines[model.model_id][0], "baseline_to_date": baselines[model.model_id][1],
             "current_from_date": day.isoformat(), "current_to_date": day.isoformat(), "model_id": model.model_id,
         })
-        model.psi.append(next((r["psi"] for r in psi if r.get("metric") == "prediction_score"), None))
+        found[model.model_id] = (correct / count if count else None,
+                                 next((r["psi"] for r in psi if r.get("metric") == "prediction_score"), None))
+    return found
 
 
 def _latest_checkpoint(target: Target) -> tuple[dict[str, Any] | None, float | None]:
