@@ -97,3 +97,50 @@ def test_alarm_rows_carry_the_class_the_style_colors() -> None:
     assert '<tr class="alarm"><td>m/score-drift</td>' in text and '<tr class="ok"><td>m/volume</td>' in text
     assert "tr.alarm td {" in text and "tr.ok td {" in text
     assert 'id="lineage"' in text and "no lineage in this range" in text
+
+
+class _Lake:
+    """A target whose named queries answer from canned rows, recording what each was asked."""
+
+    local = {"region": "us-east-1"}
+    api_url = "http://local"
+
+    def __init__(self) -> None:
+        self.asked: list[tuple[str, dict]] = []
+
+    def run_query(self, name: str, parameters: dict, **_: object) -> tuple[list, list]:
+        self.asked.append((name, parameters))
+        model = parameters.get("model_id")
+        if name == "prediction_volume_latency":
+            return [], _volume(30, "a") + _volume(30, "b")
+        if name == "monitor_accuracy":  # the day as a number, so the order can be checked
+            return [], [{"labeled": 1, "accuracy": int(parameters["window_from"][8:10])}]
+        if name == "monitor_drift_psi":
+            metric = "feature" if parameters.get("feature") else "prediction_score"
+            return [], [{"metric": metric, "psi": 0.5 if model == "a" else 0.1}]
+        if name == "accuracy":
+            return [], [{"model_id": model, "model_version": "1", "labeled": 5, "accuracy": 0.8,
+                         "precision": 0.5, "recall": 0.5}]
+        return [], []
+
+    def request(self, *_: object, **__: object) -> object:
+        return type("Answer", (), {"status_code": 404})()
+
+    def client(self, service: str) -> object:
+        raise RuntimeError(service)
+
+
+def test_gather_asks_each_model_with_its_positive_class_and_features_and_keeps_the_days_in_order() -> None:
+    lake = _Lake()
+    first = date(2026, 11, 1)
+    data = report.gather(lake, first, first + timedelta(days=29), models=[], verify=False,  # type: ignore[arg-type]
+                         baseline=(first, first + timedelta(days=6)),
+                         positive_label={"a": "yes", "b": "ESI-2"}, features={"a": ["glucose"], "b": ["spo2", "hr"]})
+    assert [m.model_id for m in data.models] == ["a", "b"]
+    a, b = data.models
+    assert a.accuracy == b.accuracy == list(range(1, 31))  # every day, in order, though asked a few at once
+    assert a.psi == [0.5] * 30 and b.psi == [0.1] * 30
+    assert sorted((p["model_id"], p["positive_label"]) for n, p in lake.asked if n == "accuracy") == [
+        ("a", "yes"), ("b", "ESI-2")]
+    assert a.features == [("glucose", 0.5)] and b.features == [("spo2", 0.1), ("hr", 0.1)]
+    assert a.versions[0]["model_id"] == "a" and b.versions[0]["model_id"] == "b"
