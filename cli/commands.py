@@ -29,9 +29,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     commands.choices["serve"].set_defaults(config_out=DEFAULT_CONFIG)
 
     demo = commands.add_parser("demo", help="start the local stack and run a sample ML workload through it",
-                               description="Start the local stack, run a sample ML workload through it, check "
+                               description="Start the local stack, run three sample models' workload through it, check "
                                            "what was stored and proven, and write the HTML report.")
-    demo.add_argument("--predictions", type=int, default=3000, help="predictions the sample model serves")
+    demo.add_argument("--predictions", type=int, default=3000, help="predictions each sample model serves")
     demo.add_argument("--seed", type=int, default=11, help="seed of the synthetic data")
     demo.add_argument("--report", type=Path, default=Path("mlaudit-report.html"),
                       help="where to write the HTML report (default %(default)s)")

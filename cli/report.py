@@ -8,6 +8,7 @@ occurred_at when the range and its baseline fit the monitors' 31-day read); prec
 recall and accuracy per version over the range, and the drift of the features asked for (by
 occurred_at: the range's last week against the baseline, so backdated events count on the day
 they happened); each model's lifecycle (training, evaluation, registration, deployment);
+the lineage graph across models (datasets, jobs and runs, from the lineage_graph query);
 the monitors' last state; who read the trail (the access report, people by their Cognito
 email or user name where the caller may list the pool's users); the latest signed
 checkpoint, its age and the verifier's result.
@@ -23,8 +24,11 @@ import argparse
 import html
 import json
 import sys
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -38,9 +42,13 @@ LEFT = 30
 HEADER_HEIGHT = 90
 PANEL_HEIGHT = 190  # integrity and monitors, side by side
 TABLE_HEIGHT = 250  # a model's lifecycle timeline; the access log
+LINEAGE_HEIGHT = 330  # the lineage graph, across the page
+LINEAGE_NODES = 30  # boxes drawn at most; the rest are counted under the graph
+HOURLY_DAYS = 3  # a longer range shows volume and latency per day: 720 hourly bars are unreadable
 MODEL_TITLE = 44
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 PSI_WARN, PSI_ALERT = 0.1, 0.25
+QUERY_WORKERS = 4  # queries a report runs at once
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -91,7 +99,8 @@ def _day(text: str) -> date:
 @dataclass
 class ModelData:
     model_id: str
-    hours: list[str] = field(default_factory=list)
+    hours: list[str] = field(default_factory=list)  # the volume and latency buckets: hours, or days
+    bucket: str = "hour"
     predictions: list[float] = field(default_factory=list)
     p50: list[float | None] = field(default_factory=list)
     p99: list[float | None] = field(default_factory=list)
@@ -118,33 +127,53 @@ class ReportData:
     verifier: dict[str, Any] | None = None  # ok, files, events, problems (kinds) or None when skipped
     monitors: list[dict[str, Any]] = field(default_factory=list)  # monitor_state rows
     access: list[dict[str, Any]] = field(default_factory=list)  # access_report rows, with "who"
+    lineage: list[dict[str, Any]] = field(default_factory=list)  # lineage_graph rows: one per edge
+    lineage_error: str | None = None  # why the graph could not be read
 
 
 def gather(target: Target, from_day: date, to_day: date, *, models: list[str],
            baseline: tuple[date | None, date | None] = (None, None), verify: bool = True,
-           positive_label: str = "1", features: list[str] | tuple[str, ...] = ()) -> ReportData:
+           positive_label: str | Mapping[str, str] = "1",
+           features: Sequence[str] | Mapping[str, Sequence[str]] = ()) -> ReportData:
+    """`positive_label` and `features`: one for every model, or per model id (a model not
+    named gets "1" and no feature)."""
     days = [from_day + timedelta(days=i) for i in range((to_day - from_day).days + 1)]
     window = {"from_date": from_day.isoformat(), "to_date": to_day.isoformat()}
     _, volume = target.run_query("prediction_volume_latency", window)
     per_model = {m: ModelData(m, days=[d.isoformat()[5:] for d in days]) for m in _chosen(volume, models)}
     for model in per_model.values():
-        _add_hours(model, volume)
+        _add_hours(model, volume, days if len(days) > HOURLY_DAYS else None)
     _, dq = target.run_query("dq_violation_rate", window)
     for model in per_model.values():
         model.dq_rules = _worst_rates(dq, model.model_id)
     baselines = {m: _baseline(volume, m, baseline, from_day) for m in per_model}
-    for day in days:
-        if _by_occurred_at(baselines, from_day, to_day):
-            _add_day_occurred(target, day, per_model, baselines, to_day)
-        else:
-            _add_day(target, day, per_model, baselines, positive_label)
-    _, versions = target.run_query("accuracy", {**window, "positive_label": positive_label})
+    label = {m: positive_label if isinstance(positive_label, str) else positive_label.get(m, "1") for m in per_model}
+    # A query per model and day: run a few at once (most of each is its round trip)
+    if _by_occurred_at(baselines, from_day, to_day):
+        pairs = [(day, model) for day in days for model in per_model.values()]
+        for (_, model), (accuracy, psi) in zip(pairs, _in_parallel(
+                [partial(_day_occurred, target, day, model.model_id, baselines[model.model_id], to_day)
+                 for day, model in pairs]), strict=True):
+            model.accuracy.append(accuracy)
+            model.psi.append(psi)
+    else:
+        for found in _in_parallel([partial(_day_received, target, day, per_model, baselines) for day in days]):
+            for model_id, (accuracy, psi) in found.items():
+                per_model[model_id].accuracy.append(accuracy)
+                per_model[model_id].psi.append(psi)
+
+    def versions(model_id: str) -> list[dict[str, Any]]:
+        _, rows = target.run_query("accuracy", {**window, "positive_label": label[model_id], "model_id": model_id})
+        return sorted((r for r in rows if r.get("model_id") == model_id and r.get("labeled")),
+                      key=lambda r: str(r.get("model_version")))
+
+    asked = {m: list(features) if not isinstance(features, Mapping) else list(features.get(m, ())) for m in per_model}
     for model in per_model.values():
-        model.versions = sorted((r for r in versions if r.get("model_id") == model.model_id and r.get("labeled")),
-                                key=lambda r: str(r.get("model_version")))
-        model.timeline = _timeline(target, model.model_id, window)
-        model.features = [(name, _feature_psi(target, model.model_id, name, baselines[model.model_id], from_day,
-                                              to_day)) for name in features]
+        model.versions, model.timeline, *psi = _in_parallel([
+            partial(versions, model.model_id), partial(_timeline, target, model.model_id, window),
+            *(partial(_feature_psi, target, model.model_id, name, baselines[model.model_id], from_day, to_day)
+              for name in asked[model.model_id])])
+        model.features = list(zip(asked[model.model_id], psi, strict=True))
     data = ReportData(
         generated_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"), from_date=from_day.isoformat(),
         to_date=to_day.isoformat(),
@@ -158,12 +187,25 @@ def gather(target: Target, from_day: date, to_day: date, *, models: list[str],
         data.verifier = _verify(target, from_day)
     data.monitors = _monitors(target, from_day, to_day)
     data.access = _access(target, window)
+    try:
+        _, data.lineage = target.run_query("lineage_graph", window)
+    except CommandError as error:
+        data.lineage_error = str(error)
     return data
+
+
+def _in_parallel(calls: list[Callable[[], Any]]) -> list[Any]:
+    """Each call's result, in order, QUERY_WORKERS at a time."""
+    if len(calls) <= 1:
+        return [call() for call in calls]
+    with ThreadPoolExecutor(QUERY_WORKERS) as pool:
+        return list(pool.map(lambda call: call(), calls))
 
 
 LIFECYCLE = ("training_started", "training_completed", "training_failed", "model_evaluated", "model_registered",
              "model_deployed", "model_retired", "config_changed", "lineage")
 TIMELINE_ROWS, ACCESS_ROWS = 9, 9  # what fits in their boxes: the latest ones
+MONITOR_ROWS = 6
 
 
 def _timeline(target: Target, model_id: str, window: dict[str, str]) -> list[dict[str, Any]]:
@@ -221,15 +263,21 @@ def _baseline(volume: list[dict[str, Any]], model_id: str, asked: tuple[date | N
     return start, asked[1].isoformat() if asked[1] else start
 
 
-def _add_hours(model: ModelData, volume: list[dict[str, Any]]) -> None:
-    """Predictions and the worst p50/p99 latency per hour (over the model's versions)."""
+def _add_hours(model: ModelData, volume: list[dict[str, Any]], days: list[date] | None = None) -> None:
+    """Predictions and the worst p50/p99 latency per hour (over the model's versions); per
+    day when `days` are given (every day of the range, the worst hour's latency)."""
     by_hour: dict[str, list[dict[str, Any]]] = {}
+    width = 13 if days is None else 10  # 2026-11-05T14 or 2026-11-05
     for row in volume:
         if row.get("model_id") == model.model_id:
-            by_hour.setdefault(str(row["hour"])[:13], []).append(row)
+            by_hour.setdefault(str(row["hour"])[:width].replace(" ", "T"), []).append(row)
+    if days is not None:
+        model.bucket = "day"
+        for day in days:
+            by_hour.setdefault(day.isoformat(), [])
     for hour in sorted(by_hour):
         rows = by_hour[hour]
-        model.hours.append(hour[5:].replace("T", " ") + "h")
+        model.hours.append(hour[5:].replace("T", " ") + "h" if days is None else hour[5:])
         model.predictions.append(float(sum(r["predictions"] for r in rows)))
         model.p50.append(max((r["p50_latency_ms"] for r in rows if r["p50_latency_ms"] is not None), default=None))
         model.p99.append(max((r["p99_latency_ms"] for r in rows if r["p99_latency_ms"] is not None), default=None))
@@ -269,45 +317,49 @@ def _by_occurred_at(baselines: dict[str, tuple[str, str]], from_day: date, to_da
     return (to_day - first).days <= 30
 
 
-def _add_day_occurred(target: Target, day: date, per_model: dict[str, ModelData],
-                      baselines: dict[str, tuple[str, str]], to_day: date) -> None:
-    """One day's score drift and accuracy by occurred_at: backdated or late events count on the
-    day they happened. Reads the partitions from the baseline's first day to the range's last."""
+def _day_occurred(target: Target, day: date, model_id: str, baseline: tuple[str, str],
+                  to_day: date) -> tuple[float | None, float | None]:
+    """One day's accuracy and score drift of a model by occurred_at: backdated or late events
+    count on the day they happened. Reads the partitions from the baseline's first day to the
+    range's last."""
     window = {"from": f"{day}T00:00:00.000Z", "to": f"{day + timedelta(days=1)}T00:00:00.000Z"}
-    for model in per_model.values():
-        first, last = baselines[model.model_id]
-        reads = {"from_date": min(date.fromisoformat(first), day).isoformat(), "to_date": to_day.isoformat(),
-                 "model_id": model.model_id}
-        _, accuracy = target.run_query("monitor_accuracy", {**reads, "window_from": window["from"],
-                                                            "window_to": window["to"]})
-        labeled = next((r for r in accuracy if r.get("labeled")), None)
-        model.accuracy.append(labeled["accuracy"] if labeled else None)
-        _, psi = target.run_query("monitor_drift_psi", {
-            **reads, "baseline_from": f"{first}T00:00:00.000Z",
-            "baseline_to": f"{date.fromisoformat(last) + timedelta(days=1)}T00:00:00.000Z",
-            "current_from": window["from"], "current_to": window["to"],
-        })
-        model.psi.append(next((r["psi"] for r in psi if r.get("metric") == "prediction_score"), None))
+    first, last = baseline
+    reads = {"from_date": min(date.fromisoformat(first), day).isoformat(), "to_date": to_day.isoformat(),
+             "model_id": model_id}
+    _, accuracy = target.run_query("monitor_accuracy", {**reads, "window_from": window["from"],
+                                                        "window_to": window["to"]})
+    labeled = next((r for r in accuracy if r.get("labeled")), None)
+    _, psi = target.run_query("monitor_drift_psi", {
+        **reads, "baseline_from": f"{first}T00:00:00.000Z",
+        "baseline_to": f"{date.fromisoformat(last) + timedelta(days=1)}T00:00:00.000Z",
+        "current_from": window["from"], "current_to": window["to"],
+    })
+    return (labeled["accuracy"] if labeled else None,
+            next((r["psi"] for r in psi if r.get("metric") == "prediction_score"), None))
 
 
-def _add_day(target: Target, day: date, per_model: dict[str, ModelData],
-             baselines: dict[str, tuple[str, str]], positive_label: str = "1") -> None:
-    """One day's accuracy (over the model's versions) and score drift, for each model."""
-    one = {"from_date": day.isoformat(), "to_date": day.isoformat(), "positive_label": positive_label}
+def _day_received(target: Target, day: date, per_model: dict[str, ModelData],
+                  baselines: dict[str, tuple[str, str]]) -> dict[str, tuple[float | None, float | None]]:
+    """One day's accuracy (over the model's versions) and score drift, for each model, by the
+    day events arrived."""
+    # Accuracy needs no positive class: any label will do for the query's precision and recall.
+    one = {"from_date": day.isoformat(), "to_date": day.isoformat(), "positive_label": "1"}
     _, accuracy = target.run_query("accuracy", one)
     labelled: dict[str, tuple[int, float]] = {}
     for row in accuracy:
         if row.get("model_id") in per_model and row.get("labeled"):
             count, correct = labelled.get(row["model_id"], (0, 0.0))
             labelled[row["model_id"]] = (count + row["labeled"], correct + row["labeled"] * (row["accuracy"] or 0))
+    found = {}
     for model in per_model.values():
         count, correct = labelled.get(model.model_id, (0, 0.0))
-        model.accuracy.append(correct / count if count else None)
         _, psi = target.run_query("drift_psi", {
             "baseline_from_date": baselines[model.model_id][0], "baseline_to_date": baselines[model.model_id][1],
             "current_from_date": day.isoformat(), "current_to_date": day.isoformat(), "model_id": model.model_id,
         })
-        model.psi.append(next((r["psi"] for r in psi if r.get("metric") == "prediction_score"), None))
+        found[model.model_id] = (correct / count if count else None,
+                                 next((r["psi"] for r in psi if r.get("metric") == "prediction_score"), None))
+    return found
 
 
 def _latest_checkpoint(target: Target) -> tuple[dict[str, Any] | None, float | None]:
@@ -397,6 +449,10 @@ def layout(data: ReportData) -> Layout:
     result.boxes.append(Box("integrity", LEFT, top, PLOT_WIDTH, PANEL_HEIGHT))
     result.boxes.append(Box("monitors", LEFT + PLOT_WIDTH + GAP, top, PLOT_WIDTH, PANEL_HEIGHT))
     top += PANEL_HEIGHT + GAP
+    result.boxes.append(Box("lineage", LEFT, top, 2 * PLOT_WIDTH + GAP, LINEAGE_HEIGHT))
+    top += LINEAGE_HEIGHT + GAP
+    if not data.models:
+        top += MODEL_TITLE  # the line that says so
     for model in data.models:
         top += MODEL_TITLE
         for i, plot in enumerate(PLOTS + PANELS):
@@ -415,11 +471,12 @@ def layout(data: ReportData) -> Layout:
 def _plot(model: ModelData, plot: str) -> str:
     w, h = PLOT_WIDTH, PLOT_HEIGHT
     if plot == "volume":
-        return svg.bar_chart(w, h, "Predictions per hour", list(zip(model.hours, model.predictions, strict=True)),
-                             y_label="predictions")
+        return svg.bar_chart(w, h, f"Predictions per {model.bucket}",
+                             list(zip(model.hours, model.predictions, strict=True)), y_label="predictions")
     if plot == "latency":
-        return svg.line_chart(w, h, "Prediction latency per hour (ms)", model.hours,
-                              {"p50": model.p50, "p99": model.p99}, y_label="ms")
+        title = ("Prediction latency per hour (ms)" if model.bucket == "hour" else
+                 "Prediction latency per day, its worst hour (ms)")
+        return svg.line_chart(w, h, title, model.hours, {"p50": model.p50, "p99": model.p99}, y_label="ms")
     if plot == "dq":
         if not model.dq_rules:
             return svg.empty(w, h, "Data-quality violation rate by rule", "no rule broken in this range")
@@ -437,6 +494,17 @@ def _plot(model: ModelData, plot: str) -> str:
 
 def _esc(value: Any) -> str:
     return html.escape(str(value), quote=True)
+
+
+def _lineage_plot(data: ReportData, box: Box) -> str:
+    """The lineage graph across models: each edge of lineage_graph, runs of a job as the job."""
+    title = "Lineage: datasets, jobs and runs (left to right, from the sources)"
+    if data.lineage_error:
+        return svg.empty(box.width, box.height, title, data.lineage_error[:160])
+    edges = [((str(r["src_type"]), str(r["src_id"])), (str(r["dst_type"]), str(r["dst_id"]))) for r in data.lineage
+             if r.get("src_id") is not None and r.get("dst_id") is not None]
+    return svg.lineage_graph(box.width, box.height, title, edges, max_nodes=LINEAGE_NODES,
+                             note="every edge: mlaudit query lineage_graph")
 
 
 def _integrity_panel(data: ReportData) -> str:
@@ -514,14 +582,21 @@ def _access_panel(data: ReportData) -> str:
 def _monitors_panel(data: ReportData) -> str:
     if not data.monitors:
         return "<h2>Monitors</h2><p class=\"muted\">No monitor evaluated in this range.</p>"
-    head = "<tr><th>monitor</th><th>model</th><th>state</th><th>value</th><th>threshold</th><th>at</th></tr>"
+    head = "<tr><th>monitor (model/name)</th><th>state</th><th>value</th><th>threshold</th><th>at</th></tr>"
+    ranked = sorted(data.monitors, key=lambda m: (m.get("state") != "ALARM", str(m.get("model_id")),
+                                                  str(m.get("monitor"))))
+    shown = ranked[:MONITOR_ROWS]  # what fits in the panel: alarms first
     rows = "".join(
-        f'<tr class="{_esc(m.get("state", ""))}"><td>{_esc(m.get("monitor", ""))}</td><td>{_esc(m.get("model_id", ""))}'
-        f'</td><td>{_esc(m.get("state", ""))}</td><td>{_esc(_num(m.get("value")))}</td>'
-        f'<td>{_esc(_num(m.get("threshold")))}</td><td>{_esc(str(m.get("evaluated_at", ""))[:19])}</td></tr>'
-        for m in data.monitors
+        # The state as a class, lower case like the style's tr.alarm and tr.ok (class names match by case)
+        f'<tr class="{_esc(str(m.get("state", "")).lower())}"><td>{_esc(m.get("monitor", ""))}</td>'
+        f'<td>{_esc(m.get("state", ""))}</td>'
+        f'<td>{_esc(_num(m.get("value")))}</td>'
+        f'<td>{_esc(_num(m.get("threshold")))}</td><td>{_esc(str(m.get("evaluated_at", ""))[:16])}</td></tr>'
+        for m in shown
     )
-    return f'<h2>Monitors</h2><table class="grid">{head}{rows}</table>'
+    more = (f' <span class="muted">({len(ranked) - len(shown)} more: mlaudit query monitor_state)</span>'
+            if len(ranked) > len(shown) else "")
+    return f'<h2>Monitors{more}</h2><table class="grid nowrap">{head}{rows}</table>'
 
 
 def _num(value: Any) -> str:
@@ -532,6 +607,7 @@ STYLE = """
 body { margin: 0; font-family: sans-serif; color: #333; background: #fff; }
 .page { position: relative; width: %(width)dpx; height: %(height)dpx; }
 .box { position: absolute; overflow: hidden; }
+.box > svg { display: block; }  /* not inline: no line box's descent under the picture */
 header { position: absolute; left: 30px; top: 10px; width: 1220px; height: 70px; }
 h1 { font-size: 22px; margin: 0 0 6px 0; }
 h2 { font-size: 15px; margin: 0 0 6px 0; }
@@ -541,6 +617,7 @@ table { border-collapse: collapse; font-size: 12px; width: 100%%; }
 th, td { text-align: left; padding: 3px 6px; border-bottom: 1px solid #eee; }
 .facts.ok { border-left: 6px solid #2ca02c; }
 .facts.bad { border-left: 6px solid #d62728; }
+.nowrap td { white-space: nowrap; }
 tr.alarm td { background: #fde0e0; }
 tr.ok td { background: #e6f4e6; }
 .panel { background: #f7f7f7; padding: 8px; box-sizing: border-box; }
@@ -569,6 +646,9 @@ def render(data: ReportData) -> tuple[str, Layout]:
             draw = {"integrity": _integrity_panel, "monitors": _monitors_panel, "access": _access_panel}[box.name]
             panel = draw(data)
             parts.append(f'<section class="box panel" id="{box.name}" style="{style}">{panel}</section>')
+        elif box.name == "lineage":
+            parts.append(f'<figure class="box" id="lineage" data-plot="lineage" style="margin:0;{style}">'
+                         f"{_lineage_plot(data, box)}</figure>")
         else:
             model_id, plot = box.name.rsplit("/", 1)
             if plot in (*PANELS, "timeline"):
@@ -582,7 +662,8 @@ def render(data: ReportData) -> tuple[str, Layout]:
             parts.append(f'<figure class="box" data-plot="{_esc(box.name)}" style="margin:0;{style}">'
                          f"{_plot(models[model_id], plot)}</figure>")
     if not data.models:
-        parts.append(f'<p class="model" style="top:{HEADER_HEIGHT + PANEL_HEIGHT + GAP}px">No prediction in this '
+        below = HEADER_HEIGHT + PANEL_HEIGHT + LINEAGE_HEIGHT + 2 * GAP
+        parts.append(f'<p class="model" style="top:{below}px">No prediction in this '
                      "range.</p>")
     parts.append(f'<script type="application/json" id="layout">{_layout_json(plan)}</script>')
     parts.append("</div></body></html>")

@@ -8,6 +8,7 @@ import argparse
 import json
 import os
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +17,9 @@ from typing import Any
 BAR_WIDTH = 30
 DEFAULT_CONFIG = Path(".local/stack.json")  # where `mlaudit serve` writes its config unless told
 QUERY_TIMEOUT_SECONDS = 300
+# A local stack's sign-in is reused this long (Cognito's tokens last an hour): each costs a
+# Cognito call, and a report runs a few hundred queries of two requests each.
+LOCAL_TOKEN_REUSE_SECONDS = 600
 
 
 class CommandError(Exception):
@@ -42,6 +46,8 @@ class Target:
     region: str | None = None
     token: str | None = None
     role: str | None = None
+    _signed_in: dict[str, tuple[float, str]] = field(default_factory=dict, repr=False, compare=False)
+    _signing_in: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> Target:
@@ -95,11 +101,15 @@ class Target:
         from local import client as local_client  # noqa: PLC0415
 
         role = self.role or default_role
-        if role == "workload":
-            return local_client.bearer(local_client.machine_token(self.local))
-        if role not in self.local.get("users", {}):
+        if role != "workload" and role not in self.local.get("users", {}):
             raise CommandError(f"the local stack has no user with role {role!r}")
-        return local_client.bearer(local_client.user_tokens(self.local, role)["id_token"])
+        with self._signing_in:  # a report's queries run in threads: one sign-in per role
+            signed_at, token = self._signed_in.get(role, (0.0, ""))
+            if not token or time.monotonic() - signed_at > LOCAL_TOKEN_REUSE_SECONDS:
+                token = (local_client.machine_token(self.local) if role == "workload" else
+                         local_client.user_tokens(self.local, role)["id_token"])
+                self._signed_in[role] = (time.monotonic(), token)
+        return local_client.bearer(token)
 
     def request(self, method: str, path: str, *, role: str, **kwargs: Any) -> Any:
         import requests  # noqa: PLC0415

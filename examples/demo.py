@@ -1,13 +1,17 @@
-"""``python -m examples.demo`` (``make demo``): a sample ML workload through the local stack.
+"""``python -m examples.demo`` (``make demo``): three sample ML models' month through the local stack.
 
-A small logistic-regression model is trained on synthetic patient data, registered
-and deployed; it then serves a few thousand predictions with features and linear
-explanations, and ground-truth labels arrive for most of them. Every step is an
-audit event sent through the workload client. A SageMaker training job is captured
-with no code (docs/capture.md): its state changes, as SageMaker sends them, go on the
-local event bus and the capture function records them. The demo waits for the writer,
-reads the Parquet back from the bucket and prints what an auditor would check.
-"""
+Three models are trained on synthetic hospital data, registered and deployed, then serve a
+month of predictions (backdated) with their features, and ground-truth labels arrive for
+most of them: readmission-risk (logistic regression), whose glucose input reads higher every
+day from the third week, so its score drifts, accuracy falls, its drift monitor raises ALARM,
+and it is retrained and redeployed; sepsis-alert (logistic regression) and triage-acuity
+(nearest centroid, five classes), which stay healthy, their monitors OK. Every step is an
+audit event sent through the workload client; the pipeline around readmission-risk reports
+its lineage as OpenLineage. A SageMaker training job is captured with no code
+(docs/capture.md): its state changes, as SageMaker sends them, go on the local event bus and
+the capture function records them. The demo waits for the writer, reads the Parquet back
+from the bucket and prints what an auditor would check, the monitors' states, an analyst's
+queries and one patient's access and erasure, then writes the HTML report."""
 
 from __future__ import annotations
 
@@ -21,10 +25,13 @@ import sys
 import tempfile
 import textwrap
 import time
+import uuid
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import requests
 from mlaudit.adapters.bucket import S3Bucket
@@ -41,18 +48,32 @@ from local.stack import LocalStack
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "client"))
 from mlaudit_client import Auditor  # noqa: E402 - after the path set-up just above
 
+MODEL_ID = "readmission-risk"  # the model whose input drifts
 FEATURES = ("age", "bmi", "glucose", "prior_admissions")
-MODEL_ID = "readmission-risk"
-MODEL_VERSION = "1.0.0"
+MODEL_VERSION, RETRAINED_VERSION = "1.0.0", "1.1.0"
 DAYS = 30  # the story's length: every event is backdated into the last DAYS days
-DRIFT_DAYS, DRIFT_MG_PER_DAY = 7, 12.0  # glucose creeps up through the last week
+# From the third week a new lab analyser reads glucose higher every day; the patients, and so
+# their outcomes, do not change: the score drifts, accuracy falls, and the model retrained on
+# the recent weeks is deployed on RETRAIN_DAY.
+DRIFT_FROM_DAY, DRIFT_MG_PER_DAY = 14, 8.0
+RETRAIN_DAY = 23
 INCIDENT_DAY = 11  # the 12th day: a clock bug logs negative latencies (prediction.latency_non_negative)
+# Two healthy models beside it, as busy: a sepsis alert (logistic regression on vitals) and an
+# emergency triage level (nearest centroid, five classes).
+SEPSIS_ID, SEPSIS_FEATURES = "sepsis-alert", ("heart_rate", "temperature", "resp_rate", "lactate")
+TRIAGE_ID, TRIAGE_FEATURES = "triage-acuity", ("heart_rate", "resp_rate", "spo2", "pain_score")
+# Per model: the positive class for precision and recall, and the features whose drift the report shows
+POSITIVE = {MODEL_ID: "readmit", SEPSIS_ID: "sepsis", TRIAGE_ID: "ESI-2"}
+MODEL_FEATURES = {MODEL_ID: FEATURES, SEPSIS_ID: SEPSIS_FEATURES, TRIAGE_ID: TRIAGE_FEATURES}
+# One patient is in the month's data with personal data; the privacy officer reads and erases them.
+SUBJECT = "patient/MRN-004217"
+SUBJECT_DATA = {"name": "Ada Quintero", "date_of_birth": "1951-03-08"}
 MONITORS_FILE = Path(__file__).with_name("demo_monitors.json")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m examples.demo", description=__doc__.splitlines()[0])
-    parser.add_argument("--predictions", type=int, default=3000)
+    parser.add_argument("--predictions", type=int, default=3000, help="each model's (default %(default)s)")
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--report", type=Path, default=Path("mlaudit-report.html"),
                         help="where to write the HTML report (default %(default)s)")
@@ -72,8 +93,8 @@ def run(args: argparse.Namespace) -> int:
         config = stack.config
         machine = config["machine_client"]
         now = datetime.now(UTC)
-        print(f"Sending a month of the workload ({DAYS} days, backdated, {args.predictions} predictions)...",
-              flush=True)
+        print(f"Sending a month of three models' workload ({DAYS} days, backdated, {args.predictions} predictions "
+              "each)...", flush=True)
         with tempfile.TemporaryDirectory() as spool:
             audit = Auditor(config["api_url"], config["token_url"], machine["client_id"], machine["client_secret"],
                             spool_dir=spool, common={"workload": "readmission-scoring", "environment": "prod"})
@@ -94,6 +115,7 @@ def run(args: argparse.Namespace) -> int:
             print("The SageMaker training job's events did not reach the lake in 120 s.", file=sys.stderr)
             return 1
         sent += captured
+        lineage_chain(config, now)
         print("Waiting for the writer...", flush=True)
         if not local_client.wait_drained(config, timeout=300):
             print("The writer did not drain the queue in 300 s.", file=sys.stderr)
@@ -102,21 +124,24 @@ def run(args: argparse.Namespace) -> int:
         proven_ok = prove(config)
         watched_ok = watch(stack)
         asked_ok = ask(config, now)
+        erased_ok = erase(config)
+        local_client.wait_drained(config, timeout=300)  # the officer's reads and the erasure, for the access log
         report_path = write_report(config, args.report, now)
         print()
         print(f"HTML report (opens offline): {report_path}")
-        return 0 if stored_ok and proven_ok and watched_ok and asked_ok else 1
+        return 0 if stored_ok and proven_ok and watched_ok and asked_ok and erased_ok else 1
 
 
 def write_report(config: dict[str, Any], out: Path, now: datetime) -> Path:
-    """`mlaudit report` on the month the demo just stored: its first week is the drift baseline."""
+    """`mlaudit report` on the month the demo just stored: its first week is the drift baseline;
+    each model's positive class and features."""
     from cli import report as html_report  # noqa: PLC0415
     from cli.target import Target  # noqa: PLC0415
 
     first, last = (now - timedelta(days=DAYS)).date(), now.date()
     target = Target(config["api_url"], local=config, region=config["region"])
     data = html_report.gather(target, first, last, models=[], baseline=(first, first + timedelta(days=6)),
-                              positive_label="readmit", features=list(FEATURES))
+                              positive_label=POSITIVE, features=MODEL_FEATURES)
     return html_report.write(data, out)
 
 
@@ -133,9 +158,40 @@ def synthetic_patients(n: int, rng: random.Random) -> list[tuple[dict[str, float
     return rows
 
 
-def standardise(rows: list[tuple[dict[str, float], int]]) -> dict[str, tuple[float, float]]:
+def glucose_drift(day: int) -> float:
+    """How much higher the new analyser reads glucose on `day` of the month (mg/dL)."""
+    return DRIFT_MG_PER_DAY * max(0, day - DRIFT_FROM_DAY + 1)
+
+
+def vitals(n: int, rng: random.Random) -> list[tuple[dict[str, float], int]]:
+    """Sepsis-alert's patients: vitals and lactate, and whether sepsis was confirmed."""
+    rows = []
+    for _ in range(n):
+        x = {"heart_rate": rng.gauss(88, 16), "temperature": rng.gauss(37.3, 0.7), "resp_rate": rng.gauss(18, 4),
+             "lactate": abs(rng.gauss(1.6, 0.9))}
+        risk = -9 + 0.05 * x["heart_rate"] + 0.1 * (x["temperature"] - 37) * 10 + 0.1 * x["resp_rate"] \
+            + 1.1 * x["lactate"]
+        rows.append((x, int(rng.random() < _sigmoid(risk))))
+    return rows
+
+
+def arrivals(n: int, rng: random.Random) -> list[tuple[dict[str, float], int]]:
+    """Triage-acuity's patients: vitals and pain at the door, and the level (1 to 5) a senior
+    nurse assigned on review."""
+    rows = []
+    for _ in range(n):
+        level = rng.choices((1, 2, 3, 4, 5), (0.04, 0.18, 0.4, 0.28, 0.1))[0]
+        x = {"heart_rate": rng.gauss(128 - 9 * level, 10), "resp_rate": rng.gauss(29 - 2.6 * level, 2.5),
+             "spo2": min(100.0, rng.gauss(85 + 2.6 * level, 2)), "pain_score": max(0.0, min(10.0, rng.gauss(
+                 10.5 - 1.8 * level, 1.5)))}
+        rows.append((x, level))
+    return rows
+
+
+def standardise(rows: list[tuple[dict[str, float], int]],
+                names: tuple[str, ...] = FEATURES) -> dict[str, tuple[float, float]]:
     stats = {}
-    for name in FEATURES:
+    for name in names:
         values = [x[name] for x, _ in rows]
         mean = sum(values) / len(values)
         stats[name] = (mean, math.sqrt(sum((v - mean) ** 2 for v in values) / len(values)) or 1.0)
@@ -145,21 +201,42 @@ def standardise(rows: list[tuple[dict[str, float], int]]) -> dict[str, tuple[flo
 def train(rows: list[tuple[dict[str, float], int]], stats: dict[str, tuple[float, float]],
           epochs: int = 30, rate: float = 0.1) -> dict[str, float]:
     """Logistic regression by stochastic gradient descent, on standardised features."""
-    weights = dict.fromkeys(("bias", *FEATURES), 0.0)
+    weights = dict.fromkeys(("bias", *stats), 0.0)
     for _ in range(epochs):
         for x, y in rows:
-            z = {n: (x[n] - stats[n][0]) / stats[n][1] for n in FEATURES}
-            error = _sigmoid(weights["bias"] + sum(weights[n] * z[n] for n in FEATURES)) - y
+            z = {n: (x[n] - stats[n][0]) / stats[n][1] for n in stats}
+            error = _sigmoid(weights["bias"] + sum(weights[n] * z[n] for n in stats)) - y
             weights["bias"] -= rate * error
-            for n in FEATURES:
+            for n in stats:
                 weights[n] -= rate * error * z[n]
     return weights
 
 
 def predict(weights: dict[str, float], stats: dict[str, tuple[float, float]],
             x: dict[str, float]) -> tuple[float, dict[str, float]]:
-    contributions = {n: weights[n] * (x[n] - stats[n][0]) / stats[n][1] for n in FEATURES}
+    contributions = {n: weights[n] * (x[n] - stats[n][0]) / stats[n][1] for n in stats}
     return _sigmoid(weights["bias"] + sum(contributions.values())), contributions
+
+
+def centroids(rows: list[tuple[dict[str, float], int]],
+              stats: dict[str, tuple[float, float]]) -> dict[str, dict[str, float]]:
+    """Nearest-centroid training: each level's mean of the standardised features."""
+    found = {}
+    for level in sorted({y for _, y in rows}):
+        mine = [x for x, y in rows if y == level]
+        found[str(level)] = {n: sum((x[n] - stats[n][0]) / stats[n][1] for x in mine) / len(mine) for n in stats}
+    return found
+
+
+def nearest(model: dict[str, dict[str, float]], stats: dict[str, tuple[float, float]],
+            x: dict[str, float]) -> tuple[str, float]:
+    """The nearest level, and as its score an urgency from 0 (ESI-5) to 1 (ESI-1): the expected
+    level under a softmax over the negative squared distances, on a continuous scale."""
+    z = {n: (x[n] - stats[n][0]) / stats[n][1] for n in stats}
+    distance = {level: sum((z[n] - c[n]) ** 2 for n in stats) for level, c in model.items()}
+    best = min(distance, key=distance.__getitem__)
+    weight = {level: math.exp(distance[best] - d) for level, d in distance.items()}
+    return best, (5 - sum(int(level) * w for level, w in weight.items()) / sum(weight.values())) / 4
 
 
 def _sigmoid(z: float) -> float:
@@ -168,63 +245,188 @@ def _sigmoid(z: float) -> float:
 
 def run_workload(audit: Auditor, n_predictions: int, rng: random.Random,
                  now: datetime | None = None) -> list[str | None]:
-    """A month of the workload, backdated (occurred_at), audited as the README shows: training
-    and deployment on day 1, predictions spread over 30 days with labels arriving hours later,
-    a data-quality incident on day 12 (a clock bug logs negative latencies), and glucose drifting
-    upward through the last week (DRIFT_MG_PER_DAY a day), which moves the score."""
+    """A month of three models' workload, backdated (occurred_at), audited as the README shows:
+    readmission-risk (n_predictions; its glucose drifts from the third week, then it is
+    retrained and redeployed), sepsis-alert and triage-acuity (healthy), n_predictions each."""
     now = now or datetime.now(UTC)
-    start = now - timedelta(days=DAYS)
-    ids = []
-    training = synthetic_patients(2000, rng)
-    dataset = {"dataset_id": "s3://hospital-data/readmissions", "dataset_version": "2026-11-01"}
-    ids.append(audit.emit({"event_type": "dataset_registered", "occurred_at": _at(start), **dataset,
-                           "details": {"rows": len(training), "columns": [*FEATURES, "readmitted"]}}))
-    run_id = "train-2026-11-26-001"
-    with audit.training_run(run_id, datasets=[f"{dataset['dataset_id']}@{dataset['dataset_version']}"],
-                            occurred_at=_at(start + timedelta(minutes=10)), **dataset) as run:
-        stats = standardise(training)
-        weights = train(training, stats)
-        holdout = synthetic_patients(500, rng)
-        accuracy = sum((predict(weights, stats, x)[0] >= 0.5) == bool(y) for x, y in holdout) / len(holdout)
-        artifact = hashlib.sha256(json.dumps(weights, sort_keys=True).encode()).hexdigest()
-        model = {"model_id": MODEL_ID, "model_version": MODEL_VERSION, "model_artifact_sha256": artifact}
-        run.common.update(model)
-        run.metrics.update(epochs=30, train_rows=len(training))
-        run.outputs.append(f"s3://models/{MODEL_ID}/{MODEL_VERSION}")
-    ids += run.event_ids
-    ids.append(audit.emit({"event_type": "model_evaluated", "occurred_at": _at(start + timedelta(minutes=30)),
-                           **model, "metrics": {"holdout_accuracy": round(accuracy, 4), "holdout_rows": len(holdout)}}))
-    ids.append(audit.emit({"event_type": "model_registered", "occurred_at": _at(start + timedelta(minutes=40)),
-                           **model, "run_id": run_id}))
-    ids.append(audit.emit({"event_type": "model_deployed", "occurred_at": _at(start + timedelta(minutes=50)),
-                           **model, "resource": "endpoint/readmission-risk-prod", "action": "deploy"}))
+    return (readmission_risk(audit, n_predictions, rng, now) + sepsis_alert(audit, n_predictions, rng, now)
+            + triage_acuity(audit, n_predictions, rng, now))
 
+
+def release(audit: Auditor, at: datetime, model: dict[str, str], run_id: str, dataset: dict[str, Any],
+            rows: int, fit: Callable[[], Any], holdout_accuracy: Callable[[Any], float]) -> tuple[dict[str, str], Any,
+                                                                                            list[str | None]]:
+    """A model version's way to production, from `at`: its dataset registered, the training run,
+    evaluation on a holdout, registration and deployment. The model's fields (with the
+    artifact's hash), what `fit` returned, and the events' ids."""
+    ids = [audit.emit({"event_type": "dataset_registered", "occurred_at": _at(at), **dataset,
+                       "details": {"rows": rows}})]
+    with audit.training_run(run_id, datasets=[f"{dataset['dataset_id']}@{dataset['dataset_version']}"],
+                            occurred_at=_at(at + timedelta(minutes=10)), **dataset) as run:
+        fitted = fit()
+        artifact = hashlib.sha256(json.dumps(fitted, sort_keys=True).encode()).hexdigest()
+        model = {**model, "model_artifact_sha256": artifact}
+        run.common.update(model)
+        run.metrics.update(train_rows=rows)
+        run.outputs.append(f"s3://models/{model['model_id']}/{model['model_version']}")
+    ids += run.event_ids
+    ids.append(audit.emit({"event_type": "model_evaluated", "occurred_at": _at(at + timedelta(minutes=30)),
+                           **model, "metrics": {"holdout_accuracy": round(holdout_accuracy(fitted), 4)}}))
+    ids.append(audit.emit({"event_type": "model_registered", "occurred_at": _at(at + timedelta(minutes=40)),
+                           **model, "run_id": run_id}))
+    ids.append(audit.emit({"event_type": "model_deployed", "occurred_at": _at(at + timedelta(minutes=50)),
+                           **model, "resource": f"endpoint/{model['model_id']}-prod", "action": "deploy"}))
+    return model, fitted, ids
+
+
+def serve(audit: Auditor, n: int, rng: random.Random, now: datetime, prefix: str,
+          patients: Callable[[int], list[tuple[dict[str, float], Any]]],
+          answer: Callable[[int, dict[str, float]], tuple[dict[str, Any], str, float, dict[str, float] | None]],
+          truth: Callable[[Any], str]) -> list[str | None]:
+    """n predictions spread over the month (from its second hour), most labelled a few hours
+    later. `answer(day, features)` is the model's (fields, label, score, explanation)."""
+    start, ids = now - timedelta(days=DAYS), []
     span = (now - timedelta(minutes=5) - (start + timedelta(hours=1))).total_seconds()
-    for i, (x, y) in enumerate(synthetic_patients(n_predictions, rng)):
-        at = start + timedelta(hours=1, seconds=span * (i + rng.random()) / n_predictions)
+    for i, (x, y) in enumerate(patients(n)):
+        at = start + timedelta(hours=1, seconds=span * (i + rng.random()) / n)
         day = (at - start).days
-        x["glucose"] += DRIFT_MG_PER_DAY * max(0, day - (DAYS - DRIFT_DAYS - 1))
         started = time.perf_counter()
-        score, contributions = predict(weights, stats, x)
-        prediction_id = f"pred-{i:06d}"
-        top = dict(sorted(contributions.items(), key=lambda kv: -abs(kv[1]))[:3])
+        model, label, score, explanation = answer(day, x)
         latency = round((time.perf_counter() - started) * 1000, 3)
-        ids.append(audit.emit({
-            "event_type": "prediction", "occurred_at": _at(at), **model, "prediction_id": prediction_id,
-            "prediction_label": "readmit" if score >= 0.5 else "no_readmit", "prediction_score": round(score, 6),
-            "latency_ms": -latency if day == INCIDENT_DAY else latency,
-            "features": {n: round(v, 3) for n, v in x.items()}, "explanation": {n: round(v, 5) for n, v in top.items()},
-        }))
+        prediction_id = f"{prefix}-{i:06d}"
+        event = {"event_type": "prediction", "occurred_at": _at(at), **model, "prediction_id": prediction_id,
+                 "prediction_label": label, "prediction_score": round(score, 6),
+                 "latency_ms": -latency if model["model_id"] == MODEL_ID and day == INCIDENT_DAY else latency,
+                 "features": {k: round(v, 3) for k, v in x.items()}}
+        if explanation is not None:
+            event["explanation"] = {k: round(v, 5) for k, v in explanation.items()}
+        if model["model_id"] == MODEL_ID and i in (7, n // 2, n - 3):  # one patient, three admissions
+            event.update(subject_ref=SUBJECT, personal_data=SUBJECT_DATA)
+        ids.append(audit.emit(event))
         if rng.random() < 0.8:  # most outcomes become known, a few hours later
             known = min(at + timedelta(hours=rng.uniform(0.5, 6)), now - timedelta(minutes=1))
             ids.append(audit.emit({"event_type": "ground_truth", "occurred_at": _at(known), **model,
-                                   "label_for_prediction_id": prediction_id,
-                                   "true_label": "readmit" if y else "no_readmit"}))
+                                   "label_for_prediction_id": prediction_id, "true_label": truth(y)}))
     return ids
+
+
+def readmission_risk(audit: Auditor, n: int, rng: random.Random, now: datetime) -> list[str | None]:
+    """Trained and deployed on day 1; a data-quality incident on day 12 (a clock bug logs
+    negative latencies); glucose read higher every day from the third week, which moves the
+    score and costs accuracy; retrained on the drifted weeks and redeployed on RETRAIN_DAY."""
+    start = now - timedelta(days=DAYS)
+    training, holdout = synthetic_patients(2000, rng), synthetic_patients(500, rng)
+    stats = standardise(training)
+
+    def accuracy_on(rows: list[tuple[dict[str, float], int]]) -> Callable[[dict[str, float]], float]:
+        return lambda weights: sum((predict(weights, stats, x)[0] >= 0.5) == bool(y) for x, y in rows) / len(rows)
+
+    first, weights, ids = release(
+        audit, start, {"model_id": MODEL_ID, "model_version": MODEL_VERSION}, "train-2026-11-26-001",
+        {"dataset_id": "s3://hospital-data/readmissions", "dataset_version": "2026-11-01"}, len(training),
+        lambda: train(training, stats), accuracy_on(holdout))
+    # The retraining set: the drifted weeks' admissions, glucose as the new analyser reads it
+    recent = synthetic_patients(2000, rng)
+    for x, _ in recent:
+        x["glucose"] += glucose_drift(rng.randrange(DRIFT_FROM_DAY, RETRAIN_DAY))
+    retrained_stats = standardise(recent)
+    retrain_at = start + timedelta(days=RETRAIN_DAY)
+    second, new_weights, more = release(
+        audit, retrain_at, {"model_id": MODEL_ID, "model_version": RETRAINED_VERSION},
+        "train-readmission-risk-1.1.0", {"dataset_id": "s3://hospital-data/readmissions",
+                                         "dataset_version": f"{retrain_at:%Y-%m-%d}"}, len(recent),
+        lambda: train(recent, retrained_stats), lambda w: sum(
+            (predict(w, retrained_stats, x)[0] >= 0.5) == bool(y) for x, y in recent[-500:]) / 500)
+
+    def answer(day: int, x: dict[str, float]) -> tuple[dict[str, Any], str, float, dict[str, float]]:
+        x["glucose"] += glucose_drift(day)
+        model, w, s = (first, weights, stats) if day < RETRAIN_DAY else (second, new_weights, retrained_stats)
+        score, contributions = predict(w, s, x)
+        top = dict(sorted(contributions.items(), key=lambda kv: -abs(kv[1]))[:3])
+        return model, "readmit" if score >= 0.5 else "no_readmit", score, top
+
+    return ids + more + serve(audit, n, rng, now, "pred", lambda k: synthetic_patients(k, rng), answer,
+                              lambda y: "readmit" if y else "no_readmit")
+
+
+def sepsis_alert(audit: Auditor, n: int, rng: random.Random, now: datetime) -> list[str | None]:
+    """A logistic regression on vitals, steady all month."""
+    training, holdout = vitals(1000, rng), vitals(300, rng)
+    stats = standardise(training, SEPSIS_FEATURES)
+    model, weights, ids = release(
+        audit, now - timedelta(days=DAYS), {"model_id": SEPSIS_ID, "model_version": "3.2.0"}, "train-sepsis-3.2.0",
+        {"dataset_id": "s3://hospital-data/sepsis-cohort", "dataset_version": "2026-10-15"}, len(training),
+        lambda: train(training, stats, epochs=10),
+        lambda w: sum((predict(w, stats, x)[0] >= 0.5) == bool(y) for x, y in holdout) / len(holdout))
+
+    def answer(day: int, x: dict[str, float]) -> tuple[dict[str, Any], str, float, dict[str, float]]:
+        score, contributions = predict(weights, stats, x)
+        return model, "sepsis" if score >= 0.5 else "no_sepsis", score, contributions
+
+    return ids + serve(audit, n, rng, now, "sepsis", lambda k: vitals(k, rng), answer,
+                       lambda y: "sepsis" if y else "no_sepsis")
+
+
+def triage_acuity(audit: Auditor, n: int, rng: random.Random, now: datetime) -> list[str | None]:
+    """A nearest-centroid classifier of the emergency severity index (ESI-1 to ESI-5), steady all month."""
+    training, holdout = arrivals(1000, rng), arrivals(300, rng)
+    stats = standardise(training, TRIAGE_FEATURES)
+    model, fitted, ids = release(
+        audit, now - timedelta(days=DAYS), {"model_id": TRIAGE_ID, "model_version": "2.0.1"}, "train-triage-2.0.1",
+        {"dataset_id": "s3://hospital-data/ed-arrivals", "dataset_version": "2026-09-30"}, len(training),
+        lambda: centroids(training, stats),
+        lambda c: sum(nearest(c, stats, x)[0] == str(y) for x, y in holdout) / len(holdout))
+
+    def answer(day: int, x: dict[str, float]) -> tuple[dict[str, Any], str, float, None]:
+        level, score = nearest(fitted, stats, x)
+        return model, f"ESI-{level}", score, None
+
+    return ids + serve(audit, n, rng, now, "triage", lambda k: arrivals(k, rng), answer, lambda y: f"ESI-{y}")
 
 
 def _at(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat()
+
+
+# ---------------------------------------------------------------- lineage
+
+# The pipeline around the model, as its tools report it in OpenLineage: (job, inputs, outputs,
+# minutes into the month); with the SDK's training runs (the curated dataset in, the model out),
+# raw data to the endpoint, and the retrained model's redeploy on RETRAIN_DAY
+PIPELINE = (
+    ("airflow/ehr.extract_admissions", ["postgres://ehr-db:5432/ehr.public.admissions"],
+     ["s3://hospital-data/raw/admissions"], 1),
+    ("dbt/analytics.readmission_features", ["s3://hospital-data/raw/admissions",
+                                            "postgres://ehr-db:5432/ehr.public.patients"],
+     ["s3://hospital-data/readmissions"], 3),
+    ("airflow/mlops.deploy_readmission_risk", [f"s3://models/{MODEL_ID}/{MODEL_VERSION}"],
+     [f"sagemaker/endpoint/{MODEL_ID}-prod"], 45),
+    ("airflow/mlops.deploy_readmission_risk", [f"s3://models/{MODEL_ID}/{RETRAINED_VERSION}"],
+     [f"sagemaker/endpoint/{MODEL_ID}-prod"], RETRAIN_DAY * 24 * 60 + 45),
+)
+
+
+def lineage_chain(config: dict[str, Any], now: datetime) -> None:
+    """Each pipeline job's run (START, COMPLETE) through POST /v1/lineage, backdated into the month."""
+    token = local_client.machine_token(config)
+    for job, inputs, outputs, minute in PIPELINE:
+        run = {"runId": str(uuid.UUID(hashlib.sha256(f"{job} {minute}".encode()).hexdigest()[:32]))}
+        at = now - timedelta(days=DAYS) + timedelta(minutes=minute)
+        for kind, minutes in (("START", 0), ("COMPLETE", 1)):
+            namespace, name = job.split("/", 1)
+            body = {"eventType": kind, "eventTime": _at(at + timedelta(minutes=minutes)),
+                    "producer": "https://github.com/OpenLineage/OpenLineage/tree/1.54.0/client/python",
+                    "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent",
+                    "run": run, "job": {"namespace": namespace, "name": name},
+                    "inputs": [_dataset(ref) for ref in inputs], "outputs": [_dataset(ref) for ref in outputs]}
+            answer = requests.post(config["api_url"] + "/v1/lineage", json=body, timeout=60,
+                                   headers=local_client.bearer(token))
+            answer.raise_for_status()
+
+
+def _dataset(ref: str) -> dict[str, str]:
+    namespace, name = ref.rsplit("/", 1)
+    return {"namespace": namespace, "name": name}
 
 
 # ---------------------------------------------------------------- capture without code
@@ -298,11 +500,12 @@ def report(config: dict[str, Any], sent: list[str | None]) -> int:
     rows = [r for r in rows if r["event_id"] in sent_ids]
     stored_ids = [r["event_id"] for r in rows]
     hashes_ok = sum(leaf_hash(leaf_record_from_row(r, r["event_type"])) == r["leaf_hash"] for r in rows)
-    predictions = {r["prediction_id"]: r for r in rows if r["event_type"] == "prediction"}
-    labelled = [(predictions[r["label_for_prediction_id"]]["prediction_label"], r["true_label"])
-                for r in rows if r["event_type"] == "ground_truth" and r["label_for_prediction_id"] in predictions]
-    accuracy = sum(p == t for p, t in labelled) / len(labelled) if labelled else float("nan")
-    latencies = sorted(r["latency_ms"] for r in predictions.values())
+    predictions = [r for r in rows if r["event_type"] == "prediction"]
+    versions: dict[str, set[str]] = {}
+    for r in rows:
+        if r["model_id"] and r["model_version"]:
+            versions.setdefault(r["model_id"], set()).add(r["model_version"])
+    latencies = sorted(r["latency_ms"] for r in predictions)
     dq = Counter(r["dq_status"] for r in rows)
 
     print()
@@ -310,17 +513,17 @@ def report(config: dict[str, Any], sent: list[str | None]) -> int:
     print("-------------------")
     print(f"events sent / stored         {len(sent_ids)} / {len(stored_ids)}"
           f" (duplicates: {len(stored_ids) - len(set(stored_ids))}, missing: {len(sent_ids - set(stored_ids))})")
-    by_type = ", ".join(f"{t} {n}" for t, n in sorted(Counter(r["event_type"] for r in rows).items()))
-    for line in textwrap.wrap(by_type, 100):  # a line per type would be 10: the summary stays short
-        print(f"  {line}")
+    by_type = [f"{t}\N{NO-BREAK SPACE}{n}" for t, n in sorted(Counter(r["event_type"] for r in rows).items())]
+    for line in textwrap.wrap(", ".join(by_type), 110):  # a line per type would be 10: the summary stays short
+        print(f"  {line}".replace("\N{NO-BREAK SPACE}", " "))
+    print("models (versions)            " + ", ".join(f"{m} ({' '.join(sorted(v))})"
+                                                      for m, v in sorted(versions.items())))
     print(f"the stack's own audit events {len(own)} (monitor evaluations, reads of the trail)")
     print(f"Parquet files                {files} ({total_bytes / 1024:.0f} KiB, {total_bytes / max(len(rows), 1):.0f} "
-          "bytes/event)")
-    print(f"SSE-KMS / Object Lock        {encrypted}/{files} files / {locked}/{files} files")
+          f"bytes/event), SSE-KMS {encrypted}/{files}, Object Lock {locked}/{files}")
     print(f"leaf hashes recomputed       {hashes_ok}/{len(rows)} match")
     print(f"data quality                 {dict(dq)}")
-    print(f"prediction latency p50/p99  {_pct(latencies, 0.5):.3f} / {_pct(latencies, 0.99):.3f} ms")
-    print(f"accuracy from labels         {accuracy:.3f} over {len(labelled)} labelled predictions")
+    print(f"prediction latency p50/p99   {_pct(latencies, 0.5):.3f} / {_pct(latencies, 0.99):.3f} ms")
     ok = (set(stored_ids) == sent_ids and len(stored_ids) == len(sent_ids) and hashes_ok == len(rows)
           and all(leaf_hash(leaf_record_from_row(r, r["event_type"])) == r["leaf_hash"] for r in own))
     print("result                       " + ("OK: every event stored once, every hash verifies" if ok else "PROBLEM"))
@@ -364,17 +567,21 @@ def watch(stack: LocalStack) -> bool:
     target = Target(config["api_url"], local=config, region=config["region"])
     _, rows = target.run_query("monitor_state", {"from_date": today.isoformat(), "to_date": today.isoformat()})
     print()
-    print("monitors (examples/demo_monitors.json), evaluated now")
-    for row in sorted(rows, key=lambda r: r["monitor"]):
-        value = "-" if row["value"] is None else f"{row['value']:.3f}"
-        print(f"  {row['model_id']}/{row['monitor']:<14} {row['state']:<18} value {value} "
-              f"(threshold {row['threshold']})")
+    print("monitors (examples/demo_monitors.json), evaluated now: per model, the worst state, then each monitor")
+    by_model: dict[str, list[dict[str, Any]]] = {}
+    for row in sorted(rows, key=lambda r: (r["model_id"], r["monitor"])):
+        by_model.setdefault(row["model_id"], []).append(row)
+    for model_id, mine in by_model.items():
+        worst = next((s for s in ("ALARM", "INSUFFICIENT_DATA", "OK") if any(r["state"] == s for r in mine)), "-")
+        print(f"  {model_id:<17} {worst:<6} " + "; ".join(
+            f"{r['monitor']} {r['state']} {_num(r['value'])} (threshold {r['threshold']:g})" for r in mine))
     return bool(rows) and all(r["state"] != "INSUFFICIENT_DATA" for r in rows)
 
 
 def ask(config: dict[str, Any], now: datetime) -> bool:
-    """An analyst's questions through the API over the month: volume and latency, then
-    accuracy, precision and recall from the ground-truth labels."""
+    """An analyst's questions through the API over the month: each model version's volume and
+    worst hourly p99 latency, then accuracy, precision and recall from the ground-truth labels
+    (each model's positive class)."""
     token = local_client.user_tokens(config, "analyst")["id_token"]
     headers = {**local_client.bearer(token), "Content-Type": "application/json"}
 
@@ -384,28 +591,58 @@ def ask(config: dict[str, Any], now: datetime) -> bool:
         if started.status_code != 202:
             print(f"query refused: {started.status_code} {started.text}", file=sys.stderr)
             return None
-        result = requests.get(f"{config['api_url']}/v1/query-executions/{started.json()['execution_id']}",
-                              headers=headers, params={"page_size": "1000"}, timeout=60).json()
-        return result.get("rows") if result.get("state") == "SUCCEEDED" else None
+        rows, page = [], {"page_size": "1000"}
+        while True:  # three models' hours are more than a page
+            result = requests.get(f"{config['api_url']}/v1/query-executions/{started.json()['execution_id']}",
+                                  headers=headers, params=page, timeout=60).json()
+            if result.get("state") != "SUCCEEDED":
+                return None
+            rows += result.get("rows", [])
+            if not result.get("next_page_token"):
+                return rows
+            page["page_token"] = result["next_page_token"]
 
-    first = (now - timedelta(days=DAYS)).date()
-    month = {"from_date": first.isoformat(), "to_date": now.date().isoformat(), "model_id": MODEL_ID}
-    volume = query("prediction_volume_latency", month)
-    print()
-    print("an analyst asks: POST /v1/queries/prediction_volume_latency over the month (DuckDB standing in for Athena)")
-    if not volume:
-        return False
-    print(f"  {MODEL_ID} {MODEL_VERSION}: {sum(r['predictions'] for r in volume)} predictions in {len(volume)} hours, "
-          f"worst hourly p99 {max(r['p99_latency_ms'] or 0 for r in volume):.3f} ms")
     # The lake is partitioned by the day events arrived (all today here), so the month is one range.
-    rows = query("accuracy", {**month, "positive_label": "readmit"})
-    if rows is None:
+    month = {"from_date": (now - timedelta(days=DAYS)).date().isoformat(), "to_date": now.date().isoformat()}
+    volume = query("prediction_volume_latency", month)
+    labels = [query("accuracy", {**month, "model_id": model_id, "positive_label": positive})
+              for model_id, positive in POSITIVE.items()]
+    print()
+    print("an analyst asks over the month (DuckDB for Athena): POST /v1/queries/prediction_volume_latency, "
+          "then accuracy")
+    if not volume or any(found is None for found in labels):
         return False
-    print("and POST /v1/queries/accuracy (positive class: readmit)")
-    for row in rows:
-        print(f"  {row['model_id']} {row['model_version']}: accuracy {_num(row['accuracy'])}, precision "
-              f"{_num(row['precision'])}, recall {_num(row['recall'])} over {row['labeled']} labels")
+    served: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for row in volume:
+        served.setdefault((row["model_id"], row["model_version"]), []).append(row)
+    truth = {(r["model_id"], r["model_version"]): r for found in labels for r in found or []}
+    print(f"  {'model':<17} {'version':<8} {'predictions':>11} {'worst p99 ms':>12} {'positive':>9} {'labels':>7} "
+          f"{'accuracy':>8} {'precision':>9} {'recall':>6}")
+    for (model_id, version), hours in sorted(served.items()):
+        row = truth.get((model_id, version), {})
+        print(f"  {model_id:<17} {version:<8} {sum(r['predictions'] for r in hours):>11} "
+              f"{max(r['p99_latency_ms'] or 0 for r in hours):>12.3f} {POSITIVE.get(model_id, '-'):>9} "
+              f"{row.get('labeled', 0):>7} {_num(row.get('accuracy')):>8} {_num(row.get('precision')):>9} "
+              f"{_num(row.get('recall')):>6}")
     return True
+
+
+def erase(config: dict[str, Any]) -> bool:
+    """One data subject's access (GDPR Art. 15), then erasure (Art. 17), by the privacy officer:
+    their events with the personal data decrypted; then their key destroyed, so it never
+    opens again, while the events (ciphertext) stay in the lake and still verify."""
+    token = local_client.user_tokens(config, "privacy_officer")["id_token"]
+    url = f"{config['api_url']}/v1/subjects/{quote(SUBJECT, safe='')}"
+    before = requests.get(url, headers=local_client.bearer(token), timeout=60)
+    erased = requests.delete(url, headers=local_client.bearer(token), timeout=60)
+    after = requests.get(url, headers=local_client.bearer(token), timeout=60)
+    found = before.json().get("events", []) if before.status_code == 200 else []
+    opened = sum(e.get("personal_data") == SUBJECT_DATA for e in found)
+    print()
+    print(f"a privacy officer: GET /v1/subjects/{SUBJECT} {before.status_code}: {len(found)} events, {opened} "
+          f"decrypted; DELETE {erased.status_code}: key destroyed; GET {after.status_code}")
+    return (before.status_code == 200 and opened == len(found) == 3 and erased.status_code == 200
+            and after.status_code == 404)
 
 
 def _num(value: float | None) -> str:

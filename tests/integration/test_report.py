@@ -1,15 +1,18 @@
 """`mlaudit report` on the local stack: the HTML renders in headless Chromium (Debian's
-package; `make test` installs it), every plot shows where the layout puts it, the space
-around them stays blank, and the page asks the network for nothing but itself."""
+package; `make test` installs it) in a 1400 px window, every plot and panel (the lineage
+graph too) shows where the layout puts it with nothing overflowing, the space around them
+stays blank, alarm rows are highlighted, and the page asks the network for nothing but itself."""
 
 from __future__ import annotations
 
+import html
 import json
 import random
 import re
 import shutil
 import struct
 import subprocess
+import uuid
 import zlib
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,6 +24,12 @@ from cli.__main__ import main as mlaudit
 from local import client
 
 MODELS = ("report-model-a", "report-model-b")
+WINDOW = 1400  # the width the report must read well at
+# An OpenLineage chain from raw data to an endpoint: (job, inputs, outputs), each a run (START, COMPLETE)
+CHAIN = (("airflow/ehr.extract", ["postgres/ehr.admissions"], ["s3://lake/raw/admissions"]),
+         ("dbt/analytics.features", ["s3://lake/raw/admissions"], ["s3://lake/features"]),
+         ("sagemaker/train.report-model-a", ["s3://lake/features"], ["s3://models/report-model-a"]),
+         ("airflow/deploy.report-model-a", ["s3://models/report-model-a"], ["sagemaker/endpoint/report-model-a"]))
 BLUE = (0x1F, 0x77, 0xB4)  # cli.svg.PALETTE[0]: bars and the first line of every plot
 RED = (0xD6, 0x27, 0x28)  # PALETTE[1]: the DQ bars
 
@@ -41,7 +50,23 @@ def _send(local_stack) -> list[dict]:
                            "features": {"x": rng.gauss(0, 1)}})
             events.append({"event_type": "ground_truth", "occurred_at": now, "model_id": model,
                            "label_for_prediction_id": f"{model}-{i}", "true_label": "yes" if i % 3 else "no"})
+    # The monitors' last evaluations, as the monitors function records them: one in ALARM, one OK
+    for model, code in zip(MODELS, (1, 0), strict=True):
+        events.append({"event_type": "audit_access", "occurred_at": now, "model_id": model, "action": "monitor",
+                       "resource": f"monitor:{model}/score-drift",
+                       "metrics": {"state_code": code, "value": 0.4 if code else 0.01, "threshold": 0.25}})
     token = client.machine_token(local_stack)
+    for job, inputs, outputs in CHAIN:
+        run = str(uuid.uuid4())
+        for kind in ("START", "COMPLETE"):
+            body = {"eventType": kind, "eventTime": now, "producer": "https://example.test/report-test",
+                    "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent",
+                    "run": {"runId": run}, "job": dict(zip(("namespace", "name"), job.split("/", 1), strict=True)),
+                    "inputs": [dict(zip(("namespace", "name"), d.rsplit("/", 1), strict=True)) for d in inputs],
+                    "outputs": [dict(zip(("namespace", "name"), d.rsplit("/", 1), strict=True)) for d in outputs]}
+            answer = requests.post(local_stack["api_url"] + "/v1/lineage", json=body, headers=client.bearer(token),
+                                   timeout=60)
+            assert answer.status_code == 201, answer.text
     # A person reads the trail: the analyst runs a query (an audit_access event, the access log's row)
     analyst = client.user_tokens(local_stack, "analyst")["id_token"]
     day = datetime.now(UTC).date().isoformat()
@@ -76,7 +101,9 @@ def test_the_html_is_self_contained(report):
     path, _, _ = report
     text = path.read_text()
     assert '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; img-src data:;' in text
-    assert not re.search(r"https?:|//[a-z0-9]", text, re.I), "a URL in the report"
+    assert not re.search(r"https?:", text, re.I), "a URL in the report"
+    # Nothing points anywhere but into the page (the lineage graph's names, s3://..., are text)
+    assert not re.search(r"""(src|href|action)\s*=\s*(?!["']?(data:|#))|url\((?!#)""", text, re.I), "a reference"
     assert not re.search(r"<(img|iframe|object|embed|link(?![^>]*href=\"data:))[\s>]", text), "an external element"
     assert not re.search(r"<script(?![^>]*type=\"application/json\")", text), "a script"
     for model in MODELS:
@@ -96,7 +123,7 @@ def _chromium(page: Path, height: int, workdir: Path) -> tuple[Path, list[str]]:
         "--disable-background-networking", "--disable-component-update", "--disable-sync",
         "--force-device-scale-factor=1", "--hide-scrollbars", f"--user-data-dir={workdir / 'profile'}",
         "--host-resolver-rules=MAP * ~NOTFOUND",  # nothing leaves the machine, whatever is asked
-        f"--log-net-log={netlog}", f"--screenshot={shot}", f"--window-size=1280,{height}", page.as_uri(),
+        f"--log-net-log={netlog}", f"--screenshot={shot}", f"--window-size={WINDOW},{height}", page.as_uri(),
     ], check=True, capture_output=True, timeout=120)
     document, _ = json.JSONDecoder().raw_decode(netlog.read_text())  # the log may lack its closing lines
     kinds = {number: name for name, number in document["constants"]["logEventTypes"].items()}
@@ -171,7 +198,7 @@ def test_every_plot_renders_where_it_belongs_and_nothing_is_fetched(report, tmp_
     shot, asked = _chromium(path, layout["height"], tmp_path / "report")
     assert asked == []  # no script, image, font, style or favicon fetch
     width, height, pixels = read_png(shot)
-    assert (width, height) == (1280, layout["height"])
+    assert (width, height) == (WINDOW, layout["height"])
     boxes = {b["name"]: b for b in layout["boxes"]}
     for model in MODELS:
         for plot in ("volume", "latency", "dq", "psi", "accuracy", "quality", "timeline"):
@@ -182,6 +209,8 @@ def test_every_plot_renders_where_it_belongs_and_nothing_is_fetched(report, tmp_
         assert _near(_region(pixels, boxes[f"{model}/dq"])[1], RED), model
         assert _region(pixels, boxes[f"{model}/volume"])[0] > 0.05, model  # the bar fills part of the box
     assert _region(pixels, boxes["access"])[0] > 0.01  # the access log's table is drawn
+    share, colors = _region(pixels, boxes["lineage"])  # the graph: dataset boxes (blue) and job boxes (orange)
+    assert share > 0.01 and _near(colors, (0xDB, 0xE9, 0xF6), 4) and _near(colors, (0xFD, 0xE9, 0xD4), 4), share
     for panel in ("integrity", "monitors"):
         assert _region(pixels, boxes[panel])[0] > 0.002, panel  # their text on a light panel
     # Where the layout puts nothing (the gutter between each model's last plot and its panel), the page is blank
@@ -196,9 +225,9 @@ def test_the_report_says_what_the_lake_holds(report):
     text = report[0].read_text()
     assert "OK: nothing altered, removed or added" in text  # the verifier's result
     assert "latest checkpoint" in text and "seq " in text
-    # A DQ bar for the rule the test data breaks, with its rate (12 of its 242 events: 240 predictions
-    # and labels, a registration and a deployment) in the bar's title
-    assert "prediction.score_in_unit_interval: 0.0496<" in text
+    # A DQ bar for the rule the test data breaks, with its rate (12 of its 243 events: 240 predictions
+    # and labels, a registration, a deployment and a monitor evaluation) in the bar's title
+    assert "prediction.score_in_unit_interval: 0.0494<" in text
 
 
 def test_the_request_check_would_see_a_fetch(report, tmp_path):
@@ -248,3 +277,82 @@ def test_lifecycle_and_access_log_name_people(report, local_stack):
     assert "<tr><td>analyst</td><td>user</td><td>audit_access</td>" in access, access
     assert sub not in access
     assert {"access", *(f"{m}/timeline" for m in MODELS)} <= {b["name"] for b in layout["boxes"]}
+
+
+MEASURE = """<script>
+const out = {scrollWidth: document.documentElement.scrollWidth, innerWidth: window.innerWidth, boxes: {}};
+for (const el of document.querySelectorAll(".page > .box")) {
+  const r = el.getBoundingClientRect();
+  out.boxes[el.id || el.dataset.plot || el.dataset.panel] = {width: r.width, height: r.height, right: r.right,
+    scrollWidth: el.scrollWidth, clientWidth: el.clientWidth, scrollHeight: el.scrollHeight,
+    clientHeight: el.clientHeight, marks: el.querySelectorAll("svg rect, svg path, svg circle, td, p").length};
+}
+const background = (selector) =>
+  [...document.querySelectorAll(selector)].map((e) => getComputedStyle(e).backgroundColor);
+out.alarm = background("#monitors tr.alarm td");
+out.ok = background("#monitors tr.ok td");
+out.header = background("#monitors tr th");
+const pre = document.createElement("pre");
+pre.id = "measured";
+pre.textContent = JSON.stringify(out);
+document.body.appendChild(pre);
+</script>"""
+
+
+def _measure(page: Path, height: int, workdir: Path) -> dict:
+    """What Chromium lays out in a WINDOW px wide window: the page with a measuring script
+    (and without the CSP that would stop it), its DOM dumped once the script ran."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    text = re.sub(r'<meta http-equiv="Content-Security-Policy"[^>]*>', "", page.read_text())
+    measured = workdir / "measured.html"
+    measured.write_text(text.replace("</body>", MEASURE + "</body>"))
+    dumped = subprocess.run([
+        shutil.which("chromium"), "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--host-resolver-rules=MAP * ~NOTFOUND",
+        "--force-device-scale-factor=1", "--hide-scrollbars", f"--user-data-dir={workdir / 'profile'}",
+        f"--window-size={WINDOW},{height}", "--virtual-time-budget=3000", "--dump-dom", measured.as_uri(),
+    ], check=True, capture_output=True, text=True, timeout=120).stdout
+    return json.loads(html.unescape(re.search(r'<pre id="measured">(.*?)</pre>', dumped, re.S).group(1)))
+
+
+def test_readable_at_1400_px_every_section_drawn_nothing_overflows(report, tmp_path):
+    path, layout, _ = report
+    measured = _measure(path, layout["height"], tmp_path / "measure")
+    assert measured["innerWidth"] == WINDOW
+    assert measured["scrollWidth"] <= WINDOW, measured["scrollWidth"]  # no horizontal scrolling
+    names = {b["name"] for b in layout["boxes"]}
+    assert {"integrity", "monitors", "lineage", "access"} <= names
+    assert set(measured["boxes"]) == names  # every section the layout places is on the page
+    for name, box in measured["boxes"].items():
+        assert box["width"] > 0 and box["height"] > 0, (name, box)
+        assert box["right"] <= WINDOW, (name, box)
+        assert box["scrollWidth"] <= box["clientWidth"], (name, box)  # its content fits its width (not clipped)
+        assert box["scrollHeight"] <= box["clientHeight"], (name, box)  # and its height
+        assert box["marks"] > 0, (name, box)  # something drawn in it: shapes, cells or a message
+
+
+def test_alarm_rows_are_highlighted(report, tmp_path):
+    path, layout, _ = report
+    text = path.read_text()
+    assert f'<tr class="alarm"><td>{MODELS[0]}/score-drift</td>' in text
+    assert f'<tr class="ok"><td>{MODELS[1]}/score-drift</td>' in text
+    measured = _measure(path, layout["height"], tmp_path / "measure")
+    alarm, ok, header = set(measured["alarm"]), set(measured["ok"]), set(measured["header"])
+    assert len(alarm) == 1 and len(ok) == 1, measured
+    assert alarm != ok and alarm.isdisjoint(header) and alarm != {"rgba(0, 0, 0, 0)"}, measured
+    red, green, blue = (int(v) for v in re.findall(r"\d+", alarm.pop())[:3])
+    assert red > green and red > blue  # a red tint
+
+
+def test_the_lineage_graph_draws_the_chain_from_raw_data_to_the_endpoint(report):
+    text = report[0].read_text()
+    figure = re.search(r'<figure class="box" id="lineage".*?</figure>', text, re.S).group(0)
+    for job, inputs, outputs in CHAIN:
+        assert f"<title>job {job}</title>" in figure  # each run folded into its job
+        for dataset in inputs + outputs:
+            assert f"<title>dataset {dataset}</title>" in figure
+    x = {name: float(left) for name, left in
+         re.findall(r'<title>(?:job|dataset|run) ([^<]+)</title><rect x="([0-9.]+)"', figure)}
+    chain = [CHAIN[0][1][0], *(step for job, _, outputs in CHAIN for step in (job, outputs[0]))]
+    assert [x[name] for name in chain] == sorted(x[name] for name in chain)  # raw data on the left, the endpoint last
+    assert "<script" not in figure

@@ -164,13 +164,34 @@ def oracle_model_inputs(rows, from_date, to_date, model_id, model_version, max_d
     return [{**row, **prediction} for row in walk(links, seeds, max_depth, upstream=True)]
 
 
+def oracle_lineage_graph(rows, from_date, to_date):
+    """Every edge, a run folded into the job an OpenLineage RunEvent names for it."""
+    jobs: dict[str, str] = {}
+    for r in _first_copies(rows, from_date, to_date):
+        if r["event_type"] == "lineage" and r["run_id"] is not None and r["resource"] is not None:
+            jobs[r["run_id"]] = min(r["resource"], jobs.get(r["run_id"], r["resource"]))
+    folded: dict[tuple[Node, Node], list] = {}
+    for (src, dst), (first, last) in lineage_links(rows, from_date, to_date).items():
+        run = src[1] if src[0] == "run" else dst[1] if dst[0] == "run" else None
+        src = ("job", jobs[src[1]]) if src[0] == "run" and src[1] in jobs else src
+        dst = ("job", jobs[dst[1]]) if dst[0] == "run" and dst[1] in jobs else dst
+        held = folded.setdefault((src, dst), [set(), first, last])
+        held[0] |= {run} - {None}
+        held[1], held[2] = min(held[1], first), max(held[2], last)
+    return [{"src_type": s[0], "src_id": s[1], "dst_type": d[0], "dst_id": d[1], "runs": len(runs),
+             "first_seen": _iso(first), "last_seen": _iso(last)}
+            for (s, d), (runs, first, last) in sorted(folded.items())]
+
+
 LINEAGE_ORACLES = {
+    "lineage_graph": oracle_lineage_graph,
     "lineage_upstream": oracle_lineage_upstream,
     "lineage_downstream": oracle_lineage_downstream,
     "model_inputs": oracle_model_inputs,
 }
 PREPARE, BACKFILL = OPENLINEAGE_RUNS
 LINEAGE_CASES: list[tuple[str, dict[str, Any]]] = [
+    ("lineage_graph", {"from_date": FROM, "to_date": TO}),
     ("lineage_upstream", {"from_date": FROM, "to_date": TO, "node_type": "dataset", "node_id": "ds-train"}),
     ("lineage_upstream", {"from_date": FROM, "to_date": TO, "node_type": "run", "node_id": "run-1",
                           "max_depth": 8}),
@@ -280,3 +301,15 @@ def test_openlineage_events_come_back_as_a_graph(tmp_path) -> None:
                                               "node_id": RUN_ID})
     assert [(r["node_type"], r["node_id"]) for r in down] == [("dataset", "s3://features/churn/customer_features")]
     assert json.loads(rows[1]["details"])["run"]["runId"] == RUN_ID
+
+
+def test_the_whole_graph_folds_runs_into_their_jobs(engine: DuckDbEngine) -> None:
+    # mlaudit report's lineage graph: an OpenLineage run is drawn as its job; an SDK run stays a run
+    edges = {(r["src_type"], r["src_id"], r["dst_type"], r["dst_id"]): r["runs"]
+             for r in run(engine, "lineage_graph", {"from_date": FROM, "to_date": TO})}
+    assert edges[("dataset", "s3://raw/tx", "job", "airflow/fraud.prepare_train")] == 1
+    assert edges[("job", "airflow/fraud.prepare_train", "dataset", "ds-train")] == 1
+    assert edges[("dataset", "ds-train", "job", "dbt/analytics.fraud_agg")] == 0  # a JobEvent: no run
+    assert edges[("job", "spark/raw.backfill", "dataset", "s3://raw/cust")] == 1
+    assert not any(PREPARE in key or BACKFILL in key for key in edges)
+    assert any(key[0] == "run" or key[2] == "run" for key in edges)  # the SDK's training runs

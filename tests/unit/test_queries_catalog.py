@@ -17,6 +17,7 @@ EXPECTED = {
     "drift_psi",
     "accuracy",
     "lineage",
+    "lineage_graph",
     "lineage_upstream",
     "lineage_downstream",
     "model_inputs",

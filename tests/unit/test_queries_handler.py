@@ -75,7 +75,7 @@ def test_catalog_lists_the_queries_a_role_may_run(audit: list) -> None:
     names = {q["name"] for q in body["queries"]}
     assert status == 200
     assert names == {"prediction_volume_latency", "dq_violation_rate", "drift_psi", "accuracy", "lineage",
-                     "lineage_upstream", "lineage_downstream", "model_inputs",
+                     "lineage_graph", "lineage_upstream", "lineage_downstream", "model_inputs",
                      "monitor_drift_psi", "monitor_dq_rate", "monitor_state", "monitor_volume_latency",
                      "monitor_accuracy"}
     _, body = call("GET", "/v1/queries", principal("privacy_officer"))
