@@ -94,13 +94,18 @@ def _time_ingest(
 ) -> tuple[list[float], list[float], list[str]]:
     import logging
 
+    from mlaudit.adapters.memory import MemorySubjectKeys
     from mlaudit.handlers import ingest as handler_module
     from mlaudit.ingest.request import IngestLimits
     from mlaudit.ingest.service import IngestService
+    from mlaudit.privacy import SubjectProtector
 
     logging.getLogger("mlaudit-ingest").setLevel(logging.WARNING)
     queue = MemoryQueue()
-    service = IngestService(store=MemoryIdempotencyStore(), queue=queue, limits=IngestLimits())
+    # As deployed: a subject key store (the demo's mix carries personal fields; a store-less
+    # ingest refuses them).
+    service = IngestService(store=MemoryIdempotencyStore(), queue=queue, limits=IngestLimits(),
+                            protector=SubjectProtector(MemorySubjectKeys()))
     handler_module.APP.configure(service=service)  # the in-memory adapters
     requests = [api_event(body.decode()) for body in bodies]
     n_events = sum(len(json.loads(body)["events"]) for body in bodies)

@@ -11,6 +11,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import requests
+from mlaudit import pack
 from mlaudit.adapters.bucket import S3Bucket
 from mlaudit.integrity.primitives.signing import kms_public_key_pem, load_public_key
 from mlaudit.integrity.verifier import Verifier
@@ -95,8 +96,14 @@ def _plaintexts(people):
 
 
 def _moto_state(config):
-    """Every resource moto holds (SQS messages in flight included), as JSON text."""
-    return requests.get(config["aws_endpoint_url"] + "/moto-api/data.json", timeout=30).text
+    """Every resource moto holds (SQS messages in flight included), as JSON text, followed by
+    each queued pack as the writer reads it: ingest deflates the packs it sends (pack.ENCODING_ATTRIBUTE),
+    so a search of the raw bodies alone would find nothing, personal data or not."""
+    text = requests.get(config["aws_endpoint_url"] + "/moto-api/data.json", timeout=60).text
+    packs = [pack.from_queue(m["body"], (m.get("message_attributes") or {}).get(
+                 pack.ENCODING_ATTRIBUTE, {}).get("StringValue"))
+             for m in json.loads(text).get("sqs", {}).get("Message", [])]
+    return "\n".join([text, *packs])
 
 
 def _found(text, secrets):
@@ -105,8 +112,9 @@ def _found(text, secrets):
 
 
 def test_no_plaintext_personal_value_anywhere_a_run_leaves_it(tmp_path, machine_token):
-    # Own stack: the writer holds batches 8 s, so the queue's messages can be read in flight
-    with running_local_stack(tmp_path, "--writer-window", "8", "--visibility-timeout", "60") as config:
+    # Own stack: the writer holds batches 45 s, so the queue's messages can be read in flight
+    # (on a busy machine, 8 s passed before the read)
+    with running_local_stack(tmp_path, "--writer-window", "45", "--visibility-timeout", "120") as config:
         prefix = f"pii-{uuid.uuid4().hex[:8]}"
         people = {f"mrn-{prefix}-0001": {"name": "Zebulon Marchetti", "email": "zeb.marchetti@example.org",
                                          "diagnosis": "rare-condition-xyzzy"},
@@ -134,12 +142,12 @@ def test_no_plaintext_personal_value_anywhere_a_run_leaves_it(tmp_path, machine_
         assert [r.status_code for r in refusals] == [422, 422, 422, 404, 403, 403]
         errors = "\n".join(r.text for r in refusals)
 
-        assert client.wait_drained(config, timeout=90)
+        assert client.wait_drained(config, timeout=600)
         # The officer may see it (that is subject access); nothing else may hold it
         access = _subject(config, "GET", next(iter(people)), officer)
         assert access.status_code == 200 and "Zebulon Marchetti" in _found(access.text, secrets)  # scanner works
         assert _subject(config, "DELETE", f"mrn-{prefix}-0002", officer).status_code == 200
-        assert client.wait_drained(config, timeout=90)
+        assert client.wait_drained(config, timeout=600)
 
         rows = lake_rows(config, "")
         assert sum(r["event_id"].startswith(prefix) for r in rows) == 6

@@ -14,6 +14,7 @@ import struct
 import subprocess
 import uuid
 import zlib
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -22,6 +23,7 @@ import requests
 
 from cli.__main__ import main as mlaudit
 from local import client
+from tests.integration.conftest import LOCAL_STACK_ARGS, running_local_stack
 
 MODELS = ("report-model-a", "report-model-b")
 WINDOW = 1400  # the width the report must read well at
@@ -77,8 +79,16 @@ def _send(local_stack) -> list[dict]:
         answer = requests.post(local_stack["api_url"] + "/v1/events", json={"events": events[start:start + 400]},
                                headers=client.bearer(token), timeout=60)
         assert answer.status_code == 202, answer.text
-    assert client.wait_drained(local_stack, 90)
+    assert client.wait_drained(local_stack, 600)
     return events
+
+
+@pytest.fixture(scope="module")
+def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+    """A stack of the report's own: on the session's, other tests' lineage (and the order they
+    ran in) decided which of the graph's nodes its 30 boxes drew."""
+    with running_local_stack(tmp_path_factory.mktemp("report-stack"), *LOCAL_STACK_ARGS) as config:
+        yield config
 
 
 @pytest.fixture(scope="module")
