@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import io
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
+from typing import TextIO
 
 
 @dataclass
@@ -31,3 +34,39 @@ class LambdaContext:
 
     def get_remaining_time_in_millis(self) -> int:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+class WholeLines(io.TextIOBase):
+    """The stack's stdout, shared by every function's thread: each thread's text goes out a
+    whole line at a time. On AWS each function has a log stream of its own; here one stream
+    holds them all, and `print` writes a line and its newline apart, so a metrics line
+    (Powertools prints EMF) could be joined by another function's log record before its
+    newline, and neither would parse."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self._lock = threading.Lock()
+        self._pending = threading.local()
+
+    def write(self, text: str) -> int:
+        head, newline, tail = (getattr(self._pending, "text", "") + text).rpartition("\n")
+        self._pending.text = tail
+        if newline:
+            with self._lock:
+                self.stream.write(head + newline)
+                self.stream.flush()
+        return len(text)
+
+    def flush(self) -> None:
+        with self._lock:
+            self.stream.flush()
+
+    def writable(self) -> bool:
+        return True
+
+    def fileno(self) -> int:
+        return self.stream.fileno()
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return self.stream.encoding

@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import signal
+import sys
 import threading
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from mlaudit.settings import Settings
 
 from local.faults import FaultPlan
 from local.resources import Overrides
+from local.runtime import WholeLines
 from local.stack import LocalStack
 from local.usage import Usage
 
@@ -62,6 +64,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    sys.stdout = WholeLines(sys.stdout)  # the functions' threads share it (local/runtime.py)
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
