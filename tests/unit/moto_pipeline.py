@@ -26,6 +26,13 @@ NOW = datetime(2026, 11, 26, 7, 0, 0, tzinfo=UTC)
 EVENTS_ROUTE = match("POST", "/v1/events")[0]
 
 
+def create_pk_table(dynamodb: Any, name: str) -> None:
+    """A table keyed by the string "pk", on demand: the shape of every table the functions use."""
+    dynamodb.create_table(TableName=name, BillingMode="PAY_PER_REQUEST",
+                          KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                          AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}])
+
+
 class Pipeline:
     """Ingest -> SQS -> writer on moto, driven by hand so tests choose every step."""
 
@@ -39,11 +46,7 @@ class Pipeline:
         self.s3.create_bucket(Bucket=self.bucket, ObjectLockEnabledForBucket=True)
         self.queue_url = self.sqs.create_queue(QueueName="events")["QueueUrl"]
         for table in ("idempotency", "ledger"):
-            self.ddb.create_table(
-                TableName=table, BillingMode="PAY_PER_REQUEST",
-                KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-                AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-            )
+            create_pk_table(self.ddb, table)
         self.limits = IngestLimits()
         self.ingest = IngestService(
             store=DynamoIdempotencyStore(self.ddb, "idempotency", "ledger"),

@@ -13,6 +13,7 @@ from mlaudit.adapters.idempotency import DynamoIdempotencyStore
 from mlaudit.ingest.request import IngestLimits
 
 from local.usage import item_size
+from tests.unit.moto_pipeline import create_pk_table
 
 NOW = datetime(2026, 12, 7, 12, tzinfo=UTC)
 ANSWER = {"accepted": 100, "event_ids": [f"pred-24-{i:09d}" for i in range(100)],
@@ -22,9 +23,7 @@ ANSWER = {"accepted": 100, "event_ids": [f"pred-24-{i:09d}" for i in range(100)]
 @pytest.fixture
 def store(aws):
     dynamodb = boto3.client("dynamodb", region_name="us-east-1")
-    dynamodb.create_table(TableName="idempotency", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-                          AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-                          BillingMode="PAY_PER_REQUEST")
+    create_pk_table(dynamodb, "idempotency")
     return DynamoIdempotencyStore(dynamodb, "idempotency")
 
 

@@ -14,6 +14,8 @@ from mlaudit.ingest import lanes
 from mlaudit.ingest.lanes import LANE_HEADER, MAX_POSITION, POSITION_HEADER, Lane, advance, lane_key, lane_of
 from mlaudit_client import transport
 
+from tests.unit.moto_pipeline import create_pk_table
+
 NOW = datetime(2026, 12, 7, 12, tzinfo=UTC)
 WINDOW = timedelta(hours=24)
 
@@ -50,9 +52,7 @@ def store(request, aws):
     if request.param == "memory":
         return MemoryLanes()
     dynamodb = boto3.client("dynamodb", region_name="us-east-1")
-    dynamodb.create_table(TableName="idempotency", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-                          AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-                          BillingMode="PAY_PER_REQUEST")
+    create_pk_table(dynamodb, "idempotency")
     return DynamoLanes(dynamodb, "idempotency")
 
 

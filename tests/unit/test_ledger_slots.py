@@ -15,6 +15,7 @@ from mlaudit.settings import Settings
 from moto import mock_aws
 
 from local.usage import item_size
+from tests.unit.moto_pipeline import create_pk_table
 
 NOW = datetime(2026, 12, 7, 12, 34, 56, 789000, tzinfo=UTC)
 KEY = "events/event_date=2026-12-07/event_type=prediction/{}.parquet"
@@ -24,9 +25,7 @@ KEY = "events/event_date=2026-12-07/event_type=prediction/{}.parquet"
 def ddb():
     with mock_aws():
         client = boto3.client("dynamodb", region_name="us-east-1")
-        client.create_table(TableName="ledger", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-                            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-                            BillingMode="PAY_PER_REQUEST")
+        create_pk_table(client, "ledger")
         yield client
 
 
